@@ -1,0 +1,159 @@
+"""The ``aerostic`` command: every process and operator tool of the platform."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from aerostic.settings import CoreSettings, IngressSettings, ProjectorSettings, StreamsSettings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _ingress(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ingress.app import create_app
+
+    uvicorn.run(create_app(IngressSettings()), host=args.host, port=args.port, loop="uvloop",
+                http="httptools", access_log=False, log_level="warning", backlog=4096)
+    return 0
+
+
+def _streams(_args: argparse.Namespace) -> int:
+    from streams.main import run
+
+    run(StreamsSettings())
+    return 0
+
+
+def _projector(_args: argparse.Namespace) -> int:
+    from projector.consumer import run
+
+    run(ProjectorSettings())
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    upgrade(CoreSettings().database_url.get_secret_value())
+    return 0
+
+
+def _topics_create(_args: argparse.Namespace) -> int:
+    from stack.topics import create_topics
+
+    settings = CoreSettings()
+    created = create_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+    print(f"created {len(created)} topics")
+    return 0
+
+
+def _tenants_create(args: argparse.Namespace) -> int:
+    from tenants.commands import create_tenant
+
+    print(asyncio.run(create_tenant(CoreSettings(), args.name)))
+    return 0
+
+
+def _numbers_attach(args: argparse.Namespace) -> int:
+    from tenants.commands import attach_number
+
+    replayed = asyncio.run(attach_number(
+        CoreSettings(), tenant_id=args.tenant_id, phone_number_id=args.phone_number_id,
+        waba_id=args.waba_id, display_phone_number=args.display_number))
+    print(f"attached {args.phone_number_id} to {args.tenant_id}; replayed {replayed} held events")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from tenants.lookup import owner_of
+    from tenants.replay import replay_unroutable
+
+    settings = CoreSettings()
+    tenant_id = asyncio.run(owner_of(settings, args.phone_number_id))
+    if tenant_id is None:
+        print(f"{args.phone_number_id} belongs to no tenant; attach it first", file=sys.stderr)
+        return 2
+    count = replay_unroutable(settings, {args.phone_number_id}, tenant_id=tenant_id)
+    print(f"replayed {count} held events for {args.phone_number_id}")
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from stack.dev import run_dev
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return run_dev(stop, ingress_port=args.port, exit_after_ready=args.smoke)
+
+
+def _bench_ingress(args: argparse.Namespace) -> int:
+    from bench.ingress import main as bench_main
+
+    return bench_main(duration=args.duration, connections=args.connections)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aerostic", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole local stack with a demo tenant")
+    dev.add_argument("--port", type=int, default=8000, help="ingress port")
+    dev.add_argument("--smoke", action="store_true", help="exit once the demo message is stored")
+    dev.set_defaults(func=_dev)
+
+    ingress = sub.add_parser("ingress", help="run the webhook ingress (HTTP)")
+    ingress.add_argument("--host", default="0.0.0.0")
+    ingress.add_argument("--port", type=int, default=8000)
+    ingress.set_defaults(func=_ingress)
+    sub.add_parser("streams", help="run the stream worker (router)").set_defaults(func=_streams)
+    sub.add_parser("projector", help="run the PostgreSQL projector").set_defaults(func=_projector)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+
+    topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="action", required=True)
+    topics.add_parser("create", help="create every catalogued topic").set_defaults(func=_topics_create)
+
+    tenants = sub.add_parser("tenants", help="tenants").add_subparsers(dest="action", required=True)
+    create = tenants.add_parser("create", help="create a tenant and print its id")
+    create.add_argument("name")
+    create.set_defaults(func=_tenants_create)
+
+    numbers = sub.add_parser("numbers", help="phone numbers").add_subparsers(dest="action", required=True)
+    attach = numbers.add_parser("attach", help="give a phone number to a tenant")
+    attach.add_argument("tenant_id")
+    attach.add_argument("phone_number_id")
+    attach.add_argument("--waba-id")
+    attach.add_argument("--display-number")
+    attach.set_defaults(func=_numbers_attach)
+
+    replay = sub.add_parser("replay-unroutable", help="re-feed held events of a now-attached number")
+    replay.add_argument("phone_number_id")
+    replay.set_defaults(func=_replay)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="target", required=True)
+    bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")
+    bench_ingress.add_argument("--duration", type=float, default=10.0)
+    bench_ingress.add_argument("--connections", type=int, default=64)
+    bench_ingress.set_defaults(func=_bench_ingress)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.func
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

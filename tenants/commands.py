@@ -1,0 +1,62 @@
+"""Tenants and their numbers, before Embedded Signup exists: create, attach, and publish.
+
+``attach_number`` writes the number's owner to PostgreSQL, publishes it to the compacted
+``tenants.directory`` topic (exactly what Embedded Signup will publish later), then replays
+whatever arrived for that number before it had an owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from aerostic.settings import CoreSettings
+from db.tables import phone_numbers, tenants
+from schemas.catalogue import TENANTS_DIRECTORY
+from schemas.events import DirectoryEntry, derived_event_id
+from tenants.publish import publish
+from tenants.replay import replay_unroutable
+
+
+async def create_tenant(settings: CoreSettings, name: str) -> str:
+    """Insert a tenant; return its id."""
+    tenant_id = str(uuid.uuid4())
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(tenants.insert().values(id=tenant_id, name=name))
+    finally:
+        await engine.dispose()
+    return tenant_id
+
+
+async def attach_number(settings: CoreSettings, *, tenant_id: str, phone_number_id: str,
+                        waba_id: str | None = None, display_phone_number: str | None = None) -> int:
+    """Give ``phone_number_id`` to ``tenant_id``; return how many held events were replayed."""
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.begin() as conn:
+            found = await conn.execute(tenants.select().where(tenants.c.id == tenant_id))
+            if found.first() is None:
+                raise LookupError(f"no tenant {tenant_id}")
+            stmt = insert(phone_numbers).values(phone_number_id=phone_number_id, tenant_id=tenant_id,
+                                                waba_id=waba_id, display_phone_number=display_phone_number)
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["phone_number_id"],
+                set_={"tenant_id": tenant_id, "waba_id": waba_id,
+                      "display_phone_number": display_phone_number, "status": "connected"}))
+    finally:
+        await engine.dispose()
+    publish_directory_entry(settings, DirectoryEntry(
+        event_id=derived_event_id("dir", phone_number_id, tenant_id), phone_number_id=phone_number_id,
+        tenant_id=tenant_id, waba_id=waba_id, display_phone_number=display_phone_number))
+    keys = {phone_number_id} | ({waba_id} if waba_id else set())
+    return replay_unroutable(settings, keys, tenant_id=tenant_id)
+
+
+def publish_directory_entry(settings: CoreSettings, entry: DirectoryEntry) -> None:
+    """Append ``entry`` to ``tenants.directory`` and wait for the broker's acknowledgement."""
+    publish(settings, [(TENANTS_DIRECTORY.full_name(settings.topic_prefix), entry.phone_number_id,
+                        entry.encode())])

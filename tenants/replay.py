@@ -1,0 +1,56 @@
+"""Re-feed what ``wa.unroutable`` holds for one number once that number has a tenant.
+
+Reads every partition of ``wa.unroutable`` from the start to its current end (no consumer
+group: the topic is kept whole, and replaying twice is harmless because every downstream
+write is idempotent) and sends each matching event, now owned by the tenant, to the topic it
+would have gone to in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from aerostic.settings import CoreSettings
+from schemas.catalogue import UNROUTABLE
+from schemas.events import UnroutableEvent
+from streams.routing import destination
+from tenants.publish import publish
+
+log = logging.getLogger(__name__)
+
+
+def replay_unroutable(settings: CoreSettings, route_keys: set[str], *, tenant_id: str,
+                      timeout: float = 30.0) -> int:
+    """Send every held event for these phone_number_ids / WABA ids on as ``tenant_id``'s; return how many."""
+    topic = UNROUTABLE.full_name(settings.topic_prefix)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": "aerostic-replay-unused", "enable.auto.commit": False, "log_level": 3})
+    records: list[tuple[str, str, bytes]] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
+                for p in partitions}
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
+        while todo:
+            msg = consumer.poll(timeout)
+            if msg is None:
+                raise TimeoutError(f"replay of {topic} stalled")
+            if msg.error():
+                continue
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            if offset >= ends[partition] - 1:
+                todo.discard(partition)
+            if (msg.key() or b"").decode() not in route_keys:
+                continue
+            held = UnroutableEvent.decode(msg.value() or b"")
+            event = held.inner.model_copy(update={"tenant_id": tenant_id})
+            spec, key = destination(event)
+            records.append((spec.full_name(settings.topic_prefix), key, event.encode()))
+    finally:
+        consumer.close()
+    replayed = publish(settings, records, timeout) if records else 0
+    log.info("replayed %d held events for %s", replayed, sorted(route_keys))
+    return replayed
