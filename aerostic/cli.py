@@ -95,6 +95,16 @@ def _dev(args: argparse.Namespace) -> int:
     return run_dev(stop, ingress_port=args.port, exit_after_ready=args.smoke)
 
 
+def _simulate_text(args: argparse.Namespace) -> int:
+    from metasim.customer import send_text
+
+    secret = IngressSettings().app_secrets[0].get_secret_value()
+    wamid = send_text(args.url, secret, phone_number_id=args.phone_number_id, waba_id=args.waba_id,
+                      wa_id=args.wa_id, text=args.text, name=args.name)
+    print(wamid)
+    return 0
+
+
 def _bench_ingress(args: argparse.Namespace) -> int:
     from bench.ingress import main as bench_main
 
@@ -138,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay-unroutable", help="re-feed held events of a now-attached number")
     replay.add_argument("phone_number_id")
     replay.set_defaults(func=_replay)
+
+    simulate = sub.add_parser("simulate", help="simulated customers").add_subparsers(dest="kind", required=True)
+    sim_text = simulate.add_parser("text", help="a customer sends a text to a business number")
+    sim_text.add_argument("phone_number_id")
+    sim_text.add_argument("wa_id")
+    sim_text.add_argument("text")
+    sim_text.add_argument("--waba-id", default="102290129340398")
+    sim_text.add_argument("--name", default="Customer")
+    sim_text.add_argument("--url", default="http://127.0.0.1:8000")
+    sim_text.set_defaults(func=_simulate_text)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="target", required=True)
     bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class AsyncProducer:
         self._thread: threading.Thread | None = None
         self._running = False
         self._done: list[tuple[asyncio.Future[None], KafkaError | None]] = []
+        self._pending: set[asyncio.Future[None]] = set()
+        self._wait_limit = delivery_timeout_ms / 1000 + 5.0
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -69,15 +71,42 @@ class AsyncProducer:
                 (future, err)))
         except BufferError as exc:
             raise DeliveryError("local produce queue is full") from exc
-        await future
+        except KafkaException as exc:
+            raise DeliveryError(str(exc)) from exc
+        self._pending.add(future)
+        try:
+            await asyncio.wait_for(future, self._wait_limit)
+        except TimeoutError as exc:
+            raise DeliveryError("no delivery report in time") from exc
+        finally:
+            self._pending.discard(future)
 
     def _poll_forever(self) -> None:
-        assert self._producer is not None and self._loop is not None
-        while self._running:
-            self._producer.poll(0.05)
+        assert self._loop is not None
+        while self._running and self._producer is not None:
+            try:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                self._replace_after_fatal(exc)
             if self._done:
                 batch, self._done = self._done, []
                 self._loop.call_soon_threadsafe(_resolve_all, batch)
+
+    def _replace_after_fatal(self, exc: KafkaException) -> None:
+        """A fatal producer error (e.g. the broker forgot our producer id) needs a new producer.
+
+        Records in flight have an unknown outcome: their senders get ``DeliveryError`` (so Meta
+        retries); a record that did land is then a duplicate, which the router absorbs.
+        """
+        log.error("producer failed fatally, replacing it: %s", exc)
+        self._producer = Producer(self._config)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._fail_pending, str(exc))
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(DeliveryError(reason))
 
 
 def _resolve_all(batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:

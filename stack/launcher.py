@@ -35,6 +35,7 @@ class LocalStack:
     kafka: str = ""
     database_url: str = ""
     redis_url: str = ""
+    ingress_url: str = ""
 
     @property
     def log_dir(self) -> Path:
@@ -82,6 +83,7 @@ class LocalStack:
         wait_until(lambda: _healthy(url) or not child.alive(), timeout=30, what="ingress", interval=0.1)
         if not child.alive():
             raise RuntimeError(f"ingress exited:\n{child.tail()}")
+        self.ingress_url = url
         return url
 
     def start_streams(self) -> Child:

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.11 and install Aerostic with its development tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PY" ] || { echo "Python 3.11 is required" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'

@@ -1,0 +1,109 @@
+"""Nothing is lost: unknown numbers are held and replayed; a killed worker or a dead broker loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aerostic.settings import CoreSettings
+from metasim import payloads
+from schemas.catalogue import UNROUTABLE, WEBHOOKS_RAW
+from stack.launcher import LocalStack
+from tenants.commands import attach_number, create_tenant
+from tenants.replay import replay_unroutable
+from tests.integration.conftest import SECRET, Poster, fresh_id, scalar, topic_end, wait_for
+
+pytestmark = pytest.mark.usefixtures("pipeline_ready")
+
+
+async def test_unknown_number_is_held_then_replayed_once_after_attach(
+        stack: LocalStack, settings: CoreSettings, post: Poster, db: AsyncEngine) -> None:
+    pnid, waba = fresh_id(), fresh_id()
+    wamid = payloads.new_wamid()
+    held_before = topic_end(stack, UNROUTABLE.name)
+    body = payloads.customer_text(pnid, waba, "15552220000", "anyone there?", wamid=wamid)
+    assert (await post(body)).status_code == 200
+    await wait_for(lambda: _grew(stack, held_before), timeout=30, what="the event in wa.unroutable")
+    assert await scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w", w=wamid) == 0
+
+    tenant_id = await create_tenant(settings, "late owner")
+    replayed = await attach_number(settings, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba)
+    assert replayed == 1
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w AND tenant_id = :t",
+                                  w=wamid, t=tenant_id), what="the replayed message")
+
+    # Replaying again (the operator command) stores nothing twice.
+    assert await asyncio.to_thread(replay_unroutable, settings, {pnid}, tenant_id=tenant_id) == 1
+    marker = payloads.customer_text(pnid, waba, "15552220000", "marker")
+    assert (await post(marker)).status_code == 200
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND text = 'marker'",
+                                  t=tenant_id), what="the marker")
+    assert await scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w", w=wamid) == 1
+
+
+async def _grew(stack: LocalStack, before: int) -> bool:
+    return await asyncio.to_thread(topic_end, stack, UNROUTABLE.name) > before
+
+
+async def test_sigkill_of_workers_mid_burst_stores_every_message_once(
+        stack: LocalStack, tenant_factory, post: Poster, db: AsyncEngine) -> None:  # type: ignore[no-untyped-def]
+    tenant = await tenant_factory("burst")
+    total, killed_at = 2000, 700
+    bodies = [payloads.customer_text(tenant.phone_number_id, tenant.waba_id, f"1555{i % 40:07d}", f"burst {i}")
+              for i in range(total)]
+    semaphore = asyncio.Semaphore(32)
+
+    async def send(body: dict) -> int:  # type: ignore[type-arg]
+        async with semaphore:
+            return (await post(body)).status_code
+
+    first = await asyncio.gather(*(send(b) for b in bodies[:killed_at]))
+    stack.children["streams"].kill()
+    stack.children["projector"].kill()
+    rest = await asyncio.gather(*(send(b) for b in bodies[killed_at:]))
+    assert set(first) | set(rest) == {200}
+    stack.start_streams()
+    stack.start_projector()
+
+    async def stored() -> int | None:
+        count = await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=tenant.tenant_id)
+        return count if count >= total else None
+
+    assert await wait_for(stored, timeout=180, what=f"{total} messages after the crash") == total
+    assert await scalar(db, "SELECT count(DISTINCT wamid) FROM messages WHERE tenant_id = :t",
+                        t=tenant.tenant_id) == total
+
+
+async def test_broker_down_gives_503_then_the_same_delivery_succeeds() -> None:
+    """Its own broker and ingress, so the shared stack is not disturbed."""
+    local = LocalStack(root=Path(tempfile.mkdtemp(prefix="aerostic-broker-down-")), extra_env={
+        "AEROSTIC_APP_SECRETS": SECRET, "AEROSTIC_DELIVERY_TIMEOUT_MS": "2000"})
+    try:
+        from stack.services import start_broker
+        from stack.topics import create_topics
+
+        local.services["kafka"] = start_broker(local.log_dir)
+        local.kafka = local.services["kafka"].url
+        await asyncio.to_thread(create_topics, local.kafka)
+        url = await asyncio.to_thread(local.start_ingress)
+        raw, headers = payloads.signed(payloads.customer_text("1", "2", "3", "hello"), SECRET)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
+            local.services["kafka"].stop()
+            assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 503
+            await asyncio.to_thread(local.restart_broker)
+            before = await asyncio.to_thread(topic_end, local, WEBHOOKS_RAW.name)
+
+            async def delivered() -> bool:
+                response = await client.post("/webhooks/meta", content=raw, headers=headers)
+                return response.status_code == 200
+
+            await wait_for(delivered, timeout=60, what="the redelivery to be accepted")
+            assert await asyncio.to_thread(topic_end, local, WEBHOOKS_RAW.name) >= before + 1
+    finally:
+        local.stop()
