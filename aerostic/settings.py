@@ -20,7 +20,8 @@ class CoreSettings(BaseSettings):
     """Connection settings that every process needs."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AEROSTIC_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="AEROSTIC_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     environment: str = "development"
@@ -40,15 +41,17 @@ class CoreSettings(BaseSettings):
     kafka_session_timeout_ms: int = 6000
 
     @property
-    def is_production(self) -> bool:
-        return self.environment == "production"
+    def is_development(self) -> bool:
+        """Only ``development`` and ``test`` accept the built-in development secrets."""
+        return self.environment.lower() in ("development", "test")
 
 
 class IngressSettings(CoreSettings):
     """The webhook ingress: Meta's verify token and the app secrets (two during rotation)."""
 
     verify_token: SecretStr = SecretStr("aerostic-dev-verify-token")
-    app_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=lambda: [SecretStr("aerostic-dev-app-secret")])
+    app_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr("aerostic-dev-app-secret")])
     max_body_bytes: int = 3 * 1024 * 1024
     delivery_timeout_ms: int = 5000
     linger_ms: int = 2
@@ -66,7 +69,7 @@ class IngressSettings(CoreSettings):
             raise ValueError("at least one app secret is required")
         if len(self.app_secrets) > 2:
             raise ValueError("at most two app secrets may be active (current and previous)")
-        if self.is_production:
+        if not self.is_development:
             secrets = [*self.app_secrets, self.verify_token]
             if any(s.get_secret_value().lower() in PLACEHOLDER_SECRETS or "dev" in s.get_secret_value()
                    for s in secrets):

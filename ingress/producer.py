@@ -52,11 +52,11 @@ class AsyncProducer:
         self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
         self._thread.start()
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, flush_seconds: float = 10.0) -> None:
         if self._producer is None:
             return
         producer = self._producer
-        await asyncio.get_running_loop().run_in_executor(None, producer.flush, timeout)
+        await asyncio.get_running_loop().run_in_executor(None, producer.flush, flush_seconds)
         self._running = False
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)

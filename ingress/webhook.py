@@ -6,7 +6,7 @@ acknowledged (503 otherwise, so Meta retries). Nothing is produced for a refused
 GET: Meta's verification handshake.
 
 It bypasses FastAPI's routing and validation on purpose: this route takes all of Meta's
-traffic (about 4× the messages sent) and must stay cheap.
+traffic (about 4x the messages sent) and must stay cheap.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class TopicSpec:
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
 
 
-WEBHOOKS_RAW = TopicSpec("wa.webhooks.raw", "phone_number_id of the first change, else WABA id",
+WEBHOOKS_RAW = TopicSpec("wa.webhooks.raw", "first phone_number_id in the body, else WABA id",
                          None, partitions=6, retention_ms=30 * DAY_MS)
 INBOUND = TopicSpec("wa.inbound", "conversation key", events.InboundMessage, partitions=6)
 STATUSES = TopicSpec("wa.statuses", "conversation key", events.StatusUpdate, partitions=6)

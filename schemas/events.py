@@ -110,7 +110,7 @@ class DirectoryEntry(Event):
     """
 
     phone_number_id: str
-    tenant_id: str | None
+    tenant_id: str | None = None
     waba_id: str | None = None
     display_phone_number: str | None = None
     status: str = "connected"

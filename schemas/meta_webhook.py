@@ -1,4 +1,4 @@
-"""Pydantic models of Meta's WhatsApp webhook payloads (reference: meta-cloud-api.md §1.4–1.6).
+"""Pydantic models of Meta's WhatsApp webhook payloads (reference: meta-cloud-api.md §1.4-1.6).
 
 Every model keeps unknown fields (``extra="allow"``) and every enum falls back to ``UNKNOWN``,
 so a field or value Meta adds tomorrow is carried through, never a crash. Ids and timestamps
@@ -276,7 +276,7 @@ class PhoneNumberQualityValue(MetaModel):
 
 
 def routing_key(body: dict[str, Any]) -> str:
-    """The key on ``wa.webhooks.raw``: the first change's phone_number_id, else the WABA id.
+    """The key on ``wa.webhooks.raw``: the first phone_number_id in the body, else the first WABA id.
 
     Works on the decoded JSON without validating it, so the ingress hot path stays cheap.
     """

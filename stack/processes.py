@@ -70,7 +70,7 @@ class Child:
             self.proc = subprocess.Popen(
                 self.argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, user=self.user, cwd=self.cwd, start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG; no threads touched
+                preexec_fn=_die_with_parent,
             )
         finally:
             logfile.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ def _make_traversable(path: Path) -> None:
 
 def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, database: str = "aerostic") -> Service:
     """initdb (once) and run PostgreSQL on 127.0.0.1, then create ``database``."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        raise ValueError(f"invalid database name {database!r}")
     port = port or free_port()
     bin_dir = _pg_bin()
     user = _pg_user()
@@ -138,7 +141,7 @@ def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, datab
     if not child.alive():
         raise RuntimeError(f"postgres exited:\n{child.tail()}")
     exists = subprocess.run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],
+                             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],  # noqa: S608 - checked name
                             capture_output=True, text=True, check=True)
     if exists.stdout.strip() != "1":
         subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",

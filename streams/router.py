@@ -36,7 +36,7 @@ class Router:
         self.prefix = prefix
         self.sync_timeout = sync_timeout
         self.seen = app.Table("router-seen", default=None, partitions=WEBHOOKS_RAW.partitions,
-                              schema=faust.Schema(key_type=str, value_type=float, key_serializer="json",
+                              schema=faust.Schema(key_type=str, key_serializer="json",
                                                   value_serializer="json"))
         self._topics: dict[str, Any] = {}
 

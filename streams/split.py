@@ -36,28 +36,39 @@ def _ts(value: str | int | None) -> datetime:
 
 
 def split_webhook(body: bytes | str, *, received_at: datetime) -> list[RoutedEvent]:
-    """Every message, status and other change in ``body``, in order."""
-    envelope = WebhookEnvelope.model_validate_json(body)
+    """Every message, status and other change in ``body``, in order.
+
+    The models give typed access; payloads and names are taken from the raw JSON, so a value
+    Meta adds later (a new message type, status or field) is stored as Meta sent it.
+    """
+    raw = orjson.loads(body)
+    envelope = WebhookEnvelope.model_validate(raw)
     out: list[RoutedEvent] = []
-    for entry in envelope.entry:
-        for index, change in enumerate(entry.changes):
-            out.extend(_split_change(entry, index, change, received_at))
+    for entry, raw_entry in zip(envelope.entry, raw.get("entry", []), strict=True):
+        for index, (change, raw_change) in enumerate(zip(entry.changes, raw_entry.get("changes", []),
+                                                         strict=True)):
+            out.extend(_split_change(entry, index, change, str(raw_change.get("field")), received_at))
     return out
 
 
-def _split_change(entry: Entry, index: int, change: Change, received_at: datetime) -> list[RoutedEvent]:
+def _split_change(entry: Entry, index: int, change: Change, field: str, received_at: datetime
+                  ) -> list[RoutedEvent]:
     pnid = change.phone_number_id()
     if change.field is ChangeField.MESSAGES and pnid:
         value = MessagesValue.model_validate(change.value)
-        events: list[RoutedEvent] = [_inbound(entry, value, m, received_at) for m in value.messages]
-        events += [_status(entry, value, s, received_at) for s in value.statuses]
+        raw_messages, raw_statuses = change.value.get("messages") or [], change.value.get("statuses") or []
+        events: list[RoutedEvent] = [_inbound(entry, value, m, raw, received_at)
+                                     for m, raw in zip(value.messages, raw_messages, strict=True)]
+        events += [_status(entry, value, s, raw, received_at)
+                   for s, raw in zip(value.statuses, raw_statuses, strict=True)]
         if value.errors or not events:
-            events.append(_account(entry, index, change, pnid, received_at, event="errors"))
+            events.append(_account(entry, index, change, field, pnid, received_at, event="errors"))
         return events
-    return [_account(entry, index, change, pnid, received_at, event=None)]
+    return [_account(entry, index, change, field, pnid, received_at, event=None)]
 
 
-def _inbound(entry: Entry, value: MessagesValue, message: Message, received_at: datetime) -> InboundMessage:
+def _inbound(entry: Entry, value: MessagesValue, message: Message, raw: dict[str, Any],
+             received_at: datetime) -> InboundMessage:
     wa_id = message.from_ or message.from_user_id or ""
     profile = next((c.profile.name for c in value.contacts if c.wa_id == wa_id and c.profile), None)
     if profile is None and len(value.contacts) == 1 and value.contacts[0].profile:
@@ -71,17 +82,18 @@ def _inbound(entry: Entry, value: MessagesValue, message: Message, received_at: 
         wamid=message.id,
         wa_id=wa_id,
         profile_name=profile,
-        type=str(message.type.value),
+        type=str(raw.get("type")),
         timestamp=_ts(message.timestamp),
         text=message.text_content(),
-        payload=message.model_dump(mode="json", by_alias=True, exclude_none=True),
+        payload=raw,
     )
 
 
-def _status(entry: Entry, value: MessagesValue, status: Status, received_at: datetime) -> StatusUpdate:
+def _status(entry: Entry, value: MessagesValue, status: Status, raw: dict[str, Any],
+            received_at: datetime) -> StatusUpdate:
     error = status.errors[0] if status.errors else None
     return StatusUpdate(
-        event_id=derived_event_id("st", value.metadata.phone_number_id, status.id, status.status.value,
+        event_id=derived_event_id("st", value.metadata.phone_number_id, status.id, str(raw.get("status")),
                                   status.timestamp),
         phone_number_id=value.metadata.phone_number_id,
         display_phone_number=value.metadata.display_phone_number,
@@ -89,24 +101,23 @@ def _status(entry: Entry, value: MessagesValue, status: Status, received_at: dat
         received_at=received_at,
         wamid=status.id,
         recipient_id=status.recipient_id or "",
-        status=str(status.status.value),
+        status=str(raw.get("status")),
         timestamp=_ts(status.timestamp),
         error_code=error.code if error else None,
         error_title=error.title if error else None,
         error_details=error.error_data.details if error and error.error_data else None,
         biz_opaque_callback_data=status.biz_opaque_callback_data,
-        payload=status.model_dump(mode="json", by_alias=True, exclude_none=True),
+        payload=raw,
     )
 
 
-def _account(entry: Entry, index: int, change: Change, pnid: str | None, received_at: datetime,
-             event: str | None) -> AccountEvent:
+def _account(entry: Entry, index: int, change: Change, field: str, pnid: str | None,
+             received_at: datetime, event: str | None) -> AccountEvent:
     model = OTHER_VALUE_MODELS.get(change.field)
-    payload: dict[str, Any] = change.value
     if model is not None:
-        payload = model.model_validate(change.value).model_dump(mode="json", exclude_none=True)
+        model.model_validate(change.value)  # known shapes are checked; the raw value is what is kept
+    payload: dict[str, Any] = change.value
     event_name = event or (str(payload["event"]) if isinstance(payload.get("event"), str) else None)
-    field = change.field.value if change.field is not ChangeField.UNKNOWN else "unknown"
     return AccountEvent(
         event_id=derived_event_id("acct", entry.id, str(entry.time or ""), str(index), field,
                                   _fingerprint(change.value)),

@@ -94,8 +94,8 @@ def tenant_factory(settings: CoreSettings) -> TenantFactory:
     return make
 
 
-async def wait_for(probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0, what: str = "condition"
-                   ) -> Any:
+async def wait_for(probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0,  # noqa: ASYNC109
+                   what: str = "condition") -> Any:
     """Poll ``probe`` until it returns a truthy value (the awaited event happened); fail on timeout."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

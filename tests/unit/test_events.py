@@ -128,14 +128,6 @@ def test_datetimes_keep_their_instant() -> None:
     assert decoded.received_at.utcoffset() is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: schemas/events.py DirectoryEntry.tenant_id is required (no default) while Event.encode() "
-        "uses exclude_none=True: a detached entry (tenant_id=None) encodes without tenant_id and "
-        "DirectoryEntry.decode() raises 'tenant_id Field required'"
-    ),
-)
 def test_detached_directory_entry_round_trips() -> None:
     detached = DirectoryEntry(event_id="d2", phone_number_id="pn-1", tenant_id=None, status="detached")
     assert DirectoryEntry.decode(detached.encode()) == detached
