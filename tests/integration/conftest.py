@@ -127,6 +127,31 @@ def topic_end(stack: LocalStack, topic: str) -> int:
         consumer.close()
 
 
+def topic_records(stack: LocalStack, topic: str) -> list[bytes]:
+    """Every value ``topic`` holds now, read from the beginning of each partition (diagnostics)."""
+    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": "test-read", "log_level": 3,
+                         "enable.auto.commit": False})
+    values: list[bytes] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            while True:
+                msg = consumer.poll(10)
+                if msg is None:
+                    raise AssertionError(f"could not read {topic}[{p}] up to {high}")
+                if not msg.error():
+                    values.append(msg.value() or b"")
+                    if (msg.offset() or 0) >= high - 1:
+                        break
+        return values
+    finally:
+        consumer.close()
+
+
 Poster = Callable[..., Awaitable[httpx.Response]]
 
 

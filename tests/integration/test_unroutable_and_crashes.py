@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aerostic.settings import CoreSettings
 from metasim import payloads
-from schemas.catalogue import UNROUTABLE, WEBHOOKS_RAW
+from schemas.catalogue import INBOUND, UNROUTABLE, WEBHOOKS_RAW
 from stack.launcher import LocalStack
 from tenants.commands import attach_number, create_tenant
 from tenants.replay import replay_unroutable
-from tests.integration.conftest import SECRET, Poster, fresh_id, scalar, topic_end, wait_for
+from tests.integration.conftest import SECRET, Poster, fresh_id, scalar, topic_end, topic_records, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -44,6 +45,18 @@ async def test_unknown_number_is_held_then_replayed_once_after_attach(
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND text = 'marker'",
                                   t=tenant_id), what="the marker")
     assert await scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w", w=wamid) == 1
+
+
+async def _burst_stages(stack: LocalStack, db: AsyncEngine, tenant_id: str) -> dict[str, int]:
+    """How many of the burst's messages each stage holds, to name the stage that lost some."""
+    raw = await asyncio.to_thread(topic_records, stack, WEBHOOKS_RAW.name)
+    inbound = await asyncio.to_thread(topic_records, stack, INBOUND.name)
+    return {
+        "raw": sum(1 for v in raw if b'"burst ' in v),
+        "inbound": len({json.loads(v)["wamid"] for v in inbound
+                        if json.loads(v).get("tenant_id") == tenant_id}),
+        "stored": await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=tenant_id),
+    }
 
 
 async def _grew(stack: LocalStack, before: int) -> bool:
@@ -74,7 +87,10 @@ async def test_sigkill_of_workers_mid_burst_stores_every_message_once(
         count = await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=tenant.tenant_id)
         return count if count >= total else None
 
-    assert await wait_for(stored, timeout=180, what=f"{total} messages after the crash") == total
+    try:
+        await wait_for(stored, timeout=120, what=f"{total} messages after the crash")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; where they are: {await _burst_stages(stack, db, tenant.tenant_id)}") from exc
     assert await scalar(db, "SELECT count(DISTINCT wamid) FROM messages WHERE tenant_id = :t",
                         t=tenant.tenant_id) == total
 

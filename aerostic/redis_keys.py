@@ -1,0 +1,49 @@
+"""Every Redis key Aerostic uses, in one place (prefix ``aer:``).
+
+Writers and readers in different processes build keys only through these functions, so a
+key's shape has one source of truth.
+"""
+
+from __future__ import annotations
+
+PREFIX = "aer:"
+
+
+def idempotency(key: str) -> str:
+    """The dispatcher's at-most-once record of one send request."""
+    return f"{PREFIX}idem:{key}"
+
+
+def service_window(phone_number_id: str, wa_id: str) -> str:
+    """Epoch seconds of the customer's last inbound message (24-hour window); set by the processor."""
+    return f"{PREFIX}window:{phone_number_id}:{wa_id}"
+
+
+def number_bucket(phone_number_id: str) -> str:
+    """Token bucket of one phone number's throughput (messages per second)."""
+    return f"{PREFIX}rate:number:{phone_number_id}"
+
+
+def pair_bucket(phone_number_id: str, wa_id: str) -> str:
+    """Token bucket of one (business number, recipient) pair."""
+    return f"{PREFIX}rate:pair:{phone_number_id}:{wa_id}"
+
+
+def portfolio_recipients(business_id: str) -> str:
+    """Sorted set of unique template recipients outside the window in the rolling 24 h, per portfolio."""
+    return f"{PREFIX}tier:{business_id}"
+
+
+def lane_slowdown(phone_number_id: str) -> str:
+    """Adaptive slow-down factor of a number after Meta answered 130429/131056."""
+    return f"{PREFIX}slow:{phone_number_id}"
+
+
+def api_idempotency(tenant_id: str, key: str) -> str:
+    """The send API's mapping from a client's idempotency key to the message id it was given."""
+    return f"{PREFIX}api-idem:{tenant_id}:{key}"
+
+
+def oauth_nonce(nonce: str) -> str:
+    """A single-use OAuth ``state`` nonce."""
+    return f"{PREFIX}oauth:{nonce}"
