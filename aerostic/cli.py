@@ -10,7 +10,13 @@ import sys
 import threading
 from collections.abc import Callable
 
-from aerostic.settings import CoreSettings, IngressSettings, ProjectorSettings, StreamsSettings
+from aerostic.settings import (
+    CoreSettings,
+    DispatcherSettings,
+    IngressSettings,
+    ProjectorSettings,
+    StreamsSettings,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -63,12 +69,70 @@ def _tenants_create(args: argparse.Namespace) -> int:
 
 
 def _numbers_attach(args: argparse.Namespace) -> int:
-    from tenants.commands import attach_number
+    import getpass
 
+    from tenants.commands import attach_number
+    from vault.cipher import Vault
+
+    token: str | None = None
+    vault = None
+    if args.token:
+        token = getpass.getpass("Meta access token: ") if args.token == "-" else args.token  # noqa: S105 - "-" means prompt
+        vault = Vault.from_spec(DispatcherSettings().vault_keys.get_secret_value())
     replayed = asyncio.run(attach_number(
         CoreSettings(), tenant_id=args.tenant_id, phone_number_id=args.phone_number_id,
-        waba_id=args.waba_id, display_phone_number=args.display_number))
+        waba_id=args.waba_id, display_phone_number=args.display_number, throughput_mps=args.throughput,
+        token=token, vault=vault, business_id=args.business_id, tier_limit=args.tier))
     print(f"attached {args.phone_number_id} to {args.tenant_id}; replayed {replayed} held events")
+    return 0
+
+
+def _dispatcher(_args: argparse.Namespace) -> int:
+    from dispatcher.service import run
+
+    run(DispatcherSettings())
+    return 0
+
+
+def _metasim(args: argparse.Namespace) -> int:
+    from metasim.server import run
+    from metasim.state import SimConfig
+
+    run(SimConfig(), host=args.host, port=args.port)
+    return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from tenants.api_keys import create_key_for
+
+    key_id, secret = asyncio.run(create_key_for(CoreSettings(), tenant_id=args.tenant_id, name=args.name))
+    print(f"key id {key_id}; the key is shown once:\n{secret}")
+    return 0
+
+
+def _vault_generate(args: argparse.Namespace) -> int:
+    from vault.cipher import generate_key_spec
+
+    print(generate_key_spec(args.key_id))
+    return 0
+
+
+def _vault_rotate(_args: argparse.Namespace) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from vault.cipher import Vault
+    from vault.rotate import rotate
+
+    settings = DispatcherSettings()
+
+    async def main() -> int:
+        engine = create_async_engine(settings.database_url.get_secret_value())
+        try:
+            return await rotate(engine, Vault.from_spec(settings.vault_keys.get_secret_value()))
+        finally:
+            await engine.dispose()
+
+    print(f"re-encrypted {asyncio.run(main())} tokens under the newest key")
     return 0
 
 
@@ -111,6 +175,12 @@ def _bench_ingress(args: argparse.Namespace) -> int:
     return bench_main(duration=args.duration, connections=args.connections)
 
 
+def _bench_dispatch(args: argparse.Namespace) -> int:
+    from bench.dispatch import main as bench_main
+
+    return bench_main(bulk=args.bulk, max_count=args.sends, seconds=args.seconds)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aerostic", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -125,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingress.add_argument("--host", default="0.0.0.0")
     ingress.add_argument("--port", type=int, default=8000)
     ingress.set_defaults(func=_ingress)
-    sub.add_parser("streams", help="run the stream worker (router)").set_defaults(func=_streams)
+    sub.add_parser("streams", help="run the stream worker (router, conversations)").set_defaults(func=_streams)
     sub.add_parser("projector", help="run the PostgreSQL projector").set_defaults(func=_projector)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
 
@@ -143,7 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("phone_number_id")
     attach.add_argument("--waba-id")
     attach.add_argument("--display-number")
+    attach.add_argument("--throughput", type=int, default=80, choices=(20, 80, 1000),
+                        help="messages per second (80 standard, 1000 upgraded, 20 coexistence)")
+    attach.add_argument("--token", help="the WABA's Meta access token, stored encrypted ('-' to prompt)")
+    attach.add_argument("--business-id", help="the business portfolio (for its template tier)")
+    attach.add_argument("--tier", type=int, help="unique template recipients per 24 h (omit for unlimited)")
     attach.set_defaults(func=_numbers_attach)
+
+    sub.add_parser("dispatcher", help="run the dispatcher (the only caller of Meta)").set_defaults(func=_dispatcher)
+    metasim = sub.add_parser("metasim", help="run the Meta simulator (Graph API, webhooks, customers)")
+    metasim.add_argument("--host", default="127.0.0.1")
+    metasim.add_argument("--port", type=int, default=8090)
+    metasim.set_defaults(func=_metasim)
+
+    keys = sub.add_parser("keys", help="tenant API keys").add_subparsers(dest="action", required=True)
+    keys_create = keys.add_parser("create", help="create an API key for a tenant (shown once)")
+    keys_create.add_argument("tenant_id")
+    keys_create.add_argument("--name", default="default")
+    keys_create.set_defaults(func=_keys_create)
+
+    vault = sub.add_parser("vault", help="the token vault").add_subparsers(dest="action", required=True)
+    generate = vault.add_parser("generate-key", help="print a new key entry for AEROSTIC_VAULT_KEYS")
+    generate.add_argument("key_id")
+    generate.set_defaults(func=_vault_generate)
+    vault.add_parser("rotate", help="re-encrypt every token under the newest key").set_defaults(func=_vault_rotate)
 
     replay = sub.add_parser("replay-unroutable", help="re-feed held events of a now-attached number")
     replay.add_argument("phone_number_id")
@@ -164,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_ingress.add_argument("--duration", type=float, default=10.0)
     bench_ingress.add_argument("--connections", type=int, default=64)
     bench_ingress.set_defaults(func=_bench_ingress)
+    bench_dispatch = bench.add_parser("dispatch", help="dispatcher throughput, limit accuracy and lane priority")
+    bench_dispatch.add_argument("--sends", type=int, default=20_000, help="sends of the limits-off run")
+    bench_dispatch.add_argument("--seconds", type=int, default=10, help="length of each rate-limited run")
+    bench_dispatch.add_argument("--bulk", type=int, default=100_000, help="bulk backlog behind interactive sends")
+    bench_dispatch.set_defaults(func=_bench_dispatch)
     return parser
 
 

@@ -92,3 +92,26 @@ class ProjectorSettings(CoreSettings):
     group_id: str = "aerostic-projector"
     batch_size: int = 500
     batch_wait_s: float = 0.05
+
+
+class DispatcherSettings(CoreSettings):
+    """The dispatcher: the only process that calls Meta and the only one that loads the vault keys."""
+
+    group_id: str = "aerostic-dispatcher"
+    worker_id: str = "dispatcher-1"
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_version: str = "v23.0"
+    request_timeout_s: float = 15.0
+    vault_keys: SecretStr = SecretStr("")
+    concurrency: int = 128
+    bulk_buffer: int = 2000
+    max_attempts: int = 6
+    retry_base_s: float = 0.5
+    retry_max_s: float = 60.0
+    hold_recheck_s: float = 2.0
+    account_cache_s: float = 5.0
+    rate_limits: bool = True
+    pair_interval_s: float = 6.0  # Meta: about one message per 6 s to one recipient, bursts allowed
+    pair_burst: int = 10
+    commit_interval_s: float = 0.2
+

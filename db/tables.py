@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -40,6 +41,38 @@ phone_numbers = Table(
     Column("display_phone_number", Text),
     Column("status", Text, nullable=False, server_default="connected"),
     Column("attached_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("throughput_mps", Integer, nullable=False, server_default="80"),  # 80 | 1000 | 20 (coexistence)
+    Column("quality_rating", Text),
+    Column("messaging_limit_tier", Text),
+)
+
+# One WhatsApp Business Account connected by a tenant, with its encrypted access token.
+# Writer: the dispatcher (signup) and the operator commands; only the dispatcher decrypts.
+whatsapp_accounts = Table(
+    "whatsapp_accounts", metadata,
+    Column("waba_id", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("business_id", Text),
+    Column("name", Text),
+    Column("token_ciphertext", LargeBinary),
+    Column("token_key_id", Text),
+    Column("status", Text, nullable=False, server_default="connected"),  # connected | needs_reauth | disconnected
+    Column("status_reason", Text),
+    Column("tier_limit", Integer),  # unique template recipients per 24 h outside the window; NULL = unlimited
+    Column("connected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("prefix", Text, nullable=False),
+    Column("key_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 contacts = Table(
@@ -68,7 +101,9 @@ messages = Table(
     "messages", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
-    Column("wamid", Text, nullable=False),
+    Column("wamid", Text),  # NULL while an outbound message waits for Meta's answer
+    Column("message_id", Text),  # Aerostic's id of an outbound message (the send API's answer)
+    Column("idempotency_key", Text),
     Column("conversation_key", Text, nullable=False),
     Column("direction", Text, nullable=False),  # inbound | outbound
     Column("type", Text),
@@ -80,8 +115,12 @@ messages = Table(
     Column("error_code", Integer),
     Column("error_title", Text),
     Column("error_details", Text),
+    Column("attempts", Integer),
+    Column("ambiguous", Boolean),
+    Column("requested_by", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("tenant_id", "wamid", name="uq_messages_tenant_wamid"),
+    UniqueConstraint("tenant_id", "message_id", name="uq_messages_tenant_message_id"),
     Index("ix_messages_conversation", "tenant_id", "conversation_key", "sent_at"),
 )
 

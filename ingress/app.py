@@ -1,7 +1,8 @@
 """The ingress ASGI application: the webhook hot path in front of a FastAPI app.
 
 ``/webhooks/meta`` goes straight to ``WebhookHandler``; every other path goes to FastAPI
-(health now, the tenant API later). The Kafka producer is opened once in the lifespan.
+(health and the tenant API in ``ingress.api``). The lifespan opens the Kafka producer, the
+database engine and the Redis client once and keeps them on ``app.state`` for the API.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from aerostic.settings import IngressSettings
+from ingress import api
+from ingress.api.deps import close_clients, open_clients
 from ingress.producer import AsyncProducer
 from ingress.webhook import PATH, Receive, Scope, Send, WebhookHandler
 
@@ -27,12 +30,19 @@ class IngressApp:
         self.webhook = WebhookHandler(settings, self.producer)
         self.api = FastAPI(title="Aerostic", lifespan=self._lifespan)
         self.api.add_api_route("/healthz", self._health, methods=["GET"])
+        api.install(self.api)
 
     @contextlib.asynccontextmanager
-    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         await self.producer.start()
         try:
-            yield
+            engine, redis = open_clients(self.settings)
+            app.state.settings, app.state.producer = self.settings, self.producer
+            app.state.engine, app.state.redis = engine, redis
+            try:
+                yield
+            finally:
+                await close_clients(engine, redis)
         finally:
             await self.producer.stop()
 

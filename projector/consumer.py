@@ -1,6 +1,7 @@
 """The projector process: routed topics → PostgreSQL, offsets committed after the write.
 
-Reads ``wa.inbound``, ``wa.statuses`` and ``wa.account.events`` in batches with a
+Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events`` and
+``outbound.results`` in batches with a
 confluent-kafka consumer group, writes each batch in one transaction, then commits the
 batch's offsets synchronously. A failed write is retried with back-off and never skipped;
 a record that cannot be decoded is logged with its position and skipped.
@@ -20,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from aerostic.settings import ProjectorSettings
 from projector.writer import write_events
-from schemas.catalogue import ACCOUNT_EVENTS, INBOUND, STATUSES
-from schemas.events import AccountEvent, InboundMessage, RoutedEvent, StatusUpdate
+from schemas.catalogue import ACCOUNT_EVENTS, CONVERSATIONS_EVENTS, INBOUND, OUTBOUND_RESULTS, STATUSES
+from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
+from schemas.outbound import MessageQueued, OutboundResult
 
 log = logging.getLogger(__name__)
 
-MODELS: dict[str, type[InboundMessage] | type[StatusUpdate] | type[AccountEvent]] = {
+MODELS: dict[str, type[Event]] = {
     INBOUND.name: InboundMessage, STATUSES.name: StatusUpdate, ACCOUNT_EVENTS.name: AccountEvent,
+    CONVERSATIONS_EVENTS.name: MessageQueued, OUTBOUND_RESULTS.name: OutboundResult,
 }
 
 
@@ -53,7 +56,7 @@ class Projector:
         self._stopping.set()
 
     async def run(self) -> None:
-        self.consumer.subscribe([spec.full_name(self.prefix) for spec in (INBOUND, STATUSES, ACCOUNT_EVENTS)])
+        self.consumer.subscribe([self.prefix + name for name in MODELS])
         loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
@@ -66,8 +69,8 @@ class Projector:
             await loop.run_in_executor(None, self.consumer.close)
             await self.engine.dispose()
 
-    def _decode(self, batch: Sequence[Message]) -> list[RoutedEvent]:
-        events: list[RoutedEvent] = []
+    def _decode(self, batch: Sequence[Message]) -> list[Event]:
+        events: list[Event] = []
         for msg in batch:
             if msg.error():
                 log.warning("consume error: %s", msg.error())
@@ -80,7 +83,7 @@ class Projector:
                           msg.offset(), exc)
         return events
 
-    async def _write_with_retry(self, events: list[RoutedEvent]) -> None:
+    async def _write_with_retry(self, events: list[Event]) -> None:
         delay = 0.1
         while True:
             try:

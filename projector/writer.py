@@ -1,27 +1,30 @@
 """Write routed events into PostgreSQL, idempotently.
 
-A redelivered event changes nothing: messages are unique by (tenant, wamid), status history by
-(tenant, wamid, status), account events by event id. Status merging follows
-``schemas.status_rank``; the row is locked while the decision is made.
+A redelivered event changes nothing: messages are unique by (tenant, wamid) and outbound
+messages also by (tenant, message_id), status history by (tenant, wamid, status), account
+events by event id. Status merging follows ``schemas.status_rank``; the row is locked while
+the decision is made. An outbound message is written when queued (wamid NULL), gets its wamid
+from the dispatcher's result, and adopts any status Meta sent before that result was projected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import account_events, contacts, conversations, message_statuses, messages
-from schemas.events import AccountEvent, InboundMessage, RoutedEvent, StatusUpdate
+from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
+from schemas.outbound import MessageQueued, OutboundResult
 from schemas.status_rank import status_wins
 
 
-async def write_events(conn: AsyncConnection, events: Sequence[RoutedEvent]) -> None:
+async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
     """Apply ``events`` in order inside the caller's transaction."""
     for event in events:
-        if event.tenant_id is None:
+        if getattr(event, "tenant_id", None) is None:
             continue
         if isinstance(event, InboundMessage):
             await _inbound(conn, event)
@@ -29,6 +32,10 @@ async def write_events(conn: AsyncConnection, events: Sequence[RoutedEvent]) -> 
             await _status(conn, event)
         elif isinstance(event, AccountEvent):
             await _account(conn, event)
+        elif isinstance(event, MessageQueued):
+            await _queued(conn, event)
+        elif isinstance(event, OutboundResult):
+            await _result(conn, event)
 
 
 async def _inbound(conn: AsyncConnection, event: InboundMessage) -> None:
@@ -45,12 +52,16 @@ async def _inbound(conn: AsyncConnection, event: InboundMessage) -> None:
     ).on_conflict_do_nothing(constraint="uq_messages_tenant_wamid"))
 
 
-async def _touch_conversation(conn: AsyncConnection, event: InboundMessage | StatusUpdate, *,
+async def _touch_conversation(conn: AsyncConnection, event: InboundMessage | StatusUpdate | MessageQueued, *,
                               inbound: bool) -> None:
-    wa_id = event.wa_id if isinstance(event, InboundMessage) else event.recipient_id
+    if isinstance(event, MessageQueued):
+        wa_id, at = event.to, event.created_at
+    else:
+        wa_id = event.wa_id if isinstance(event, InboundMessage) else event.recipient_id
+        at = event.timestamp
     values = {"key": event.conversation_key, "tenant_id": event.tenant_id,
               "phone_number_id": event.phone_number_id, "wa_id": wa_id,
-              "last_message_at": event.timestamp, "last_inbound_at": event.timestamp if inbound else None}
+              "last_message_at": at, "last_inbound_at": at if inbound else None}
     stmt = insert(conversations).values(**values)
     changes = {"last_message_at": func.greatest(conversations.c.last_message_at, stmt.excluded.last_message_at)}
     if inbound:
@@ -92,3 +103,53 @@ async def _account(conn: AsyncConnection, event: AccountEvent) -> None:
         phone_number_id=event.phone_number_id or None, field=event.field, event=event.event,
         payload=event.payload, received_at=event.received_at,
     ).on_conflict_do_nothing(index_elements=["event_id"]))
+
+
+async def _queued(conn: AsyncConnection, event: MessageQueued) -> None:
+    await _touch_conversation(conn, event, inbound=False)
+    body = event.message.get(event.message_type)
+    text = body.get("body") if event.message_type == "text" and isinstance(body, dict) else None
+    await conn.execute(insert(messages).values(
+        tenant_id=event.tenant_id, message_id=event.message_id, idempotency_key=event.idempotency_key,
+        conversation_key=event.conversation_key, direction="outbound", type=event.message_type, text=text,
+        payload=event.message, sent_at=event.created_at, status="queued", status_at=event.created_at,
+        requested_by=event.requested_by,
+    ).on_conflict_do_nothing(constraint="uq_messages_tenant_message_id"))
+
+
+async def _result(conn: AsyncConnection, result: OutboundResult) -> None:
+    tenant = result.tenant_id
+    await conn.execute(insert(messages).values(
+        tenant_id=tenant, message_id=result.message_id, idempotency_key=result.idempotency_key,
+        conversation_key=result.conversation_key, direction="outbound", status="queued",
+        status_at=result.completed_at,
+    ).on_conflict_do_nothing(constraint="uq_messages_tenant_message_id"))
+    row = (await conn.execute(select(messages.c.id, messages.c.wamid).where(
+        messages.c.tenant_id == tenant, messages.c.message_id == result.message_id).with_for_update())).one()
+    fields: dict[str, object] = {"attempts": result.attempts, "ambiguous": result.ambiguous}
+    if result.outcome == "failed":
+        fields.update(error_code=result.error_code, error_title=result.error_title,
+                      error_details=result.error_details)
+    if result.wamid and row.wamid is None:
+        early = (await conn.execute(delete(messages).where(
+            messages.c.tenant_id == tenant, messages.c.wamid == result.wamid, messages.c.message_id.is_(None),
+        ).returning(messages.c.id))).first()
+        fields["wamid"] = result.wamid
+        if early is not None:
+            await conn.execute(update(messages).where(messages.c.id == row.id).values(**fields))
+            fields = {}
+    status = "accepted" if result.outcome == "accepted" else "failed"
+    history = (await conn.execute(select(message_statuses.c.status, message_statuses.c.status_at)
+                                  .where(message_statuses.c.tenant_id == tenant,
+                                         message_statuses.c.wamid == result.wamid)
+                                  .order_by(message_statuses.c.status_at, message_statuses.c.id))).all() \
+        if result.wamid else []
+    at = result.completed_at
+    for entry in history:
+        if status_wins(status, entry.status):
+            status, at = entry.status, entry.status_at
+    current = (await conn.execute(select(messages.c.status).where(messages.c.id == row.id))).scalar_one()
+    if current in (None, "queued") or status_wins(current, status):
+        fields.update(status=status, status_at=at)
+    if fields:
+        await conn.execute(update(messages).where(messages.c.id == row.id).values(**fields))

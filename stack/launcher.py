@@ -36,6 +36,7 @@ class LocalStack:
     database_url: str = ""
     redis_url: str = ""
     ingress_url: str = ""
+    metasim_url: str = ""
 
     @property
     def log_dir(self) -> Path:
@@ -69,10 +70,10 @@ class LocalStack:
                 "REDIS_URL": self.redis_url, "AEROSTIC_TOPIC_PREFIX": self.topic_prefix,
                 "PYTHONUNBUFFERED": "1", **self.extra_env}
 
-    def spawn(self, name: str, *args: str) -> Child:
-        """Run ``aerostic <args>`` as a supervised child named ``name``."""
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
+        """Run ``aerostic <args>`` as a supervised child named ``name`` (``env`` only for this child)."""
         child = Child(name, [sys.executable, "-m", "aerostic", *args], log_dir=self.log_dir,
-                      env=self.env(), cwd=self.root).start()
+                      env={**self.env(), **(env or {})}, cwd=self.root).start()
         self.children[name] = child
         return child
 
@@ -92,6 +93,26 @@ class LocalStack:
     def start_projector(self) -> Child:
         return self.spawn("projector", "projector")
 
+    def start_metasim(self, *, app_secret: str, port: int | None = None, **config: str) -> str:
+        """Run the Meta simulator, posting its webhooks to this stack's ingress (``config``: SimConfig fields)."""
+        port = port or free_port()
+        child = self.spawn("metasim", "metasim", "--host", "127.0.0.1", "--port", str(port), env={
+            "METASIM_CALLBACK_URL": f"{self.ingress_url}/webhooks/meta", "METASIM_APP_SECRET": app_secret,
+            **{f"METASIM_{k.upper()}": v for k, v in config.items()}})
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _healthy(url, "/_sim/health") or not child.alive(), timeout=30, what="metasim",
+                   interval=0.1)
+        if not child.alive():
+            raise RuntimeError(f"metasim exited:\n{child.tail()}")
+        self.metasim_url = url
+        return url
+
+    def start_dispatcher(self, *, vault_keys: str, name: str = "dispatcher", **settings: str) -> Child:
+        """Run the dispatcher against the simulator; only this child gets the vault keys."""
+        env = {"AEROSTIC_VAULT_KEYS": vault_keys, "AEROSTIC_GRAPH_BASE_URL": self.metasim_url,
+               **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}}
+        return self.spawn(name, "dispatcher", env=env)
+
     def restart_broker(self) -> None:
         """Stop and start the embedded broker on the same port (memory storage: topics recreated)."""
         old = self.services["kafka"]
@@ -106,9 +127,9 @@ class LocalStack:
             service.stop()
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, path: str = "/healthz") -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(f"{url}{path}", timeout=1) as resp:  # noqa: S310 - loopback only
             return bool(resp.status == 200)
     except OSError:
         return False

@@ -18,6 +18,8 @@ from schemas.catalogue import TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry, derived_event_id
 from tenants.publish import publish
 from tenants.replay import replay_unroutable
+from vault.cipher import Vault
+from vault.store import store_token
 
 
 async def create_tenant(settings: CoreSettings, name: str) -> str:
@@ -33,19 +35,31 @@ async def create_tenant(settings: CoreSettings, name: str) -> str:
 
 
 async def attach_number(settings: CoreSettings, *, tenant_id: str, phone_number_id: str,
-                        waba_id: str | None = None, display_phone_number: str | None = None) -> int:
-    """Give ``phone_number_id`` to ``tenant_id``; return how many held events were replayed."""
+                        waba_id: str | None = None, display_phone_number: str | None = None,
+                        throughput_mps: int = 80, token: str | None = None, vault: Vault | None = None,
+                        business_id: str | None = None, tier_limit: int | None = None) -> int:
+    """Give ``phone_number_id`` to ``tenant_id``; return how many held events were replayed.
+
+    With ``token`` (and the ``vault`` to encrypt it) the WABA's account is stored too, so the
+    dispatcher can send from the number; Embedded Signup does the same after its exchange.
+    """
+    if token is not None and (vault is None or waba_id is None):
+        raise ValueError("storing a token needs the vault keys and the WABA id")
     engine = create_async_engine(settings.database_url.get_secret_value())
     try:
         async with engine.begin() as conn:
             found = await conn.execute(tenants.select().where(tenants.c.id == tenant_id))
             if found.first() is None:
                 raise LookupError(f"no tenant {tenant_id}")
+            if token is not None and vault is not None and waba_id is not None:
+                await store_token(conn, vault, tenant_id=tenant_id, waba_id=waba_id, token=token,
+                                  business_id=business_id, tier_limit=tier_limit)
             stmt = insert(phone_numbers).values(phone_number_id=phone_number_id, tenant_id=tenant_id,
-                                                waba_id=waba_id, display_phone_number=display_phone_number)
+                                                waba_id=waba_id, display_phone_number=display_phone_number,
+                                                throughput_mps=throughput_mps)
             await conn.execute(stmt.on_conflict_do_update(
                 index_elements=["phone_number_id"],
-                set_={"tenant_id": tenant_id, "waba_id": waba_id,
+                set_={"tenant_id": tenant_id, "waba_id": waba_id, "throughput_mps": throughput_mps,
                       "display_phone_number": display_phone_number, "status": "connected"}))
     finally:
         await engine.dispose()

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -21,13 +21,19 @@ from aerostic.settings import CoreSettings
 from ingress.signature import sign
 from metasim import payloads
 from stack.launcher import LocalStack
+from tenants.api_keys import create_key_for
 from tenants.commands import attach_number, create_tenant
+from vault.cipher import Vault, generate_key_spec
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "meta"
 SECRET = "integration-current-secret"
 PYWA_SIGNATURE = json.loads((VECTORS / "signatures" / "pywa-signed-text-message.json").read_text())
 PREVIOUS_SECRET = PYWA_SIGNATURE["app_secret"]  # a second active secret, as during rotation
 VERIFY_TOKEN = "integration-verify-token"
+VAULT_KEYS = generate_key_spec("it-1")
+# Time in the tests runs faster than at Meta: the pair limit is one message per 0.1 s (burst 45 at the
+# simulator, 10 at the dispatcher), and the dispatcher gives up on a silent Graph call after 3 s.
+PAIR_INTERVAL_S = "0.1"
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +49,10 @@ def stack() -> Iterator[LocalStack]:
         local.start_ingress()
         local.start_streams()
         local.start_projector()
+        local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed="7")
+        local.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2",
+                               retry_max_s="2", hold_recheck_s="0.5", account_cache_s="0.5",
+                               pair_interval_s=PAIR_INTERVAL_S)
         yield local
     finally:
         local.stop()
@@ -127,26 +137,54 @@ def topic_end(stack: LocalStack, topic: str) -> int:
         consumer.close()
 
 
-def topic_records(stack: LocalStack, topic: str) -> list[bytes]:
-    """Every value ``topic`` holds now, read from the beginning of each partition (diagnostics)."""
+def topic_positions(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every record of ``topic`` (diagnostics)."""
     consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": "test-read", "log_level": 3,
                          "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        found = []
+        while (msg := consumer.poll(idle_s)) is not None:
+            if not msg.error():
+                found.append((msg.partition() or 0, msg.offset() or 0, msg.value() or b""))
+        return found
+    finally:
+        consumer.close()
+
+
+def committed_offsets(stack: LocalStack, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` committed on ``topic`` (diagnostics)."""
+    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": group, "log_level": 3,
+                         "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {tp.partition: tp.offset for tp in consumer.committed(
+            [TopicPartition(topic, p) for p in partitions], timeout=10)}
+    finally:
+        consumer.close()
+
+
+def topic_keys(stack: LocalStack, topic: str) -> list[bytes]:
+    """Every key ``topic`` holds (diagnostics)."""
+    return topic_records(stack, topic, keys=True)
+
+
+def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0, keys: bool = False) -> list[bytes]:
+    """Every value ``topic`` holds, read from the beginning until the broker has nothing more (diagnostics).
+
+    Reads until idle rather than up to the high watermark: the embedded broker under-reports
+    watermarks of batches from idempotent producers.
+    """
+    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": "test-read", "log_level": 3,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     values: list[bytes] = []
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(topic, p, low)])
-            while True:
-                msg = consumer.poll(10)
-                if msg is None:
-                    raise AssertionError(f"could not read {topic}[{p}] up to {high}")
-                if not msg.error():
-                    values.append(msg.value() or b"")
-                    if (msg.offset() or 0) >= high - 1:
-                        break
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        while (msg := consumer.poll(idle_s)) is not None:
+            if not msg.error():
+                values.append((msg.key() if keys else msg.value()) or b"")
         return values
     finally:
         consumer.close()
@@ -177,3 +215,73 @@ async def pipeline_ready(tenant_factory: TenantFactory, post: Poster, db: AsyncE
     assert (await post(body)).status_code == 200
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=tenant.tenant_id),
                    timeout=120, what="the probe message to reach PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+async def sim(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    """The Meta simulator's admin and inspection API."""
+    async with httpx.AsyncClient(base_url=stack.metasim_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def api(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    """The tenant API (served by the ingress), without credentials."""
+    async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=30) as client:
+        yield client
+
+
+@dataclass
+class Business:
+    """A tenant that can send: a number with a stored token known to the simulator, and an API key."""
+
+    tenant_id: str
+    phone_number_id: str
+    waba_id: str
+    business_id: str
+    token: str
+    api_key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def conversation(self, wa_id: str) -> str:
+        return f"{self.phone_number_id}:{wa_id}"
+
+
+BusinessFactory = Callable[..., Awaitable[Business]]
+
+
+@pytest.fixture(scope="session")
+def business_factory(settings: CoreSettings, sim: httpx.AsyncClient) -> BusinessFactory:
+    async def make(name: str = "sender", *, throughput: int = 80, tier: int | None = None) -> Business:
+        tenant_id = await create_tenant(settings, name)
+        pnid, waba, business = fresh_id(), fresh_id(), fresh_id()
+        token = f"EAAG{random.getrandbits(128):032x}"
+        await attach_number(settings, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
+                            display_phone_number="15550002222", throughput_mps=throughput, token=token,
+                            vault=Vault.from_spec(VAULT_KEYS), business_id=business, tier_limit=tier)
+        registered = await sim.post("/_sim/numbers", json={
+            "phone_number_id": pnid, "waba_id": waba, "business_id": business, "token": token,
+            "display_phone_number": "15550002222", "throughput": throughput, "tier": tier})
+        assert registered.status_code < 300, registered.text
+        _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
+        return Business(tenant_id, pnid, waba, business, token, api_key)
+
+    return make
+
+
+async def customer_writes(sim: httpx.AsyncClient, business: Business, wa_id: str, text: str = "hello",
+                          **extra: Any) -> str:
+    """A simulated customer sends a text (opening the 24-hour window); returns its wamid."""
+    response = await sim.post("/_sim/customers/messages", json={
+        "phone_number_id": business.phone_number_id, "from": wa_id, "type": "text", "text": text, **extra})
+    assert response.status_code == 200, response.text
+    return str(response.json()["wamid"])
+
+
+async def sim_counts(sim: httpx.AsyncClient) -> dict[str, Any]:
+    response = await sim.get("/_sim/counts")
+    response.raise_for_status()
+    return dict(response.json())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,19 @@ from schemas.catalogue import INBOUND, UNROUTABLE, WEBHOOKS_RAW
 from stack.launcher import LocalStack
 from tenants.commands import attach_number, create_tenant
 from tenants.replay import replay_unroutable
-from tests.integration.conftest import SECRET, Poster, fresh_id, scalar, topic_end, topic_records, wait_for
+from tests.integration.conftest import (
+    SECRET,
+    Poster,
+    committed_offsets,
+    fresh_id,
+    rows,
+    scalar,
+    topic_end,
+    topic_keys,
+    topic_positions,
+    topic_records,
+    wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -47,16 +60,30 @@ async def test_unknown_number_is_held_then_replayed_once_after_attach(
     assert await scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w", w=wamid) == 1
 
 
-async def _burst_stages(stack: LocalStack, db: AsyncEngine, tenant_id: str) -> dict[str, int]:
-    """How many of the burst's messages each stage holds, to name the stage that lost some."""
+async def _burst_stages(stack: LocalStack, db: AsyncEngine, tenant_id: str) -> dict[str, object]:
+    """Which of the burst's messages each stage holds, to name the stage that lost some."""
     raw = await asyncio.to_thread(topic_records, stack, WEBHOOKS_RAW.name)
     inbound = await asyncio.to_thread(topic_records, stack, INBOUND.name)
-    return {
-        "raw": sum(1 for v in raw if b'"burst ' in v),
-        "inbound": len({json.loads(v)["wamid"] for v in inbound
-                        if json.loads(v).get("tenant_id") == tenant_id}),
-        "stored": await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=tenant_id),
+    texts = {
+        "raw": {m.group(1) for v in raw if (m := re.search(rb'"burst (\d+)"', v))},
+        "inbound": {json.loads(v)["text"].split()[1].encode() for v in inbound
+                    if json.loads(v).get("tenant_id") == tenant_id},
+        "stored": {str(r[0]).split()[1].encode() for r in (await rows(
+            db, "SELECT text FROM messages WHERE tenant_id = :t", t=tenant_id))},
     }
+    seen_log = b"\n".join(await asyncio.to_thread(topic_keys, stack, "aerostic-streams-router-seen-changelog"))
+    wamids = {m.group(2): json.loads(v)["entry"][0]["changes"][0]["value"]["messages"][0]["id"].encode()
+              for v in raw if (m := re.search(rb'"(burst (\d+))"', v))}
+    texts["seen"] = {i for i, w in wamids.items() if w in seen_log}
+    every = {str(i).encode() for i in range(2000)}
+    report: dict[str, object] = {stage: (len(have), sorted(int(i) for i in every - have)[:60])
+                                 for stage, have in texts.items()}
+    lost = every - texts["inbound"]
+    located = await asyncio.to_thread(topic_positions, stack, WEBHOOKS_RAW.name)
+    report["lost_at"] = sorted((p, o) for p, o, v in located if (m := re.search(rb'"burst (\d+)"', v))
+                               and m.group(1) in lost)[:40]
+    report["committed"] = await asyncio.to_thread(committed_offsets, stack, "aerostic-streams", WEBHOOKS_RAW.name)
+    return report
 
 
 async def _grew(stack: LocalStack, before: int) -> bool:

@@ -1,0 +1,224 @@
+"""``aerostic bench dispatch``: the dispatcher's throughput, limit accuracy and lane priority.
+
+Starts a broker, PostgreSQL, Redis and the Meta simulator (its status webhooks switched off,
+so only the Graph calls are measured), then runs the dispatcher process in three set-ups and
+feeds it ``OutboundRequest`` records directly:
+
+1. limits off: as many sends per second as one dispatcher process makes;
+2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
+   sliding 1-second windows held more accepted messages than the limit (from the simulator's log);
+3. limits on: produce→result latency of interactive replies, idle and then behind a 100k bulk backlog.
+
+Ends with one line: ``RESULT dispatch max_sps=… rate80=… rate1000=… over_limit_windows=…
+interactive_p99_idle_ms=… interactive_p99_bulk_ms=…``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import httpx
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+
+from aerostic.settings import CoreSettings
+from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
+from schemas.outbound import OutboundRequest
+from stack.launcher import LocalStack
+from tenants.commands import attach_number, create_tenant
+from vault.cipher import Vault, generate_key_spec
+
+SECRET = "bench-app-secret"  # noqa: S105 - the simulator's local app secret
+QUIET_WEBHOOKS = {"enabled": False}
+
+
+class Bench:
+    """The stack, a tenant with three numbers, and the helpers to feed and watch the dispatcher."""
+
+    def __init__(self) -> None:
+        self.stack = LocalStack()
+        self.vault_keys = generate_key_spec("bench")
+        self.tenant_id = ""
+        self.numbers: dict[str, str] = {}
+        self.producer: Producer | None = None
+
+    def start(self) -> None:
+        stack = self.stack
+        stack.start_services()
+        stack.prepare()
+        stack.ingress_url = "http://127.0.0.1:9"  # no ingress: the simulator's webhooks are off
+        stack.start_metasim(app_secret=SECRET)
+        httpx.put(f"{stack.metasim_url}/_sim/webhooks", json=QUIET_WEBHOOKS).raise_for_status()
+        self.producer = Producer({"bootstrap.servers": stack.kafka, "linger.ms": 20, "batch.size": 1_000_000,
+                                  "queue.buffering.max.messages": 500_000, "log_level": 3})
+        asyncio.run(self._tenant())
+
+    async def _tenant(self) -> None:
+        settings = CoreSettings(kafka_bootstrap_servers=self.stack.kafka, database_url=self.stack.database_url,
+                                redis_url=self.stack.redis_url)
+        self.tenant_id = await create_tenant(settings, "bench")
+        for name, throughput in (("max", 1000), ("n80", 80), ("n1000", 1000)):
+            pnid, waba, token = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15], uuid.uuid4().hex
+            await attach_number(settings, tenant_id=self.tenant_id, phone_number_id=pnid, waba_id=waba,
+                                throughput_mps=throughput, token=token, vault=Vault.from_spec(self.vault_keys))
+            httpx.post(f"{self.stack.metasim_url}/_sim/numbers", json={  # noqa: ASYNC210 - set-up only
+                "phone_number_id": pnid, "waba_id": waba, "token": token, "throughput": throughput,
+            }).raise_for_status()
+            self.numbers[name] = pnid
+
+    @contextmanager
+    def dispatcher(self, **settings: str) -> Iterator[None]:
+        child = self.stack.start_dispatcher(vault_keys=self.vault_keys, name=f"dispatcher-{len(self.stack.children)}",
+                                            concurrency="256", **settings)
+        try:
+            yield
+        finally:
+            child.stop()
+
+    def produce(self, number: str, count: int, *, lane: str = "bulk", prefix: str = "") -> list[str]:
+        """Queue ``count`` in-window texts from ``number`` to distinct recipients; return their ids."""
+        assert self.producer is not None
+        topic = (OUTBOUND_BULK if lane == "bulk" else OUTBOUND_INTERACTIVE).name
+        ids = []
+        now = datetime.now(UTC)
+        window = time.time() + 3600
+        for i in range(count):
+            message_id = f"{prefix}{uuid.uuid4().hex}"
+            request = OutboundRequest(
+                event_id=message_id, tenant_id=self.tenant_id, message_id=message_id,
+                idempotency_key=f"{self.tenant_id}:{message_id}", phone_number_id=self.numbers[number],
+                to=f"1{i % 9_000_000 + 1_000_000:010d}", message={"type": "text", "text": {"body": f"m{i}"}},
+                lane=lane, window_until=window, created_at=now)
+            while True:
+                try:
+                    self.producer.produce(topic, request.encode(), request.conversation_key.encode())
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+            ids.append(message_id)
+        self.producer.flush(60)
+        return ids
+
+    def accepted(self) -> int:
+        return int(httpx.get(f"{self.stack.metasim_url}/_sim/counts", timeout=30).json()["accepted"])
+
+    def accepted_times(self, number: str) -> list[float]:
+        entries = httpx.get(f"{self.stack.metasim_url}/_sim/requests",
+                            params={"phone_number_id": self.numbers[number]}, timeout=60).json()["data"]
+        return sorted(e["time"] for e in entries if e["status"] == 200)
+
+    def reset(self) -> None:
+        httpx.post(f"{self.stack.metasim_url}/_sim/reset").raise_for_status()
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+def wait_accepted(bench: Bench, target: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while bench.accepted() < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {bench.accepted()} of {target} sends accepted in {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def steady_rate(times: list[float]) -> float:
+    """Sends per second between the 10th and 90th percentile of accept times."""
+    lo, hi = times[len(times) // 10], times[len(times) * 9 // 10]
+    return (len(times) * 8 // 10) / (hi - lo) if hi > lo else float("inf")
+
+
+def over_limit_windows(times: list[float], limit: int) -> int:
+    """Sliding 1-second windows (starting at each accept) that hold more than ``limit`` accepts."""
+    over, j = 0, 0
+    for i, start in enumerate(times):
+        j = max(j, i)
+        while j + 1 < len(times) and times[j + 1] < start + 1.0:
+            j += 1
+        over += (j - i + 1) > limit
+    return over
+
+
+def measure_max(bench: Bench, count: int) -> float:
+    bench.reset()
+    with bench.dispatcher(rate_limits="false"):
+        bench.produce("max", count)
+        wait_accepted(bench, count, timeout=300)
+    return steady_rate(bench.accepted_times("max"))
+
+
+def measure_limited(bench: Bench, number: str, limit: int, seconds: int) -> tuple[float, int]:
+    bench.reset()
+    with bench.dispatcher():
+        bench.produce(number, limit * seconds)
+        wait_accepted(bench, limit * seconds, timeout=seconds * 4 + 60)
+    times = bench.accepted_times(number)
+    return steady_rate(times) / limit, over_limit_windows(times, limit)
+
+
+def interactive_latencies(bench: Bench, count: int, spacing_s: float) -> list[float]:
+    """Produce interactive requests one by one; milliseconds from produce to result."""
+    consumer = Consumer({"bootstrap.servers": bench.stack.kafka, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "log_level": 3, "enable.auto.commit": False})
+    topic = OUTBOUND_RESULTS.name
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+    consumer.poll(1.0)
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    try:
+        for i in range(count):
+            (message_id,) = bench.produce("n1000", 1, lane="interactive", prefix=f"i{i}-")
+            sent[message_id] = time.monotonic()
+            deadline = time.monotonic() + spacing_s
+            while time.monotonic() < deadline or len(latencies) < i + 1 - 5:
+                msg = consumer.poll(0.005)
+                if msg is not None and not msg.error() and (value := msg.value()):
+                    key = value.split(b'"message_id":"', 1)[1].split(b'"', 1)[0].decode()
+                    if key in sent:
+                        latencies.append((time.monotonic() - sent.pop(key)) * 1000)
+        deadline = time.monotonic() + 30
+        while sent and time.monotonic() < deadline:
+            msg = consumer.poll(0.05)
+            if msg is not None and not msg.error() and (value := msg.value()):
+                key = value.split(b'"message_id":"', 1)[1].split(b'"', 1)[0].decode()
+                if key in sent:
+                    latencies.append((time.monotonic() - sent.pop(key)) * 1000)
+    finally:
+        consumer.close()
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else float("nan")
+
+
+def main(*, bulk: int = 100_000, max_count: int = 20_000, seconds: int = 10, interactive: int = 200) -> int:
+    bench = Bench()
+    try:
+        bench.start()
+        max_sps = measure_max(bench, max_count)
+        print(f"limits off: {max_sps:.0f} sends/s from one dispatcher ({max_count} sends)", flush=True)
+        rate80, over80 = measure_limited(bench, "n80", 80, seconds)
+        print(f"80 msg/s number: achieved {rate80:.3f} of the limit, {over80} windows over it", flush=True)
+        rate1000, over1000 = measure_limited(bench, "n1000", 1000, seconds)
+        print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it", flush=True)
+        bench.reset()
+        with bench.dispatcher():
+            idle = interactive_latencies(bench, interactive, 0.02)
+            print(f"interactive idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms", flush=True)
+            bench.produce("n1000", bulk)
+            busy = interactive_latencies(bench, interactive, 0.02)
+            print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms",
+                  flush=True)
+        print(f"RESULT dispatch max_sps={max_sps:.0f} rate80={rate80:.3f} rate1000={rate1000:.3f} "
+              f"over_limit_windows={over80 + over1000} interactive_p99_idle_ms={p99(idle):.1f} "
+              f"interactive_p99_bulk_ms={p99(busy):.1f}", flush=True)
+        return 0
+    finally:
+        bench.stop()

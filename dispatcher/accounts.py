@@ -1,0 +1,95 @@
+"""What the dispatcher needs to know about a sending number: owner, limits, account state, token.
+
+Profiles are read from PostgreSQL (``phone_numbers`` joined with ``whatsapp_accounts``) and
+cached for a few seconds; the token is decrypted here, in the dispatcher only, and cached
+briefly in memory. ``mark_needs_reauth`` records a 190 from Meta so sends are held.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.tables import phone_numbers, whatsapp_accounts
+from vault.cipher import Vault
+from vault.store import set_status
+
+
+@dataclass(frozen=True, slots=True)
+class NumberProfile:
+    """One sending number as the dispatcher sees it."""
+
+    phone_number_id: str
+    tenant_id: str
+    waba_id: str
+    business_id: str | None
+    throughput_mps: int
+    tier_limit: int | None
+    account_status: str
+    token_ciphertext: bytes | None
+    token_key_id: str | None
+
+    @property
+    def sendable(self) -> bool:
+        return self.account_status == "connected" and self.token_ciphertext is not None
+
+
+class Accounts:
+    """Cached number profiles and decrypted tokens."""
+
+    def __init__(self, engine: AsyncEngine, vault: Vault, *, ttl_s: float = 5.0, token_ttl_s: float = 60.0) -> None:
+        self.engine = engine
+        self.vault = vault
+        self.ttl_s = ttl_s
+        self.token_ttl_s = token_ttl_s
+        self._profiles: dict[str, tuple[float, NumberProfile | None]] = {}
+        self._tokens: dict[tuple[str, str, bytes], tuple[float, str]] = {}
+
+    async def profile(self, phone_number_id: str) -> NumberProfile | None:
+        """The number's profile (None when it is unknown or has no account)."""
+        now = time.monotonic()
+        cached = self._profiles.get(phone_number_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        query = (select(phone_numbers.c.tenant_id, phone_numbers.c.waba_id, phone_numbers.c.throughput_mps,
+                        whatsapp_accounts.c.business_id, whatsapp_accounts.c.tier_limit,
+                        whatsapp_accounts.c.status, whatsapp_accounts.c.token_ciphertext,
+                        whatsapp_accounts.c.token_key_id)
+                 .join(whatsapp_accounts, (whatsapp_accounts.c.waba_id == phone_numbers.c.waba_id)
+                       & (whatsapp_accounts.c.tenant_id == phone_numbers.c.tenant_id))
+                 .where(phone_numbers.c.phone_number_id == phone_number_id, phone_numbers.c.status == "connected"))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        profile = None if row is None else NumberProfile(
+            phone_number_id=phone_number_id, tenant_id=str(row.tenant_id), waba_id=row.waba_id,
+            business_id=row.business_id, throughput_mps=row.throughput_mps, tier_limit=row.tier_limit,
+            account_status=row.status, token_ciphertext=row.token_ciphertext, token_key_id=row.token_key_id)
+        self._profiles[phone_number_id] = (now + self.ttl_s, profile)
+        return profile
+
+    def token(self, profile: NumberProfile) -> str:
+        """The plaintext token of the number's account (decrypted here only, cached briefly)."""
+        if profile.token_ciphertext is None or profile.token_key_id is None:
+            raise LookupError(f"no token stored for WABA {profile.waba_id}")
+        key = (profile.waba_id, profile.token_key_id, profile.token_ciphertext)
+        now = time.monotonic()
+        cached = self._tokens.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        token = self.vault.decrypt(profile.token_ciphertext, profile.token_key_id, aad=profile.waba_id)
+        self._tokens[key] = (now + self.token_ttl_s, token)
+        return token
+
+    def forget(self, phone_number_id: str) -> None:
+        """Drop the cached profile so the next lookup reads PostgreSQL again."""
+        self._profiles.pop(phone_number_id, None)
+
+    async def mark_needs_reauth(self, profile: NumberProfile, reason: str) -> None:
+        """Meta refused the token (190): hold the account's sends until it is re-authorised."""
+        async with self.engine.begin() as conn:
+            await set_status(conn, waba_id=profile.waba_id, status="needs_reauth", reason=reason)
+        self._tokens = {k: v for k, v in self._tokens.items() if k[0] != profile.waba_id}
+        self.forget(profile.phone_number_id)

@@ -1,0 +1,191 @@
+"""The Graph API client: one long-lived ``httpx.AsyncClient`` and the mapping of every failure to an exception.
+
+What each failure becomes (see ``dispatcher.exceptions``):
+
+- a Graph error object ``{"error": {...}}`` (any status) → the ``GraphError`` subclass of its code;
+- connection refused, DNS, TLS, pool or connect timeout → ``TransportError`` (nothing left, retry freely);
+  a request httpx refuses to write (say, a token with a newline) → ``RequestRejected``;
+- read/write timeout, reset or disconnect after sending → ``AmbiguousOutcome`` (Meta may have accepted it);
+- a non-Graph answer: 5xx, or a 2xx without the expected JSON → ``UnexpectedResponse`` (ambiguous: a gateway
+  may have forwarded the request); 408/429 → ``TransportError`` (refused before processing); other 4xx →
+  ``RequestRejected`` (permanent).
+
+Neither tokens nor query strings (which carry secrets in OAuth calls) appear in messages or logs; httpx's own
+request log line gets its query string masked by a filter installed on the ``httpx`` logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from dispatcher.exceptions import (
+    AmbiguousOutcome,
+    DispatchError,
+    GraphError,
+    RequestRejected,
+    TransportError,
+    UnexpectedResponse,
+)
+
+log = logging.getLogger(__name__)
+
+GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_VERSION = "v23.0"
+
+# Failures raised before any byte of the request could have been processed by the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+             httpx.UnsupportedProtocol)
+
+
+class _MaskQuery(logging.Filter):
+    """Mask the query string of URLs in httpx's log records (``debug_token?input_token=…``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.copy_with(query=b"***") if isinstance(a, httpx.URL) and a.query else a
+                                for a in record.args)
+        return True
+
+
+def _mask_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _MaskQuery) for f in logger.filters):
+        logger.addFilter(_MaskQuery())
+
+
+@dataclass(frozen=True, slots=True)
+class SendAccepted:
+    """Meta's 200 to a send: accepted for delivery, not delivered. ``message_status`` defaults to accepted."""
+
+    wamid: str
+    message_status: str
+    wa_id: str | None
+
+
+class GraphClient:
+    """Calls Graph with one pooled client; open it at start-up, ``aclose()`` it at shutdown."""
+
+    def __init__(self, base_url: str = GRAPH_URL, version: str = DEFAULT_VERSION, *, read_timeout: float = 15.0,
+                 connect_timeout: float = 5.0, max_connections: int = 200,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = f"{base_url.rstrip('/')}/{version.strip('/')}/"
+        _mask_httpx_log()
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, follow_redirects=False,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                                keepalive_expiry=30.0),
+            headers={"User-Agent": "aerostic-dispatcher"},
+        )
+
+    async def __aenter__(self) -> GraphClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed
+
+    async def send_message(self, phone_number_id: str, token: str, body: dict[str, Any]) -> SendAccepted:
+        """``POST /{phone_number_id}/messages``; raises a ``DispatchError`` subclass on any failure."""
+        data = await self.call("POST", f"{quote(phone_number_id, safe='')}/messages", token, json=body)
+        messages = data.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], dict) else {}
+        if not isinstance(first.get("id"), str) or not first["id"]:
+            raise UnexpectedResponse("success without a message id", http_status=200)
+        contacts = data.get("contacts")
+        contact = contacts[0] if isinstance(contacts, list) and contacts and isinstance(contacts[0], dict) else {}
+        wa_id = contact.get("wa_id")
+        return SendAccepted(wamid=first["id"], message_status=str(first.get("message_status") or "accepted"),
+                            wa_id=str(wa_id).strip() if wa_id is not None else None)
+
+    async def call(self, method: str, path: str, token: str | None, *, params: dict[str, Any] | None = None,
+                   json: Any = None) -> dict[str, Any]:
+        """Any Graph call under the version prefix; returns the JSON object or raises ``DispatchError``."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        where = f"{method} {path.split('?', 1)[0]}"
+        try:
+            response = await self._client.request(method, path.lstrip("/"), params=params, json=json,
+                                                   headers=headers)
+        except httpx.LocalProtocolError as exc:
+            raise RequestRejected(f"{where}: {_describe(exc, token)}") from exc
+        except _NOT_SENT as exc:
+            raise TransportError(f"{where}: {_describe(exc, token)}") from exc
+        except httpx.TransportError as exc:
+            raise AmbiguousOutcome(f"{where}: {_describe(exc, token)}") from exc
+        return _interpret(where, response)
+
+
+def _interpret(where: str, response: httpx.Response) -> dict[str, Any]:
+    status = response.status_code
+    body = _json(response)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        try:
+            error = GraphError.from_response(status, body, retry_after=_retry_after(response))
+        except ValueError:
+            pass
+        else:
+            log.debug("graph %s -> %s code %s", where, status, error.code)
+            raise error
+    if 200 <= status < 300 and isinstance(body, dict):
+        return body
+    raise _foreign(where, response)
+
+
+def _foreign(where: str, response: httpx.Response) -> DispatchError:
+    """The exception for an answer that is not Graph's."""
+    status = response.status_code
+    text = f"{where}: HTTP {status} without a Graph body"
+    log.debug("graph %s -> %s (not a Graph body)", where, status)
+    if status in (408, 429):
+        return TransportError(text, http_status=status, retry_after=_retry_after(response))
+    if 400 <= status < 500:
+        return RequestRejected(text, http_status=status)
+    return UnexpectedResponse(text, http_status=status, retry_after=_retry_after(response))
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` seconds, else Meta's ``estimated_time_to_regain_access`` (minutes) from usage headers."""
+    value = response.headers.get("retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    usage = response.headers.get("x-business-use-case-usage")
+    if not usage:
+        return None
+    try:
+        entries = [e for items in json.loads(usage).values() for e in items if isinstance(e, dict)]
+        minutes = max((float(e.get("estimated_time_to_regain_access") or 0) for e in entries), default=0.0)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return minutes * 60.0 if minutes > 0 else None
+
+
+def _describe(exc: httpx.TransportError, token: str | None) -> str:
+    """The failure's kind and text (httpx puts no URL or header there; the token is masked all the same)."""
+    detail = " ".join(str(exc).split())
+    if token:
+        detail = detail.replace(token, "***")
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

@@ -1,0 +1,189 @@
+"""Scheduling inside the dispatcher: conversation order, lane priority, delays, committable offsets.
+
+``Scheduler`` keeps one FIFO per conversation and lets at most one of its requests be worked
+on at a time (strict order within a conversation, many conversations in parallel). Ready
+conversations whose head is interactive go first. A head that must wait (retry back-off, a
+held account) parks its conversation on a timer. ``OffsetTracker`` gives, per partition, the
+offset below which every record is finished: the only offsets ever committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from schemas.outbound import OutboundRequest
+
+
+@dataclass(eq=False)
+class Work:
+    """One consumed request and where it came from."""
+
+    request: OutboundRequest
+    topic: str
+    partition: int
+    offset: int
+    received: float = field(default_factory=time.monotonic)
+    not_before: float = 0.0  # monotonic time
+
+    @property
+    def interactive(self) -> bool:
+        return self.request.lane == "interactive"
+
+
+class Scheduler:
+    """Per-conversation FIFOs, one request in flight per conversation, interactive first."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[Work]] = {}
+        self._busy: set[str] = set()
+        self._blocked: dict[str, str] = {}
+        self._ready: dict[bool, deque[str]] = {True: deque(), False: deque()}
+        self._timers: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self.queued_interactive = 0
+        self.queued_bulk = 0
+
+    def add(self, work: Work) -> None:
+        key = work.request.conversation_key
+        queue = self._queues.setdefault(key, deque())
+        if self._blocked.get(key) == work.request.message_id:
+            del self._blocked[key]
+            queue.appendleft(work)  # the retry goes before the conversation's later messages
+        else:
+            queue.append(work)
+        self._count(work, +1)
+        if key not in self._busy:
+            self._schedule(key)
+
+    def block(self, work: Work) -> None:
+        """Hold the conversation until ``work``'s retry comes back from ``outbound.retry``."""
+        self._blocked[work.request.conversation_key] = work.request.message_id
+
+    def unblock(self, work: Work) -> None:
+        self._blocked.pop(work.request.conversation_key, None)
+
+    def _count(self, work: Work, delta: int) -> None:
+        if work.interactive:
+            self.queued_interactive += delta
+        else:
+            self.queued_bulk += delta
+
+    def _schedule(self, key: str) -> None:
+        queue = self._queues.get(key)
+        if not queue:
+            self._queues.pop(key, None)
+            return
+        head = queue[0]
+        if key in self._blocked:
+            return
+        delay = head.not_before - time.monotonic()
+        if delay > 0:
+            heapq.heappush(self._timers, (head.not_before, next(self._seq), key))
+        else:
+            self._ready[head.interactive].append(key)
+        self._wakeup.set()
+
+    async def next(self) -> Work:
+        """Wait for the next request whose conversation is free, interactive lane first."""
+        while True:
+            self._release_timers()
+            for lane in (True, False):
+                while self._ready[lane]:
+                    key = self._ready[lane].popleft()
+                    queue = self._queues.get(key)
+                    if key in self._busy or key in self._blocked or not queue or queue[0].not_before > time.monotonic():
+                        continue
+                    work = queue.popleft()
+                    self._busy.add(key)
+                    self._count(work, -1)
+                    return work
+            self._wakeup.clear()
+            timeout = self._timers[0][0] - time.monotonic() if self._timers else None
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _release_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, key = heapq.heappop(self._timers)
+            queue = self._queues.get(key)
+            if queue and key not in self._busy and key not in self._blocked and queue[0].not_before <= now:
+                self._ready[queue[0].interactive].append(key)
+
+    def done(self, work: Work) -> None:
+        """The conversation's current request is finished: its next one may go."""
+        key = work.request.conversation_key
+        self._busy.discard(key)
+        self._schedule(key)
+
+    def again(self, work: Work, delay_s: float) -> None:
+        """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""
+        key = work.request.conversation_key
+        work.not_before = time.monotonic() + delay_s
+        self._queues.setdefault(key, deque()).appendleft(work)
+        self._count(work, +1)
+        self._busy.discard(key)
+        self._schedule(key)
+
+    def drop_partitions(self, revoked: set[tuple[str, int]]) -> int:
+        """Forget queued work of revoked partitions (its new owner consumes it again)."""
+        dropped = 0
+        for key, queue in list(self._queues.items()):
+            keep = deque(w for w in queue if (w.topic, w.partition) not in revoked)
+            for work in queue:
+                if (work.topic, work.partition) in revoked:
+                    self._count(work, -1)
+                    dropped += 1
+            self._queues[key] = keep
+        for key in [k for k, q in self._queues.items() if not q]:
+            self._queues.pop(key)
+            self._blocked.pop(key, None)
+        return dropped
+
+
+class OffsetTracker:
+    """Per partition: offsets received and finished; commit only below the first unfinished one."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int], set[int]] = {}
+        self._next: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+
+    def received(self, topic: str, partition: int, offset: int) -> None:
+        tp = (topic, partition)
+        self._open.setdefault(tp, set()).add(offset)
+        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
+
+    def finished(self, topic: str, partition: int, offset: int) -> None:
+        self._open.get((topic, partition), set()).discard(offset)
+
+    def committable(self) -> dict[tuple[str, int], int]:
+        """Offsets that advanced since the last call: everything below them is finished."""
+        out: dict[tuple[str, int], int] = {}
+        for tp, upto in self._next.items():
+            pending = self._open.get(tp)
+            position = min(pending) if pending else upto
+            if position > self._committed.get(tp, -1):
+                out[tp] = position
+        return out
+
+    def committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        self._committed.update(offsets)
+
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        for tp in partitions:
+            self._open.pop(tp, None)
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    @property
+    def open_count(self) -> int:
+        return sum(len(v) for v in self._open.values())

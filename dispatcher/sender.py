@@ -1,0 +1,235 @@
+"""One send request, start to finish: replay, policy gate, limits, the Graph call, the verdict.
+
+``Sender.process`` returns a ``Verdict``: a result to publish (accepted or failed), a retry to
+publish on ``outbound.retry``, or "try again later" (held account, another process's attempt
+in flight). The idempotency record in Redis is written before and after the call, so a
+redelivered request re-emits its recorded result instead of reaching Meta again; only an
+attempt whose outcome is unknown (timeout after sending, or a crash mid-call) may be repeated,
+once, and it is counted as ambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from aerostic import redis_keys
+from aerostic.settings import DispatcherSettings
+from dispatcher.accounts import Accounts, NumberProfile
+from dispatcher.exceptions import (
+    AmbiguousOutcome,
+    AuthorizationError,
+    DispatchError,
+    GraphError,
+    PairRateLimitError,
+    ThrottlingError,
+    human_reason,
+)
+from dispatcher.graph import GraphClient
+from dispatcher.idempotency import IdempotencyStore, Record, State
+from dispatcher.ratelimit import RateLimiter
+from schemas.outbound import OUTSIDE_SERVICE_WINDOW, OutboundRequest, OutboundResult, local_failure
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do with a request after ``process``: exactly one field is set."""
+
+    result: OutboundResult | None = None
+    retry: OutboundRequest | None = None
+    later_s: float | None = None
+
+
+class Sender:
+    """The per-request pipeline; shared by all of the dispatcher's workers."""
+
+    def __init__(self, settings: DispatcherSettings, *, redis: Redis, accounts: Accounts, graph: GraphClient) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.accounts = accounts
+        self.graph = graph
+        self.idempotency = IdempotencyStore(redis)
+        self.limits = RateLimiter(redis, pair_interval_s=settings.pair_interval_s, pair_burst=settings.pair_burst)
+        self.owner = f"{settings.worker_id}:{os.getpid()}:{time.time():.0f}"
+        self.counts: Counter[str] = Counter()
+        self._interactive_waiting: Counter[str] = Counter()
+
+    async def process(self, request: OutboundRequest) -> Verdict:
+        record = await self.idempotency.get(request.idempotency_key)
+        if record is not None and record.final:
+            self.counts["replayed"] += 1
+            return Verdict(result=_from_record(request, record))
+        profile = await self.accounts.profile(request.phone_number_id)
+        if profile is None or profile.tenant_id != request.tenant_id:
+            return await self._local(request, "not_connected",
+                                     "this phone number is not connected to the tenant's WhatsApp account")
+        if not profile.sendable:
+            self.counts["held"] += 1
+            self.accounts.forget(request.phone_number_id)
+            return Verdict(later_s=self.settings.hold_recheck_s)
+        in_window = await self._in_window(request)
+        if request.is_free_form and not in_window:
+            return await self._local(request, OUTSIDE_SERVICE_WINDOW,
+                                     "free-form messages can only be sent within 24 hours of the customer's last "
+                                     "message; send an approved template instead")
+        if request.message_type == "template" and not in_window and self.settings.rate_limits \
+                and not await self.limits.reserve_recipient(profile.business_id or profile.waba_id, request.to,
+                                                            profile.tier_limit):
+            return await self._local(request, "messaging_limit_reached",
+                                     f"the business portfolio reached its limit of {profile.tier_limit} unique "
+                                     "recipients of templates in 24 hours")
+        claimed = await self._claim(request, record)
+        if isinstance(claimed, Verdict):
+            return claimed
+        if self.settings.rate_limits:
+            await self._take_slots(request, profile)
+        return await self._call(request, profile, ambiguous_before=claimed)
+
+    async def _in_window(self, request: OutboundRequest) -> bool:
+        until = request.window_until
+        try:
+            marker = await self.redis.get(redis_keys.service_window(request.phone_number_id, request.to))
+        except Exception as exc:  # the request's own window still decides
+            log.warning("service window marker unreadable: %s", exc)
+            marker = None
+        if marker is not None:
+            until = max(until, float(marker) + WINDOW_S)
+        return until > time.time()
+
+    async def _claim(self, request: OutboundRequest, record: Record | None) -> bool | Verdict:
+        """Own the next attempt. Returns whether an earlier attempt's outcome was unknown, or a Verdict."""
+        if record is None:
+            record = await self.idempotency.begin(request.idempotency_key, owner=self.owner)
+            if record is None:
+                return False
+        if record.final:
+            self.counts["replayed"] += 1
+            return Verdict(result=_from_record(request, record))
+        unknown = record.in_flight
+        if unknown and not self._owner_dead(record):
+            return Verdict(later_s=max(1.0, self.settings.request_timeout_s + 5 - record.age_s))
+        if unknown:  # an earlier run died mid-call: Meta may or may not have the message
+            if record.ambiguous:
+                return await self._ambiguous_failure(request, record)
+            await self.idempotency.mark_ambiguous(request.idempotency_key)
+            self.counts["ambiguous"] += 1
+        if not await self.idempotency.claim_retry(request.idempotency_key, owner=self.owner,
+                                                  attempts=record.attempts):
+            return Verdict(later_s=1.0)
+        return unknown or record.ambiguous
+
+    def _owner_dead(self, record: Record) -> bool:
+        """A record left in flight by an earlier run of this worker, or old enough to have timed out."""
+        worker = self.settings.worker_id + ":"
+        earlier_run = record.owner.startswith(worker) and record.owner != self.owner
+        return earlier_run or record.age_s > self.settings.request_timeout_s + 5
+
+    async def _take_slots(self, request: OutboundRequest, profile: NumberProfile) -> None:
+        """Wait for the number's and the pair's rate slots; bulk yields to waiting interactive sends."""
+        number = request.phone_number_id
+        interactive = request.lane == "interactive"
+        if interactive:
+            self._interactive_waiting[number] += 1
+        try:
+            while True:
+                if not interactive and self._interactive_waiting[number]:
+                    await asyncio.sleep(0.002)
+                    continue
+                wait = await self.limits.acquire_number(number, float(profile.throughput_mps))
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+        finally:
+            if interactive:
+                self._interactive_waiting[number] -= 1
+        while (wait := await self.limits.acquire_pair(number, request.to)) > 0:  # noqa: ASYNC110 - time is the event
+            await asyncio.sleep(wait)
+
+    async def _call(self, request: OutboundRequest, profile: NumberProfile, *, ambiguous_before: bool) -> Verdict:
+        key = request.idempotency_key
+        attempts = request.attempt + 1
+        try:
+            accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile),
+                                                     request.graph_body())
+        except AmbiguousOutcome as exc:
+            self.counts["ambiguous"] += 1
+            await self.idempotency.finish(key, state=State.DEFERRED, ambiguous=True)
+            if ambiguous_before:
+                return await self._ambiguous_failure(request, None, reason=human_reason(exc))
+            return self._retry(request, 0.5, ambiguous=True)
+        except AuthorizationError as exc:
+            await self.idempotency.finish(key, state=State.DEFERRED, error_code=exc.code)
+            await self.accounts.mark_needs_reauth(profile, human_reason(exc))
+            self.counts["needs_reauth"] += 1
+            log.warning("WABA %s needs re-authorisation (code %s); its sends are held", profile.waba_id, exc.code)
+            return Verdict(later_s=self.settings.hold_recheck_s)
+        except DispatchError as exc:
+            transient = exc.is_transient
+            code = exc.code if isinstance(exc, GraphError) else None
+            if isinstance(exc, ThrottlingError) and getattr(exc, "slows_lane", False):
+                await self.limits.slow_down(request.phone_number_id)
+            if isinstance(exc, PairRateLimitError):
+                await self.limits.penalize_pair(request.phone_number_id, request.to, exc.retry_after or 6.0)
+            if transient and attempts < self.settings.max_attempts:
+                await self.idempotency.finish(key, state=State.DEFERRED, error_code=code)
+                return self._retry(request, exc.retry_after or 0.0, ambiguous=ambiguous_before)
+            await self.idempotency.finish(key, state=State.FAILED, error_code=code, error_title=human_reason(exc),
+                                          ambiguous=ambiguous_before)
+            self.counts["failed"] += 1
+            return Verdict(result=self._result(request, "failed", error_code=code, error_title=human_reason(exc),
+                                               error_details=getattr(exc, "details", None) or None,
+                                               ambiguous=ambiguous_before))
+        await self.idempotency.finish(key, state=State.ACCEPTED, wamid=accepted.wamid, ambiguous=ambiguous_before)
+        self.counts["accepted"] += 1
+        return Verdict(result=self._result(request, "accepted", wamid=accepted.wamid, ambiguous=ambiguous_before))
+
+    def _retry(self, request: OutboundRequest, minimum_s: float, *, ambiguous: bool) -> Verdict:
+        base = min(self.settings.retry_max_s, self.settings.retry_base_s * 2 ** request.attempt)
+        delay = max(minimum_s, base * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+        self.counts["retried"] += 1
+        return Verdict(retry=request.model_copy(update={
+            "attempt": request.attempt + 1, "not_before": time.time() + delay,
+            "ambiguous": request.ambiguous + (1 if ambiguous else 0)}))
+
+    async def _local(self, request: OutboundRequest, reason: str, details: str) -> Verdict:
+        result = local_failure(request, reason, details, attempts=request.attempt)
+        await self.idempotency.finish(request.idempotency_key, state=State.FAILED, wamid=result.wamid,
+                                      error_code=result.error_code, error_title=reason)
+        self.counts["local_failed"] += 1
+        return Verdict(result=result)
+
+    async def _ambiguous_failure(self, request: OutboundRequest, record: Record | None, *,
+                                 reason: str = "outcome unknown after a retry") -> Verdict:
+        title = f"ambiguous_outcome: {reason}"
+        await self.idempotency.finish(request.idempotency_key, state=State.FAILED, error_title=title, ambiguous=True)
+        self.counts["failed"] += 1
+        return Verdict(result=self._result(request, "failed", error_title=title, ambiguous=True))
+
+    def _result(self, request: OutboundRequest, outcome: str, **fields: object) -> OutboundResult:
+        return OutboundResult.model_validate({
+            "event_id": f"{request.message_id}:result", "tenant_id": request.tenant_id,
+            "message_id": request.message_id, "idempotency_key": request.idempotency_key,
+            "phone_number_id": request.phone_number_id, "to": request.to, "outcome": outcome,
+            "attempts": request.attempt + 1, "campaign_id": request.campaign_id, **fields})
+
+
+def _from_record(request: OutboundRequest, record: Record) -> OutboundResult:
+    """The recorded outcome of a request that was already finished (a redelivery)."""
+    local = bool(record.wamid and record.wamid.startswith("local."))
+    return OutboundResult(
+        event_id=f"{request.message_id}:result", tenant_id=request.tenant_id, message_id=request.message_id,
+        idempotency_key=request.idempotency_key, phone_number_id=request.phone_number_id, to=request.to,
+        outcome="accepted" if record.state is State.ACCEPTED else "failed", wamid=record.wamid,
+        error_code=record.error_code, error_title=record.error_title, attempts=record.attempts,
+        ambiguous=record.ambiguous, local=local, replayed=True, campaign_id=request.campaign_id)

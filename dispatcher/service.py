@@ -1,0 +1,222 @@
+"""The dispatcher process: consume the outbound lanes, send through ``Sender``, publish, commit.
+
+One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` and
+``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
+the same dispatcher). Bulk partitions are paused while interactive requests wait or the bulk
+buffer is full, so a campaign backlog never delays a reply. Workers take requests from the
+``Scheduler`` (order within a conversation, interactive first). A result or retry is
+published and acknowledged before its offset counts as finished; only finished offsets are
+committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from aerostic.settings import DispatcherSettings
+from dispatcher.accounts import Accounts
+from dispatcher.graph import GraphClient
+from dispatcher.lanes import OffsetTracker, Scheduler, Work
+from dispatcher.sender import Sender, Verdict
+from ingress.producer import AsyncProducer, DeliveryError
+from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS, OUTBOUND_RETRY, STATUSES
+from schemas.outbound import OutboundRequest, local_failure_status
+from vault.cipher import Vault
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Consumer, scheduler, workers and committer of one dispatcher process."""
+
+    def __init__(self, settings: DispatcherSettings, vault: Vault) -> None:
+        self.settings = settings
+        prefix = settings.topic_prefix
+        self.topics = {spec.name: spec.full_name(prefix) for spec in (OUTBOUND_INTERACTIVE, OUTBOUND_BULK,
+                                                                      OUTBOUND_RETRY, OUTBOUND_RESULTS, STATUSES)}
+        self.bulk_topic = self.topics[OUTBOUND_BULK.name]
+        self.consumer = Consumer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "range", "session.timeout.ms": settings.kafka_session_timeout_ms,
+            "heartbeat.interval.ms": 1000, "max.poll.interval.ms": 600000, "log_level": 3,
+        })
+        self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
+        self.redis = Redis.from_url(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
+        self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
+        self.graph = GraphClient(settings.graph_base_url, settings.graph_version,
+                                 read_timeout=settings.request_timeout_s, max_connections=settings.concurrency)
+        self.sender = Sender(settings, redis=self.redis, accounts=Accounts(self.engine, vault,
+                                                                           ttl_s=settings.account_cache_s),
+                             graph=self.graph)
+        self.scheduler = Scheduler()
+        self.offsets = OffsetTracker()
+        self._bulk_paused = False
+        self._assigned: set[tuple[str, int]] = set()
+        self._revoked: list[set[tuple[str, int]]] = []
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.producer.start()
+        self.consumer.subscribe([self.topics[OUTBOUND_INTERACTIVE.name], self.bulk_topic,
+                                 self.topics[OUTBOUND_RETRY.name]],
+                                on_assign=self._on_assign, on_revoke=self._on_revoke)
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
+        committer = asyncio.create_task(self._commit_forever())
+        reporter = asyncio.create_task(self._report_forever())
+        try:
+            await self._consume_forever()
+        finally:
+            for task in (*workers, committer, reporter):
+                task.cancel()
+            await asyncio.gather(*workers, committer, reporter, return_exceptions=True)
+            await self._commit()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.consumer.close)
+            await self.producer.stop()
+            await self.graph.aclose()
+            await self.redis.aclose()
+            await self.engine.dispose()
+
+    # --- consuming -------------------------------------------------------------------------
+
+    async def _consume_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            batch = await loop.run_in_executor(None, self.consumer.consume, 500, 0.05)
+            self._apply_revocations()
+            for msg in batch:
+                self._accept(msg)
+            await self._flow_control()
+
+    def _accept(self, msg: Message) -> None:
+        if msg.error():
+            log.warning("consume error: %s", msg.error())
+            return
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        self.offsets.received(topic, partition, offset)
+        try:
+            request = OutboundRequest.decode(msg.value() or b"")
+        except ValidationError as exc:
+            log.error("undecodable send request %s[%s]@%s skipped: %s", topic, partition, offset, exc)
+            self.offsets.finished(topic, partition, offset)
+            return
+        delay = max(0.0, request.not_before - time.time())
+        self.scheduler.add(Work(request, topic, partition, offset, not_before=time.monotonic() + delay))
+
+    async def _flow_control(self) -> None:
+        """Pause bulk while interactive work waits or the bulk buffer is full; resume otherwise."""
+        pause = self.scheduler.queued_interactive > 0 or self.scheduler.queued_bulk >= self.settings.bulk_buffer
+        if pause == self._bulk_paused:
+            return
+        partitions = [TopicPartition(t, p) for t, p in self._assigned if t == self.bulk_topic]
+        if partitions:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.consumer.pause if pause else self.consumer.resume, partitions)
+        self._bulk_paused = pause
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self._bulk_paused = False
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned -= revoked
+        self._revoked.append(revoked)
+
+    def _apply_revocations(self) -> None:
+        while self._revoked:
+            revoked = self._revoked.pop()
+            dropped = self.scheduler.drop_partitions(revoked)
+            self.offsets.forget(revoked)
+            log.info("partitions revoked: %d queued requests left to their new owner", dropped)
+
+    # --- working ---------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            work = await self.scheduler.next()
+            try:
+                verdict = await self.sender.process(work.request)
+                await self._settle(work, verdict)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("send %s failed unexpectedly; retrying in 1 s", work.request.message_id)
+                self.scheduler.again(work, 1.0)
+
+    async def _settle(self, work: Work, verdict: Verdict) -> None:
+        if verdict.later_s is not None:
+            self.scheduler.again(work, verdict.later_s)
+            return
+        key = work.request.conversation_key.encode()
+        try:
+            if verdict.retry is not None:
+                self.scheduler.block(work)  # before publishing: the retry may be consumed at once
+                await self.producer.send(self.topics[OUTBOUND_RETRY.name], verdict.retry.encode(), key)
+            elif verdict.result is not None:
+                await self.producer.send(self.topics[OUTBOUND_RESULTS.name], verdict.result.encode(), key)
+                if verdict.result.local:
+                    status = local_failure_status(verdict.result)
+                    await self.producer.send(self.topics[STATUSES.name], status.encode(), key)
+        except DeliveryError as exc:
+            self.scheduler.unblock(work)
+            log.error("could not publish the outcome of %s (%s); it is re-evaluated", work.request.message_id, exc)
+            self.scheduler.again(work, 1.0)
+            return
+        self.offsets.finished(work.topic, work.partition, work.offset)
+        self.scheduler.done(work)
+
+    # --- committing and reporting ----------------------------------------------------------
+
+    async def _commit_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.commit_interval_s)
+            await self._commit()
+
+    async def _commit(self) -> None:
+        offsets = {tp: o for tp, o in self.offsets.committable().items() if tp in self._assigned}
+        if not offsets:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, lambda: self.consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False))
+            self.offsets.committed(offsets)
+        except KafkaException as exc:
+            log.warning("offset commit failed (the requests will be re-evaluated, not re-sent): %s", exc)
+
+    async def _report_forever(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            log.info("dispatcher: %s; queued interactive=%d bulk=%d open offsets=%d", dict(self.sender.counts),
+                     self.scheduler.queued_interactive, self.scheduler.queued_bulk, self.offsets.open_count)
+
+
+def run(settings: DispatcherSettings | None = None) -> None:
+    """Run the dispatcher until SIGINT/SIGTERM."""
+    settings = settings or DispatcherSettings()
+    vault = Vault.from_spec(settings.vault_keys.get_secret_value())
+
+    async def main() -> None:
+        dispatcher = Dispatcher(settings, vault)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, dispatcher.stop)
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher.run()
+
+    asyncio.run(main())
+

@@ -1,0 +1,36 @@
+"""The tenant HTTP API served by the ingress process (FastAPI), authenticated with API keys.
+
+``install(app)`` mounts the routes and answers 503 (with ``Retry-After``) when PostgreSQL or
+Redis cannot be reached, so clients retry instead of seeing a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from ingress.api.messages import router as messages_router
+
+log = logging.getLogger(__name__)
+
+# Connection failures: asyncpg raises OSError itself when it cannot connect; SQLAlchemy wraps the rest.
+UNAVAILABLE = (OSError, OperationalError, InterfaceError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: backing service unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse({"detail": "temporarily unavailable, retry shortly"}, status_code=503,
+                        headers={"Retry-After": "1"})
+
+
+def install(app: FastAPI) -> None:
+    """Mount the tenant API on ``app``."""
+    app.include_router(messages_router)
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, _unavailable)

@@ -1,0 +1,337 @@
+"""The simulator's ASGI app: Meta's ``/{version}/{phone_number_id}/messages`` plus the ``/_sim`` admin API.
+
+``create_app(config)`` builds it; ``app.state.sim`` is the ``Simulator``. The order of the send
+checks is documented in ``limits.py``. The send endpoint is the hot path, so a bare ASGI middleware
+(``GraphPath``) answers it before FastAPI's routing and dependency machinery, as the ingress does for
+webhooks; ``/_sim/...`` (numbers, tokens, templates, faults, webhook settings, simulated customers,
+log and counts) is plain FastAPI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import httpx
+import orjson
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from metasim import payloads
+from metasim.callbacks import Route, WebhookSettings, billing, delivery_chain, failure_chain
+from metasim.faults import Action, Decision, DroppedResponse, FaultSpec
+from metasim.graph_errors import error_body, status_error
+from metasim.limits import Verdict, authorise, check_send, commit
+from metasim.send_models import InvalidSend, StatusRequest, validate_send
+from metasim.state import Number, NumberCreate, SimConfig, Simulator, Template
+
+VERSION = re.compile(r"v(\d+)\.(\d+)")
+GRAPH_PATH = re.compile(r"/(?P<version>[^/]+)/(?P<number>[^/]+)/messages/?")
+Outcome = tuple[int, dict[str, Any]]
+admin = APIRouter(prefix="/_sim")
+
+
+def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
+               transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The simulator app; ``transport`` replaces the webhook client's (tests), ``clock`` the time source."""
+    sim = Simulator(config, transport=transport, **({"clock": clock} if clock else {}))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sim.webhooks.start()
+        try:
+            yield
+        finally:
+            await sim.webhooks.stop()
+
+    app = FastAPI(title="Aerostic Meta simulator", lifespan=lifespan, docs_url="/_sim/docs",
+                  openapi_url="/_sim/openapi.json")
+    app.state.sim = sim
+    app.include_router(admin)
+    app.add_middleware(GraphPath, sim=sim)
+    return app
+
+
+class GraphPath:
+    """``POST /{version}/{phone_number_id}/messages`` as bare ASGI; everything else goes to FastAPI."""
+
+    def __init__(self, app: ASGIApp, sim: Simulator) -> None:
+        self.app = app
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = GRAPH_PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if match is None or scope["method"] != "POST" or match["version"] == "_sim":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        response = await send_message(self.sim, scope, headers, b"".join(chunks), match["version"], match["number"])
+        await response(scope, receive, send)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def send_message(sim: Simulator, scope: Scope, headers: dict[str, str], raw: bytes, version: str,
+                       phone_number_id: str) -> Response:
+    """Meta's send endpoint: every request, answered or not, goes to the log."""
+    entry: dict[str, Any] = {
+        "time": sim.now(), "method": "POST", "path": scope["path"], "headers": headers,
+        "body": _decoded(raw), "phone_number_id": phone_number_id, "recipient": None,
+        "biz_opaque_callback_data": None, "status": None, "response": None, "fault": None}
+    sim.log.append(entry)
+    token = _token(headers, scope.get("query_string", b""))
+    outcome, fault = await _process(sim, token, version, phone_number_id, entry)
+    if outcome is not None:
+        entry["status"], entry["response"] = outcome
+        if outcome[0] != 200:
+            sim.counts.errors[str(outcome[1]["error"]["code"])] += 1
+    if fault is not None:
+        entry["fault"] = fault.action.value
+        return DroppedResponse(fault.hang_s)
+    assert outcome is not None
+    return _json(*outcome)
+
+
+async def _process(sim: Simulator, token: str, version: str, phone_number_id: str,
+                entry: dict[str, Any]) -> tuple[Outcome | None, Decision | None]:
+    """Steps 1-6 of the order in ``limits.py``, then 7-12; a ``Decision`` means "do not answer"."""
+    match = VERSION.fullmatch(version)
+    if match is None:
+        return error_body(100, message=f"Unknown path components: /{version}/{phone_number_id}/messages"), None
+    number, refusal = authorise(sim, token, phone_number_id)
+    if refusal is not None or number is None:
+        return refusal, None
+    decision = sim.faults.decide(phone_number_id)
+    if decision.latency_s:
+        await asyncio.sleep(decision.latency_s)
+    if decision.action is Action.ERROR_5XX:
+        return error_body(decision.error_code), None
+    if decision.action is Action.DROP:
+        return None, decision
+    try:
+        message = validate_send(entry["body"] if isinstance(entry["body"], dict | list) else None)
+    except InvalidSend as exc:
+        return error_body(100, details=str(exc)), None
+    if isinstance(message, StatusRequest):
+        return (200, {"success": True}), None
+    wa_id, marker = message.wa_id, message.biz_opaque_callback_data
+    entry["recipient"], entry["biz_opaque_callback_data"] = wa_id, marker
+    now = sim.now()
+    verdict = check_send(sim, number, message, now)
+    if verdict.error is not None:
+        return error_body(verdict.error, details=verdict.details), None
+    commit(sim, number, wa_id, verdict, now)
+    wamid = payloads.new_wamid()
+    sim.count_accepted(wa_id, marker)
+    _schedule_statuses(sim, number, wa_id, marker, wamid, verdict, now, major=int(match.group(1)))
+    body = {"messaging_product": "whatsapp", "contacts": [{"input": message.to, "wa_id": wa_id}],
+            "messages": [{"id": wamid, "message_status": "accepted"}]}
+    return (200, body), (decision if decision.action is Action.HANG else None)
+
+
+def _token(headers: dict[str, str], query: bytes) -> str:
+    """The Bearer token, or Graph's ``access_token`` query parameter."""
+    header = headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return parse_qs(query.decode("latin-1")).get("access_token", [""])[0]
+
+
+def _schedule_statuses(sim: Simulator, number: Number, wa_id: str, marker: str | None, wamid: str,
+                       verdict: Verdict, now: float, *, major: int) -> None:
+    """Queue the status webhooks of an accepted message (conversation objects only before v24.0)."""
+    settings = sim.webhooks.settings
+    route = Route(number.waba_id, number.phone_number_id, number.display_phone_number)
+    if verdict.failure is not None:
+        sim.counts.failed_statuses[str(verdict.failure)] += 1
+        chain = failure_chain(settings, wamid, wa_id, error=status_error(verdict.failure),
+                              callback_data=marker)
+    else:
+        key = f"{number.phone_number_id}:{wa_id}:{verdict.category}".encode()
+        bill = billing(verdict.category, free=verdict.free, conversation_id=hashlib.md5(key).hexdigest(),  # noqa: S324
+                       expires_at=int(now + sim.config.window_s), with_conversation=major < 24)
+        chain = delivery_chain(settings, wamid, wa_id, callback_data=marker, bill=bill)
+    sim.webhooks.chain(route, chain, epoch=now)
+
+
+def _decoded(raw: bytes) -> Any:
+    """The JSON body, or its text when it is not JSON (kept for the log and refused as error 100)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+# --- admin API -------------------------------------------------------------------------------------
+
+class TokenGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1)
+    waba_id: str = Field(min_length=1)
+    replace: bool = Field(False, description="revoke the WABA's other tokens")
+
+
+class TokenRef(BaseModel):
+    token: str
+
+
+class Recipient(BaseModel):
+    wa_id: str = Field(min_length=1)
+
+
+class CustomerMessage(BaseModel):
+    """A simulated customer's message to a business number."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    phone_number_id: str
+    from_: str = Field(alias="from", pattern=r"^\+?[0-9][0-9 \-]*$", description="the customer's wa_id")
+    name: str = "Customer"
+    type: Literal["text", "button", "interactive_button_reply", "interactive_list_reply", "image"] = "text"
+    text: str | None = None
+    payload: str | None = None
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    context_id: str | None = Field(None, description="wamid of our message this replies to")
+    timestamp: int | None = Field(None, description="epoch s; in the past to simulate an old conversation")
+
+
+def _sim(request: Request) -> Simulator:
+    sim: Simulator = request.app.state.sim
+    return sim
+
+
+@admin.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    sim = _sim(request)
+    return {"status": "ok", "numbers": len(sim.numbers), "pending_webhooks": sim.webhooks.pending}
+
+
+@admin.post("/numbers")
+async def add_number(spec: NumberCreate, request: Request) -> dict[str, Any]:
+    return asdict(_sim(request).add_number(spec))
+
+
+@admin.post("/tokens")
+async def add_token(grant: TokenGrant, request: Request) -> dict[str, Any]:
+    _sim(request).add_token(grant.token, grant.waba_id, replace=grant.replace)
+    return {"token": grant.token, "waba_id": grant.waba_id}
+
+
+@admin.post("/tokens/revoke")
+async def revoke_token(ref: TokenRef, request: Request) -> dict[str, bool]:
+    if not _sim(request).revoke(ref.token):
+        raise HTTPException(404, "unknown token")
+    return {"revoked": True}
+
+
+@admin.post("/templates")
+async def add_template(template: Template, request: Request) -> Template:
+    _sim(request).add_template(template)
+    return template
+
+
+@admin.post("/recipients/undeliverable")
+async def undeliverable(recipient: Recipient, request: Request) -> dict[str, Any]:
+    _sim(request).undeliverable.add(recipient.wa_id)
+    return {"wa_id": recipient.wa_id, "undeliverable": True}
+
+
+@admin.post("/faults/{phone_number_id}")
+async def set_faults(phone_number_id: str, spec: FaultSpec, request: Request) -> FaultSpec:
+    _sim(request).faults.set(phone_number_id, spec)
+    return spec
+
+
+@admin.delete("/faults/{phone_number_id}")
+async def clear_faults(phone_number_id: str, request: Request) -> dict[str, bool]:
+    return {"cleared": _sim(request).faults.clear(phone_number_id)}
+
+
+@admin.get("/webhooks")
+async def webhook_settings(request: Request) -> WebhookSettings:
+    return _sim(request).webhooks.settings
+
+
+@admin.put("/webhooks")
+async def set_webhook_settings(changes: dict[str, Any], request: Request) -> WebhookSettings:
+    """Change any subset of the webhook settings; the others keep their value."""
+    sender = _sim(request).webhooks
+    try:
+        sender.settings = WebhookSettings.model_validate({**sender.settings.model_dump(), **changes})
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+    return sender.settings
+
+
+@admin.get("/requests")
+async def requests(request: Request, phone_number_id: str | None = None,
+                   since: float | None = None) -> Response:
+    return _json(200, {"data": _sim(request).requests(phone_number_id, since)})
+
+
+@admin.get("/counts")
+async def counts(request: Request) -> dict[str, Any]:
+    return _sim(request).summary()
+
+
+@admin.post("/reset")
+async def reset(request: Request) -> dict[str, bool]:
+    _sim(request).reset()
+    return {"reset": True}
+
+
+@admin.post("/customers/messages")
+async def customer_message(message: CustomerMessage, request: Request) -> dict[str, Any]:
+    """Post the customer's message to the callback at once and open their service window."""
+    sim = _sim(request)
+    number = sim.numbers.get(message.phone_number_id)
+    if number is None:
+        raise HTTPException(404, f"unknown phone_number_id {message.phone_number_id}")
+    timestamp = message.timestamp if message.timestamp is not None else int(sim.now())
+    wa_id = re.sub(r"\D", "", message.from_)
+    sim.record_inbound(number.phone_number_id, wa_id, timestamp)
+    wamid = payloads.new_wamid()
+    inbound = {"from": wa_id, "id": wamid, "timestamp": str(timestamp), **_content(message)}
+    if message.context_id:
+        inbound["context"] = {"from": number.display_phone_number, "id": message.context_id}
+    body = payloads.envelope(number.waba_id, [payloads.messages_change(
+        number.phone_number_id, display=number.display_phone_number,
+        contacts=[payloads.contact(wa_id, message.name)], messages=[inbound])])
+    return {"wamid": wamid, "delivered": await sim.webhooks.post_now(body)}
+
+
+def _content(message: CustomerMessage) -> dict[str, Any]:
+    """The ``type`` and its sibling object, shaped like Meta's inbound webhooks."""
+    if message.type == "text":
+        return {"type": "text", "text": {"body": message.text or ""}}
+    if message.type == "button":
+        text = message.text or message.payload or ""
+        return {"type": "button", "button": {"payload": message.payload or text, "text": text}}
+    if message.type == "image":
+        digest = hashlib.sha256(message.from_.encode()).digest()
+        image = {"mime_type": "image/jpeg", "sha256": base64.b64encode(digest).decode(),
+                 "id": str(int.from_bytes(digest[:6], "big"))}
+        return {"type": "image", "image": {**({"caption": message.text} if message.text else {}), **image}}
+    kind = "button_reply" if message.type == "interactive_button_reply" else "list_reply"
+    reply = {"id": message.id or message.payload or "", "title": message.title or message.text or ""}
+    if kind == "list_reply" and message.description:
+        reply["description"] = message.description
+    return {"type": "interactive", "interactive": {"type": kind, kind: reply}}

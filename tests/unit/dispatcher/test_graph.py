@@ -1,0 +1,231 @@
+"""The Graph client: success shapes, error mapping, transport failures, one pooled client, no token leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dispatcher import exceptions as ex
+from dispatcher.graph import GraphClient, SendAccepted
+from stack.processes import free_port
+from tests.unit._vectors import VECTORS, load
+
+TOKEN = "EAAGsecret-token-0123456789abcdef"
+BODY = {"messaging_product": "whatsapp", "to": "15550001111", "type": "text", "text": {"body": "hi"}}
+SEND_RESPONSES = [p for p in sorted((VECTORS / "send-responses").glob("*.json")) if "messages" in load(p)]
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def client_for(handler: Handler) -> GraphClient:
+    return GraphClient("http://graph.test", "v23.0", transport=httpx.MockTransport(handler))
+
+
+def raising(exc: type[httpx.TransportError], text: str = "boom") -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc(text, request=request)
+    return handler
+
+
+async def test_send_vectors_parse() -> None:
+    assert len(SEND_RESPONSES) >= 40
+    for path in SEND_RESPONSES:
+        raw = load(path)
+
+        def handler(_request: httpx.Request, raw: dict[str, Any] = raw) -> httpx.Response:
+            return httpx.Response(200, json=raw)
+
+        async with client_for(handler) as graph:
+            accepted = await graph.send_message("106540352242922", TOKEN, BODY)
+        assert accepted == SendAccepted(wamid=raw["messages"][0]["id"], message_status="accepted",
+                                        wa_id=raw["contacts"][0]["wa_id"].strip())
+
+
+async def test_request_shape_and_message_status() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        message = {"id": "wamid.X", "message_status": "held_for_quality_assessment"}
+        return httpx.Response(200, json={"messaging_product": "whatsapp", "messages": [message]})
+
+    async with client_for(handler) as graph:
+        accepted = await graph.send_message("106540352242922", TOKEN, BODY)
+    assert accepted == SendAccepted("wamid.X", "held_for_quality_assessment", None)
+    request = seen[0]
+    assert request.method == "POST"
+    assert str(request.url) == "http://graph.test/v23.0/106540352242922/messages"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(request.content) == BODY
+
+
+@pytest.mark.parametrize("path", sorted((VECTORS / "errors").glob("*.json")), ids=lambda p: p.name)
+async def test_error_vectors_raise_graph_errors(path: Path) -> None:
+    status = int(path.name.split("-")[1]) if path.name.startswith("openapi-") else 401
+    raw = load(path)
+    async with client_for(lambda _req: httpx.Response(status, json=raw)) as graph:
+        with pytest.raises(ex.GraphError) as info:
+            await graph.send_message("1", TOKEN, BODY)
+    assert info.value.code == raw["error"]["code"]
+    assert info.value.http_status == status
+    assert type(info.value) is type(ex.GraphError.from_response(status, raw))
+
+
+async def test_throttling_error_with_retry_after_header() -> None:
+    body = {"error": {"message": "(#130429) Rate limit hit", "code": 130429, "fbtrace_id": "Az8"}}
+    async with client_for(lambda _req: httpx.Response(400, json=body, headers={"Retry-After": "3"})) as graph:
+        with pytest.raises(ex.ThroughputExceededError) as info:
+            await graph.send_message("1", TOKEN, BODY)
+    assert info.value.retry_after == 3.0 and info.value.slows_lane and info.value.fbtrace_id == "Az8"
+
+
+async def test_business_usage_header_gives_retry_after() -> None:
+    usage = json.dumps({"104996122399160": [{"type": "whatsapp", "call_count": 100,
+                                             "estimated_time_to_regain_access": 2}]})
+    body = {"error": {"message": "Business request limit reached", "code": 80007}}
+    async with client_for(lambda _req: httpx.Response(400, json=body,
+                                                      headers={"x-business-use-case-usage": usage})) as graph:
+        with pytest.raises(ex.BusinessRateLimitError) as info:
+            await graph.call("GET", "104996122399160/phone_numbers", TOKEN)
+    assert info.value.retry_after == 120.0
+
+
+@pytest.mark.parametrize(("status", "cls"), [(502, ex.UnexpectedResponse), (500, ex.UnexpectedResponse),
+                                             (503, ex.UnexpectedResponse), (429, ex.TransportError),
+                                             (404, ex.RequestRejected), (200, ex.UnexpectedResponse)])
+async def test_non_graph_answers(status: int, cls: type[ex.DispatchError]) -> None:
+    html = b"<html><body>Bad Gateway</body></html>"
+    async with client_for(lambda _req: httpx.Response(status, content=html)) as graph:
+        with pytest.raises(cls) as info:
+            await graph.send_message("1", TOKEN, BODY)
+    assert type(info.value) is cls and info.value.http_status == status
+    assert info.value.is_transient is (status != 404)
+
+
+async def test_success_without_wamid_is_ambiguous() -> None:
+    async with client_for(lambda _req: httpx.Response(200, json={"messages": []})) as graph:
+        with pytest.raises(ex.UnexpectedResponse):
+            await graph.send_message("1", TOKEN, BODY)
+
+
+@pytest.mark.parametrize(("raised", "cls"), [
+    (httpx.ConnectError, ex.TransportError), (httpx.ConnectTimeout, ex.TransportError),
+    (httpx.PoolTimeout, ex.TransportError), (httpx.ReadTimeout, ex.AmbiguousOutcome),
+    (httpx.WriteTimeout, ex.AmbiguousOutcome), (httpx.ReadError, ex.AmbiguousOutcome),
+    (httpx.WriteError, ex.AmbiguousOutcome), (httpx.RemoteProtocolError, ex.AmbiguousOutcome),
+    (httpx.LocalProtocolError, ex.RequestRejected),
+])
+async def test_transport_failures(raised: type[httpx.TransportError], cls: type[ex.DispatchError]) -> None:
+    async with client_for(raising(raised)) as graph:
+        with pytest.raises(cls) as info:
+            await graph.send_message("1", TOKEN, BODY)
+    assert type(info.value) is cls
+    assert isinstance(info.value.__cause__, raised)
+
+
+async def test_token_and_query_never_in_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with client_for(raising(httpx.ConnectError, f"refused while sending {TOKEN}")) as graph:
+        with pytest.raises(ex.TransportError) as info:
+            await graph.call("GET", "oauth/access_token", TOKEN, params={"client_secret": "s3cr3t-app"})
+    for text in (str(info.value), ex.human_reason(info.value), repr(info.value.args)):
+        assert TOKEN not in text and "s3cr3t-app" not in text
+    body = {"error": {"message": f"Invalid token {TOKEN[:6]}", "code": 190}}
+    async with client_for(lambda _req: httpx.Response(401, json=body)) as graph:
+        with pytest.raises(ex.AuthorizationError) as auth:
+            await graph.call("GET", "debug_token", TOKEN, params={"input_token": TOKEN})
+    assert auth.value.needs_reauth and TOKEN not in str(auth.value)
+    assert all(TOKEN not in r.getMessage() and "s3cr3t" not in r.getMessage() for r in caplog.records)
+    assert any("debug_token?***" in r.getMessage() for r in caplog.records if r.name == "httpx")
+
+
+async def test_call_with_params_and_no_token() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"access_token": "x", "token_type": "bearer"})
+
+    async with client_for(handler) as graph:
+        data = await graph.call("GET", "/oauth/access_token", None, params={"code": "abc", "client_id": "42"})
+    assert data["token_type"] == "bearer"
+    assert seen[0].url.path == "/v23.0/oauth/access_token"
+    assert dict(seen[0].url.params) == {"code": "abc", "client_id": "42"}
+    assert "authorization" not in seen[0].headers
+
+
+async def test_aclose() -> None:
+    graph = client_for(lambda _req: httpx.Response(200, json={}))
+    assert not graph.closed
+    await graph.aclose()
+    assert graph.closed
+
+
+# -- Against a real socket: keep-alive reuse and real timeouts ---------------------------------------------------
+class TinyServer:
+    """A minimal HTTP/1.1 keep-alive server that counts connections; ``silent`` never answers."""
+
+    def __init__(self, *, silent: bool = False) -> None:
+        self.silent = silent
+        self.connections = 0
+        self.requests = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                self.requests += 1
+                if self.silent:
+                    await asyncio.sleep(30)
+                payload = json.dumps({"messages": [{"id": f"wamid.{self.requests}"}]}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+
+async def serve(app: TinyServer) -> AsyncIterator[str]:
+    server = await asyncio.start_server(app.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+async def test_one_pooled_connection_is_reused() -> None:
+    app = TinyServer()
+    async for url in serve(app):
+        async with GraphClient(url, "v23.0") as graph:
+            wamids = [(await graph.send_message("1", TOKEN, BODY)).wamid for _ in range(5)]
+    assert wamids == [f"wamid.{i}" for i in range(1, 6)]
+    assert (app.requests, app.connections) == (5, 1)
+
+
+async def test_real_read_timeout_is_ambiguous() -> None:
+    app = TinyServer(silent=True)
+    async for url in serve(app):
+        async with GraphClient(url, "v23.0", read_timeout=0.2) as graph:
+            with pytest.raises(ex.AmbiguousOutcome):
+                await graph.send_message("1", TOKEN, BODY)
+    assert app.requests == 1  # the request had arrived: the outcome really is unknown
+
+
+async def test_real_connection_refused_is_not_sent() -> None:
+    async with GraphClient(f"http://127.0.0.1:{free_port()}", "v23.0") as graph:
+        with pytest.raises(ex.TransportError) as info:
+            await graph.send_message("1", TOKEN, BODY)
+    assert not isinstance(info.value, ex.AmbiguousOutcome)

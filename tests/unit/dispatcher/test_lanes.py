@@ -1,0 +1,95 @@
+"""Scheduler order and priority, offset tracking: the dispatcher's in-memory rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from dispatcher.lanes import OffsetTracker, Scheduler, Work
+from schemas.outbound import OutboundRequest
+
+
+def _work(message_id: str, *, to: str = "1555", lane: str = "interactive", offset: int = 0,
+          attempt: int = 0) -> Work:
+    request = OutboundRequest(event_id=message_id, tenant_id="t", message_id=message_id,
+                              idempotency_key=f"t:{message_id}", phone_number_id="pn", to=to,
+                              message={"type": "text", "text": {"body": message_id}}, lane=lane,  # type: ignore[arg-type]
+                              created_at=datetime.now(UTC), attempt=attempt)
+    return Work(request, f"outbound.{lane}", 0, offset)
+
+
+async def test_one_request_per_conversation_at_a_time_in_order() -> None:
+    scheduler = Scheduler()
+    first, second, other = _work("a1"), _work("a2", offset=1), _work("b1", to="1666", offset=2)
+    for work in (first, second, other):
+        scheduler.add(work)
+    taken = [await scheduler.next(), await scheduler.next()]
+    assert taken == [first, other]  # a2 waits for a1
+    waiter = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    scheduler.done(first)
+    assert await asyncio.wait_for(waiter, 1) is second
+
+
+async def test_interactive_goes_before_bulk_queued_earlier() -> None:
+    scheduler = Scheduler()
+    bulk = [_work(f"b{i}", to=f"2{i}", lane="bulk", offset=i) for i in range(5)]
+    for work in bulk:
+        scheduler.add(work)
+    reply = _work("reply", to="3000", offset=9)
+    scheduler.add(reply)
+    assert scheduler.queued_interactive == 1 and scheduler.queued_bulk == 5
+    assert await scheduler.next() is reply
+
+
+async def test_a_retry_blocks_later_messages_until_it_comes_back() -> None:
+    scheduler = Scheduler()
+    first, second = _work("m1"), _work("m2", offset=1)
+    scheduler.add(first)
+    scheduler.add(second)
+    assert await scheduler.next() is first
+    scheduler.block(first)
+    scheduler.done(first)
+    waiter = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # m2 must not overtake m1's retry
+    retry = _work("m1", offset=5, attempt=1)
+    scheduler.add(retry)
+    assert await asyncio.wait_for(waiter, 1) is retry
+
+
+async def test_again_delays_the_head_of_its_conversation() -> None:
+    scheduler = Scheduler()
+    work = _work("x")
+    scheduler.add(work)
+    taken = await scheduler.next()
+    scheduler.again(taken, 0.05)
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(scheduler.next(), 1) is work
+    assert asyncio.get_running_loop().time() - started >= 0.04
+
+
+def test_offsets_commit_only_below_the_first_unfinished() -> None:
+    tracker = OffsetTracker()
+    for offset in range(5):
+        tracker.received("t", 0, offset)
+    tracker.finished("t", 0, 0)
+    tracker.finished("t", 0, 2)
+    assert tracker.committable() == {("t", 0): 1}
+    tracker.committed({("t", 0): 1})
+    assert tracker.committable() == {}
+    for offset in (1, 3, 4):
+        tracker.finished("t", 0, offset)
+    assert tracker.committable() == {("t", 0): 5}
+
+
+def test_revoked_partitions_are_forgotten() -> None:
+    tracker = OffsetTracker()
+    tracker.received("t", 1, 7)
+    tracker.forget({("t", 1)})
+    assert tracker.committable() == {}
+    scheduler = Scheduler()
+    scheduler.add(_work("z", offset=3))
+    assert scheduler.drop_partitions({("outbound.interactive", 0)}) == 1
+    assert scheduler.queued_interactive == 0

@@ -1,0 +1,142 @@
+"""Rate limits on a real redis-server: the 1-second-window guarantee, sharing, pair, tier budget, slow-down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from dispatcher.ratelimit import RateLimiter, SlowDownPolicy
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The largest number of timestamps inside any half-open window ``[t, t + window)``."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def drive(limiter: RateLimiter, number: str, rate: float, until: float, grants: list[float]) -> None:
+    """One sender: take slots as fast as the limiter allows until ``until``."""
+    while (now := time.monotonic()) < until:
+        wait = await limiter.acquire_number(number, rate)
+        if wait == 0:
+            grants.append(time.monotonic())
+        else:
+            await asyncio.sleep(min(wait, until - now))
+
+
+@pytest.fixture
+async def second_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_number_never_exceeds_rate_in_any_second_and_keeps_throughput(
+        redis_client: aioredis.Redis, second_client: aioredis.Redis, uid: str) -> None:
+    rate, duration = 50, 3.0
+    limiters = [RateLimiter(redis_client), RateLimiter(second_client)]  # two connections share the bucket
+    per_limiter: list[list[float]] = [[], []]
+    until = time.monotonic() + duration
+    await asyncio.gather(*(drive(limiters[i % 2], uid, rate, until, per_limiter[i % 2]) for i in range(8)))
+    grants = per_limiter[0] + per_limiter[1]
+    assert max_in_window(grants) <= rate
+    assert len(grants) >= 0.97 * rate * duration - 1  # burst is a single send
+    assert per_limiter[0] and per_limiter[1]
+
+
+async def test_no_startup_burst(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client)
+    waits = await asyncio.gather(*(limiter.acquire_number(uid, 50) for _ in range(60)))
+    assert waits.count(0.0) <= 2  # a capacity-50 bucket would have let all 50 through at once
+    assert all(0 < w <= 1.02 / 50 for w in waits if w)
+
+
+async def test_reserve_books_distinct_paced_slots(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client)
+
+    async def book() -> float | None:
+        delay = await limiter.reserve_number(uid, 50, max_wait_s=1.5)
+        return None if delay is None else time.monotonic() + delay
+
+    slots = await asyncio.gather(*(book() for _ in range(100)))
+    booked = sorted(s for s in slots if s is not None)
+    assert 74 <= len(booked) < 100  # slots 0, T, 2T, … up to 1.5 s ahead (T = 1.02 / 50), the rest refused
+    assert max_in_window(booked) <= 50
+    assert await limiter.acquire_number(uid, 50) > 1.4  # the polling API sees the booked slots
+
+
+async def test_two_limiters_share_one_bucket(redis_client: aioredis.Redis, second_client: aioredis.Redis,
+                                             uid: str) -> None:
+    first, second = RateLimiter(redis_client), RateLimiter(second_client)
+    assert await first.acquire_number(uid, 2) == 0
+    assert await second.acquire_number(uid, 2) > 0.4
+    assert await second.acquire_number(f"{uid}-other", 2) == 0
+
+
+async def test_pair_burst_then_one_per_interval(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client)
+    waits = [await limiter.acquire_pair(uid, "15550001111") for _ in range(limiter.pair_burst + 1)]
+    assert waits[:-1] == [0.0] * limiter.pair_burst
+    assert 5.0 < waits[-1] <= 6.0
+    assert await limiter.acquire_pair(uid, "15550002222") == 0  # other recipients are unaffected
+
+
+async def test_penalize_pair(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client)
+    await limiter.penalize_pair(uid, "15550001111", 30)
+    assert 29.0 < await limiter.acquire_pair(uid, "15550001111") <= 30.0
+
+
+async def test_portfolio_budget_counts_unique_recipients(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client)
+    allowed = [await limiter.reserve_recipient(uid, f"1555{i:07d}", 250) for i in range(250)]
+    assert all(allowed)
+    assert not await limiter.reserve_recipient(uid, "15559999999", 250)
+    assert await limiter.reserve_recipient(uid, "15550000007", 250)  # counted already: no new budget used
+    assert await limiter.reserve_recipient(f"{uid}-other", "15559999999", 250)
+    assert await limiter.reserve_recipient(uid, "15559999999", None)  # unlimited tier
+    assert await redis_client.zcard(f"aer:tier:{uid}") == 250
+
+
+async def test_slow_down_halves_and_recovers(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client, slowdown=SlowDownPolicy(hold_s=0.1, growth_per_s=100.0))
+    assert await limiter.effective_rate(uid, 80) == 80
+    assert await limiter.slow_down(uid) == 0.5
+    assert await limiter.slow_down(uid) == 0.5  # the same burst of 130429s counts once
+    assert await limiter.effective_rate(uid, 80) == 40
+    await asyncio.sleep(0.4)  # hold 0.1 s, then x100 per second: back to full well within 0.4 s
+    assert await limiter.effective_rate(uid, 80) == 80
+
+
+async def test_slow_down_floor_is_one_message_per_second(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client, slowdown=SlowDownPolicy(hold_s=0.0, growth_per_s=1.0001))
+    for _ in range(12):
+        await limiter.slow_down(uid)
+    assert await limiter.effective_rate(uid, 80) == 1.0
+    assert await limiter.effective_rate(uid, 0.5) == 0.5  # never raised above the nominal rate
+
+
+async def test_acquire_number_applies_slow_down(redis_client: aioredis.Redis, uid: str) -> None:
+    limiter = RateLimiter(redis_client, slowdown=SlowDownPolicy(hold_s=60.0))
+    await limiter.slow_down(uid)
+    assert await limiter.acquire_number(uid, 50) == 0
+    wait = await limiter.acquire_number(uid, 50)
+    assert 1.02 / 50 < wait <= 1.02 / 25  # paced at 25 msg/s, not 50
+
+
+def test_tolerance_must_stay_below_margin() -> None:
+    with pytest.raises(ValueError):
+        RateLimiter(aioredis.Redis(), margin=0.01, tolerance_s=0.01)
+    with pytest.raises(ValueError):
+        SlowDownPolicy(multiplier=1.0)
