@@ -9,6 +9,16 @@ from __future__ import annotations
 PREFIX = "aer:"
 
 
+def routed(dedupe_key: str) -> str:
+    """The router's mark that a webhook event (message by wamid, status by wamid and status) was routed."""
+    return f"{PREFIX}routed:{dedupe_key}"
+
+
+def conversation(key: str) -> str:
+    """The conversation processor's state of one conversation (a hash); its single writer is the processor."""
+    return f"{PREFIX}conv:{key}"
+
+
 def idempotency(key: str) -> str:
     """The dispatcher's at-most-once record of one send request."""
     return f"{PREFIX}idem:{key}"

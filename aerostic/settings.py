@@ -78,11 +78,8 @@ class IngressSettings(CoreSettings):
 
 
 class StreamsSettings(CoreSettings):
-    """The Faust stream workers."""
+    """The stream workers (router and conversation processor)."""
 
-    worker_id: str = "aerostic-streams"
-    data_dir: str = ".aerostic/streams"
-    web_port: int = 0
     directory_sync_timeout_s: float = 2.0
 
 

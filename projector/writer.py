@@ -10,6 +10,7 @@ from the dispatcher's result, and adopts any status Meta sent before that result
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -88,13 +89,29 @@ async def _status(conn: AsyncConnection, event: StatusUpdate) -> None:
         return
     fields = {"status": event.status, "status_at": event.timestamp, "error_code": event.error_code,
               "error_title": event.error_title, "error_details": event.error_details}
+    if current_row is None and event.biz_opaque_callback_data:
+        current_row = await _adopt_by_idempotency_key(conn, event)
     if current_row is None:
         await _touch_conversation(conn, event, inbound=False)
         await conn.execute(insert(messages).values(
             tenant_id=tenant, wamid=event.wamid, conversation_key=event.conversation_key,
-            direction="outbound", **fields))
+            direction="outbound", idempotency_key=event.biz_opaque_callback_data, **fields))
     else:
         await conn.execute(update(messages).where(messages.c.id == current_row.id).values(**fields))
+
+
+async def _adopt_by_idempotency_key(conn: AsyncConnection, event: StatusUpdate) -> Any:
+    """Meta's status names our idempotency key: give its wamid to our message that has none yet.
+
+    This resolves an ambiguous send (the call timed out, Meta accepted it anyway): the status
+    webhooks carry the key in ``biz_opaque_callback_data``.
+    """
+    row = (await conn.execute(select(messages.c.id, messages.c.status).where(
+        messages.c.tenant_id == event.tenant_id, messages.c.idempotency_key == event.biz_opaque_callback_data,
+        messages.c.wamid.is_(None)).with_for_update())).first()
+    if row is not None:
+        await conn.execute(update(messages).where(messages.c.id == row.id).values(wamid=event.wamid))
+    return row
 
 
 async def _account(conn: AsyncConnection, event: AccountEvent) -> None:
@@ -130,20 +147,26 @@ async def _result(conn: AsyncConnection, result: OutboundResult) -> None:
     if result.outcome == "failed":
         fields.update(error_code=result.error_code, error_title=result.error_title,
                       error_details=result.error_details)
-    if result.wamid and row.wamid is None:
-        early = (await conn.execute(delete(messages).where(
-            messages.c.tenant_id == tenant, messages.c.wamid == result.wamid, messages.c.message_id.is_(None),
-        ).returning(messages.c.id))).first()
-        fields["wamid"] = result.wamid
-        if early is not None:
-            await conn.execute(update(messages).where(messages.c.id == row.id).values(**fields))
-            fields = {}
-    status = "accepted" if result.outcome == "accepted" else "failed"
+    wamid = row.wamid or result.wamid
+    if row.wamid is None:
+        # Statuses may have come first (or, after an ambiguous send, instead of a wamid): adopt that row.
+        match = messages.c.wamid == result.wamid if result.wamid else \
+            messages.c.idempotency_key == result.idempotency_key
+        early_id = (await conn.execute(select(messages.c.id).where(
+            messages.c.tenant_id == tenant, messages.c.message_id.is_(None), match)
+            .order_by(messages.c.id).limit(1))).scalar()
+        if early_id is not None:
+            wamid = (await conn.execute(delete(messages).where(messages.c.id == early_id)
+                                        .returning(messages.c.wamid))).scalar()
+        if wamid is not None:
+            fields["wamid"] = wamid
     history = (await conn.execute(select(message_statuses.c.status, message_statuses.c.status_at)
-                                  .where(message_statuses.c.tenant_id == tenant,
-                                         message_statuses.c.wamid == result.wamid)
+                                  .where(message_statuses.c.tenant_id == tenant, message_statuses.c.wamid == wamid)
                                   .order_by(message_statuses.c.status_at, message_statuses.c.id))).all() \
-        if result.wamid else []
+        if wamid else []
+    # An ambiguous verdict yields to Meta's own statuses when they came.
+    accepted = result.outcome == "accepted" or (result.ambiguous and bool(history))
+    status = "accepted" if accepted else "failed"
     at = result.completed_at
     for entry in history:
         if status_wins(status, entry.status):

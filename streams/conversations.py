@@ -1,25 +1,26 @@
 """The conversation processor: the single writer of each conversation's state.
 
-One Faust agent reads ``wa.inbound`` and ``conversations.commands`` (both keyed by
-conversation key, so one conversation lives on one partition). An inbound message refreshes
-the 24-hour customer service window (in the ``conversations`` table, and as a Redis marker the
-dispatcher reads). A ``send`` command is recorded (``conversations.events``), checked against
-the window, and emitted to ``outbound.interactive``; a free-form message outside the window is
-failed locally (``outbound.results`` and a failed status on ``wa.statuses``) and never sent.
-Later issues add automations, the AI agent and hand-off here.
+It reads ``wa.inbound`` and ``conversations.commands`` (both keyed by conversation key, range
+assignment: one conversation lives on one partition of each, owned by one worker). An inbound
+message refreshes the 24-hour customer service window. A ``send`` command is recorded
+(``conversations.events``), checked against the window and emitted to ``outbound.interactive``;
+a free-form message outside the window is failed locally (``outbound.results`` and a failed
+status on ``wa.statuses``) and never sent. State lives in a Redis hash per conversation,
+written only after the batch's outputs were acknowledged; the window also goes to the marker
+the dispatcher reads. Later issues add automations, the AI agent and hand-off here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
-import faust
 import orjson
+from confluent_kafka import Message
+from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from aerostic import redis_keys
 from schemas.catalogue import (
@@ -39,87 +40,95 @@ from schemas.outbound import (
     local_failure,
     local_failure_status,
 )
+from streams.runtime import Output
 
 log = logging.getLogger(__name__)
 
 WINDOW_S = 24 * 3600
+STATE_TTL_S = 90 * 24 * 3600
 
 
 class ConversationProcessor:
-    """Holds the processor's collaborators; ``install()`` registers its agent on the app."""
+    """The ``Processor`` of ``wa.inbound`` + ``conversations.commands``."""
 
-    def __init__(self, app: faust.App, redis: Redis, *, prefix: str) -> None:
-        self.app = app
+    group_id = "aerostic-conversations"
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.state = app.Table("conversations", default=None, partitions=INBOUND.partitions,
-                               schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"))
-        self._topics: dict[str, Any] = {}
+        self.topics = [INBOUND.full_name(prefix), CONVERSATIONS_COMMANDS.full_name(prefix)]
+        self._states: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
 
-    def install(self) -> None:
-        source = self.app.topic(INBOUND.full_name(self.prefix), CONVERSATIONS_COMMANDS.full_name(self.prefix),
-                                value_serializer="raw", key_serializer="raw", internal=False)
-        self.app.agent(source, name="conversations")(self._agent)
+    async def process(self, batch: Sequence[Message]) -> list[Output]:
+        records = [r for r in (self._decode(m) for m in batch) if r is not None]
+        self._states = await self._load({r.conversation_key for r in records})
+        self._dirty = set()
+        outputs: list[Output] = []
+        for record in records:
+            if isinstance(record, InboundMessage):
+                self._inbound(record)
+            else:
+                outputs.extend(self._send(record))
+        return outputs
 
-    def _topic(self, spec_name: str) -> Any:
-        if spec_name not in self._topics:
-            self._topics[spec_name] = self.app.topic(spec_name, value_serializer="raw", key_serializer="raw",
-                                                     internal=False)
-        return self._topics[spec_name]
+    async def saved(self) -> None:
+        if not self._dirty:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in self._dirty:
+                state = self._states[key]
+                pipe.set(redis_keys.conversation(key), orjson.dumps(state), ex=STATE_TTL_S)
+                pnid, _, wa_id = key.partition(":")
+                pipe.set(redis_keys.service_window(pnid, wa_id), str(state["last_inbound_at"]), ex=WINDOW_S + 3600)
+            await pipe.execute()
 
-    async def _agent(self, stream: faust.StreamT) -> None:
-        async for raw in stream:
-            await self.handle(raw)
-
-    async def handle(self, raw: bytes) -> None:
+    def _decode(self, msg: Message) -> InboundMessage | SendCommand | None:
+        raw = msg.value() or b""
         try:
             kind = orjson.loads(raw).get("kind")
-        except orjson.JSONDecodeError:
-            log.error("undecodable conversation record skipped (%d bytes)", len(raw))
-            return
-        if kind == "inbound_message":
-            await self._inbound(InboundMessage.decode(raw))
-        elif kind == "send":
-            await self._send(SendCommand.decode(raw))
-        else:
-            log.warning("conversation record of unknown kind %r skipped", kind)
+            if kind == "inbound_message":
+                return InboundMessage.decode(raw)
+            if kind == "send":
+                return SendCommand.decode(raw)
+        except (orjson.JSONDecodeError, ValidationError, AttributeError) as exc:
+            log.error("undecodable record %s[%s]@%s skipped: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+            return None
+        log.warning("record of unknown kind %r at %s[%s]@%s skipped", kind, msg.topic(), msg.partition(),
+                    msg.offset())
+        return None
 
-    async def _inbound(self, event: InboundMessage) -> None:
+    async def _load(self, keys: set[str]) -> dict[str, dict[str, Any]]:
+        ordered = sorted(keys)
+        values = await self.redis.mget([redis_keys.conversation(k) for k in ordered]) if ordered else []
+        return {k: (orjson.loads(v) if v else {}) for k, v in zip(ordered, values, strict=True)}
+
+    def _inbound(self, event: InboundMessage) -> None:
         key = event.conversation_key
-        state = dict(self.state.get(key) or {})
+        state = self._states.setdefault(key, {})
         at = event.timestamp.timestamp()
         if at > state.get("last_inbound_at", 0.0):
             state.update(tenant_id=event.tenant_id, last_inbound_at=at, window_until=at + WINDOW_S)
             state.setdefault("state", "bot")
-            self.state[key] = state
-            try:
-                await self.redis.set(redis_keys.service_window(event.phone_number_id, event.wa_id), str(at),
-                                     ex=WINDOW_S + 3600)
-            except RedisError as exc:  # the request carries the window too; the marker only helps retries
-                log.warning("service window marker not written for %s: %s", key, exc)
+            self._dirty.add(key)
 
-    async def _send(self, command: SendCommand) -> None:
-        state = self.state.get(command.conversation_key) or {}
-        window_until = float(state.get("window_until", 0.0))
-        queued = MessageQueued(event_id=f"{command.message_id}:queued", tenant_id=command.tenant_id,
-                               message_id=command.message_id, idempotency_key=command.idempotency_key,
-                               phone_number_id=command.phone_number_id, to=command.to, message=command.message,
-                               requested_by=command.requested_by, created_at=command.created_at)
-        request = OutboundRequest(event_id=command.message_id, tenant_id=command.tenant_id,
-                                  message_id=command.message_id, idempotency_key=command.idempotency_key,
-                                  phone_number_id=command.phone_number_id, to=command.to, message=command.message,
-                                  lane=command.lane, window_until=window_until, created_at=command.created_at)
+    def _send(self, command: SendCommand) -> list[Output]:
+        state = self._states.get(command.conversation_key, {})
+        window_until = float(state.get("window_until", 0.0)) if state.get("tenant_id") == command.tenant_id else 0.0
+        common = {"tenant_id": command.tenant_id, "message_id": command.message_id,
+                  "idempotency_key": command.idempotency_key, "phone_number_id": command.phone_number_id,
+                  "to": command.to, "message": command.message, "created_at": command.created_at}
+        queued = MessageQueued(event_id=f"{command.message_id}:queued", requested_by=command.requested_by, **common)
+        request = OutboundRequest(event_id=command.message_id, lane=command.lane, window_until=window_until,
+                                  **common)
         key = command.conversation_key.encode()
-        sends = [await self._topic(CONVERSATIONS_EVENTS.full_name(self.prefix)).send(key=key, value=queued.encode())]
+        outputs = [Output(CONVERSATIONS_EVENTS.full_name(self.prefix), key, queued.encode())]
         if request.is_free_form and window_until <= time.time():
             result = local_failure(request, OUTSIDE_SERVICE_WINDOW,
                                    "free-form messages can only be sent within 24 hours of the customer's "
                                    "last message; send an approved template instead")
-            sends.append(await self._topic(OUTBOUND_RESULTS.full_name(self.prefix)).send(
-                key=key, value=result.encode()))
-            sends.append(await self._topic(STATUSES.full_name(self.prefix)).send(
-                key=key, value=local_failure_status(result).encode()))
+            outputs.append(Output(OUTBOUND_RESULTS.full_name(self.prefix), key, result.encode()))
+            outputs.append(Output(STATUSES.full_name(self.prefix), key, local_failure_status(result).encode()))
         else:
-            sends.append(await self._topic(OUTBOUND_INTERACTIVE.full_name(self.prefix)).send(
-                key=key, value=request.encode()))
-        await asyncio.gather(*sends)
+            outputs.append(Output(OUTBOUND_INTERACTIVE.full_name(self.prefix), key, request.encode()))
+        return outputs

@@ -1,37 +1,56 @@
-"""Entry point of the stream worker: builds the app, installs the agents explicitly, runs."""
+"""Entry point of the stream worker: the router and the conversation processor in one process."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from pathlib import Path
+import signal
 
-import faust
 from redis.asyncio import Redis
 
 from aerostic.settings import StreamsSettings
+from ingress.producer import AsyncProducer
 from schemas.catalogue import TENANTS_DIRECTORY
-from streams.app import create_app
 from streams.conversations import ConversationProcessor
 from streams.directory import TenantDirectory
 from streams.router import Router
+from streams.runtime import Processor, StreamWorker
 
 log = logging.getLogger(__name__)
 
 
 def run(settings: StreamsSettings | None = None) -> None:
-    """Load the tenant directory, install the router and the conversation processor, run the worker."""
+    """Load the tenant directory, then run the router and the conversation processor until stopped."""
     settings = settings or StreamsSettings()
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
-    directory = TenantDirectory(settings.kafka_bootstrap_servers,
-                                TENANTS_DIRECTORY.full_name(settings.topic_prefix))
+    directory = TenantDirectory(settings.kafka_bootstrap_servers, TENANTS_DIRECTORY.full_name(settings.topic_prefix))
     directory.start()
     log.info("tenant directory loaded")
-    Router(app, directory, prefix=settings.topic_prefix,
-           sync_timeout=settings.directory_sync_timeout_s).install()
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
-    ConversationProcessor(app, redis, prefix=settings.topic_prefix).install()
     try:
-        faust.Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
+        asyncio.run(_serve(settings, directory))
     finally:
         directory.stop()
+
+
+async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
+    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
+    await producer.start()
+    processors: list[Processor] = [
+        Router(directory, redis, prefix=settings.topic_prefix, sync_timeout=settings.directory_sync_timeout_s),
+        ConversationProcessor(redis, prefix=settings.topic_prefix),
+    ]
+    workers = [StreamWorker(p, producer, bootstrap=settings.kafka_bootstrap_servers,
+                            session_timeout_ms=settings.kafka_session_timeout_ms) for p in processors]
+    def stop() -> None:
+        for worker in workers:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    log.info("stream workers running: %s", ", ".join(p.group_id for p in processors))
+    try:
+        await asyncio.gather(*(w.run() for w in workers))
+    finally:
+        await producer.stop()
+        await redis.aclose()

@@ -1,84 +1,91 @@
-"""The router agent: raw webhooks in, routed events out.
+"""The router: raw webhooks in, routed events out.
 
-For each raw body from ``wa.webhooks.raw``: split it into events, skip the ones already
-routed (the ``seen`` table), resolve the tenant from the directory, and send each event to
-``wa.inbound`` / ``wa.statuses`` / ``wa.account.events`` (or ``wa.unroutable``). An event is
-marked seen only after its send was acknowledged, and the source offset is committed only
-after the whole body was handled: a crash may re-emit (the projector absorbs it), never lose.
+For each batch from ``wa.webhooks.raw``: split every body into its events, drop those already
+routed (a seen-set in Redis, plus duplicates inside the batch), resolve the tenant from the
+directory, and emit to ``wa.inbound`` / ``wa.statuses`` / ``wa.account.events`` (or
+``wa.unroutable``). Events are marked seen only after the runtime has the broker's
+acknowledgement of the outputs, and the source offsets are committed after that: a crash may
+re-emit (the projector absorbs it), never lose.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-import faust
+from confluent_kafka import Message
+from redis.asyncio import Redis
 
+from aerostic import redis_keys
 from schemas.catalogue import WEBHOOKS_RAW
 from schemas.events import RoutedEvent
 from streams.directory import TenantDirectory
 from streams.routing import dedupe_key, destination, route_key, unroutable
+from streams.runtime import Output
 from streams.split import split_webhook
 
 log = logging.getLogger(__name__)
 
+SEEN_TTL_S = 7 * 24 * 3600  # Meta retries a webhook for up to 7 days
+
 
 class Router:
-    """Holds the router's collaborators; ``install()`` registers its agent on the app."""
+    """The ``Processor`` of ``wa.webhooks.raw``."""
 
-    def __init__(self, app: faust.App, directory: TenantDirectory, *, prefix: str,
-                 sync_timeout: float) -> None:
-        self.app = app
+    group_id = "aerostic-router"
+
+    def __init__(self, directory: TenantDirectory, redis: Redis, *, prefix: str, sync_timeout: float) -> None:
         self.directory = directory
+        self.redis = redis
         self.prefix = prefix
         self.sync_timeout = sync_timeout
-        self.seen = app.Table("router-seen", default=None, partitions=WEBHOOKS_RAW.partitions,
-                              schema=faust.Schema(key_type=str, key_serializer="json",
-                                                  value_serializer="json"))
-        self._topics: dict[str, Any] = {}
+        self.topics = [WEBHOOKS_RAW.full_name(prefix)]
+        self._marks: list[str] = []
 
-    def install(self) -> None:
-        source = self.app.topic(WEBHOOKS_RAW.full_name(self.prefix), partitions=WEBHOOKS_RAW.partitions,
-                                value_serializer="raw", key_serializer="raw", internal=False)
-        self.app.agent(source, name="router")(self._agent)
-
-    def _topic(self, name: str) -> Any:
-        if name not in self._topics:
-            self._topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw",
-                                                internal=False)
-        return self._topics[name]
-
-    async def _agent(self, stream: faust.StreamT) -> None:
-        async for raw in stream:
-            await self.handle(raw)
-
-    async def handle(self, raw: bytes) -> None:
-        try:
-            events = split_webhook(raw, received_at=datetime.now(UTC))
-        except ValueError as exc:
-            log.error("raw webhook could not be split (kept in wa.webhooks.raw): %s", exc)
-            return
-        fresh = [(e, dedupe_key(e)) for e in events]
-        fresh = [(e, k) for e, k in fresh if k is None or self.seen.get(k) is None]
-        pending = [await self._send(event) for event, _ in fresh]
-        await asyncio.gather(*pending)
-        now = time.time()
-        for _, key in fresh:
+    async def process(self, batch: Sequence[Message]) -> list[Output]:
+        events: list[tuple[RoutedEvent, str | None]] = []
+        for msg in batch:
+            try:
+                found = split_webhook(msg.value() or b"", received_at=datetime.now(UTC))
+            except ValueError as exc:
+                log.error("raw webhook %s@%s could not be split (kept in the topic): %s", msg.partition(),
+                          msg.offset(), exc)
+                continue
+            events.extend((event, dedupe_key(event)) for event in found)
+        keys = [k for _, k in events if k is not None]
+        seen = set()
+        if keys:
+            flags = await self.redis.mget([redis_keys.routed(k) for k in keys])
+            seen = {k for k, flag in zip(keys, flags, strict=True) if flag is not None}
+        outputs: list[Output] = []
+        self._marks = []
+        for event, key in events:
             if key is not None:
-                self.seen[key] = now
+                if key in seen:
+                    continue
+                seen.add(key)
+                self._marks.append(key)
+            outputs.append(await self._route(event))
+        return outputs
 
-    async def _send(self, event: RoutedEvent) -> Any:
+    async def saved(self) -> None:
+        if self._marks:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in self._marks:
+                    pipe.set(redis_keys.routed(key), b"1", ex=SEEN_TTL_S)
+                await pipe.execute()
+
+    async def _route(self, event: RoutedEvent) -> Output:
         tenant = await self._tenant(route_key(event))
         if tenant is None:
             spec, key, value = unroutable(event)  # type: ignore[arg-type]
             log.info("no tenant for %s; event kept in %s", key, spec.name)
-            return await self._topic(spec.full_name(self.prefix)).send(key=key.encode(), value=value.encode())
+            return Output(spec.full_name(self.prefix), key.encode(), value.encode())
         routed = event.model_copy(update={"tenant_id": tenant})
         spec, key = destination(routed)
-        return await self._topic(spec.full_name(self.prefix)).send(key=key.encode(), value=routed.encode())
+        return Output(spec.full_name(self.prefix), key.encode(), routed.encode())
 
     async def _tenant(self, key: str) -> str | None:
         tenant = self.directory.lookup(key)

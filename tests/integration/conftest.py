@@ -50,12 +50,16 @@ def stack() -> Iterator[LocalStack]:
         local.start_streams()
         local.start_projector()
         local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed="7")
-        local.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2",
-                               retry_max_s="2", hold_recheck_s="0.5", account_cache_s="0.5",
-                               pair_interval_s=PAIR_INTERVAL_S)
+        start_dispatcher(local)
         yield local
     finally:
         local.stop()
+
+
+def start_dispatcher(stack: LocalStack) -> None:
+    """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
+    stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
+                           hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S)
 
 
 @pytest.fixture(scope="session")
@@ -165,12 +169,7 @@ def committed_offsets(stack: LocalStack, group: str, topic: str) -> dict[int, in
         consumer.close()
 
 
-def topic_keys(stack: LocalStack, topic: str) -> list[bytes]:
-    """Every key ``topic`` holds (diagnostics)."""
-    return topic_records(stack, topic, keys=True)
-
-
-def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0, keys: bool = False) -> list[bytes]:
+def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list[bytes]:
     """Every value ``topic`` holds, read from the beginning until the broker has nothing more (diagnostics).
 
     Reads until idle rather than up to the high watermark: the embedded broker under-reports
@@ -184,7 +183,7 @@ def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0, keys: b
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         while (msg := consumer.poll(idle_s)) is not None:
             if not msg.error():
-                values.append((msg.key() if keys else msg.value()) or b"")
+                values.append(msg.value() or b"")
         return values
     finally:
         consumer.close()
@@ -272,13 +271,16 @@ def business_factory(settings: CoreSettings, sim: httpx.AsyncClient) -> Business
     return make
 
 
-async def customer_writes(sim: httpx.AsyncClient, business: Business, wa_id: str, text: str = "hello",
-                          **extra: Any) -> str:
-    """A simulated customer sends a text (opening the 24-hour window); returns its wamid."""
+async def customer_writes(sim: httpx.AsyncClient, db: AsyncEngine, business: Business, wa_id: str,
+                          text: str = "hello", **extra: Any) -> str:
+    """A simulated customer sends a text (opening the 24-hour window); returns its wamid once it is stored."""
     response = await sim.post("/_sim/customers/messages", json={
         "phone_number_id": business.phone_number_id, "from": wa_id, "type": "text", "text": text, **extra})
     assert response.status_code == 200, response.text
-    return str(response.json()["wamid"])
+    wamid = str(response.json()["wamid"])
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND wamid = :w",
+                                  t=business.tenant_id, w=wamid), what="the customer's message to be stored")
+    return wamid
 
 
 async def sim_counts(sim: httpx.AsyncClient) -> dict[str, Any]:

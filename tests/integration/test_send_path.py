@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.conftest import Business, BusinessFactory, customer_writes, sim_counts, wait_for
 
@@ -66,12 +67,13 @@ SHAPES: dict[str, dict[str, Any]] = {
 
 
 async def test_each_kind_of_message_reaches_meta_as_sent_and_becomes_read(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     business = await business_factory("shapes")
     await sim.post("/_sim/templates", json={"waba_id": business.waba_id, "name": "order_update",
                                             "language": "en_US", "parameters": {"body": 1}})
     customer = _wa_id()
-    await customer_writes(sim, business, customer, "where is my order?")
+    await customer_writes(sim, db, business, customer, "where is my order?")
     ids = {kind: await _send(api, business, customer, shape) for kind, shape in SHAPES.items()}
     for message_id in ids.values():
         read = await _status_becomes(api, business, message_id, "read")
@@ -90,13 +92,14 @@ async def test_each_kind_of_message_reaches_meta_as_sent_and_becomes_read(
 
 
 async def test_free_form_outside_the_window_fails_locally_and_a_template_goes(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     business = await business_factory("window")
     await sim.post("/_sim/templates", json={"waba_id": business.waba_id, "name": "order_update",
                                             "language": "en_US", "parameters": {"body": 1}})
     customer = _wa_id()
     two_days_ago = int(datetime.now(UTC).timestamp()) - 2 * 86400
-    await customer_writes(sim, business, customer, "old question", timestamp=two_days_ago)
+    await customer_writes(sim, db, business, customer, "old question", timestamp=two_days_ago)
     late = await _send(api, business, customer, SHAPES["text"])
     failed = await _status_becomes(api, business, late, "failed")
     assert failed["error"]["title"] == "outside_service_window"
@@ -108,11 +111,12 @@ async def test_free_form_outside_the_window_fails_locally_and_a_template_goes(
 
 
 async def test_permanent_meta_errors_fail_at_once_with_their_code(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     business = await business_factory("permanent")
     customer, gone = _wa_id(), _wa_id()
-    await customer_writes(sim, business, customer)
-    await customer_writes(sim, business, gone)
+    await customer_writes(sim, db, business, customer)
+    await customer_writes(sim, db, business, gone)
     await sim.post("/_sim/recipients/undeliverable", json={"wa_id": gone})
     unknown_template = await _send(api, business, customer, {"type": "template", "template": {
         "name": "does_not_exist", "language": {"code": "en_US"}}})
@@ -126,11 +130,12 @@ async def test_permanent_meta_errors_fail_at_once_with_their_code(
 
 
 async def test_server_errors_are_retried_until_each_message_is_accepted_once(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     business = await business_factory("flaky")
     customers = [_wa_id() for _ in range(10)]
     for customer in customers:
-        await customer_writes(sim, business, customer)
+        await customer_writes(sim, db, business, customer)
     await sim.post(f"/_sim/faults/{business.phone_number_id}", json={"error_5xx_rate": 0.3, "seed": 3})
     ids = [await _send(api, business, c, {"type": "text", "text": {"body": f"hi {i}"}})
            for i in range(3) for c in customers]
@@ -144,19 +149,22 @@ async def test_server_errors_are_retried_until_each_message_is_accepted_once(
 
 
 async def test_a_revoked_token_holds_sends_until_the_token_is_replaced(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, settings: Any,
-        db: Any) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     from tests.integration.conftest import VAULT_KEYS, scalar
     from vault.cipher import Vault
     from vault.store import store_token
 
     business = await business_factory("revoked")
     customer = _wa_id()
-    await customer_writes(sim, business, customer)
+    await customer_writes(sim, db, business, customer)
     await sim.post("/_sim/tokens/revoke", json={"token": business.token})
     held = await _send(api, business, customer, SHAPES["text"])
-    await wait_for(lambda: scalar(db, "SELECT status FROM whatsapp_accounts WHERE waba_id = :w",
-                                  w=business.waba_id) == "needs_reauth", what="the account to need re-auth")
+    async def needs_reauth() -> bool:
+        status = await scalar(db, "SELECT status FROM whatsapp_accounts WHERE waba_id = :w", w=business.waba_id)
+        return bool(status == "needs_reauth")
+
+    await wait_for(needs_reauth, what="the account to need re-auth")
     assert (await _message(api, business, held))["status"] == "queued"
     fresh = f"EAAG{random.getrandbits(128):032x}"
     await sim.post("/_sim/tokens", json={"token": fresh, "waba_id": business.waba_id})
@@ -169,19 +177,24 @@ async def test_a_revoked_token_holds_sends_until_the_token_is_replaced(
 
 
 async def test_limits_are_respected_not_discovered(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     slow = await business_factory("coexistence", throughput=20)
     customers = [_wa_id() for _ in range(40)]
     for customer in customers:
-        await customer_writes(sim, slow, customer)
+        await customer_writes(sim, db, slow, customer)
     ids = [await _send(api, slow, customers[i % 40], {"type": "text", "text": {"body": f"n{i}"}})
            for i in range(400)]
     one = await business_factory("pair")
     customer = _wa_id()
-    await customer_writes(sim, one, customer)
+    await customer_writes(sim, db, one, customer)
     pair_ids = [await _send(api, one, customer, {"type": "text", "text": {"body": f"p{i}"}}) for i in range(60)]
-    for message_id in ids[-5:] + pair_ids[-5:]:
-        await _status_becomes(api, slow if message_id in ids else one, message_id, "read", timeout=120)
+
+    async def all_accepted() -> bool:
+        markers = (await sim_counts(sim))["by_marker"]
+        return all(f"{b.tenant_id}:{m}" in markers for b, sent in ((slow, ids), (one, pair_ids)) for m in sent)
+
+    await wait_for(all_accepted, timeout=120, what="all 460 messages to be accepted")
     codes = [r["response"]["error"]["code"] for b in (slow, one) for r in await _graph_requests(sim, b)
              if r["status"] != 200]
     assert 130429 not in codes and 131056 not in codes
@@ -190,10 +203,11 @@ async def test_limits_are_respected_not_discovered(
 
 
 async def test_a_tenant_cannot_use_another_tenants_number_or_read_its_messages(
-        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
     a, b = await business_factory("tenant a"), await business_factory("tenant b")
     customer = _wa_id()
-    await customer_writes(sim, b, customer)
+    await customer_writes(sim, db, b, customer)
     theirs = await _send(api, b, customer, SHAPES["text"])
     refused = await api.post("/v1/messages", headers=a.auth,
                              json={"from": b.phone_number_id, "to": customer, **SHAPES["text"]})
