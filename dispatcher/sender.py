@@ -89,11 +89,11 @@ class Sender:
             return await self._local(request, "messaging_limit_reached",
                                      f"the business portfolio reached its limit of {profile.tier_limit} unique "
                                      "recipients of templates in 24 hours")
+        if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
+            await self._take_slots(request, profile)
         claimed = await self._claim(request, record)
         if isinstance(claimed, Verdict):
             return claimed
-        if self.settings.rate_limits:
-            await self._take_slots(request, profile)
         return await self._call(request, profile, ambiguous_before=claimed)
 
     async def _in_window(self, request: OutboundRequest) -> bool:

@@ -66,8 +66,9 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """The environment every Aerostic child process gets."""
-        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka, "DATABASE_URL": self.database_url,
-                "REDIS_URL": self.redis_url, "AEROSTIC_TOPIC_PREFIX": self.topic_prefix,
+        services = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, "DATABASE_URL": self.database_url,
+                    "REDIS_URL": self.redis_url}
+        return {**os.environ, **{k: v for k, v in services.items() if v}, "AEROSTIC_TOPIC_PREFIX": self.topic_prefix,
                 "PYTHONUNBUFFERED": "1", **self.extra_env}
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:

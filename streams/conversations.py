@@ -7,7 +7,10 @@ message refreshes the 24-hour customer service window. A ``send`` command is rec
 a free-form message outside the window is failed locally (``outbound.results`` and a failed
 status on ``wa.statuses``) and never sent. State lives in a Redis hash per conversation,
 written only after the batch's outputs were acknowledged; the window also goes to the marker
-the dispatcher reads. Later issues add automations, the AI agent and hand-off here.
+the dispatcher reads. Before failing a send for a closed window, the processor asks
+PostgreSQL: the projector may have stored an inbound message this processor has not read yet
+(the two consume ``wa.inbound`` independently), and after a Redis loss it restores the window.
+Later issues add automations, the AI agent and hand-off here.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import orjson
 from confluent_kafka import Message
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aerostic import redis_keys
+from db.tables import conversations
 from schemas.catalogue import (
     CONVERSATIONS_COMMANDS,
     CONVERSATIONS_EVENTS,
@@ -53,8 +59,9 @@ class ConversationProcessor:
 
     group_id = "aerostic-conversations"
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, engine: AsyncEngine, *, prefix: str) -> None:
         self.redis = redis
+        self.engine = engine
         self.prefix = prefix
         self.topics = [INBOUND.full_name(prefix), CONVERSATIONS_COMMANDS.full_name(prefix)]
         self._states: dict[str, dict[str, Any]] = {}
@@ -69,8 +76,24 @@ class ConversationProcessor:
             if isinstance(record, InboundMessage):
                 self._inbound(record)
             else:
+                await self._refresh_window(record)
                 outputs.extend(self._send(record))
         return outputs
+
+    async def _refresh_window(self, command: SendCommand) -> None:
+        """A closed window in our state may be newer in PostgreSQL (see the module docstring)."""
+        key = command.conversation_key
+        state = self._states.setdefault(key, {})
+        if state.get("tenant_id") == command.tenant_id and float(state.get("window_until", 0.0)) > time.time():
+            return
+        async with self.engine.connect() as conn:
+            last = (await conn.execute(select(conversations.c.last_inbound_at).where(
+                conversations.c.key == key, conversations.c.tenant_id == command.tenant_id))).scalar()
+        if last is not None and last.timestamp() > float(state.get("last_inbound_at", 0.0)):
+            at = last.timestamp()
+            state.update(tenant_id=command.tenant_id, last_inbound_at=at, window_until=at + WINDOW_S)
+            state.setdefault("state", "bot")
+            self._dirty.add(key)
 
     async def saved(self) -> None:
         if not self._dirty:

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from aerostic.settings import StreamsSettings
 from ingress.producer import AsyncProducer
@@ -33,11 +34,12 @@ def run(settings: StreamsSettings | None = None) -> None:
 
 async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
     redis = Redis.from_url(settings.redis_url.get_secret_value())
+    engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=2)
     producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
     await producer.start()
     processors: list[Processor] = [
         Router(directory, redis, prefix=settings.topic_prefix, sync_timeout=settings.directory_sync_timeout_s),
-        ConversationProcessor(redis, prefix=settings.topic_prefix),
+        ConversationProcessor(redis, engine, prefix=settings.topic_prefix),
     ]
     workers = [StreamWorker(p, producer, bootstrap=settings.kafka_bootstrap_servers,
                             session_timeout_ms=settings.kafka_session_timeout_ms) for p in processors]
@@ -54,3 +56,4 @@ async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
     finally:
         await producer.stop()
         await redis.aclose()
+        await engine.dispose()
