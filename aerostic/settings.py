@@ -101,6 +101,7 @@ class DispatcherSettings(CoreSettings):
     request_timeout_s: float = 15.0
     vault_keys: SecretStr = SecretStr("")
     concurrency: int = 128
+    http_connections: int = 24  # httpcore's pool scans every connection per request: keep it small
     bulk_buffer: int = 2000
     max_attempts: int = 6
     retry_base_s: float = 0.5

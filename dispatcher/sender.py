@@ -64,6 +64,7 @@ class Sender:
         self.owner = f"{settings.worker_id}:{os.getpid()}:{time.time():.0f}"
         self.counts: Counter[str] = Counter()
         self._interactive_waiting: Counter[str] = Counter()
+        self._calls = asyncio.Semaphore(settings.http_connections)  # requests beyond the pool wait here
 
     async def process(self, request: OutboundRequest) -> Verdict:
         record = await self.idempotency.get(request.idempotency_key)
@@ -91,13 +92,16 @@ class Sender:
                                      "recipients of templates in 24 hours")
         if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
             await self._take_slots(request, profile)
-        claimed = await self._claim(request, record)
-        if isinstance(claimed, Verdict):
-            return claimed
-        return await self._call(request, profile, ambiguous_before=claimed)
+        async with self._calls:  # a connection first: a record is in flight only while its call is
+            claimed = await self._claim(request, record)
+            if isinstance(claimed, Verdict):
+                return claimed
+            return await self._call(request, profile, ambiguous_before=claimed)
 
     async def _in_window(self, request: OutboundRequest) -> bool:
         until = request.window_until
+        if until > time.time() + 60:  # clearly open: a newer inbound could only extend it
+            return True
         try:
             marker = await self.redis.get(redis_keys.service_window(request.phone_number_id, request.to))
         except Exception as exc:  # the request's own window still decides

@@ -54,7 +54,7 @@ class Dispatcher:
         self.redis = Redis.from_url(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
         self.graph = GraphClient(settings.graph_base_url, settings.graph_version,
-                                 read_timeout=settings.request_timeout_s, max_connections=settings.concurrency)
+                                 read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
         self.sender = Sender(settings, redis=self.redis, accounts=Accounts(self.engine, vault,
                                                                            ttl_s=settings.account_cache_s),
                              graph=self.graph)

@@ -2,8 +2,9 @@
 
 Reads every partition of ``wa.unroutable`` from the start to its current end (no consumer
 group: the topic is kept whole, and replaying twice is harmless because every downstream
-write is idempotent) and sends each matching event, now owned by the tenant, to the topic it
-would have gone to in the first place.
+write is idempotent). The end is the high watermark and then whatever still comes within
+``settle_s``: brokers such as the embedded one under-report watermarks of batched writes. Each
+matching event, now owned by the tenant, goes to the topic it would have gone to at first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def replay_unroutable(settings: CoreSettings, route_keys: set[str], *, tenant_id: str,
-                      timeout: float = 30.0) -> int:
+                      timeout: float = 30.0, settle_s: float = 1.0) -> int:
     """Send every held event for these phone_number_ids / WABA ids on as ``tenant_id``'s; return how many."""
     topic = UNROUTABLE.full_name(settings.topic_prefix)
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -33,11 +34,13 @@ def replay_unroutable(settings: CoreSettings, route_keys: set[str], *, tenant_id
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
                 for p in partitions}
         todo = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
-        while todo:
-            msg = consumer.poll(timeout)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        while True:
+            msg = consumer.poll(timeout if todo else settle_s)
             if msg is None:
-                raise TimeoutError(f"replay of {topic} stalled")
+                if todo:
+                    raise TimeoutError(f"replay of {topic} stalled")
+                break
             if msg.error():
                 continue
             partition, offset = msg.partition() or 0, msg.offset() or 0
