@@ -159,13 +159,11 @@ def _dev(args: argparse.Namespace) -> int:
     return run_dev(stop, ingress_port=args.port, exit_after_ready=args.smoke)
 
 
-def _simulate_text(args: argparse.Namespace) -> int:
-    from metasim.customer import send_text
+def _simulate(args: argparse.Namespace) -> int:
+    from metasim.customer import send
 
-    secret = IngressSettings().app_secrets[0].get_secret_value()
-    wamid = send_text(args.url, secret, phone_number_id=args.phone_number_id, waba_id=args.waba_id,
-                      wa_id=args.wa_id, text=args.text, name=args.name)
-    print(wamid)
+    print(send(args.sim, phone_number_id=args.phone_number_id, wa_id=args.wa_id, kind=args.kind, name=args.name,
+               text=args.text, payload=args.payload, id=args.id, title=args.title))
     return 0
 
 
@@ -242,15 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("phone_number_id")
     replay.set_defaults(func=_replay)
 
-    simulate = sub.add_parser("simulate", help="simulated customers").add_subparsers(dest="kind", required=True)
-    sim_text = simulate.add_parser("text", help="a customer sends a text to a business number")
-    sim_text.add_argument("phone_number_id")
-    sim_text.add_argument("wa_id")
-    sim_text.add_argument("text")
-    sim_text.add_argument("--waba-id", default="102290129340398")
-    sim_text.add_argument("--name", default="Customer")
-    sim_text.add_argument("--url", default="http://127.0.0.1:8000")
-    sim_text.set_defaults(func=_simulate_text)
+    simulate = sub.add_parser("simulate", help="a simulated customer writes to a business number (via metasim)")
+    simulate.add_argument("kind", choices=("text", "button", "button-reply", "list-reply", "image"))
+    simulate.add_argument("phone_number_id")
+    simulate.add_argument("wa_id", help="the customer")
+    simulate.add_argument("text", nargs="?", help="the text, button text or caption")
+    simulate.add_argument("--payload", help="button payload")
+    simulate.add_argument("--id", help="id of the chosen reply button or list row")
+    simulate.add_argument("--title", help="title of the chosen reply button or list row")
+    simulate.add_argument("--name", default="Customer")
+    simulate.add_argument("--sim", default="http://127.0.0.1:8090", help="the Meta simulator's URL")
+    simulate.set_defaults(func=_simulate)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="target", required=True)
     bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")

@@ -101,7 +101,10 @@ class DispatcherSettings(CoreSettings):
     request_timeout_s: float = 15.0
     vault_keys: SecretStr = SecretStr("")
     concurrency: int = 128
-    http_connections: int = 24  # httpcore's pool scans every connection per request: keep it small
+    # Connections to Graph: Meta answers in ~100-300 ms, so production needs many; on loopback against the
+    # simulator fewer go faster (httpcore's pool scans every connection per request: 4 → 1,050 calls/s,
+    # 24 → 370 calls/s measured here).
+    http_connections: int = 32
     bulk_buffer: int = 2000
     max_attempts: int = 6
     retry_base_s: float = 0.5
@@ -109,6 +112,7 @@ class DispatcherSettings(CoreSettings):
     hold_recheck_s: float = 2.0
     account_cache_s: float = 5.0
     rate_limits: bool = True
+    rate_margin: float = 0.03  # slots are (1 + margin) / rate apart: absorbs ~25 ms of jitter before Meta
     pair_interval_s: float = 6.0  # Meta: about one message per 6 s to one recipient, bursts allowed
     pair_burst: int = 10
     commit_interval_s: float = 0.2

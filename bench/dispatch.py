@@ -46,6 +46,7 @@ class Bench:
         self.tenant_id = ""
         self.numbers: dict[str, str] = {}
         self.producer: Producer | None = None
+        self.recipients = 0  # every request goes to a new recipient: no pair limit in the way
 
     def start(self) -> None:
         stack = self.stack
@@ -74,7 +75,7 @@ class Bench:
     @contextmanager
     def dispatcher(self, **settings: str) -> Iterator[None]:
         child = self.stack.start_dispatcher(vault_keys=self.vault_keys, name=f"dispatcher-{len(self.stack.children)}",
-                                            concurrency="256", **settings)
+                                            concurrency="256", http_connections="4", **settings)
         try:
             yield
         finally:
@@ -88,11 +89,12 @@ class Bench:
         now = datetime.now(UTC)
         window = time.time() + 3600
         for i in range(count):
+            self.recipients += 1
             message_id = f"{prefix}{uuid.uuid4().hex}"
             request = OutboundRequest(
                 event_id=message_id, tenant_id=self.tenant_id, message_id=message_id,
                 idempotency_key=f"{self.tenant_id}:{message_id}", phone_number_id=self.numbers[number],
-                to=f"1{i % 9_000_000 + 1_000_000:010d}", message={"type": "text", "text": {"body": f"m{i}"}},
+                to=f"1{self.recipients:010d}", message={"type": "text", "text": {"body": f"m{i}"}},
                 lane=lane, window_until=window, created_at=now)
             while True:
                 try:
@@ -164,6 +166,7 @@ def measure_limited(bench: Bench, number: str, limit: int, seconds: int) -> tupl
 def interactive_latencies(bench: Bench, count: int, spacing_s: float) -> list[float]:
     """Produce interactive requests one by one; milliseconds from produce to result."""
     consumer = Consumer({"bootstrap.servers": bench.stack.kafka, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "fetch.wait.max.ms": 5,
                          "log_level": 3, "enable.auto.commit": False})
     topic = OUTBOUND_RESULTS.name
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

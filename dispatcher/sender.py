@@ -34,6 +34,7 @@ from dispatcher.exceptions import (
 )
 from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
+from dispatcher.pacing import NumberPacer
 from dispatcher.ratelimit import RateLimiter
 from schemas.outbound import OUTSIDE_SERVICE_WINDOW, OutboundRequest, OutboundResult, local_failure
 
@@ -60,10 +61,11 @@ class Sender:
         self.accounts = accounts
         self.graph = graph
         self.idempotency = IdempotencyStore(redis)
-        self.limits = RateLimiter(redis, pair_interval_s=settings.pair_interval_s, pair_burst=settings.pair_burst)
+        self.limits = RateLimiter(redis, margin=settings.rate_margin, pair_interval_s=settings.pair_interval_s,
+                                  pair_burst=settings.pair_burst)
         self.owner = f"{settings.worker_id}:{os.getpid()}:{time.time():.0f}"
         self.counts: Counter[str] = Counter()
-        self._interactive_waiting: Counter[str] = Counter()
+        self.pacer = NumberPacer(self.limits)
         self._calls = asyncio.Semaphore(settings.http_connections)  # requests beyond the pool wait here
 
     async def process(self, request: OutboundRequest) -> Verdict:
@@ -140,29 +142,17 @@ class Sender:
         return earlier_run or record.age_s > self.settings.request_timeout_s + 5
 
     async def _take_slots(self, request: OutboundRequest, profile: NumberProfile) -> None:
-        """Wait for the number's and the pair's rate slots; bulk yields to waiting interactive sends."""
-        number = request.phone_number_id
-        interactive = request.lane == "interactive"
-        if interactive:
-            self._interactive_waiting[number] += 1
-        try:
-            while True:
-                if not interactive and self._interactive_waiting[number]:
-                    await asyncio.sleep(0.002)
-                    continue
-                wait = await self.limits.acquire_number(number, float(profile.throughput_mps))
-                if wait <= 0:
-                    break
-                await asyncio.sleep(wait)
-        finally:
-            if interactive:
-                self._interactive_waiting[number] -= 1
-        while (wait := await self.limits.acquire_pair(number, request.to)) > 0:  # noqa: ASYNC110 - time is the event
+        """Wait for the number's next rate slot (interactive first), then the recipient pair's."""
+        await self.pacer.slot(request.phone_number_id, float(profile.throughput_mps),
+                              interactive=request.lane == "interactive")
+        while (wait := await self.limits.acquire_pair(request.phone_number_id, request.to)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
     async def _call(self, request: OutboundRequest, profile: NumberProfile, *, ambiguous_before: bool) -> Verdict:
         key = request.idempotency_key
         attempts = request.attempt + 1
+        if self.settings.rate_limits:
+            await self.pacer.spaced(request.phone_number_id, float(profile.throughput_mps))
         try:
             accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile),
                                                      request.graph_body())

@@ -1,18 +1,24 @@
-"""Simulated customers: post a customer's message to an ingress as a signed Meta webhook."""
+"""Simulated customers from the command line: a client of the simulator's customer API.
+
+``POST /_sim/customers/messages`` makes the simulator post the message to Aerostic as a signed
+Meta webhook and opens the customer's 24-hour window, exactly as a real customer would.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
-from metasim import payloads
+KINDS = {"text": "text", "button": "button", "button-reply": "interactive_button_reply",
+         "list-reply": "interactive_list_reply", "image": "image"}
 
 
-def send_text(url: str, secret: str, *, phone_number_id: str, waba_id: str, wa_id: str, text: str,
-              name: str = "Customer") -> str:
-    """Post one text message from ``wa_id``; return its wamid. Raises on a non-200 answer."""
-    wamid = payloads.new_wamid()
-    body = payloads.customer_text(phone_number_id, waba_id, wa_id, text, name=name, wamid=wamid)
-    raw, headers = payloads.signed(body, secret)
-    response = httpx.post(f"{url.rstrip('/')}/webhooks/meta", content=raw, headers=headers, timeout=30)
+def send(sim_url: str, *, phone_number_id: str, wa_id: str, kind: str = "text", name: str = "Customer",
+         **content: Any) -> str:
+    """Make ``wa_id`` send one message of ``kind`` to the business number; return its wamid."""
+    body = {"phone_number_id": phone_number_id, "from": wa_id, "name": name, "type": KINDS[kind],
+            **{k: v for k, v in content.items() if v is not None}}
+    response = httpx.post(f"{sim_url.rstrip('/')}/_sim/customers/messages", json=body, timeout=30)
     response.raise_for_status()
-    return wamid
+    return str(response.json()["wamid"])

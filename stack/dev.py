@@ -117,9 +117,7 @@ def _banner(stack: LocalStack, url: str, demo: dict[str, Any]) -> None:
         f"  demo reply        read {demo['reply_s']:.2f}s after the API call",
         f"  logs              {stack.log_dir}",
         "Make the customer write again, then answer through the API:",
-        f"  curl -X POST {stack.metasim_url}/_sim/customers/messages -H 'content-type: application/json' "
-        f"-d '{{\"phone_number_id\":\"{DEMO_PHONE_NUMBER_ID}\",\"from\":\"{DEMO_CUSTOMER}\",\"type\":\"text\","
-        f"\"text\":\"hello\"}}'",
+        f"  aerostic simulate text {DEMO_PHONE_NUMBER_ID} {DEMO_CUSTOMER} 'hello' --sim {stack.metasim_url}",
         f"  curl -X POST {url}/v1/messages -H 'Authorization: Bearer {demo['api_key']}' "
         f"-H 'content-type: application/json' -d '{{\"to\":\"{DEMO_CUSTOMER}\",\"type\":\"text\","
         f"\"text\":{{\"body\":\"Thanks!\"}}}}'",

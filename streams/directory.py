@@ -24,7 +24,7 @@ class TenantDirectory:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._topic = topic
-        config = {"bootstrap.servers": bootstrap, "group.id": "aerostic-directory-unused",
+        config = {"bootstrap.servers": bootstrap, "group.id": "aerostic-directory-unused", "fetch.wait.max.ms": 50,
                   "enable.auto.commit": False, "log_level": 3}
         self._consumer = Consumer(config)
         self._meta = Consumer(config)

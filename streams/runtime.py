@@ -59,6 +59,7 @@ class StreamWorker:
         self.batch_wait_s = batch_wait_s
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": processor.group_id, "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
             "auto.offset.reset": "earliest", "partition.assignment.strategy": "range",
             "session.timeout.ms": session_timeout_ms, "heartbeat.interval.ms": 1000, "log_level": 3,
         })

@@ -1,0 +1,59 @@
+"""The pacer: slots go to interactive senders first, and calls on the wire stay a slot apart."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from dispatcher.pacing import NumberPacer
+
+
+class _Limiter:
+    """A stand-in for the Redis limiter: one slot every ``interval`` seconds, booked in order."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.margin = 0.0
+        self.next_at = 0.0
+        self.calls = 0
+
+    async def reserve_number(self, _number: str, _rate: float, *, max_wait_s: float) -> float | None:
+        self.calls += 1
+        now = asyncio.get_running_loop().time()
+        start = max(now, self.next_at)
+        if start - now > max_wait_s:
+            return None
+        self.next_at = start + self.interval
+        return start - now
+
+
+async def test_a_reply_overtakes_the_bulk_sends_queued_before_it() -> None:
+    pacer = NumberPacer(_Limiter(0.01), lookahead_s=0.005)  # type: ignore[arg-type]
+    order: list[str] = []
+
+    async def sender(name: str, *, interactive: bool) -> None:
+        await pacer.slot("pn", 100.0, interactive=interactive)
+        order.append(name)
+
+    bulk = [asyncio.create_task(sender(f"bulk{i}", interactive=False)) for i in range(10)]
+    await asyncio.sleep(0.025)  # two or three bulk sends got their slots
+    reply = asyncio.create_task(sender("reply", interactive=True))
+    await asyncio.gather(*bulk, reply)
+    assert order.index("reply") <= 4, order
+    assert sorted(order) == sorted([f"bulk{i}" for i in range(10)] + ["reply"])
+
+
+async def test_calls_are_spaced_one_slot_apart_even_when_released_together() -> None:
+    limiter: Any = _Limiter(0.0)
+    pacer = NumberPacer(limiter)
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def call() -> None:
+        await pacer.spaced("pn", 50.0)  # 20 ms apart
+        times.append(loop.time())
+
+    await asyncio.gather(*(call() for _ in range(5)))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.019, gaps
