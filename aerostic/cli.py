@@ -156,7 +156,7 @@ def _dev(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return run_dev(stop, ingress_port=args.port, exit_after_ready=args.smoke)
+    return run_dev(stop, ingress_port=args.port, sim_port=args.sim_port, exit_after_ready=args.smoke)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the whole local stack with a demo tenant")
     dev.add_argument("--port", type=int, default=8000, help="ingress port")
-    dev.add_argument("--smoke", action="store_true", help="exit once the demo message is stored")
+    dev.add_argument("--sim-port", type=int, default=8090, help="Meta simulator port")
+    dev.add_argument("--smoke", action="store_true", help="exit once a message went each way")
     dev.set_defaults(func=_dev)
 
     ingress = sub.add_parser("ingress", help="run the webhook ingress (HTTP)")

@@ -31,7 +31,8 @@ DEMO_CUSTOMER = "16505551234"
 DEMO_TOKEN = "EAAG-demo-token-known-only-to-the-simulator"  # noqa: S105 - the simulator's demo token
 
 
-def run_dev(stop: threading.Event, *, ingress_port: int, exit_after_ready: bool = False) -> int:
+def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = None,
+            exit_after_ready: bool = False) -> int:
     """Start everything, connect the demo tenant, prove a message each way, then wait."""
     stack = LocalStack()
     vault_keys = generate_key_spec("dev")
@@ -42,7 +43,7 @@ def run_dev(stop: threading.Event, *, ingress_port: int, exit_after_ready: bool 
         stack.start_streams()
         stack.start_projector()
         secret = IngressSettings().app_secrets[0].get_secret_value()
-        stack.start_metasim(app_secret=secret)
+        stack.start_metasim(app_secret=secret, port=sim_port)
         stack.start_dispatcher(vault_keys=vault_keys)
         settings = CoreSettings(kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
                                 redis_url=stack.redis_url)
