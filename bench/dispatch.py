@@ -213,6 +213,7 @@ def main(*, bulk: int = 100_000, max_count: int = 20_000, seconds: int = 10, int
         print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it", flush=True)
         bench.reset()
         with bench.dispatcher():
+            interactive_latencies(bench, 10, 0.02)  # warm-up: the dispatcher has joined its group
             idle = interactive_latencies(bench, interactive, 0.02)
             print(f"interactive idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms", flush=True)
             bench.produce("n1000", bulk)

@@ -87,3 +87,37 @@ class NumberPacer:
 def _release(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+class CallGate:
+    """At most ``size`` Graph calls at once; a free place goes to a waiting interactive send first.
+
+    A plain semaphore would queue a reply behind every bulk send already waiting for a connection.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+
+    async def enter(self, *, interactive: bool) -> None:
+        if self.free > 0 and not any(self._waiting.values()):
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[interactive].append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.leave()  # the place was handed over just as we were cancelled
+            raise
+
+    def leave(self) -> None:
+        for lane in (True, False):
+            queue = self._waiting[lane]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self.free += 1

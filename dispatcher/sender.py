@@ -34,7 +34,7 @@ from dispatcher.exceptions import (
 )
 from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
-from dispatcher.pacing import NumberPacer
+from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import RateLimiter
 from schemas.outbound import OUTSIDE_SERVICE_WINDOW, OutboundRequest, OutboundResult, local_failure
 
@@ -66,7 +66,7 @@ class Sender:
         self.owner = f"{settings.worker_id}:{os.getpid()}:{time.time():.0f}"
         self.counts: Counter[str] = Counter()
         self.pacer = NumberPacer(self.limits)
-        self._calls = asyncio.Semaphore(settings.http_connections)  # requests beyond the pool wait here
+        self._calls = CallGate(settings.http_connections)  # requests beyond the pool wait here, replies first
 
     async def process(self, request: OutboundRequest) -> Verdict:
         record = await self.idempotency.get(request.idempotency_key)
@@ -94,11 +94,14 @@ class Sender:
                                      "recipients of templates in 24 hours")
         if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
             await self._take_slots(request, profile)
-        async with self._calls:  # a connection first: a record is in flight only while its call is
+        await self._calls.enter(interactive=request.lane == "interactive")
+        try:  # a connection first: a record is in flight only while its call is
             claimed = await self._claim(request, record)
             if isinstance(claimed, Verdict):
                 return claimed
             return await self._call(request, profile, ambiguous_before=claimed)
+        finally:
+            self._calls.leave()
 
     async def _in_window(self, request: OutboundRequest) -> bool:
         until = request.window_until

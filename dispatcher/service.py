@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from aerostic.settings import DispatcherSettings
+from broker.batches import next_batch
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import OffsetTracker, Scheduler, Work
@@ -96,7 +97,7 @@ class Dispatcher:
     async def _consume_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            batch = await loop.run_in_executor(None, self.consumer.consume, 500, 0.05)
+            batch = await loop.run_in_executor(None, next_batch, self.consumer, 500, 0.1)
             self._apply_revocations()
             for msg in batch:
                 self._accept(msg)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from aerostic.settings import ProjectorSettings
+from broker.batches import next_batch
 from projector.writer import write_events
 from schemas.catalogue import ACCOUNT_EVENTS, CONVERSATIONS_EVENTS, INBOUND, OUTBOUND_RESULTS, STATUSES
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
@@ -61,7 +62,7 @@ class Projector:
         loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
-                batch = await loop.run_in_executor(None, self.consumer.consume, self.settings.batch_size,
+                batch = await loop.run_in_executor(None, next_batch, self.consumer, self.settings.batch_size,
                                                    self.settings.batch_wait_s)
                 if batch:
                     await self._write_with_retry(self._decode(batch))

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from broker.batches import next_batch
 from ingress.producer import AsyncProducer, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class StreamWorker:
     """Runs one ``Processor`` until stopped."""
 
     def __init__(self, processor: Processor, producer: AsyncProducer, *, bootstrap: str, session_timeout_ms: int,
-                 batch_size: int = 500, batch_wait_s: float = 0.02) -> None:
+                 batch_size: int = 500, batch_wait_s: float = 0.1) -> None:
         self.processor = processor
         self.producer = producer
         self.batch_size = batch_size
@@ -73,7 +74,7 @@ class StreamWorker:
         self.consumer.subscribe(self.processor.topics)
         try:
             while not self._stopping.is_set():
-                batch = await loop.run_in_executor(None, self.consumer.consume, self.batch_size, self.batch_wait_s)
+                batch = await loop.run_in_executor(None, next_batch, self.consumer, self.batch_size, self.batch_wait_s)
                 records = [m for m in batch if not _failed(m)]
                 if records:
                     await self._handle(records)

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from dispatcher.pacing import NumberPacer
+from dispatcher.pacing import CallGate, NumberPacer
 
 
 class _Limiter:
@@ -57,3 +57,23 @@ async def test_calls_are_spaced_one_slot_apart_even_when_released_together() -> 
     await asyncio.gather(*(call() for _ in range(5)))
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.019, gaps
+
+
+async def test_the_call_gate_lets_a_waiting_reply_in_before_earlier_bulk_sends() -> None:
+    gate = CallGate(1)
+    await gate.enter(interactive=False)
+    order: list[str] = []
+
+    async def send(name: str, *, interactive: bool) -> None:
+        await gate.enter(interactive=interactive)
+        order.append(name)
+        gate.leave()
+
+    waiting = [asyncio.create_task(send(f"bulk{i}", interactive=False)) for i in range(3)]
+    await asyncio.sleep(0)
+    waiting.append(asyncio.create_task(send("reply", interactive=True)))
+    await asyncio.sleep(0)
+    gate.leave()
+    await asyncio.gather(*waiting)
+    assert order == ["reply", "bulk0", "bulk1", "bulk2"]
+    assert gate.free == 1
