@@ -47,8 +47,11 @@ def _projector(_args: argparse.Namespace) -> int:
 
 def _migrate(_args: argparse.Namespace) -> int:
     from db.migrate import upgrade
+    from dispatcher.idempotency import mark_epoch
 
-    upgrade(CoreSettings().database_url.get_secret_value())
+    settings = CoreSettings()
+    upgrade(settings.database_url.get_secret_value())
+    mark_epoch(settings.redis_url.get_secret_value())
     return 0
 
 
@@ -196,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingress.set_defaults(func=_ingress)
     sub.add_parser("streams", help="run the stream worker (router, conversations)").set_defaults(func=_streams)
     sub.add_parser("projector", help="run the PostgreSQL projector").set_defaults(func=_projector)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    sub.add_parser("migrate", help="apply migrations, mark Redis's epoch").set_defaults(func=_migrate)
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="action", required=True)
     topics.add_parser("create", help="create every catalogued topic").set_defaults(func=_topics_create)

@@ -9,6 +9,11 @@ from __future__ import annotations
 PREFIX = "aer:"
 
 
+def idempotency_epoch() -> str:
+    """When the current idempotency state began (set by ``aerostic migrate``; a missing key means Redis was lost)."""
+    return f"{PREFIX}idem-epoch"
+
+
 def routed(dedupe_key: str) -> str:
     """The router's mark that a webhook event (message by wamid, status by wamid and status) was routed."""
     return f"{PREFIX}routed:{dedupe_key}"

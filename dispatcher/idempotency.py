@@ -9,10 +9,12 @@ both retry the same key. Times come from the Redis server clock.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import redis as redis_sync
 import redis.asyncio as aioredis
 
 from aerostic import redis_keys
@@ -76,10 +78,43 @@ redis.call('HSET', KEYS[1], 'ambiguous', '1', 'updated_at', now())
 return 1
 """
 
+# KEYS: record, epoch. ARGV: owner, ttl. Like _BEGIN, plus '_epoch' (a missing epoch is set to now: Redis was lost).
+_BEGIN_EPOCH = _PRELUDE + """
+local t = now()
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = t
+  redis.call('SET', KEYS[2], t)
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local r = record(KEYS[1], t)
+  table.insert(r, '_epoch')
+  table.insert(r, epoch)
+  return r
+end
+redis.call('HSET', KEYS[1], 'state', 'in_flight', 'owner', ARGV[1], 'attempts', '1', 'ambiguous', '0',
+           'created_at', t, 'updated_at', t)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return {'_epoch', epoch}
+"""
+
 _GET = _PRELUDE + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return record(KEYS[1], now())
 """
+
+
+def mark_epoch(redis_url: str) -> None:
+    """Record when this Redis's idempotency state began (``aerostic migrate``); an existing mark stays.
+
+    A dispatcher that later finds the mark missing knows Redis lost its records: a request older than
+    the new mark may already have been sent, so its one possible repeat is counted as ambiguous.
+    """
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        client.set(redis_keys.idempotency_epoch(), f"{time.time():.6f}", nx=True)
+    finally:
+        client.close()
 
 
 class State(StrEnum):
@@ -123,6 +158,16 @@ class IdempotencyStore:
         self._claim = redis.register_script(_CLAIM)
         self._mark = redis.register_script(_MARK)
         self._get = redis.register_script(_GET)
+        self._begin_epoch = redis.register_script(_BEGIN_EPOCH)
+
+    async def begin_since(self, key: str, *, owner: str, ttl_s: int | None = None) -> tuple[Record | None, float]:
+        """``begin``, plus the epoch of the state it checked: a record older than that may have been lost."""
+        reply = await self._begin_epoch(keys=[redis_keys.idempotency(key), redis_keys.idempotency_epoch()],
+                                        args=[owner, ttl_s or self.ttl_s])
+        flat = [_text(v) for v in reply]
+        epoch = float(flat[flat.index("_epoch") + 1])
+        rest = flat[:flat.index("_epoch")]
+        return (_parse(rest) if rest else None), epoch
 
     async def begin(self, key: str, *, owner: str, ttl_s: int | None = None) -> Record | None:
         """Mark ``key`` in flight and return None if it is new; otherwise return its record untouched."""
@@ -156,7 +201,7 @@ def _text(value: Any) -> str:
 
 
 def _parse(reply: Any) -> Record | None:
-    if reply is None:
+    if not reply:
         return None
     flat = [_text(v) for v in reply]
     h = dict(zip(flat[::2], flat[1::2], strict=True))

@@ -119,8 +119,13 @@ class Sender:
     async def _claim(self, request: OutboundRequest, record: Record | None) -> bool | Verdict:
         """Own the next attempt. Returns whether an earlier attempt's outcome was unknown, or a Verdict."""
         if record is None:
-            record = await self.idempotency.begin(request.idempotency_key, owner=self.owner)
+            record, epoch = await self.idempotency.begin_since(request.idempotency_key, owner=self.owner)
             if record is None:
+                if request.created_at.timestamp() < epoch - 1:  # Redis lost its records since: maybe sent
+                    await self.idempotency.mark_ambiguous(request.idempotency_key)
+                    self.counts["ambiguous"] += 1
+                    self.counts["redis_lost"] += 1
+                    return True
                 return False
         if record.final:
             self.counts["replayed"] += 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from db.migrate import upgrade
+from dispatcher.idempotency import mark_epoch
 from stack.processes import Child, free_port, wait_until
 from stack.services import Service, start_broker, start_postgres, start_redis
 from stack.topics import create_topics
@@ -60,9 +61,10 @@ class LocalStack:
         return service.url
 
     def prepare(self) -> None:
-        """Create every catalogued topic and apply the migrations."""
+        """Create every catalogued topic, apply the migrations, mark the start of Redis's idempotency state."""
         create_topics(self.kafka, self.topic_prefix)
         upgrade(self.database_url)
+        mark_epoch(self.redis_url)
 
     def env(self) -> dict[str, str]:
         """The environment every Aerostic child process gets."""

@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aerostic import redis_keys
 from schemas.catalogue import OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
 from schemas.outbound import OutboundRequest, OutboundResult
 from stack.launcher import LocalStack
@@ -152,3 +154,26 @@ async def test_a_timeout_after_meta_accepted_is_retried_once_and_counted(
                               t=business.tenant_id)
         raise AssertionError(f"{exc}: messages {found}, statuses {statuses}") from exc
 
+
+
+async def test_a_redelivery_after_redis_lost_its_records_is_sent_again_but_counted(
+        stack: LocalStack, business_factory: BusinessFactory, sim: httpx.AsyncClient) -> None:
+    business = await business_factory("redis lost")
+    requests = _requests(business, 1)
+    await asyncio.to_thread(_produce, stack, requests)
+
+    async def results(count: int) -> list[OutboundResult] | None:
+        found = (await asyncio.to_thread(_results, stack, requests))[requests[0].message_id]
+        return found if len(found) >= count else None
+
+    first = (await wait_for(lambda: results(1), timeout=60, what="the first result"))[0]
+    assert first.outcome == "accepted" and not first.ambiguous
+    redis = Redis.from_url(stack.redis_url)
+    try:  # Redis restarted empty: the record and the epoch mark are gone
+        await redis.delete(redis_keys.idempotency(requests[0].idempotency_key), redis_keys.idempotency_epoch())
+    finally:
+        await redis.aclose()
+    await asyncio.to_thread(_produce, stack, requests)  # the request comes again (offsets not yet committed)
+    second = (await wait_for(lambda: results(2), timeout=60, what="the redelivered request's result"))[1]
+    assert second.outcome == "accepted" and second.ambiguous  # sent again, and counted as such
+    assert (await _markers(sim, requests))[requests[0].idempotency_key] == 2
