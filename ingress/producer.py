@@ -2,7 +2,8 @@
 
 One background thread polls librdkafka; delivery reports are collected per poll and handed
 to the event loop in one ``call_soon_threadsafe`` call, so thousands of in-flight appends
-cost one loop wake-up per poll rather than one each.
+cost one loop wake-up per poll rather than one each. A report that never comes is failed by
+one sweeper task (not a timer per append: ``asyncio.wait_for`` costs a task per call).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ class AsyncProducer:
         self._thread: threading.Thread | None = None
         self._running = False
         self._done: list[tuple[asyncio.Future[None], KafkaError | None]] = []
-        self._pending: set[asyncio.Future[None]] = set()
+        self._pending: dict[asyncio.Future[None], float] = {}
         self._wait_limit = delivery_timeout_ms / 1000 + 5.0
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -51,12 +53,15 @@ class AsyncProducer:
         self._running = True
         self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
         self._thread.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def stop(self, flush_seconds: float = 10.0) -> None:
         if self._producer is None:
             return
         producer = self._producer
         await asyncio.get_running_loop().run_in_executor(None, producer.flush, flush_seconds)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self._running = False
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
@@ -73,13 +78,21 @@ class AsyncProducer:
             raise DeliveryError("local produce queue is full") from exc
         except KafkaException as exc:
             raise DeliveryError(str(exc)) from exc
-        self._pending.add(future)
+        self._pending[future] = self._loop.time() + self._wait_limit
         try:
-            await asyncio.wait_for(future, self._wait_limit)
-        except TimeoutError as exc:
-            raise DeliveryError("no delivery report in time") from exc
+            await future
         finally:
-            self._pending.discard(future)
+            self._pending.pop(future, None)
+
+    async def _sweep_forever(self) -> None:
+        """Fail the appends whose delivery report is overdue (librdkafka normally reports them itself)."""
+        assert self._loop is not None
+        while True:
+            await asyncio.sleep(0.25)
+            now = self._loop.time()
+            for future, deadline in list(self._pending.items()):
+                if deadline < now and not future.done():
+                    future.set_exception(DeliveryError("no delivery report in time"))
 
     def _poll_forever(self) -> None:
         assert self._loop is not None
