@@ -113,6 +113,23 @@ def _keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users_create(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from tenants.users import create_user_for
+
+    password = os.environ.get("AEROSTIC_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        user_id = asyncio.run(create_user_for(CoreSettings(), tenant_id=args.tenant_id, email=args.email,
+                                              password=password, role=args.role))
+    except (LookupError, ValueError) as exc:
+        print(f"not created: {exc}", file=sys.stderr)
+        return 2
+    print(user_id)
+    return 0
+
+
 def _vault_generate(args: argparse.Namespace) -> int:
     from vault.cipher import generate_key_spec
 
@@ -233,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys_create.add_argument("tenant_id")
     keys_create.add_argument("--name", default="default")
     keys_create.set_defaults(func=_keys_create)
+
+    users = sub.add_parser("users", help="tenant users").add_subparsers(dest="action", required=True)
+    users_create = users.add_parser("create", help="create a console user (password prompted, never in argv)")
+    users_create.add_argument("tenant_id")
+    users_create.add_argument("email")
+    users_create.add_argument("--role", choices=("admin", "agent"), default="admin")
+    users_create.set_defaults(func=_users_create)
 
     vault = sub.add_parser("vault", help="the token vault").add_subparsers(dest="action", required=True)
     generate = vault.add_parser("generate-key", help="print a new key entry for AEROSTIC_VAULT_KEYS")

@@ -67,3 +67,13 @@ def api_message(tenant_id: str, message_id: str) -> str:
 def oauth_nonce(nonce: str) -> str:
     """A single-use OAuth ``state`` nonce."""
     return f"{PREFIX}oauth:{nonce}"
+
+
+def login_failures_account(account_digest: str) -> str:
+    """Failed logins of one account (keyed by a digest of its email, not the email) in the current window."""
+    return f"{PREFIX}login-fail:account:{account_digest}"
+
+
+def login_failures_address(address: str) -> str:
+    """Failed logins from one client address in the current window."""
+    return f"{PREFIX}login-fail:addr:{address}"

@@ -47,7 +47,8 @@ class CoreSettings(BaseSettings):
 
 
 class IngressSettings(CoreSettings):
-    """The webhook ingress: Meta's verify token and the app secrets (two during rotation)."""
+    """The webhook ingress and tenant API: Meta's verify token, the app secrets (two during rotation), the
+    platform key and the console session lifetime."""
 
     verify_token: SecretStr = SecretStr("aerostic-dev-verify-token")
     app_secrets: Annotated[list[SecretStr], NoDecode] = Field(
@@ -55,6 +56,9 @@ class IngressSettings(CoreSettings):
     max_body_bytes: int = 3 * 1024 * 1024
     delivery_timeout_ms: int = 5000
     linger_ms: int = 2
+    # The operator's key for /admin (creating tenants); never accepted on /v1.
+    platform_key: SecretStr = SecretStr("aerostic-dev-platform-key")
+    session_ttl_s: int = 12 * 3600
 
     @field_validator("app_secrets", mode="before")
     @classmethod
@@ -70,7 +74,7 @@ class IngressSettings(CoreSettings):
         if len(self.app_secrets) > 2:
             raise ValueError("at most two app secrets may be active (current and previous)")
         if not self.is_development:
-            secrets = [*self.app_secrets, self.verify_token]
+            secrets = [*self.app_secrets, self.verify_token, self.platform_key]
             if any(s.get_secret_value().lower() in PLACEHOLDER_SECRETS or "dev" in s.get_secret_value()
                    for s in secrets):
                 raise ValueError("placeholder secrets are refused outside development")

@@ -150,3 +150,28 @@ account_events = Table(
     Column("payload", JSONB, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
+
+# People who sign in to a tenant's account (the console). Emails are stored lower-cased and are unique
+# across all tenants, so login needs only an email. Writer: the tenant API and the operator commands.
+users = Table(
+    "users", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("email", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),  # admin | agent
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("disabled_at", DateTime(timezone=True)),
+)
+
+# Console sessions: only sha256(token) is stored, like API keys.
+sessions = Table(
+    "sessions", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("user_id", UUID(as_uuid=False), ForeignKey("users.id"), nullable=False, index=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)

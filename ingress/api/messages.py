@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aerostic import redis_keys
 from db.tables import conversations, message_statuses, messages, phone_numbers
-from ingress.api.auth import TenantDep
+from ingress.api.auth import Principal, TenantDep
 from ingress.api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
 from ingress.api.models import (
     MessageAccepted,
@@ -40,7 +40,6 @@ from ingress.api.models import (
 from ingress.producer import AsyncProducer, DeliveryError
 from schemas.catalogue import CONVERSATIONS_COMMANDS
 from schemas.outbound import SendCommand
-from tenants.api_keys import ApiKeyPrincipal
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -90,12 +89,12 @@ async def _sender(engine: AsyncEngine, tenant_id: str, requested: str | None) ->
     return str(found[0])
 
 
-def _command(body: MessageCreate, principal: ApiKeyPrincipal, phone_number_id: str) -> SendCommand:
+def _command(body: MessageCreate, principal: Principal, phone_number_id: str) -> SendCommand:
     message_id = str(uuid.uuid4())
     downstream_key = f"{principal.tenant_id}:{body.idempotency_key or message_id}"
     return SendCommand(event_id=message_id, tenant_id=principal.tenant_id, message_id=message_id,
                        idempotency_key=downstream_key, phone_number_id=phone_number_id, to=body.to,
-                       message=body.graph_message(), requested_by=f"api_key:{principal.key_id}",
+                       message=body.graph_message(), requested_by=principal.actor,
                        created_at=datetime.now(UTC))
 
 

@@ -31,6 +31,7 @@ SECRET = "integration-current-secret"
 PYWA_SIGNATURE = json.loads((VECTORS / "signatures" / "pywa-signed-text-message.json").read_text())
 PREVIOUS_SECRET = PYWA_SIGNATURE["app_secret"]  # a second active secret, as during rotation
 VERIFY_TOKEN = "integration-verify-token"
+PLATFORM_KEY = "integration-platform-key"
 VAULT_KEYS = generate_key_spec("it-1")
 # Time in the tests runs faster than at Meta: the pair limit is one message per 0.1 s (burst 45 at the
 # simulator, 10 at the dispatcher), and the dispatcher gives up on a silent Graph call after 3 s.
@@ -42,6 +43,7 @@ def stack() -> Iterator[LocalStack]:
     local = LocalStack(extra_env={
         "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
         "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN,
+        "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
         "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000",
     })
     try:

@@ -60,6 +60,7 @@ def _production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AEROSTIC_ENVIRONMENT", "production")
     monkeypatch.setenv("AEROSTIC_VERIFY_TOKEN", "b7e1c0d9a8f64e2d")
     monkeypatch.setenv("AEROSTIC_APP_SECRETS", f"{REAL_SECRET_A},{REAL_SECRET_B}")
+    monkeypatch.setenv("AEROSTIC_PLATFORM_KEY", "5d0e7c2a9b4f4e61a3c8d1f0b7e2a9c4")
 
 
 def test_production_with_real_secrets_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,6 +98,13 @@ def test_production_refuses_default_app_secret(monkeypatch: pytest.MonkeyPatch) 
 def test_production_refuses_default_verify_token(monkeypatch: pytest.MonkeyPatch) -> None:
     _production(monkeypatch)
     monkeypatch.delenv("AEROSTIC_VERIFY_TOKEN")
+    with pytest.raises(ValidationError, match="placeholder secrets are refused"):
+        IngressSettings()
+
+
+def test_production_refuses_default_platform_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch)
+    monkeypatch.delenv("AEROSTIC_PLATFORM_KEY")
     with pytest.raises(ValidationError, match="placeholder secrets are refused"):
         IngressSettings()
 

@@ -185,10 +185,14 @@ def test_routes_exist(ingress: IngressApp) -> None:
     routes = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert {("/v1/messages", "post"), ("/v1/messages/{message_id}", "get"),
             ("/v1/conversations/{key}/messages", "get"), ("/healthz", "get")} <= routes
-    for path, method in routes - {("/healthz", "get")}:
-        assert schema["paths"][path][method]["security"] == [{"ApiKey": []}], path
+    public = {("/healthz", "get"), ("/v1/auth/login", "post")}
+    for path, method in routes - public:
+        expected = [{"PlatformKey": []}] if path.startswith("/admin/") else [{"ApiKey": []}, {"Session": []}]
+        assert schema["paths"][path][method]["security"] == expected, path
+    for path, method in public:
+        assert "security" not in schema["paths"][path][method], path
     assert schema["components"]["securitySchemes"]["ApiKey"] == {
-        "type": "http", "scheme": "bearer", "description": "An Aerostic API key: `aer_…`"}
+        "type": "http", "scheme": "bearer", "description": "An Aerostic API key `aer_…` or a session token `aes_…`"}
 
 
 async def _post(ingress: IngressApp, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:

@@ -1,0 +1,71 @@
+"""Console sign-in: ``POST /v1/auth/login``, ``POST /v1/auth/logout`` and ``GET /v1/me``.
+
+Login answers one generic 401 for a wrong email or a wrong password and is throttled per account
+and per client address (``ingress.api.throttle``). The session token comes back in the body and
+in an ``HttpOnly; Secure; SameSite=Lax`` cookie. Passwords are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
+
+from ingress.api import throttle
+from ingress.api.account_models import LoginRequest, LoginResponse, PrincipalPublic, SessionUser
+from ingress.api.auth import SESSION_COOKIE, TenantDep, bearer, credential, session_cookie
+from ingress.api.deps import EngineDep, RedisDep, SettingsDep
+from tenants.sessions import create_session, revoke_session
+from tenants.users import authenticate_user, normalize_email
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["console"])
+
+WRONG_CREDENTIALS = "wrong email or password"
+
+
+@router.post("/auth/login", responses={401: {"description": WRONG_CREDENTIALS},
+                                       429: {"description": "too many failed logins; see Retry-After"}})
+async def login(body: LoginRequest, request: Request, response: Response, engine: EngineDep, redis: RedisDep,
+                settings: SettingsDep) -> LoginResponse:
+    """Open a console session for a user."""
+    email = normalize_email(body.email)
+    address = request.client.host if request.client else "unknown"
+    await throttle.check(redis, email=email, address=address)
+    async with engine.connect() as conn:
+        user = await authenticate_user(conn, email, body.password)
+    if user is None:
+        await throttle.record_failure(redis, email=email, address=address)
+        log.info("failed login from %s", address)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS)
+    await throttle.record_success(redis, email=email)
+    async with engine.begin() as conn:
+        token, expires_at = await create_session(conn, user=user, lifetime=timedelta(seconds=settings.session_ttl_s))
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_ttl_s, path="/", secure=True,
+                        httponly=True, samesite="lax")
+    return LoginResponse(token=token, expires_at=expires_at, user=SessionUser(
+        id=user.user_id, email=user.email, role=user.role, tenant_id=user.tenant_id))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: TenantDep, engine: EngineDep,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+                 cookie: Annotated[str | None, Depends(session_cookie)]) -> Response:
+    """Revoke the request's session (an API key is left alone: revoke keys with ``DELETE /v1/api-keys``)."""
+    token = credential(credentials, cookie)
+    if principal.user_id is not None and token is not None:
+        async with engine.begin() as conn:
+            await revoke_session(conn, token)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/me")
+async def me(principal: TenantDep) -> PrincipalPublic:
+    """Who the request speaks for."""
+    return PrincipalPublic(tenant_id=principal.tenant_id, role=principal.role, user_id=principal.user_id,
+                           key_id=principal.key_id)

@@ -1,0 +1,110 @@
+"""Console users of a tenant: create, authenticate, list.
+
+Emails are lower-cased and unique across tenants. Passwords are hashed with scrypt
+(``tenants.passwords``); hashing runs in a worker thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from aerostic.settings import CoreSettings
+from db.tables import tenants, users
+from tenants.passwords import hash_password, spend_equal_work, verify_password
+
+__all__ = ["ROLES", "EmailTaken", "User", "authenticate_user", "create_user", "create_user_for", "hash_password",
+           "list_users", "normalize_email", "verify_password"]
+
+ROLES = frozenset({"admin", "agent"})
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 320
+
+
+class EmailTaken(ValueError):
+    """Another user (of any tenant) already has this email."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the API may show it (never the password hash)."""
+
+    user_id: str
+    tenant_id: str
+    email: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+def _user(row: Any) -> User:
+    return User(user_id=str(row.id), tenant_id=str(row.tenant_id), email=row.email, role=row.role,
+                created_at=row.created_at, disabled_at=row.disabled_at)
+
+
+def normalize_email(email: str) -> str:
+    """The stored form of ``email``: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def _check(email: str, password: str, role: str) -> None:
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.fullmatch(email):
+        raise ValueError("not a valid email address")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {sorted(ROLES)}")
+
+
+async def create_user(conn: AsyncConnection, *, tenant_id: str, email: str, password: str, role: str) -> User:
+    """Create a user of ``tenant_id``; ValueError for bad input, EmailTaken when the email is in use."""
+    email = normalize_email(email)
+    _check(email, password, role)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    stmt = insert(users).values(id=str(uuid.uuid4()), tenant_id=tenant_id, email=email,
+                                password_hash=password_hash, role=role)
+    row = (await conn.execute(stmt.on_conflict_do_nothing(index_elements=[users.c.email])
+                              .returning(*[c for c in users.c if c.name != "password_hash"]))).first()
+    if row is None:
+        raise EmailTaken("this email is already in use")
+    return _user(row)
+
+
+async def authenticate_user(conn: AsyncConnection, email: str, password: str) -> User | None:
+    """The enabled user with ``email`` and ``password``, or None; costs the same whether or not the email exists."""
+    row = (await conn.execute(select(users).where(users.c.email == normalize_email(email)))).first()
+    if row is None or len(password) > MAX_PASSWORD_LENGTH:
+        await asyncio.to_thread(spend_equal_work, password[:MAX_PASSWORD_LENGTH])
+        return None
+    if not await asyncio.to_thread(verify_password, password, row.password_hash) or row.disabled_at is not None:
+        return None
+    return _user(row)
+
+
+async def list_users(conn: AsyncConnection, *, tenant_id: str) -> list[User]:
+    """The tenant's users, oldest first."""
+    result = await conn.execute(select(*[c for c in users.c if c.name != "password_hash"])
+                                .where(users.c.tenant_id == tenant_id).order_by(users.c.created_at, users.c.id))
+    return [_user(r) for r in result]
+
+
+async def create_user_for(settings: CoreSettings, *, tenant_id: str, email: str, password: str, role: str) -> str:
+    """Operator command: create a user of an existing tenant; return its id."""
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.begin() as conn:
+            if (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
+                raise LookupError(f"no tenant {tenant_id}")
+            return (await create_user(conn, tenant_id=tenant_id, email=email, password=password, role=role)).user_id
+    finally:
+        await engine.dispose()
