@@ -10,12 +10,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.tables import phone_numbers, whatsapp_accounts
+from schemas.events import AccountEvent
 from vault.cipher import Vault
 from vault.store import set_status
+
+# account_update events after which Meta no longer lets us send for the WABA
+# (https://developers.facebook.com/docs/whatsapp/embedded-signup/webhooks): held until reconnected.
+DISCONNECTING_EVENTS = frozenset({"PARTNER_REMOVED", "PARTNER_APP_UNINSTALLED", "ACCOUNT_DELETED",
+                                  "ACCOUNT_OFFBOARDED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +99,18 @@ class Accounts:
             await set_status(conn, waba_id=profile.waba_id, status="needs_reauth", reason=reason)
         self._tokens = {k: v for k, v in self._tokens.items() if k[0] != profile.waba_id}
         self.forget(profile.phone_number_id)
+
+    async def apply(self, event: AccountEvent) -> bool:
+        """Mark the tenant's WABA ``disconnected`` after a disconnecting ``account_update``; True if it did."""
+        name = (event.event or "").upper()
+        if event.field != "account_update" or name not in DISCONNECTING_EVENTS or event.tenant_id is None:
+            return False
+        info = event.payload.get("waba_info")
+        waba_id = str(info.get("waba_id")) if isinstance(info, dict) and info.get("waba_id") else event.waba_id
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(update(whatsapp_accounts).where(
+                whatsapp_accounts.c.waba_id == waba_id, whatsapp_accounts.c.tenant_id == event.tenant_id,
+            ).values(status="disconnected", status_reason=name, updated_at=func.now()))
+        self._profiles.clear()
+        self._tokens = {k: v for k, v in self._tokens.items() if k[0] != waba_id}
+        return bool(changed.rowcount)

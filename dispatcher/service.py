@@ -2,7 +2,7 @@
 
 One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` and
 ``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
-the same dispatcher). Bulk partitions are paused while interactive requests wait or the bulk
+the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected. Bulk partitions are paused while interactive requests wait or the bulk
 buffer is full, so a campaign backlog never delays a reply. Workers take requests from the
 ``Scheduler`` (order within a conversation, interactive first). A result or retry is
 published and acknowledged before its offset counts as finished; only finished offsets are
@@ -29,7 +29,15 @@ from dispatcher.graph import GraphClient
 from dispatcher.lanes import OffsetTracker, Scheduler, Work
 from dispatcher.sender import Sender, Verdict
 from ingress.producer import AsyncProducer, DeliveryError
-from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS, OUTBOUND_RETRY, STATUSES
+from schemas.catalogue import (
+    ACCOUNT_EVENTS,
+    OUTBOUND_BULK,
+    OUTBOUND_INTERACTIVE,
+    OUTBOUND_RESULTS,
+    OUTBOUND_RETRY,
+    STATUSES,
+)
+from schemas.events import AccountEvent
 from schemas.outbound import OutboundRequest, local_failure_status
 from vault.cipher import Vault
 
@@ -43,7 +51,8 @@ class Dispatcher:
         self.settings = settings
         prefix = settings.topic_prefix
         self.topics = {spec.name: spec.full_name(prefix) for spec in (OUTBOUND_INTERACTIVE, OUTBOUND_BULK,
-                                                                      OUTBOUND_RETRY, OUTBOUND_RESULTS, STATUSES)}
+                                                                      OUTBOUND_RETRY, OUTBOUND_RESULTS, STATUSES,
+                                                                      ACCOUNT_EVENTS)}
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
         self.consumer = Consumer({
             "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
@@ -66,6 +75,7 @@ class Dispatcher:
         self._assigned: set[tuple[str, int]] = set()
         self._revoked: list[set[tuple[str, int]]] = []
         self._stopping = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -73,7 +83,7 @@ class Dispatcher:
     async def run(self) -> None:
         await self.producer.start()
         self.consumer.subscribe([self.topics[OUTBOUND_INTERACTIVE.name], self.bulk_topic,
-                                 self.topics[OUTBOUND_RETRY.name]],
+                                 self.topics[OUTBOUND_RETRY.name], self.topics[ACCOUNT_EVENTS.name]],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
         committer = asyncio.create_task(self._commit_forever())
@@ -109,6 +119,11 @@ class Dispatcher:
             return
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         self.offsets.received(topic, partition, offset)
+        if topic == self.topics[ACCOUNT_EVENTS.name]:
+            task = asyncio.create_task(self._account_event(msg.value() or b"", topic, partition, offset))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
         try:
             request = OutboundRequest.decode(msg.value() or b"")
         except ValidationError as exc:
@@ -117,6 +132,20 @@ class Dispatcher:
             return
         delay = max(0.0, request.not_before - time.time())
         self.scheduler.add(Work(request, topic, partition, offset, not_before=time.monotonic() + delay))
+
+    async def _account_event(self, raw: bytes, topic: str, partition: int, offset: int) -> None:
+        """Meta says the WABA is gone (partner removed, app uninstalled…): hold its sends until reconnected."""
+        try:
+            event = AccountEvent.decode(raw)
+            if await self.sender.accounts.apply(event):
+                log.warning("WABA %s is disconnected (%s); its sends are held", event.waba_id, event.event)
+        except ValidationError as exc:
+            log.error("undecodable account event %s[%s]@%s skipped: %s", topic, partition, offset, exc)
+        except Exception:
+            log.exception("account event %s[%s]@%s not applied; it is read again after a restart", topic,
+                          partition, offset)
+            return
+        self.offsets.finished(topic, partition, offset)
 
     async def _flow_control(self) -> None:
         """Pause bulk while interactive work waits or the bulk buffer is full; resume otherwise."""

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.conftest import Business, BusinessFactory, customer_writes, sim_counts, wait_for
+from tests.integration.conftest import Business, BusinessFactory, Poster, customer_writes, sim_counts, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -216,3 +216,43 @@ async def test_a_tenant_cannot_use_another_tenants_number_or_read_its_messages(
     history = await api.get(f"/v1/conversations/{b.conversation(customer)}/messages", headers=a.auth)
     assert history.status_code == 404
     await _status_becomes(api, b, theirs, "read")
+
+
+async def test_a_partner_removed_webhook_holds_sends_until_the_account_reconnects(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,
+        post: Poster) -> None:
+    from tests.integration.conftest import VAULT_KEYS, scalar
+    from vault.cipher import Vault
+    from vault.store import store_token
+
+    business = await business_factory("offboarded")
+    customer = _wa_id()
+    await customer_writes(sim, db, business, customer)
+    removed = {"object": "whatsapp_business_account", "entry": [{"id": business.waba_id, "time": 1748477359,
+               "changes": [{"field": "account_update", "value": {
+                   "event": "PARTNER_REMOVED",
+                   "waba_info": {"waba_id": business.waba_id, "owner_business_id": business.business_id}}}]}]}
+    assert (await post(removed)).status_code == 200
+
+    async def disconnected() -> bool:
+        status = await scalar(db, "SELECT status FROM whatsapp_accounts WHERE waba_id = :w", w=business.waba_id)
+        return bool(status == "disconnected")
+
+    await wait_for(disconnected, what="the account to be marked disconnected")
+    held = await _send(api, business, customer, SHAPES["text"])
+    await wait_for(lambda: _queued_in_db(db, business, held), what="the message to be recorded")
+    assert (await _message(api, business, held))["status"] == "queued"  # held, not failed, not dropped
+    async with db.begin() as conn:  # the business reconnects (Embedded Signup stores a fresh token)
+        await store_token(conn, Vault.from_spec(VAULT_KEYS), tenant_id=business.tenant_id,
+                          waba_id=business.waba_id, token=business.token)
+    await _status_becomes(api, business, held, "read")
+    markers = [r["biz_opaque_callback_data"] for r in await _graph_requests(sim, business)]
+    assert markers.count(f"{business.tenant_id}:{held}") == 1
+
+
+async def _queued_in_db(db: AsyncEngine, business: Business, message_id: str) -> bool:
+    from tests.integration.conftest import scalar
+
+    found = await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND message_id = :m",
+                         t=business.tenant_id, m=message_id)
+    return bool(found)
