@@ -2,8 +2,9 @@
 
 One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` and
 ``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
-the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected. Bulk partitions are paused while interactive requests wait or the bulk
-buffer is full, so a campaign backlog never delays a reply. Workers take requests from the
+the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected.
+Bulk partitions are paused while interactive requests wait or the bulk buffer is full, so a
+campaign backlog never delays a reply. Workers take requests from the
 ``Scheduler`` (order within a conversation, interactive first). A result or retry is
 published and acknowledged before its offset counts as finished; only finished offsets are
 committed.
