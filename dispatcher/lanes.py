@@ -14,7 +14,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from schemas.outbound import OutboundRequest
 
@@ -27,7 +27,6 @@ class Work:
     topic: str
     partition: int
     offset: int
-    received: float = field(default_factory=time.monotonic)
     not_before: float = 0.0  # monotonic time
 
     @property

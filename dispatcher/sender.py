@@ -36,11 +36,15 @@ from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
 from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import RateLimiter
-from schemas.outbound import OUTSIDE_SERVICE_WINDOW, OutboundRequest, OutboundResult, local_failure
+from schemas.outbound import (
+    OUTSIDE_SERVICE_WINDOW,
+    SERVICE_WINDOW_S,
+    OutboundRequest,
+    OutboundResult,
+    local_failure,
+)
 
 log = logging.getLogger(__name__)
-
-WINDOW_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,7 @@ class Sender:
             log.warning("service window marker unreadable: %s", exc)
             marker = None
         if marker is not None:
-            until = max(until, float(marker) + WINDOW_S)
+            until = max(until, float(marker) + SERVICE_WINDOW_S)
         return until > time.time()
 
     async def _claim(self, request: OutboundRequest, record: Record | None) -> bool | Verdict:
@@ -135,7 +139,7 @@ class Sender:
             return Verdict(later_s=max(1.0, self.settings.request_timeout_s + 5 - record.age_s))
         if unknown:  # an earlier run died mid-call: Meta may or may not have the message
             if record.ambiguous:
-                return await self._ambiguous_failure(request, record)
+                return await self._ambiguous_failure(request)
             await self.idempotency.mark_ambiguous(request.idempotency_key)
             self.counts["ambiguous"] += 1
         if not await self.idempotency.claim_retry(request.idempotency_key, owner=self.owner,
@@ -168,7 +172,7 @@ class Sender:
             self.counts["ambiguous"] += 1
             await self.idempotency.finish(key, state=State.DEFERRED, ambiguous=True)
             if ambiguous_before:
-                return await self._ambiguous_failure(request, None, reason=human_reason(exc))
+                return await self._ambiguous_failure(request, reason=human_reason(exc))
             return self._retry(request, 0.5, ambiguous=True)
         except AuthorizationError as exc:
             await self.idempotency.finish(key, state=State.DEFERRED, error_code=exc.code)
@@ -211,7 +215,7 @@ class Sender:
         self.counts["local_failed"] += 1
         return Verdict(result=result)
 
-    async def _ambiguous_failure(self, request: OutboundRequest, record: Record | None, *,
+    async def _ambiguous_failure(self, request: OutboundRequest, *,
                                  reason: str = "outcome unknown after a retry") -> Verdict:
         title = f"ambiguous_outcome: {reason}"
         await self.idempotency.finish(request.idempotency_key, state=State.FAILED, error_title=title, ambiguous=True)

@@ -22,6 +22,9 @@ Lane = Literal["interactive", "bulk"]
 OUTSIDE_SERVICE_WINDOW = "outside_service_window"
 LOCAL_CODES: dict[str, int] = {OUTSIDE_SERVICE_WINDOW: -1, "retries_exhausted": -2, "not_connected": -3}
 
+# Meta's customer service window: free-form messages only within this long after the customer's last one.
+SERVICE_WINDOW_S = 24 * 3600
+
 # Message types that are not "free-form": allowed outside the 24-hour customer service window.
 WINDOW_EXEMPT_TYPES = frozenset({"template"})
 
@@ -49,8 +52,6 @@ class SendCommand(_Addressed):
     requested_by: str
     created_at: datetime
 
-
-ConversationCommand = SendCommand  # later issues add reply, assign, transfer, resolve… as a union
 
 
 class MessageQueued(_Addressed):

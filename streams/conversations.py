@@ -40,6 +40,7 @@ from schemas.catalogue import (
 from schemas.events import InboundMessage
 from schemas.outbound import (
     OUTSIDE_SERVICE_WINDOW,
+    SERVICE_WINDOW_S,
     MessageQueued,
     OutboundRequest,
     SendCommand,
@@ -50,7 +51,6 @@ from streams.runtime import Output
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = 24 * 3600
 STATE_TTL_S = 90 * 24 * 3600
 
 
@@ -89,11 +89,8 @@ class ConversationProcessor:
         async with self.engine.connect() as conn:
             last = (await conn.execute(select(conversations.c.last_inbound_at).where(
                 conversations.c.key == key, conversations.c.tenant_id == command.tenant_id))).scalar()
-        if last is not None and last.timestamp() > float(state.get("last_inbound_at", 0.0)):
-            at = last.timestamp()
-            state.update(tenant_id=command.tenant_id, last_inbound_at=at, window_until=at + WINDOW_S)
-            state.setdefault("state", "bot")
-            self._dirty.add(key)
+        if last is not None:
+            self._customer_wrote(key, command.tenant_id, last.timestamp())
 
     async def saved(self) -> None:
         if not self._dirty:
@@ -103,7 +100,8 @@ class ConversationProcessor:
                 state = self._states[key]
                 pipe.set(redis_keys.conversation(key), orjson.dumps(state), ex=STATE_TTL_S)
                 pnid, _, wa_id = key.partition(":")
-                pipe.set(redis_keys.service_window(pnid, wa_id), str(state["last_inbound_at"]), ex=WINDOW_S + 3600)
+                pipe.set(redis_keys.service_window(pnid, wa_id), str(state["last_inbound_at"]),
+                         ex=SERVICE_WINDOW_S + 3600)
             await pipe.execute()
 
     def _decode(self, msg: Message) -> InboundMessage | SendCommand | None:
@@ -127,11 +125,13 @@ class ConversationProcessor:
         return {k: (orjson.loads(v) if v else {}) for k, v in zip(ordered, values, strict=True)}
 
     def _inbound(self, event: InboundMessage) -> None:
-        key = event.conversation_key
+        self._customer_wrote(event.conversation_key, event.tenant_id, event.timestamp.timestamp())
+
+    def _customer_wrote(self, key: str, tenant_id: str | None, at: float) -> None:
+        """The customer's message at ``at`` (epoch s) opens the window, unless a later one already did."""
         state = self._states.setdefault(key, {})
-        at = event.timestamp.timestamp()
-        if at > state.get("last_inbound_at", 0.0):
-            state.update(tenant_id=event.tenant_id, last_inbound_at=at, window_until=at + WINDOW_S)
+        if at > float(state.get("last_inbound_at", 0.0)):
+            state.update(tenant_id=tenant_id, last_inbound_at=at, window_until=at + SERVICE_WINDOW_S)
             state.setdefault("state", "bot")
             self._dirty.add(key)
 

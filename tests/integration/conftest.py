@@ -202,18 +202,7 @@ def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list
     Reads until idle rather than up to the high watermark: the embedded broker under-reports
     watermarks of batches from idempotent producers.
     """
-    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": "test-read", "log_level": 3,
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    values: list[bytes] = []
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        while (msg := consumer.poll(idle_s)) is not None:
-            if not msg.error():
-                values.append(msg.value() or b"")
-        return values
-    finally:
-        consumer.close()
+    return [value for _, _, value in topic_positions(stack, topic, idle_s=idle_s)]
 
 
 Poster = Callable[..., Awaitable[httpx.Response]]
