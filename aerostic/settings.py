@@ -39,6 +39,10 @@ class CoreSettings(BaseSettings):
     )
     topic_prefix: str = ""
     kafka_session_timeout_ms: int = 6000
+    # Aerostic's one Meta app (rule 2): its id is public, its secret is not (ingress: webhook signatures;
+    # dispatcher: the OAuth code exchange).
+    meta_app_id: str = "100000000000001"
+    graph_version: str = "v23.0"
 
     @property
     def is_development(self) -> bool:
@@ -59,6 +63,13 @@ class IngressSettings(CoreSettings):
     # The operator's key for /admin (creating tenants); never accepted on /v1.
     platform_key: SecretStr = SecretStr("aerostic-dev-platform-key")
     session_ttl_s: int = 12 * 3600
+    # Embedded Signup: where the console is reached (the OAuth redirect_uri is built from it), where Meta's
+    # dialog lives (the simulator locally), the Embedded Signup configuration, and the key that signs `state`.
+    public_url: str = "http://127.0.0.1:8000"
+    oauth_dialog_url: str = "https://www.facebook.com"
+    meta_config_id: str = "200000000000001"
+    state_secret: SecretStr = SecretStr("aerostic-dev-state-secret")
+    state_ttl_s: int = 600
 
     @field_validator("app_secrets", mode="before")
     @classmethod
@@ -74,7 +85,7 @@ class IngressSettings(CoreSettings):
         if len(self.app_secrets) > 2:
             raise ValueError("at most two app secrets may be active (current and previous)")
         if not self.is_development:
-            secrets = [*self.app_secrets, self.verify_token, self.platform_key]
+            secrets = [*self.app_secrets, self.verify_token, self.platform_key, self.state_secret]
             if any(s.get_secret_value().lower() in PLACEHOLDER_SECRETS or "dev" in s.get_secret_value()
                    for s in secrets):
                 raise ValueError("placeholder secrets are refused outside development")
@@ -99,9 +110,10 @@ class DispatcherSettings(CoreSettings):
     """The dispatcher: the only process that calls Meta and the only one that loads the vault keys."""
 
     group_id: str = "aerostic-dispatcher"
+    signup_group_id: str = "aerostic-dispatcher-signup"
     worker_id: str = "dispatcher-1"
     graph_base_url: str = "https://graph.facebook.com"
-    graph_version: str = "v23.0"
+    meta_app_secret: SecretStr = SecretStr("aerostic-dev-app-secret")
     request_timeout_s: float = 15.0
     vault_keys: SecretStr = SecretStr("")
     concurrency: int = 128

@@ -1,6 +1,7 @@
 """PostgreSQL tables (SQLAlchemy Core), the system of record people query.
 
-Writers: ``tenants``/``phone_numbers`` by the tenant commands (later Embedded Signup);
+Writers: ``tenants`` by the platform API and commands; ``phone_numbers`` and ``whatsapp_accounts``
+by the dispatcher's Embedded Signup (and the operator's ``numbers attach``);
 everything else by the projector. Every row that belongs to a tenant carries ``tenant_id``
 and every query filters on it. The migration in ``db/migrations`` creates exactly these.
 """
@@ -44,6 +45,8 @@ phone_numbers = Table(
     Column("throughput_mps", Integer, nullable=False, server_default="80"),  # 80 | 1000 | 20 (coexistence)
     Column("quality_rating", Text),
     Column("messaging_limit_tier", Text),
+    Column("verified_name", Text),
+    Column("throughput_level", Text),  # Meta's throughput.level: STANDARD | HIGH | NOT_APPLICABLE
 )
 
 # One WhatsApp Business Account connected by a tenant, with its encrypted access token.
@@ -174,4 +177,23 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Embedded Signup attempts, one row per OAuth state nonce. Writer: the projector (pending from
+# ``signup.requests``, the outcome from ``signup.results``); the console reads the latest.
+signups = Table(
+    "signups", metadata,
+    Column("attempt_id", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("status", Text, nullable=False),  # pending | connected | failed
+    Column("step", Text),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("reconnected", Boolean),
+    Column("result", JSONB),
+    Column("requested_by", Text),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_signups_tenant", "tenant_id", "updated_at"),
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from schemas import events
+from schemas import events, signup
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -58,8 +58,8 @@ OUTBOUND_RETRY = TopicSpec("outbound.retry", "conversation key", None, partition
 OUTBOUND_RESULTS = TopicSpec("outbound.results", "conversation key", None, partitions=6)
 CAMPAIGNS_COMMANDS = TopicSpec("campaigns.commands", "campaign id", None, partitions=3)
 CAMPAIGNS_PROGRESS = TopicSpec("campaigns.progress", "campaign id", None, partitions=3)
-SIGNUP_REQUESTS = TopicSpec("signup.requests", "tenant id", None, partitions=3)
-SIGNUP_RESULTS = TopicSpec("signup.results", "tenant id", None, partitions=3)
+SIGNUP_REQUESTS = TopicSpec("signup.requests", "tenant id", signup.SignupRequest, partitions=3)
+SIGNUP_RESULTS = TopicSpec("signup.results", "tenant id", signup.SignupResult, partitions=3)
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     WEBHOOKS_RAW, INBOUND, STATUSES, UNROUTABLE, ACCOUNT_EVENTS, TENANTS_DIRECTORY,
