@@ -61,6 +61,7 @@ def _production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AEROSTIC_VERIFY_TOKEN", "b7e1c0d9a8f64e2d")
     monkeypatch.setenv("AEROSTIC_APP_SECRETS", f"{REAL_SECRET_A},{REAL_SECRET_B}")
     monkeypatch.setenv("AEROSTIC_PLATFORM_KEY", "5d0e7c2a9b4f4e61a3c8d1f0b7e2a9c4")
+    monkeypatch.setenv("AEROSTIC_STATE_SECRET", "0c9a7e5d3b1f4a2c8e6d0b9a7c5e3f1d")
 
 
 def test_production_with_real_secrets_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
