@@ -77,3 +77,8 @@ def login_failures_account(account_digest: str) -> str:
 def login_failures_address(address: str) -> str:
     """Failed logins from one client address in the current window."""
     return f"{PREFIX}login-fail:addr:{address}"
+
+
+def signup_attempt(attempt_id: str) -> str:
+    """The dispatcher's outcome of one signup attempt (a redelivered request republishes it, never re-runs)."""
+    return f"{PREFIX}signup:{attempt_id}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.tables import phone_numbers, whatsapp_accounts
 from schemas.events import AccountEvent
 from vault.cipher import Vault
+from vault.exceptions import AccountNotFoundError
 from vault.store import set_status
 
 # account_update events after which Meta no longer lets us send for the WABA
@@ -96,7 +97,8 @@ class Accounts:
     async def mark_needs_reauth(self, profile: NumberProfile, reason: str) -> None:
         """Meta refused the token (190): hold the account's sends until it is re-authorised."""
         async with self.engine.begin() as conn:
-            await set_status(conn, waba_id=profile.waba_id, status="needs_reauth", reason=reason)
+            await set_status(conn, tenant_id=profile.tenant_id, waba_id=profile.waba_id, status="needs_reauth",
+                             reason=reason)
         self._tokens = {k: v for k, v in self._tokens.items() if k[0] != profile.waba_id}
         self.forget(profile.phone_number_id)
 
@@ -107,10 +109,12 @@ class Accounts:
             return False
         info = event.payload.get("waba_info")
         waba_id = str(info.get("waba_id")) if isinstance(info, dict) and info.get("waba_id") else event.waba_id
-        async with self.engine.begin() as conn:
-            changed = await conn.execute(update(whatsapp_accounts).where(
-                whatsapp_accounts.c.waba_id == waba_id, whatsapp_accounts.c.tenant_id == event.tenant_id,
-            ).values(status="disconnected", status_reason=name, updated_at=func.now()))
+        try:
+            async with self.engine.begin() as conn:
+                await set_status(conn, tenant_id=event.tenant_id, waba_id=waba_id, status="disconnected",
+                                 reason=name)
+        except AccountNotFoundError:
+            return False
         self._profiles.clear()
         self._tokens = {k: v for k, v in self._tokens.items() if k[0] != waba_id}
-        return bool(changed.rowcount)
+        return True

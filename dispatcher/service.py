@@ -3,6 +3,7 @@
 One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` and
 ``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
 the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected.
+A second consumer (``SignupWorker``) runs Embedded Signup's exchange for ``signup.requests``.
 Bulk partitions are paused while interactive requests wait or the bulk buffer is full, so a
 campaign backlog never delays a reply. Workers take requests from the
 ``Scheduler`` (order within a conversation, interactive first). A result or retry is
@@ -28,7 +29,9 @@ from broker.batches import next_batch
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import OffsetTracker, Scheduler, Work
+from dispatcher.onboarding import Onboarding
 from dispatcher.sender import Sender, Verdict
+from dispatcher.signup_worker import SignupWorker
 from ingress.producer import AsyncProducer, DeliveryError
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
@@ -70,6 +73,10 @@ class Dispatcher:
         self.sender = Sender(settings, redis=self.redis, accounts=Accounts(self.engine, vault,
                                                                            ttl_s=settings.account_cache_s),
                              graph=self.graph)
+        self.signups = SignupWorker(settings, Onboarding(
+            self.graph, self.engine, vault, app_id=settings.meta_app_id,
+            app_secret=settings.meta_app_secret.get_secret_value(), retry_base_s=settings.retry_base_s,
+        ), self.redis, self.producer)
         self.scheduler = Scheduler()
         self.offsets = OffsetTracker()
         self._bulk_paused = False
@@ -89,12 +96,14 @@ class Dispatcher:
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
         committer = asyncio.create_task(self._commit_forever())
         reporter = asyncio.create_task(self._report_forever())
+        signups = asyncio.create_task(self.signups.run(self._stopping))
         try:
             await self._consume_forever()
         finally:
+            self._stopping.set()
             for task in (*workers, committer, reporter):
                 task.cancel()
-            await asyncio.gather(*workers, committer, reporter, return_exceptions=True)
+            await asyncio.gather(*workers, committer, reporter, signups, return_exceptions=True)
             await self._commit()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.consumer.close)

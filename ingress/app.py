@@ -1,7 +1,8 @@
 """The ingress ASGI application: the webhook hot path in front of a FastAPI app.
 
 ``/webhooks/meta`` goes straight to ``WebhookHandler``; every other path goes to FastAPI
-(health and the tenant API in ``ingress.api``). The lifespan opens the Kafka producer, the
+(health, the tenant API in ``ingress.api``, Embedded Signup in ``ingress.signup`` and the
+console in ``ingress.console``). The lifespan opens the Kafka producer, the
 database engine and the Redis client once and keeps them on ``app.state`` for the API.
 """
 
@@ -15,7 +16,9 @@ from fastapi import FastAPI
 from aerostic.settings import IngressSettings
 from ingress import api
 from ingress.api.deps import close_clients, open_clients
+from ingress.console.pages import router as console_router
 from ingress.producer import AsyncProducer
+from ingress.signup import router as signup_router
 from ingress.webhook import PATH, Receive, Scope, Send, WebhookHandler
 
 
@@ -28,9 +31,13 @@ class IngressApp:
                                       delivery_timeout_ms=settings.delivery_timeout_ms,
                                       linger_ms=settings.linger_ms)
         self.webhook = WebhookHandler(settings, self.producer)
-        self.api = FastAPI(title="Aerostic", lifespan=self._lifespan)
+        # No unauthenticated docs: every route but login, the OAuth callback and health needs a credential.
+        self.api = FastAPI(title="Aerostic", lifespan=self._lifespan, docs_url=None, redoc_url=None,
+                           openapi_url=None)
         self.api.add_api_route("/healthz", self._health, methods=["GET"])
         api.install(self.api)
+        self.api.include_router(signup_router)
+        self.api.include_router(console_router)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:

@@ -1,5 +1,8 @@
 """The simulator's ASGI app: Meta's ``/{version}/{phone_number_id}/messages`` plus the ``/_sim`` admin API.
 
+Embedded Signup (the OAuth dialog, the code exchange and the onboarding calls, with their ``/_sim/signup``
+admin API) comes from ``dialog.py``, ``oauth.py``, ``onboarding.py`` and ``signup_admin.py``.
+
 ``create_app(config)`` builds it; ``app.state.sim`` is the ``Simulator``. The order of the send
 checks is documented in ``limits.py``. The send endpoint is the hot path, so a bare ASGI middleware
 (``GraphPath``) answers it before FastAPI's routing and dependency machinery, as the ingress does for
@@ -25,7 +28,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metasim import payloads
+from metasim import dialog, oauth, onboarding, payloads, signup_admin
 from metasim.callbacks import Route, WebhookSettings, billing, delivery_chain, failure_chain
 from metasim.faults import Action, Decision, DroppedResponse, FaultSpec
 from metasim.graph_errors import error_body, status_error
@@ -56,6 +59,9 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
                   openapi_url="/_sim/openapi.json")
     app.state.sim = sim
     app.include_router(admin)
+    app.include_router(signup_admin.router)
+    for graph in (oauth.router, dialog.router, onboarding.router):  # versioned paths only: no /_sim clash
+        app.include_router(graph)
     app.add_middleware(GraphPath, sim=sim)
     return app
 

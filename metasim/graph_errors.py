@@ -42,6 +42,7 @@ _SPECS = (
     ErrorSpec(4, "Application request limit reached", "The app has reached its API call rate limit.", 400, 2446079),
     ErrorSpec(100, "Invalid parameter", "The request included one or more unsupported or misspelled parameters.", 400),
     ErrorSpec(190, "Error validating access token", "Session has expired", 401, 463),
+    ErrorSpec(200, "Permissions error", "The access token does not grant the permission this call needs.", 403),
     ErrorSpec(368, "Temporarily blocked for policies violations",
               "The WhatsApp Business Account associated with the app has been restricted or disabled for "
               "violating a platform policy.", 403),
@@ -92,7 +93,7 @@ _SPECS = (
 CATALOGUE: dict[int, ErrorSpec] = {spec.code: spec for spec in _SPECS}
 
 # Graph platform errors: Meta sends them without WhatsApp's ``error_data`` block.
-PLATFORM_CODES = frozenset({0, 1, 2, 4, 190, 80007})
+PLATFORM_CODES = frozenset({0, 1, 2, 4, 190, 200, 80007})
 # Meta flags these as transient in its examples (``"is_transient": true``).
 TRANSIENT_CODES = frozenset({2, 4, 80007})
 
@@ -115,6 +116,16 @@ def error_body(code: int, *, details: str | None = None, message: str | None = N
         error["is_transient"] = True
     error["fbtrace_id"] = new_fbtrace_id()
     return spec.http_status, {"error": error}
+
+
+def graph_error(code: int, message: str, *, http_status: int = 400, subcode: int | None = None,
+                kind: str = "OAuthException") -> tuple[int, dict[str, Any]]:
+    """A Graph platform error with Meta's exact ``message`` (OAuth and object errors carry no ``error_data``)."""
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    error["fbtrace_id"] = new_fbtrace_id()
+    return http_status, {"error": error}
 
 
 def status_error(code: int, *, details: str | None = None) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 ``POST /{version}/{phone_number_id}/messages`` answers with the first check that fails:
 
 1. Bearer token (header, or ``access_token`` query): missing, unknown or revoked → 190, HTTP 401.
-2. Phone number id registered → else 100 "Unsupported post request. Object with ID … does not exist".
-3. The token belongs to the number's WABA → else 190, HTTP 401.
+2. Phone number id registered → else 100 "Unsupported post request. Object with ID … does not exist", or
+   133010 for an Embedded Signup number not yet registered (``POST /{phone_number_id}/register``).
+3. The token grants the number's WABA → else 190, HTTP 401.
 4. Fault injection (``faults.py``): latency, then maybe a 5xx, a dropped connection or accept-then-hang.
 5. Body validation (``send_models.validate_send``) → 100 with its message.
 6. Mark-as-read / typing indicator → ``{"success": true}``; no limit below applies to it.
@@ -150,25 +151,41 @@ class Verdict:
     counts_for_tier: bool = False
 
 
-def authorise(sim: Simulator, token: str, phone_number_id: str
-              ) -> tuple[Number | None, tuple[int, dict[str, Any]] | None]:
-    """Steps 1-3: a live token, a known number, and the token's WABA owning it; else the error answer."""
+def token_refusal(sim: Simulator, token: str) -> tuple[int, dict[str, Any]] | None:
+    """Step 1 (shared with the onboarding endpoints): the 190 answer for a missing, unknown or revoked token."""
     if not token:
-        return None, error_body(190, details="An access token is required to request this resource.")
-    waba_id = sim.tokens.get(token)
-    if waba_id is None:
+        return error_body(190, details="An access token is required to request this resource.")
+    if token not in sim.tokens:
         status, body = error_body(190, message="Invalid OAuth access token - Cannot parse access token")
         body["error"].pop("error_subcode", None)
-        return None, (status, body)
+        return status, body
     if token in sim.revoked:
         status, body = error_body(190, details="The session has been invalidated because the user changed their "
                                                "password or Facebook has changed the session for security reasons.")
         body["error"]["error_subcode"] = 460
-        return None, (status, body)
+        return status, body
+    return None
+
+
+def authorise(sim: Simulator, token: str, phone_number_id: str
+              ) -> tuple[Number | None, tuple[int, dict[str, Any]] | None]:
+    """Steps 1-3: a live token, a known number, and the token granting its WABA; else the error answer.
+
+    A number seeded through Embedded Signup and not yet registered answers 133010 to a token that grants
+    its WABA.
+    """
+    refusal = token_refusal(sim, token)
+    if refusal is not None:
+        return None, refusal
+    waba_ids = sim.tokens[token]
     number = sim.numbers.get(phone_number_id)
     if number is None:
-        return None, error_body(100, message=UNSUPPORTED_POST.format(id=phone_number_id))
-    if number.waba_id != waba_id:
+        pending = sim.signup.numbers.get(phone_number_id)
+        if pending is not None and pending.waba_id in waba_ids:
+            return None, error_body(133010)
+        if pending is None:
+            return None, error_body(100, message=UNSUPPORTED_POST.format(id=phone_number_id))
+    if number is None or number.waba_id not in waba_ids:
         return None, error_body(190, details=f"The access token does not grant access to phone number "
                                              f"{phone_number_id}.")
     return number, None

@@ -1,11 +1,16 @@
 """The simulator's state: numbers, tokens, templates, customers' windows, counters and request log.
 
+A token grants one or more WABAs (``tokens``: token → WABA ids); Embedded Signup's users, codes and
+issued tokens are in ``signup`` (``signup.py``), and its registered numbers join ``numbers``.
+
 ``Simulator`` is the one object behind ``app.state.sim``; it owns the limiters, the fault specs and
 the webhook sender, and is usable in-process without HTTP (tests, benchmarks).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -14,12 +19,14 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from metasim.callbacks import CallbackSender, WebhookSettings
 from metasim.faults import Faults
 from metasim.graph_errors import CATALOGUE
 from metasim.limits import THROUGHPUT_LEVELS, TIER_NAMES, Limits
+from metasim.signup import CodeGrant, IssuedToken, Signup, new_token
+from metasim.signup_models import AccountCreate, AccountPublic
 
 
 class SimConfig(BaseSettings):
@@ -41,6 +48,20 @@ class SimConfig(BaseSettings):
     tier_error_code: int = Field(131048, description="answer when the portfolio tier is full (Meta: undocumented)")
     callback_concurrency: int = Field(4, gt=0, description="webhook POSTs in flight (httpx slows down past ~8)")
     log_max: int = Field(50_000, gt=0, description="request log entries kept (oldest dropped)")
+    app_id: str = Field("100000000000001", min_length=1, description="the Meta app (OAuth client_id)")
+    app_name: str = "Aerostic"
+    config_ids: Annotated[list[str], NoDecode] = Field(
+        ["200000000000001"], description="Embedded Signup configuration ids (env: comma-separated)")
+    oauth_code_ttl_s: float = Field(600.0, gt=0, description="lifetime of OAuth codes and dialog sessions")
+
+    @field_validator("config_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("tier_error_code")
     @classmethod
@@ -115,13 +136,14 @@ class Simulator:
         self.config = config
         self.clock = clock
         self.numbers: dict[str, Number] = {}
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, set[str]] = {}
         self.revoked: set[str] = set()
         self.templates: dict[tuple[str, str, str], Template] = {}
         self.tiers: dict[str, int | None] = {}
         self.windows: dict[tuple[str, str], float] = {}
         self.undeliverable: set[str] = set()
         self.log: deque[dict[str, Any]] = deque(maxlen=config.log_max)
+        self.signup = Signup(config.oauth_code_ttl_s, self.now, log_max=config.log_max)
         self.counts = Counts()
         self.limits = self._new_limits()
         self.faults = Faults(config.seed)
@@ -150,10 +172,10 @@ class Simulator:
         return number
 
     def add_token(self, token: str, waba_id: str, *, replace: bool = False) -> None:
-        """Grant ``token`` the WABA's numbers; ``replace`` revokes the WABA's other tokens."""
+        """Grant ``token`` the WABA's numbers too; ``replace`` revokes the WABA's other tokens."""
         if replace:
-            self.revoked.update(t for t, w in self.tokens.items() if w == waba_id and t != token)
-        self.tokens[token] = waba_id
+            self.revoked.update(t for t, wabas in self.tokens.items() if waba_id in wabas and t != token)
+        self.tokens.setdefault(token, set()).add(waba_id)
         self.revoked.discard(token)
 
     def revoke(self, token: str) -> bool:
@@ -161,6 +183,35 @@ class Simulator:
             return False
         self.revoked.add(token)
         return True
+
+    # --- Embedded Signup ------------------------------------------------------------------------
+
+    def seed_account(self, account: AccountCreate) -> AccountPublic:
+        """Store a signup user (replacing one of that email); their CONNECTED numbers can send at once."""
+        user, dropped = self.signup.seed(account)
+        for phone_number_id in dropped:
+            self.numbers.pop(phone_number_id, None)
+        for number in (n for b in user.businesses for w in b.wabas for n in w.numbers):
+            if number.status == "CONNECTED":
+                self.connect_number(number.id)
+        return user.public()
+
+    def connect_number(self, phone_number_id: str) -> Number:
+        """Make a signup number a sending number: CONNECTED, throughput of its level, tier of its portfolio."""
+        entry = self.signup.numbers[phone_number_id]
+        entry.seed.status = "CONNECTED"
+        return self.add_number(NumberCreate(
+            phone_number_id=phone_number_id, waba_id=entry.waba_id, business_id=entry.business_id,
+            display_phone_number=re.sub(r"\D", "", entry.seed.display_phone_number),
+            level=entry.seed.throughput_level, tier=TIER_NAMES[entry.seed.messaging_limit_tier]))
+
+    def issue_token(self, grant: CodeGrant) -> IssuedToken:
+        """A new never-expiring token for a redeemed code, granting the chosen WABA (if any) and business."""
+        wabas = (grant.waba_id,) if grant.waba_id else ()
+        issued = IssuedToken(new_token(), grant.user.id, (grant.business_id,), wabas, self.now())
+        self.signup.issued[issued.token] = issued
+        self.tokens[issued.token] = set(wabas)
+        return issued
 
     def add_template(self, template: Template) -> None:
         self.templates[(template.waba_id, template.name, template.language)] = template
@@ -212,8 +263,9 @@ class Simulator:
                 and (since is None or entry["time"] >= since)]
 
     def reset(self) -> None:
-        """Forget the log, counters and limiter state; keep numbers, tokens, templates, windows, faults."""
+        """Forget the logs, counters and limiter state; keep numbers, tokens, templates, windows, faults."""
         self.log.clear()
+        self.signup.log.clear()
         self.counts = Counts()
         self.limits = self._new_limits()
         self.webhooks.counters = type(self.webhooks.counters)()

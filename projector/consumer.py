@@ -1,7 +1,7 @@
 """The projector process: routed topics → PostgreSQL, offsets committed after the write.
 
-Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events`` and
-``outbound.results`` in batches with a
+Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events``,
+``outbound.results`` and the ``signup.*`` topics in batches with a
 confluent-kafka consumer group, writes each batch in one transaction, then commits the
 batch's offsets synchronously. A failed write is retried with back-off and never skipped;
 a record that cannot be decoded is logged with its position and skipped.
@@ -22,15 +22,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from aerostic.settings import ProjectorSettings
 from broker.batches import next_batch
 from projector.writer import write_events
-from schemas.catalogue import ACCOUNT_EVENTS, CONVERSATIONS_EVENTS, INBOUND, OUTBOUND_RESULTS, STATUSES
+from schemas.catalogue import (
+    ACCOUNT_EVENTS,
+    CONVERSATIONS_EVENTS,
+    INBOUND,
+    OUTBOUND_RESULTS,
+    SIGNUP_REQUESTS,
+    SIGNUP_RESULTS,
+    STATUSES,
+)
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
+from schemas.signup import SignupRequest, SignupResult
 
 log = logging.getLogger(__name__)
 
 MODELS: dict[str, type[Event]] = {
     INBOUND.name: InboundMessage, STATUSES.name: StatusUpdate, ACCOUNT_EVENTS.name: AccountEvent,
     CONVERSATIONS_EVENTS.name: MessageQueued, OUTBOUND_RESULTS.name: OutboundResult,
+    SIGNUP_REQUESTS.name: SignupRequest, SIGNUP_RESULTS.name: SignupResult,
 }
 
 

@@ -17,8 +17,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import account_events, contacts, conversations, message_statuses, messages
+from projector.signups import write_request, write_result
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
+from schemas.signup import SignupRequest, SignupResult
 from schemas.status_rank import status_wins
 
 
@@ -37,6 +39,10 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
             await _queued(conn, event)
         elif isinstance(event, OutboundResult):
             await _result(conn, event)
+        elif isinstance(event, SignupRequest):
+            await write_request(conn, event)
+        elif isinstance(event, SignupResult):
+            await write_result(conn, event)
 
 
 async def _inbound(conn: AsyncConnection, event: InboundMessage) -> None:

@@ -20,7 +20,8 @@ Lane = Literal["interactive", "bulk"]
 
 # Local (Aerostic-decided) failure reasons; they use negative codes so they never clash with Meta's.
 OUTSIDE_SERVICE_WINDOW = "outside_service_window"
-LOCAL_CODES: dict[str, int] = {OUTSIDE_SERVICE_WINDOW: -1, "retries_exhausted": -2, "not_connected": -3}
+LOCAL_CODES: dict[str, int] = {OUTSIDE_SERVICE_WINDOW: -1, "retries_exhausted": -2, "not_connected": -3,
+                               "messaging_limit_reached": -4}
 
 # Meta's customer service window: free-form messages only within this long after the customer's last one.
 SERVICE_WINDOW_S = 24 * 3600

@@ -1,8 +1,9 @@
 """``aerostic dev``: the whole local stack with a demo tenant, until Ctrl-C.
 
-Starts the services, the ingress (webhooks and the tenant API), the stream worker, the
-projector, the Meta simulator and the dispatcher; connects a demo tenant whose number is
-known to the simulator; then proves both directions: a simulated customer's message reaches
+Starts the services, the ingress (webhooks, tenant API and console), the stream worker, the
+projector, the Meta simulator and the dispatcher; creates a demo tenant through the platform API
+and connects it through the real Embedded Signup flow against the simulator (its OAuth dialog
+approved headlessly); then proves both directions: a simulated customer's message reaches
 PostgreSQL, and a reply sent through the API reaches the simulator and comes back as read.
 """
 
@@ -16,11 +17,10 @@ from typing import Any
 
 import httpx
 
-from aerostic.settings import CoreSettings, IngressSettings
+from aerostic.settings import IngressSettings
 from stack.launcher import LocalStack
-from tenants.api_keys import create_key_for
-from tenants.commands import attach_number, create_tenant
-from vault.cipher import Vault, generate_key_spec
+from stack.signup_driver import approve
+from vault.cipher import generate_key_spec
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,17 @@ DEMO_PHONE_NUMBER_ID = "106540352242922"
 DEMO_WABA_ID = "102290129340398"
 DEMO_DISPLAY_NUMBER = "15550783881"
 DEMO_CUSTOMER = "16505551234"
-DEMO_TOKEN = "EAAG-demo-token-known-only-to-the-simulator"  # noqa: S105 - the simulator's demo token
+DEMO_ADMIN_EMAIL = "admin@demo.shop"
+DEMO_ADMIN_PASSWORD = "demo-shop-password"  # noqa: S105 - the local demo's console login
+# The demo business as Meta knows it: a Facebook user who owns it, with one number still to register.
+DEMO_META_ACCOUNT: dict[str, Any] = {
+    "email": "owner@demo.shop", "password": "facebook-demo-password", "name": "Demo Owner",
+    "businesses": [{"id": "810000000000001", "name": "Demo Shop Ltd", "wabas": [{
+        "id": DEMO_WABA_ID, "name": "Demo Shop", "numbers": [{
+            "id": DEMO_PHONE_NUMBER_ID, "display_phone_number": DEMO_DISPLAY_NUMBER, "verified_name": "Demo Shop",
+            "quality_rating": "GREEN", "messaging_limit_tier": "TIER_1K", "throughput_level": "STANDARD",
+            "status": "PENDING"}]}]}],
+}
 
 
 def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = None,
@@ -39,15 +49,14 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
     try:
         stack.start_services()
         stack.prepare()
+        stack.metasim_port = sim_port or 0
         url = stack.start_ingress(ingress_port)
         stack.start_streams()
         stack.start_projector()
-        secret = IngressSettings().app_secrets[0].get_secret_value()
-        stack.start_metasim(app_secret=secret, port=sim_port)
+        settings = IngressSettings()
+        stack.start_metasim(app_secret=settings.app_secrets[0].get_secret_value(), port=sim_port)
         stack.start_dispatcher(vault_keys=vault_keys)
-        settings = CoreSettings(kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
-                                redis_url=stack.redis_url)
-        demo = asyncio.run(_demo(settings, stack, Vault.from_spec(vault_keys)))
+        demo = asyncio.run(_demo(settings, stack))
         _banner(stack, url, demo)
         if not exit_after_ready:
             stop.wait()
@@ -57,18 +66,30 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
         stack.stop()
 
 
-async def _demo(settings: CoreSettings, stack: LocalStack, vault: Vault) -> dict[str, Any]:
-    tenant_id = await create_tenant(settings, "Demo Shop")
-    await attach_number(settings, tenant_id=tenant_id, phone_number_id=DEMO_PHONE_NUMBER_ID,
-                        waba_id=DEMO_WABA_ID, display_phone_number=DEMO_DISPLAY_NUMBER, token=DEMO_TOKEN,
-                        vault=vault)
-    _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="demo")
-    auth = {"Authorization": f"Bearer {api_key}"}
+async def _demo(settings: IngressSettings, stack: LocalStack) -> dict[str, Any]:
+    """Create the demo tenant through the platform API and connect it through Embedded Signup."""
+    platform = {"Authorization": f"Bearer {settings.platform_key.get_secret_value()}"}
     async with httpx.AsyncClient(base_url=stack.metasim_url, timeout=30) as sim, \
             httpx.AsyncClient(base_url=stack.ingress_url, timeout=30) as api:
-        (await sim.post("/_sim/numbers", json={"phone_number_id": DEMO_PHONE_NUMBER_ID, "waba_id": DEMO_WABA_ID,
-                                               "display_phone_number": DEMO_DISPLAY_NUMBER,
-                                               "token": DEMO_TOKEN})).raise_for_status()
+        created = await api.post("/admin/tenants", headers=platform, json={
+            "name": "Demo Shop", "admin_email": DEMO_ADMIN_EMAIL, "admin_password": DEMO_ADMIN_PASSWORD})
+        created.raise_for_status()
+        tenant_id = created.json()["tenant_id"]
+        (await sim.post("/_sim/signup/accounts", json=DEMO_META_ACCOUNT)).raise_for_status()
+        login = await api.post("/v1/auth/login", json={"email": DEMO_ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD})
+        login.raise_for_status()
+        session = {"Authorization": f"Bearer {login.json()['token']}"}
+        started = time.monotonic()
+        approval = await approve(api, session, email=DEMO_META_ACCOUNT["email"],
+                                 password=DEMO_META_ACCOUNT["password"])
+        if approval.response.status_code != 303:
+            raise RuntimeError(f"Embedded Signup callback answered {approval.response.status_code}")
+        await _until(lambda: _connected(api, session), "Embedded Signup to connect the demo tenant")
+        signup_s = time.monotonic() - started
+        key = await api.post("/v1/api-keys", headers=session, json={"name": "demo"})
+        key.raise_for_status()
+        api_key = key.json()["key"]
+        auth = {"Authorization": f"Bearer {api_key}"}
         started = time.monotonic()
         (await sim.post("/_sim/customers/messages", json={
             "phone_number_id": DEMO_PHONE_NUMBER_ID, "from": DEMO_CUSTOMER, "name": "Sheena Nelson",
@@ -82,8 +103,16 @@ async def _demo(settings: CoreSettings, stack: LocalStack, vault: Vault) -> dict
         sent.raise_for_status()
         message_id = sent.json()["id"]
         await _until(lambda: _is_read(api, auth, message_id), "the reply to be read")
-        return {"tenant_id": tenant_id, "api_key": api_key, "inbound_s": inbound_s,
+        return {"tenant_id": tenant_id, "api_key": api_key, "signup_s": signup_s, "inbound_s": inbound_s,
                 "reply_s": time.monotonic() - started}
+
+
+async def _connected(api: httpx.AsyncClient, auth: dict[str, str]) -> bool:
+    view = (await api.get("/v1/whatsapp/connection", headers=auth)).json()
+    if view["state"] == "failed":
+        attempt = view["attempt"]
+        raise RuntimeError(f"Embedded Signup failed at {attempt['step']}: {attempt['error_message']}")
+    return bool(view["state"] == "connected")
 
 
 async def _history_has(api: httpx.AsyncClient, auth: dict[str, str], conversation: str) -> bool:
@@ -108,12 +137,16 @@ def _banner(stack: LocalStack, url: str, demo: dict[str, Any]) -> None:
     lines = [
         "Aerostic local stack is up.",
         f"  webhook ingress   {url}/webhooks/meta",
+        f"  console           {url}/console/login  ({DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD})",
         f"  tenant API        {url}/v1  (API key of the demo tenant: {demo['api_key']})",
         f"  Meta simulator    {stack.metasim_url}  (inspection: {stack.metasim_url}/_sim/requests)",
         f"  Kafka bootstrap   {stack.kafka}",
         f"  PostgreSQL        {stack.database_url}",
         f"  Redis             {stack.redis_url}",
         f"  demo tenant       {demo['tenant_id']} (number {DEMO_PHONE_NUMBER_ID})",
+        f"  demo signup       connected {demo['signup_s']:.2f}s after the dialog was approved",
+        f"  Meta's dialog     log in as {DEMO_META_ACCOUNT['email']} / {DEMO_META_ACCOUNT['password']} "
+        "to connect again",
         f"  demo inbound      stored {demo['inbound_s']:.2f}s after the customer wrote",
         f"  demo reply        read {demo['reply_s']:.2f}s after the API call",
         f"  logs              {stack.log_dir}",

@@ -38,6 +38,8 @@ class LocalStack:
     redis_url: str = ""
     ingress_url: str = ""
     metasim_url: str = ""
+    metasim_port: int = 0  # chosen before the ingress starts: its OAuth dialog is the simulator's
+    sim_app_secret: str = ""
 
     @property
     def log_dir(self) -> Path:
@@ -81,9 +83,12 @@ class LocalStack:
         return child
 
     def start_ingress(self, port: int | None = None) -> str:
+        """Run the ingress; Embedded Signup's dialog is the simulator's (started later on ``metasim_port``)."""
         port = port or free_port()
-        child = self.spawn("ingress", "ingress", "--host", "127.0.0.1", "--port", str(port))
+        self.metasim_port = self.metasim_port or free_port()
         url = f"http://127.0.0.1:{port}"
+        child = self.spawn("ingress", "ingress", "--host", "127.0.0.1", "--port", str(port), env={
+            "AEROSTIC_PUBLIC_URL": url, "AEROSTIC_OAUTH_DIALOG_URL": f"http://127.0.0.1:{self.metasim_port}"})
         wait_until(lambda: _healthy(url) or not child.alive(), timeout=30, what="ingress", interval=0.1)
         if not child.alive():
             raise RuntimeError(f"ingress exited:\n{child.tail()}")
@@ -98,7 +103,8 @@ class LocalStack:
 
     def start_metasim(self, *, app_secret: str, port: int | None = None, **config: str) -> str:
         """Run the Meta simulator, posting its webhooks to this stack's ingress (``config``: SimConfig fields)."""
-        port = port or free_port()
+        port = port or self.metasim_port or free_port()
+        self.metasim_port, self.sim_app_secret = port, app_secret
         child = self.spawn("metasim", "metasim", "--host", "127.0.0.1", "--port", str(port), env={
             "METASIM_CALLBACK_URL": f"{self.ingress_url}/webhooks/meta", "METASIM_APP_SECRET": app_secret,
             **{f"METASIM_{k.upper()}": v for k, v in config.items()}})
@@ -111,8 +117,9 @@ class LocalStack:
         return url
 
     def start_dispatcher(self, *, vault_keys: str, name: str = "dispatcher", **settings: str) -> Child:
-        """Run the dispatcher against the simulator; only this child gets the vault keys."""
+        """Run the dispatcher against the simulator; only this child gets the vault keys (and the app secret)."""
         env = {"AEROSTIC_VAULT_KEYS": vault_keys, "AEROSTIC_GRAPH_BASE_URL": self.metasim_url,
+               "AEROSTIC_META_APP_SECRET": self.sim_app_secret,
                **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}}
         return self.spawn(name, "dispatcher", env=env)
 

@@ -70,11 +70,12 @@ async def load_token(conn: AsyncConnection, vault: Vault, *, waba_id: str, tenan
     return vault.decrypt(bytes(row.token_ciphertext), row.token_key_id, aad=waba_id)
 
 
-async def set_status(conn: AsyncConnection, *, waba_id: str, status: str, reason: str | None) -> None:
-    """Record the account's status (connected, needs_reauth, disconnected) and why."""
+async def set_status(conn: AsyncConnection, *, tenant_id: str, waba_id: str, status: str,
+                     reason: str | None) -> None:
+    """Record the tenant's account status (connected, needs_reauth, disconnected) and why."""
     value = AccountStatus(status).value  # ValueError on an unknown status
     result = await conn.execute(
-        update(accounts).where(accounts.c.waba_id == waba_id)
+        update(accounts).where(accounts.c.waba_id == waba_id, accounts.c.tenant_id == tenant_id)
         .values(status=value, status_reason=reason, updated_at=func.now()).returning(accounts.c.waba_id))
     if result.first() is None:
-        raise AccountNotFoundError(f"no WhatsApp account {waba_id}")
+        raise AccountNotFoundError(f"tenant {tenant_id} has no WhatsApp account {waba_id}")

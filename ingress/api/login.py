@@ -2,24 +2,28 @@
 
 Login answers one generic 401 for a wrong email or a wrong password and is throttled per account
 and per client address (``ingress.api.throttle``). The session token comes back in the body and
-in an ``HttpOnly; Secure; SameSite=Lax`` cookie. Passwords are never logged.
+in an ``HttpOnly; Secure; SameSite=Lax`` cookie. Passwords are never logged. ``sign_in`` holds
+the checks and the throttling; the console's login form (``ingress.console.pages``) calls it too.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aerostic.settings import IngressSettings
 from ingress.api import throttle
 from ingress.api.account_models import LoginRequest, LoginResponse, PrincipalPublic, SessionUser
 from ingress.api.auth import SESSION_COOKIE, TenantDep, bearer, credential, session_cookie
 from ingress.api.deps import EngineDep, RedisDep, SettingsDep
 from tenants.sessions import create_session, revoke_session
-from tenants.users import authenticate_user, normalize_email
+from tenants.users import User, authenticate_user, normalize_email
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["console"])
@@ -27,16 +31,23 @@ router = APIRouter(prefix="/v1", tags=["console"])
 WRONG_CREDENTIALS = "wrong email or password"
 
 
-@router.post("/auth/login", responses={401: {"description": WRONG_CREDENTIALS},
-                                       429: {"description": "too many failed logins; see Retry-After"}})
-async def login(body: LoginRequest, request: Request, response: Response, engine: EngineDep, redis: RedisDep,
-                settings: SettingsDep) -> LoginResponse:
-    """Open a console session for a user."""
-    email = normalize_email(body.email)
-    address = request.client.host if request.client else "unknown"
+def client_address(request: Request) -> str:
+    """The address login failures are counted against."""
+    return request.client.host if request.client else "unknown"
+
+
+async def sign_in(*, engine: AsyncEngine, redis: Redis, settings: IngressSettings, email: str, password: str,
+                  address: str) -> tuple[User, str, datetime]:
+    """Check a user's credentials (throttled) and open a session: ``(user, token, expires_at)``.
+
+    Raises HTTPException 429 (with ``Retry-After``) while the account or the address is throttled,
+    and 401 ``WRONG_CREDENTIALS`` for a wrong email or password. Shared by the JSON API and the
+    console's login form so both check, count and throttle alike.
+    """
+    email = normalize_email(email)
     await throttle.check(redis, email=email, address=address)
     async with engine.connect() as conn:
-        user = await authenticate_user(conn, email, body.password)
+        user = await authenticate_user(conn, email, password)
     if user is None:
         await throttle.record_failure(redis, email=email, address=address)
         log.info("failed login from %s", address)
@@ -44,8 +55,28 @@ async def login(body: LoginRequest, request: Request, response: Response, engine
     await throttle.record_success(redis, email=email)
     async with engine.begin() as conn:
         token, expires_at = await create_session(conn, user=user, lifetime=timedelta(seconds=settings.session_ttl_s))
+    return user, token, expires_at
+
+
+def set_session_cookie(response: Response, token: str, settings: IngressSettings) -> None:
+    """Hand the session to the browser: ``HttpOnly; Secure; SameSite=Lax``, the whole site."""
     response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_ttl_s, path="/", secure=True,
                         httponly=True, samesite="lax")
+
+
+def clear_session_cookie(response: Response) -> None:
+    """Tell the browser to forget the session cookie."""
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+
+
+@router.post("/auth/login", responses={401: {"description": WRONG_CREDENTIALS},
+                                       429: {"description": "too many failed logins; see Retry-After"}})
+async def login(body: LoginRequest, request: Request, response: Response, engine: EngineDep, redis: RedisDep,
+                settings: SettingsDep) -> LoginResponse:
+    """Open a console session for a user."""
+    user, token, expires_at = await sign_in(engine=engine, redis=redis, settings=settings, email=body.email,
+                                            password=body.password, address=client_address(request))
+    set_session_cookie(response, token, settings)
     return LoginResponse(token=token, expires_at=expires_at, user=SessionUser(
         id=user.user_id, email=user.email, role=user.role, tenant_id=user.tenant_id))
 
@@ -60,7 +91,7 @@ async def logout(principal: TenantDep, engine: EngineDep,
         async with engine.begin() as conn:
             await revoke_session(conn, token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    clear_session_cookie(response)
     return response
 
 

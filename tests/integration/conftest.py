@@ -303,3 +303,77 @@ async def sim_counts(sim: httpx.AsyncClient) -> dict[str, Any]:
     response = await sim.get("/_sim/counts")
     response.raise_for_status()
     return dict(response.json())
+
+
+@dataclass
+class MetaAccount:
+    """A Facebook user in the simulator with one business, one WABA and its numbers (for Embedded Signup)."""
+
+    email: str
+    password: str
+    business_id: str
+    waba_id: str
+    numbers: list[str]
+
+
+MetaAccountFactory = Callable[..., Awaitable[MetaAccount]]
+
+
+@pytest.fixture(scope="session")
+def meta_account_factory(sim: httpx.AsyncClient) -> MetaAccountFactory:
+    async def make(*, numbers: int = 1, status: str = "PENDING", tier: str = "TIER_1K",
+                   level: str = "STANDARD", quality: str = "GREEN") -> MetaAccount:
+        account = MetaAccount(email=f"owner-{fresh_id()}@shop.test", password=f"pw-{fresh_id()}",
+                              business_id=fresh_id(), waba_id=fresh_id(), numbers=[fresh_id() for _ in range(numbers)])
+        seeded = await sim.post("/_sim/signup/accounts", json={
+            "email": account.email, "password": account.password, "name": "Shop Owner",
+            "businesses": [{"id": account.business_id, "name": "Shop Ltd", "wabas": [{
+                "id": account.waba_id, "name": "Shop WABA", "numbers": [{
+                    "id": pnid, "display_phone_number": f"+1 555-{pnid[-4:]}", "verified_name": "Shop",
+                    "quality_rating": quality, "messaging_limit_tier": tier, "throughput_level": level,
+                    "status": status} for pnid in account.numbers]}]}]})
+        assert seeded.status_code == 201, seeded.text
+        return account
+
+    return make
+
+
+@dataclass
+class Admin:
+    """A tenant without any WhatsApp account yet, and an admin credential (an API key) for it."""
+
+    tenant_id: str
+    api_key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+AdminFactory = Callable[..., Awaitable[Admin]]
+
+
+@pytest.fixture(scope="session")
+def admin_factory(settings: CoreSettings) -> AdminFactory:
+    async def make(name: str = "signup tenant") -> Admin:
+        tenant_id = await create_tenant(settings, name)
+        _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="signup")
+        return Admin(tenant_id, api_key)
+
+    return make
+
+
+async def connection(api: httpx.AsyncClient, admin: Admin) -> dict[str, Any]:
+    response = await api.get("/v1/whatsapp/connection", headers=admin.auth)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def settled_connection(api: httpx.AsyncClient, admin: Admin, attempt_id: str) -> dict[str, Any]:
+    """The connection once the attempt ``attempt_id`` has an outcome."""
+    async def done() -> dict[str, Any] | None:
+        view = await connection(api, admin)
+        attempt = view["attempt"]
+        return view if attempt and attempt["attempt_id"] == attempt_id and attempt["status"] != "pending" else None
+
+    return dict(await wait_for(done, timeout=60, what=f"signup attempt {attempt_id[:8]} to finish"))

@@ -177,7 +177,8 @@ async def test_reconnect_replaces_token_and_keeps_the_rest(engine: AsyncEngine, 
     await store(engine, vault_ab, tenant_id=tenant_id, waba_id=waba_id, token=new_token(),
                 business_id="5550001", name="Shop", tier_limit=250)
     async with engine.begin() as conn:
-        await set_status(conn, waba_id=waba_id, status="needs_reauth", reason="token expired (190)")
+        await set_status(conn, tenant_id=tenant_id, waba_id=waba_id, status="needs_reauth",
+                         reason="token expired (190)")
     query = select(whatsapp_accounts).where(whatsapp_accounts.c.waba_id == waba_id)
     async with engine.connect() as conn:
         before = (await conn.execute(query)).one()
@@ -194,12 +195,16 @@ async def test_reconnect_replaces_token_and_keeps_the_rest(engine: AsyncEngine, 
     assert after.updated_at > before.updated_at
 
 
-async def test_set_status_checks_account_and_value(engine: AsyncEngine) -> None:
+async def test_set_status_checks_account_tenant_and_value(engine: AsyncEngine, vault_ab: Vault) -> None:
+    tenant_id, other, waba_id = await new_tenant(engine), await new_tenant(engine), new_waba()
+    await store(engine, vault_ab, tenant_id=tenant_id, waba_id=waba_id, token=new_token())
     async with engine.connect() as conn:
         with pytest.raises(AccountNotFoundError):
-            await set_status(conn, waba_id=new_waba(), status="disconnected", reason=None)
+            await set_status(conn, tenant_id=tenant_id, waba_id=new_waba(), status="disconnected", reason=None)
+        with pytest.raises(AccountNotFoundError):  # another tenant's account is not found
+            await set_status(conn, tenant_id=other, waba_id=waba_id, status="disconnected", reason=None)
         with pytest.raises(ValueError, match="paused"):
-            await set_status(conn, waba_id=new_waba(), status="paused", reason=None)
+            await set_status(conn, tenant_id=tenant_id, waba_id=waba_id, status="paused", reason=None)
 
 
 async def test_load_missing_account(engine: AsyncEngine, vault_ab: Vault) -> None:

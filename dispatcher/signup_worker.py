@@ -1,0 +1,106 @@
+"""The dispatcher's signup lane: ``signup.requests`` → ``Onboarding`` → ``tenants.directory`` + ``signup.results``.
+
+Requests are handled one at a time, in their own consumer group, beside the send lanes. The
+outcome is kept in Redis before anything is published, so a request redelivered after a crash
+republishes that outcome instead of exchanging a code that Meta already consumed. A connected
+signup publishes each number to the compacted directory (the router then routes its webhooks),
+replays what ``wa.unroutable`` held for those numbers, then publishes the result; the offset is
+committed last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from functools import partial
+
+from confluent_kafka import Consumer, KafkaException, Message
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from aerostic import redis_keys
+from aerostic.settings import DispatcherSettings
+from dispatcher.onboarding import Onboarding
+from ingress.producer import AsyncProducer, DeliveryError
+from schemas.catalogue import SIGNUP_REQUESTS, SIGNUP_RESULTS, TENANTS_DIRECTORY
+from schemas.events import DirectoryEntry, derived_event_id
+from schemas.signup import SignupRequest, SignupResult
+from tenants.replay import replay_unroutable
+
+log = logging.getLogger(__name__)
+
+OUTCOME_TTL = timedelta(days=7)
+PUBLISH_RETRY_S = 1.0
+
+
+class SignupWorker:
+    """Consumes signup requests until ``stopping`` is set."""
+
+    def __init__(self, settings: DispatcherSettings, onboarding: Onboarding, redis: Redis,
+                 producer: AsyncProducer) -> None:
+        self.settings, self.onboarding, self.redis, self.producer = settings, onboarding, redis, producer
+        self.consumer = Consumer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.signup_group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "session.timeout.ms": settings.kafka_session_timeout_ms, "heartbeat.interval.ms": 1000,
+            "max.poll.interval.ms": 600000, "log_level": 3,
+        })
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        self.consumer.subscribe([SIGNUP_REQUESTS.full_name(self.settings.topic_prefix)])
+        try:
+            while not stopping.is_set():
+                msg = await loop.run_in_executor(None, self.consumer.poll, 0.2)
+                if msg is None:
+                    continue
+                if msg.error():
+                    log.warning("consume error: %s", msg.error())
+                    continue
+                await self._handle(msg)
+                try:
+                    await loop.run_in_executor(None, partial(self.consumer.commit, message=msg, asynchronous=False))
+                except KafkaException as exc:
+                    log.warning("signup offset commit failed (the outcome is republished, not redone): %s", exc)
+        finally:
+            await loop.run_in_executor(None, self.consumer.close)
+
+    async def _handle(self, msg: Message) -> None:
+        try:
+            request = SignupRequest.decode(msg.value() or b"")
+        except ValidationError as exc:
+            log.error("undecodable signup request %s[%s]@%s skipped: %s", msg.topic(), msg.partition(), msg.offset(),
+                      exc)
+            return
+        key = redis_keys.signup_attempt(request.attempt_id)
+        saved = await self.redis.get(key)
+        if saved is not None:
+            result = SignupResult.decode(saved)
+            log.info("signup %s was already handled (%s); republishing its outcome", request.attempt_id[:8],
+                     result.outcome)
+        else:
+            result = await self.onboarding.connect(request)
+            await self.redis.set(key, result.encode(), ex=OUTCOME_TTL)
+        while True:
+            try:
+                await self._publish(result)
+                return
+            except (DeliveryError, KafkaException, TimeoutError) as exc:
+                log.error("signup %s outcome not published yet (%s); retrying", request.attempt_id[:8], exc)
+                await asyncio.sleep(PUBLISH_RETRY_S)
+
+    async def _publish(self, result: SignupResult) -> None:
+        prefix = self.settings.topic_prefix
+        if result.outcome == "connected":
+            directory = TENANTS_DIRECTORY.full_name(prefix)
+            for number in result.numbers:
+                entry = DirectoryEntry(event_id=derived_event_id("dir", number.phone_number_id, result.tenant_id),
+                                       phone_number_id=number.phone_number_id, tenant_id=result.tenant_id,
+                                       waba_id=number.waba_id, display_phone_number=number.display_phone_number)
+                await self.producer.send(directory, entry.encode(), number.phone_number_id)
+            keys = {n.phone_number_id for n in result.numbers} | {w.waba_id for w in result.wabas}
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: replay_unroutable(self.settings, keys,
+                                                                       tenant_id=result.tenant_id))
+        await self.producer.send(SIGNUP_RESULTS.full_name(prefix), result.encode(), result.tenant_id)

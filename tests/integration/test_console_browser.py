@@ -1,0 +1,162 @@
+"""The console in a real browser (Debian's Chromium, headless, driven by Selenium): sign in, connect
+WhatsApp through the simulator's Embedded Signup dialog and watch the page turn "WhatsApp connected"
+on its own; cancel in the dialog and be told so."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from stack.launcher import LocalStack
+from tests.integration.conftest import PLATFORM_KEY, MetaAccount, MetaAccountFactory
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,900")
+PASSWORD = "a long enough password"
+STEP_S = 20  # one page to load or one click to land
+CONNECT_S = 90  # the whole signup: dispatcher exchange, discovery, subscription, registration, projector
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    """A fresh headless Chromium (its own profile, so no cookies from another test)."""
+    profile = tempfile.mkdtemp(prefix="aerostic-chromium-")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(STEP_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def new_admin(stack: LocalStack, name: str) -> str:
+    """A tenant with an admin user and no WhatsApp account; returns the admin's email."""
+    email = f"admin-{uuid.uuid4().hex[:12]}@console.test"
+    async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=30) as client:
+        created = await client.post("/admin/tenants", headers={"Authorization": f"Bearer {PLATFORM_KEY}"},
+                                    json={"name": name, "admin_email": email, "admin_password": PASSWORD})
+    assert created.status_code == 201, created.text
+    return email
+
+
+def wait(driver: WebDriver, timeout: float = STEP_S) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1)
+
+
+def on(base_url: str, path: str | None = None) -> Any:
+    """A wait condition: the browser shows a page of ``base_url`` (at ``path``, if given)."""
+    def landed(driver: WebDriver) -> bool:
+        url = driver.current_url
+        return url.startswith(base_url) and (path is None or urlsplit(url).path == path)
+
+    return landed
+
+
+def text_is(element_id: str, expected: str) -> Any:
+    """A wait condition: the element's visible text is exactly ``expected``."""
+    def reads(driver: WebDriver) -> bool:
+        found = driver.find_elements(By.ID, element_id)
+        return bool(found) and found[0].text.strip() == expected
+
+    return reads
+
+
+def console_errors(driver: WebDriver, stack: LocalStack) -> list[str]:
+    """Errors the browser logged on the console's pages since the last call (CSP violations among them)."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and stack.ingress_url in entry["message"]]
+
+
+def sign_in_and_connect(driver: WebDriver, stack: LocalStack, email: str) -> None:
+    """Sign in through the console's form, then follow its Connect WhatsApp button to Meta's dialog."""
+    driver.get(f"{stack.ingress_url}/console/login")
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login").click()
+    wait(driver).until(on(stack.ingress_url, "/console"))
+    assert driver.find_element(By.ID, "connection-status").text == "Not connected"
+    connect = wait(driver).until(ec.element_to_be_clickable((By.ID, "connect")))
+    assert connect.text == "Connect WhatsApp"
+    assert console_errors(driver, stack) == []
+    connect.click()
+    wait(driver).until(on(stack.metasim_url))
+
+
+def log_in_to_meta(driver: WebDriver, meta: MetaAccount) -> None:
+    """Page 1 of the dialog: log in to "Facebook"; page 2 (consent) is then shown."""
+    wait(driver).until(ec.presence_of_element_located((By.ID, "email"))).send_keys(meta.email)
+    driver.find_element(By.ID, "password").send_keys(meta.password)
+    driver.find_element(By.ID, "login").click()
+    wait(driver).until(ec.presence_of_element_located((By.ID, "allow")))
+
+
+async def test_connecting_whatsapp_in_the_browser(browser: WebDriver, stack: LocalStack,
+                                                  meta_account_factory: MetaAccountFactory) -> None:
+    email = await new_admin(stack, "browser shop")
+    meta = await meta_account_factory(numbers=1)
+    sign_in_and_connect(browser, stack, email)
+    log_in_to_meta(browser, meta)
+    Select(browser.find_element(By.ID, "business_id")).select_by_value(meta.business_id)
+    Select(browser.find_element(By.ID, "waba_id")).select_by_value(meta.waba_id)
+    Select(browser.find_element(By.ID, "phone_number_id")).select_by_value(meta.numbers[0])
+    browser.find_element(By.ID, "allow").click()
+
+    wait(browser).until(on(stack.ingress_url, "/console"))
+    assert parse_qs(urlsplit(browser.current_url).query).get("attempt"), browser.current_url
+    # The page follows the attempt by itself (no reload): "Connecting…", then connected with the number.
+    wait(browser, CONNECT_S).until(text_is("connection-status", "WhatsApp connected"))
+    wait(browser).until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, f'#numbers tr[data-phone-number-id="{meta.numbers[0]}"]')))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#numbers tr[data-phone-number-id]")
+    assert [row.get_attribute("data-phone-number-id") for row in rows] == meta.numbers
+    assert f"+1 555-{meta.numbers[0][-4:]}" in rows[0].text and "Shop" in rows[0].text
+    assert browser.find_element(By.ID, "connect").text == "Reconnect WhatsApp"
+    assert console_errors(browser, stack) == []
+
+    # A fresh load renders the same state on the server.
+    browser.get(f"{stack.ingress_url}/console")
+    assert browser.find_element(By.ID, "connection-status").text == "WhatsApp connected"
+    assert [row.get_attribute("data-phone-number-id") for row in browser.find_elements(
+        By.CSS_SELECTOR, "#numbers tr[data-phone-number-id]")] == meta.numbers
+
+
+async def test_cancelling_in_the_dialog_says_so(browser: WebDriver, stack: LocalStack,
+                                                meta_account_factory: MetaAccountFactory) -> None:
+    email = await new_admin(stack, "browser cancel")
+    meta = await meta_account_factory(numbers=1)
+    sign_in_and_connect(browser, stack, email)
+    log_in_to_meta(browser, meta)
+    browser.find_element(By.ID, "cancel").click()
+
+    wait(browser).until(on(stack.ingress_url))
+    wait(browser).until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "You cancelled the connection"))
+    assert console_errors(browser, stack) == []
+    browser.find_element(By.ID, "back").click()
+    wait(browser).until(on(stack.ingress_url, "/console"))
+    assert browser.find_element(By.ID, "connection-status").text == "Not connected"
+    assert browser.find_elements(By.CSS_SELECTOR, "#numbers tr[data-phone-number-id]") == []

@@ -1,0 +1,160 @@
+"""Tenant isolation and authentication, generated from the ingress's own route table.
+
+Every route is called without credentials (only the allow-listed public ones may answer), and
+with tenant A's credentials on tenant B's objects (403 or 404 for each); every collection A can
+read is searched for B's identifiers. A new route without an object of B to aim at fails the test
+until the mapping below learns about it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aerostic.settings import IngressSettings
+from ingress.app import create_app
+from tenants.users import create_user
+from tests.integration.conftest import Business, BusinessFactory, customer_writes
+
+ASYNC = pytest.mark.asyncio(loop_scope="session")
+
+# Reachable without a tenant credential: the login page and endpoint, the OAuth callback (its state
+# authenticates it), health. The webhook is served before FastAPI and checks Meta's signature.
+PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/meta/callback"), ("GET", "/console/login"),
+          ("POST", "/console/login")}
+PLATFORM = re.compile(r"^/admin/")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+
+    @property
+    def params(self) -> list[str]:
+        return re.findall(r"{(\w+)(?::\w+)?}", self.path)
+
+    def url(self, values: dict[str, str]) -> str:
+        return re.sub(r"{(\w+)(?::\w+)?}", lambda m: values[m.group(1)], self.path)
+
+
+def routes() -> list[Route]:
+    """Every (method, path) the ingress's FastAPI app serves, included routers too (docs excluded)."""
+    app = create_app(IngressSettings()).api
+    found: list[Route] = []
+
+    def walk(items: list[Any], prefix: str) -> None:
+        for item in items:
+            included = getattr(item, "original_router", None)
+            if included is not None:
+                walk(list(included.routes), prefix + item.include_context.prefix)
+            elif getattr(item, "methods", None):
+                found.extend(Route(m, prefix + item.path) for m in sorted(item.methods) if m != "HEAD")
+
+    walk(list(app.routes), "")
+    return [r for r in found if not r.path.startswith(("/docs", "/redoc", "/openapi"))]
+
+
+def test_the_route_table_is_found() -> None:
+    found = {(r.method, r.path) for r in routes()}
+    assert {("POST", "/v1/messages"), ("GET", "/v1/messages/{message_id}"), ("DELETE", "/v1/api-keys/{key_id}"),
+            ("GET", "/whatsapp/embedded/start"), ("GET", "/meta/callback"), ("GET", "/console")} <= found
+
+
+@ASYNC
+async def test_no_route_is_reachable_without_authentication(api: httpx.AsyncClient) -> None:
+    dummy = {name: "00000000-0000-0000-0000-000000000000" for r in routes() for name in r.params}
+    open_routes = []
+    for route in routes():
+        answer = await api.request(route.method, route.url(dummy), json={} if route.method != "GET" else None)
+        refused = answer.status_code == 401 or (
+            answer.status_code in (302, 303) and answer.headers["location"].startswith("/console/login"))
+        if not refused and (route.method, route.path) not in PUBLIC:
+            open_routes.append((route.method, route.path, answer.status_code))
+    assert open_routes == []
+
+
+@ASYNC
+async def test_the_platform_api_refuses_tenant_credentials(api: httpx.AsyncClient,
+                                                            business_factory: BusinessFactory) -> None:
+    tenant = await business_factory("platform probe")
+    for route in (r for r in routes() if PLATFORM.match(r.path)):
+        answer = await api.request(route.method, route.path, headers=tenant.auth, json={})
+        assert answer.status_code == 401, (route, answer.status_code)
+
+
+@dataclass
+class Victim:
+    business: Business
+    objects: dict[str, str]
+    identifiers: list[str]
+
+
+@pytest.fixture(scope="module")
+async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,
+                  business_factory: BusinessFactory) -> tuple[Business, Victim]:
+    a, b = await business_factory("tenant A"), await business_factory("tenant B")
+    customer = "16505550777"
+    await customer_writes(sim, db, b, customer, text="B's private message")
+    sent = await api.post("/v1/messages", headers=b.auth, json={"to": customer, "type": "text",
+                                                               "text": {"body": "B's reply"}})
+    assert sent.status_code == 202, sent.text
+    keys = (await api.get("/v1/api-keys", headers=b.auth)).json()
+    async with db.begin() as conn:
+        user = await create_user(conn, tenant_id=b.tenant_id, email=f"agent-{b.tenant_id}@b.test",
+                                 password="tenant B's password", role="agent")
+    objects = {"message_id": sent.json()["id"], "key": b.conversation(customer), "key_id": keys[0]["id"],
+               "user_id": user.user_id}
+    identifiers = [b.tenant_id, b.phone_number_id, b.waba_id, keys[0]["prefix"], sent.json()["id"], user.email,
+                   "B's private message", "B's reply"]
+    return a, Victim(b, objects, identifiers)
+
+
+@ASYNC
+async def test_a_tenant_gets_403_or_404_on_every_object_of_another(
+        api: httpx.AsyncClient, tenants: tuple[Business, Victim]) -> None:
+    a, victim = tenants
+    aimed = [r for r in routes() if r.params and not PLATFORM.match(r.path)]
+    assert aimed, "no route takes an object id"
+    unknown = sorted({p for r in aimed for p in r.params} - set(victim.objects))
+    assert unknown == [], f"routes take ids this test has no object of tenant B for: {unknown}"
+    leaks = []
+    for route in aimed:
+        url = route.url(victim.objects)
+        answer = await api.request(route.method, url, headers=a.auth, json={} if route.method != "GET" else None)
+        if answer.status_code not in (403, 404):
+            leaks.append((route.method, url, answer.status_code))
+    assert leaks == []
+    # ... while B itself reaches them (the ids are real).
+    own = await api.get(f"/v1/messages/{victim.objects['message_id']}", headers=victim.business.auth)
+    assert own.status_code == 200
+
+
+@ASYNC
+async def test_collections_never_show_another_tenants_data(
+        api: httpx.AsyncClient, tenants: tuple[Business, Victim]) -> None:
+    a, victim = tenants
+    listed = [r for r in routes() if r.method == "GET" and not r.params and not PLATFORM.match(r.path)
+              and (r.method, r.path) not in PUBLIC and not r.path.startswith("/whatsapp/embedded")]
+    assert any(r.path == "/v1/api-keys" for r in listed)
+    leaks = []
+    for route in listed:
+        answer = await api.get(route.path, headers=a.auth)
+        for identifier in victim.identifiers:
+            if identifier in answer.text:
+                leaks.append((route.path, identifier))
+    assert leaks == []
+
+
+@ASYNC
+async def test_sending_from_another_tenants_number_is_refused(
+        api: httpx.AsyncClient, tenants: tuple[Business, Victim]) -> None:
+    a, victim = tenants
+    answer = await api.post("/v1/messages", headers=a.auth, json={
+        "from": victim.business.phone_number_id, "to": "16505550777", "type": "text", "text": {"body": "x"}})
+    assert answer.status_code in (403, 404, 422), answer.text
