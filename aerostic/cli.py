@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from aerostic.settings import (
+    AiSettings,
     CoreSettings,
     DispatcherSettings,
     IngressSettings,
@@ -42,6 +43,13 @@ def _projector(_args: argparse.Namespace) -> int:
     from projector.consumer import run
 
     run(ProjectorSettings())
+    return 0
+
+
+def _ai(_args: argparse.Namespace) -> int:
+    from ai.worker import run
+
+    run(AiSettings())
     return 0
 
 
@@ -216,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingress.set_defaults(func=_ingress)
     sub.add_parser("streams", help="run the stream worker (router, conversations)").set_defaults(func=_streams)
     sub.add_parser("projector", help="run the PostgreSQL projector").set_defaults(func=_projector)
+    sub.add_parser("ai", help="run the AI worker (ai.requests -> ai.decisions)").set_defaults(func=_ai)
     sub.add_parser("migrate", help="apply migrations, mark Redis's epoch").set_defaults(func=_migrate)
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="action", required=True)

@@ -82,3 +82,28 @@ def login_failures_address(address: str) -> str:
 def signup_attempt(attempt_id: str) -> str:
     """The dispatcher's outcome of one signup attempt (a redelivered request republishes it, never re-runs)."""
     return f"{PREFIX}signup:{attempt_id}"
+
+
+def agent(tenant_id: str, agent_id: str) -> str:
+    """An agent's capacity, open conversations, last assignment time and teams (a hash)."""
+    return f"{PREFIX}agent:{tenant_id}:{agent_id}"
+
+
+def agent_presence(tenant_id: str, agent_id: str) -> str:
+    """``online`` or ``away`` while the agent's console sends heartbeats (expires without them)."""
+    return f"{PREFIX}presence:{tenant_id}:{agent_id}"
+
+
+def tenant_agents(tenant_id: str) -> str:
+    """The set of a tenant's agent ids."""
+    return f"{PREFIX}agents:{tenant_id}"
+
+
+def handoff_queue(tenant_id: str, team: str) -> str:
+    """Conversations waiting for an agent of ``team`` ("" for anyone), scored by when they started waiting."""
+    return f"{PREFIX}queue:{tenant_id}:{team}"
+
+
+def tenant_config_version(tenant_id: str) -> str:
+    """Bumped by the API on every change of a tenant's rules, settings or knowledge base (caches reload)."""
+    return f"{PREFIX}config-version:{tenant_id}"

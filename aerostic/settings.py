@@ -133,3 +133,15 @@ class DispatcherSettings(CoreSettings):
     pair_burst: int = 10
     commit_interval_s: float = 0.2
 
+
+
+class AiSettings(CoreSettings):
+    """The AI worker: ``ai.requests`` → ``ai.decisions``. The OpenAI-compatible model (OpenAI, vLLM, Ollama,
+    LM Studio) is used for tenants whose provider is ``openai``; without a base URL they are handed to people."""
+
+    group_id: str = "aerostic-ai"
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr = SecretStr("")
+    timeout_s: float = 8.0
+    concurrency: int = 64

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +22,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -86,6 +90,10 @@ contacts = Table(
     Column("profile_name", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("tags", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("opted_out", Boolean, nullable=False, server_default=false()),  # campaigns skip opted-out contacts
+    Column("opted_out_at", DateTime(timezone=True)),
     UniqueConstraint("tenant_id", "wa_id", name="uq_contacts_tenant_wa_id"),
 )
 
@@ -98,6 +106,14 @@ conversations = Table(
     Column("last_message_at", DateTime(timezone=True)),
     Column("last_inbound_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The state machine (writer: the projector, from the processor's ConversationChanged events).
+    Column("state", Text, nullable=False, server_default="bot"),  # bot | queued | agent | closed
+    Column("assignee_id", Text),
+    Column("team", Text),
+    Column("handoff_reason", Text),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("state_changed_at", DateTime(timezone=True)),
+    Index("ix_conversations_inbox", "tenant_id", "state", "state_changed_at"),
 )
 
 messages = Table(
@@ -196,4 +212,95 @@ signups = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_signups_tenant", "tenant_id", "updated_at"),
+)
+
+
+# --- conversations: configuration (writer: the tenant API) ---------------------------------------
+
+tenant_settings = Table(
+    "tenant_settings", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), primary_key=True),
+    Column("timezone", Text, nullable=False, server_default="UTC"),
+    Column("business_hours", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("ai_provider", Text, nullable=False, server_default="offline"),  # offline | openai | off
+    Column("ai_threshold", Float, nullable=False, server_default="0.7"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+automation_rules = Table(
+    "automation_rules", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("stop", Boolean, nullable=False, server_default=false()),
+    Column("trigger", JSONB, nullable=False),
+    Column("conditions", JSONB, nullable=False),
+    Column("actions", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_automation_rules_tenant", "tenant_id", "position"),
+)
+
+knowledge_entries = Table(
+    "knowledge_entries", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("keywords", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# An agent is a user who takes conversations; presence lives in Redis (it expires without a heartbeat).
+agents = Table(
+    "agents", metadata,
+    Column("user_id", UUID(as_uuid=False), ForeignKey("users.id"), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("display_name", Text),
+    Column("capacity", Integer, nullable=False, server_default="5"),
+    Column("teams", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+conversation_notes = Table(
+    "conversation_notes", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("conversation_key", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_conversation_notes", "tenant_id", "conversation_key", "created_at"),
+)
+
+# --- conversations: history (writer: the projector) ----------------------------------------------
+
+rule_executions = Table(
+    "rule_executions", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("rule_id", Text, nullable=False),
+    Column("rule_name", Text, nullable=False),
+    Column("conversation_key", Text, nullable=False),
+    Column("trigger_event", Text, nullable=False),
+    Column("actions", JSONB, nullable=False),
+    Column("stopped", Boolean, nullable=False),
+    Column("executed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rule_executions_tenant", "tenant_id", "rule_id", "executed_at"),
+)
+
+conversation_events = Table(
+    "conversation_events", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("conversation_key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_conversation_events", "tenant_id", "conversation_key", "id"),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
@@ -31,16 +31,18 @@ from schemas.catalogue import (
     SIGNUP_RESULTS,
     STATUSES,
 )
+from schemas.conversation import CONVERSATION_EVENT
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
-from schemas.outbound import MessageQueued, OutboundResult
+from schemas.outbound import OutboundResult
 from schemas.signup import SignupRequest, SignupResult
 
 log = logging.getLogger(__name__)
 
-MODELS: dict[str, type[Event]] = {
-    INBOUND.name: InboundMessage, STATUSES.name: StatusUpdate, ACCOUNT_EVENTS.name: AccountEvent,
-    CONVERSATIONS_EVENTS.name: MessageQueued, OUTBOUND_RESULTS.name: OutboundResult,
-    SIGNUP_REQUESTS.name: SignupRequest, SIGNUP_RESULTS.name: SignupResult,
+# How each topic's values are read; ``conversations.events`` holds several kinds (see schemas.conversation).
+DECODERS: dict[str, Callable[[bytes], Event]] = {
+    INBOUND.name: InboundMessage.decode, STATUSES.name: StatusUpdate.decode, ACCOUNT_EVENTS.name: AccountEvent.decode,
+    CONVERSATIONS_EVENTS.name: CONVERSATION_EVENT.validate_json, OUTBOUND_RESULTS.name: OutboundResult.decode,
+    SIGNUP_REQUESTS.name: SignupRequest.decode, SIGNUP_RESULTS.name: SignupResult.decode,
 }
 
 
@@ -68,7 +70,7 @@ class Projector:
         self._stopping.set()
 
     async def run(self) -> None:
-        self.consumer.subscribe([self.prefix + name for name in MODELS])
+        self.consumer.subscribe([self.prefix + name for name in DECODERS])
         loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
@@ -89,7 +91,7 @@ class Projector:
                 continue
             topic = (msg.topic() or "")[len(self.prefix):]
             try:
-                events.append(MODELS[topic].decode(msg.value() or b""))
+                events.append(DECODERS[topic](msg.value() or b""))
             except (KeyError, ValidationError) as exc:
                 log.error("undecodable record %s[%s]@%s skipped: %s", msg.topic(), msg.partition(),
                           msg.offset(), exc)

@@ -17,7 +17,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import account_events, contacts, conversations, message_statuses, messages
+from projector.conversation_events import write_conversation_event
 from projector.signups import write_request, write_result
+from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
 from schemas.signup import SignupRequest, SignupResult
@@ -43,6 +45,8 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
             await write_request(conn, event)
         elif isinstance(event, SignupResult):
             await write_result(conn, event)
+        elif isinstance(event, ConversationChanged | ContactChanged | RuleExecuted | AiOutcome):
+            await write_conversation_event(conn, event)
 
 
 async def _inbound(conn: AsyncConnection, event: InboundMessage) -> None:

@@ -52,6 +52,8 @@ class SendCommand(_Addressed):
     lane: Lane = "interactive"
     requested_by: str
     created_at: datetime
+    # Who sends: an agent's reply takes the conversation over from the bot (the AI stays silent).
+    author: Literal["api", "agent"] = "api"
 
 
 

@@ -53,6 +53,7 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
         url = stack.start_ingress(ingress_port)
         stack.start_streams()
         stack.start_projector()
+        stack.start_ai()
         settings = IngressSettings()
         stack.start_metasim(app_secret=settings.app_secrets[0].get_secret_value(), port=sim_port)
         stack.start_dispatcher(vault_keys=vault_keys)

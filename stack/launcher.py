@@ -101,6 +101,10 @@ class LocalStack:
     def start_projector(self) -> Child:
         return self.spawn("projector", "projector")
 
+    def start_ai(self, **settings: str) -> Child:
+        """Run the AI worker (``settings``: AiSettings fields, e.g. ``openai_base_url``)."""
+        return self.spawn("ai", "ai", env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
+
     def start_metasim(self, *, app_secret: str, port: int | None = None, **config: str) -> str:
         """Run the Meta simulator, posting its webhooks to this stack's ingress (``config``: SimConfig fields)."""
         port = port or self.metasim_port or free_port()

@@ -22,8 +22,10 @@ from ingress.signature import sign
 from metasim import payloads
 from schemas.catalogue import WEBHOOKS_RAW
 from stack.launcher import LocalStack
+from stack.processes import free_port
 from tenants.api_keys import create_key_for
 from tenants.commands import attach_number, create_tenant
+from tests.integration.model_server import ModelServer
 from vault.cipher import Vault, generate_key_spec
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "meta"
@@ -36,6 +38,10 @@ VAULT_KEYS = generate_key_spec("it-1")
 # Time in the tests runs faster than at Meta: the pair limit is one message per 0.1 s (burst 45 at the
 # simulator, 10 at the dispatcher), and the dispatcher gives up on a silent Graph call after 3 s.
 PAIR_INTERVAL_S = "0.1"
+# The OpenAI-compatible model the AI worker uses for tenants whose provider is "openai".
+MODEL = ModelServer(free_port())
+MODEL_KEY = "sk-integration-model-key"
+AI_TIMEOUT_S = "1.5"
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +60,13 @@ def stack() -> Iterator[LocalStack]:
         local.start_projector()
         local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed="7")
         start_dispatcher(local)
+        MODEL.start()
+        local.start_ai(openai_base_url=MODEL.url, openai_model="test-model", openai_api_key=MODEL_KEY,
+                       timeout_s=AI_TIMEOUT_S)
         yield local
     finally:
         local.stop()
+        MODEL.stop()
 
 
 def start_dispatcher(stack: LocalStack) -> None:
