@@ -201,6 +201,12 @@ def _bench_ingress(args: argparse.Namespace) -> int:
     return bench_main(duration=args.duration, connections=args.connections)
 
 
+def _bench_e2e(args: argparse.Namespace) -> int:
+    from bench.e2e import main as bench_main
+
+    return bench_main(rates=tuple(args.rates), seconds=args.seconds)
+
+
 def _bench_dispatch(args: argparse.Namespace) -> int:
     from bench.dispatch import main as bench_main
 
@@ -290,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=_simulate)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="target", required=True)
+    bench_e2e = bench.add_parser("e2e", help="customer question to AI answer latency through the whole pipeline")
+    bench_e2e.add_argument("--rates", type=int, nargs="+", default=[200, 500])
+    bench_e2e.add_argument("--seconds", type=float, default=10.0)
+    bench_e2e.set_defaults(func=_bench_e2e)
     bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")
     bench_ingress.add_argument("--duration", type=float, default=10.0)
     bench_ingress.add_argument("--connections", type=int, default=64)
