@@ -73,7 +73,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 class E2E:
     def __init__(self) -> None:
-        self.stack = LocalStack()
+        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET})
         self.vault_keys = generate_key_spec("bench")
         self.pnid = str(uuid.uuid4().int)[:15]
         self.customers = 0
