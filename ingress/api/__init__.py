@@ -1,4 +1,4 @@
-"""The tenant HTTP API served by the ingress process (FastAPI): sends, console accounts and pages, platform admin.
+"""The tenant HTTP API served by the ingress process (FastAPI): sends, accounts, inbox, configuration, platform.
 
 ``install(app)`` mounts the routes and answers 503 (with ``Retry-After``) when PostgreSQL or
 Redis cannot be reached, so clients retry instead of seeing a bare 500.
@@ -16,10 +16,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ingress.api.accounts import router as accounts_router
+from ingress.api.agents import router as agents_router
+from ingress.api.automations import router as automations_router
 from ingress.api.connection import router as connection_router
+from ingress.api.inbox import router as inbox_router
+from ingress.api.inbox_actions import router as inbox_actions_router
+from ingress.api.knowledge import router as knowledge_router
 from ingress.api.login import router as login_router
 from ingress.api.messages import router as messages_router
 from ingress.api.platform import router as platform_router
+from ingress.api.tenant_settings import router as settings_router
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,9 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """Mount the tenant API on ``app``."""
-    for router in (messages_router, login_router, accounts_router, connection_router, platform_router):
+    for router in (messages_router, login_router, accounts_router, connection_router, platform_router,
+                   automations_router, knowledge_router, settings_router, agents_router, inbox_router,
+                   inbox_actions_router):
         app.include_router(router)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)

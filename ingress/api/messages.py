@@ -15,7 +15,7 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
@@ -25,6 +25,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aerostic import redis_keys
+from aerostic.settings import IngressSettings
 from db.tables import conversations, message_statuses, messages, phone_numbers
 from ingress.api.auth import Principal, TenantDep
 from ingress.api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
@@ -56,24 +57,31 @@ MessageIdPath = Annotated[str, Path(min_length=1, max_length=200)]
 async def send_message(body: MessageCreate, principal: TenantDep, engine: EngineDep, redis: RedisDep,
                        producer: ProducerDep, settings: SettingsDep) -> MessageAccepted:
     """Queue one message for sending; answers once the send command is durably in Kafka."""
-    sender = await _sender(engine, principal.tenant_id, body.from_)
-    command = _command(body, principal, sender)
+    sender = await sender_number(engine, principal.tenant_id, body.from_)
+    command = send_command(principal, phone_number_id=sender, to=body.to, message=body.graph_message(),
+                           idempotency_key=body.idempotency_key)
+    return await queue_send(command, body.idempotency_key, redis=redis, producer=producer, settings=settings)
+
+
+async def queue_send(command: SendCommand, idempotency_key: str | None, *, redis: Redis, producer: AsyncProducer,
+                     settings: IngressSettings) -> MessageAccepted:
+    """Publish ``command`` once per client ``idempotency_key``; answers after the broker acknowledged it."""
     topic = CONVERSATIONS_COMMANDS.full_name(settings.topic_prefix)
-    ledger = SendLedger(redis, principal.tenant_id)
+    ledger = SendLedger(redis, command.tenant_id)
     record = SendRecord.of(command)
-    if body.idempotency_key is not None and not await ledger.reserve(body.idempotency_key, record):
-        return await _repeat(ledger, producer, topic, body.idempotency_key, record)
+    if idempotency_key is not None and not await ledger.reserve(idempotency_key, record):
+        return await _repeat(ledger, producer, topic, idempotency_key, record)
     try:
         await _produce(producer, topic, command.conversation_key, command.encode())
     except HTTPException:
-        if body.idempotency_key is not None:
-            await ledger.release(body.idempotency_key, record.id)
+        if idempotency_key is not None:
+            await ledger.release(idempotency_key, record.id)
         raise
     await ledger.remember(record)
     return MessageAccepted(id=record.id, conversation_key=record.conversation_key)
 
 
-async def _sender(engine: AsyncEngine, tenant_id: str, requested: str | None) -> str:
+async def sender_number(engine: AsyncEngine, tenant_id: str, requested: str | None) -> str:
     """The tenant's connected number to send from: ``requested``, or its only one."""
     query = select(phone_numbers.c.phone_number_id).where(
         phone_numbers.c.tenant_id == tenant_id, phone_numbers.c.status == "connected")
@@ -89,13 +97,14 @@ async def _sender(engine: AsyncEngine, tenant_id: str, requested: str | None) ->
     return str(found[0])
 
 
-def _command(body: MessageCreate, principal: Principal, phone_number_id: str) -> SendCommand:
+def send_command(principal: Principal, *, phone_number_id: str, to: str, message: dict[str, Any],
+                 idempotency_key: str | None, author: Literal["api", "agent"] = "api") -> SendCommand:
+    """A new ``SendCommand`` on behalf of ``principal`` (its downstream idempotency key is tenant-scoped)."""
     message_id = str(uuid.uuid4())
-    downstream_key = f"{principal.tenant_id}:{body.idempotency_key or message_id}"
+    downstream_key = f"{principal.tenant_id}:{idempotency_key or message_id}"
     return SendCommand(event_id=message_id, tenant_id=principal.tenant_id, message_id=message_id,
-                       idempotency_key=downstream_key, phone_number_id=phone_number_id, to=body.to,
-                       message=body.graph_message(), requested_by=principal.actor,
-                       created_at=datetime.now(UTC))
+                       idempotency_key=downstream_key, phone_number_id=phone_number_id, to=to, message=message,
+                       requested_by=principal.actor, created_at=datetime.now(UTC), author=author)
 
 
 async def _produce(producer: AsyncProducer, topic: str, key: str, value: bytes) -> None:

@@ -230,13 +230,12 @@ class MessageContext(_Strict):
     message_id: str = Field(min_length=1, max_length=256)
 
 
-class MessageCreate(_Strict):
-    """``POST /v1/messages``: one message to one recipient, shaped like Graph's body."""
+class MessageContent(_Strict):
+    """A message without its addressing: ``type``, the object it names and an optional ``context``.
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    What an inbox reply takes (the conversation names the recipient); ``MessageCreate`` adds the routing.
+    """
 
-    from_: PhoneNumberId | None = Field(None, alias="from")
-    to: str
     type: MessageType
     text: TextObject | None = None
     template: TemplateObject | None = None
@@ -250,22 +249,9 @@ class MessageCreate(_Strict):
     contacts: Annotated[list[ContactCard], Field(min_length=1)] | None = None
     reaction: ReactionObject | None = None
     context: MessageContext | None = None
-    idempotency_key: IdempotencyKey | None = None
-    # Accepted (and not forwarded) so a Graph body can be sent as it is.
-    messaging_product: Literal["whatsapp"] | None = None
-    recipient_type: Literal["individual"] | None = None
-
-    @field_validator("to")
-    @classmethod
-    def _wa_id(cls, value: str) -> str:
-        digits = value.removeprefix("+")
-        if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 15 and digits[0] != "0"):
-            raise ValueError("'to' must be the recipient's number in international format: 6 to 15 digits "
-                             "with the country code, optionally after a '+' (no spaces or punctuation)")
-        return digits
 
     @model_validator(mode="after")
-    def _object_matches_type(self) -> MessageCreate:
+    def _object_matches_type(self) -> MessageContent:
         if getattr(self, self.type) is None:
             raise ValueError(f"type is '{self.type}' but no '{self.type}' object was given")
         others = [name for name in MESSAGE_TYPES if name != self.type and getattr(self, name) is not None]
@@ -282,6 +268,28 @@ class MessageCreate(_Strict):
         if self.context is not None:
             message["context"] = self.context.model_dump(mode="json")
         return message
+
+
+class MessageCreate(MessageContent):
+    """``POST /v1/messages``: one message to one recipient, shaped like Graph's body."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    from_: PhoneNumberId | None = Field(None, alias="from")
+    to: str
+    idempotency_key: IdempotencyKey | None = None
+    # Accepted (and not forwarded) so a Graph body can be sent as it is.
+    messaging_product: Literal["whatsapp"] | None = None
+    recipient_type: Literal["individual"] | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _wa_id(cls, value: str) -> str:
+        digits = value.removeprefix("+")
+        if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 15 and digits[0] != "0"):
+            raise ValueError("'to' must be the recipient's number in international format: 6 to 15 digits "
+                             "with the country code, optionally after a '+' (no spaces or punctuation)")
+        return digits
 
 
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)

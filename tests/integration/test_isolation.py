@@ -95,6 +95,28 @@ class Victim:
     identifiers: list[str]
 
 
+RULE = {"name": "B's private rule", "trigger": {"type": "keyword", "keywords": ["refund"]},
+        "actions": [{"type": "add_tag", "tag": "refunds"}]}
+ENTRY = {"question": "B's private question?", "answer": "B's private answer", "keywords": []}
+
+
+def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
+    """A valid body for ``route``, so that A's request is refused for B's object, not for its body."""
+    if route.method == "GET":
+        return None
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("PUT", "/v1/automations/{rule_id}"): RULE,
+        ("PATCH", "/v1/automations/{rule_id}"): {"enabled": False},
+        ("PUT", "/v1/knowledge/{entry_id}"): ENTRY,
+        ("PUT", "/v1/agents/{user_id}"): {"capacity": 1, "teams": []},
+        ("POST", "/v1/conversations/{key}/reply"): {"message": {"type": "text", "text": {"body": "A's reply"}}},
+        ("POST", "/v1/conversations/{key}/notes"): {"text": "A's note"},
+        ("POST", "/v1/conversations/{key}/assign"): {"agent_id": objects["user_id"]},
+        ("POST", "/v1/conversations/{key}/transfer"): {"agent_id": objects["user_id"]},
+    }
+    return bodies.get((route.method, route.path), {})
+
+
 @pytest.fixture(scope="module")
 async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,
                   business_factory: BusinessFactory) -> tuple[Business, Victim]:
@@ -108,10 +130,18 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
     async with db.begin() as conn:
         user = await create_user(conn, tenant_id=b.tenant_id, email=f"agent-{b.tenant_id}@b.test",
                                  password="tenant B's password", role="agent")
+    rule = await api.post("/v1/automations", headers=b.auth, json=RULE)
+    entry = await api.post("/v1/knowledge", headers=b.auth, json=ENTRY)
+    agent = await api.put(f"/v1/agents/{user.user_id}", headers=b.auth,
+                          json={"display_name": "B's agent Zed", "capacity": 2, "teams": ["B's team"]})
+    note = await api.post(f"/v1/conversations/{b.conversation(customer)}/notes", headers=b.auth,
+                          json={"text": "B's private note"})
+    assert [r.status_code for r in (rule, entry, agent, note)] == [201, 201, 200, 201]
     objects = {"message_id": sent.json()["id"], "key": b.conversation(customer), "key_id": keys[0]["id"],
-               "user_id": user.user_id}
+               "user_id": user.user_id, "rule_id": rule.json()["id"], "entry_id": entry.json()["id"]}
     identifiers = [b.tenant_id, b.phone_number_id, b.waba_id, keys[0]["prefix"], sent.json()["id"], user.email,
-                   "B's private message", "B's reply"]
+                   user.user_id, "B's private message", "B's reply", RULE["name"], ENTRY["question"],
+                   "B's agent Zed", "B's team", "B's private note"]
     return a, Victim(b, objects, identifiers)
 
 
@@ -126,13 +156,17 @@ async def test_a_tenant_gets_403_or_404_on_every_object_of_another(
     leaks = []
     for route in aimed:
         url = route.url(victim.objects)
-        answer = await api.request(route.method, url, headers=a.auth, json={} if route.method != "GET" else None)
+        answer = await api.request(route.method, url, headers=a.auth, json=body_for(route, victim.objects))
         if answer.status_code not in (403, 404):
             leaks.append((route.method, url, answer.status_code))
     assert leaks == []
     # ... while B itself reaches them (the ids are real).
-    own = await api.get(f"/v1/messages/{victim.objects['message_id']}", headers=victim.business.auth)
-    assert own.status_code == 200
+    objects = victim.objects
+    for path in (f"/v1/messages/{objects['message_id']}", f"/v1/automations/{objects['rule_id']}",
+                 f"/v1/knowledge/{objects['entry_id']}", f"/v1/conversations/{objects['key']}",
+                 f"/v1/conversations/{objects['key']}/notes"):
+        own = await api.get(path, headers=victim.business.auth)
+        assert own.status_code == 200, (path, own.status_code)
 
 
 @ASYNC

@@ -1,0 +1,47 @@
+"""Request and response models of ``/v1/automations``; a rule's body is ``automations.rules.RuleSpec``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from automations.rules import Rule
+
+
+class RulePublic(Rule):
+    """A stored rule, as the API shows it."""
+
+    created_at: datetime
+    updated_at: datetime
+
+
+class RuleToggle(BaseModel):
+    """``PATCH /v1/automations/{rule_id}``: switch a rule on or off."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool
+
+
+class RuleOrder(BaseModel):
+    """``PUT /v1/automations/order``: every rule id of the tenant, in the order they should run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[uuid.UUID] = Field(max_length=1000)
+
+
+class RuleExecutionPublic(BaseModel):
+    """One run of a rule on a conversation (recorded by the conversation processor)."""
+
+    id: int
+    rule_id: str
+    rule_name: str
+    conversation_key: str
+    trigger_event: str
+    actions: list[dict[str, Any]]
+    stopped: bool
+    executed_at: datetime
