@@ -75,7 +75,8 @@ class AiWorker:
         self.decisions = AI_DECISIONS.full_name(settings.topic_prefix)
         self.consumer = Consumer({
             "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.wait.max.ms": 5,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
             "session.timeout.ms": settings.kafka_session_timeout_ms, "heartbeat.interval.ms": 1000, "log_level": 3,
         })
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=1)

@@ -164,15 +164,18 @@ class E2E:
         self.stack.stop()
 
 
-def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: float = 60.0) -> int:
+def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: float = 120.0,
+         baseline_rate: int = 10) -> int:
     bench = E2E()
     runs: list[Run] = []
     try:
         bench.start()
         asyncio.run(bench.tenant())
         warm = asyncio.run(bench.run(20, 2.0, 60.0))  # joins every consumer group and warms every cache
-        warm_p50 = _percentile(warm.latencies_ms(), 0.5)
-        print(f"warm-up: {len(warm.sent)} questions, lost={warm.lost} p50_ms={warm_p50:.1f}", flush=True)
+        print(f"warm-up: {len(warm.sent)} questions, lost={warm.lost}", flush=True)
+        base = asyncio.run(bench.run(baseline_rate, 5.0, 60.0))  # the pipeline's latency when it is not loaded
+        base_p50, base_p99 = _percentile(base.latencies_ms(), 0.5), _percentile(base.latencies_ms(), 0.99)
+        print(f"baseline {baseline_rate}/s: p50_ms={base_p50:.1f} p99_ms={base_p99:.1f} lost={base.lost}", flush=True)
         for rate in rates:
             run = asyncio.run(bench.run(rate, seconds, drain_s))
             runs.append(run)
@@ -181,7 +184,8 @@ def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: fl
                   f"answered {len(latencies)}, p50_ms={_percentile(latencies, 0.5):.1f} "
                   f"p99_ms={_percentile(latencies, 0.99):.1f} max_ms={max(latencies, default=float('nan')):.1f} "
                   f"mean_ms={statistics.fmean(latencies) if latencies else float('nan'):.1f} lost={run.lost} "
-                  f"duplicated={run.duplicated} send_errors={run.send_errors}", flush=True)
+                  f"duplicated={run.duplicated} send_errors={run.send_errors} "
+                  f"p99_vs_baseline={_percentile(latencies, 0.99) / base_p99:.1f}x", flush=True)
     finally:
         bench.stop()
     figures = " ".join(f"p50_ms_{r.rate}={_percentile(r.latencies_ms(), 0.5):.1f} "

@@ -60,7 +60,7 @@ class Dispatcher:
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
         self.consumer = Consumer({
             "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
-            "fetch.wait.max.ms": 5,
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "range", "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": 1000, "max.poll.interval.ms": 600000, "log_level": 3,

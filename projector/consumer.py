@@ -55,7 +55,7 @@ class Projector:
         self.consumer = Consumer({
             "bootstrap.servers": settings.kafka_bootstrap_servers,
             "group.id": settings.group_id,
-            "fetch.wait.max.ms": 10,
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": settings.kafka_session_timeout_ms,

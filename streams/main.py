@@ -42,6 +42,7 @@ async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
         ConversationProcessor(redis, engine, prefix=settings.topic_prefix),
     ]
     workers = [StreamWorker(p, producer, bootstrap=settings.kafka_bootstrap_servers,
+                            fetch_wait_ms=settings.kafka_fetch_wait_ms,
                             session_timeout_ms=settings.kafka_session_timeout_ms) for p in processors]
     def stop() -> None:
         for worker in workers:

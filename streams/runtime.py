@@ -53,6 +53,7 @@ class StreamWorker:
     """Runs one ``Processor`` until stopped."""
 
     def __init__(self, processor: Processor, producer: AsyncProducer, *, bootstrap: str, session_timeout_ms: int,
+                 fetch_wait_ms: int = 20,
                  batch_size: int = 500, batch_wait_s: float = 0.1) -> None:
         self.processor = processor
         self.producer = producer
@@ -60,7 +61,7 @@ class StreamWorker:
         self.batch_wait_s = batch_wait_s
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": processor.group_id, "enable.auto.commit": False,
-            "fetch.wait.max.ms": 10,
+            "fetch.wait.max.ms": fetch_wait_ms,
             "auto.offset.reset": "earliest", "partition.assignment.strategy": "range",
             "session.timeout.ms": session_timeout_ms, "heartbeat.interval.ms": 1000, "log_level": 3,
         })
