@@ -136,6 +136,10 @@ class Assigner:
         """Count one more open conversation for ``agent_id`` (a manual assignment ignores capacity)."""
         await self.redis.hincrby(agent(tenant_id, agent_id), "open", 1)
 
+    async def requeue(self, tenant_id: str, conversation_key: str, team: str | None, since: float) -> None:
+        """Put a conversation back in its queue at its original place (a claim that could not be handed on)."""
+        await self.redis.zadd(handoff_queue(tenant_id, team or ""), {conversation_key: since}, nx=True)
+
     async def unqueue(self, tenant_id: str, conversation_key: str, team: str | None) -> None:
         await self.redis.zrem(handoff_queue(tenant_id, team or ""), conversation_key)
 

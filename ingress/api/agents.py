@@ -156,5 +156,5 @@ async def _unclaim(assigner: Assigner, engine: AsyncEngine, tenant_id: str, agen
     since = row.state_changed_at.timestamp() if row is not None and row.state_changed_at else time.time()
     team = row.team if row is not None else None
     await assigner.release(tenant_id, agent_id)
-    await assigner.redis.zadd(redis_keys.handoff_queue(tenant_id, team or ""), {key: since}, nx=True)
+    await assigner.requeue(tenant_id, key, team, since)
     log.warning("claim of %s by agent %s undone: its command could not be published", key, agent_id)

@@ -99,3 +99,17 @@ async def test_concurrent_picks_never_exceed_capacity(redis_client: aioredis.Red
 async def test_unknown_presence_is_refused(redis_client: aioredis.Redis, uid: str) -> None:
     with pytest.raises(ValueError, match="unknown presence"):
         await Assigner(redis_client).set_presence(uid, "ann", "busy", ttl_s=5)
+
+
+async def test_requeue_restores_the_original_place(redis_client: aioredis.Redis, uid: str) -> None:
+    assigner = Assigner(redis_client)
+    await assigner.configure(uid, "ann", capacity=1, teams=[])
+    assert await assigner.pick(uid, "old") is None
+    assert await assigner.pick(uid, "new") is None
+    await assigner.set_presence(uid, "ann", "online", ttl_s=60)
+    assert await assigner.claim(uid, "ann") == "old"
+    since = 1.0  # it had waited since long before "new"
+    await assigner.release(uid, "ann")
+    await assigner.requeue(uid, "old", None, since)
+    assert await assigner.queued(uid) == ["old", "new"]
+    assert await assigner.claim(uid, "ann") == "old"
