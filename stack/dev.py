@@ -28,6 +28,11 @@ DEMO_PHONE_NUMBER_ID = "106540352242922"
 DEMO_WABA_ID = "102290129340398"
 DEMO_DISPLAY_NUMBER = "15550783881"
 DEMO_CUSTOMER = "16505551234"
+DEMO_KNOWLEDGE = [
+    ("Which colors does it come in?", "It comes in blue, green and red."),
+    ("How long does shipping take?", "Orders ship within 2 business days."),
+    ("What is your return policy?", "Returns are free within 30 days."),
+]
 DEMO_ADMIN_EMAIL = "admin@demo.shop"
 DEMO_ADMIN_PASSWORD = "demo-shop-password"  # noqa: S105 - the local demo's console login
 # The demo business as Meta knows it: a Facebook user who owns it, with one number still to register.
@@ -91,6 +96,9 @@ async def _demo(settings: IngressSettings, stack: LocalStack) -> dict[str, Any]:
         key.raise_for_status()
         api_key = key.json()["key"]
         auth = {"Authorization": f"Bearer {api_key}"}
+        for question, answer in DEMO_KNOWLEDGE:
+            (await api.post("/v1/knowledge", headers=auth, json={"question": question, "answer": answer})
+             ).raise_for_status()
         started = time.monotonic()
         (await sim.post("/_sim/customers/messages", json={
             "phone_number_id": DEMO_PHONE_NUMBER_ID, "from": DEMO_CUSTOMER, "name": "Sheena Nelson",
@@ -98,13 +106,15 @@ async def _demo(settings: IngressSettings, stack: LocalStack) -> dict[str, Any]:
         conversation = f"{DEMO_PHONE_NUMBER_ID}:{DEMO_CUSTOMER}"
         await _until(lambda: _history_has(api, auth, conversation), "the customer's message in PostgreSQL")
         inbound_s = time.monotonic() - started
+        await _until(lambda: _ai_answered(api, auth, conversation), "the AI's answer to be read")
+        ai_s = time.monotonic() - started
         started = time.monotonic()
         sent = await api.post("/v1/messages", headers=auth, json={
             "to": DEMO_CUSTOMER, "type": "text", "text": {"body": "Yes: blue, green and red."}})
         sent.raise_for_status()
         message_id = sent.json()["id"]
         await _until(lambda: _is_read(api, auth, message_id), "the reply to be read")
-        return {"tenant_id": tenant_id, "api_key": api_key, "signup_s": signup_s, "inbound_s": inbound_s,
+        return {"tenant_id": tenant_id, "api_key": api_key, "signup_s": signup_s, "inbound_s": inbound_s, "ai_s": ai_s,
                 "reply_s": time.monotonic() - started}
 
 
@@ -114,6 +124,12 @@ async def _connected(api: httpx.AsyncClient, auth: dict[str, str]) -> bool:
         attempt = view["attempt"]
         raise RuntimeError(f"Embedded Signup failed at {attempt['step']}: {attempt['error_message']}")
     return bool(view["state"] == "connected")
+
+
+async def _ai_answered(api: httpx.AsyncClient, auth: dict[str, str], conversation: str) -> bool:
+    response = await api.get(f"/v1/conversations/{conversation}/messages", headers=auth)
+    return response.status_code == 200 and any(
+        m["direction"] == "outbound" and m["status"] == "read" for m in response.json()["messages"])
 
 
 async def _history_has(api: httpx.AsyncClient, auth: dict[str, str], conversation: str) -> bool:
@@ -149,6 +165,7 @@ def _banner(stack: LocalStack, url: str, demo: dict[str, Any]) -> None:
         f"  Meta's dialog     log in as {DEMO_META_ACCOUNT['email']} / {DEMO_META_ACCOUNT['password']} "
         "to connect again",
         f"  demo inbound      stored {demo['inbound_s']:.2f}s after the customer wrote",
+        f"  demo AI answer    read {demo['ai_s']:.2f}s after the customer wrote (offline scorer, knowledge base)",
         f"  demo reply        read {demo['reply_s']:.2f}s after the API call",
         f"  logs              {stack.log_dir}",
         "Make the customer write again, then answer through the API:",
