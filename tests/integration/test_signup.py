@@ -309,3 +309,45 @@ async def test_start_needs_a_tenant_admin(api: httpx.AsyncClient, admin_factory:
     assert params["response_type"] == "code" and params["override_default_response_type"] == "true"
     assert params["client_id"] == "100000000000001" and params["config_id"] == "200000000000001"
     assert params["redirect_uri"].endswith("/meta/callback") and '"sessionInfoVersion":"3"' in params["extras"]
+
+
+async def test_a_held_send_goes_out_once_after_reconnecting(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, admin_factory: AdminFactory,
+        meta_account_factory: MetaAccountFactory) -> None:
+    """Meta revokes the token (190): the account needs re-auth and sends wait; reconnecting releases them."""
+    admin = await admin_factory()
+    meta = await meta_account_factory()
+    first = await approve(api, admin.auth, email=meta.email, password=meta.password)
+    assert (await settled_connection(api, admin, first.attempt_id or ""))["state"] == "connected"
+    pnid, customer = meta.numbers[0], "16505550777"
+    assert (await sim.post("/_sim/customers/messages", json={"phone_number_id": pnid, "from": customer,
+                                                             "type": "text", "text": "hi"})).status_code == 200
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=admin.tenant_id),
+                   what="the customer's message")
+    old = [t["token"] for t in (await sim.get("/_sim/signup/tokens")).json()["tokens"] if meta.waba_id in t["waba_ids"]]
+    assert (await sim.post("/_sim/tokens/revoke", json={"token": old[0]})).status_code < 300
+    sent = await api.post("/v1/messages", headers=admin.auth, json={"to": customer, "type": "text",
+                                                                    "text": {"body": "held until reconnected"}})
+    assert sent.status_code == 202, sent.text
+    message_id = sent.json()["id"]
+    view = await wait_for(lambda: _state(api, admin, "needs_reauth"), what="the account to need re-auth")
+    assert view["state"] == "needs_reauth"
+    assert (await api.get(f"/v1/messages/{message_id}", headers=admin.auth)).json()["status"] == "queued"
+
+    second = await approve(api, admin.auth, email=meta.email, password=meta.password)
+    assert (await settled_connection(api, admin, second.attempt_id or ""))["state"] == "connected"
+
+    async def read() -> bool:
+        return (await api.get(f"/v1/messages/{message_id}", headers=admin.auth)).json()["status"] == "read"
+
+    await wait_for(read, what="the held message to be sent and read")
+    fresh = [t["token"] for t in (await sim.get("/_sim/signup/tokens")).json()["tokens"]
+             if meta.waba_id in t["waba_ids"] and t["token"] != old[0]]
+    accepted = [c for c in (await sim.get("/_sim/requests", params={"phone_number_id": pnid})).json()["data"]
+                if c["status"] == 200]
+    assert [c["headers"]["authorization"] for c in accepted] == [f"Bearer {fresh[0]}"]
+
+
+async def _state(api: httpx.AsyncClient, admin: Any, state: str) -> dict[str, Any] | None:
+    view = await connection(api, admin)
+    return view if view["state"] == state else None

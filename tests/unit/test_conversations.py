@@ -394,3 +394,42 @@ async def test_a_resolved_rule_runs_on_resolve(processor: ConversationProcessor,
     outputs = await run(processor, command(tenant, "resolve"))
     assert sent_bodies(outputs) == ["Thanks for writing!"]
     assert events(outputs, RuleExecuted)[0].trigger_event.startswith("resolved:")
+
+
+async def test_transfer_to_a_team_and_to_an_agent(processor: ConversationProcessor, redis: aioredis.Redis,
+                                                  tenant: str) -> None:
+    assigner = Assigner(redis)
+    for agent, teams in (("ann", ["sales"]), ("sam", ["support"])):
+        await assigner.configure(tenant, agent, capacity=2, teams=teams)
+        await assigner.set_presence(tenant, agent, "online", ttl_s=60)
+    await run(processor, inbound(tenant), command(tenant, "assign", agent_id="ann"))
+    assert await assigner.open_count(tenant, "ann") == 1
+    outputs = await run(processor, command(tenant, "transfer", team="support"))
+    change = events(outputs, ConversationChanged)[0]
+    assert (change.state, change.assignee_id, change.team, change.cause) == ("agent", "sam", "support", "transfer")
+    assert (await assigner.open_count(tenant, "ann"), await assigner.open_count(tenant, "sam")) == (0, 1)
+    outputs = await run(processor, command(tenant, "transfer", agent_id="ann"))
+    change = events(outputs, ConversationChanged)[0]
+    assert (change.state, change.assignee_id) == ("agent", "ann")
+    assert (await assigner.open_count(tenant, "ann"), await assigner.open_count(tenant, "sam")) == (1, 0)
+
+
+async def test_reopen_hands_a_resolved_conversation_back_to_a_person(
+        processor: ConversationProcessor, redis: aioredis.Redis, tenant: str) -> None:
+    assigner = Assigner(redis)
+    await assigner.configure(tenant, "ann", capacity=2, teams=[])
+    await assigner.set_presence(tenant, "ann", "online", ttl_s=60)
+    await run(processor, inbound(tenant), command(tenant, "assign", agent_id="ann"), command(tenant, "resolve"))
+    assert await assigner.open_count(tenant, "ann") == 0
+    outputs = await run(processor, command(tenant, "reopen", agent_id="ann"))
+    change = events(outputs, ConversationChanged)[0]
+    assert (change.state, change.assignee_id, change.cause) == ("agent", "ann", "reopen")
+    assert await assigner.open_count(tenant, "ann") == 1
+    ignored = await run(processor, command(tenant, "reopen"))  # already with a person: nothing to reopen
+    assert events(ignored, ConversationChanged) == []
+
+
+async def test_a_command_from_another_tenant_is_ignored(processor: ConversationProcessor, tenant: str) -> None:
+    await run(processor, inbound(tenant))
+    outputs = await run(processor, command(f"{tenant}-intruder", "resolve"))
+    assert outputs == []
