@@ -31,6 +31,7 @@ from streams.tenant_config import bump_config_version
 from tenants.commands import attach_number, create_tenant
 from vault.cipher import Vault, generate_key_spec
 
+TARGET_P99_MS = 250.0
 SECRET = "bench-e2e-app-secret"  # noqa: S105 - the simulator's local app secret
 QUESTIONS = [
     ("How long does shipping take?", "Orders ship within 2 business days."),
@@ -176,6 +177,15 @@ def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: fl
         base = asyncio.run(bench.run(baseline_rate, 5.0, 60.0))  # the pipeline's latency when it is not loaded
         base_p50, base_p99 = _percentile(base.latencies_ms(), 0.5), _percentile(base.latencies_ms(), 0.99)
         print(f"baseline {baseline_rate}/s: p50_ms={base_p50:.1f} p99_ms={base_p99:.1f} lost={base.lost}", flush=True)
+        capacity = 0
+        for step in (25, 50, 75, 100):  # the highest rate this machine sustains within the p99 target
+            probe = asyncio.run(bench.run(step, 5.0, 60.0))
+            probe_p99 = _percentile(probe.latencies_ms(), 0.99)
+            print(f"step {step}/s: p99_ms={probe_p99:.1f} lost={probe.lost}", flush=True)
+            if probe_p99 > TARGET_P99_MS or probe.lost:
+                break
+            capacity = step
+        print(f"sustained within p99 <= {TARGET_P99_MS:.0f} ms: {capacity}/s", flush=True)
         for rate in rates:
             run = asyncio.run(bench.run(rate, seconds, drain_s))
             runs.append(run)
