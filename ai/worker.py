@@ -31,8 +31,8 @@ from ai.openai_provider import OpenAIConfig, OpenAIProvider
 from ai.provider import Answer, Provider
 from ai.scorer import OfflineScorer
 from broker.batches import next_batch
+from broker.offsets import OffsetTracker
 from db.tables import knowledge_entries
-from dispatcher.lanes import OffsetTracker
 from ingress.producer import AsyncProducer, DeliveryError
 from schemas.ai import AiDecision, AiRequest, Turn
 from schemas.catalogue import AI_DECISIONS, AI_REQUESTS

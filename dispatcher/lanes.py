@@ -1,10 +1,10 @@
-"""Scheduling inside the dispatcher: conversation order, lane priority, delays, committable offsets.
+"""Scheduling inside the dispatcher: conversation order, lane priority, delays.
 
 ``Scheduler`` keeps one FIFO per conversation and lets at most one of its requests be worked
 on at a time (strict order within a conversation, many conversations in parallel). Ready
 conversations whose head is interactive go first. A head that must wait (retry back-off, a
-held account) parks its conversation on a timer. ``OffsetTracker`` gives, per partition, the
-offset below which every record is finished: the only offsets ever committed.
+held account) parks its conversation on a timer. Which offsets may be committed is
+``broker.offsets.OffsetTracker``'s business.
 """
 
 from __future__ import annotations
@@ -146,43 +146,3 @@ class Scheduler:
             self._queues.pop(key)
             self._blocked.pop(key, None)
         return dropped
-
-
-class OffsetTracker:
-    """Per partition: offsets received and finished; commit only below the first unfinished one."""
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[str, int], set[int]] = {}
-        self._next: dict[tuple[str, int], int] = {}
-        self._committed: dict[tuple[str, int], int] = {}
-
-    def received(self, topic: str, partition: int, offset: int) -> None:
-        tp = (topic, partition)
-        self._open.setdefault(tp, set()).add(offset)
-        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
-
-    def finished(self, topic: str, partition: int, offset: int) -> None:
-        self._open.get((topic, partition), set()).discard(offset)
-
-    def committable(self) -> dict[tuple[str, int], int]:
-        """Offsets that advanced since the last call: everything below them is finished."""
-        out: dict[tuple[str, int], int] = {}
-        for tp, upto in self._next.items():
-            pending = self._open.get(tp)
-            position = min(pending) if pending else upto
-            if position > self._committed.get(tp, -1):
-                out[tp] = position
-        return out
-
-    def committed(self, offsets: dict[tuple[str, int], int]) -> None:
-        self._committed.update(offsets)
-
-    def forget(self, partitions: set[tuple[str, int]]) -> None:
-        for tp in partitions:
-            self._open.pop(tp, None)
-            self._next.pop(tp, None)
-            self._committed.pop(tp, None)
-
-    @property
-    def open_count(self) -> int:
-        return sum(len(v) for v in self._open.values())

@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from aerostic.settings import DispatcherSettings
 from broker.batches import next_batch
+from broker.offsets import OffsetTracker
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
-from dispatcher.lanes import OffsetTracker, Scheduler, Work
+from dispatcher.lanes import Scheduler, Work
 from dispatcher.onboarding import Onboarding
 from dispatcher.sender import Sender, Verdict
 from dispatcher.signup_worker import SignupWorker

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from dispatcher.lanes import OffsetTracker, Scheduler, Work
+from broker.offsets import OffsetTracker
+from dispatcher.lanes import Scheduler, Work
 from schemas.outbound import OutboundRequest
 
 
