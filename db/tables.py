@@ -114,6 +114,8 @@ conversations = Table(
     Column("version", Integer, nullable=False, server_default="0"),
     Column("state_changed_at", DateTime(timezone=True)),
     Index("ix_conversations_inbox", "tenant_id", "state", "state_changed_at"),
+    Index("ix_conversations_activity", "tenant_id", text("coalesce(last_message_at, created_at) DESC"),
+          text("key DESC")),  # the inbox's order
 )
 
 messages = Table(
