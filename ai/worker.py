@@ -17,7 +17,7 @@ import logging
 import signal
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -31,7 +31,7 @@ from ai.openai_provider import OpenAIConfig, OpenAIProvider
 from ai.provider import Answer, Provider
 from ai.scorer import OfflineScorer
 from broker.batches import next_batch
-from broker.offsets import OffsetTracker
+from broker.offsets import OffsetTracker, commit_finished
 from db.tables import knowledge_entries
 from ingress.producer import AsyncProducer, DeliveryError
 from schemas.ai import AiDecision, AiRequest, Turn
@@ -161,14 +161,8 @@ class AiWorker:
             await self._commit()
 
     async def _commit(self) -> None:
-        offsets = self.offsets.committable()
-        if not offsets:
-            return
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, lambda: self.consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False))
-            self.offsets.committed(offsets)
+            await commit_finished(self.consumer, self.offsets, self.offsets.committable())
         except KafkaException as exc:
             log.warning("AI offsets not committed (the requests will be answered again): %s", exc)
 

@@ -8,6 +8,11 @@ unfinished one, so a crash never skips a record whose effects are not durable.
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+
+from confluent_kafka import Consumer, TopicPartition
+
 
 class OffsetTracker:
     """Per partition: offsets received and finished; commit only below the first unfinished one."""
@@ -47,3 +52,16 @@ class OffsetTracker:
     @property
     def open_count(self) -> int:
         return sum(len(v) for v in self._open.values())
+
+
+async def commit_finished(consumer: Consumer, tracker: OffsetTracker, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit ``offsets`` (from ``tracker.committable()``) synchronously off the event loop, then record them.
+
+    Raises ``KafkaException`` when the broker refused (the records are handled again after a rebalance).
+    """
+    if not offsets:
+        return
+    partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+    await asyncio.get_running_loop().run_in_executor(None, partial(consumer.commit, offsets=partitions,
+                                                                   asynchronous=False))
+    tracker.committed(offsets)

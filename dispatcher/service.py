@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from aerostic.settings import DispatcherSettings
 from broker.batches import next_batch
-from broker.offsets import OffsetTracker
+from broker.offsets import OffsetTracker, commit_finished
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
@@ -230,13 +230,8 @@ class Dispatcher:
 
     async def _commit(self) -> None:
         offsets = {tp: o for tp, o in self.offsets.committable().items() if tp in self._assigned}
-        if not offsets:
-            return
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, lambda: self.consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False))
-            self.offsets.committed(offsets)
+            await commit_finished(self.consumer, self.offsets, offsets)
         except KafkaException as exc:
             log.warning("offset commit failed (the requests will be re-evaluated, not re-sent): %s", exc)
 
