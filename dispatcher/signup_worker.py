@@ -24,7 +24,7 @@ from aerostic.settings import DispatcherSettings
 from dispatcher.onboarding import Onboarding
 from ingress.producer import AsyncProducer, DeliveryError
 from schemas.catalogue import SIGNUP_REQUESTS, SIGNUP_RESULTS, TENANTS_DIRECTORY
-from schemas.events import DirectoryEntry, derived_event_id
+from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest, SignupResult
 from tenants.replay import replay_unroutable
 
@@ -95,9 +95,8 @@ class SignupWorker:
         if result.outcome == "connected":
             directory = TENANTS_DIRECTORY.full_name(prefix)
             for number in result.numbers:
-                entry = DirectoryEntry(event_id=derived_event_id("dir", number.phone_number_id, result.tenant_id),
-                                       phone_number_id=number.phone_number_id, tenant_id=result.tenant_id,
-                                       waba_id=number.waba_id, display_phone_number=number.display_phone_number)
+                entry = DirectoryEntry.owned(number.phone_number_id, result.tenant_id, waba_id=number.waba_id,
+                                             display_phone_number=number.display_phone_number)
                 await self.producer.send(directory, entry.encode(), number.phone_number_id)
             keys = {n.phone_number_id for n in result.numbers} | {w.waba_id for w in result.wabas}
             loop = asyncio.get_running_loop()

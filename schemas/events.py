@@ -114,3 +114,10 @@ class DirectoryEntry(Event):
     waba_id: str | None = None
     display_phone_number: str | None = None
     status: str = "connected"
+
+    @classmethod
+    def owned(cls, phone_number_id: str, tenant_id: str, *, waba_id: str | None,
+              display_phone_number: str | None) -> DirectoryEntry:
+        """``phone_number_id`` now belongs to ``tenant_id`` (the same ownership gives the same event id)."""
+        return cls(event_id=derived_event_id("dir", phone_number_id, tenant_id), phone_number_id=phone_number_id,
+                   tenant_id=tenant_id, waba_id=waba_id, display_phone_number=display_phone_number)

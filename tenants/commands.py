@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from aerostic.settings import CoreSettings
 from db.tables import phone_numbers, tenants
 from schemas.catalogue import TENANTS_DIRECTORY
-from schemas.events import DirectoryEntry, derived_event_id
+from schemas.events import DirectoryEntry
 from tenants.publish import publish
 from tenants.replay import replay_unroutable
 from vault.cipher import Vault
@@ -63,9 +63,8 @@ async def attach_number(settings: CoreSettings, *, tenant_id: str, phone_number_
                       "display_phone_number": display_phone_number, "status": "connected"}))
     finally:
         await engine.dispose()
-    publish_directory_entry(settings, DirectoryEntry(
-        event_id=derived_event_id("dir", phone_number_id, tenant_id), phone_number_id=phone_number_id,
-        tenant_id=tenant_id, waba_id=waba_id, display_phone_number=display_phone_number))
+    publish_directory_entry(settings, DirectoryEntry.owned(phone_number_id, tenant_id, waba_id=waba_id,
+                                                           display_phone_number=display_phone_number))
     keys = {phone_number_id} | ({waba_id} if waba_id else set())
     return replay_unroutable(settings, keys, tenant_id=tenant_id)
 
