@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from aerostic.settings import IngressSettings
 from db.tables import signups, tenants
 from ingress.api.account_models import LoginRequest
 from ingress.api.auth import SESSION_COOKIE
@@ -60,6 +61,19 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
 
 def _refused(request: Request, message: str) -> Response:
     return render(request, "forbidden.html", {"message": message}, status_code=status.HTTP_403_FORBIDDEN)
+
+
+async def _admin_post(request: Request, engine: AsyncEngine, settings: IngressSettings
+                      ) -> SessionPrincipal | Response:
+    """The admin behind a console form post, or the answer that refuses it (no session, cross-site, agent)."""
+    principal = await _session(request, engine)
+    if principal is None:
+        return redirect(LOGIN_PATH)
+    if not same_origin(request, public_url=settings.public_url):
+        return _refused(request, CROSS_SITE)
+    if principal.role != "admin":
+        return _refused(request, ADMINS_ONLY)
+    return principal
 
 
 @router.get("/login")
@@ -127,13 +141,9 @@ async def home(request: Request, engine: EngineDep) -> Response:
 @router.post("/api-keys")
 async def create_key(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     """Create an API key and show it, this once."""
-    principal = await _session(request, engine)
-    if principal is None:
-        return redirect(LOGIN_PATH)
-    if not same_origin(request, public_url=settings.public_url):
-        return _refused(request, CROSS_SITE)
-    if principal.role != "admin":
-        return _refused(request, ADMINS_ONLY)
+    principal = await _admin_post(request, engine, settings)
+    if isinstance(principal, Response):
+        return principal
     try:
         name = (await read_form(request)).get("name", "")
         async with engine.begin() as conn:
@@ -151,13 +161,9 @@ async def create_key(request: Request, engine: EngineDep, settings: SettingsDep)
 @router.post("/api-keys/revoke")
 async def revoke_key(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     """Revoke one of the tenant's API keys (form field ``key_id``)."""
-    principal = await _session(request, engine)
-    if principal is None:
-        return redirect(LOGIN_PATH)
-    if not same_origin(request, public_url=settings.public_url):
-        return _refused(request, CROSS_SITE)
-    if principal.role != "admin":
-        return _refused(request, ADMINS_ONLY)
+    principal = await _admin_post(request, engine, settings)
+    if isinstance(principal, Response):
+        return principal
     try:
         key_id = (await read_form(request)).get("key_id", "")
     except FormError as exc:
