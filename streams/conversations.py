@@ -422,8 +422,8 @@ class ConversationProcessor:
 
     async def _send_command(self, command: SendCommand) -> None:
         key = command.conversation_key
-        await self._refresh_window(command)
-        conv = self._convs.setdefault(key, Conversation(tenant_id=command.tenant_id))
+        await self._refresh_window(command)  # creates the conversation's state when there is none
+        conv = self._convs[key]
         if command.author == "agent" and conv.tenant_id == command.tenant_id:
             agent = command.requested_by.removeprefix("user:")
             if conv.state != "agent" or conv.assignee_id != agent:
