@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from aerostic.settings import (
+from config.settings import (
     AiSettings,
     CoreSettings,
     DispatcherSettings,
@@ -25,7 +25,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _ingress(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ingress.app import create_app
+    from aerostic.web import create_app
 
     uvicorn.run(create_app(IngressSettings()), host=args.host, port=args.port, loop="uvloop",
                 http="httptools", access_log=False, log_level="warning", backlog=4096)
@@ -47,7 +47,7 @@ def _projector(_args: argparse.Namespace) -> int:
 
 
 def _ai(_args: argparse.Namespace) -> int:
-    from ai.worker import run
+    from aiworker.worker import run
 
     run(AiSettings())
     return 0
@@ -82,6 +82,7 @@ def _tenants_create(args: argparse.Namespace) -> int:
 def _numbers_attach(args: argparse.Namespace) -> int:
     import getpass
 
+    from broker.producer import AsyncProducer
     from tenants.commands import attach_number
     from vault.cipher import Vault
 
@@ -90,10 +91,16 @@ def _numbers_attach(args: argparse.Namespace) -> int:
     if args.token:
         token = getpass.getpass("Meta access token: ") if args.token == "-" else args.token  # noqa: S105 - "-" means prompt
         vault = Vault.from_spec(DispatcherSettings().vault_keys.get_secret_value())
-    replayed = asyncio.run(attach_number(
-        CoreSettings(), tenant_id=args.tenant_id, phone_number_id=args.phone_number_id,
-        waba_id=args.waba_id, display_phone_number=args.display_number, throughput_mps=args.throughput,
-        token=token, vault=vault, business_id=args.business_id, tier_limit=args.tier))
+    settings = CoreSettings()
+
+    async def attach() -> int:
+        async with AsyncProducer(settings.kafka_bootstrap_servers) as producer:
+            return await attach_number(
+                settings, producer, tenant_id=args.tenant_id, phone_number_id=args.phone_number_id,
+                waba_id=args.waba_id, display_phone_number=args.display_number, throughput_mps=args.throughput,
+                token=token, vault=vault, business_id=args.business_id, tier_limit=args.tier)
+
+    replayed = asyncio.run(attach())
     print(f"attached {args.phone_number_id} to {args.tenant_id}; replayed {replayed} held events")
     return 0
 
@@ -165,6 +172,7 @@ def _vault_rotate(_args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from broker.producer import AsyncProducer
     from tenants.lookup import owner_of
     from tenants.replay import replay_unroutable
 
@@ -173,7 +181,12 @@ def _replay(args: argparse.Namespace) -> int:
     if tenant_id is None:
         print(f"{args.phone_number_id} belongs to no tenant; attach it first", file=sys.stderr)
         return 2
-    count = replay_unroutable(settings, {args.phone_number_id}, tenant_id=tenant_id)
+
+    async def replay(tenant: str) -> int:
+        async with AsyncProducer(settings.kafka_bootstrap_servers) as producer:
+            return await replay_unroutable(settings, producer, {args.phone_number_id}, tenant_id=tenant)
+
+    count = asyncio.run(replay(tenant_id))
     print(f"replayed {count} held events for {args.phone_number_id}")
     return 0
 

@@ -15,7 +15,7 @@ import time
 
 from redis.asyncio import Redis
 
-from aerostic.redis_keys import PREFIX, agent, agent_presence, handoff_queue, tenant_agents
+from config.redis_keys import PREFIX, agent, agent_presence, handoff_queue, tenant_agents
 
 PRESENCE_STATUSES = ("online", "away", "offline")
 

@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 import httpx
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
-from aerostic.settings import CoreSettings
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
@@ -65,8 +66,10 @@ class Bench:
         self.tenant_id = await create_tenant(settings, "bench")
         for name, throughput in (("max", 1000), ("n80", 80), ("n1000", 1000)):
             pnid, waba, token = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15], uuid.uuid4().hex
-            await attach_number(settings, tenant_id=self.tenant_id, phone_number_id=pnid, waba_id=waba,
-                                throughput_mps=throughput, token=token, vault=Vault.from_spec(self.vault_keys))
+            async with AsyncProducer(settings.kafka_bootstrap_servers) as producer:
+                await attach_number(settings, producer, tenant_id=self.tenant_id, phone_number_id=pnid,
+                                    waba_id=waba, throughput_mps=throughput, token=token,
+                                    vault=Vault.from_spec(self.vault_keys))
             httpx.post(f"{self.stack.metasim_url}/_sim/numbers", json={  # noqa: ASYNC210 - set-up only
                 "phone_number_id": pnid, "waba_id": waba, "token": token, "throughput": throughput,
             }).raise_for_status()

@@ -24,11 +24,12 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aerostic.settings import CoreSettings
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from db.tables import knowledge_entries, tenant_settings
 from stack.launcher import LocalStack
-from streams.tenant_config import bump_config_version
 from tenants.commands import attach_number, create_tenant
+from tenants.config import bump_config_version
 from vault.cipher import Vault, generate_key_spec
 
 TARGET_P99_MS = 250.0
@@ -96,8 +97,9 @@ class E2E:
                                 redis_url=self.stack.redis_url)
         tenant_id = await create_tenant(settings, "bench e2e")
         waba, token = str(uuid.uuid4().int)[:15], uuid.uuid4().hex
-        await attach_number(settings, tenant_id=tenant_id, phone_number_id=self.pnid, waba_id=waba,
-                            throughput_mps=1000, token=token, vault=Vault.from_spec(self.vault_keys))
+        async with AsyncProducer(settings.kafka_bootstrap_servers) as producer:
+            await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=self.pnid, waba_id=waba,
+                                throughput_mps=1000, token=token, vault=Vault.from_spec(self.vault_keys))
         async with httpx.AsyncClient(base_url=self.stack.metasim_url) as sim:
             (await sim.post("/_sim/numbers", json={"phone_number_id": self.pnid, "waba_id": waba, "token": token,
                                                    "throughput": 1000})).raise_for_status()

@@ -17,7 +17,7 @@ from typing import Any
 import redis as redis_sync
 import redis.asyncio as aioredis
 
-from aerostic import redis_keys
+from config import redis_keys
 
 DEFAULT_TTL_S = 7 * 24 * 3600
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from aerostic import redis_keys
+from config import redis_keys
 
 TIER_WINDOW_S = 24 * 3600
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from aerostic import redis_keys
-from aerostic.settings import DispatcherSettings
+from config import redis_keys
+from config.settings import DispatcherSettings
 from dispatcher.accounts import Accounts, NumberProfile
 from dispatcher.exceptions import (
     AmbiguousOutcome,

@@ -24,16 +24,16 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aerostic.settings import DispatcherSettings
 from broker.batches import next_batch
 from broker.offsets import OffsetTracker, commit_finished
+from broker.producer import AsyncProducer, DeliveryError
+from config.settings import DispatcherSettings
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
 from dispatcher.onboarding import Onboarding
 from dispatcher.sender import Sender, Verdict
 from dispatcher.signup_worker import SignupWorker
-from ingress.producer import AsyncProducer, DeliveryError
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
     OUTBOUND_BULK,

@@ -19,10 +19,10 @@ from confluent_kafka import Consumer, KafkaException, Message
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from aerostic import redis_keys
-from aerostic.settings import DispatcherSettings
+from broker.producer import AsyncProducer, DeliveryError
+from config import redis_keys
+from config.settings import DispatcherSettings
 from dispatcher.onboarding import Onboarding
-from ingress.producer import AsyncProducer, DeliveryError
 from schemas.catalogue import SIGNUP_REQUESTS, SIGNUP_RESULTS, TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest, SignupResult
@@ -99,7 +99,5 @@ class SignupWorker:
                                              display_phone_number=number.display_phone_number)
                 await self.producer.send(directory, entry.encode(), number.phone_number_id)
             keys = {n.phone_number_id for n in result.numbers} | {w.waba_id for w in result.wabas}
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, lambda: replay_unroutable(self.settings, keys,
-                                                                       tenant_id=result.tenant_id))
+            await replay_unroutable(self.settings, self.producer, keys, tenant_id=result.tenant_id)
         await self.producer.send(SIGNUP_RESULTS.full_name(prefix), result.encode(), result.tenant_id)

@@ -1,0 +1,1 @@
+"""The webhook ingress: Meta's signed webhooks, verified and appended to ``wa.webhooks.raw`` (the hot path)."""

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from aerostic.settings import IngressSettings
-from ingress.producer import AsyncProducer, DeliveryError
+from broker.producer import AsyncProducer, DeliveryError
+from config.settings import IngressSettings
 from ingress.signature import verify
 from schemas.catalogue import WEBHOOKS_RAW
 from schemas.meta_webhook import routing_key

@@ -2,17 +2,18 @@
 
 Meta signs an ASCII-escaped JSON rendering (non-ASCII as ``\\uXXXX``); ``signed()`` produces
 exactly those bytes and the ``X-Hub-Signature-256`` header over them. These builders are the
-simulated customers' voice and feed tests, benchmarks and the demo.
+simulated customers' voice and feed tests, benchmarks and the demo. The signature is computed
+here, independently of the ingress's code, so the simulator catches a bug in what it tests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import uuid
 from typing import Any
-
-from ingress.signature import sign
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -23,7 +24,12 @@ def encode(body: dict[str, Any]) -> bytes:
 def signed(body: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
     """The raw bytes of ``body`` and the headers Meta sends with them."""
     raw = encode(body)
-    return raw, {"X-Hub-Signature-256": sign(raw, secret.encode()), "Content-Type": "application/json"}
+    return raw, {"X-Hub-Signature-256": signature(raw, secret), "Content-Type": "application/json"}
+
+
+def signature(raw: bytes, secret: str) -> str:
+    """Meta's ``X-Hub-Signature-256`` header: ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
 def new_wamid() -> str:

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from aerostic.settings import ProjectorSettings
 from broker.batches import next_batch
+from config.settings import ProjectorSettings
 from projector.writer import write_events
 from schemas.catalogue import (
     ACCOUNT_EVENTS,

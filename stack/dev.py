@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from aerostic.settings import IngressSettings
+from config.settings import IngressSettings
 from stack.launcher import LocalStack
 from stack.signup_driver import approve
 from vault.cipher import generate_key_spec

@@ -39,10 +39,11 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic import redis_keys
 from agents.assignment import Assigner
 from automations.engine import Context, Execution, builtin_keyword, evaluate
 from automations.rules import AddTag, Assign, Handoff, OptIn, OptOut, RemoveTag, Reply, Resolve, SetAttribute
+from broker.runtime import Output
+from config import redis_keys
 from db.tables import conversations
 from schemas.ai import AiDecision, AiRequest, Turn
 from schemas.catalogue import (
@@ -68,8 +69,7 @@ from schemas.outbound import (
     local_failure_status,
 )
 from streams.conversation_state import Conversation
-from streams.runtime import Output
-from streams.tenant_config import ConfigCache, TenantConfig
+from tenants.config import ConfigCache, TenantConfig
 
 log = logging.getLogger(__name__)
 

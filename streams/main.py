@@ -9,13 +9,13 @@ import signal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aerostic.settings import StreamsSettings
-from ingress.producer import AsyncProducer
+from broker.producer import AsyncProducer
+from broker.runtime import Processor, StreamWorker
+from config.settings import StreamsSettings
 from schemas.catalogue import TENANTS_DIRECTORY
 from streams.conversations import ConversationProcessor
 from streams.directory import TenantDirectory
 from streams.router import Router
-from streams.runtime import Processor, StreamWorker
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from confluent_kafka import Message
 from redis.asyncio import Redis
 
-from aerostic import redis_keys
+from broker.runtime import Output
+from config import redis_keys
 from schemas.catalogue import WEBHOOKS_RAW
 from schemas.events import RoutedEvent
+from schemas.routing import dedupe_key, destination, route_key, unroutable
 from streams.directory import TenantDirectory
-from streams.routing import dedupe_key, destination, route_key, unroutable
-from streams.runtime import Output
 from streams.split import split_webhook
 
 log = logging.getLogger(__name__)

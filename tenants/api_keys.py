@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from db.tables import api_keys, tenants
 
 KEY_PREFIX = "aer_"

@@ -12,11 +12,11 @@ import uuid
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aerostic.settings import CoreSettings
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from db.tables import phone_numbers, tenants
 from schemas.catalogue import TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry
-from tenants.publish import publish
 from tenants.replay import replay_unroutable
 from vault.cipher import Vault
 from vault.store import store_token
@@ -34,7 +34,7 @@ async def create_tenant(settings: CoreSettings, name: str) -> str:
     return tenant_id
 
 
-async def attach_number(settings: CoreSettings, *, tenant_id: str, phone_number_id: str,
+async def attach_number(settings: CoreSettings, producer: AsyncProducer, *, tenant_id: str, phone_number_id: str,
                         waba_id: str | None = None, display_phone_number: str | None = None,
                         throughput_mps: int = 80, token: str | None = None, vault: Vault | None = None,
                         business_id: str | None = None, tier_limit: int | None = None) -> int:
@@ -63,13 +63,12 @@ async def attach_number(settings: CoreSettings, *, tenant_id: str, phone_number_
                       "display_phone_number": display_phone_number, "status": "connected"}))
     finally:
         await engine.dispose()
-    publish_directory_entry(settings, DirectoryEntry.owned(phone_number_id, tenant_id, waba_id=waba_id,
-                                                           display_phone_number=display_phone_number))
+    await publish_directory_entry(settings, producer, DirectoryEntry.owned(
+        phone_number_id, tenant_id, waba_id=waba_id, display_phone_number=display_phone_number))
     keys = {phone_number_id} | ({waba_id} if waba_id else set())
-    return replay_unroutable(settings, keys, tenant_id=tenant_id)
+    return await replay_unroutable(settings, producer, keys, tenant_id=tenant_id)
 
 
-def publish_directory_entry(settings: CoreSettings, entry: DirectoryEntry) -> None:
+async def publish_directory_entry(settings: CoreSettings, producer: AsyncProducer, entry: DirectoryEntry) -> None:
     """Append ``entry`` to ``tenants.directory`` and wait for the broker's acknowledgement."""
-    publish(settings, [(TENANTS_DIRECTORY.full_name(settings.topic_prefix), entry.phone_number_id,
-                        entry.encode())])
+    await producer.send(TENANTS_DIRECTORY.full_name(settings.topic_prefix), entry.encode(), entry.phone_number_id)

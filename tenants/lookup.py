@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from db.tables import phone_numbers
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from db.tables import tenants, users
 from tenants.passwords import hash_password, spend_equal_work, verify_password
 

@@ -5,7 +5,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from db.tables import metadata
 
 config = context.config

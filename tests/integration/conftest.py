@@ -17,7 +17,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from aerostic.settings import CoreSettings
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from ingress.signature import sign
 from metasim import payloads
 from schemas.catalogue import WEBHOOKS_RAW
@@ -82,6 +83,13 @@ def settings(stack: LocalStack) -> CoreSettings:
 
 
 @pytest.fixture(scope="session")
+async def producer(stack: LocalStack) -> AsyncIterator[AsyncProducer]:
+    """The tests' own acknowledged producer (directory entries, replays, hand-made records)."""
+    async with AsyncProducer(stack.kafka) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
 async def db(stack: LocalStack) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(stack.database_url)
     yield engine
@@ -109,12 +117,12 @@ TenantFactory = Callable[..., Awaitable[Tenant]]
 
 
 @pytest.fixture(scope="session")
-def tenant_factory(settings: CoreSettings) -> TenantFactory:
+def tenant_factory(settings: CoreSettings, producer: AsyncProducer) -> TenantFactory:
     async def make(name: str = "test tenant", *, phone_number_id: str | None = None,
                    waba_id: str | None = None) -> Tenant:
         tenant_id = await create_tenant(settings, name)
         pnid, waba = phone_number_id or fresh_id(), waba_id or fresh_id()
-        await attach_number(settings, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
+        await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
                             display_phone_number="15550001111")
         return Tenant(tenant_id, pnid, waba)
 
@@ -279,12 +287,12 @@ BusinessFactory = Callable[..., Awaitable[Business]]
 
 
 @pytest.fixture(scope="session")
-def business_factory(settings: CoreSettings, sim: httpx.AsyncClient) -> BusinessFactory:
+def business_factory(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient) -> BusinessFactory:
     async def make(name: str = "sender", *, throughput: int = 80, tier: int | None = None) -> Business:
         tenant_id = await create_tenant(settings, name)
         pnid, waba, business = fresh_id(), fresh_id(), fresh_id()
         token = f"EAAG{random.getrandbits(128):032x}"
-        await attach_number(settings, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
+        await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
                             display_phone_number="15550002222", throughput_mps=throughput, token=token,
                             vault=Vault.from_spec(VAULT_KEYS), business_id=business, tier_limit=tier)
         registered = await sim.post("/_sim/numbers", json={

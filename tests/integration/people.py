@@ -12,8 +12,8 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic import redis_keys
-from aerostic.settings import CoreSettings
+from config import redis_keys
+from config.settings import CoreSettings
 from schemas.catalogue import CONVERSATIONS_COMMANDS
 from stack.launcher import LocalStack
 from tenants.users import create_user

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic import redis_keys
-from aerostic.settings import CoreSettings
 from agents.assignment import Assigner
+from config import redis_keys
+from config.settings import CoreSettings
 from db.tables import contacts, conversations
 from stack.launcher import LocalStack
 from tests.integration.conftest import Business, BusinessFactory, customer_writes, fresh_id, scalar, wait_for

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from db.tables import rule_executions
 from tests.integration.conftest import BusinessFactory, customer_writes, wait_for
 from tests.integration.people import config_version, person

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from tests.integration.conftest import BusinessFactory, scalar
 from tests.integration.people import config_version, person
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from stack.launcher import LocalStack
 from tenants.sessions import hash_token
 from tenants.users import create_user_for

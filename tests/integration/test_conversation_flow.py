@@ -15,11 +15,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from broker.producer import AsyncProducer
 from schemas.ai import AiDecision
 from schemas.catalogue import AI_DECISIONS, AI_REQUESTS
 from schemas.events import derived_event_id
 from stack.launcher import LocalStack
-from tenants.publish import publish
 from tenants.users import create_user
 from tests.integration.conftest import (
     MODEL,
@@ -167,8 +167,8 @@ async def test_an_unanswerable_question_goes_to_the_least_loaded_agent_and_the_a
 
 
 async def test_an_ai_decision_after_a_human_replied_is_discarded(
-        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack, settings: Any,
-        business_factory: BusinessFactory) -> None:
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack,
+        producer: AsyncProducer, business_factory: BusinessFactory) -> None:
     shop = await _shop(api, db, business_factory, agents=("ann",))
     await _presence(api, shop, "ann", "online")
     customer = "919800000020"
@@ -184,7 +184,7 @@ async def test_an_ai_decision_after_a_human_replied_is_discarded(
                       conversation_key=key, message_wamid=wamid, version=version, outcome="reply",
                       reply="A late AI answer", confidence=0.99, reason="slow model", provider="openai",
                       decided_at=datetime.now(UTC))
-    publish(settings, [(AI_DECISIONS.name, key, late.encode())])
+    await producer.send(AI_DECISIONS.name, late.encode(), key)
 
     async def discarded() -> Any:
         found = [r.payload for r in await _outcomes(db, shop, key) if r.payload["reason"] == "slow model"]

@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic import redis_keys
+from config import redis_keys
 from schemas.catalogue import OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
 from schemas.outbound import OutboundRequest, OutboundResult
 from stack.launcher import LocalStack

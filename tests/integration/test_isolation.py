@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import IngressSettings
-from ingress.app import create_app
+from aerostic.web import create_app
+from config.settings import IngressSettings
 from tenants.users import create_user
 from tests.integration.conftest import Business, BusinessFactory, customer_writes
 

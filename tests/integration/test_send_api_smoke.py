@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import CoreSettings
+from config.settings import CoreSettings
 from metasim import payloads
 from tenants.api_keys import create_api_key, create_key_for, revoke_api_key
 from tests.integration.conftest import Poster, Tenant, TenantFactory, fresh_id, scalar, wait_for

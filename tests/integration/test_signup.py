@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.oauth_state import State, sign
+from api.oauth_state import State, sign
 from schemas.catalogue import SIGNUP_REQUESTS, TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest

@@ -16,7 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import DispatcherSettings, IngressSettings, ProjectorSettings, StreamsSettings
+from config.settings import DispatcherSettings, IngressSettings, ProjectorSettings, StreamsSettings
 from schemas.catalogue import CATALOGUE, SIGNUP_REQUESTS
 from schemas.signup import SignupRequest
 from stack.launcher import LocalStack

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aerostic.settings import CoreSettings
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from metasim import payloads
 from schemas.catalogue import INBOUND, UNROUTABLE, WEBHOOKS_RAW
 from stack.launcher import LocalStack
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
 
 async def test_unknown_number_is_held_then_replayed_once_after_attach(
-        stack: LocalStack, settings: CoreSettings, post: Poster, db: AsyncEngine) -> None:
+        stack: LocalStack, settings: CoreSettings, producer: AsyncProducer, post: Poster, db: AsyncEngine) -> None:
     pnid, waba = fresh_id(), fresh_id()
     wamid = payloads.new_wamid()
     held = TopicTail(stack.kafka, UNROUTABLE.name)
@@ -49,13 +50,13 @@ async def test_unknown_number_is_held_then_replayed_once_after_attach(
     assert await scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w", w=wamid) == 0
 
     tenant_id = await create_tenant(settings, "late owner")
-    replayed = await attach_number(settings, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba)
+    replayed = await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba)
     assert replayed == 1
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE wamid = :w AND tenant_id = :t",
                                   w=wamid, t=tenant_id), what="the replayed message")
 
     # Replaying again (the operator command) stores nothing twice.
-    assert await asyncio.to_thread(replay_unroutable, settings, {pnid}, tenant_id=tenant_id) == 1
+    assert await replay_unroutable(settings, producer, {pnid}, tenant_id=tenant_id) == 1
     marker = payloads.customer_text(pnid, waba, "15552220000", "marker")
     assert (await post(marker)).status_code == 200
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND text = 'marker'",

@@ -18,13 +18,13 @@ import redis.asyncio as aioredis
 
 from agents.assignment import Assigner
 from automations.rules import BusinessHours, Rule
+from broker.runtime import Output
 from schemas.ai import AiDecision, AiRequest
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, ConversationCommand, RuleExecuted
 from schemas.events import InboundMessage
 from schemas.outbound import MessageQueued, OutboundRequest, OutboundResult, SendCommand
 from streams.conversations import ConversationProcessor
-from streams.runtime import Output
-from streams.tenant_config import TenantConfig
+from tenants.config import TenantConfig
 
 PNID, CUSTOMER = "106540352242922", "16505551234"
 KEY = f"{PNID}:{CUSTOMER}"

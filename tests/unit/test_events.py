@@ -1,4 +1,4 @@
-"""schemas.events codec and streams.routing topic/key selection."""
+"""schemas.events codec and schemas.routing topic/key selection."""
 
 from __future__ import annotations
 

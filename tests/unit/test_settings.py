@@ -1,4 +1,4 @@
-"""aerostic.settings: environment parsing and the refusal of unsafe secrets."""
+"""config.settings: environment parsing and the refusal of unsafe secrets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from aerostic.settings import CoreSettings, IngressSettings
+from config.settings import CoreSettings, IngressSettings
 
 REAL_SECRET_A = "3f9c1e7a5b2d4c6e8f0a1b3c5d7e9f21"
 REAL_SECRET_B = "8a6c4e2f0b1d3f5a7c9e1b3d5f7a9c0e"

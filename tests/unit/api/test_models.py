@@ -1,4 +1,4 @@
-"""ingress.api.models: what ``POST /v1/messages`` accepts and refuses, and the routes of the API."""
+"""api.message_models: what ``POST /v1/messages`` accepts and refuses, and the routes of the API."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from aerostic.settings import IngressSettings
-from ingress.api.auth import require_tenant
-from ingress.api.models import MESSAGE_TYPES, MessageCreate
-from ingress.app import IngressApp
+from aerostic.web import WebApp
+from api.auth import require_tenant
+from api.message_models import MESSAGE_TYPES, MessageCreate
+from config.settings import IngressSettings
 from tenants.api_keys import ApiKeyPrincipal, generate_key
 from tests.unit._vectors import VECTORS
 
@@ -173,14 +173,14 @@ def test_bad_to_is_refused(to: Any) -> None:
 # --- the routes ---
 
 @pytest.fixture
-def ingress() -> IngressApp:
+def ingress() -> WebApp:
     """The app without its lifespan: no client is opened, so a request that reached one would fail."""
-    app = IngressApp(IngressSettings())
+    app = WebApp(IngressSettings())
     app.api.state.engine = app.api.state.redis = app.api.state.producer = app.api.state.settings = None
     return app
 
 
-def test_routes_exist(ingress: IngressApp) -> None:
+def test_routes_exist(ingress: WebApp) -> None:
     schema = ingress.api.openapi()
     routes = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert {("/v1/messages", "post"), ("/v1/messages/{message_id}", "get"),
@@ -195,7 +195,7 @@ def test_routes_exist(ingress: IngressApp) -> None:
         "type": "http", "scheme": "bearer", "description": "An Aerostic API key `aer_…` or a session token `aes_…`"}
 
 
-async def _post(ingress: IngressApp, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+async def _post(ingress: WebApp, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
     transport = httpx.ASGITransport(app=ingress)
     async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
         return await client.post("/v1/messages", json=body, headers=headers)
@@ -206,7 +206,7 @@ async def _post(ingress: IngressApp, body: dict[str, Any], headers: dict[str, st
     ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer"),
     ({"Authorization": "Bearer not-a-key-at-all"}, 'Bearer error="invalid_token"'),
 ])
-async def test_unauthenticated_requests_get_401(ingress: IngressApp, headers: dict[str, str],
+async def test_unauthenticated_requests_get_401(ingress: WebApp, headers: dict[str, str],
                                                 challenge: str) -> None:
     response = await _post(ingress, {"to": TO, "type": "text", "text": {"body": "hi"}}, headers)
     assert response.status_code == 401
@@ -215,7 +215,7 @@ async def test_unauthenticated_requests_get_401(ingress: IngressApp, headers: di
     assert "not-a-key" not in response.text and "dXNlcjpwYXNz" not in response.text
 
 
-async def test_invalid_body_gets_422_before_anything_is_sent(ingress: IngressApp) -> None:
+async def test_invalid_body_gets_422_before_anything_is_sent(ingress: WebApp) -> None:
     principal = ApiKeyPrincipal(key_id="k", tenant_id="t", name="test", prefix=generate_key()[0])
     ingress.api.dependency_overrides[require_tenant] = lambda: principal
     response = await _post(ingress, {"to": TO, "type": "interactive", "interactive": buttons(4)},

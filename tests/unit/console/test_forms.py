@@ -1,4 +1,4 @@
-"""ingress.console.forms: urlencoded bodies read with a cap, and the same-origin check of console posts."""
+"""api.console.forms: urlencoded bodies read with a cap, and the same-origin check of console posts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
-from ingress.console.forms import MAX_FIELDS, FormError, parse_form, read_form, same_origin
+from api.console.forms import MAX_FIELDS, FormError, parse_form, read_form, same_origin
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -1,4 +1,4 @@
-"""ingress.console.pages without a database: what is answered before any credential is looked up."""
+"""api.console.pages without a database: what is answered before any credential is looked up."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from aerostic.settings import IngressSettings
-from ingress.console.forms import MAX_FORM_BYTES
-from ingress.console.pages import router
+from api.console.forms import MAX_FORM_BYTES
+from api.console.pages import router
+from config.settings import IngressSettings
 from tests.unit.console._html import Page
 
 

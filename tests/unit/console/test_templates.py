@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ingress.console.templating import templates, when
-from ingress.console.whatsapp import numbers_of, script_labels, status_of
+from api.console.templating import templates, when
+from api.console.whatsapp import numbers_of, script_labels, status_of
 from tenants.api_keys import ApiKeyInfo
 from tenants.sessions import SessionPrincipal
 from tests.unit.console._html import Page

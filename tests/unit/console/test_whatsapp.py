@@ -1,4 +1,4 @@
-"""ingress.console.whatsapp: how each connection state reads on the console."""
+"""api.console.whatsapp: how each connection state reads on the console."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ingress.api.connection import Attempt, ConnectionView, Number
-from ingress.console.whatsapp import (
+from api.connection import Attempt, ConnectionView, Number
+from api.console.whatsapp import (
     CONNECT,
     LABELS,
     RECONNECT,

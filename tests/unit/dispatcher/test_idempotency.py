@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from aerostic import redis_keys
+from config import redis_keys
 from dispatcher.idempotency import DEFAULT_TTL_S, IdempotencyStore, State
 
 

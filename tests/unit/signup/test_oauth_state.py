@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ingress.oauth_state import State, StateError, sign, verify
+from api.oauth_state import State, StateError, sign, verify
 
 SECRET = b"state-secret-for-tests"
 STATE = State(tenant_id="t-1", nonce="n-1", expires_at=2_000, actor="user:u-1")

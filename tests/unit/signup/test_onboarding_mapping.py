@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from api.connection import Account, Attempt, overall_state
 from dispatcher.onboarding import _number
-from ingress.api.connection import Account, Attempt, overall_state
 
 
 def test_standard_number() -> None:

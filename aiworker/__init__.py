@@ -1,0 +1,1 @@
+"""The AI worker process: ``ai.requests`` → the tenant's provider (``ai/``) → ``ai.decisions``."""

@@ -1,0 +1,181 @@
+"""The AI worker process: ``ai.requests`` → the tenant's provider → ``ai.decisions``.
+
+Requests are answered concurrently (a slow model never holds up other conversations) and their
+offsets committed only up to the last request whose decision the broker acknowledged. Each tenant's
+provider choice and threshold come from its configuration and its knowledge base from PostgreSQL,
+both reloaded when the tenant's configuration version changes. The offline scorer serves every
+tenant; the OpenAI-compatible model is one shared client. A request redelivered after a crash is
+answered again with the same decision id; the conversation processor applies a decision at most
+once per message version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from confluent_kafka import Consumer, KafkaException, Message
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ai.agent import decide_request
+from ai.exceptions import AIError
+from ai.knowledge import KnowledgeBase, KnowledgeEntry
+from ai.openai_provider import OpenAIConfig, OpenAIProvider
+from ai.provider import Answer, Provider
+from ai.scorer import OfflineScorer
+from broker.batches import next_batch
+from broker.offsets import OffsetTracker, commit_finished
+from broker.producer import AsyncProducer, DeliveryError
+from config.settings import AiSettings
+from db.tables import knowledge_entries
+from schemas.ai import AiDecision, AiRequest, Turn
+from schemas.catalogue import AI_DECISIONS, AI_REQUESTS
+from tenants.config import ConfigCache
+
+log = logging.getLogger(__name__)
+
+
+class Unconfigured(AIError):
+    """The tenant chose the OpenAI provider but this deployment has no model configured."""
+
+
+async def load_knowledge(engine: AsyncEngine, tenant_id: str, version: int) -> KnowledgeBase:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(knowledge_entries).where(knowledge_entries.c.tenant_id == tenant_id)
+                                  .order_by(knowledge_entries.c.created_at, knowledge_entries.c.id))
+        entries = [KnowledgeEntry(id=str(r.id), question=r.question, answer=r.answer, keywords=tuple(r.keywords or ()))
+                   for r in rows]
+    return KnowledgeBase(entries, tenant_id=tenant_id, version=f"{tenant_id}:{version}")
+
+
+class _NoModel:
+    """Stands in for the OpenAI provider when no model is configured: every request goes to a person."""
+
+    name = "openai"
+
+    async def answer(self, question: str, history: Sequence[Turn], knowledge: Sequence[KnowledgeEntry]) -> Answer:
+        raise Unconfigured("no OpenAI-compatible model is configured (AEROSTIC_OPENAI_BASE_URL)")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class AiWorker:
+    """Consumes requests, decides, publishes, commits; until ``stop()``."""
+
+    def __init__(self, settings: AiSettings) -> None:
+        self.settings = settings
+        self.topic = AI_REQUESTS.full_name(settings.topic_prefix)
+        self.decisions = AI_DECISIONS.full_name(settings.topic_prefix)
+        self.consumer = Consumer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
+            "session.timeout.ms": settings.kafka_session_timeout_ms, "heartbeat.interval.ms": 1000, "log_level": 3,
+        })
+        self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=1)
+        self.redis = Redis.from_url(settings.redis_url.get_secret_value())
+        self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
+        self.configs = ConfigCache(self.redis, self.engine)
+        self.scorer = OfflineScorer()
+        self.model: Provider = _NoModel()
+        if settings.openai_base_url:
+            self.model = OpenAIProvider(OpenAIConfig(
+                base_url=settings.openai_base_url, model=settings.openai_model, api_key=settings.openai_api_key,
+                timeout_s=settings.timeout_s), ranker=self.scorer)
+        self.offsets = OffsetTracker()
+        self._knowledge: dict[str, KnowledgeBase] = {}
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.producer.start()
+        loop = asyncio.get_running_loop()
+        self.consumer.subscribe([self.topic])
+        committer = asyncio.create_task(self._commit_forever())
+        try:
+            while not self._stopping.is_set():
+                batch = await loop.run_in_executor(None, next_batch, self.consumer, 200, 0.1)
+                for msg in batch:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._handle(msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            committer.cancel()
+            await asyncio.gather(*self._tasks, committer, return_exceptions=True)
+            await self._commit()
+            await loop.run_in_executor(None, self.consumer.close)
+            await self.producer.stop()
+            await self.model.aclose()
+            await self.redis.aclose()
+            await self.engine.dispose()
+
+    async def _handle(self, msg: Message) -> None:
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        try:
+            if msg.error():
+                return
+            self.offsets.received(topic, partition, offset)
+            try:
+                request = AiRequest.decode(msg.value() or b"")
+            except ValidationError as exc:
+                log.error("undecodable AI request %s[%s]@%s skipped: %s", topic, partition, offset, exc)
+                self.offsets.finished(topic, partition, offset)
+                return
+            decision = await self._decide(request)
+            while True:
+                try:
+                    await self.producer.send(self.decisions, decision.encode(), request.conversation_key)
+                    break
+                except DeliveryError as exc:
+                    log.error("decision for %s not published (%s); retrying", request.conversation_key, exc)
+                    await asyncio.sleep(0.5)
+            self.offsets.finished(topic, partition, offset)
+        finally:
+            self._slots.release()
+
+    async def _decide(self, request: AiRequest) -> AiDecision:
+        config = (await self.configs.get_many([request.tenant_id]))[request.tenant_id]
+        knowledge = self._knowledge.get(request.tenant_id)
+        if knowledge is None or knowledge.version != f"{request.tenant_id}:{config.version}":
+            knowledge = self._knowledge[request.tenant_id] = await load_knowledge(
+                self.engine, request.tenant_id, config.version)
+        provider: Provider = self.model if config.ai_provider == "openai" else self.scorer
+        return await decide_request(request, provider, knowledge, threshold=config.ai_threshold,
+                                    timeout_s=self.settings.timeout_s)
+
+    async def _commit_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            await self._commit()
+
+    async def _commit(self) -> None:
+        try:
+            await commit_finished(self.consumer, self.offsets, self.offsets.committable())
+        except KafkaException as exc:
+            log.warning("AI offsets not committed (the requests will be answered again): %s", exc)
+
+
+def run(settings: AiSettings | None = None) -> None:
+    """Run the AI worker until SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        worker = AiWorker(settings or AiSettings())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.run()
+
+    asyncio.run(main())

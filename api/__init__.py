@@ -1,0 +1,49 @@
+"""The tenant HTTP API served by the ingress process (FastAPI): sends, accounts, inbox, configuration, platform.
+
+``install(app)`` mounts the routes and answers 503 (with ``Retry-After``) when PostgreSQL or
+Redis cannot be reached, so clients retry instead of seeing a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from api.accounts import router as accounts_router
+from api.agents import router as agents_router
+from api.automations import router as automations_router
+from api.connection import router as connection_router
+from api.inbox import router as inbox_router
+from api.inbox_actions import router as inbox_actions_router
+from api.knowledge import router as knowledge_router
+from api.login import router as login_router
+from api.messages import router as messages_router
+from api.platform import router as platform_router
+from api.tenant_settings import router as settings_router
+
+log = logging.getLogger(__name__)
+
+# Connection failures: asyncpg raises OSError itself when it cannot connect; SQLAlchemy wraps the rest.
+UNAVAILABLE = (OSError, OperationalError, InterfaceError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: backing service unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse({"detail": "temporarily unavailable, retry shortly"}, status_code=503,
+                        headers={"Retry-After": "1"})
+
+
+def install(app: FastAPI) -> None:
+    """Mount the tenant API on ``app``."""
+    for router in (messages_router, login_router, accounts_router, connection_router, platform_router,
+                   automations_router, knowledge_router, settings_router, agents_router, inbox_router,
+                   inbox_actions_router):
+        app.include_router(router)
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, _unavailable)

@@ -1,0 +1,50 @@
+"""The web application's FastAPI app: health, the tenant API, Embedded Signup and the console.
+
+``create_api(settings, producer)`` builds it; its lifespan starts the Kafka producer it is
+given (shared with the webhook hot path when both run in one server, see ``aerostic.web``)
+and opens the database engine and the Redis client once, kept on ``app.state``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from api import install
+from api.console.pages import router as console_router
+from api.deps import close_clients, open_clients
+from api.signup import router as signup_router
+from broker.producer import AsyncProducer
+from config.settings import IngressSettings
+
+
+def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
+    """The FastAPI app; it owns ``producer``'s start and stop."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await producer.start()
+        try:
+            engine, redis = open_clients(settings)
+            app.state.settings, app.state.producer = settings, producer
+            app.state.engine, app.state.redis = engine, redis
+            try:
+                yield
+            finally:
+                await close_clients(engine, redis)
+        finally:
+            await producer.stop()
+
+    # No unauthenticated docs: every route but login, the OAuth callback and health needs a credential.
+    app = FastAPI(title="Aerostic", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_api_route("/healthz", _health, methods=["GET"])
+    install(app)
+    app.include_router(signup_router)
+    app.include_router(console_router)
+    return app
+
+
+async def _health() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,172 @@
+"""A tenant's automation rules, managed by its admins: ``/v1/automations``.
+
+Rules run in ``position`` order. A new rule goes last; ``PUT /v1/automations/order`` rewrites the
+whole order at once and must name exactly the tenant's rules. Writes of one tenant's rules are
+serialised by a transaction-scoped advisory lock, so concurrent creations never share a position.
+After every committed change the tenant's configuration version is bumped, so the conversation
+processor applies the change to the very next message. Executions are recorded by the processor
+(through the projector) and read here, newest first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from redis.asyncio import Redis
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.auth import AdminDep
+from api.automation_models import RuleExecutionPublic, RuleOrder, RulePublic, RuleToggle
+from api.deps import EngineDep, RedisDep
+from automations.rules import RuleSpec
+from db.tables import automation_rules, rule_executions
+from tenants.config import bump_config_version
+
+router = APIRouter(prefix="/v1", tags=["automations"])
+
+MAX_RULES = 200  # every inbound message is evaluated against all of them
+RuleId = Annotated[uuid.UUID, Path()]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "the tenant has no such rule"}}
+
+
+def _public(row: Any) -> RulePublic:
+    return RulePublic(id=str(row.id), position=row.position, name=row.name, enabled=row.enabled, stop=row.stop,
+                      trigger=row.trigger, conditions=row.conditions, actions=row.actions,
+                      created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _columns(spec: RuleSpec) -> dict[str, Any]:
+    data = spec.model_dump(mode="json")
+    return {k: data[k] for k in ("name", "enabled", "stop", "trigger", "conditions", "actions")}
+
+
+async def _lock(conn: AsyncConnection, tenant_id: str) -> None:
+    """Serialise writers of the tenant's rules until the transaction ends."""
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"automation_rules:{tenant_id}", 0))))
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "rule not found")
+
+
+async def _ordered(conn: AsyncConnection, tenant_id: str) -> list[RulePublic]:
+    result = await conn.execute(select(automation_rules).where(automation_rules.c.tenant_id == tenant_id)
+                                .order_by(automation_rules.c.position, automation_rules.c.id))
+    return [_public(r) for r in result]
+
+
+@router.get("/automations")
+async def list_rules(principal: AdminDep, engine: EngineDep) -> list[RulePublic]:
+    """The tenant's rules in the order they run."""
+    async with engine.connect() as conn:
+        return await _ordered(conn, principal.tenant_id)
+
+
+@router.post("/automations", status_code=status.HTTP_201_CREATED)
+async def create_rule(body: RuleSpec, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> RulePublic:
+    """Add a rule after the tenant's last one."""
+    tenant = principal.tenant_id
+    async with engine.begin() as conn:
+        await _lock(conn, tenant)
+        count, last = (await conn.execute(select(func.count(), func.max(automation_rules.c.position))
+                                          .where(automation_rules.c.tenant_id == tenant))).one()
+        if count >= MAX_RULES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"a tenant has at most {MAX_RULES} rules")
+        row = (await conn.execute(automation_rules.insert().values(
+            id=str(uuid.uuid4()), tenant_id=tenant, position=(last if last is not None else -1) + 1,
+            **_columns(body)).returning(*automation_rules.c))).one()
+    await bump_config_version(redis, tenant)
+    return _public(row)
+
+
+# Declared before the "/automations/{rule_id}" routes, which would otherwise take "order" for an id.
+@router.put("/automations/order", responses={422: {"description": "the ids are not exactly the tenant's rules"}})
+async def reorder_rules(body: RuleOrder, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> list[RulePublic]:
+    """Set the order the rules run in: every one of the tenant's rule ids, each once."""
+    tenant, ids = principal.tenant_id, [str(i) for i in body.ids]
+    async with engine.begin() as conn:
+        await _lock(conn, tenant)
+        current = set((await conn.execute(select(automation_rules.c.id)
+                                          .where(automation_rules.c.tenant_id == tenant))).scalars())
+        if len(ids) != len(set(ids)) or set(ids) != {str(i) for i in current}:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "'ids' must list every rule of the tenant exactly once")
+        for position, rule_id in enumerate(ids):
+            await conn.execute(update(automation_rules).where(
+                automation_rules.c.tenant_id == tenant, automation_rules.c.id == rule_id,
+                automation_rules.c.position != position).values(position=position, updated_at=func.now()))
+        rules = await _ordered(conn, tenant)
+    await bump_config_version(redis, tenant)
+    return rules
+
+
+@router.get("/automations/{rule_id}", responses=NOT_FOUND)
+async def get_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep) -> RulePublic:
+    """One rule."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(automation_rules).where(
+            automation_rules.c.tenant_id == principal.tenant_id, automation_rules.c.id == str(rule_id)))).first()
+    if row is None:
+        raise _not_found()
+    return _public(row)
+
+
+async def _change(engine: AsyncEngine, redis: Redis, tenant_id: str, rule_id: uuid.UUID,
+                  values: dict[str, Any]) -> RulePublic:
+    async with engine.begin() as conn:
+        row = (await conn.execute(update(automation_rules).where(
+            automation_rules.c.tenant_id == tenant_id, automation_rules.c.id == str(rule_id))
+            .values(**values, updated_at=func.now()).returning(*automation_rules.c))).first()
+    if row is None:
+        raise _not_found()
+    await bump_config_version(redis, tenant_id)
+    return _public(row)
+
+
+@router.put("/automations/{rule_id}", responses=NOT_FOUND)
+async def replace_rule(rule_id: RuleId, body: RuleSpec, principal: AdminDep, engine: EngineDep,
+                       redis: RedisDep) -> RulePublic:
+    """Replace a rule's name, trigger, conditions, actions and flags (its position stays)."""
+    return await _change(engine, redis, principal.tenant_id, rule_id, _columns(body))
+
+
+@router.patch("/automations/{rule_id}", responses=NOT_FOUND)
+async def toggle_rule(rule_id: RuleId, body: RuleToggle, principal: AdminDep, engine: EngineDep,
+                      redis: RedisDep) -> RulePublic:
+    """Switch a rule on or off."""
+    return await _change(engine, redis, principal.tenant_id, rule_id, {"enabled": body.enabled})
+
+
+@router.delete("/automations/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> Response:
+    """Delete a rule (its recorded executions stay)."""
+    async with engine.begin() as conn:
+        deleted = (await conn.execute(automation_rules.delete().where(
+            automation_rules.c.tenant_id == principal.tenant_id, automation_rules.c.id == str(rule_id))
+            .returning(automation_rules.c.id))).first()
+    if deleted is None:
+        raise _not_found()
+    await bump_config_version(redis, principal.tenant_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/automations/{rule_id}/executions", responses=NOT_FOUND)
+async def list_executions(rule_id: RuleId, principal: AdminDep, engine: EngineDep,
+                          limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[RuleExecutionPublic]:
+    """The rule's latest runs, newest first."""
+    tenant = principal.tenant_id
+    async with engine.connect() as conn:
+        owned = (await conn.execute(select(automation_rules.c.id).where(
+            automation_rules.c.tenant_id == tenant, automation_rules.c.id == str(rule_id)))).first()
+        if owned is None:
+            raise _not_found()
+        result = await conn.execute(select(rule_executions).where(
+            rule_executions.c.tenant_id == tenant, rule_executions.c.rule_id == str(rule_id))
+            .order_by(rule_executions.c.executed_at.desc(), rule_executions.c.id.desc()).limit(limit))
+        return [RuleExecutionPublic(id=r.id, rule_id=r.rule_id, rule_name=r.rule_name,
+                                    conversation_key=r.conversation_key, trigger_event=r.trigger_event,
+                                    actions=r.actions, stopped=r.stopped, executed_at=r.executed_at)
+                for r in result]

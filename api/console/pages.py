@@ -1,0 +1,207 @@
+"""The console's pages: sign-in, the account page (WhatsApp connection, numbers, API keys), sign-out.
+
+Every page but the sign-in form needs a live session from the ``aerostic_session`` cookie (set by
+this form or by ``POST /v1/auth/login``); without one the browser is sent to ``/console/login``.
+Pages are rendered server-side from the same functions the JSON API uses (``sign_in``,
+``connection_view``, ``tenants.api_keys``), every query scoped to the session's tenant. Posts are
+plain urlencoded forms that must come from the console's own pages (``forms.same_origin``). A new
+API key is shown in the answer to the post that created it and never again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.account_models import LoginRequest
+from api.auth import SESSION_COOKIE
+from api.connection import connection_view
+from api.console.forms import FormError, read_form, same_origin
+from api.console.templating import redirect, render
+from api.console.whatsapp import as_json, numbers_of, script_labels, status_of
+from api.deps import EngineDep, RedisDep, SettingsDep
+from api.login import clear_session_cookie, client_address, set_session_cookie, sign_in
+from config.settings import IngressSettings
+from db.tables import signups, tenants
+from tenants.api_keys import create_api_key, key_prefix, list_api_keys, revoke_api_key
+from tenants.sessions import SessionPrincipal, revoke_session, session_principal
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
+
+LOGIN_PATH = "/console/login"
+HOME_PATH = "/console"
+WRONG_CREDENTIALS = "Wrong email or password"
+THROTTLED = "Too many failed sign-ins. Wait a few minutes, then try again."
+MISSING_CREDENTIALS = "Enter your email and password."
+CROSS_SITE = "This form can only be sent from the console's own pages."
+ADMINS_ONLY = "Only a tenant admin can manage API keys."
+MAX_ATTEMPT_ID_LENGTH = 200
+
+
+async def _session(request: Request, engine: AsyncEngine) -> SessionPrincipal | None:
+    """The live session of the browser's cookie, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    async with engine.connect() as conn:
+        return await session_principal(conn, token)
+
+
+def _login_page(request: Request, *, error: str | None = None, email: str = "", status_code: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
+    return render(request, "login.html", {"error": error, "email": email}, status_code=status_code,
+                  headers=headers)
+
+
+def _refused(request: Request, message: str) -> Response:
+    return render(request, "forbidden.html", {"message": message}, status_code=status.HTTP_403_FORBIDDEN)
+
+
+async def _admin_post(request: Request, engine: AsyncEngine, settings: IngressSettings
+                      ) -> SessionPrincipal | Response:
+    """The admin behind a console form post, or the answer that refuses it (no session, cross-site, agent)."""
+    principal = await _session(request, engine)
+    if principal is None:
+        return redirect(LOGIN_PATH)
+    if not same_origin(request, public_url=settings.public_url):
+        return _refused(request, CROSS_SITE)
+    if principal.role != "admin":
+        return _refused(request, ADMINS_ONLY)
+    return principal
+
+
+@router.get("/login")
+async def login_page(request: Request, engine: EngineDep) -> Response:
+    """The sign-in form (the console's only page reachable without a session)."""
+    if await _session(request, engine) is not None:
+        return redirect(HOME_PATH)
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login_form(request: Request, engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Response:
+    """Sign in with the form: the JSON login's checks and throttling, then the session cookie and the console."""
+    if not same_origin(request, public_url=settings.public_url):
+        return _refused(request, CROSS_SITE)
+    try:
+        form = await read_form(request)
+        credentials = LoginRequest(email=form.get("email", ""), password=form.get("password", ""))
+    except FormError as exc:
+        return _login_page(request, error=exc.message, status_code=exc.status_code)
+    except ValidationError:
+        return _login_page(request, error=MISSING_CREDENTIALS, status_code=status.HTTP_400_BAD_REQUEST)
+    try:
+        _, token, _ = await sign_in(engine=engine, redis=redis, settings=settings, email=credentials.email,
+                                    password=credentials.password, address=client_address(request))
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+            return _login_page(request, error=THROTTLED, email=credentials.email, status_code=exc.status_code,
+                               headers=dict(exc.headers or {}))
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            return _login_page(request, error=WRONG_CREDENTIALS, email=credentials.email,
+                               status_code=exc.status_code)
+        raise
+    response = redirect(HOME_PATH)
+    set_session_cookie(response, token, settings)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    """Revoke the browser's session, forget its cookie, back to the sign-in form."""
+    if not same_origin(request, public_url=settings.public_url):
+        return _refused(request, CROSS_SITE)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        async with engine.begin() as conn:
+            await revoke_session(conn, token)
+    response = redirect(LOGIN_PATH)
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("")
+async def home(request: Request, engine: EngineDep) -> Response:
+    """The account page; ``?attempt=<id>`` is where Embedded Signup lands and follows that attempt."""
+    principal = await _session(request, engine)
+    if principal is None:
+        return redirect(LOGIN_PATH)
+    attempt = request.query_params.get("attempt")
+    if attempt is not None and not 0 < len(attempt) <= MAX_ATTEMPT_ID_LENGTH:
+        attempt = None
+    return await _account_page(request, engine, principal, attempt=attempt)
+
+
+@router.post("/api-keys")
+async def create_key(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    """Create an API key and show it, this once."""
+    principal = await _admin_post(request, engine, settings)
+    if isinstance(principal, Response):
+        return principal
+    try:
+        name = (await read_form(request)).get("name", "")
+        async with engine.begin() as conn:
+            key_id, key = await create_api_key(conn, tenant_id=principal.tenant_id, name=name)
+    except FormError as exc:
+        return await _account_page(request, engine, principal, key_error=exc.message, status_code=exc.status_code)
+    except ValueError as exc:
+        return await _account_page(request, engine, principal, key_error=str(exc),
+                                   status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    log.info("API key %s created by user %s of tenant %s", key_id, principal.user_id, principal.tenant_id)
+    new_key = {"id": key_id, "name": name.strip(), "prefix": key_prefix(key), "key": key}
+    return await _account_page(request, engine, principal, new_key=new_key, status_code=status.HTTP_201_CREATED)
+
+
+@router.post("/api-keys/revoke")
+async def revoke_key(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    """Revoke one of the tenant's API keys (form field ``key_id``)."""
+    principal = await _admin_post(request, engine, settings)
+    if isinstance(principal, Response):
+        return principal
+    try:
+        key_id = (await read_form(request)).get("key_id", "")
+    except FormError as exc:
+        return await _account_page(request, engine, principal, key_error=exc.message, status_code=exc.status_code)
+    async with engine.begin() as conn:
+        found = await revoke_api_key(conn, tenant_id=principal.tenant_id, key_id=key_id)
+    if not found:
+        return await _account_page(request, engine, principal, key_error="There is no such API key.",
+                                   status_code=status.HTTP_404_NOT_FOUND)
+    log.info("API key %s revoked by user %s of tenant %s", key_id, principal.user_id, principal.tenant_id)
+    return redirect(f"{HOME_PATH}#api-keys")
+
+
+async def _tenant_name(conn: AsyncConnection, tenant_id: str) -> str:
+    name = (await conn.execute(select(tenants.c.name).where(tenants.c.id == tenant_id))).scalar()
+    return str(name) if name is not None else ""
+
+
+async def _attempt_recorded(conn: AsyncConnection, tenant_id: str, attempt_id: str) -> bool:
+    """Whether the tenant's signup attempt ``attempt_id`` has reached PostgreSQL (the projector writes it)."""
+    found = await conn.execute(select(signups.c.attempt_id)
+                               .where(signups.c.tenant_id == tenant_id, signups.c.attempt_id == attempt_id))
+    return found.first() is not None
+
+
+async def _account_page(request: Request, engine: AsyncEngine, principal: SessionPrincipal, *,
+                        attempt: str | None = None, new_key: dict[str, Any] | None = None,
+                        key_error: str | None = None, status_code: int = status.HTTP_200_OK) -> Response:
+    """The account page of ``principal``'s tenant (and nothing of any other tenant)."""
+    is_admin = principal.role == "admin"
+    async with engine.connect() as conn:
+        tenant_name = await _tenant_name(conn, principal.tenant_id)
+        view = as_json(await connection_view(conn, principal.tenant_id))
+        keys = await list_api_keys(conn, tenant_id=principal.tenant_id) if is_admin else []
+        awaiting = attempt is not None and not await _attempt_recorded(conn, principal.tenant_id, attempt)
+    return render(request, "console.html", {
+        "tenant_name": tenant_name, "user": principal, "is_admin": is_admin,
+        "status": status_of(view, awaiting=awaiting), "numbers": numbers_of(view),
+        "awaited_attempt": attempt if awaiting else None,
+        "labels": script_labels(), "keys": keys, "new_key": new_key, "key_error": key_error,
+    }, status_code=status_code)

@@ -1,0 +1,105 @@
+"""What agents do to a conversation: reply, assign, transfer, resolve, reopen.
+
+Each action is a command for the conversation processor, the conversation's single writer, on
+``conversations.commands`` keyed by the conversation; the API answers 202 once the broker
+acknowledged it, and the state change shows in ``GET /v1/conversations/{key}`` when the processor
+has applied it. A reply is a ``SendCommand`` like ``POST /v1/messages`` (same idempotency and
+validation); a person's reply is an agent's (``author="agent"``), which takes the conversation
+over from the bot. Agents may assign only to themselves; admins and API keys to any user of the
+tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.agents import is_member
+from api.auth import Principal, TenantDep
+from api.commands import Action, conversation_command, publish
+from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
+from api.inbox import ConversationKey, conversation_row
+from api.inbox_models import AssignRequest, CommandAccepted, ReplyCreate, TransferRequest
+from api.message_models import MessageAccepted
+from api.messages import queue_send, send_command, sender_number
+from broker.producer import AsyncProducer
+from config.settings import IngressSettings
+
+router = APIRouter(prefix="/v1", tags=["inbox"])
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "the tenant has no such conversation"},
+    503: {"description": "the command could not be queued; retry"}}
+UNKNOWN_AGENT = "agent_id is not a user of this tenant"
+
+
+@router.post("/conversations/{key}/reply", status_code=status.HTTP_202_ACCEPTED, responses={
+    **RESPONSES, 409: {"description": "the idempotency_key is in use by a request in progress, or the "
+                                      "conversation's number is no longer connected"}})
+async def reply(key: ConversationKey, body: ReplyCreate, principal: TenantDep, engine: EngineDep, redis: RedisDep,
+                producer: ProducerDep, settings: SettingsDep) -> MessageAccepted:
+    """Send a message to the conversation's customer; follow it with ``GET /v1/messages/{id}``.
+
+    Outside the 24-hour service window only a template is delivered: a free-form reply then fails
+    with the reason ``outside_service_window``.
+    """
+    async with engine.connect() as conn:
+        row = await conversation_row(conn, principal.tenant_id, key)
+    try:
+        sender = await sender_number(engine, principal.tenant_id, row.phone_number_id)
+    except HTTPException as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the conversation's phone number is no longer connected") from exc
+    command = send_command(principal, phone_number_id=sender, to=row.wa_id, message=body.message.graph_message(),
+                           idempotency_key=body.idempotency_key, author="agent" if principal.user_id else "api")
+    return await queue_send(command, body.idempotency_key, redis=redis, producer=producer, settings=settings)
+
+
+@router.post("/conversations/{key}/assign", status_code=status.HTTP_202_ACCEPTED, responses={
+    **RESPONSES, 403: {"description": "an agent may assign only to itself"},
+    422: {"description": UNKNOWN_AGENT}})
+async def assign(key: ConversationKey, body: AssignRequest, principal: TenantDep, engine: EngineDep,
+                 producer: ProducerDep, settings: SettingsDep) -> CommandAccepted:
+    """Give the conversation to an agent (the AI stays silent while an agent has it)."""
+    agent_id = str(body.agent_id)
+    if principal.role != "admin" and agent_id != principal.user_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "an agent may assign conversations only to itself")
+    return await _command(engine, producer, settings, principal, key, "assign", agent_id=agent_id)
+
+
+@router.post("/conversations/{key}/transfer", status_code=status.HTTP_202_ACCEPTED, responses={
+    **RESPONSES, 422: {"description": UNKNOWN_AGENT}})
+async def transfer(key: ConversationKey, body: TransferRequest, principal: TenantDep, engine: EngineDep,
+                   producer: ProducerDep, settings: SettingsDep) -> CommandAccepted:
+    """Hand the conversation to another agent, or to a team's queue."""
+    agent_id = str(body.agent_id) if body.agent_id is not None else None
+    return await _command(engine, producer, settings, principal, key, "transfer", agent_id=agent_id, team=body.team)
+
+
+@router.post("/conversations/{key}/resolve", status_code=status.HTTP_202_ACCEPTED, responses=RESPONSES)
+async def resolve(key: ConversationKey, principal: TenantDep, engine: EngineDep, producer: ProducerDep,
+                  settings: SettingsDep) -> CommandAccepted:
+    """Close the conversation: the agent's capacity is freed and the bot answers the customer's next message."""
+    return await _command(engine, producer, settings, principal, key, "resolve")
+
+
+@router.post("/conversations/{key}/reopen", status_code=status.HTTP_202_ACCEPTED, responses=RESPONSES)
+async def reopen(key: ConversationKey, principal: TenantDep, engine: EngineDep, producer: ProducerDep,
+                 settings: SettingsDep) -> CommandAccepted:
+    """Put a closed (or bot-handled) conversation back in its team's queue for an agent."""
+    return await _command(engine, producer, settings, principal, key, "reopen")
+
+
+async def _command(engine: AsyncEngine, producer: AsyncProducer, settings: IngressSettings, principal: Principal,
+                   key: str, action: Action, *, agent_id: str | None = None,
+                   team: str | None = None) -> CommandAccepted:
+    """Check the conversation (and the agent) belong to the tenant, then publish the command."""
+    async with engine.connect() as conn:
+        await conversation_row(conn, principal.tenant_id, key)
+        if agent_id is not None and not await is_member(conn, principal.tenant_id, agent_id):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, UNKNOWN_AGENT)
+    command = conversation_command(tenant_id=principal.tenant_id, key=key, action=action, actor=principal.actor,
+                                   agent_id=agent_id, team=team)
+    await publish(producer, settings, command)
+    return CommandAccepted(command_id=command.event_id)

@@ -1,0 +1,70 @@
+"""A tenant's conversation settings: ``/v1/settings/ai`` and ``/v1/settings/business-hours``.
+
+Everyone of the tenant reads them; admins change them. Both live in one ``tenant_settings`` row,
+created on the first change (until then the defaults apply: the offline scorer at a 0.70
+threshold, UTC with no business hours). Every committed change bumps the tenant's configuration
+version, so the conversation processor and the AI worker use it for the next message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.auth import AdminDep, TenantDep
+from api.deps import EngineDep, RedisDep
+from api.settings_models import AiSettings
+from automations.rules import BusinessHours
+from db.tables import tenant_settings
+from tenants.config import bump_config_version
+
+router = APIRouter(prefix="/v1/settings", tags=["settings"])
+
+
+async def _row(engine: AsyncEngine, tenant_id: str) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(tenant_settings).where(tenant_settings.c.tenant_id == tenant_id))).first()
+
+
+async def _save(engine: AsyncEngine, tenant_id: str, values: dict[str, Any]) -> None:
+    """Upsert the tenant's row, changing only ``values`` (the other columns keep theirs or their defaults)."""
+    stmt = insert(tenant_settings).values(tenant_id=tenant_id, **values)
+    async with engine.begin() as conn:
+        await conn.execute(stmt.on_conflict_do_update(index_elements=[tenant_settings.c.tenant_id],
+                                                      set_={**values, "updated_at": func.now()}))
+
+
+@router.get("/ai")
+async def get_ai(principal: TenantDep, engine: EngineDep) -> AiSettings:
+    """The AI provider and the confidence threshold of its replies."""
+    row = await _row(engine, principal.tenant_id)
+    return AiSettings() if row is None else AiSettings(provider=row.ai_provider, threshold=row.ai_threshold)
+
+
+@router.put("/ai")
+async def put_ai(body: AiSettings, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> AiSettings:
+    """Choose the AI provider and its threshold: a reply below it goes to an agent instead."""
+    await _save(engine, principal.tenant_id, {"ai_provider": body.provider, "ai_threshold": body.threshold})
+    await bump_config_version(redis, principal.tenant_id)
+    return body
+
+
+@router.get("/business-hours")
+async def get_business_hours(principal: TenantDep, engine: EngineDep) -> BusinessHours:
+    """When the tenant is open, in its time zone (rules may trigger outside these hours)."""
+    row = await _row(engine, principal.tenant_id)
+    return BusinessHours() if row is None else BusinessHours(timezone=row.timezone, hours=row.business_hours or {})
+
+
+@router.put("/business-hours")
+async def put_business_hours(body: BusinessHours, principal: AdminDep, engine: EngineDep,
+                             redis: RedisDep) -> BusinessHours:
+    """Set the time zone and the opening hours per weekday."""
+    hours = body.model_dump(mode="json")["hours"]
+    await _save(engine, principal.tenant_id, {"timezone": body.timezone, "business_hours": hours})
+    await bump_config_version(redis, principal.tenant_id)
+    return body

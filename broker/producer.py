@@ -1,0 +1,141 @@
+"""An asyncio face for confluent-kafka's producer with batched delivery reports.
+
+One background thread polls librdkafka; delivery reports are collected per poll and handed
+to the event loop in one ``call_soon_threadsafe`` call, so thousands of in-flight appends
+cost one loop wake-up per poll rather than one each. A report that never comes is failed by
+one sweeper task (not a timer per append: ``asyncio.wait_for`` costs a task per call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """The broker did not acknowledge the record (unreachable, timed out, or refused)."""
+
+
+class AsyncProducer:
+    """Produce with ``await send(...)``: returns once the broker acknowledged (``acks=all``)."""
+
+    def __init__(self, bootstrap: str, *, delivery_timeout_ms: int = 5000, linger_ms: int = 2,
+                 extra: dict[str, Any] | None = None) -> None:
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": linger_ms,
+            "message.timeout.ms": delivery_timeout_ms,
+            "socket.keepalive.enable": True,
+            "reconnect.backoff.max.ms": 1000,
+            "log_level": 3,
+            **(extra or {}),
+        }
+        self._producer: Producer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._done: list[tuple[asyncio.Future[None], KafkaError | None]] = []
+        self._pending: dict[asyncio.Future[None], float] = {}
+        self._wait_limit = delivery_timeout_ms / 1000 + 5.0
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._producer = Producer(self._config)
+        self._running = True
+        self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
+        self._thread.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def __aenter__(self) -> AsyncProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    async def stop(self, flush_seconds: float = 10.0) -> None:
+        if self._producer is None:
+            return
+        producer = self._producer
+        await asyncio.get_running_loop().run_in_executor(None, producer.flush, flush_seconds)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._running = False
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
+        self._producer = None
+
+    async def send(self, topic: str, value: bytes, key: str | bytes | None = None) -> None:
+        """Append one record and wait for the broker's acknowledgement."""
+        assert self._producer is not None and self._loop is not None, "producer not started"
+        future: asyncio.Future[None] = self._loop.create_future()
+        try:
+            self._producer.produce(topic, value, key, on_delivery=lambda err, _msg: self._done.append(
+                (future, err)))
+        except BufferError as exc:
+            raise DeliveryError("local produce queue is full") from exc
+        except KafkaException as exc:
+            raise DeliveryError(str(exc)) from exc
+        self._pending[future] = self._loop.time() + self._wait_limit
+        try:
+            await future
+        finally:
+            self._pending.pop(future, None)
+
+    async def _sweep_forever(self) -> None:
+        """Fail the appends whose delivery report is overdue (librdkafka normally reports them itself)."""
+        assert self._loop is not None
+        while True:
+            await asyncio.sleep(0.25)
+            now = self._loop.time()
+            for future, deadline in list(self._pending.items()):
+                if deadline < now and not future.done():
+                    future.set_exception(DeliveryError("no delivery report in time"))
+
+    def _poll_forever(self) -> None:
+        assert self._loop is not None
+        while self._running and self._producer is not None:
+            try:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                self._replace_after_fatal(exc)
+            if self._done:
+                batch, self._done = self._done, []
+                self._loop.call_soon_threadsafe(_resolve_all, batch)
+
+    def _replace_after_fatal(self, exc: KafkaException) -> None:
+        """A fatal producer error (e.g. the broker forgot our producer id) needs a new producer.
+
+        Records in flight have an unknown outcome: their senders get ``DeliveryError`` (so Meta
+        retries); a record that did land is then a duplicate, which the router absorbs.
+        """
+        log.error("producer failed fatally, replacing it: %s", exc)
+        self._producer = Producer(self._config)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._fail_pending, str(exc))
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(DeliveryError(reason))
+
+
+def _resolve_all(batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
+    for future, err in batch:
+        if future.done():
+            continue
+        if err is None:
+            future.set_result(None)
+        else:
+            future.set_exception(DeliveryError(str(err)))
+
+

@@ -1,0 +1,76 @@
+"""A tenant's conversation configuration as the stream workers use it: rules, hours, AI choice.
+
+Read from PostgreSQL and cached per tenant under the version the API bumps in Redis on every
+change (``redis_keys.tenant_config_version``), so a saved rule applies to the very next message
+and an unchanged tenant costs one Redis read per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import TypeAdapter
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from automations.rules import BusinessHours, Rule
+from config import redis_keys
+from db.tables import automation_rules, tenant_settings
+from schemas.ai import DEFAULT_THRESHOLD
+
+RULES = TypeAdapter(list[Rule])
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    """What the processor needs to know about a tenant."""
+
+    tenant_id: str
+    version: int
+    rules: tuple[Rule, ...] = ()
+    business_hours: BusinessHours | None = None
+    ai_provider: str = "offline"  # offline | openai | off
+    ai_threshold: float = DEFAULT_THRESHOLD
+
+
+async def config_versions(redis: Redis, tenant_ids: Iterable[str]) -> dict[str, int]:
+    ordered = sorted(set(tenant_ids))
+    values = await redis.mget([redis_keys.tenant_config_version(t) for t in ordered]) if ordered else []
+    return {t: int(v or 0) for t, v in zip(ordered, values, strict=True)}
+
+
+async def bump_config_version(redis: Redis, tenant_id: str) -> None:
+    """Tell every cache that the tenant's configuration changed (call after the change is committed)."""
+    await redis.incr(redis_keys.tenant_config_version(tenant_id))
+
+
+async def load_config(engine: AsyncEngine, tenant_id: str, version: int) -> TenantConfig:
+    async with engine.connect() as conn:
+        settings = (await conn.execute(select(tenant_settings).where(tenant_settings.c.tenant_id == tenant_id))).first()
+        rows = (await conn.execute(select(automation_rules).where(automation_rules.c.tenant_id == tenant_id)
+                                   .order_by(automation_rules.c.position, automation_rules.c.id))).all()
+    rules = RULES.validate_python([{"id": str(r.id), "position": r.position, "name": r.name, "enabled": r.enabled,
+                                    "stop": r.stop, "trigger": r.trigger, "conditions": r.conditions,
+                                    "actions": r.actions} for r in rows])
+    if settings is None:
+        return TenantConfig(tenant_id, version, tuple(rules))
+    hours = BusinessHours(timezone=settings.timezone, hours=settings.business_hours or {})
+    return TenantConfig(tenant_id, version, tuple(rules), hours, settings.ai_provider, settings.ai_threshold)
+
+
+class ConfigCache:
+    """Tenant configurations, reloaded when their version changes."""
+
+    def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
+        self.redis, self.engine = redis, engine
+        self._configs: dict[str, TenantConfig] = {}
+
+    async def get_many(self, tenant_ids: Iterable[str]) -> dict[str, TenantConfig]:
+        versions = await config_versions(self.redis, tenant_ids)
+        for tenant_id, version in versions.items():
+            cached = self._configs.get(tenant_id)
+            if cached is None or cached.version != version:
+                self._configs[tenant_id] = await load_config(self.engine, tenant_id, version)
+        return {t: self._configs[t] for t in versions}
