@@ -17,7 +17,7 @@ import logging
 import signal
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Message
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from ai.openai_provider import OpenAIConfig, OpenAIProvider
 from ai.provider import Answer, Provider
 from ai.scorer import OfflineScorer
 from broker.batches import next_batch
+from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from config.settings import AiSettings
@@ -73,12 +74,7 @@ class AiWorker:
         self.settings = settings
         self.topic = AI_REQUESTS.full_name(settings.topic_prefix)
         self.decisions = AI_DECISIONS.full_name(settings.topic_prefix)
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
-            "session.timeout.ms": settings.kafka_session_timeout_ms, "heartbeat.interval.ms": 1000, "log_level": 3,
-        })
+        self.consumer = build_consumer(settings, settings.group_id)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=1)
         self.redis = Redis.from_url(settings.redis_url.get_secret_value())
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
@@ -163,7 +159,7 @@ class AiWorker:
     async def _commit(self) -> None:
         try:
             await commit_finished(self.consumer, self.offsets, self.offsets.committable())
-        except KafkaException as exc:
+        except CommitError as exc:
             log.warning("AI offsets not committed (the requests will be answered again): %s", exc)
 
 

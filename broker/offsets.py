@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
+
+from broker.consumer import commit
 
 
 class OffsetTracker:
@@ -57,11 +59,9 @@ class OffsetTracker:
 async def commit_finished(consumer: Consumer, tracker: OffsetTracker, offsets: dict[tuple[str, int], int]) -> None:
     """Commit ``offsets`` (from ``tracker.committable()``) synchronously off the event loop, then record them.
 
-    Raises ``KafkaException`` when the broker refused (the records are handled again after a rebalance).
+    Raises ``CommitError`` when the broker refused (the records are handled again after a rebalance).
     """
     if not offsets:
         return
-    partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-    await asyncio.get_running_loop().run_in_executor(None, partial(consumer.commit, offsets=partitions,
-                                                                   asynchronous=False))
+    await asyncio.get_running_loop().run_in_executor(None, partial(commit, consumer, offsets))
     tracker.committed(offsets)

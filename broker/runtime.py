@@ -19,12 +19,14 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Message
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from broker.batches import next_batch
+from broker.consumer import CommitError, build_consumer, commit, last_offsets
 from broker.producer import AsyncProducer, DeliveryError
+from config.settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +54,13 @@ class Processor(Protocol):
 class StreamWorker:
     """Runs one ``Processor`` until stopped."""
 
-    def __init__(self, processor: Processor, producer: AsyncProducer, *, bootstrap: str, session_timeout_ms: int,
-                 fetch_wait_ms: int = 20,
-                 batch_size: int = 500, batch_wait_s: float = 0.1) -> None:
+    def __init__(self, processor: Processor, producer: AsyncProducer, settings: CoreSettings, *,
+                 batch_size: int = 500, batch_wait_s: float = 0.1, **consumer_overrides: object) -> None:
         self.processor = processor
         self.producer = producer
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": processor.group_id, "enable.auto.commit": False,
-            "fetch.wait.max.ms": fetch_wait_ms,
-            "auto.offset.reset": "earliest", "partition.assignment.strategy": "range",
-            "session.timeout.ms": session_timeout_ms, "heartbeat.interval.ms": 1000, "log_level": 3,
-        })
+        self.consumer = build_consumer(settings, processor.group_id, **consumer_overrides)
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -98,13 +94,9 @@ class StreamWorker:
         await asyncio.get_running_loop().run_in_executor(None, self._commit, batch)
 
     def _commit(self, batch: Sequence[Message]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for msg in batch:
-            last[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
         try:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in last.items()],
-                                 asynchronous=False)
-        except KafkaException as exc:  # partitions moved meanwhile: their new owner re-runs the batch
+            commit(self.consumer, last_offsets(batch))
+        except CommitError as exc:  # partitions moved meanwhile: their new owner re-runs the batch
             log.warning("%s: offset commit failed, the batch will be handled again: %s",
                         self.processor.group_id, exc)
 

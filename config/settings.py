@@ -43,6 +43,9 @@ class CoreSettings(BaseSettings):
     # runs out (measured: ~0.45 x the wait per hop), and every idle consumer costs it CPU at 1/wait fetches/s:
     # 20 ms costs ~5 ms per hop and halves its idle CPU against 5-10 ms.
     kafka_fetch_wait_ms: int = 20
+    # Longest pause between two polls before the group gives the consumer's partitions away: a dispatcher
+    # in the middle of a long Graph exchange (Embedded Signup) must keep them.
+    kafka_max_poll_interval_ms: int = 600_000
     # Aerostic's one Meta app (rule 2): its id is public, its secret is not (ingress: webhook signatures;
     # dispatcher: the OAuth code exchange).
     meta_app_id: str = "100000000000001"

@@ -19,12 +19,13 @@ import logging
 import signal
 import time
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
+from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from config.settings import DispatcherSettings
@@ -59,13 +60,7 @@ class Dispatcher:
                                                                       OUTBOUND_RETRY, OUTBOUND_RESULTS, STATUSES,
                                                                       ACCOUNT_EVENTS)}
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.group_id,
-            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "range", "session.timeout.ms": settings.kafka_session_timeout_ms,
-            "heartbeat.interval.ms": 1000, "max.poll.interval.ms": 600000, "log_level": 3,
-        })
+        self.consumer = build_consumer(settings, settings.group_id)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
         self.redis = Redis.from_url(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
@@ -232,7 +227,7 @@ class Dispatcher:
         offsets = {tp: o for tp, o in self.offsets.committable().items() if tp in self._assigned}
         try:
             await commit_finished(self.consumer, self.offsets, offsets)
-        except KafkaException as exc:
+        except CommitError as exc:
             log.warning("offset commit failed (the requests will be re-evaluated, not re-sent): %s", exc)
 
     async def _report_forever(self) -> None:

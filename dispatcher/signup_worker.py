@@ -15,10 +15,11 @@ import logging
 from datetime import timedelta
 from functools import partial
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from broker.consumer import CommitError, build_consumer, commit, last_offsets
 from broker.producer import AsyncProducer, DeliveryError
 from config import redis_keys
 from config.settings import DispatcherSettings
@@ -40,12 +41,7 @@ class SignupWorker:
     def __init__(self, settings: DispatcherSettings, onboarding: Onboarding, redis: Redis,
                  producer: AsyncProducer) -> None:
         self.settings, self.onboarding, self.redis, self.producer = settings, onboarding, redis, producer
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.signup_group_id,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "session.timeout.ms": settings.kafka_session_timeout_ms, "heartbeat.interval.ms": 1000,
-            "max.poll.interval.ms": 600000, "log_level": 3,
-        })
+        self.consumer = build_consumer(settings, settings.signup_group_id)
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -60,8 +56,8 @@ class SignupWorker:
                     continue
                 await self._handle(msg)
                 try:
-                    await loop.run_in_executor(None, partial(self.consumer.commit, message=msg, asynchronous=False))
-                except KafkaException as exc:
+                    await loop.run_in_executor(None, partial(commit, self.consumer, last_offsets([msg])))
+                except CommitError as exc:
                     log.warning("signup offset commit failed (the outcome is republished, not redone): %s", exc)
         finally:
             await loop.run_in_executor(None, self.consumer.close)

@@ -1,10 +1,10 @@
 """The projector process: routed topics → PostgreSQL, offsets committed after the write.
 
 Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events``,
-``outbound.results`` and the ``signup.*`` topics in batches with a
-confluent-kafka consumer group, writes each batch in one transaction, then commits the
-batch's offsets synchronously. A failed write is retried with back-off and never skipped;
-a record that cannot be decoded is logged with its position and skipped.
+``outbound.results`` and the ``signup.*`` topics as a ``Processor`` on the stream runtime
+(``broker.runtime``): each batch is written in one transaction, and the runtime commits its
+offsets only after the write; a failed write is retried with back-off and never skipped. A
+record that cannot be decoded is logged with its position and skipped.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Message
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from broker.batches import next_batch
+from broker.producer import AsyncProducer
+from broker.runtime import Output, StreamWorker
 from config.settings import ProjectorSettings
 from projector.writer import write_events
 from schemas.catalogue import (
@@ -47,48 +47,27 @@ DECODERS: dict[str, Callable[[bytes], Event]] = {
 
 
 class Projector:
-    """Consume, write, commit; until ``stop()``."""
+    """Decodes a batch and writes it in one transaction; publishes nothing."""
 
-    def __init__(self, settings: ProjectorSettings) -> None:
-        self.settings = settings
-        self.prefix = settings.topic_prefix
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": settings.group_id,
-            "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": settings.kafka_session_timeout_ms,
-            "heartbeat.interval.ms": 1000,
-            "log_level": 3,
-        })
-        self.engine: AsyncEngine = create_async_engine(settings.database_url.get_secret_value(),
-                                                       pool_size=2)
-        self._stopping = asyncio.Event()
+    def __init__(self, engine: AsyncEngine, *, group_id: str, prefix: str) -> None:
+        self.engine = engine
+        self.group_id = group_id
+        self.prefix = prefix
+        self.topics = [prefix + name for name in DECODERS]
 
-    def stop(self) -> None:
-        self._stopping.set()
+    async def process(self, batch: Sequence[Message]) -> list[Output]:
+        events = self._decode(batch)
+        if events:
+            async with self.engine.begin() as conn:
+                await write_events(conn, events)
+        return []
 
-    async def run(self) -> None:
-        self.consumer.subscribe([self.prefix + name for name in DECODERS])
-        loop = asyncio.get_running_loop()
-        try:
-            while not self._stopping.is_set():
-                batch = await loop.run_in_executor(None, next_batch, self.consumer, self.settings.batch_size,
-                                                   self.settings.batch_wait_s)
-                if batch:
-                    await self._write_with_retry(self._decode(batch))
-                    await loop.run_in_executor(None, self._commit, batch)
-        finally:
-            await loop.run_in_executor(None, self.consumer.close)
-            await self.engine.dispose()
+    async def saved(self) -> None:
+        """The batch's write is its state: nothing more to save before the commit."""
 
     def _decode(self, batch: Sequence[Message]) -> list[Event]:
         events: list[Event] = []
         for msg in batch:
-            if msg.error():
-                log.warning("consume error: %s", msg.error())
-                continue
             topic = (msg.topic() or "")[len(self.prefix):]
             try:
                 events.append(DECODERS[topic](msg.value() or b""))
@@ -97,40 +76,23 @@ class Projector:
                           msg.offset(), exc)
         return events
 
-    async def _write_with_retry(self, events: list[Event]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                async with self.engine.begin() as conn:
-                    await write_events(conn, events)
-                return
-            except (OperationalError, DBAPIError, OSError) as exc:
-                log.error("batch of %d not written, retrying in %.1fs: %s", len(events), delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    def _commit(self, batch: Sequence[Message]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for msg in batch:
-            if not msg.error():
-                last[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
-        offsets = [TopicPartition(t, p, o) for (t, p), o in last.items()]
-        if not offsets:
-            return
-        try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # e.g. partitions revoked meanwhile: redelivered, idempotent
-            log.warning("offset commit failed; the batch will be redelivered: %s", exc)
-
 
 def run(settings: ProjectorSettings | None = None) -> None:
     """Run the projector until SIGINT/SIGTERM."""
+    settings = settings or ProjectorSettings()
 
     async def main() -> None:
-        projector = Projector(settings or ProjectorSettings())
+        engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=2)
+        # The runtime's producer is never used (the projector publishes nothing), so it is not started.
+        worker = StreamWorker(Projector(engine, group_id=settings.group_id, prefix=settings.topic_prefix),
+                              AsyncProducer(settings.kafka_bootstrap_servers), settings,
+                              batch_size=settings.batch_size, batch_wait_s=settings.batch_wait_s)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, projector.stop)
-        await projector.run()
+            loop.add_signal_handler(sig, worker.stop)
+        try:
+            await worker.run()
+        finally:
+            await engine.dispose()
 
     asyncio.run(main())

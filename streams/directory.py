@@ -14,6 +14,8 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from broker.consumer import reader_config
+from config.settings import CoreSettings
 from schemas.events import DirectoryEntry
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,9 @@ log = logging.getLogger(__name__)
 class TenantDirectory:
     """An always-tailing, in-memory copy of ``tenants.directory``."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, settings: CoreSettings, topic: str) -> None:
         self._topic = topic
-        config = {"bootstrap.servers": bootstrap, "group.id": "aerostic-directory-unused", "fetch.wait.max.ms": 50,
-                  "enable.auto.commit": False, "log_level": 3}
+        config = reader_config(settings, fetch_wait_max_ms=50)
         self._consumer = Consumer(config)
         self._meta = Consumer(config)
         self._by_number: dict[str, DirectoryEntry] = {}

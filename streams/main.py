@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def run(settings: StreamsSettings | None = None) -> None:
     """Load the tenant directory, then run the router and the conversation processor until stopped."""
     settings = settings or StreamsSettings()
-    directory = TenantDirectory(settings.kafka_bootstrap_servers, TENANTS_DIRECTORY.full_name(settings.topic_prefix))
+    directory = TenantDirectory(settings, TENANTS_DIRECTORY.full_name(settings.topic_prefix))
     directory.start()
     log.info("tenant directory loaded")
     try:
@@ -41,9 +41,7 @@ async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
         Router(directory, redis, prefix=settings.topic_prefix, sync_timeout=settings.directory_sync_timeout_s),
         ConversationProcessor(redis, engine, prefix=settings.topic_prefix),
     ]
-    workers = [StreamWorker(p, producer, bootstrap=settings.kafka_bootstrap_servers,
-                            fetch_wait_ms=settings.kafka_fetch_wait_ms,
-                            session_timeout_ms=settings.kafka_session_timeout_ms) for p in processors]
+    workers = [StreamWorker(p, producer, settings) for p in processors]
     def stop() -> None:
         for worker in workers:
             worker.stop()

@@ -15,6 +15,7 @@ import logging
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from broker.consumer import reader_config
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from schemas.catalogue import UNROUTABLE
@@ -39,8 +40,7 @@ def held_records(settings: CoreSettings, route_keys: set[str], *, tenant_id: str
                  settle_s: float = 1.0) -> list[tuple[str, str, bytes]]:
     """(topic, key, value) of every held event for these keys, re-addressed to ``tenant_id``."""
     topic = UNROUTABLE.full_name(settings.topic_prefix)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": "aerostic-replay-unused", "enable.auto.commit": False, "log_level": 3})
+    consumer = Consumer(reader_config(settings))
     records: list[tuple[str, str, bytes]] = []
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions

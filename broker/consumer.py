@@ -1,0 +1,80 @@
+"""How every Aerostic process builds a Kafka consumer and commits its offsets.
+
+``consumer_config`` is the one consumer configuration: no auto-commit (offsets are committed
+only after the effects they stand for are durable), earliest offset for a new group, the range
+assignor, the settings' session timeout and fetch wait. ``reader_config`` is the same for readers
+without a group (the tenant directory, replays), which assign partitions themselves.
+``commit`` commits synchronously and checks every partition's own error: a commit can succeed
+as a request and still be refused for some partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from config.settings import CoreSettings
+
+log = logging.getLogger(__name__)
+
+
+def consumer_config(settings: CoreSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """The consumer configuration of a group; ``fetch_wait_max_ms=5`` overrides ``fetch.wait.max.ms``."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
+        "heartbeat.interval.ms": 1000,
+        "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
+        "reconnect.backoff.max.ms": 2000,
+        "log_level": 3,
+    }
+    config.update({name.replace("_", "."): value for name, value in overrides.items()})
+    return config
+
+
+def reader_config(settings: CoreSettings, **overrides: Any) -> dict[str, Any]:
+    """For a reader that assigns partitions itself and never commits (its group id is never used)."""
+    return consumer_config(settings, "aerostic-reader-unused", **overrides)
+
+
+def build_consumer(settings: CoreSettings, group_id: str, **overrides: Any) -> Consumer:
+    return Consumer(consumer_config(settings, group_id, **overrides))
+
+
+class CommitError(Exception):
+    """The broker refused the commit of some partitions (e.g. they were revoked meanwhile)."""
+
+
+def commit(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit ``{(topic, partition): next offset}`` synchronously; raise ``CommitError`` naming refused partitions.
+
+    Blocking: call it off the event loop.
+    """
+    if not offsets:
+        return
+    try:
+        results = consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                  asynchronous=False)
+    except KafkaException as exc:
+        raise CommitError(str(exc)) from exc
+    refused = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in results or [] if tp.error is not None]
+    if refused:
+        raise CommitError("; ".join(refused))
+
+
+def last_offsets(records: Any) -> dict[tuple[str, int], int]:
+    """The offset to commit per partition after handling ``records`` (each one's offset + 1, highest wins)."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in records:
+        if msg.error():
+            continue
+        tp = (msg.topic() or "", msg.partition() or 0)
+        last[tp] = max(last.get(tp, 0), (msg.offset() or 0) + 1)
+    return last
