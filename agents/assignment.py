@@ -6,7 +6,8 @@ chooses, atomically, an online agent with spare capacity (of the team, when one 
 open conversations first, then the one assigned least recently (round robin); nobody free puts
 the conversation in the team's queue. ``claim`` gives an agent who came online or freed capacity
 the oldest waiting conversation of its teams (or of nobody's team). Scripts touch keys derived
-from their arguments, so they assume one Redis (not a cluster).
+from their arguments, so they assume one Redis (not a cluster); those keys' shapes come from
+``config.redis_keys`` (the scripts get each as the text around its id).
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import time
 
 from redis.asyncio import Redis
 
-from config.redis_keys import PREFIX, agent, agent_presence, handoff_queue, tenant_agents
+from config.redis_keys import agent, agent_presence, around, handoff_queue, tenant_agents
 
 PRESENCE_STATUSES = ("online", "away", "offline")
 
 _PICK = """
-local tenant, team, now, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local team, now = ARGV[1], tonumber(ARGV[2])
+local presence_head, presence_tail, agent_head, agent_tail = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local best, best_open, best_last = nil, nil, nil
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('GET', prefix .. 'presence:' .. tenant .. ':' .. id) == 'online' then
-    local h = redis.call('HMGET', prefix .. 'agent:' .. tenant .. ':' .. id, 'capacity', 'open', 'last', 'teams')
+  if redis.call('GET', presence_head .. id .. presence_tail) == 'online' then
+    local h = redis.call('HMGET', agent_head .. id .. agent_tail, 'capacity', 'open', 'last', 'teams')
     local capacity, open, last = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0
     local member = team == '' or string.find(',' .. (h[4] or '') .. ',', ',' .. team .. ',', 1, true)
     if open < capacity and member then
@@ -36,24 +38,24 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   end
 end
 if best then
-  local key = prefix .. 'agent:' .. tenant .. ':' .. best
+  local key = agent_head .. best .. agent_tail
   redis.call('HINCRBY', key, 'open', 1)
-  redis.call('HSET', key, 'last', ARGV[3])
-  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('HSET', key, 'last', ARGV[2])
+  redis.call('ZREM', KEYS[2], ARGV[3])
   return best
 end
-redis.call('ZADD', KEYS[2], 'NX', now, ARGV[5])
+redis.call('ZADD', KEYS[2], 'NX', now, ARGV[3])
 return false
 """
 
 _CLAIM = """
-local tenant, id, now, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, queue_head, queue_tail = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('GET', KEYS[2]) ~= 'online' then return false end
 local h = redis.call('HMGET', KEYS[1], 'capacity', 'open', 'teams')
 if (tonumber(h[2]) or 0) >= (tonumber(h[1]) or 0) then return false end
-local queues = {prefix .. 'queue:' .. tenant .. ':'}
+local queues = {queue_head .. queue_tail}
 for team in string.gmatch(h[3] or '', '[^,]+') do
-  table.insert(queues, prefix .. 'queue:' .. tenant .. ':' .. team)
+  table.insert(queues, queue_head .. team .. queue_tail)
 end
 local best_queue, best_member, best_score = nil, nil, nil
 for _, queue in ipairs(queues) do
@@ -119,13 +121,15 @@ class Assigner:
     async def pick(self, tenant_id: str, conversation_key: str, *, team: str | None = None) -> str | None:
         """An online agent with room (capacity reserved), or None and the conversation waits in the queue."""
         found = await self._pick(keys=[tenant_agents(tenant_id), handoff_queue(tenant_id, team or "")],
-                                 args=[tenant_id, team or "", time.time(), PREFIX, conversation_key])
+                                 args=[team or "", time.time(), conversation_key,
+                                       *around(lambda a: agent_presence(tenant_id, a)),
+                                       *around(lambda a: agent(tenant_id, a))])
         return _text(found)
 
     async def claim(self, tenant_id: str, agent_id: str) -> str | None:
         """The oldest waiting conversation ``agent_id`` may take (capacity reserved), or None."""
         found = await self._claim(keys=[agent(tenant_id, agent_id), agent_presence(tenant_id, agent_id)],
-                                  args=[tenant_id, agent_id, time.time(), PREFIX])
+                                  args=[time.time(), *around(lambda t: handoff_queue(tenant_id, t))])
         return _text(found)
 
     async def release(self, tenant_id: str, agent_id: str) -> int:

@@ -6,6 +6,8 @@ key's shape has one source of truth.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 PREFIX = "aer:"
 
 
@@ -107,3 +109,13 @@ def handoff_queue(tenant_id: str, team: str) -> str:
 def tenant_config_version(tenant_id: str) -> str:
     """Bumped by the API on every change of a tenant's rules, settings or knowledge base (caches reload)."""
     return f"{PREFIX}config-version:{tenant_id}"
+
+
+def around(shape: Callable[[str], str]) -> tuple[str, str]:
+    """The text before and after the variable part of a key shape, for Lua scripts that build keys of ids they
+    find (``head .. id .. tail``): ``around(lambda a: agent(tenant_id, a))``."""
+    head, _, tail = shape(_MARK).partition(_MARK)
+    return head, tail
+
+
+_MARK = "\x00"
