@@ -2,11 +2,11 @@
 
 Requests are answered concurrently (a slow model never holds up other conversations) and their
 offsets committed only up to the last request whose decision the broker acknowledged. Each tenant's
-provider choice and threshold come from its configuration and its knowledge base from PostgreSQL,
-both reloaded when the tenant's configuration version changes. The offline scorer serves every
-tenant; the OpenAI-compatible model is one shared client. A request redelivered after a crash is
-answered again with the same decision id; the conversation processor applies a decision at most
-once per message version.
+provider choice and threshold travel with the request (the conversation processor read them); its
+knowledge base comes from PostgreSQL, reloaded when a request names a newer configuration version.
+The offline scorer serves every tenant; the OpenAI-compatible model is one shared client. A request
+redelivered after a crash is answered again with the same decision id; the conversation processor
+applies a decision at most once per message version.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from confluent_kafka import Message
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -37,7 +36,6 @@ from config.settings import AiSettings
 from db.tables import knowledge_entries
 from schemas.ai import AiDecision, AiRequest, Turn
 from schemas.catalogue import AI_DECISIONS, AI_REQUESTS
-from tenants.config import ConfigCache
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +74,7 @@ class AiWorker:
         self.decisions = AI_DECISIONS.full_name(settings.topic_prefix)
         self.consumer = build_consumer(settings, settings.group_id)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=1)
-        self.redis = Redis.from_url(settings.redis_url.get_secret_value())
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
-        self.configs = ConfigCache(self.redis, self.engine)
         self.scorer = OfflineScorer()
         self.model: Provider = _NoModel()
         if settings.openai_base_url:
@@ -114,7 +110,6 @@ class AiWorker:
             await loop.run_in_executor(None, self.consumer.close)
             await self.producer.stop()
             await self.model.aclose()
-            await self.redis.aclose()
             await self.engine.dispose()
 
     async def _handle(self, msg: Message) -> None:
@@ -142,13 +137,12 @@ class AiWorker:
             self._slots.release()
 
     async def _decide(self, request: AiRequest) -> AiDecision:
-        config = (await self.configs.get_many([request.tenant_id]))[request.tenant_id]
         knowledge = self._knowledge.get(request.tenant_id)
-        if knowledge is None or knowledge.version != f"{request.tenant_id}:{config.version}":
+        if knowledge is None or knowledge.version != f"{request.tenant_id}:{request.config_version}":
             knowledge = self._knowledge[request.tenant_id] = await load_knowledge(
-                self.engine, request.tenant_id, config.version)
-        provider: Provider = self.model if config.ai_provider == "openai" else self.scorer
-        return await decide_request(request, provider, knowledge, threshold=config.ai_threshold,
+                self.engine, request.tenant_id, request.config_version)
+        provider: Provider = self.model if request.provider == "openai" else self.scorer
+        return await decide_request(request, provider, knowledge, threshold=request.threshold,
                                     timeout_s=self.settings.timeout_s)
 
     async def _commit_forever(self) -> None:

@@ -37,6 +37,11 @@ class AiRequest(Event):
     history: list[Turn] = []
     version: int = 0  # the conversation's state version when asked
     requested_at: datetime
+    # What the AI worker needs of the tenant's configuration, as the processor saw it: the worker never
+    # loads the configuration itself (the knowledge base of ``config_version`` is read once and cached).
+    provider: Literal["offline", "openai"] = "offline"
+    threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    config_version: int = 0
 
 
 class AiDecision(Event):

@@ -279,7 +279,9 @@ class ConversationProcessor:
             history = [Turn(role=t["role"], text=t["text"]) for t in conv.history[:-1]]
             self._emit(AI_REQUESTS, key, AiRequest(
                 event_id=f"{event.wamid}:ai", tenant_id=tenant_id, conversation_key=key, message_wamid=event.wamid,
-                text=event.text, history=history, version=conv.version, requested_at=_now()))
+                text=event.text, history=history, version=conv.version, requested_at=_now(),
+                provider="openai" if config.ai_provider == "openai" else "offline", threshold=config.ai_threshold,
+                config_version=config.version))
 
     def _customer_wrote(self, key: str, conv: Conversation, at: float) -> None:
         """The customer's message at ``at`` (epoch s) opens the window, unless a later one already did."""

@@ -59,7 +59,7 @@ class Router:
         if keys:
             flags = await self.redis.mget([redis_keys.routed(k) for k in keys])
             seen = {k for k, flag in zip(keys, flags, strict=True) if flag is not None}
-        outputs: list[Output] = []
+        fresh: list[RoutedEvent] = []
         self._marks = []
         for event, key in events:
             if key is not None:
@@ -67,8 +67,12 @@ class Router:
                     continue
                 seen.add(key)
                 self._marks.append(key)
-            outputs.append(await self._route(event))
-        return outputs
+            fresh.append(event)
+        # One catch-up of the directory per batch, and only when some number is unknown: a number attached a
+        # moment ago is then found, and a batch of unroutable events waits for one sync, not one each.
+        if any(self.directory.lookup(route_key(e)) is None and route_key(e) for e in fresh):
+            await asyncio.get_running_loop().run_in_executor(None, self.directory.sync, self.sync_timeout)
+        return [self._route(event) for event in fresh]
 
     async def saved(self) -> None:
         if self._marks:
@@ -77,8 +81,8 @@ class Router:
                     pipe.set(redis_keys.routed(key), b"1", ex=SEEN_TTL_S)
                 await pipe.execute()
 
-    async def _route(self, event: RoutedEvent) -> Output:
-        tenant = await self._tenant(route_key(event))
+    def _route(self, event: RoutedEvent) -> Output:
+        tenant = self.directory.lookup(route_key(event))
         if tenant is None:
             spec, key, value = unroutable(event)  # type: ignore[arg-type]
             log.info("no tenant for %s; event kept in %s", key, spec.name)
@@ -86,11 +90,3 @@ class Router:
         routed = event.model_copy(update={"tenant_id": tenant})
         spec, key = destination(routed)
         return Output(spec.full_name(self.prefix), key.encode(), routed.encode())
-
-    async def _tenant(self, key: str) -> str | None:
-        tenant = self.directory.lookup(key)
-        if tenant is None and key:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.directory.sync, self.sync_timeout)
-            tenant = self.directory.lookup(key)
-        return tenant

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import catalogue
+from schemas import catalogue, routing
 from schemas.events import (
     SCHEMA_VERSION,
     AccountEvent,
@@ -20,7 +20,6 @@ from schemas.events import (
     UnroutableEvent,
     derived_event_id,
 )
-from streams import routing
 from streams.split import split_webhook
 from tests.unit._vectors import WEBHOOK_FILES, WEBHOOK_IDS, changes, load
 
