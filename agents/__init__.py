@@ -1,0 +1,1 @@
+"""Human agents: presence, capacity and the assignment of conversations (shared through Redis)."""

@@ -1,4 +1,4 @@
-"""The tenant HTTP API served by the ingress process (FastAPI): sends, accounts, inbox, configuration, platform.
+"""The web application's tenant API (FastAPI): sends, accounts, inbox, configuration, platform.
 
 ``install(app)`` mounts the routes and answers 503 (with ``Retry-After``) when PostgreSQL or
 Redis cannot be reached, so clients retry instead of seeing a bare 500.

@@ -1,0 +1,3 @@
+"""The Kafka kit: the acknowledged async producer, the one consumer configuration and commit, batched reads,
+the stream runtime (consume a batch, handle it, wait for the acks, save state, commit) and the offset
+tracker for consumers that finish records out of order. Imports only ``config``."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: the tables (SQLAlchemy Core) and their Alembic migrations."""
