@@ -33,8 +33,9 @@ from stack.processes import Child, free_port, port_open, wait_until
 from stack.services import Service, start_broker
 from stack.topics import create_topics
 
+# An editable install: this file sits in the checkout, so the repository root is found from it.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-VECTORS = Path("/work/shared/vectors/meta/webhooks")
+VECTORS = REPO_ROOT / "tests" / "data" / "meta" / "webhooks"
 BODY_COUNT = 50
 MAX_ERROR_RATIO = 0.01
 _BARE_BODY = b'{"ok":true}'
@@ -81,7 +82,11 @@ def _text_envelope(i: int) -> dict[str, Any]:
 
 def _vector_documents(folder: Path, count: int) -> list[dict[str, Any]]:
     """Up to ``count`` webhook envelopes from ``folder``, evenly spread over its sorted files."""
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not folder.is_dir():
+        raise FileNotFoundError(f"webhook vectors not found at {folder}: the ingress benchmark reads Meta's test "
+                                "vectors from the repository (tests/data/meta/webhooks), so it needs a source "
+                                "checkout installed in editable mode (pip install -e .)")
+    files = sorted(folder.glob("*.json"))
     docs = [doc for doc in (json.loads(p.read_text()) for p in files) if isinstance(doc, dict)]
     if len(docs) <= count:
         return docs
@@ -89,7 +94,10 @@ def _vector_documents(folder: Path, count: int) -> list[dict[str, Any]]:
 
 
 def load_bodies(folder: Path = VECTORS, count: int = BODY_COUNT) -> list[bytes]:
-    """``count`` compact, ASCII-only JSON bodies (the vectors, else built-in text messages)."""
+    """``count`` compact, ASCII-only JSON bodies (the vectors, else built-in text messages).
+
+    Raises ``FileNotFoundError`` when ``folder`` does not exist.
+    """
     docs = _vector_documents(folder, count) or [_text_envelope(i) for i in range(count)]
     bodies = [json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode() for doc in docs]
     return [bodies[i % len(bodies)] for i in range(count)]
@@ -232,7 +240,12 @@ def report(ceiling: Measurement, aerostic: Measurement, connections: int, durati
 def main(duration: float, connections: int) -> int:
     """Run both benchmarks, print the report; 1 when the ingress had more than 1 % errors."""
     secret = secrets.token_hex(32)
-    requests = build_requests(secret, load_bodies())
+    try:
+        bodies = load_bodies()
+    except FileNotFoundError as exc:
+        print(f"aerostic bench ingress: {exc}", file=sys.stderr, flush=True)
+        return 2
+    requests = build_requests(secret, bodies)
     with tempfile.TemporaryDirectory(prefix="aerostic-bench-") as tmp:
         root = Path(tmp)
         broker = start_broker(root / "logs")

@@ -1,20 +1,16 @@
 """The integration session: one real local stack (Tansu, PostgreSQL, Redis, ingress, streams,
-projector) shared by every integration test; each test works in tenants of its own."""
+projector) shared by every integration test; each test works in tenants of its own.
+
+Only the pytest fixtures are here; the constants and helpers they and the tests use are in ``helpers.py``."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
@@ -23,26 +19,34 @@ from ingress.signature import sign
 from metasim import payloads
 from schemas.catalogue import WEBHOOKS_RAW
 from stack.launcher import LocalStack
-from stack.processes import free_port
 from tenants.api_keys import create_key_for
 from tenants.commands import attach_number, create_tenant
-from tests.integration.model_server import ModelServer
-from vault.cipher import Vault, generate_key_spec
-
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "meta"
-SECRET = "integration-current-secret"
-PYWA_SIGNATURE = json.loads((VECTORS / "signatures" / "pywa-signed-text-message.json").read_text())
-PREVIOUS_SECRET = PYWA_SIGNATURE["app_secret"]  # a second active secret, as during rotation
-VERIFY_TOKEN = "integration-verify-token"
-PLATFORM_KEY = "integration-platform-key"
-VAULT_KEYS = generate_key_spec("it-1")
-# Time in the tests runs faster than at Meta: the pair limit is one message per 0.1 s (burst 45 at the
-# simulator, 10 at the dispatcher), and the dispatcher gives up on a silent Graph call after 3 s.
-PAIR_INTERVAL_S = "0.1"
-# The OpenAI-compatible model the AI worker uses for tenants whose provider is "openai".
-MODEL = ModelServer(free_port())
-MODEL_KEY = "sk-integration-model-key"
-AI_TIMEOUT_S = "1.5"
+from tests.integration.helpers import (
+    AI_TIMEOUT_S,
+    MODEL,
+    MODEL_KEY,
+    PAIR_INTERVAL_S,
+    PLATFORM_KEY,
+    PREVIOUS_SECRET,
+    SECRET,
+    VAULT_KEYS,
+    VERIFY_TOKEN,
+    Admin,
+    AdminFactory,
+    Business,
+    BusinessFactory,
+    MetaAccount,
+    MetaAccountFactory,
+    Poster,
+    Tenant,
+    TenantFactory,
+    TopicTail,
+    fresh_id,
+    scalar,
+    start_dispatcher,
+    wait_for,
+)
+from vault.cipher import Vault
 
 
 @pytest.fixture(scope="session")
@@ -68,12 +72,6 @@ def stack() -> Iterator[LocalStack]:
     finally:
         local.stop()
         MODEL.stop()
-
-
-def start_dispatcher(stack: LocalStack) -> None:
-    """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
-    stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
-                           hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S)
 
 
 @pytest.fixture(scope="session")
@@ -102,20 +100,6 @@ async def http(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@dataclass
-class Tenant:
-    tenant_id: str
-    phone_number_id: str
-    waba_id: str
-
-
-def fresh_id() -> str:
-    return str(random.randrange(10**14, 10**15))
-
-
-TenantFactory = Callable[..., Awaitable[Tenant]]
-
-
 @pytest.fixture(scope="session")
 def tenant_factory(settings: CoreSettings, producer: AsyncProducer) -> TenantFactory:
     async def make(name: str = "test tenant", *, phone_number_id: str | None = None,
@@ -129,101 +113,11 @@ def tenant_factory(settings: CoreSettings, producer: AsyncProducer) -> TenantFac
     return make
 
 
-async def wait_for(probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0,  # noqa: ASYNC109
-                   what: str = "condition") -> Any:
-    """Poll ``probe`` until it returns a truthy value (the awaited event happened); fail on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {result!r})")
-        await asyncio.sleep(0.05)
-
-
-async def scalar(db: AsyncEngine, sql: str, **params: Any) -> Any:
-    async with db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
-
-
-async def rows(db: AsyncEngine, sql: str, **params: Any) -> list[Any]:
-    async with db.connect() as conn:
-        return list((await conn.execute(text(sql), params)).all())
-
-
-class TopicTail:
-    """Reads a topic from its beginning, then only what is new: exact counts where watermarks are not.
-
-    The embedded broker under-reports high watermarks of idempotent producers' batches, so tests
-    count records by reading them.
-    """
-
-    def __init__(self, kafka: str, topic: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": kafka, "group.id": "test-tail", "log_level": 3,
-                                  "enable.auto.commit": False})
-        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        self.values: list[bytes] = []
-
-    def read(self, idle_s: float = 0.5) -> list[bytes]:
-        while (msg := self.consumer.poll(idle_s)) is not None:
-            if not msg.error():
-                self.values.append(msg.value() or b"")
-        return self.values
-
-    def count(self, marker: bytes, idle_s: float = 0.5) -> int:
-        return sum(marker in v for v in self.read(idle_s))
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
 @pytest.fixture(scope="session")
 def raw_tail(stack: LocalStack) -> Iterator[TopicTail]:
     tail = TopicTail(stack.kafka, WEBHOOKS_RAW.name)
     yield tail
     tail.close()
-
-
-def topic_positions(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every record of ``topic`` (diagnostics)."""
-    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": "test-read", "log_level": 3,
-                         "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        found = []
-        while (msg := consumer.poll(idle_s)) is not None:
-            if not msg.error():
-                found.append((msg.partition() or 0, msg.offset() or 0, msg.value() or b""))
-        return found
-    finally:
-        consumer.close()
-
-
-def committed_offsets(stack: LocalStack, group: str, topic: str) -> dict[int, int]:
-    """The offsets ``group`` committed on ``topic`` (diagnostics)."""
-    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": group, "log_level": 3,
-                         "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {tp.partition: tp.offset for tp in consumer.committed(
-            [TopicPartition(topic, p) for p in partitions], timeout=10)}
-    finally:
-        consumer.close()
-
-
-def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list[bytes]:
-    """Every value ``topic`` holds, read from the beginning until the broker has nothing more (diagnostics).
-
-    Reads until idle rather than up to the high watermark: the embedded broker under-reports
-    watermarks of batches from idempotent producers.
-    """
-    return [value for _, _, value in topic_positions(stack, topic, idle_s=idle_s)]
-
-
-Poster = Callable[..., Awaitable[httpx.Response]]
 
 
 @pytest.fixture(scope="session")
@@ -264,28 +158,6 @@ async def api(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@dataclass
-class Business:
-    """A tenant that can send: a number with a stored token known to the simulator, and an API key."""
-
-    tenant_id: str
-    phone_number_id: str
-    waba_id: str
-    business_id: str
-    token: str
-    api_key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-    def conversation(self, wa_id: str) -> str:
-        return f"{self.phone_number_id}:{wa_id}"
-
-
-BusinessFactory = Callable[..., Awaitable[Business]]
-
-
 @pytest.fixture(scope="session")
 def business_factory(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient) -> BusinessFactory:
     async def make(name: str = "sender", *, throughput: int = 80, tier: int | None = None) -> Business:
@@ -303,38 +175,6 @@ def business_factory(settings: CoreSettings, producer: AsyncProducer, sim: httpx
         return Business(tenant_id, pnid, waba, business, token, api_key)
 
     return make
-
-
-async def customer_writes(sim: httpx.AsyncClient, db: AsyncEngine, business: Business, wa_id: str,
-                          text: str = "hello", **extra: Any) -> str:
-    """A simulated customer sends a text (opening the 24-hour window); returns its wamid once it is stored."""
-    response = await sim.post("/_sim/customers/messages", json={
-        "phone_number_id": business.phone_number_id, "from": wa_id, "type": "text", "text": text, **extra})
-    assert response.status_code == 200, response.text
-    wamid = str(response.json()["wamid"])
-    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND wamid = :w",
-                                  t=business.tenant_id, w=wamid), what="the customer's message to be stored")
-    return wamid
-
-
-async def sim_counts(sim: httpx.AsyncClient) -> dict[str, Any]:
-    response = await sim.get("/_sim/counts")
-    response.raise_for_status()
-    return dict(response.json())
-
-
-@dataclass
-class MetaAccount:
-    """A Facebook user in the simulator with one business, one WABA and its numbers (for Embedded Signup)."""
-
-    email: str
-    password: str
-    business_id: str
-    waba_id: str
-    numbers: list[str]
-
-
-MetaAccountFactory = Callable[..., Awaitable[MetaAccount]]
 
 
 @pytest.fixture(scope="session")
@@ -356,21 +196,6 @@ def meta_account_factory(sim: httpx.AsyncClient) -> MetaAccountFactory:
     return make
 
 
-@dataclass
-class Admin:
-    """A tenant without any WhatsApp account yet, and an admin credential (an API key) for it."""
-
-    tenant_id: str
-    api_key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-
-AdminFactory = Callable[..., Awaitable[Admin]]
-
-
 @pytest.fixture(scope="session")
 def admin_factory(settings: CoreSettings) -> AdminFactory:
     async def make(name: str = "signup tenant") -> Admin:
@@ -379,19 +204,3 @@ def admin_factory(settings: CoreSettings) -> AdminFactory:
         return Admin(tenant_id, api_key)
 
     return make
-
-
-async def connection(api: httpx.AsyncClient, admin: Admin) -> dict[str, Any]:
-    response = await api.get("/v1/whatsapp/connection", headers=admin.auth)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def settled_connection(api: httpx.AsyncClient, admin: Admin, attempt_id: str) -> dict[str, Any]:
-    """The connection once the attempt ``attempt_id`` has an outcome."""
-    async def done() -> dict[str, Any] | None:
-        view = await connection(api, admin)
-        attempt = view["attempt"]
-        return view if attempt and attempt["attempt_id"] == attempt_id and attempt["status"] != "pending" else None
-
-    return dict(await wait_for(done, timeout=60, what=f"signup attempt {attempt_id[:8]} to finish"))

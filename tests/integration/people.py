@@ -17,7 +17,7 @@ from config.settings import CoreSettings
 from schemas.catalogue import CONVERSATIONS_COMMANDS
 from stack.launcher import LocalStack
 from tenants.users import create_user
-from tests.integration.conftest import topic_records, wait_for
+from tests.integration.helpers import topic_records, wait_for
 
 PASSWORD = "a long enough password"
 

@@ -23,7 +23,7 @@ from config import redis_keys
 from config.settings import CoreSettings
 from db.tables import contacts, conversations
 from stack.launcher import LocalStack
-from tests.integration.conftest import Business, BusinessFactory, customer_writes, fresh_id, scalar, wait_for
+from tests.integration.helpers import Business, BusinessFactory, customer_writes, fresh_id, scalar, wait_for
 from tests.integration.people import Person, commands, person, redis_client
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")

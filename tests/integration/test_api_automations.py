@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import CoreSettings
 from db.tables import rule_executions
-from tests.integration.conftest import BusinessFactory, customer_writes, wait_for
+from tests.integration.helpers import BusinessFactory, customer_writes, wait_for
 from tests.integration.people import config_version, person
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")

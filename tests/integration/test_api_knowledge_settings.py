@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import CoreSettings
-from tests.integration.conftest import BusinessFactory, scalar
+from tests.integration.helpers import BusinessFactory, scalar
 from tests.integration.people import config_version, person
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")

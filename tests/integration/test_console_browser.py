@@ -22,7 +22,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from stack.launcher import LocalStack
-from tests.integration.conftest import PLATFORM_KEY, MetaAccount, MetaAccountFactory
+from tests.integration.helpers import PLATFORM_KEY, MetaAccount, MetaAccountFactory
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -21,7 +21,7 @@ from schemas.catalogue import AI_DECISIONS, AI_REQUESTS
 from schemas.events import derived_event_id
 from stack.launcher import LocalStack
 from tenants.users import create_user
-from tests.integration.conftest import (
+from tests.integration.helpers import (
     MODEL,
     Business,
     BusinessFactory,

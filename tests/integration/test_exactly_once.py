@@ -19,7 +19,7 @@ from config import redis_keys
 from schemas.catalogue import OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
 from schemas.outbound import OutboundRequest, OutboundResult
 from stack.launcher import LocalStack
-from tests.integration.conftest import (
+from tests.integration.helpers import (
     Business,
     BusinessFactory,
     rows,

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metasim import payloads
-from tests.integration.conftest import Poster, TenantFactory, rows, scalar, wait_for
+from tests.integration.helpers import Poster, TenantFactory, rows, scalar, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 

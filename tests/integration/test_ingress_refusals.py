@@ -13,7 +13,7 @@ import pytest
 
 from ingress.signature import sign
 from metasim import payloads
-from tests.integration.conftest import PYWA_SIGNATURE, SECRET, VECTORS, VERIFY_TOKEN, Poster, TopicTail
+from tests.integration.helpers import PYWA_SIGNATURE, SECRET, VECTORS, VERIFY_TOKEN, Poster, TopicTail
 
 
 def _body() -> tuple[dict[str, Any], bytes]:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aerostic.web import create_app
 from config.settings import IngressSettings
 from tenants.users import create_user
-from tests.integration.conftest import Business, BusinessFactory, customer_writes
+from tests.integration.helpers import Business, BusinessFactory, customer_writes
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.settings import CoreSettings
 from metasim import payloads
 from tenants.api_keys import create_api_key, create_key_for, revoke_api_key
-from tests.integration.conftest import Poster, Tenant, TenantFactory, fresh_id, scalar, wait_for
+from tests.integration.helpers import Poster, Tenant, TenantFactory, fresh_id, scalar, wait_for
 
 
 async def key_for(db: AsyncEngine, tenant: Tenant) -> tuple[str, dict[str, str]]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.conftest import Business, BusinessFactory, Poster, customer_writes, sim_counts, wait_for
+from tests.integration.helpers import Business, BusinessFactory, Poster, customer_writes, sim_counts, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -151,7 +151,7 @@ async def test_server_errors_are_retried_until_each_message_is_accepted_once(
 async def test_a_revoked_token_holds_sends_until_the_token_is_replaced(
         business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
         db: AsyncEngine) -> None:
-    from tests.integration.conftest import VAULT_KEYS, scalar
+    from tests.integration.helpers import VAULT_KEYS, scalar
     from vault.cipher import Vault
     from vault.store import store_token
 
@@ -221,7 +221,7 @@ async def test_a_tenant_cannot_use_another_tenants_number_or_read_its_messages(
 async def test_a_partner_removed_webhook_holds_sends_until_the_account_reconnects(
         business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,
         post: Poster) -> None:
-    from tests.integration.conftest import VAULT_KEYS, scalar
+    from tests.integration.helpers import VAULT_KEYS, scalar
     from vault.cipher import Vault
     from vault.store import store_token
 
@@ -251,7 +251,7 @@ async def test_a_partner_removed_webhook_holds_sends_until_the_account_reconnect
 
 
 async def _queued_in_db(db: AsyncEngine, business: Business, message_id: str) -> bool:
-    from tests.integration.conftest import scalar
+    from tests.integration.helpers import scalar
 
     found = await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND message_id = :m",
                          t=business.tenant_id, m=message_id)

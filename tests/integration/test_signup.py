@@ -18,7 +18,7 @@ from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest
 from stack.launcher import LocalStack
 from stack.signup_driver import approve, form_by_id
-from tests.integration.conftest import (
+from tests.integration.helpers import (
     Admin,
     AdminFactory,
     MetaAccount,

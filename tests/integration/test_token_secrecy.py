@@ -22,7 +22,7 @@ from schemas.signup import SignupRequest
 from stack.launcher import LocalStack
 from stack.signup_driver import approve
 from tenants.users import create_user
-from tests.integration.conftest import (
+from tests.integration.helpers import (
     VAULT_KEYS,
     AdminFactory,
     MetaAccountFactory,

@@ -19,7 +19,7 @@ from schemas.catalogue import INBOUND, UNROUTABLE, WEBHOOKS_RAW
 from stack.launcher import LocalStack
 from tenants.commands import attach_number, create_tenant
 from tenants.replay import replay_unroutable
-from tests.integration.conftest import (
+from tests.integration.helpers import (
     SECRET,
     Poster,
     TopicTail,

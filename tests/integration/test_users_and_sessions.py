@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.integration.conftest import PLATFORM_KEY, BusinessFactory, fresh_id
+from tests.integration.helpers import PLATFORM_KEY, BusinessFactory, fresh_id
 
 PLATFORM = {"Authorization": f"Bearer {PLATFORM_KEY}"}
 PASSWORD = "a long enough password"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.conftest import VECTORS, Poster, TenantFactory, rows, wait_for
+from tests.integration.helpers import VECTORS, Poster, TenantFactory, rows, wait_for
 
 WEBHOOKS = sorted((VECTORS / "webhooks").glob("*.json"))
 

@@ -1,25 +1,16 @@
 """Where Meta's test vectors live and how to read them (shared by the unit tests).
 
-The vectors are externally written (see their README.md). They sit next to the repo at
-``<repo>/../shared/vectors/meta``; ``AEROSTIC_VECTORS`` overrides that location.
+The vectors are externally written; they are copied into the repository at ``tests/data/meta`` (see its
+README.md for their provenance and licences).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-
-def vectors_dir() -> Path:
-    override = os.environ.get("AEROSTIC_VECTORS")
-    if override:
-        return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "meta"
-
-
-VECTORS = vectors_dir()
+VECTORS = Path(__file__).resolve().parents[2] / "tests" / "data" / "meta"
 WEBHOOKS = VECTORS / "webhooks"
 SIGNATURES = VECTORS / "signatures"
 WEBHOOK_FILES: list[Path] = sorted(WEBHOOKS.glob("*.json")) if WEBHOOKS.is_dir() else []

@@ -43,7 +43,7 @@ def uid() -> str:
 @pytest.fixture
 def vectors() -> Path:
     """The Meta vectors folder; fails (not skips) when it is missing."""
-    assert (VECTORS / "webhooks").is_dir(), f"Meta vectors not found at {VECTORS} (set AEROSTIC_VECTORS)"
+    assert (VECTORS / "webhooks").is_dir(), f"Meta vectors not found at {VECTORS}"
     return VECTORS
 
 

@@ -1,0 +1,235 @@
+"""Helpers of the integration tests: constants, tenants and businesses, polling, SQL, topic readers.
+
+Plain code only; the pytest fixtures that start and share the stack are in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stack.launcher import LocalStack
+from stack.processes import free_port
+from tests.integration.model_server import ModelServer
+from vault.cipher import generate_key_spec
+
+# Meta's test vectors, copied into the repository (provenance and licences in its README.md).
+VECTORS = Path(__file__).resolve().parents[2] / "tests" / "data" / "meta"
+SECRET = "integration-current-secret"
+PYWA_SIGNATURE = json.loads((VECTORS / "signatures" / "pywa-signed-text-message.json").read_text())
+PREVIOUS_SECRET = PYWA_SIGNATURE["app_secret"]  # a second active secret, as during rotation
+VERIFY_TOKEN = "integration-verify-token"
+PLATFORM_KEY = "integration-platform-key"
+VAULT_KEYS = generate_key_spec("it-1")
+# Time in the tests runs faster than at Meta: the pair limit is one message per 0.1 s (burst 45 at the
+# simulator, 10 at the dispatcher), and the dispatcher gives up on a silent Graph call after 3 s.
+PAIR_INTERVAL_S = "0.1"
+# The OpenAI-compatible model the AI worker uses for tenants whose provider is "openai".
+MODEL = ModelServer(free_port())
+MODEL_KEY = "sk-integration-model-key"
+AI_TIMEOUT_S = "1.5"
+
+
+def start_dispatcher(stack: LocalStack) -> None:
+    """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
+    stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
+                           hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S)
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    phone_number_id: str
+    waba_id: str
+
+
+def fresh_id() -> str:
+    return str(random.randrange(10**14, 10**15))
+
+
+TenantFactory = Callable[..., Awaitable[Tenant]]
+
+
+async def wait_for(probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0,  # noqa: ASYNC109
+                   what: str = "condition") -> Any:
+    """Poll ``probe`` until it returns a truthy value (the awaited event happened); fail on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {result!r})")
+        await asyncio.sleep(0.05)
+
+
+async def scalar(db: AsyncEngine, sql: str, **params: Any) -> Any:
+    async with db.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def rows(db: AsyncEngine, sql: str, **params: Any) -> list[Any]:
+    async with db.connect() as conn:
+        return list((await conn.execute(text(sql), params)).all())
+
+
+class TopicTail:
+    """Reads a topic from its beginning, then only what is new: exact counts where watermarks are not.
+
+    The embedded broker under-reports high watermarks of idempotent producers' batches, so tests
+    count records by reading them.
+    """
+
+    def __init__(self, kafka: str, topic: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": kafka, "group.id": "test-tail", "log_level": 3,
+                                  "enable.auto.commit": False})
+        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        self.values: list[bytes] = []
+
+    def read(self, idle_s: float = 0.5) -> list[bytes]:
+        while (msg := self.consumer.poll(idle_s)) is not None:
+            if not msg.error():
+                self.values.append(msg.value() or b"")
+        return self.values
+
+    def count(self, marker: bytes, idle_s: float = 0.5) -> int:
+        return sum(marker in v for v in self.read(idle_s))
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def topic_positions(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every record of ``topic`` (diagnostics)."""
+    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": "test-read", "log_level": 3,
+                         "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        found = []
+        while (msg := consumer.poll(idle_s)) is not None:
+            if not msg.error():
+                found.append((msg.partition() or 0, msg.offset() or 0, msg.value() or b""))
+        return found
+    finally:
+        consumer.close()
+
+
+def committed_offsets(stack: LocalStack, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` committed on ``topic`` (diagnostics)."""
+    consumer = Consumer({"bootstrap.servers": stack.kafka, "group.id": group, "log_level": 3,
+                         "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {tp.partition: tp.offset for tp in consumer.committed(
+            [TopicPartition(topic, p) for p in partitions], timeout=10)}
+    finally:
+        consumer.close()
+
+
+def topic_records(stack: LocalStack, topic: str, *, idle_s: float = 2.0) -> list[bytes]:
+    """Every value ``topic`` holds, read from the beginning until the broker has nothing more (diagnostics).
+
+    Reads until idle rather than up to the high watermark: the embedded broker under-reports
+    watermarks of batches from idempotent producers.
+    """
+    return [value for _, _, value in topic_positions(stack, topic, idle_s=idle_s)]
+
+
+Poster = Callable[..., Awaitable[httpx.Response]]
+
+
+@dataclass
+class Business:
+    """A tenant that can send: a number with a stored token known to the simulator, and an API key."""
+
+    tenant_id: str
+    phone_number_id: str
+    waba_id: str
+    business_id: str
+    token: str
+    api_key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def conversation(self, wa_id: str) -> str:
+        return f"{self.phone_number_id}:{wa_id}"
+
+
+BusinessFactory = Callable[..., Awaitable[Business]]
+
+
+async def customer_writes(sim: httpx.AsyncClient, db: AsyncEngine, business: Business, wa_id: str,
+                          text: str = "hello", **extra: Any) -> str:
+    """A simulated customer sends a text (opening the 24-hour window); returns its wamid once it is stored."""
+    response = await sim.post("/_sim/customers/messages", json={
+        "phone_number_id": business.phone_number_id, "from": wa_id, "type": "text", "text": text, **extra})
+    assert response.status_code == 200, response.text
+    wamid = str(response.json()["wamid"])
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND wamid = :w",
+                                  t=business.tenant_id, w=wamid), what="the customer's message to be stored")
+    return wamid
+
+
+async def sim_counts(sim: httpx.AsyncClient) -> dict[str, Any]:
+    response = await sim.get("/_sim/counts")
+    response.raise_for_status()
+    return dict(response.json())
+
+
+@dataclass
+class MetaAccount:
+    """A Facebook user in the simulator with one business, one WABA and its numbers (for Embedded Signup)."""
+
+    email: str
+    password: str
+    business_id: str
+    waba_id: str
+    numbers: list[str]
+
+
+MetaAccountFactory = Callable[..., Awaitable[MetaAccount]]
+
+
+@dataclass
+class Admin:
+    """A tenant without any WhatsApp account yet, and an admin credential (an API key) for it."""
+
+    tenant_id: str
+    api_key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+AdminFactory = Callable[..., Awaitable[Admin]]
+
+
+async def connection(api: httpx.AsyncClient, admin: Admin) -> dict[str, Any]:
+    response = await api.get("/v1/whatsapp/connection", headers=admin.auth)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def settled_connection(api: httpx.AsyncClient, admin: Admin, attempt_id: str) -> dict[str, Any]:
+    """The connection once the attempt ``attempt_id`` has an outcome."""
+    async def done() -> dict[str, Any] | None:
+        view = await connection(api, admin)
+        attempt = view["attempt"]
+        return view if attempt and attempt["attempt_id"] == attempt_id and attempt["status"] != "pending" else None
+
+    return dict(await wait_for(done, timeout=60, what=f"signup attempt {attempt_id[:8]} to finish"))
