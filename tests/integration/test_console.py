@@ -20,7 +20,7 @@ from stack.launcher import LocalStack
 from tenants.sessions import hash_token
 from tenants.users import create_user_for
 from tests.integration.helpers import PLATFORM_KEY, Business, BusinessFactory
-from tests.unit.console._html import Page
+from tests.unit.api.console._html import Page
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.console.forms import MAX_FORM_BYTES
 from api.console.pages import router
 from config.settings import IngressSettings
-from tests.unit.console._html import Page
+from tests.unit.api.console._html import Page
 
 
 class Untouchable:

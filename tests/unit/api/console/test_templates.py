@@ -9,7 +9,7 @@ from api.console.templating import templates, when
 from api.console.whatsapp import numbers_of, script_labels, status_of
 from tenants.api_keys import ApiKeyInfo
 from tenants.sessions import SessionPrincipal
-from tests.unit.console._html import Page
+from tests.unit.api.console._html import Page
 
 NOW = datetime(2026, 11, 26, 3, 46, tzinfo=UTC)
 ADMIN = SessionPrincipal(session_id="s", user_id="u", tenant_id="t", role="admin", email="ana@example.com",
