@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Sequence
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,6 +31,7 @@ from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
+from broker.shutdown import stop_on_signals
 from config.settings import AiSettings
 from db.tables import knowledge_entries
 from schemas.ai import AiDecision, AiRequest, Turn
@@ -86,6 +86,7 @@ class AiWorker:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._revoked: list[set[tuple[str, int]]] = []
 
     def stop(self) -> None:
         self._stopping.set()
@@ -93,11 +94,13 @@ class AiWorker:
     async def run(self) -> None:
         await self.producer.start()
         loop = asyncio.get_running_loop()
-        self.consumer.subscribe([self.topic])
+        self.consumer.subscribe([self.topic], on_revoke=self._on_revoke)
         committer = asyncio.create_task(self._commit_forever())
         try:
             while not self._stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 200, 0.1)
+                while self._revoked:  # their new owner answers what was in flight; never commit for them
+                    self.offsets.forget(self._revoked.pop())
                 for msg in batch:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._handle(msg))
@@ -111,6 +114,10 @@ class AiWorker:
             await self.producer.stop()
             await self.model.aclose()
             await self.engine.dispose()
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """On the polling thread: hand the revoked partitions to the event loop's next turn."""
+        self._revoked.append({(tp.topic, tp.partition) for tp in partitions})
 
     async def _handle(self, msg: Message) -> None:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
@@ -162,9 +169,7 @@ def run(settings: AiSettings | None = None) -> None:
 
     async def main() -> None:
         worker = AiWorker(settings or AiSettings())
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
+        stop_on_signals(worker.stop)
         with contextlib.suppress(asyncio.CancelledError):
             await worker.run()
 

@@ -72,9 +72,8 @@ class StreamWorker:
         try:
             while not self._stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, self.batch_size, self.batch_wait_s)
-                records = [m for m in batch if not _failed(m)]
-                if records:
-                    await self._handle(records)
+                if batch:
+                    await self._handle(batch)
         finally:
             await loop.run_in_executor(None, self.consumer.close)
 
@@ -99,10 +98,3 @@ class StreamWorker:
         except CommitError as exc:  # partitions moved meanwhile: their new owner re-runs the batch
             log.warning("%s: offset commit failed, the batch will be handled again: %s",
                         self.processor.group_id, exc)
-
-
-def _failed(msg: Message) -> bool:
-    if msg.error():
-        log.warning("consume error: %s", msg.error())
-        return True
-    return False

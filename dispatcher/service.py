@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -28,6 +27,7 @@ from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
+from broker.shutdown import stop_on_signals
 from config.settings import DispatcherSettings
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
@@ -120,9 +120,6 @@ class Dispatcher:
             await self._flow_control()
 
     def _accept(self, msg: Message) -> None:
-        if msg.error():
-            log.warning("consume error: %s", msg.error())
-            return
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         self.offsets.received(topic, partition, offset)
         if topic == self.topics[ACCOUNT_EVENTS.name]:
@@ -165,12 +162,13 @@ class Dispatcher:
         self._bulk_paused = pause
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned = self._assigned | {(tp.topic, tp.partition) for tp in partitions}
         self._bulk_paused = False
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Runs on the polling thread: rebind (never mutate) the set the event loop may be iterating.
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        self._assigned -= revoked
+        self._assigned = self._assigned - revoked
         self._revoked.append(revoked)
 
     def _apply_revocations(self) -> None:
@@ -244,9 +242,7 @@ def run(settings: DispatcherSettings | None = None) -> None:
 
     async def main() -> None:
         dispatcher = Dispatcher(settings, vault)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, dispatcher.stop)
+        stop_on_signals(dispatcher.stop)
         with contextlib.suppress(asyncio.CancelledError):
             await dispatcher.run()
 

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException, Message
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer, commit, last_offsets
 from broker.producer import AsyncProducer, DeliveryError
 from config import redis_keys
@@ -48,12 +49,10 @@ class SignupWorker:
         self.consumer.subscribe([SIGNUP_REQUESTS.full_name(self.settings.topic_prefix)])
         try:
             while not stopping.is_set():
-                msg = await loop.run_in_executor(None, self.consumer.poll, 0.2)
-                if msg is None:
+                batch = await loop.run_in_executor(None, next_batch, self.consumer, 1, 0.2)
+                if not batch:
                     continue
-                if msg.error():
-                    log.warning("consume error: %s", msg.error())
-                    continue
+                msg = batch[0]
                 await self._handle(msg)
                 try:
                     await loop.run_in_executor(None, partial(commit, self.consumer, last_offsets([msg])))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
+from broker.shutdown import stop_on_signals
 from config.settings import ProjectorSettings
 from projector.writer import write_events
 from schemas.catalogue import (
@@ -87,9 +87,7 @@ def run(settings: ProjectorSettings | None = None) -> None:
         worker = StreamWorker(Projector(engine, group_id=settings.group_id, prefix=settings.topic_prefix),
                               AsyncProducer(settings.kafka_bootstrap_servers), settings,
                               batch_size=settings.batch_size, batch_wait_s=settings.batch_wait_s)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
+        stop_on_signals(worker.stop)
         try:
             await worker.run()
         finally:

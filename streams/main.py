@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.producer import AsyncProducer
 from broker.runtime import Processor, StreamWorker
+from broker.shutdown import stop_on_signals
 from config.settings import StreamsSettings
 from schemas.catalogue import TENANTS_DIRECTORY
 from streams.conversations import ConversationProcessor
@@ -46,9 +46,7 @@ async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
         for worker in workers:
             worker.stop()
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
+    stop_on_signals(stop)
     log.info("stream workers running: %s", ", ".join(p.group_id for p in processors))
     try:
         await asyncio.gather(*(w.run() for w in workers))
