@@ -73,7 +73,7 @@ def test_workers_whose_broker_and_redis_died_idle_and_stop_on_sigterm(stack: Loc
         time.sleep(WINDOW_S)  # a measurement window, not a synchronisation
         busy = {name: round((_cpu(p) - before) / WINDOW_S, 2)
                 for name, p, before in zip(WORKERS, processes, start, strict=True)}
-        assert all(share < 0.3 for share in busy.values()), f"share of a core used with the broker and Redis gone: {busy}"
+        assert all(share < 0.3 for share in busy.values()), f"share of a core used, broker and Redis gone: {busy}"
 
         for child in children:
             child.send_signal(signal.SIGTERM)
