@@ -1,31 +1,35 @@
 # Production-like image for every Aerostic process (see docker-compose.yml).
 # The local stack without Docker is `aerostic dev`.
+#
+# The whole build context is copied, so a package added to pyproject.toml cannot be forgotten here;
+# .dockerignore keeps .git, .venv, .env, tests, caches and local data out of it. The sources are built
+# into a wheel in a first stage and only the installed wheel reaches the image: no source tree, no
+# build files in any of its layers. tests/unit/deploy/test_image.py checks this file and .dockerignore.
+FROM python:3.11-slim AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+COPY . /src
+RUN pip wheel --no-deps --wheel-dir /wheels /src
+
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
 
-# Only the project metadata and the packages listed in pyproject.toml are copied, so a local
-# .venv, .git or .env never ends up in an image layer.
-WORKDIR /src
-COPY pyproject.toml ./
-COPY aerostic/ aerostic/
-COPY schemas/ schemas/
-COPY ingress/ ingress/
-COPY streams/ streams/
-COPY projector/ projector/
-COPY stack/ stack/
-COPY db/ db/
-COPY tenants/ tenants/
-COPY bench/ bench/
-RUN pip install --no-cache-dir . \
- && rm -rf /src \
- && useradd --system --uid 10001 --user-group --create-home --home-dir /app aerostic
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl \
+ && rm -rf /wheels \
+ && groupadd --system --gid 10001 aerostic \
+ && useradd --system --uid 10001 --gid aerostic --create-home --home-dir /app --shell /usr/sbin/nologin aerostic
 
 # /app is owned by the runtime user: the stream workers keep local table state in ./.aerostic.
 WORKDIR /app
-USER aerostic
+USER 10001:10001
 
 EXPOSE 8000
 CMD ["aerostic", "--help"]

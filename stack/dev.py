@@ -5,14 +5,24 @@ projector, the Meta simulator and the dispatcher; creates a demo tenant through 
 and connects it through the real Embedded Signup flow against the simulator (its OAuth dialog
 approved headlessly); then proves both directions: a simulated customer's message reaches
 PostgreSQL, and a reply sent through the API reaches the simulator and comes back as read.
+
+Its data (PostgreSQL, Redis, logs) lives in a temporary directory that is removed when it stops, unless
+``AEROSTIC_DEV_KEEP_DATA=1`` (``./scripts/dev.sh --keep-data``). Stopped by SIGKILL, it leaves that
+directory behind (its processes still die with it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
+import shutil
+import signal
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,9 +56,38 @@ DEMO_META_ACCOUNT: dict[str, Any] = {
 }
 
 
+KEEP_DATA_ENV = "AEROSTIC_DEV_KEEP_DATA"
+
+
+def keep_data_requested() -> bool:
+    return os.environ.get(KEEP_DATA_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def aerostic_command() -> str:
+    """``aerostic`` as a fresh shell can run it: the absolute path of the console script that runs us.
+
+    ``sys.argv[0]`` when we were started as ``…/bin/aerostic``; else the script next to this interpreter (a
+    virtualenv's ``bin``); else the one on ``PATH``; else ``python -m aerostic`` with this interpreter.
+    """
+    for candidate in (Path(sys.argv[0]), Path(sys.executable).parent / "aerostic"):
+        if candidate.name == "aerostic" and candidate.is_file() and os.access(candidate, os.X_OK):
+            return shlex.quote(str(candidate.absolute()))
+    found = shutil.which("aerostic")
+    if found:
+        return shlex.quote(str(Path(found).absolute()))
+    return f"{shlex.quote(str(Path(sys.executable).absolute()))} -m aerostic"
+
+
 def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = None,
-            exit_after_ready: bool = False) -> int:
-    """Start everything, connect the demo tenant, prove a message each way, then wait."""
+            exit_after_ready: bool = False, keep_data: bool | None = None) -> int:
+    """Start everything, connect the demo tenant, prove a message each way, then wait.
+
+    The stack's directory is removed when it stops unless ``keep_data`` (default: ``AEROSTIC_DEV_KEEP_DATA``).
+    """
+    keep = keep_data_requested() if keep_data is None else keep_data
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:  # the terminal closed: stop and clean up as for Ctrl-C
+        previous_hup = signal.signal(signal.SIGHUP, lambda *_: stop.set())
     stack = LocalStack()
     vault_keys = generate_key_spec("dev")
     try:
@@ -63,13 +102,19 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
         stack.start_metasim(app_secret=settings.app_secrets[0].get_secret_value(), port=sim_port)
         stack.start_dispatcher(vault_keys=vault_keys)
         demo = asyncio.run(_demo(settings, stack))
-        _banner(stack, url, demo)
+        _banner(stack, url, demo, keep=keep)
         if not exit_after_ready:
             stop.wait()
         return 0
     finally:
         log.info("stopping the local stack")
         stack.stop()
+        if keep:
+            log.info("kept the local stack's data in %s", stack.root)
+        else:
+            shutil.rmtree(stack.root, ignore_errors=True)
+        if on_main_thread:
+            signal.signal(signal.SIGHUP, previous_hup)
 
 
 async def _demo(settings: IngressSettings, stack: LocalStack) -> dict[str, Any]:
@@ -150,7 +195,8 @@ async def _until(probe: Any, what: str, timeout: float = 120) -> None:  # noqa: 
         await asyncio.sleep(0.1)
 
 
-def _banner(stack: LocalStack, url: str, demo: dict[str, Any]) -> None:
+def _banner(stack: LocalStack, url: str, demo: dict[str, Any], *, keep: bool = False) -> None:
+    data = "kept when it stops" if keep else f"removed when it stops; {KEEP_DATA_ENV}=1 keeps it"
     lines = [
         "Aerostic local stack is up.",
         f"  webhook ingress   {url}/webhooks/meta",
@@ -168,8 +214,10 @@ def _banner(stack: LocalStack, url: str, demo: dict[str, Any]) -> None:
         f"  demo AI answer    read {demo['ai_s']:.2f}s after the customer wrote (offline scorer, knowledge base)",
         f"  demo reply        read {demo['reply_s']:.2f}s after the API call",
         f"  logs              {stack.log_dir}",
+        f"  data              {stack.root} ({data})",
         "Make the customer write again, then answer through the API:",
-        f"  aerostic simulate text {DEMO_PHONE_NUMBER_ID} {DEMO_CUSTOMER} 'hello' --sim {stack.metasim_url}",
+        f"  {aerostic_command()} simulate text {DEMO_PHONE_NUMBER_ID} {DEMO_CUSTOMER} 'hello' "
+        f"--sim {stack.metasim_url}",
         f"  curl -X POST {url}/v1/messages -H 'Authorization: Bearer {demo['api_key']}' "
         f"-H 'content-type: application/json' -d '{{\"to\":\"{DEMO_CUSTOMER}\",\"type\":\"text\","
         f"\"text\":{{\"body\":\"Thanks!\"}}}}'",

