@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from aerostic.dlq import add_commands as add_dlq_commands
 from config.settings import (
     AiSettings,
     CoreSettings,
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("key_id")
     generate.set_defaults(func=_vault_generate)
     vault.add_parser("rotate", help="re-encrypt every token under the newest key").set_defaults(func=_vault_rotate)
+
+    add_dlq_commands(sub)
 
     replay = sub.add_parser("replay-unroutable", help="re-feed held events of a now-attached number")
     replay.add_argument("phone_number_id")

@@ -35,7 +35,7 @@ from broker.shutdown import stop_on_signals
 from config.settings import AiSettings
 from db.tables import knowledge_entries
 from schemas.ai import AiDecision, AiRequest, Turn
-from schemas.catalogue import AI_DECISIONS, AI_REQUESTS
+from schemas.catalogue import AI_DECISIONS, AI_GROUP, AI_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class AiWorker:
         self.settings = settings
         self.topic = AI_REQUESTS.full_name(settings.topic_prefix)
         self.decisions = AI_DECISIONS.full_name(settings.topic_prefix)
-        self.consumer = build_consumer(settings, settings.group_id)
+        self.consumer = build_consumer(settings, AI_GROUP)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=1)
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
         self.scorer = OfflineScorer()

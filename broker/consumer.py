@@ -24,7 +24,7 @@ def consumer_config(settings: CoreSettings, group_id: str, **overrides: Any) -> 
     """The consumer configuration of a group; ``fetch_wait_max_ms=5`` overrides ``fetch.wait.max.ms``."""
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "group.id": group_id,
+        "group.id": settings.topic_prefix + group_id,  # deployments sharing a cluster share nothing
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "range",

@@ -77,6 +77,13 @@ class IngressSettings(CoreSettings):
     meta_config_id: str = "200000000000001"
     state_secret: SecretStr = SecretStr("aerostic-dev-state-secret")
     state_ttl_s: int = 600
+    # The tenant API and console (not /webhooks/meta: that is max_body_bytes): a body above this is refused
+    # (413) before it is read; a few routes have their own (api.limits.ROUTE_LIMITS).
+    api_max_body_bytes: int = 1024 * 1024
+    # Requests a tenant may make on /v1, sustained per second and in one burst, unless its row in `tenants`
+    # sets its own (api.ratelimit).
+    api_rate_per_s: float = Field(200.0, gt=0)
+    api_rate_burst: int = Field(400, ge=1)
 
     @field_validator("app_secrets", mode="before")
     @classmethod
@@ -108,7 +115,6 @@ class StreamsSettings(CoreSettings):
 class ProjectorSettings(CoreSettings):
     """The PostgreSQL projector."""
 
-    group_id: str = "aerostic-projector"
     kafka_fetch_wait_ms: int = 100  # off the reply path: PostgreSQL may lag a little, the broker idles
     batch_size: int = 500
     batch_wait_s: float = 0.05
@@ -117,8 +123,6 @@ class ProjectorSettings(CoreSettings):
 class DispatcherSettings(CoreSettings):
     """The dispatcher: the only process that calls Meta and the only one that loads the vault keys."""
 
-    group_id: str = "aerostic-dispatcher"
-    signup_group_id: str = "aerostic-dispatcher-signup"
     worker_id: str = "dispatcher-1"
     graph_base_url: str = "https://graph.facebook.com"
     meta_app_secret: SecretStr = SecretStr("aerostic-dev-app-secret")
@@ -147,7 +151,6 @@ class AiSettings(CoreSettings):
     """The AI worker: ``ai.requests`` → ``ai.decisions``. The OpenAI-compatible model (OpenAI, vLLM, Ollama,
     LM Studio) is used for tenants whose provider is ``openai``; without a base URL they are handed to people."""
 
-    group_id: str = "aerostic-ai"
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr = SecretStr("")

@@ -37,6 +37,7 @@ from dispatcher.sender import Sender, Verdict
 from dispatcher.signup_worker import SignupWorker
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
+    DISPATCHER_GROUP,
     OUTBOUND_BULK,
     OUTBOUND_INTERACTIVE,
     OUTBOUND_RESULTS,
@@ -60,7 +61,7 @@ class Dispatcher:
                                                                       OUTBOUND_RETRY, OUTBOUND_RESULTS, STATUSES,
                                                                       ACCOUNT_EVENTS)}
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
-        self.consumer = build_consumer(settings, settings.group_id)
+        self.consumer = build_consumer(settings, DISPATCHER_GROUP)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
         self.redis = Redis.from_url(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)

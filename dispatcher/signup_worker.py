@@ -25,7 +25,7 @@ from broker.producer import AsyncProducer, DeliveryError
 from config import redis_keys
 from config.settings import DispatcherSettings
 from dispatcher.onboarding import Onboarding
-from schemas.catalogue import SIGNUP_REQUESTS, SIGNUP_RESULTS, TENANTS_DIRECTORY
+from schemas.catalogue import SIGNUP_GROUP, SIGNUP_REQUESTS, SIGNUP_RESULTS, TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest, SignupResult
 from tenants.replay import replay_unroutable
@@ -42,7 +42,7 @@ class SignupWorker:
     def __init__(self, settings: DispatcherSettings, onboarding: Onboarding, redis: Redis,
                  producer: AsyncProducer) -> None:
         self.settings, self.onboarding, self.redis, self.producer = settings, onboarding, redis, producer
-        self.consumer = build_consumer(settings, settings.signup_group_id)
+        self.consumer = build_consumer(settings, SIGNUP_GROUP)
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

@@ -27,6 +27,7 @@ from schemas.catalogue import (
     CONVERSATIONS_EVENTS,
     INBOUND,
     OUTBOUND_RESULTS,
+    PROJECTOR_GROUP,
     SIGNUP_REQUESTS,
     SIGNUP_RESULTS,
     STATUSES,
@@ -83,14 +84,15 @@ def run(settings: ProjectorSettings | None = None) -> None:
 
     async def main() -> None:
         engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=2)
-        # The runtime's producer is never used (the projector publishes nothing), so it is not started.
-        worker = StreamWorker(Projector(engine, group_id=settings.group_id, prefix=settings.topic_prefix),
-                              AsyncProducer(settings.kafka_bootstrap_servers), settings,
-                              batch_size=settings.batch_size, batch_wait_s=settings.batch_wait_s)
+        producer = AsyncProducer(settings.kafka_bootstrap_servers)  # only for dead letters
+        await producer.start()
+        worker = StreamWorker(Projector(engine, group_id=PROJECTOR_GROUP, prefix=settings.topic_prefix),
+                              producer, settings, batch_size=settings.batch_size, batch_wait_s=settings.batch_wait_s)
         stop_on_signals(worker.stop)
         try:
             await worker.run()
         finally:
+            await producer.stop()
             await engine.dispose()
 
     asyncio.run(main())

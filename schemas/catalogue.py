@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from schemas import events, signup
+from schemas import dead_letter, events, signup
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -61,11 +61,34 @@ CAMPAIGNS_PROGRESS = TopicSpec("campaigns.progress", "campaign id", None, partit
 SIGNUP_REQUESTS = TopicSpec("signup.requests", "tenant id", signup.SignupRequest, partitions=3)
 SIGNUP_RESULTS = TopicSpec("signup.results", "tenant id", signup.SignupResult, partitions=3)
 
+# The consumer groups, and one dead-letter topic each: records a group's handling raised on for a reason of
+# their own, set aside so the group goes on (``aerostic dlq`` lists, shows and replays them).
+ROUTER_GROUP = "aerostic-router"
+CONVERSATIONS_GROUP = "aerostic-conversations"
+PROJECTOR_GROUP = "aerostic-projector"
+AI_GROUP = "aerostic-ai"
+DISPATCHER_GROUP = "aerostic-dispatcher"
+SIGNUP_GROUP = "aerostic-dispatcher-signup"
+GROUPS: tuple[str, ...] = (ROUTER_GROUP, CONVERSATIONS_GROUP, PROJECTOR_GROUP, AI_GROUP, DISPATCHER_GROUP,
+                           SIGNUP_GROUP)
+DEAD_LETTERS: dict[str, TopicSpec] = {
+    group: TopicSpec(f"dlq.{group}", "the source record's key", dead_letter.DeadLetter, partitions=1,
+                     retention_ms=-1)
+    for group in GROUPS
+}
+
+
+def dead_letters(group: str) -> TopicSpec:
+    """The dead-letter topic of ``group`` (a group outside the catalogue has none: a programming error)."""
+    return DEAD_LETTERS[group]
+
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     WEBHOOKS_RAW, INBOUND, STATUSES, UNROUTABLE, ACCOUNT_EVENTS, TENANTS_DIRECTORY,
     CONVERSATIONS_COMMANDS, CONVERSATIONS_EVENTS, AI_REQUESTS, AI_DECISIONS,
     OUTBOUND_INTERACTIVE, OUTBOUND_BULK, OUTBOUND_RETRY, OUTBOUND_RESULTS,
     CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS, SIGNUP_REQUESTS, SIGNUP_RESULTS,
+    *DEAD_LETTERS.values(),
 )
 
 

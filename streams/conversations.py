@@ -51,6 +51,7 @@ from schemas.catalogue import (
     AI_REQUESTS,
     CONVERSATIONS_COMMANDS,
     CONVERSATIONS_EVENTS,
+    CONVERSATIONS_GROUP,
     INBOUND,
     OUTBOUND_INTERACTIVE,
     OUTBOUND_RESULTS,
@@ -111,7 +112,7 @@ def reply_payload(payload: dict[str, Any]) -> str | None:
 class ConversationProcessor:
     """The ``Processor`` of ``wa.inbound`` + ``conversations.commands`` + ``ai.decisions``."""
 
-    group_id = "aerostic-conversations"
+    group_id = CONVERSATIONS_GROUP
 
     def __init__(self, redis: Redis, engine: AsyncEngine, *, prefix: str, configs: ConfigCache | None = None) -> None:
         self.redis = redis

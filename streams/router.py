@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from broker.runtime import Output
 from config import redis_keys
-from schemas.catalogue import WEBHOOKS_RAW
+from schemas.catalogue import ROUTER_GROUP, WEBHOOKS_RAW
 from schemas.events import RoutedEvent
 from schemas.routing import dedupe_key, destination, route_key, unroutable
 from streams.directory import TenantDirectory
@@ -34,7 +34,7 @@ SEEN_TTL_S = 7 * 24 * 3600  # Meta retries a webhook for up to 7 days
 class Router:
     """The ``Processor`` of ``wa.webhooks.raw``."""
 
-    group_id = "aerostic-router"
+    group_id = ROUTER_GROUP
 
     def __init__(self, directory: TenantDirectory, redis: Redis, *, prefix: str, sync_timeout: float) -> None:
         self.directory = directory

@@ -1,0 +1,131 @@
+"""The stream runtime sets aside a record that fails on its own and goes on; waits out a service that is down
+without leaving its group or dead-lettering; and ``aerostic dlq`` lists, shows and replays what it set aside.
+
+Runs a ``StreamWorker`` in the test process with its own topic prefix (its own topics and group ids on the
+shared broker), so the processor can be made to fail on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from confluent_kafka import Message
+
+from broker.dead_letters import read_letters
+from broker.producer import AsyncProducer
+from broker.runtime import Output, StreamWorker
+from config.settings import CoreSettings
+from schemas.catalogue import INBOUND, ROUTER_GROUP, WEBHOOKS_RAW
+from stack.launcher import LocalStack
+from stack.topics import create_topics
+from tests.integration.helpers import wait_for
+
+
+class Flaky:
+    """A processor that copies records on, fails on ``poison`` and on ``down`` while ``outage`` lasts."""
+
+    group_id = ROUTER_GROUP
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.topics = [WEBHOOKS_RAW.full_name(prefix)]
+        self.handled: list[bytes] = []
+        self.outage = 0  # how many more attempts fail as if Redis were unreachable
+        self.poisoned = True
+        self._batch: list[bytes] = []
+
+    async def process(self, batch: Sequence[Message]) -> list[Output]:
+        values = [m.value() or b"" for m in batch]
+        if b"poison" in values and self.poisoned:
+            raise ValueError("a value no code expected")
+        if self.outage > 0:
+            self.outage -= 1
+            raise ConnectionRefusedError("redis is down")
+        self._batch = values
+        return [Output(INBOUND.full_name(self.prefix), b"k", v) for v in values]
+
+    async def saved(self) -> None:
+        self.handled.extend(self._batch)
+
+
+@pytest.fixture
+async def worker(stack: LocalStack) -> AsyncIterator[tuple[StreamWorker, Flaky, CoreSettings]]:
+    prefix = f"dl{uuid.uuid4().hex[:8]}."
+    await asyncio.to_thread(create_topics, stack.kafka, prefix)
+    settings = CoreSettings(kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
+                            redis_url=stack.redis_url, topic_prefix=prefix)
+    processor = Flaky(prefix)
+    async with AsyncProducer(stack.kafka) as producer:
+        runner = StreamWorker(processor, producer, settings, batch_size=50, batch_wait_s=0.05)
+        task = asyncio.create_task(runner.run())
+        yield runner, processor, settings
+        runner.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 30)
+
+
+async def _produce(stack: LocalStack, topic: str, values: list[bytes]) -> None:
+    async with AsyncProducer(stack.kafka) as producer:
+        for value in values:  # one at a time: in order, in one partition
+            await producer.send(topic, value, b"same-key")
+
+
+def _cli(settings: CoreSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "AEROSTIC_TOPIC_PREFIX": settings.topic_prefix, "AEROSTIC_ENVIRONMENT": "test"}
+    return subprocess.run([sys.executable, "-m", "aerostic", "dlq", *args], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+async def test_a_poison_record_is_set_aside_and_the_rest_goes_on(
+        stack: LocalStack, worker: tuple[StreamWorker, Flaky, CoreSettings]) -> None:
+    runner, processor, settings = worker
+    values = [b"a", b"b", b"poison", b"c", b"d"]
+    await _produce(stack, WEBHOOKS_RAW.full_name(settings.topic_prefix), values)
+
+    async def everything_else() -> bool:
+        return sorted(processor.handled) == [b"a", b"b", b"c", b"d"] and runner.dead_lettered == 1
+
+    await wait_for(everything_else, timeout=60, what="every other record handled, one dead letter")
+    letters = await asyncio.to_thread(read_letters, settings, ROUTER_GROUP)
+    assert len(letters) == 1
+    offset, letter = letters[0]
+    assert (letter.value, letter.key, letter.group) == (b"poison", b"same-key", ROUTER_GROUP)
+    assert letter.source_topic == WEBHOOKS_RAW.full_name(settings.topic_prefix)
+    assert (letter.error_type, letter.error) == ("ValueError", "a value no code expected")
+
+    listed = await asyncio.to_thread(_cli, settings, "list", ROUTER_GROUP)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{ROUTER_GROUP}: 1 dead letter" in listed.stdout and "ValueError" in listed.stdout
+    shown = await asyncio.to_thread(_cli, settings, "show", ROUTER_GROUP, str(offset))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["value"] == "poison"
+
+    processor.poisoned = False  # the fix
+    replayed = await asyncio.to_thread(_cli, settings, "replay", ROUTER_GROUP, "--offset", str(offset))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 1 dead letter" in replayed.stdout
+    await wait_for(lambda: asyncio.sleep(0, b"poison" in processor.handled), timeout=60, what="the replayed record")
+    assert runner.dead_lettered == 1
+    assert sorted(processor.handled) == [b"a", b"b", b"c", b"d", b"poison"]
+
+
+async def test_a_service_outage_is_waited_out_not_dead_lettered(
+        stack: LocalStack, worker: tuple[StreamWorker, Flaky, CoreSettings]) -> None:
+    runner, processor, settings = worker
+    processor.outage = 5  # back-off 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s with every partition paused
+    await _produce(stack, WEBHOOKS_RAW.full_name(settings.topic_prefix), [b"x", b"y"])
+    await wait_for(lambda: asyncio.sleep(0, sorted(processor.handled) == [b"x", b"y"]), timeout=60,
+                   what="the records after the outage")
+    assert processor.outage == 0
+    assert runner.dead_lettered == 0
+    await _produce(stack, WEBHOOKS_RAW.full_name(settings.topic_prefix), [b"z"])  # the partitions were resumed
+    await wait_for(lambda: asyncio.sleep(0, b"z" in processor.handled), timeout=60, what="a record after resuming")
+    assert await asyncio.to_thread(read_letters, settings, ROUTER_GROUP) == []
