@@ -198,7 +198,8 @@ def _dev(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return run_dev(stop, ingress_port=args.port, sim_port=args.sim_port, exit_after_ready=args.smoke)
+    return run_dev(stop, ingress_port=args.port, sim_port=args.sim_port, exit_after_ready=args.smoke,
+                   keep_data=args.keep_data)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -236,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000, help="ingress port")
     dev.add_argument("--sim-port", type=int, default=8090, help="Meta simulator port")
     dev.add_argument("--smoke", action="store_true", help="exit once a message went each way")
+    dev.add_argument("--keep-data", action="store_true", default=None,
+                     help="keep the stack's data directory when it stops (also AEROSTIC_DEV_KEEP_DATA=1)")
     dev.set_defaults(func=_dev)
 
     ingress = sub.add_parser("ingress", help="run the webhook ingress (HTTP)")
