@@ -78,11 +78,13 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, RedisError) and not isinstance(exc, ResponseError)
 
 
-def dead_letter(group: str, msg: Message, error: BaseException, prefix: str) -> Output:
-    """The dead-letter record of ``msg`` for ``group`` (also for processors that set aside part of a record)."""
+def dead_letter(group: str, msg: Message, error: BaseException, prefix: str, *, part: bytes | None = None,
+                where: str | None = None) -> Output:
+    """The dead-letter record of ``msg`` for ``group``; a processor that sets aside only ``part`` of a record
+    (at ``where`` inside it) passes those."""
     letter = DeadLetter.of(group=group, topic=msg.topic() or "", partition=msg.partition() or 0,
-                           offset=msg.offset() or 0, key=msg.key(), value=msg.value() or b"", error=error,
-                           at=datetime.now(UTC))
+                           offset=msg.offset() or 0, key=msg.key(), value=msg.value() or b"" if part is None else part,
+                           error=error, at=datetime.now(UTC), where=where)
     return Output(dead_letters(group).full_name(prefix), msg.key() or b"", letter.encode())
 
 

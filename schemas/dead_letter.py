@@ -26,6 +26,7 @@ class DeadLetter(Event):
     source_topic: str
     partition: int
     offset: int
+    where: str | None = None  # set when only part of the source record was set aside (e.g. one change)
     key_b64: str | None = None
     value_b64: str
     error_type: str
@@ -34,9 +35,9 @@ class DeadLetter(Event):
 
     @classmethod
     def of(cls, *, group: str, topic: str, partition: int, offset: int, key: bytes | None, value: bytes,
-           error: BaseException, at: datetime) -> DeadLetter:
-        return cls(event_id=derived_event_id("dead-letter", group, topic, str(partition), str(offset)),
-                   group=group, source_topic=topic, partition=partition, offset=offset,
+           error: BaseException, at: datetime, where: str | None = None) -> DeadLetter:
+        return cls(event_id=derived_event_id("dead-letter", group, topic, str(partition), str(offset), where or ""),
+                   group=group, source_topic=topic, partition=partition, offset=offset, where=where,
                    key_b64=base64.b64encode(key).decode() if key is not None else None,
                    value_b64=base64.b64encode(value).decode(), error_type=type(error).__name__,
                    error=str(error)[:MAX_ERROR_CHARS], failed_at=at)

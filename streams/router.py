@@ -15,16 +15,17 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import orjson
 from confluent_kafka import Message
 from redis.asyncio import Redis
 
-from broker.runtime import Output
+from broker.runtime import Output, dead_letter
 from config import redis_keys
 from schemas.catalogue import ROUTER_GROUP, WEBHOOKS_RAW
 from schemas.events import RoutedEvent
 from schemas.routing import dedupe_key, destination, route_key, unroutable
 from streams.directory import TenantDirectory
-from streams.split import split_webhook
+from streams.split import split_parts
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,20 @@ class Router:
 
     async def process(self, batch: Sequence[Message]) -> list[Output]:
         events: list[tuple[RoutedEvent, str | None]] = []
+        letters: list[Output] = []
         for msg in batch:
             try:
-                found = split_webhook(msg.value() or b"", received_at=datetime.now(UTC))
-            except ValueError as exc:
-                log.error("raw webhook %s@%s could not be split (kept in the topic): %s", msg.partition(),
-                          msg.offset(), exc)
+                found = split_parts(msg.value() or b"", received_at=datetime.now(UTC))
+            except ValueError as exc:  # not a webhook at all (orjson's errors are ValueErrors too)
+                log.error("raw webhook %s@%s is unreadable; dead-lettered: %s", msg.partition(), msg.offset(), exc)
+                letters.append(dead_letter(self.group_id, msg, exc, self.prefix))
                 continue
-            events.extend((event, dedupe_key(event)) for event in found)
+            for part in found.unreadable:
+                log.error("raw webhook %s@%s: %s is unreadable; dead-lettered, the rest routed: %s",
+                          msg.partition(), msg.offset(), part.where, part.reason)
+                letters.append(dead_letter(self.group_id, msg, ValueError(part.reason), self.prefix,
+                                           part=orjson.dumps(part.part), where=part.where))
+            events.extend((event, dedupe_key(event)) for event in found.events)
         keys = [k for _, k in events if k is not None]
         seen = set()
         if keys:
@@ -72,7 +79,7 @@ class Router:
         # moment ago is then found, and a batch of unroutable events waits for one sync, not one each.
         if any(self.directory.lookup(route_key(e)) is None and route_key(e) for e in fresh):
             await asyncio.get_running_loop().run_in_executor(None, self.directory.sync, self.sync_timeout)
-        return [self._route(event) for event in fresh]
+        return [*letters, *(self._route(event) for event in fresh)]
 
     async def saved(self) -> None:
         if self._marks:

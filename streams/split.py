@@ -1,17 +1,23 @@
 """Split one raw webhook body into Aerostic events (pure; no I/O).
 
 Meta batches: a body may hold several entries, each several changes, each several messages
-and statuses. Every one becomes its own event. Event ids are derived from Meta's ids, so the
-same webhook delivered twice yields the same events.
+and statuses. Every one becomes its own event. Event ids are derived from Meta's ids (account
+changes: from what they are, not where they sit in the body), so the same webhook delivered
+twice, or the same change re-sent in another batch, yields the same events.
+
+Each part is read on its own: an entry, change, message or status that does not fit Meta's shape
+becomes an ``Unreadable`` (where it was, why, its raw JSON) and everything else in the body is still
+split. Only a body that is not a webhook at all raises ``ValueError``.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
+from pydantic import ValidationError
 
 from schemas.events import AccountEvent, InboundMessage, RoutedEvent, StatusUpdate, derived_event_id
 from schemas.meta_enums import ChangeField
@@ -22,7 +28,6 @@ from schemas.meta_webhook import (
     Message,
     MessagesValue,
     Status,
-    WebhookEnvelope,
 )
 
 log = logging.getLogger(__name__)
@@ -35,36 +40,80 @@ def _ts(value: str | int | None) -> datetime:
         return datetime.fromtimestamp(0, tz=UTC)
 
 
+class Unreadable(NamedTuple):
+    """A part of a webhook that could not be read: where it was, why, and its raw JSON."""
+
+    where: str
+    reason: str
+    part: Any
+
+
+class Split(NamedTuple):
+    events: list[RoutedEvent]
+    unreadable: list[Unreadable]
+
+
 def split_webhook(body: bytes | str, *, received_at: datetime) -> list[RoutedEvent]:
-    """Every message, status and other change in ``body``, in order.
+    """Every event of ``body``, in order; ``ValueError`` if any part of it cannot be read (strict form)."""
+    split = split_parts(body, received_at=received_at)
+    if split.unreadable:
+        raise ValueError("; ".join(f"{u.where}: {u.reason}" for u in split.unreadable))
+    return split.events
+
+
+def split_parts(body: bytes | str, *, received_at: datetime) -> Split:
+    """Every message, status and other change in ``body``, in order, and the parts that could not be read.
 
     The models give typed access; payloads and names are taken from the raw JSON, so a value
     Meta adds later (a new message type, status or field) is stored as Meta sent it.
     """
     raw = orjson.loads(body)
-    envelope = WebhookEnvelope.model_validate(raw)
-    out: list[RoutedEvent] = []
-    for entry, raw_entry in zip(envelope.entry, raw.get("entry", []), strict=True):
-        for index, (change, raw_change) in enumerate(zip(entry.changes, raw_entry.get("changes", []),
-                                                         strict=True)):
-            out.extend(_split_change(entry, index, change, str(raw_change.get("field")), received_at))
+    if not isinstance(raw, dict) or not isinstance(raw.get("entry", []), list):
+        raise ValueError("not a webhook: a JSON object with an entry list is expected")
+    out = Split([], [])
+    for e, raw_entry in enumerate(raw.get("entry", [])):
+        try:
+            entry = Entry.model_validate({**raw_entry, "changes": []} if isinstance(raw_entry, dict) else raw_entry)
+        except ValidationError as exc:
+            out.unreadable.append(Unreadable(f"entry[{e}]", _reason(exc), raw_entry))
+            continue
+        raw_changes = raw_entry.get("changes", [])
+        for c, raw_change in enumerate(raw_changes if isinstance(raw_changes, list) else [raw_changes]):
+            where = f"entry[{e}].changes[{c}]"
+            try:
+                change = Change.model_validate(raw_change)
+                _split_change(entry, change, str(raw_change.get("field")), received_at, where, out)
+            except ValidationError as exc:
+                out.unreadable.append(Unreadable(where, _reason(exc), raw_change))
     return out
 
 
-def _split_change(entry: Entry, index: int, change: Change, field: str, received_at: datetime
-                  ) -> list[RoutedEvent]:
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()[:5])
+
+
+def _split_change(entry: Entry, change: Change, field: str, received_at: datetime, where: str, out: Split) -> None:
     pnid = change.phone_number_id()
     if change.field is ChangeField.MESSAGES and pnid:
-        value = MessagesValue.model_validate(change.value)
         raw_messages, raw_statuses = change.value.get("messages") or [], change.value.get("statuses") or []
-        events: list[RoutedEvent] = [_inbound(entry, value, m, raw, received_at)
-                                     for m, raw in zip(value.messages, raw_messages, strict=True)]
-        events += [_status(entry, value, s, raw, received_at)
-                   for s, raw in zip(value.statuses, raw_statuses, strict=True)]
-        if value.errors or not events:
-            events.append(_account(entry, index, change, field, pnid, received_at, event="errors"))
-        return events
-    return [_account(entry, index, change, field, pnid, received_at, event=None)]
+        value = MessagesValue.model_validate({**change.value, "messages": [], "statuses": []})
+        found = 0
+        for i, raw in enumerate(raw_messages):
+            try:
+                out.events.append(_inbound(entry, value, Message.model_validate(raw), raw, received_at))
+                found += 1
+            except ValidationError as exc:
+                out.unreadable.append(Unreadable(f"{where}.value.messages[{i}]", _reason(exc), raw))
+        for i, raw in enumerate(raw_statuses):
+            try:
+                out.events.append(_status(entry, value, Status.model_validate(raw), raw, received_at))
+                found += 1
+            except ValidationError as exc:
+                out.unreadable.append(Unreadable(f"{where}.value.statuses[{i}]", _reason(exc), raw))
+        if value.errors or (not found and not raw_messages and not raw_statuses):
+            out.events.append(_account(entry, change, field, pnid, received_at, event="errors"))
+        return
+    out.events.append(_account(entry, change, field, pnid, received_at, event=None))
 
 
 def _inbound(entry: Entry, value: MessagesValue, message: Message, raw: dict[str, Any],
@@ -111,7 +160,7 @@ def _status(entry: Entry, value: MessagesValue, status: Status, raw: dict[str, A
     )
 
 
-def _account(entry: Entry, index: int, change: Change, field: str, pnid: str | None,
+def _account(entry: Entry, change: Change, field: str, pnid: str | None,
              received_at: datetime, event: str | None) -> AccountEvent:
     model = OTHER_VALUE_MODELS.get(change.field)
     if model is not None:
@@ -119,8 +168,9 @@ def _account(entry: Entry, index: int, change: Change, field: str, pnid: str | N
     payload: dict[str, Any] = change.value
     event_name = event or (str(payload["event"]) if isinstance(payload.get("event"), str) else None)
     return AccountEvent(
-        event_id=derived_event_id("acct", entry.id, str(entry.time or ""), str(index), field,
-                                  _fingerprint(change.value)),
+        # What the change is (its WABA, time, field and value), not where it sat in the body: the same change
+        # re-sent in another batch is the same event.
+        event_id=derived_event_id("acct", entry.id, str(entry.time or ""), field, _fingerprint(change.value)),
         phone_number_id=pnid or "",
         waba_id=entry.id,
         received_at=received_at,

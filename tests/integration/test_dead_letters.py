@@ -17,15 +17,18 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from confluent_kafka import Message
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.dead_letters import read_letters
 from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
+from metasim import payloads
 from schemas.catalogue import INBOUND, ROUTER_GROUP, WEBHOOKS_RAW
+from schemas.dead_letter import DeadLetter
 from stack.launcher import LocalStack
 from stack.topics import create_topics
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import Poster, TenantFactory, scalar, wait_for
 
 
 class Flaky:
@@ -129,3 +132,26 @@ async def test_a_service_outage_is_waited_out_not_dead_lettered(
     await _produce(stack, WEBHOOKS_RAW.full_name(settings.topic_prefix), [b"z"])  # the partitions were resumed
     await wait_for(lambda: asyncio.sleep(0, b"z" in processor.handled), timeout=60, what="a record after resuming")
     assert await asyncio.to_thread(read_letters, settings, ROUTER_GROUP) == []
+
+
+async def test_one_unreadable_change_is_dead_lettered_and_the_message_beside_it_stored(
+        stack: LocalStack, settings: CoreSettings, tenant_factory: TenantFactory, post: Poster,
+        db: AsyncEngine) -> None:
+    tenant = await tenant_factory("half-readable")
+    wamid = payloads.new_wamid()
+    body = payloads.customer_text(tenant.phone_number_id, tenant.waba_id, "15557770000", "still here", wamid=wamid)
+    broken = {"field": "account_update", "value": {"ban_info": {"waba_ban_state": wamid}}}  # no "event"
+    body["entry"][0]["changes"].append(broken)
+    assert (await post(body)).status_code == 200
+
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND wamid = :w",
+                                  t=tenant.tenant_id, w=wamid), what="the readable message in PostgreSQL")
+
+    async def letter() -> list[DeadLetter]:
+        letters = await asyncio.to_thread(read_letters, settings, ROUTER_GROUP)
+        return [ltr for _, ltr in letters if wamid.encode() in ltr.value]
+
+    [found] = await wait_for(letter, what="the unreadable change in the router's dead letters")
+    assert found.where == "entry[0].changes[1]"
+    assert json.loads(found.value) == broken
+    assert "event" in found.error
