@@ -18,6 +18,22 @@ class RulePublic(Rule):
     updated_at: datetime
 
 
+class UnreadableRulePublic(BaseModel):
+    """A stored rule that no longer validates (saved before a stricter check): it never runs; fix or delete it."""
+
+    id: str
+    position: int
+    name: str
+    enabled: bool
+    stop: bool
+    trigger: dict[str, Any]
+    conditions: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    problem: str
+    created_at: datetime
+    updated_at: datetime
+
+
 class RuleToggle(BaseModel):
     """``PATCH /v1/automations/{rule_id}``: switch a rule on or off."""
 

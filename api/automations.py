@@ -6,6 +6,11 @@ serialised by a transaction-scoped advisory lock, so concurrent creations never 
 After every committed change the tenant's configuration version is bumped, so the conversation
 processor applies the change to the very next message. Executions are recorded by the processor
 (through the projector) and read here, newest first.
+
+Everything about a rule is checked when it is saved (``automations.rules``, plus here that an
+assigned agent is a user of the tenant), so a bad rule is a 422 naming the field and never fails
+at a customer's message. A stored rule that no longer validates is shown with its ``problem`` and
+never runs.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.agents import is_member
 from api.auth import AdminDep
-from api.automation_models import RuleExecutionPublic, RuleOrder, RulePublic, RuleToggle
+from api.automation_models import RuleExecutionPublic, RuleOrder, RulePublic, RuleToggle, UnreadableRulePublic
 from api.deps import EngineDep, RedisDep
-from automations.rules import RuleSpec
+from automations.rules import Assign, RuleSpec
 from db.tables import automation_rules, rule_executions
 from tenants.config import bump_config_version
 
@@ -30,12 +38,27 @@ router = APIRouter(prefix="/v1", tags=["automations"])
 MAX_RULES = 200  # every inbound message is evaluated against all of them
 RuleId = Annotated[uuid.UUID, Path()]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "the tenant has no such rule"}}
+AnyRule = RulePublic | UnreadableRulePublic
 
 
-def _public(row: Any) -> RulePublic:
-    return RulePublic(id=str(row.id), position=row.position, name=row.name, enabled=row.enabled, stop=row.stop,
-                      trigger=row.trigger, conditions=row.conditions, actions=row.actions,
-                      created_at=row.created_at, updated_at=row.updated_at)
+def _public(row: Any) -> AnyRule:
+    fields = dict(id=str(row.id), position=row.position, name=row.name, enabled=row.enabled, stop=row.stop,
+                  trigger=row.trigger, conditions=row.conditions, actions=row.actions, created_at=row.created_at,
+                  updated_at=row.updated_at)
+    try:
+        return RulePublic.model_validate(fields)
+    except ValidationError as exc:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return UnreadableRulePublic.model_validate({**fields, "problem": problem})
+
+
+async def _check_agents(conn: AsyncConnection, tenant_id: str, spec: RuleSpec) -> None:
+    """422 naming the field when an ``assign`` action names someone who is not a user of the tenant."""
+    for index, action in enumerate(spec.actions):
+        if isinstance(action, Assign) and action.agent_id and not await is_member(conn, tenant_id, action.agent_id):
+            raise RequestValidationError([{
+                "type": "value_error", "loc": ("body", "actions", index, "assign", "agent_id"),
+                "msg": "Value error, agent_id is not a user of this tenant", "input": action.agent_id}])
 
 
 def _columns(spec: RuleSpec) -> dict[str, Any]:
@@ -52,24 +75,25 @@ def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, "rule not found")
 
 
-async def _ordered(conn: AsyncConnection, tenant_id: str) -> list[RulePublic]:
+async def _ordered(conn: AsyncConnection, tenant_id: str) -> list[AnyRule]:
     result = await conn.execute(select(automation_rules).where(automation_rules.c.tenant_id == tenant_id)
                                 .order_by(automation_rules.c.position, automation_rules.c.id))
     return [_public(r) for r in result]
 
 
 @router.get("/automations")
-async def list_rules(principal: AdminDep, engine: EngineDep) -> list[RulePublic]:
+async def list_rules(principal: AdminDep, engine: EngineDep) -> list[AnyRule]:
     """The tenant's rules in the order they run."""
     async with engine.connect() as conn:
         return await _ordered(conn, principal.tenant_id)
 
 
 @router.post("/automations", status_code=status.HTTP_201_CREATED)
-async def create_rule(body: RuleSpec, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> RulePublic:
+async def create_rule(body: RuleSpec, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> AnyRule:
     """Add a rule after the tenant's last one."""
     tenant = principal.tenant_id
     async with engine.begin() as conn:
+        await _check_agents(conn, tenant, body)
         await _lock(conn, tenant)
         count, last = (await conn.execute(select(func.count(), func.max(automation_rules.c.position))
                                           .where(automation_rules.c.tenant_id == tenant))).one()
@@ -84,7 +108,7 @@ async def create_rule(body: RuleSpec, principal: AdminDep, engine: EngineDep, re
 
 # Declared before the "/automations/{rule_id}" routes, which would otherwise take "order" for an id.
 @router.put("/automations/order", responses={422: {"description": "the ids are not exactly the tenant's rules"}})
-async def reorder_rules(body: RuleOrder, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> list[RulePublic]:
+async def reorder_rules(body: RuleOrder, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> list[AnyRule]:
     """Set the order the rules run in: every one of the tenant's rule ids, each once."""
     tenant, ids = principal.tenant_id, [str(i) for i in body.ids]
     async with engine.begin() as conn:
@@ -104,7 +128,7 @@ async def reorder_rules(body: RuleOrder, principal: AdminDep, engine: EngineDep,
 
 
 @router.get("/automations/{rule_id}", responses=NOT_FOUND)
-async def get_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep) -> RulePublic:
+async def get_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep) -> AnyRule:
     """One rule."""
     async with engine.connect() as conn:
         row = (await conn.execute(select(automation_rules).where(
@@ -115,8 +139,10 @@ async def get_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep) -> R
 
 
 async def _change(engine: AsyncEngine, redis: Redis, tenant_id: str, rule_id: uuid.UUID,
-                  values: dict[str, Any]) -> RulePublic:
+                  values: dict[str, Any], spec: RuleSpec | None = None) -> AnyRule:
     async with engine.begin() as conn:
+        if spec is not None:
+            await _check_agents(conn, tenant_id, spec)
         row = (await conn.execute(update(automation_rules).where(
             automation_rules.c.tenant_id == tenant_id, automation_rules.c.id == str(rule_id))
             .values(**values, updated_at=func.now()).returning(*automation_rules.c))).first()
@@ -128,14 +154,14 @@ async def _change(engine: AsyncEngine, redis: Redis, tenant_id: str, rule_id: uu
 
 @router.put("/automations/{rule_id}", responses=NOT_FOUND)
 async def replace_rule(rule_id: RuleId, body: RuleSpec, principal: AdminDep, engine: EngineDep,
-                       redis: RedisDep) -> RulePublic:
+                       redis: RedisDep) -> AnyRule:
     """Replace a rule's name, trigger, conditions, actions and flags (its position stays)."""
-    return await _change(engine, redis, principal.tenant_id, rule_id, _columns(body))
+    return await _change(engine, redis, principal.tenant_id, rule_id, _columns(body), body)
 
 
 @router.patch("/automations/{rule_id}", responses=NOT_FOUND)
 async def toggle_rule(rule_id: RuleId, body: RuleToggle, principal: AdminDep, engine: EngineDep,
-                      redis: RedisDep) -> RulePublic:
+                      redis: RedisDep) -> AnyRule:
     """Switch a rule on or off."""
     return await _change(engine, redis, principal.tenant_id, rule_id, {"enabled": body.enabled})
 

@@ -3,7 +3,9 @@
 Everyone of the tenant reads them; admins change them. Both live in one ``tenant_settings`` row,
 created on the first change (until then the defaults apply: the offline scorer at a 0.70
 threshold, UTC with no business hours). Every committed change bumps the tenant's configuration
-version, so the conversation processor and the AI worker use it for the next message.
+version, so the conversation processor and the AI worker use it for the next message. Business
+hours are checked when saved (an IANA time zone, ``HH:MM`` ranges, at most 10 a day): a bad value
+is a 422 naming the field, never a failure when a message arrives.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
 from api.settings_models import AiSettings
-from automations.rules import BusinessHours
+from automations.rules import BusinessHours, load_business_hours
 from db.tables import tenant_settings
 from tenants.config import bump_config_version
 
@@ -57,7 +59,9 @@ async def put_ai(body: AiSettings, principal: AdminDep, engine: EngineDep, redis
 async def get_business_hours(principal: TenantDep, engine: EngineDep) -> BusinessHours:
     """When the tenant is open, in its time zone (rules may trigger outside these hours)."""
     row = await _row(engine, principal.tenant_id)
-    return BusinessHours() if row is None else BusinessHours(timezone=row.timezone, hours=row.business_hours or {})
+    stored = None if row is None else load_business_hours(row.timezone, row.business_hours,
+                                                          tenant_id=principal.tenant_id)
+    return stored or BusinessHours()
 
 
 @router.put("/business-hours")

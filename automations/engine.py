@@ -5,16 +5,19 @@ trigger fired and whose conditions all held, with its actions; a matching rule w
 ends the walk. The conversation processor applies the actions and records every execution.
 ``builtin_keyword`` recognises the opt-out and opt-in words every tenant gets (STOP,
 UNSUBSCRIBE / START, SUBSCRIBE), which run before any rule.
+
+Rules are validated when saved, and tenants' regular expressions run on RE2 (linear time), so
+evaluation cannot be made slow by a pattern. It never raises either: a rule that cannot be
+evaluated (stored data that no longer makes sense) is skipped and logged, and the others run.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -34,7 +37,11 @@ from automations.rules import (
     Regex,
     Rule,
     TimeWindow,
+    compiled,
+    normalise,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # regular expressions only see this much of a message
 OPT_OUT_WORDS = frozenset({"stop", "unsubscribe", "stop all", "opt out", "optout"})
@@ -66,12 +73,6 @@ class Execution:
     stopped: bool
 
 
-def normalise(text: str) -> str:
-    """Case-folded, accent-insensitive text with single spaces."""
-    folded = unicodedata.normalize("NFKD", text).casefold()
-    return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
-
-
 def builtin_keyword(text: str | None) -> Literal["opt_out", "opt_in"] | None:
     """STOP/UNSUBSCRIBE → opt out, START/SUBSCRIBE → opt in (the whole message, punctuation aside)."""
     if not text:
@@ -85,10 +86,14 @@ def builtin_keyword(text: str | None) -> Literal["opt_out", "opt_in"] | None:
 
 
 def evaluate(rules: Sequence[Rule], ctx: Context) -> list[Execution]:
-    """The executions of ``rules`` (in ``position`` order) for ``ctx``."""
+    """The executions of ``rules`` (in ``position`` order) for ``ctx``; a rule that fails to evaluate is skipped."""
     executions: list[Execution] = []
     for rule in sorted(rules, key=lambda r: (r.position, r.id)):
-        if not rule.enabled or not _fires(rule, ctx) or not all(_holds(c, ctx) for c in rule.conditions):
+        try:
+            if not rule.enabled or not _fires(rule, ctx) or not all(_holds(c, ctx) for c in rule.conditions):
+                continue
+        except Exception as exc:  # stored data the rule's validation no longer guarantees: skip, never crash
+            log.warning("rule %s skipped: it could not be evaluated (%s: %s)", rule.id, type(exc).__name__, exc)
             continue
         executions.append(Execution(rule.id, rule.name, tuple(rule.actions), rule.stop))
         if rule.stop:
@@ -124,7 +129,7 @@ def _fires(rule: Rule, ctx: Context) -> bool:
     if isinstance(trigger, Keyword):
         return _keyword(trigger, normalise(text))
     if isinstance(trigger, Regex):
-        return _pattern(trigger.pattern).search(text[:MAX_TEXT]) is not None
+        return compiled(trigger.pattern).search(text[:MAX_TEXT]) is not None
     return False
 
 
@@ -137,11 +142,6 @@ def _keyword(trigger: Keyword, text: str) -> bool:
         if trigger.match == "word" and re.search(rf"(?<!\w){re.escape(keyword)}(?!\w)", text):
             return True
     return False
-
-
-@lru_cache(maxsize=1024)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
 
 
 def _holds(condition: object, ctx: Context) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from schemas.events import Event, StatusUpdate
+from schemas.messages import ROUTING_FIELDS
 
 Lane = Literal["interactive", "bulk"]
 
@@ -54,7 +55,6 @@ class SendCommand(_Addressed):
     created_at: datetime
     # Who sends: an agent's reply takes the conversation over from the bot (the AI stays silent).
     author: Literal["api", "agent"] = "api"
-
 
 
 class MessageQueued(_Addressed):
@@ -98,9 +98,14 @@ class OutboundRequest(_Addressed):
         return self.message_type not in WINDOW_EXEMPT_TYPES
 
     def graph_body(self) -> dict[str, Any]:
-        """The exact JSON body for ``POST /{phone_number_id}/messages``."""
-        return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to,
-                **self.message, "biz_opaque_callback_data": self.idempotency_key}
+        """The exact JSON body for ``POST /{phone_number_id}/messages``.
+
+        The routing fields come from the request itself and are written last, so nothing in ``message``
+        (a rule's reply, say) can redirect it to another recipient.
+        """
+        content = {k: v for k, v in self.message.items() if k not in ROUTING_FIELDS}
+        return {**content, "messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to,
+                "biz_opaque_callback_data": self.idempotency_key}
 
 
 class OutboundResult(_Addressed):

@@ -2,7 +2,8 @@
 
 Read from PostgreSQL and cached per tenant under the version the API bumps in Redis on every
 change (``redis_keys.tenant_config_version``), so a saved rule applies to the very next message
-and an unchanged tenant costs one Redis read per batch.
+and an unchanged tenant costs one Redis read per batch. A stored rule or business hours that no
+longer validate are skipped and logged, never a failure of the tenant's messages.
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from automations.rules import BusinessHours, Rule
+from automations.rules import BusinessHours, Rule, load_business_hours, load_rules
 from config import redis_keys
 from db.tables import automation_rules, tenant_settings
 from schemas.ai import DEFAULT_THRESHOLD
-
-RULES = TypeAdapter(list[Rule])
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,12 @@ async def load_config(engine: AsyncEngine, tenant_id: str, version: int) -> Tena
         settings = (await conn.execute(select(tenant_settings).where(tenant_settings.c.tenant_id == tenant_id))).first()
         rows = (await conn.execute(select(automation_rules).where(automation_rules.c.tenant_id == tenant_id)
                                    .order_by(automation_rules.c.position, automation_rules.c.id))).all()
-    rules = RULES.validate_python([{"id": str(r.id), "position": r.position, "name": r.name, "enabled": r.enabled,
-                                    "stop": r.stop, "trigger": r.trigger, "conditions": r.conditions,
-                                    "actions": r.actions} for r in rows])
+    rules = load_rules(({"id": str(r.id), "position": r.position, "name": r.name, "enabled": r.enabled,
+                         "stop": r.stop, "trigger": r.trigger, "conditions": r.conditions,
+                         "actions": r.actions} for r in rows), tenant_id=tenant_id)
     if settings is None:
         return TenantConfig(tenant_id, version, tuple(rules))
-    hours = BusinessHours(timezone=settings.timezone, hours=settings.business_hours or {})
+    hours = load_business_hours(settings.timezone, settings.business_hours, tenant_id=tenant_id)
     return TenantConfig(tenant_id, version, tuple(rules), hours, settings.ai_provider, settings.ai_threshold)
 
 

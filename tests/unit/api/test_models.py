@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from aerostic.web import WebApp
 from api.auth import require_tenant
-from api.message_models import MESSAGE_TYPES, MessageCreate
+from api.message_models import MESSAGE_TYPES, MessageContent, MessageCreate
 from config.settings import IngressSettings
+from schemas import messages
 from tenants.api_keys import ApiKeyPrincipal, generate_key
 from tests.unit._vectors import VECTORS
 
@@ -54,6 +55,14 @@ def test_text_normalises_to_and_builds_the_graph_message() -> None:
     assert created.idempotency_key == "order-42"
     assert created.graph_message() == {"type": "text", "text": {"body": "Hello", "preview_url": True},
                                        "context": {"message_id": "wamid.X"}}
+
+
+def test_the_message_objects_are_the_shared_ones() -> None:
+    """One model of a message object, in ``schemas``: the send API, inbox replies and automations use it."""
+    assert MessageContent is messages.MessageContent and MESSAGE_TYPES == messages.MESSAGE_TYPES
+    assert issubclass(MessageCreate, messages.MessageContent)
+    assert make("text", {"body": "Hi"}, messaging_product="whatsapp").graph_message().keys().isdisjoint(
+        messages.ROUTING_FIELDS)
 
 
 def test_from_is_optional() -> None:
