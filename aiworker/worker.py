@@ -32,6 +32,7 @@ from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.shutdown import stop_on_signals
+from broker.tasks import keep_running
 from config.settings import AiSettings
 from db.tables import knowledge_entries
 from schemas.ai import AiDecision, AiRequest, Turn
@@ -95,7 +96,7 @@ class AiWorker:
         await self.producer.start()
         loop = asyncio.get_running_loop()
         self.consumer.subscribe([self.topic], on_revoke=self._on_revoke)
-        committer = asyncio.create_task(self._commit_forever())
+        committer = keep_running("AI offset committer", self._commit_forever)
         try:
             while not self._stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 200, 0.1)

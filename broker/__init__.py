@@ -1,3 +1,5 @@
 """The Kafka kit: the acknowledged async producer, the one consumer configuration and commit, batched reads,
 the stream runtime (consume a batch, handle it, wait for the acks, save state, commit) and the offset
-tracker for consumers that finish records out of order. Imports only ``config``."""
+tracker for consumers that finish records out of order; and a worker process's lifecycle (stopping on
+signals within a bound, background loops that are restarted when they fail). Imports only ``config``
+and ``schemas``."""

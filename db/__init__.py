@@ -1,1 +1,1 @@
-"""PostgreSQL: the tables (SQLAlchemy Core) and their Alembic migrations."""
+"""PostgreSQL (the tables in SQLAlchemy Core, their Alembic migrations) and the Redis client factory."""

@@ -4,7 +4,8 @@ One small loop per busy number books the next slot from the shared limiter in Re
 dispatcher processes share the number's throughput) only when that slot is about to come
 (``lookahead_s``), and gives it to the longest-waiting interactive request, else to the
 longest-waiting bulk one. Waiters never poll Redis themselves: no stampede at 1,000 msg/s, and
-a reply queued behind a campaign waits for at most the slots already handed out.
+a reply queued behind a campaign waits for at most the slots already handed out. The loop is
+supervised (``broker.tasks``): a Redis outage delays its waiters, never strands them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 
+from broker.tasks import keep_running
 from dispatcher.ratelimit import RateLimiter
 
 
@@ -65,7 +68,7 @@ class NumberPacer:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         gate.waiting[interactive].append(waiter)
         if gate.task is None or gate.task.done():
-            gate.task = asyncio.create_task(self._hand_out(phone_number_id, gate))
+            gate.task = keep_running(f"pacer of {phone_number_id}", partial(self._hand_out, phone_number_id, gate))
         await waiter
 
     async def _hand_out(self, phone_number_id: str, gate: _Gate) -> None:

@@ -20,7 +20,6 @@ import time
 
 from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
@@ -28,7 +27,9 @@ from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.shutdown import stop_on_signals
+from broker.tasks import keep_running
 from config.settings import DispatcherSettings
+from db.redis_client import connect_redis
 from dispatcher.accounts import Accounts
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
@@ -63,7 +64,7 @@ class Dispatcher:
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
         self.consumer = build_consumer(settings, DISPATCHER_GROUP)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
-        self.redis = Redis.from_url(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
+        self.redis = connect_redis(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
         self.graph = GraphClient(settings.graph_base_url, settings.graph_version,
                                  read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
@@ -91,8 +92,8 @@ class Dispatcher:
                                  self.topics[OUTBOUND_RETRY.name], self.topics[ACCOUNT_EVENTS.name]],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
-        committer = asyncio.create_task(self._commit_forever())
-        reporter = asyncio.create_task(self._report_forever())
+        committer = keep_running("dispatcher offset committer", self._commit_forever)
+        reporter = keep_running("dispatcher reporter", self._report_forever)
         signups = asyncio.create_task(self.signups.run(self._stopping))
         try:
             await self._consume_forever()

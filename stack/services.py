@@ -63,10 +63,12 @@ def start_broker(log_dir: Path, port: int | None = None) -> Service:
 
 
 def start_redis(log_dir: Path, data_dir: Path, port: int | None = None) -> Service:
+    """redis-server with its append-only file in ``data_dir`` (fsync every second): a restart keeps its data.
+    Redis is still never the only copy of a fact whose loss would send twice (see streams.conversations)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     child = Child("redis", [str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1",
-                            "--save", "", "--appendonly", "no", "--dir", str(data_dir)],
+                            "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(data_dir)],
                   log_dir=log_dir).start()
     wait_until(lambda: port_open(port) or not child.alive(), timeout=20, what="redis")
     if not child.alive():

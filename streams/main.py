@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.producer import AsyncProducer
 from broker.runtime import Processor, StreamWorker
 from broker.shutdown import stop_on_signals
 from config.settings import StreamsSettings
+from db.redis_client import connect_redis
 from schemas.catalogue import TENANTS_DIRECTORY
 from streams.conversations import ConversationProcessor
 from streams.directory import TenantDirectory
@@ -33,7 +33,7 @@ def run(settings: StreamsSettings | None = None) -> None:
 
 
 async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = connect_redis(settings.redis_url.get_secret_value())
     engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=2)
     producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
     await producer.start()
