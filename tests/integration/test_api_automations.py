@@ -12,9 +12,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import CoreSettings
-from db.tables import rule_executions
-from tests.integration.helpers import BusinessFactory, customer_writes, wait_for
-from tests.integration.people import config_version, person
+from db.tables import automation_rules, rule_executions
+from tenants.config import bump_config_version
+from tests.integration.helpers import BusinessFactory, customer_writes, fresh_id, wait_for
+from tests.integration.people import config_version, person, redis_client
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 
@@ -85,6 +86,12 @@ async def test_rules_are_created_read_replaced_toggled_and_deleted(
     pytest.param(rule(name=""), id="empty name"),
     pytest.param(rule(colour="blue"), id="unknown field"),
     pytest.param({"name": "no trigger", "actions": [{"type": "resolve"}]}, id="no trigger"),
+    pytest.param(rule(trigger={"type": "regex", "pattern": r"(\w+)\s\1"}), id="backreference"),
+    pytest.param(rule(trigger={"type": "regex", "pattern": r"price(?! list)"}), id="lookaround"),
+    pytest.param(rule(trigger={"type": "regex", "pattern": "a" * 201}), id="pattern too long"),
+    pytest.param(rule(actions=[{"type": "reply", "message": {"type": "text", "text": {"body": ""}}}]),
+                 id="reply the send API refuses"),
+    pytest.param(rule(actions=[{"type": "assign", "agent_id": "ann"}]), id="agent id not a user id"),
 ])
 async def test_invalid_rules_are_refused(api: httpx.AsyncClient, business_factory: BusinessFactory,
                                          body: dict[str, Any]) -> None:
@@ -214,3 +221,80 @@ async def test_a_saved_rule_runs_on_the_next_message(api: httpx.AsyncClient, sim
     executions = await wait_for(ran, what="the rule's execution to be recorded")
     assert executions[0]["conversation_key"] == tenant.conversation("16505550101")
     assert executions[0]["actions"] == [{"type": "add_tag", "tag": "pricing"}]
+
+
+def field_of(response: httpx.Response) -> list[str]:
+    """The fields a 422 names."""
+    assert response.status_code == 422, response.text
+    return [".".join(map(str, e["loc"])) for e in response.json()["detail"]]
+
+
+@ASYNC
+async def test_refusals_name_the_field(api: httpx.AsyncClient, db: AsyncEngine,
+                                       business_factory: BusinessFactory) -> None:
+    tenant, other = await business_factory("automations fields"), await business_factory("automations fields 2")
+    outsider = await person(api, db, other.tenant_id)
+    redirect = rule(actions=[{"type": "reply", "message": {"type": "text", "text": {"body": "Hi"},
+                                                           "to": "16505550199"}}])
+    refused = await api.post("/v1/automations", headers=tenant.auth, json=redirect)
+    assert field_of(refused) == ["body.actions.0.reply.message"]
+    assert "cannot set 'to'" in refused.json()["detail"][0]["msg"]
+
+    nowhere = rule(conditions=[{"type": "time_window", "start": "09:00", "end": "17:00", "timezone": "Nope/Nope"}])
+    refused = await api.post("/v1/automations", headers=tenant.auth, json=nowhere)
+    assert field_of(refused) == ["body.conditions.0.time_window.timezone"]
+    assert "unknown time zone" in refused.json()["detail"][0]["msg"]
+
+    lookahead = rule(trigger={"type": "regex", "pattern": "foo(?=bar)"})
+    refused = await api.post("/v1/automations", headers=tenant.auth, json=lookahead)
+    assert field_of(refused) == ["body.trigger.regex.pattern"] and "RE2" in refused.json()["detail"][0]["msg"]
+
+    stranger = rule(actions=[{"type": "assign", "agent_id": outsider.user_id}])  # another tenant's user
+    assert field_of(await api.post("/v1/automations", headers=tenant.auth, json=stranger)) == [
+        "body.actions.0.assign.agent_id"]
+    created = await create(api, tenant.auth, rule())
+    replaced = await api.put(f"/v1/automations/{created['id']}", headers=tenant.auth, json=stranger)
+    assert field_of(replaced) == ["body.actions.0.assign.agent_id"]
+    assert await names(api, tenant.auth) == ["greeting"]
+    assert (await api.get(f"/v1/automations/{created['id']}", headers=tenant.auth)).json() == created
+
+    hours = await api.put("/v1/settings/business-hours", headers=tenant.auth, json={"timezone": "Nope/Nope"})
+    assert field_of(hours) == ["body.timezone"]
+
+
+@ASYNC
+async def test_a_stored_rule_cannot_redirect_a_message(api: httpx.AsyncClient, sim: httpx.AsyncClient,
+                                                       db: AsyncEngine, settings: CoreSettings,
+                                                       business_factory: BusinessFactory) -> None:
+    """A rule written before replies were checked (straight into PostgreSQL) whose reply names another
+    recipient: it is shown as unreadable, never runs, and the rules after it still answer the customer."""
+    tenant = await business_factory("automations redirect")
+    customer, victim = fresh_id(), fresh_id()
+    leak = {"type": "reply", "message": {"type": "text", "text": {"body": "leaked"}, "to": victim,
+                                         "recipient_type": "individual"}}
+    hello = {"type": "keyword", "keywords": ["hello"]}
+    bad_id = str(uuid.uuid4())
+    async with db.begin() as conn:
+        await conn.execute(insert(automation_rules).values(
+            id=bad_id, tenant_id=tenant.tenant_id, name="redirect", position=0, trigger=hello, conditions=[],
+            actions=[leak]))
+    redis = redis_client(settings)
+    try:
+        await bump_config_version(redis, tenant.tenant_id)
+    finally:
+        await redis.aclose()
+    await create(api, tenant.auth, rule("answer"))  # after it: "Hi there"
+
+    shown = (await api.get(f"/v1/automations/{bad_id}", headers=tenant.auth)).json()
+    assert shown["name"] == "redirect" and "cannot set 'recipient_type', 'to'" in shown["problem"]
+
+    await customer_writes(sim, db, tenant, customer, text="hello")
+
+    async def sends() -> list[dict[str, Any]] | None:
+        answer = await sim.get("/_sim/requests", params={"phone_number_id": tenant.phone_number_id})
+        found = [r for r in answer.json()["data"] if r["path"].endswith("/messages")]
+        return found if any(r["body"].get("text", {}).get("body") == "Hi there" for r in found) else None
+
+    requests = await wait_for(sends, what="the second rule's reply to reach Meta")
+    assert [(r["recipient"], r["body"]["to"], r["body"]["text"]["body"]) for r in requests] == [
+        (customer, customer, "Hi there")]
