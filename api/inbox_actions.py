@@ -53,7 +53,7 @@ async def reply(key: ConversationKey, body: ReplyCreate, principal: TenantDep, e
         raise HTTPException(status.HTTP_409_CONFLICT, "the conversation's phone number is no longer connected") from exc
     command = send_command(principal, phone_number_id=sender, to=row.wa_id, message=body.message.graph_message(),
                            idempotency_key=body.idempotency_key, author="agent" if principal.user_id else "api")
-    return await queue_send(command, body.idempotency_key, redis=redis, producer=producer, settings=settings)
+    return await queue_send(command, body.idempotency_key, engine=engine, producer=producer, settings=settings)
 
 
 @router.post("/conversations/{key}/assign", status_code=status.HTTP_202_ACCEPTED, responses={

@@ -2,30 +2,26 @@
 
 A send is accepted (202) once the broker acknowledged its ``SendCommand`` on
 ``conversations.commands``, keyed by conversation so it is ordered with everything else about
-that conversation; the conversation processor takes it from there. ``SendLedger`` (Redis, 24 h)
-maps a client's idempotency key to the message id it was given and keeps a small record of each
-accepted message, so a repeated request produces nothing and ``GET`` knows a message before the
-projector has written it. Reads come from PostgreSQL and are always scoped by tenant.
+that conversation; the conversation processor takes it from there. ``SendLedger`` (PostgreSQL,
+24 h, ``api.send_ledger``) maps a client's idempotency key to the message id it was given and keeps
+a small record of each accepted message, so a repeated request produces nothing, even after Redis
+was lost, and ``GET`` knows a message before the projector has written it. Reads are always scoped
+by tenant.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth import Principal, TenantDep
-from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
+from api.deps import EngineDep, ProducerDep, SettingsDep
 from api.message_models import (
     MessageAccepted,
     MessageCreate,
@@ -35,8 +31,8 @@ from api.message_models import (
     MessagePublic,
     StatusEntry,
 )
+from api.send_ledger import STALE_RESERVATION_S, SendLedger, SendRecord
 from broker.producer import AsyncProducer, DeliveryError
-from config import redis_keys
 from config.settings import IngressSettings
 from db.tables import conversations, message_statuses, messages, phone_numbers
 from schemas.catalogue import CONVERSATIONS_COMMANDS
@@ -54,22 +50,23 @@ MessageIdPath = Annotated[str, Path(min_length=1, max_length=200)]
     404: {"description": "the `from` number is not one of the tenant's connected numbers"},
     409: {"description": "a request with this idempotency_key is still in progress"},
     503: {"description": "the message could not be queued; retry with the same idempotency_key"}})
-async def send_message(body: MessageCreate, principal: TenantDep, engine: EngineDep, redis: RedisDep,
-                       producer: ProducerDep, settings: SettingsDep) -> MessageAccepted:
+async def send_message(body: MessageCreate, principal: TenantDep, engine: EngineDep, producer: ProducerDep,
+                       settings: SettingsDep) -> MessageAccepted:
     """Queue one message for sending; answers once the send command is durably in Kafka."""
     sender = await sender_number(engine, principal.tenant_id, body.from_)
     command = send_command(principal, phone_number_id=sender, to=body.to, message=body.graph_message(),
                            idempotency_key=body.idempotency_key)
-    return await queue_send(command, body.idempotency_key, redis=redis, producer=producer, settings=settings)
+    return await queue_send(command, body.idempotency_key, engine=engine, producer=producer, settings=settings)
 
 
-async def queue_send(command: SendCommand, idempotency_key: str | None, *, redis: Redis, producer: AsyncProducer,
-                     settings: IngressSettings) -> MessageAccepted:
+async def queue_send(command: SendCommand, idempotency_key: str | None, *, engine: AsyncEngine,
+                     producer: AsyncProducer, settings: IngressSettings) -> MessageAccepted:
     """Publish ``command`` once per client ``idempotency_key``; answers after the broker acknowledged it."""
     topic = CONVERSATIONS_COMMANDS.full_name(settings.topic_prefix)
-    ledger = SendLedger(redis, command.tenant_id)
+    ledger = SendLedger(engine, command.tenant_id)
     record = SendRecord.of(command)
-    if idempotency_key is not None and not await ledger.reserve(idempotency_key, record):
+    if not await ledger.reserve(idempotency_key, record):
+        assert idempotency_key is not None  # a new message id never conflicts
         return await _repeat(ledger, producer, topic, idempotency_key, record)
     try:
         await _produce(producer, topic, command.conversation_key, command.encode())
@@ -77,7 +74,8 @@ async def queue_send(command: SendCommand, idempotency_key: str | None, *, redis
         if idempotency_key is not None:
             await ledger.release(idempotency_key, record.id)
         raise
-    await ledger.remember(record)
+    if idempotency_key is not None:
+        await ledger.settled(record)
     return MessageAccepted(id=record.id, conversation_key=record.conversation_key)
 
 
@@ -131,7 +129,7 @@ async def _repeat(ledger: SendLedger, producer: AsyncProducer, topic: str, clien
         # The reserving request died before the broker acknowledged: send its command now. Ids and the
         # downstream idempotency key are the same, so a record that did land is absorbed downstream.
         await _produce(producer, topic, earlier.conversation_key, earlier.command.encode())
-        await ledger.remember(earlier)
+        await ledger.settled(earlier)
     return MessageAccepted(id=earlier.id, conversation_key=earlier.conversation_key, duplicate=True)
 
 
@@ -141,8 +139,7 @@ def _in_progress() -> HTTPException:
 
 
 @router.get("/messages/{message_id}", responses={404: {"description": "no such message for this tenant"}})
-async def get_message(message_id: MessageIdPath, principal: TenantDep, engine: EngineDep,
-                      redis: RedisDep) -> MessagePublic:
+async def get_message(message_id: MessageIdPath, principal: TenantDep, engine: EngineDep) -> MessagePublic:
     """One message sent through the API, its current status and its status history."""
     async with engine.connect() as conn:
         row = (await conn.execute(select(messages).where(
@@ -154,7 +151,7 @@ async def get_message(message_id: MessageIdPath, principal: TenantDep, engine: E
             direction=row.direction, type=row.type, status=row.status or "queued", wamid=row.wamid,
             error=_error(row), attempts=row.attempts or 0, ambiguous=bool(row.ambiguous),
             created_at=row.created_at, history=history)
-    record = await SendLedger(redis, principal.tenant_id).find(message_id)
+    record = await SendLedger(engine, principal.tenant_id).find(message_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "message not found")
     return MessagePublic(
@@ -211,78 +208,3 @@ def _error(row: Any) -> MessageError | None:
 
 def _recipient(conversation_key: str) -> str:
     return conversation_key.partition(":")[2]
-
-
-# --- The send ledger (Redis). Self-contained; it can move to its own module. ---
-
-LEDGER_TTL_S = 24 * 3600
-STALE_RESERVATION_S = 30.0  # well past the producer's delivery wait: the reserving request is gone
-_RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end "
-            "return redis.call('del', KEYS[2])")
-
-
-class SendRecord(BaseModel):
-    """One accepted message; ``command`` is kept only while an idempotency key is reserved for it."""
-
-    id: str
-    conversation_key: str
-    type: str
-    created_at: datetime
-    fingerprint: str
-    command: SendCommand | None = None
-
-    @classmethod
-    def of(cls, command: SendCommand) -> SendRecord:
-        what = json.dumps([command.phone_number_id, command.to, command.message], sort_keys=True)
-        return cls(id=command.message_id, conversation_key=command.conversation_key,
-                   type=str(command.message["type"]), created_at=command.created_at,
-                   fingerprint=hashlib.sha256(what.encode()).hexdigest(), command=command)
-
-    def age_s(self) -> float:
-        return (datetime.now(UTC) - self.created_at).total_seconds()
-
-
-class SendLedger:
-    """A tenant's idempotency reservations and accepted-message records in Redis (24 h)."""
-
-    def __init__(self, redis: Redis, tenant_id: str) -> None:
-        self.redis = redis
-        self.tenant_id = tenant_id
-
-    def _pending(self, message_id: str) -> str:
-        return redis_keys.api_message(self.tenant_id, message_id)
-
-    async def reserve(self, client_key: str, record: SendRecord) -> bool:
-        """Claim ``client_key`` for ``record``; False when an earlier request holds it."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._pending(record.id), record.model_dump_json(), ex=LEDGER_TTL_S)
-            pipe.set(redis_keys.api_idempotency(self.tenant_id, client_key), record.id, nx=True, ex=LEDGER_TTL_S)
-            _, claimed = await pipe.execute()
-        if not claimed:
-            await self.redis.delete(self._pending(record.id))
-        return bool(claimed)
-
-    async def release(self, client_key: str, message_id: str) -> None:
-        """Give ``client_key`` back (only if it still names ``message_id``) so the client can retry."""
-        release = self.redis.register_script(_RELEASE)
-        await release(keys=[redis_keys.api_idempotency(self.tenant_id, client_key), self._pending(message_id)],
-                      args=[message_id])
-
-    async def earlier(self, client_key: str) -> SendRecord | None:
-        """The record of the message ``client_key`` was first given to, if it still exists."""
-        message_id = await self.redis.get(redis_keys.api_idempotency(self.tenant_id, client_key))
-        if isinstance(message_id, bytes):  # only when the client was built without decode_responses
-            message_id = message_id.decode()
-        return None if message_id is None else await self.find(message_id)
-
-    async def find(self, message_id: str) -> SendRecord | None:
-        raw = await self.redis.get(self._pending(message_id))
-        return None if raw is None else SendRecord.model_validate_json(raw)
-
-    async def remember(self, record: SendRecord) -> None:
-        """Record an acknowledged message; best effort, since the message is already queued."""
-        settled = record.model_copy(update={"command": None})
-        try:
-            await self.redis.set(self._pending(record.id), settled.model_dump_json(), ex=LEDGER_TTL_S)
-        except RedisError as exc:
-            log.warning("message %s queued but not recorded in Redis: %s", record.id, exc)

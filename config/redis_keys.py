@@ -56,16 +56,6 @@ def lane_slowdown(phone_number_id: str) -> str:
     return f"{PREFIX}slow:{phone_number_id}"
 
 
-def api_idempotency(tenant_id: str, key: str) -> str:
-    """The send API's mapping from a client's idempotency key to the message id it was given."""
-    return f"{PREFIX}api-idem:{tenant_id}:{key}"
-
-
-def api_message(tenant_id: str, message_id: str) -> str:
-    """The send API's record of an accepted message until PostgreSQL has it."""
-    return f"{PREFIX}api-msg:{tenant_id}:{message_id}"
-
-
 def oauth_nonce(nonce: str) -> str:
     """A single-use OAuth ``state`` nonce."""
     return f"{PREFIX}oauth:{nonce}"

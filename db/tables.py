@@ -145,6 +145,22 @@ messages = Table(
     Index("ix_messages_conversation", "tenant_id", "conversation_key", "sent_at"),
 )
 
+# The send API's ledger (api.send_ledger): each accepted message, and the client's idempotency key for it,
+# until the projector's ``messages`` row takes over; kept ``LEDGER_TTL_S`` (a key may be reused after that).
+api_sends = Table(
+    "api_sends", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), primary_key=True),
+    Column("message_id", Text, primary_key=True),
+    Column("idempotency_key", Text),
+    Column("conversation_key", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("command", JSONB),  # the command while its key is reserved and not yet acknowledged by the broker
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_api_sends_idempotency_key"),
+    Index("ix_api_sends_created_at", "created_at"),
+)
+
 message_statuses = Table(
     "message_statuses", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
