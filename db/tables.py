@@ -322,3 +322,14 @@ conversation_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_conversation_events", "tenant_id", "conversation_key", "id"),
 )
+
+# The conversation processor's state of each conversation with its version (writer: the processor, in the
+# same step as its Redis copy; a write never replaces a newer version): what survives Redis losing its data.
+conversation_state = Table(
+    "conversation_state", metadata,
+    Column("conversation_key", Text, primary_key=True),  # "{phone_number_id}:{wa_id}"
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("state", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
