@@ -24,6 +24,7 @@ from api.inbox_actions import router as inbox_actions_router
 from api.knowledge import router as knowledge_router
 from api.login import router as login_router
 from api.messages import router as messages_router
+from api.operator import router as operator_router
 from api.platform import router as platform_router
 from api.tenant_settings import router as settings_router
 
@@ -41,7 +42,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """Mount the tenant API on ``app``."""
-    for router in (messages_router, login_router, accounts_router, connection_router, platform_router,
+    for router in (messages_router, login_router, accounts_router, connection_router, platform_router, operator_router,
                    automations_router, knowledge_router, settings_router, agents_router, inbox_router,
                    inbox_actions_router):
         app.include_router(router)

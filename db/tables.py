@@ -333,3 +333,19 @@ conversation_state = Table(
     Column("state", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+# Where each dead letter came from and why (projector.dead_letters); the records stay in their topics.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("consumer_group", Text, nullable=False),
+    Column("source_topic", Text, nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("part", Text),
+    Column("error_type", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_dead_letters_group_failed_at", "consumer_group", "failed_at"),
+)

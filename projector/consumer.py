@@ -1,10 +1,11 @@
 """The projector process: routed topics → PostgreSQL, offsets committed after the write.
 
 Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events``,
-``outbound.results`` and the ``signup.*`` topics as a ``Processor`` on the stream runtime
-(``broker.runtime``): each batch is written in one transaction, and the runtime commits its
-offsets only after the write; a failed write is retried with back-off and never skipped. A
-record that cannot be decoded is logged with its position and skipped.
+``outbound.results``, the ``signup.*`` topics and every dead-letter topic as a ``Processor`` on
+the stream runtime (``broker.runtime``): each batch is written in one transaction, and the runtime
+commits its offsets only after the write; a write that fails because PostgreSQL is unreachable is
+retried and never skipped. A record that cannot be decoded or written goes to the projector's
+dead-letter topic.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
 from broker.shutdown import stop_on_signals
 from config.settings import ProjectorSettings
+from projector.dead_letters import write_dead_letters
 from projector.writer import write_events
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
     CONVERSATIONS_EVENTS,
+    DEAD_LETTERS,
     INBOUND,
     OUTBOUND_RESULTS,
     PROJECTOR_GROUP,
@@ -33,6 +36,7 @@ from schemas.catalogue import (
     STATUSES,
 )
 from schemas.conversation import CONVERSATION_EVENT
+from schemas.dead_letter import DeadLetter
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.outbound import OutboundResult
 from schemas.signup import SignupRequest, SignupResult
@@ -44,6 +48,7 @@ DECODERS: dict[str, Callable[[bytes], Event]] = {
     INBOUND.name: InboundMessage.decode, STATUSES.name: StatusUpdate.decode, ACCOUNT_EVENTS.name: AccountEvent.decode,
     CONVERSATIONS_EVENTS.name: CONVERSATION_EVENT.validate_json, OUTBOUND_RESULTS.name: OutboundResult.decode,
     SIGNUP_REQUESTS.name: SignupRequest.decode, SIGNUP_RESULTS.name: SignupResult.decode,
+    **{spec.name: DeadLetter.decode for spec in DEAD_LETTERS.values()},
 }
 
 
@@ -57,10 +62,13 @@ class Projector:
         self.topics = [prefix + name for name in DECODERS]
 
     async def process(self, batch: Sequence[Message]) -> list[Output]:
-        events = self._decode(batch)
-        if events:
+        decoded = self._decode(batch)
+        letters = [e for e in decoded if isinstance(e, DeadLetter)]
+        events = [e for e in decoded if not isinstance(e, DeadLetter)]
+        if decoded:
             async with self.engine.begin() as conn:
                 await write_events(conn, events)
+                await write_dead_letters(conn, letters)
         return []
 
     async def saved(self) -> None:
@@ -72,9 +80,8 @@ class Projector:
             topic = (msg.topic() or "")[len(self.prefix):]
             try:
                 events.append(DECODERS[topic](msg.value() or b""))
-            except (KeyError, ValidationError) as exc:
-                log.error("undecodable record %s[%s]@%s skipped: %s", msg.topic(), msg.partition(),
-                          msg.offset(), exc)
+            except (KeyError, ValidationError) as exc:  # the runtime sets the record aside as a dead letter
+                raise ValueError(f"undecodable record of {msg.topic()}: {exc}") from exc
         return events
 
 

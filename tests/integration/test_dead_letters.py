@@ -14,7 +14,9 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka import Message
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,11 +26,11 @@ from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
 from metasim import payloads
-from schemas.catalogue import INBOUND, ROUTER_GROUP, WEBHOOKS_RAW
+from schemas.catalogue import INBOUND, PROJECTOR_GROUP, ROUTER_GROUP, STATUSES, WEBHOOKS_RAW
 from schemas.dead_letter import DeadLetter
 from stack.launcher import LocalStack
 from stack.topics import create_topics
-from tests.integration.helpers import Poster, TenantFactory, scalar, wait_for
+from tests.integration.helpers import PLATFORM_KEY, Poster, TenantFactory, scalar, wait_for
 
 
 class Flaky:
@@ -155,3 +157,29 @@ async def test_one_unreadable_change_is_dead_lettered_and_the_message_beside_it_
     assert found.where == "entry[0].changes[1]"
     assert json.loads(found.value) == broken
     assert "event" in found.error
+
+
+async def test_the_operator_sees_dead_letters_per_group(
+        stack: LocalStack, settings: CoreSettings, producer: AsyncProducer, http: httpx.AsyncClient) -> None:
+    marker = uuid.uuid4().hex
+    await producer.send(STATUSES.name, f'{{"not a status": "{marker}"}}'.encode(), b"some:key")
+
+    async def letter() -> list[DeadLetter]:
+        letters = await asyncio.to_thread(read_letters, settings, PROJECTOR_GROUP)
+        return [ltr for _, ltr in letters if marker.encode() in ltr.value]
+
+    [found] = await wait_for(letter, what="the projector's dead letter")
+    assert found.source_topic == STATUSES.name and found.error_type == "ValueError"
+
+    async def reported() -> dict[str, Any] | None:
+        response = await http.get("/admin/dead-letters", params={"group": PROJECTOR_GROUP, "limit": 200},
+                                  headers={"Authorization": f"Bearer {PLATFORM_KEY}"})
+        assert response.status_code == 200, response.text
+        body = dict(response.json())
+        mine = [d for d in body["latest"] if d["offset"] == found.offset and d["source_topic"] == STATUSES.name]
+        return body if mine else None
+
+    report = await wait_for(reported, what="the dead letter in the operator's view")
+    assert set(report["counts"]) >= {ROUTER_GROUP, PROJECTOR_GROUP} and report["counts"][PROJECTOR_GROUP] >= 1
+    refused = await http.get("/admin/dead-letters", headers={"Authorization": "Bearer not-the-platform-key"})
+    assert refused.status_code == 401
