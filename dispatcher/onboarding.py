@@ -4,9 +4,14 @@
 (code → token, ``debug_token`` for the granted WABAs, ``/me/businesses``, each business's owned
 WABAs, each WABA's numbers, ``subscribed_apps``, ``register`` for numbers still pending); only then
 is anything written, in one transaction: the accounts with the token encrypted by the vault, and
-the numbers with quality, tier and throughput. A failure at any step writes nothing, undoes the
-webhook subscriptions this attempt added for WABAs the tenant did not have, and names the step and
-Meta's code and message. The token lives in this process's memory only.
+the numbers with quality, tier and throughput. A failure at any step writes nothing and names the
+step and Meta's code and message. The token lives in this process's memory only.
+
+A failed attempt undoes only the webhook subscriptions it added itself: a WABA is recorded as
+added when this tenant did not have it and ``GET subscribed_apps`` showed our app absent before
+the ``POST``; at clean-up, a recorded WABA that some tenant has stored meanwhile is left alone too.
+A WABA or number another tenant has connected is refused before anything is subscribed, so a
+failed attempt can never cut another tenant's webhooks.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ TIER_LIMITS: dict[str, int | None] = {"TIER_50": 50, "TIER_250": 250, "TIER_1K":
 NUMBER_FIELDS = ("id,display_phone_number,verified_name,quality_rating,code_verification_status,status,"
                  "platform_type,throughput,messaging_limit_tier")
 ATTEMPTS = 3  # per step, for failures that certainly did not reach Meta or that Meta calls transient
+ANOTHER_TENANT = "This WhatsApp account is already connected to another Aerostic account."
 
 
 class SignupFailed(Exception):
@@ -92,6 +98,7 @@ class Onboarding:
         try:
             known = await self._known_wabas(request.tenant_id)
             found = await self._discover(request)
+            await self._refuse_others(request.tenant_id, found)
             await self._subscribe(found, known, subscribed)
             await self._register(found)
             await self._store(request.tenant_id, found)
@@ -174,11 +181,20 @@ class Onboarding:
         return found
 
     async def _subscribe(self, found: Discovery, known: set[str], subscribed: list[str]) -> None:
+        """Subscribe our app to each WABA; ``subscribed`` gets those that were not subscribed before."""
         for waba in found.wabas:
+            before = waba.waba_id in known or await self._app_subscribed(waba.waba_id, found.token)
             await self._call("subscribe", partial(self.graph.call, "POST", f"{waba.waba_id}/subscribed_apps",
                                                   found.token))
-            if waba.waba_id not in known:
+            if not before:
                 subscribed.append(waba.waba_id)
+
+    async def _app_subscribed(self, waba_id: str, token: str) -> bool:
+        """Whether our app is already subscribed to ``waba_id``'s webhooks."""
+        listed = _page(await self._call("subscribe", partial(self.graph.call, "GET", f"{waba_id}/subscribed_apps",
+                                                             token)))
+        return any(isinstance(app := item.get("whatsapp_business_api_data"), dict) and str(app.get("id")) == self.app_id
+                   for item in listed)
 
     async def _register(self, found: Discovery) -> None:
         registered = []
@@ -193,8 +209,18 @@ class Onboarding:
         found.numbers = registered
 
     async def _unsubscribe(self, wabas: list[str], token: str) -> None:
-        """Undo this attempt's subscriptions of WABAs the tenant did not have (best effort)."""
-        for waba_id in wabas:
+        """Undo this attempt's own subscriptions (best effort), except of WABAs some tenant stored meanwhile
+        (or all of them when that cannot be checked: a subscription left behind only sends webhooks that
+        are kept as unroutable, a removed one would silence a connected tenant)."""
+        if not wabas:
+            return
+        try:
+            stored = await self._stored_wabas(wabas)
+        except Exception as exc:  # the database is unreachable: leave every subscription
+            log.warning("subscriptions of WABA(s) %s not undone: their owner cannot be checked (%s)",
+                        ", ".join(wabas), type(exc).__name__)
+            return
+        for waba_id in (w for w in wabas if w not in stored):
             try:
                 await self.graph.call("DELETE", f"{waba_id}/subscribed_apps", token)
             except DispatchError as exc:
@@ -210,6 +236,23 @@ class Onboarding:
                                       .where(whatsapp_accounts.c.tenant_id == tenant_id))
             return {r.waba_id for r in rows}
 
+    async def _stored_wabas(self, wabas: list[str]) -> set[str]:
+        """Those of ``wabas`` that any tenant has stored."""
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(select(whatsapp_accounts.c.waba_id)
+                                           .where(whatsapp_accounts.c.waba_id.in_(wabas)))).scalars())
+
+    async def _refuse_others(self, tenant_id: str, found: Discovery) -> None:
+        """Fail before subscribing anything when another tenant has connected one of the WABAs or numbers."""
+        wabas, numbers = [w.waba_id for w in found.wabas], [n.phone_number_id for n in found.numbers]
+        async with self.engine.connect() as conn:
+            taken = (await conn.execute(select(whatsapp_accounts.c.waba_id).where(
+                whatsapp_accounts.c.waba_id.in_(wabas), whatsapp_accounts.c.tenant_id != tenant_id))).first()
+            taken = taken or (await conn.execute(select(phone_numbers.c.phone_number_id).where(
+                phone_numbers.c.phone_number_id.in_(numbers), phone_numbers.c.tenant_id != tenant_id))).first()
+        if taken is not None:
+            raise SignupFailed("store", ANOTHER_TENANT)
+
     async def _store(self, tenant_id: str, found: Discovery) -> None:
         try:
             async with self.engine.begin() as conn:
@@ -222,8 +265,7 @@ class Onboarding:
                 for number in found.numbers:
                     await _store_number(conn, tenant_id, number)
         except AccountOwnershipError as exc:
-            raise SignupFailed("store", "This WhatsApp account is already connected to another Aerostic "
-                                        "account.") from exc
+            raise SignupFailed("store", ANOTHER_TENANT) from exc
 
 
 def _number(waba_id: str, raw: dict[str, Any]) -> SignupNumber:

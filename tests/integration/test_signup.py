@@ -356,3 +356,20 @@ async def test_a_held_send_goes_out_once_after_reconnecting(
 async def _state(api: httpx.AsyncClient, admin: Admin, state: str) -> dict[str, Any] | None:
     view = await connection(api, admin)
     return view if view["state"] == state else None
+
+
+async def test_a_failed_attempt_on_another_tenants_waba_keeps_its_subscription(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, admin_factory: AdminFactory,
+        meta_account_factory: MetaAccountFactory) -> None:
+    """Another tenant's attempt on a connected WABA is refused, and its clean-up never unsubscribes the
+    WABA (which would cut the owner's webhooks at Meta)."""
+    owner, intruder = await admin_factory("subscribed owner"), await admin_factory("subscribed intruder")
+    meta = await meta_account_factory()
+    await _connect(api, owner, meta)
+    assert (await sim.get("/_sim/signup/subscriptions")).json().get(meta.waba_id)
+    attempt = await approve(api, intruder.auth, email=meta.email, password=meta.password)
+    view = await settled_connection(api, intruder, attempt.attempt_id or "")
+    assert (view["state"], view["attempt"]["step"]) == ("failed", "store")
+    assert (await sim.get("/_sim/signup/subscriptions")).json().get(meta.waba_id), "the owner's WABA was unsubscribed"
+    assert await scalar(db, "SELECT tenant_id::text FROM whatsapp_accounts WHERE waba_id = :w",
+                        w=meta.waba_id) == owner.tenant_id
