@@ -100,8 +100,7 @@ class AiWorker:
         try:
             while not self._stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 200, 0.1)
-                while self._revoked:  # their new owner answers what was in flight; never commit for them
-                    self.offsets.forget(self._revoked.pop())
+                self._forget_revoked()
                 for msg in batch:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._handle(msg))
@@ -115,6 +114,11 @@ class AiWorker:
             await self.producer.stop()
             await self.model.aclose()
             await self.engine.dispose()
+
+    def _forget_revoked(self) -> None:
+        """Their new owner answers what was in flight for them: never commit for revoked partitions."""
+        while self._revoked:
+            self.offsets.forget(self._revoked.pop())
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """On the polling thread: hand the revoked partitions to the event loop's next turn."""

@@ -1,0 +1,85 @@
+"""broker.consumer: one configuration for every consumer, and a commit that checks each partition's error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from broker.consumer import CommitError, commit, consumer_config, last_offsets
+from config.settings import CoreSettings
+
+SETTINGS = CoreSettings(environment="test", topic_prefix="blue.", kafka_fetch_wait_ms=20)
+
+
+@dataclass
+class Answer:
+    """What confluent-kafka's ``TopicPartition`` answers carry (its ``error`` cannot be set from Python)."""
+
+    topic: str
+    partition: int
+    error: KafkaError | None
+
+
+class FakeConsumer:
+    """Answers ``commit`` the way confluent-kafka does: the partitions, each with its own error (or None)."""
+
+    def __init__(self, errors: dict[int, KafkaError | None], raises: KafkaException | None = None) -> None:
+        self.errors, self.raises = errors, raises
+        self.committed: list[TopicPartition] = []
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> list[Answer]:
+        assert asynchronous is False
+        if self.raises is not None:
+            raise self.raises
+        self.committed = offsets
+        return [Answer(tp.topic, tp.partition, self.errors.get(tp.partition)) for tp in offsets]
+
+
+def test_a_refused_partition_is_an_error_naming_it() -> None:
+    consumer: Any = FakeConsumer({1: KafkaError(KafkaError.REBALANCE_IN_PROGRESS)})
+    with pytest.raises(CommitError, match=r"t\[1\]"):
+        commit(consumer, {("t", 0): 5, ("t", 1): 9})
+    assert [(tp.partition, tp.offset) for tp in consumer.committed] == [(0, 5), (1, 9)]
+
+
+def test_a_clean_commit_and_a_refused_request() -> None:
+    commit(FakeConsumer({}), {("t", 0): 5})  # type: ignore[arg-type]
+    commit(FakeConsumer({}, raises=KafkaException(KafkaError(KafkaError._NO_OFFSET))), {})  # type: ignore[arg-type]
+    with pytest.raises(CommitError):
+        commit(FakeConsumer({}, raises=KafkaException(KafkaError(KafkaError._NO_OFFSET))),  # type: ignore[arg-type]
+               {("t", 0): 1})
+
+
+def test_one_configuration_with_the_prefixed_group() -> None:
+    config = consumer_config(SETTINGS, "aerostic-router", fetch_wait_max_ms=5)
+    assert config["group.id"] == "blue.aerostic-router"
+    assert config["enable.auto.commit"] is False
+    assert config["fetch.wait.max.ms"] == 5
+    assert config["max.poll.interval.ms"] == SETTINGS.kafka_max_poll_interval_ms
+    assert config["session.timeout.ms"] == SETTINGS.kafka_session_timeout_ms
+
+
+class Record:
+    def __init__(self, topic: str, partition: int, offset: int, error: KafkaError | None = None) -> None:
+        self._t, self._p, self._o, self._e = topic, partition, offset, error
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def error(self) -> KafkaError | None:
+        return self._e
+
+
+def test_last_offsets_are_one_past_the_highest_of_each_partition() -> None:
+    batch = [Record("a", 0, 7), Record("a", 0, 3), Record("a", 1, 0), Record("b", 0, 2),
+             Record("b", 0, 99, KafkaError(KafkaError._PARTITION_EOF))]
+    assert last_offsets(batch) == {("a", 0): 8, ("a", 1): 1, ("b", 0): 3}
