@@ -5,8 +5,14 @@ Each action is a command for the conversation processor, the conversation's sing
 acknowledged it, and the state change shows in ``GET /v1/conversations/{key}`` when the processor
 has applied it. A reply is a ``SendCommand`` like ``POST /v1/messages`` (same idempotency and
 validation); a person's reply is an agent's (``author="agent"``), which takes the conversation
-over from the bot. Agents may assign only to themselves; admins and API keys to any user of the
-tenant.
+over from the bot.
+
+What an agent may do (admins and API keys may do all of it to any conversation of the tenant):
+reply to and resolve only conversations assigned to them or to nobody (replying to an unassigned
+one claims it), transfer only conversations they hold, assign only to themselves; anything else
+is a 403 that says why. A colleague's conversation is theirs until they or an admin hand it over.
+The check reads the inbox's view of the conversation, which trails the conversation processor by
+a moment.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ UNKNOWN_AGENT = "agent_id is not a user of this tenant"
 
 
 @router.post("/conversations/{key}/reply", status_code=status.HTTP_202_ACCEPTED, responses={
-    **RESPONSES, 409: {"description": "the idempotency_key is in use by a request in progress, or the "
+    **RESPONSES, 403: {"description": "an agent may reply only to conversations assigned to them or to nobody"},
+    409: {"description": "the idempotency_key is in use by a request in progress, or the "
                                       "conversation's number is no longer connected"}})
 async def reply(key: ConversationKey, body: ReplyCreate, principal: TenantDep, engine: EngineDep, redis: RedisDep,
                 producer: ProducerDep, settings: SettingsDep) -> MessageAccepted:
@@ -47,6 +54,7 @@ async def reply(key: ConversationKey, body: ReplyCreate, principal: TenantDep, e
     """
     async with engine.connect() as conn:
         row = await conversation_row(conn, principal.tenant_id, key)
+    _may_act(principal, row, "reply to")
     try:
         sender = await sender_number(engine, principal.tenant_id, row.phone_number_id)
     except HTTPException as exc:
@@ -69,19 +77,22 @@ async def assign(key: ConversationKey, body: AssignRequest, principal: TenantDep
 
 
 @router.post("/conversations/{key}/transfer", status_code=status.HTTP_202_ACCEPTED, responses={
-    **RESPONSES, 422: {"description": UNKNOWN_AGENT}})
+    **RESPONSES, 403: {"description": "an agent may transfer only conversations they hold"},
+    422: {"description": UNKNOWN_AGENT}})
 async def transfer(key: ConversationKey, body: TransferRequest, principal: TenantDep, engine: EngineDep,
                    producer: ProducerDep, settings: SettingsDep) -> CommandAccepted:
     """Hand the conversation to another agent, or to a team's queue."""
     agent_id = str(body.agent_id) if body.agent_id is not None else None
-    return await _command(engine, producer, settings, principal, key, "transfer", agent_id=agent_id, team=body.team)
+    return await _command(engine, producer, settings, principal, key, "transfer", agent_id=agent_id, team=body.team,
+                          held=True)
 
 
-@router.post("/conversations/{key}/resolve", status_code=status.HTTP_202_ACCEPTED, responses=RESPONSES)
+@router.post("/conversations/{key}/resolve", status_code=status.HTTP_202_ACCEPTED, responses={
+    **RESPONSES, 403: {"description": "an agent may resolve only conversations assigned to them or to nobody"}})
 async def resolve(key: ConversationKey, principal: TenantDep, engine: EngineDep, producer: ProducerDep,
                   settings: SettingsDep) -> CommandAccepted:
     """Close the conversation: the agent's capacity is freed and the bot answers the customer's next message."""
-    return await _command(engine, producer, settings, principal, key, "resolve")
+    return await _command(engine, producer, settings, principal, key, "resolve", held=False)
 
 
 @router.post("/conversations/{key}/reopen", status_code=status.HTTP_202_ACCEPTED, responses=RESPONSES)
@@ -91,12 +102,28 @@ async def reopen(key: ConversationKey, principal: TenantDep, engine: EngineDep, 
     return await _command(engine, producer, settings, principal, key, "reopen")
 
 
+def _may_act(principal: Principal, row: Any, verb: str, *, held: bool = False) -> None:
+    """403 unless the principal may ``verb`` the conversation: admins always; an agent when it is theirs,
+    or (unless ``held``) nobody's."""
+    if principal.role == "admin" or row.assignee_id == principal.user_id:
+        return
+    if row.assignee_id is None and not held:
+        return
+    whose = "nobody" if row.assignee_id is None else "a colleague"
+    allowed = "they hold" if held else "assigned to them or to nobody"
+    raise HTTPException(status.HTTP_403_FORBIDDEN, f"this conversation is assigned to {whose}: an agent may {verb} "
+                                                   f"only conversations {allowed} (an admin can reassign it)")
+
+
 async def _command(engine: AsyncEngine, producer: AsyncProducer, settings: IngressSettings, principal: Principal,
-                   key: str, action: Action, *, agent_id: str | None = None,
-                   team: str | None = None) -> CommandAccepted:
-    """Check the conversation (and the agent) belong to the tenant, then publish the command."""
+                   key: str, action: Action, *, agent_id: str | None = None, team: str | None = None,
+                   held: bool | None = None) -> CommandAccepted:
+    """Check the conversation (and the agent) belong to the tenant, and that the principal may act on it
+    (``held``: see ``_may_act``; None: anyone of the tenant may), then publish the command."""
     async with engine.connect() as conn:
-        await conversation_row(conn, principal.tenant_id, key)
+        row = await conversation_row(conn, principal.tenant_id, key)
+        if held is not None:
+            _may_act(principal, row, action, held=held)
         if agent_id is not None and not await is_member(conn, principal.tenant_id, agent_id):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, UNKNOWN_AGENT)
     command = conversation_command(tenant_id=principal.tenant_id, key=key, action=action, actor=principal.actor,

@@ -50,13 +50,13 @@ async def seed(db: AsyncEngine, business: Business, wa_id: str, *, name: str | N
 async def listed(api: httpx.AsyncClient, auth: dict[str, str], **params: Any) -> list[str]:
     response = await api.get("/v1/conversations", headers=auth, params=params)
     assert response.status_code == 200, response.text
-    return [c["key"] for c in response.json()["conversations"]]
+    return [c["key"] for c in response.json()["items"]]
 
 
 async def agents(api: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, dict[str, Any]]:
     response = await api.get("/v1/agents", headers=auth)
     assert response.status_code == 200, response.text
-    return {a["user_id"]: a for a in response.json()}
+    return {a["user_id"]: a for a in response.json()["items"]}
 
 
 async def key_id(api: httpx.AsyncClient, business: Business) -> str:
@@ -193,14 +193,14 @@ async def test_the_inbox_lists_filters_searches_and_pages(api: httpx.AsyncClient
 
     pages, cursor = [], None
     while True:
-        params = {"limit": 2, **({"before": cursor} if cursor else {})}
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         page = (await api.get("/v1/conversations", headers=agent.auth, params=params)).json()
-        pages.append([c["key"] for c in page["conversations"]])
-        if (cursor := page["next"]) is None:
+        pages.append([c["key"] for c in page["items"]])
+        if (cursor := page["next_cursor"]) is None:
             break
     assert pages == [[c1, c2], [c3, c4], [c5]]
 
-    first = (await api.get("/v1/conversations", headers=agent.auth, params={"limit": 1})).json()["conversations"][0]
+    first = (await api.get("/v1/conversations", headers=agent.auth, params={"limit": 1})).json()["items"][0]
     assert (first["profile_name"], first["tags"], first["opted_out"], first["state"], first["team"]) == (
         "Alice Martin", ["vip"], False, "agent", "sales")
     assert first["assignee_id"] == agent.user_id
@@ -209,7 +209,7 @@ async def test_the_inbox_lists_filters_searches_and_pages(api: httpx.AsyncClient
 
     # An API key is nobody's assignee.
     assert (await api.get("/v1/conversations", headers=tenant.auth, params={"view": "mine"})).status_code == 422
-    for params in ({"before": "not-a-cursor"}, {"state": "sleeping"}, {"view": "theirs"}, {"limit": 0},
+    for params in ({"cursor": "not-a-cursor"}, {"state": "sleeping"}, {"view": "theirs"}, {"limit": 0},
                    {"limit": 201}, {"team": "a,b"}):
         assert (await api.get("/v1/conversations", headers=agent.auth, params=params)).status_code == 422, params
 
@@ -307,14 +307,14 @@ async def test_actions_publish_their_commands(api: httpx.AsyncClient, db: AsyncE
     tenant, other = await business_factory("inbox actions"), await business_factory("inbox actions other")
     agent, colleague = await person(api, db, tenant.tenant_id), await person(api, db, tenant.tenant_id)
     outsider = await person(api, db, other.tenant_id)
-    key = await seed(db, tenant, fresh_id(), state="queued")
+    key = await seed(db, tenant, fresh_id(), state="agent", assignee=agent.user_id)
     url = f"/v1/conversations/{key}"
 
     accepted = [await api.post(f"{url}/assign", headers=tenant.auth, json={"agent_id": colleague.user_id}),
                 await api.post(f"{url}/assign", headers=agent.auth, json={"agent_id": agent.user_id}),
                 await api.post(f"{url}/transfer", headers=agent.auth, json={"team": "billing"}),
                 await api.post(f"{url}/transfer", headers=agent.auth, json={"agent_id": colleague.user_id}),
-                await api.post(f"{url}/resolve", headers=colleague.auth),
+                await api.post(f"{url}/resolve", headers=agent.auth),
                 await api.post(f"{url}/reopen", headers=tenant.auth)]
     for answer in accepted:
         assert answer.status_code == 202, answer.text
@@ -327,6 +327,8 @@ async def test_actions_publish_their_commands(api: httpx.AsyncClient, db: AsyncE
                (await api.post(f"{url}/transfer", headers=agent.auth,
                                json={"team": "billing", "agent_id": colleague.user_id}), 422),
                (await api.post(f"{url}/transfer", headers=agent.auth, json={"agent_id": outsider.user_id}), 422),
+               (await api.post(f"{url}/transfer", headers=colleague.auth, json={"team": "billing"}), 403),
+               (await api.post(f"{url}/resolve", headers=colleague.auth), 403),
                (await api.post(f"/v1/conversations/{key}/resolve", headers=outsider.auth), 404),
                (await api.post(f"/v1/conversations/{key}/assign", headers=other.auth,
                                json={"agent_id": outsider.user_id}), 404)]
@@ -342,9 +344,52 @@ async def test_actions_publish_their_commands(api: httpx.AsyncClient, db: AsyncE
         ("assign", agent.user_id, None, agent.actor),
         ("transfer", None, "billing", agent.actor),
         ("transfer", colleague.user_id, None, agent.actor),
-        ("resolve", None, None, colleague.actor),
+        ("resolve", None, None, agent.actor),
         ("reopen", None, None, api_key)]
     assert all(c["conversation_key"] == key and c["tenant_id"] == tenant.tenant_id for c in got)
+
+
+@ASYNC
+async def test_an_agent_acts_only_on_conversations_that_are_theirs_or_nobodys(
+        api: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack, business_factory: BusinessFactory) -> None:
+    """Agents reply to and resolve their own or unassigned conversations, transfer only their own; admins
+    and API keys act on any. A refusal is a 403 that says why, and publishes nothing."""
+    tenant = await business_factory("inbox limits")
+    agent, colleague = await person(api, db, tenant.tenant_id), await person(api, db, tenant.tenant_id)
+    admin = await person(api, db, tenant.tenant_id, "admin")
+    mine = await seed(db, tenant, fresh_id(), state="agent", assignee=agent.user_id)
+    theirs = await seed(db, tenant, fresh_id(), state="agent", assignee=colleague.user_id)
+    nobodys = await seed(db, tenant, fresh_id(), state="queued", team="sales")
+
+    async def reply(key: str, auth: dict[str, str]) -> httpx.Response:
+        return await api.post(f"/v1/conversations/{key}/reply", headers=auth, json={"message": TEXT})
+
+    sent = [await reply(mine, agent.auth), await reply(nobodys, agent.auth), await reply(theirs, admin.auth),
+            await reply(theirs, tenant.auth)]
+    assert [r.status_code for r in sent] == [202] * 4, [r.text for r in sent]
+    taken = await reply(theirs, agent.auth)
+    assert taken.status_code == 403
+    assert taken.json()["detail"] == ("this conversation is assigned to a colleague: an agent may reply to only "
+                                      "conversations assigned to them or to nobody (an admin can reassign it)")
+
+    for key, body, expected in ((theirs, {"team": "billing"}, 403), (nobodys, {"team": "billing"}, 403),
+                                (theirs, {"agent_id": agent.user_id}, 403), (mine, {"team": "billing"}, 202)):
+        answer = await api.post(f"/v1/conversations/{key}/transfer", headers=agent.auth, json=body)
+        assert answer.status_code == expected, (key, body, answer.text)
+    held = await api.post(f"/v1/conversations/{nobodys}/transfer", headers=agent.auth, json={"team": "billing"})
+    assert "an agent may transfer only conversations they hold" in held.json()["detail"]
+    assert (await api.post(f"/v1/conversations/{theirs}/transfer", headers=admin.auth,
+                           json={"agent_id": agent.user_id})).status_code == 202
+    assert (await api.post(f"/v1/conversations/{theirs}/resolve", headers=agent.auth)).status_code == 403
+    assert (await api.post(f"/v1/conversations/{nobodys}/resolve", headers=agent.auth)).status_code == 202
+
+    sends = await commands(stack, tenant.tenant_id, kind="send", least=len(sent))
+    assert sorted(s["message_id"] for s in sends) == sorted(r.json()["id"] for r in sent)
+    assert {s["to"] for s in sends if s["requested_by"] == agent.actor} == {
+        key.partition(":")[2] for key in (mine, nobodys)}
+    moves = await commands(stack, tenant.tenant_id, kind="conversation_command", least=3)
+    assert sorted((c["conversation_key"], c["action"], c["actor"]) for c in moves) == sorted([
+        (mine, "transfer", agent.actor), (theirs, "transfer", admin.actor), (nobodys, "resolve", agent.actor)])
 
 
 @ASYNC
@@ -359,7 +404,7 @@ async def test_notes(api: httpx.AsyncClient, db: AsyncEngine, business_factory: 
     second = await api.post(url, headers=tenant.auth, json={"text": "Refund approved"})
     assert second.json()["author"] == f"api_key:{await key_id(api, tenant)}"
     notes = await api.get(url, headers=agent.auth)
-    assert [n["id"] for n in notes.json()] == [first.json()["id"], second.json()["id"]]
+    assert [n["id"] for n in notes.json()["items"]] == [first.json()["id"], second.json()["id"]]
     for body in ({"text": "   "}, {"text": "x" * 5001}, {}):
         assert (await api.post(url, headers=agent.auth, json=body)).status_code == 422
     assert (await api.get(url, headers=other.auth)).status_code == 404
