@@ -1,9 +1,14 @@
-"""One conversation's state as its single writer, the conversation processor, keeps it (JSON in Redis).
+"""One conversation's state as its single writer, the conversation processor, keeps it.
 
 ``version`` grows with every inbound message and every change of state, so an AI decision asked
-for at one version is recognised as stale at another. ``history`` keeps the last few turns for
-the AI's context; ``tags``/``attributes``/``opted_out`` are the contact's, as this conversation
-last changed them.
+for at one version is recognised as stale at another, and conversation events (``{key}:v{version}``)
+never repeat an id. ``history`` keeps the last few turns for the AI's context; ``tags``/``attributes``/
+``opted_out`` are the contact's, as this conversation last changed them. ``recent_inbound`` (the last
+``RECENT_INBOUND`` messages handled, with their send times) and ``inbound_floor`` (the newest send time
+among those that fell off the list) recognise a redelivered message; ``recent_commands`` the last
+commands and AI answers applied. ``saves`` counts the writes of the state and ``redis_run`` names the
+Redis server run it was last written to (see ``streams.conversation_store``, which keeps it in Redis and
+in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 HISTORY_TURNS = 6
+RECENT_INBOUND = 64
+RECENT_COMMANDS = 32
 
 
 @dataclass
@@ -32,14 +39,26 @@ class Conversation:
     attributes: dict[str, str] = field(default_factory=dict)
     opted_out: bool = False
     history: list[dict[str, str]] = field(default_factory=list)
+    queued_at: float = 0.0  # when it last began to wait for a person (epoch s)
+    recent_inbound: list[tuple[str, float]] = field(default_factory=list)  # (wamid, sent at), oldest first
+    inbound_floor: float = 0.0
+    recent_commands: list[str] = field(default_factory=list)
+    saves: int = 0
+    redis_run: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conversation:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        conv = cls(**known)
+        conv.recent_inbound = [(str(wamid), float(at)) for wamid, at in conv.recent_inbound]
+        return conv
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def successor(self) -> Conversation:
+        """A fresh state for the same key (its number moved to another tenant): the version goes on."""
+        return Conversation(version=self.version, saves=self.saves, redis_run=self.redis_run)
 
     @property
     def is_new(self) -> bool:
@@ -49,3 +68,20 @@ class Conversation:
     def remember(self, role: str, text: str | None) -> None:
         if text:
             self.history = [*self.history, {"role": role, "text": text[:1000]}][-HISTORY_TURNS:]
+
+    def handled_inbound(self, wamid: str, at: float) -> bool:
+        """The message ``wamid`` sent at ``at`` (epoch s) was handled: remembered, or older than all remembered."""
+        return wamid == self.last_wamid or any(w == wamid for w, _ in self.recent_inbound) or at < self.inbound_floor
+
+    def note_inbound(self, wamid: str, at: float) -> None:
+        self.last_wamid = wamid
+        kept = [*self.recent_inbound, (wamid, at)]
+        for _, dropped_at in kept[:-RECENT_INBOUND]:
+            self.inbound_floor = max(self.inbound_floor, dropped_at)
+        self.recent_inbound = kept[-RECENT_INBOUND:]
+
+    def handled_command(self, command_id: str) -> bool:
+        return command_id in self.recent_commands
+
+    def note_command(self, command_id: str) -> None:
+        self.recent_commands = [*self.recent_commands, command_id][-RECENT_COMMANDS:]

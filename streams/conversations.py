@@ -18,9 +18,14 @@ range assignment: one conversation lives on one partition of each, owned by one 
 Hand-off picks an online agent with room through ``agents.assignment`` or queues the conversation;
 capacity freed by a resolve or transfer is offered to the oldest waiting conversation at once.
 Every change is published to ``conversations.events``; sends go to ``outbound.interactive`` (or
-fail locally outside the window). State lives in a Redis hash per conversation, written after the
-batch's outputs were acknowledged. Before failing a send for a closed window, the processor asks
+fail locally outside the window). Before failing a send for a closed window, the processor asks
 PostgreSQL: the projector may have stored an inbound message this processor has not read yet.
+
+State (``streams.conversation_state``) is written after the batch's outputs were acknowledged, to
+PostgreSQL and Redis (``streams.conversation_store``); a state Redis lost or may hold from before a
+restart is read from PostgreSQL, and a conversation that was waiting for a person goes back in its
+queue. Redelivery changes nothing: an inbound message whose wamid the state remembers, a command or an
+AI answer already applied, is ignored (and counted), even when the router's marks in Redis are gone.
 """
 
 from __future__ import annotations
@@ -43,7 +48,6 @@ from agents.assignment import Assigner
 from automations.engine import Context, Execution, builtin_keyword, evaluate
 from automations.rules import AddTag, Assign, Handoff, OptIn, OptOut, RemoveTag, Reply, Resolve, SetAttribute
 from broker.runtime import Output
-from config import redis_keys
 from db.tables import conversations
 from schemas.ai import AiDecision, AiRequest, Turn
 from schemas.catalogue import (
@@ -70,11 +74,11 @@ from schemas.outbound import (
     local_failure_status,
 )
 from streams.conversation_state import Conversation
+from streams.conversation_store import ConversationStore, DurableStates, PostgresStates
 from tenants.config import ConfigCache, TenantConfig
 
 log = logging.getLogger(__name__)
 
-STATE_TTL_S = 90 * 24 * 3600
 OPT_OUT_REPLY = "You will no longer receive marketing messages from us. Reply START to subscribe again."
 OPT_IN_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
 Record = InboundMessage | SendCommand | ConversationCommand | AiDecision
@@ -114,9 +118,11 @@ class ConversationProcessor:
 
     group_id = CONVERSATIONS_GROUP
 
-    def __init__(self, redis: Redis, engine: AsyncEngine, *, prefix: str, configs: ConfigCache | None = None) -> None:
+    def __init__(self, redis: Redis, engine: AsyncEngine, *, prefix: str, configs: ConfigCache | None = None,
+                 states: DurableStates | None = None) -> None:
         self.redis = redis
         self.engine = engine
+        self.store = ConversationStore(redis, states or PostgresStates(engine))
         self.prefix = prefix
         self.topics = [INBOUND.full_name(prefix), CONVERSATIONS_COMMANDS.full_name(prefix),
                        AI_DECISIONS.full_name(prefix)]
@@ -125,7 +131,10 @@ class ConversationProcessor:
         self._convs: dict[str, Conversation] = {}
         self._tenants: dict[str, TenantConfig] = {}
         self._dirty: set[str] = set()
+        self._back: dict[str, Conversation] = {}  # read from PostgreSQL or checked: written to Redis with the batch
         self._out: list[Output] = []
+        self._redelivered: list[str] = []
+        self.redelivered = 0  # records ignored because they were already handled, since start
 
     # --- the batch --------------------------------------------------------------------------
 
@@ -133,7 +142,7 @@ class ConversationProcessor:
         records = [r for r in (self._decode(m) for m in batch) if r is not None]
         self._convs = await self._load({r.conversation_key for r in records})
         self._tenants = await self.configs.get_many({r.tenant_id for r in records if r.tenant_id})
-        self._dirty, self._out = set(), []
+        self._dirty, self._out, self._redelivered = set(), [], []
         for record in records:
             if isinstance(record, InboundMessage):
                 await self._inbound(record)
@@ -143,20 +152,16 @@ class ConversationProcessor:
                 await self._command(record)
             else:
                 await self._decision(record)
+        if self._redelivered:
+            self.redelivered += len(self._redelivered)
+            log.info("%d record(s) already handled were ignored (%d since start): %s", len(self._redelivered),
+                     self.redelivered, ", ".join(self._redelivered[:5]))
         return self._out
 
     async def saved(self) -> None:
-        if not self._dirty:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in self._dirty:
-                conv = self._convs[key]
-                pipe.set(redis_keys.conversation(key), orjson.dumps(conv.to_dict()), ex=STATE_TTL_S)
-                if conv.last_inbound_at:
-                    pnid, _, wa_id = key.partition(":")
-                    pipe.set(redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
-                             ex=SERVICE_WINDOW_S + 3600)
-            await pipe.execute()
+        changed = {k: self._convs[k] for k in self._dirty if self._convs[k].tenant_id is not None}
+        await self.store.save(changed, {k: c for k, c in self._back.items() if k not in changed})
+        self._back = {}
 
     def _decode(self, msg: Message) -> Record | None:
         raw = msg.value() or b""
@@ -174,9 +179,11 @@ class ConversationProcessor:
         return None
 
     async def _load(self, keys: set[str]) -> dict[str, Conversation]:
-        ordered = sorted(keys)
-        values = await self.redis.mget([redis_keys.conversation(k) for k in ordered]) if ordered else []
-        return {k: Conversation.from_dict(orjson.loads(v) if v else {}) for k, v in zip(ordered, values, strict=True)}
+        states, self._back = await self.store.load(keys)
+        for key, conv in self._back.items():
+            if conv.state == "queued" and conv.tenant_id:  # its place in the queue may be lost with it
+                await self.assigner.requeue(conv.tenant_id, key, conv.team, conv.queued_at or time.time())
+        return states
 
     def _emit(self, spec: TopicSpec, key: str, event: BaseModel) -> None:
         self._out.append(Output(spec.full_name(self.prefix), key.encode(), event.model_dump_json(
@@ -213,6 +220,8 @@ class ConversationProcessor:
         conv.team, conv.reason = team, reason
         agent = await self.assigner.pick(conv.tenant_id, key, team=team)
         conv.state, conv.assignee_id = ("agent", agent) if agent else ("queued", None)
+        if agent is None:
+            conv.queued_at = time.time()
         self._changed(key, conv, cause)
 
     async def _assign_to(self, key: str, conv: Conversation, agent_id: str, cause: str) -> None:
@@ -247,13 +256,16 @@ class ConversationProcessor:
         assert tenant_id is not None
         conv = self._convs.setdefault(key, Conversation())
         if conv.tenant_id not in (None, tenant_id):  # the number moved to another tenant: start afresh
-            conv = self._convs[key] = Conversation()
+            conv = self._convs[key] = conv.successor()
         first = conv.is_new
         conv.tenant_id = tenant_id
-        self._customer_wrote(key, conv, event.timestamp.timestamp())
-        if conv.last_wamid == event.wamid:
-            return  # already handled (the router dedupes; this guards a replayed batch)
-        conv.last_wamid, conv.profile_name = event.wamid, event.profile_name or conv.profile_name
+        sent_at = event.timestamp.timestamp()
+        self._customer_wrote(key, conv, sent_at)
+        if conv.handled_inbound(event.wamid, sent_at):
+            self._redelivered.append(event.wamid)  # the router dedupes too, but its marks are only in Redis
+            return
+        conv.note_inbound(event.wamid, sent_at)
+        conv.profile_name = event.profile_name or conv.profile_name
         conv.version += 1
         conv.remember("customer", event.text)
         self._dirty.add(key)
@@ -360,6 +372,8 @@ class ConversationProcessor:
             why = "a newer message arrived"
         elif decision.version != conv.version:
             why = "the conversation changed since the AI was asked"
+        elif conv.handled_command(f"ai:{decision.message_wamid}"):
+            why = "already applied"
         self._emit(CONVERSATIONS_EVENTS, key, AiOutcome(
             event_id=f"{decision.event_id}:outcome", tenant_id=decision.tenant_id, conversation_key=key,
             message_wamid=decision.message_wamid, outcome=decision.outcome, confidence=decision.confidence,
@@ -367,6 +381,8 @@ class ConversationProcessor:
         if why is not None:
             log.info("AI decision for %s discarded: %s", key, why)
             return
+        conv.note_command(f"ai:{decision.message_wamid}")
+        self._dirty.add(key)
         if decision.outcome == "reply" and decision.reply:
             self._reply(key, conv, _text_message(decision.reply), idempotency_key=f"{decision.message_wamid}:ai",
                         requested_by=f"ai:{decision.provider}")
@@ -384,6 +400,11 @@ class ConversationProcessor:
         if conv.tenant_id != command.tenant_id:
             log.warning("command %s for %s from another tenant ignored", command.action, key)
             return
+        if conv.handled_command(command.event_id):
+            self._redelivered.append(command.event_id)
+            return
+        conv.note_command(command.event_id)
+        self._dirty.add(key)
         match command.action:
             case "assign" if command.agent_id:
                 await self._assign_to(key, conv, command.agent_id, "assign")
@@ -427,6 +448,12 @@ class ConversationProcessor:
         key = command.conversation_key
         await self._refresh_window(command)  # creates the conversation's state when there is none
         conv = self._convs[key]
+        if conv.tenant_id == command.tenant_id:
+            if conv.handled_command(command.event_id):
+                self._redelivered.append(command.event_id)
+                return
+            conv.note_command(command.event_id)
+            self._dirty.add(key)
         if command.author == "agent" and conv.tenant_id == command.tenant_id:
             agent = command.requested_by.removeprefix("user:")
             if conv.state != "agent" or conv.assignee_id != agent:

@@ -1,0 +1,148 @@
+"""Where the conversation processor keeps each conversation's state: Redis first, PostgreSQL always.
+
+Redis is fast and shared but may lose its data (a restart without it) or come back older (an
+append-only file that misses its last second, a snapshot, a promoted replica). PostgreSQL's
+``conversation_state`` is the durable copy: every batch's states are written there first (one upsert
+that never replaces a newer version), then to Redis, each tagged with the run id of the Redis server
+it was written to. Loading a batch asks Redis for the states and its run id in one round trip; a state
+Redis does not have, or wrote in another run, is read from PostgreSQL (one query for the batch) and the
+newer of the two (version, then saves) is used and written back to Redis with the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config import redis_keys
+from db.tables import conversation_state
+from schemas.outbound import SERVICE_WINDOW_S
+from streams.conversation_state import Conversation
+
+log = logging.getLogger(__name__)
+
+STATE_TTL_S = 90 * 24 * 3600  # in Redis; PostgreSQL keeps it
+
+
+class DurableStates(Protocol):
+    """Where conversation states outlive Redis."""
+
+    async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
+        """The stored states of those of ``keys`` that have one."""
+
+    async def save(self, states: Mapping[str, Conversation]) -> set[str]:
+        """Store ``states`` unless a newer version is stored; returns the keys that were not stored."""
+
+
+class PostgresStates:
+    """``DurableStates`` in PostgreSQL's ``conversation_state``: one statement per batch each way.
+
+    Rows are found by conversation key alone: the processor, which owns every conversation, checks the
+    tenant of each record against the state's (a number that moved tenant starts afresh, version kept).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
+        if not keys:
+            return {}
+        table = conversation_state
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(table.c.conversation_key, table.c.version, table.c.state).where(
+                table.c.conversation_key.in_(sorted(keys))))
+        states = {}
+        for key, version, state in found:
+            states[key] = Conversation.from_dict(state)
+            states[key].version = version
+        return states
+
+    async def save(self, states: Mapping[str, Conversation]) -> set[str]:
+        if not states:
+            return set()
+        table = conversation_state
+        rows = insert(table).values([{"conversation_key": key, "tenant_id": conv.tenant_id, "version": conv.version,
+                                      "state": conv.to_dict()} for key, conv in sorted(states.items())])
+        upsert = rows.on_conflict_do_update(
+            index_elements=[table.c.conversation_key],
+            set_={"tenant_id": rows.excluded.tenant_id, "version": rows.excluded.version,
+                  "state": rows.excluded.state, "updated_at": func.now()},
+            where=table.c.version <= rows.excluded.version,
+        ).returning(table.c.conversation_key)
+        async with self.engine.begin() as conn:
+            written = set((await conn.execute(upsert)).scalars())
+        return set(states) - written
+
+
+class ConversationStore:
+    """Conversation states in Redis, checked against and written through to ``DurableStates``."""
+
+    def __init__(self, redis: Redis, durable: DurableStates) -> None:
+        self.redis = redis
+        self.durable = durable
+        self.run_id: str | None = None  # of the Redis server, as last seen
+
+    async def load(self, keys: Collection[str]) -> tuple[dict[str, Conversation], dict[str, Conversation]]:
+        """The states of ``keys`` (new ones empty), and those of them Redis lacked or held from another run."""
+        ordered = sorted(keys)
+        if not ordered:
+            return {}, {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.info("server")
+            pipe.mget([redis_keys.conversation(k) for k in ordered])
+            info, values = await pipe.execute(raise_on_error=False)
+        if isinstance(values, Exception):
+            raise values
+        self._seen_run(info)
+        cached = {k: Conversation.from_dict(orjson.loads(v)) for k, v in zip(ordered, values, strict=True) if v}
+        doubtful = [k for k in ordered if k not in cached or cached[k].redis_run != self.run_id]
+        durable = await self.durable.load(doubtful) if doubtful else {}
+        states = {k: cached.get(k) or Conversation() for k in ordered}
+        back = {}
+        for key in doubtful:
+            found = [c for c in (cached.get(key), durable.get(key)) if c is not None]
+            if found:
+                states[key] = back[key] = max(found, key=lambda c: (c.version, c.saves))
+        if durable:
+            log.info("%d conversation state(s) read from PostgreSQL (Redis lacked them or restarted since)",
+                     len(durable))
+        return states, back
+
+    async def save(self, changed: Mapping[str, Conversation], back: Mapping[str, Conversation]) -> None:
+        """``changed`` states to PostgreSQL then Redis, ``back`` (as loaded) to Redis only."""
+        for conv in changed.values():
+            conv.saves += 1
+        for conv in [*changed.values(), *back.values()]:
+            conv.redis_run = self.run_id
+        stale = await self.durable.save(changed)
+        if stale:  # two writers at once (a rebalance) or Redis rolled back in the same run: keep PostgreSQL's
+            log.error("conversation states older than PostgreSQL's not saved: %s", sorted(stale))
+        cached = {k: c for k, c in {**back, **changed}.items() if k not in stale}
+        if not cached and not stale:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in stale:
+                pipe.delete(redis_keys.conversation(key))
+            for key, conv in cached.items():
+                pipe.set(redis_keys.conversation(key), orjson.dumps(conv.to_dict()), ex=STATE_TTL_S)
+                if conv.last_inbound_at:
+                    pnid, _, wa_id = key.partition(":")
+                    pipe.set(redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
+                             ex=SERVICE_WINDOW_S + 3600)
+            await pipe.execute()
+
+    def _seen_run(self, info: Any) -> None:
+        run_id = str(info.get("run_id")) if isinstance(info, dict) and info.get("run_id") else None
+        if run_id is None and self.run_id is not None:
+            log.warning("Redis does not tell its run id (INFO refused?): its states are trusted as they are")
+        elif run_id != self.run_id and self.run_id is not None:
+            log.warning("Redis restarted or failed over (run %s, was %s): its states are checked against "
+                        "PostgreSQL's as they are read", run_id, self.run_id)
+        self.run_id = run_id
