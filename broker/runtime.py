@@ -43,6 +43,10 @@ from schemas.dead_letter import DeadLetter
 log = logging.getLogger(__name__)
 
 OWN_FAILURE_TRIES = 3  # a record is dead-lettered only when it fails alone this many times
+# PostgreSQL's SQLSTATEs of a server that cannot serve anyone right now, whatever the statement: connection
+# exceptions (class 08) and operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
+# now: starting up or shutting down). asyncpg raises them on connect, where SQLAlchemy marks no connection invalid.
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
 class Output(NamedTuple):
@@ -74,7 +78,8 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, DeliveryError | PoolTimeoutError | OperationalError | InterfaceError | OSError):
         return True
     if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return bool(exc.connection_invalidated) or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
     return isinstance(exc, RedisError) and not isinstance(exc, ResponseError)
 
 
