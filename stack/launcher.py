@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import urllib.request
@@ -145,6 +146,18 @@ class LocalStack:
         old.stop()
         self.services["kafka"] = start_broker(self.log_dir, port=old.port)
         create_topics(self.kafka, self.topic_prefix)
+
+    def restart_redis(self, *, keep_data: bool) -> None:
+        """Restart the embedded Redis on the same port: an orderly stop that keeps its append-only file, or a
+        SIGKILL after which its data directory is emptied (Redis lost everything)."""
+        old = self.services["redis"]
+        data_dir = self.root / "redis"
+        if keep_data:
+            old.stop()
+        else:
+            old.child.kill()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        self.services["redis"] = start_redis(self.log_dir, data_dir, port=old.port)
 
     def stop(self) -> None:
         """Stop every child, then every service, in reverse order; one that fails does not keep the rest up."""
