@@ -171,12 +171,9 @@ class ConversationProcessor:
             if model is not None:
                 record = model.decode(raw)
                 return record if record.tenant_id else None
-        except (orjson.JSONDecodeError, ValidationError, AttributeError) as exc:
-            log.error("undecodable record %s[%s]@%s skipped: %s", msg.topic(), msg.partition(), msg.offset(), exc)
-            return None
-        log.warning("record of unknown kind %r at %s[%s]@%s skipped", kind, msg.topic(), msg.partition(),
-                    msg.offset())
-        return None
+        except (orjson.JSONDecodeError, ValidationError, AttributeError) as exc:  # the runtime dead-letters it
+            raise ValueError(f"undecodable record of {msg.topic()}: {exc}") from exc
+        raise ValueError(f"record of unknown kind {kind!r} on {msg.topic()}")
 
     async def _load(self, keys: set[str]) -> dict[str, Conversation]:
         states, self._back = await self.store.load(keys)

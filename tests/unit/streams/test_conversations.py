@@ -209,8 +209,14 @@ async def test_a_window_only_postgres_knows_of_still_counts(redis: aioredis.Redi
     assert OutboundRequest.decode(of(outputs, "outbound.interactive")[0]).window_until > time.time()
 
 
-async def test_an_undecodable_record_is_skipped_not_fatal(processor: ConversationProcessor, tenant: str) -> None:
-    outputs = await run(processor, _Message(b"not json", "wa.inbound"), send(tenant, TEMPLATE))
+async def test_an_undecodable_record_raises_for_the_runtime_to_set_aside(processor: ConversationProcessor,
+                                                                        tenant: str) -> None:
+    """The runtime re-runs the batch record by record and dead-letters this one (see test_dead_letters)."""
+    with pytest.raises(ValueError, match=r"undecodable record of wa\.inbound"):
+        await run(processor, _Message(b"not json", "wa.inbound"), send(tenant, TEMPLATE))
+    with pytest.raises(ValueError, match="unknown kind 'campaign_job'"):
+        await run(processor, _Message(b'{"kind": "campaign_job"}', "conversations.commands"))
+    outputs = await run(processor, send(tenant, TEMPLATE))  # the rest of the batch, alone, goes through
     assert len(of(outputs, "outbound.interactive")) == 1
 
 
