@@ -10,6 +10,8 @@ import sys
 import threading
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from aerostic.dlq import add_commands as add_dlq_commands
 from config.settings import (
     AiSettings,
@@ -337,7 +339,23 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)  # one line per call
     handler: Handler = args.func
-    return handler(args)
+    try:
+        return handler(args)
+    except ValidationError as exc:
+        if not exc.title.endswith("Settings") and exc.title != "SimConfig":
+            raise
+        print(f"aerostic {args.command}: refusing to start: {settings_errors(exc)}", file=sys.stderr)
+        return 2
+
+
+def settings_errors(exc: ValidationError) -> str:
+    """The reasons of a settings class's ``ValidationError``, one line each (they name the variables)."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{where}: {message}" if where else message)
+    return "\n  ".join(lines)
 
 
 if __name__ == "__main__":

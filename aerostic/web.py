@@ -14,6 +14,7 @@ from api.app import create_api
 from broker.producer import AsyncProducer
 from config.settings import IngressSettings
 from ingress.webhook import PATH, Receive, Scope, Send, WebhookHandler
+from schemas.catalogue import RECORD_HEADROOM_BYTES
 
 
 class WebApp:
@@ -23,7 +24,8 @@ class WebApp:
         self.settings = settings
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers,
                                       delivery_timeout_ms=settings.delivery_timeout_ms,
-                                      linger_ms=settings.linger_ms)
+                                      linger_ms=settings.linger_ms,
+                                      max_message_bytes=settings.max_body_bytes + RECORD_HEADROOM_BYTES)
         self.webhook = WebhookHandler(settings, self.producer)
         self.api: FastAPI = create_api(settings, self.producer)
 

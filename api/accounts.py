@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from api.account_models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, UserCreate, UserPublic
 from api.auth import AdminDep
-from api.deps import EngineDep
+from api.deps import EngineDep, SettingsDep
 from tenants.api_keys import create_api_key, key_prefix, list_api_keys, revoke_api_key
 from tenants.users import EmailTaken, User, create_user, list_users
 
@@ -61,12 +61,12 @@ async def get_users(principal: AdminDep, engine: EngineDep) -> list[UserPublic]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "the email is already in use"}})
-async def post_user(body: UserCreate, principal: AdminDep, engine: EngineDep) -> UserPublic:
+async def post_user(body: UserCreate, principal: AdminDep, engine: EngineDep, settings: SettingsDep) -> UserPublic:
     """Add a user (admin or agent) to the tenant."""
     try:
         async with engine.begin() as conn:
             user = await create_user(conn, tenant_id=principal.tenant_id, email=body.email, password=body.password,
-                                     role=body.role)
+                                     role=body.role, scrypt_n=settings.password_scrypt_n)
     except EmailTaken as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ValueError as exc:

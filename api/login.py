@@ -1,7 +1,9 @@
 """Console sign-in: ``POST /v1/auth/login``, ``POST /v1/auth/logout`` and ``GET /v1/me``.
 
-Login answers one generic 401 for a wrong email or a wrong password and is throttled per account
-and per client address (``api.throttle``). The session token comes back in the body and
+Login answers one generic 401 for a wrong email or a wrong password and is throttled per (account,
+address), per address and per account (``api.throttle``: the attempt is counted before the password is
+checked). A stored password hash below the current cost is replaced on a successful login
+(``tenants.users``). The session token comes back in the body and
 in an ``HttpOnly; Secure; SameSite=Lax`` cookie. Passwords are never logged. ``sign_in`` holds
 the checks and the throttling; the console's login form (``api.console.pages``) calls it too.
 """
@@ -40,19 +42,18 @@ async def sign_in(*, engine: AsyncEngine, redis: Redis, settings: IngressSetting
                   address: str) -> tuple[User, str, datetime]:
     """Check a user's credentials (throttled) and open a session: ``(user, token, expires_at)``.
 
-    Raises HTTPException 429 (with ``Retry-After``) while the account or the address is throttled,
-    and 401 ``WRONG_CREDENTIALS`` for a wrong email or password. Shared by the JSON API and the
-    console's login form so both check, count and throttle alike.
+    Raises HTTPException 429 (with ``Retry-After``) while the attempt is past a throttle bound, and 401
+    ``WRONG_CREDENTIALS`` for a wrong email or password. Shared by the JSON API and the console's login
+    form so both check, count and throttle alike.
     """
     email = normalize_email(email)
-    await throttle.check(redis, email=email, address=address)
-    async with engine.connect() as conn:
-        user = await authenticate_user(conn, email, password)
+    await throttle.attempt(redis, email=email, address=address)
+    async with engine.begin() as conn:  # a rehashed password is stored with the check
+        user = await authenticate_user(conn, email, password, settings.password_scrypt_n)
     if user is None:
-        await throttle.record_failure(redis, email=email, address=address)
         log.info("failed login from %s", address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS)
-    await throttle.record_success(redis, email=email)
+    await throttle.succeeded(redis, email=email, address=address)
     async with engine.begin() as conn:
         token, expires_at = await create_session(conn, user=user, lifetime=timedelta(seconds=settings.session_ttl_s))
     return user, token, expires_at
@@ -70,7 +71,7 @@ def clear_session_cookie(response: Response) -> None:
 
 
 @router.post("/auth/login", responses={401: {"description": WRONG_CREDENTIALS},
-                                       429: {"description": "too many failed logins; see Retry-After"}})
+                                       429: {"description": "too many login attempts; see Retry-After"}})
 async def login(body: LoginRequest, request: Request, response: Response, engine: EngineDep, redis: RedisDep,
                 settings: SettingsDep) -> LoginResponse:
     """Open a console session for a user."""

@@ -1,10 +1,12 @@
-"""The OAuth ``state`` of Embedded Signup: signed, expiring, bound to a tenant, single-use.
+"""The OAuth ``state`` of Embedded Signup: signed, expiring, bound to a tenant and a browser, single-use.
 
 ``state = b64url(payload) "." b64url(HMAC-SHA256(secret, b64url(payload)))`` where the payload is
-``{"t": tenant_id, "n": nonce, "e": expires_at, "u": actor}``. ``issue`` signs one and records its
-nonce in Redis with the same lifetime; ``verify`` checks the signature in constant time and the
-expiry; ``consume`` deletes the nonce atomically, so a state works once. The nonce is also the
-id of the signup attempt it starts.
+``{"t": tenant_id, "n": nonce, "e": expires_at, "u": actor, "b": binding}``. ``issue`` signs one and
+records its nonce in Redis with the same lifetime; ``verify`` checks the signature in constant time and
+the expiry; ``check_browser`` compares, in constant time, the SHA-256 of the browser's secret (a cookie
+set when the flow started) with the state's ``binding``, so a dialog URL sent to someone else is
+useless in their browser; ``consume`` deletes the nonce atomically, so a state works once. The nonce is
+also the id of the signup attempt it starts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from redis.asyncio import Redis
 from config import redis_keys
 
 MAX_STATE_LENGTH = 1024
+BROWSER_SECRET_BYTES = 32
+MAX_BROWSER_SECRET_LENGTH = 128
 
 
 class StateError(Exception):
@@ -41,6 +45,7 @@ class State:
     nonce: str
     expires_at: int
     actor: str | None
+    binding: str  # hex SHA-256 of the secret of the browser that started the flow
 
 
 def _b64(data: bytes) -> str:
@@ -57,7 +62,7 @@ def _mac(secret: bytes, body: str) -> str:
 
 def sign(secret: bytes, state: State) -> str:
     """The wire form of ``state``."""
-    payload = {"t": state.tenant_id, "n": state.nonce, "e": state.expires_at, "u": state.actor}
+    payload = {"t": state.tenant_id, "n": state.nonce, "e": state.expires_at, "u": state.actor, "b": state.binding}
     body = _b64(json.dumps(payload, separators=(",", ":")).encode())
     return f"{body}.{_mac(secret, body)}"
 
@@ -72,7 +77,7 @@ def verify(secret: bytes, raw: str, *, now: float | None = None) -> State:
     try:
         payload = json.loads(_unb64(body))
         state = State(tenant_id=str(payload["t"]), nonce=str(payload["n"]), expires_at=int(payload["e"]),
-                      actor=payload.get("u"))
+                      actor=payload.get("u"), binding=str(payload["b"]))
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise StateError("the sign-in link is malformed") from exc
     if (time.time() if now is None else now) >= state.expires_at:
@@ -80,10 +85,31 @@ def verify(secret: bytes, raw: str, *, now: float | None = None) -> State:
     return state
 
 
-async def issue(redis: Redis, secret: bytes, *, tenant_id: str, actor: str | None, ttl_s: int) -> str:
-    """Sign a new state for ``tenant_id`` and remember its nonce for ``ttl_s`` seconds."""
+def new_browser_secret() -> str:
+    """A fresh secret for the browser that starts a flow (it goes in a cookie; the state holds its hash)."""
+    return secrets.token_urlsafe(BROWSER_SECRET_BYTES)
+
+
+def binding_of(browser_secret: str) -> str:
+    """What a state holds of the browser's secret: its SHA-256, hex."""
+    return hashlib.sha256(browser_secret.encode()).hexdigest()
+
+
+def check_browser(state: State, browser_secret: str | None) -> None:
+    """``StateError`` unless ``browser_secret`` is the secret of the browser that started the flow."""
+    presented = binding_of(browser_secret or "")
+    if not browser_secret or len(browser_secret) > MAX_BROWSER_SECRET_LENGTH or \
+            not hmac.compare_digest(presented.encode(), state.binding.encode()):
+        raise StateError("this connection was started in another browser; start it again from the console")
+
+
+async def issue(redis: Redis, secret: bytes, *, tenant_id: str, actor: str | None, ttl_s: int,
+                browser_secret: str) -> str:
+    """Sign a new state for ``tenant_id`` and the browser holding ``browser_secret``; remember its nonce for
+    ``ttl_s`` seconds."""
     nonce = secrets.token_urlsafe(24)
-    state = State(tenant_id=tenant_id, nonce=nonce, expires_at=int(time.time()) + ttl_s, actor=actor)
+    state = State(tenant_id=tenant_id, nonce=nonce, expires_at=int(time.time()) + ttl_s, actor=actor,
+                  binding=binding_of(browser_secret))
     await redis.set(redis_keys.oauth_nonce(nonce), tenant_id, ex=ttl_s)
     return sign(secret, state)
 

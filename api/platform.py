@@ -39,14 +39,15 @@ router = APIRouter(prefix="/admin", tags=["platform"], dependencies=[Depends(req
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "the admin email is already in use"}})
-async def post_tenant(body: TenantCreate, engine: EngineDep) -> TenantCreated:
+async def post_tenant(body: TenantCreate, engine: EngineDep, settings: SettingsDep) -> TenantCreated:
     """Create a tenant with its first admin user (one transaction)."""
     tenant_id = str(uuid.uuid4())
     try:
         async with engine.begin() as conn:
             await conn.execute(tenants.insert().values(id=tenant_id, name=body.name.strip()))
             admin = await create_user(conn, tenant_id=tenant_id, email=body.admin_email,
-                                      password=body.admin_password, role="admin")
+                                      password=body.admin_password, role="admin",
+                                      scrypt_n=settings.password_scrypt_n)
     except EmailTaken as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ValueError as exc:

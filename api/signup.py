@@ -1,12 +1,14 @@
 """Embedded Signup in the ingress: ``GET /whatsapp/embedded/start`` and ``GET /meta/callback``.
 
-The start (tenant admins only) signs a single-use ``state`` bound to the tenant and redirects the
-browser to Meta's OAuth dialog (``oauth_dialog_url``: facebook.com in production, the simulator
-locally). The callback is reachable without a session, because the state authenticates it: a
-forged, expired, replayed or other tenant's state shows an error page and nothing is published;
-a denial shows "You cancelled the connection" and changes nothing. An approval publishes the code
-(never a token: the ingress cannot exchange it) to ``signup.requests`` and sends the browser to
-the console, which follows the attempt live. Codes, states and tokens are never logged.
+The start (tenant admins only) signs a single-use ``state`` bound to the tenant and to the browser
+(``__Host-aerostic_signup``: a random secret in a ``Secure; HttpOnly; SameSite=Lax`` cookie whose
+SHA-256 the state holds), and redirects the browser to Meta's OAuth dialog (``oauth_dialog_url``:
+facebook.com in production, the simulator locally). The callback needs the state, that browser's cookie
+and a session (or key) of the state's tenant: a forged, expired or replayed state, a dialog URL opened
+in another browser (someone the link was sent to), or another tenant's session shows an error page and
+nothing is published; a denial shows "You cancelled the connection" and changes nothing. An approval
+publishes the code (never a token: the ingress cannot exchange it) to ``signup.requests`` and sends the
+browser to the console, which follows the attempt live. Codes, states and tokens are never logged.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["embedded signup"])
 
 CALLBACK_PATH = "/meta/callback"
+BROWSER_COOKIE = "__Host-aerostic_signup"  # __Host-: only this origin sets it (Secure, Path=/, no Domain)
 MAX_CODE_LENGTH = 2048
 # What Meta's JS SDK sends as `extras` for Embedded Signup v3 (see the reference, §3.1).
 EXTRAS = {"setup": {}, "featureType": "", "sessionInfoVersion": "3"}
@@ -56,15 +59,21 @@ def dialog_url(settings: IngressSettings, state: str) -> str:
 
 @router.get("/whatsapp/embedded/start", status_code=status.HTTP_302_FOUND,
             responses={302: {"description": "to Meta's OAuth dialog"}, 403: {"description": "not a tenant admin"}})
-async def start(principal: AdminDep, redis: RedisDep, settings: SettingsDep,
+async def start(request: Request, principal: AdminDep, redis: RedisDep, settings: SettingsDep,
                 tenant_id: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    """Send a tenant admin to Meta's dialog with a fresh state."""
+    """Send a tenant admin to Meta's dialog with a fresh state bound to this browser."""
     if tenant_id is not None and tenant_id != principal.tenant_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "you can only connect your own account")
+    # The browser keeps its secret across starts, so a flow in a second tab does not undo the first.
+    browser = request.cookies.get(BROWSER_COOKIE) or ""
+    if not (32 <= len(browser) <= oauth_state.MAX_BROWSER_SECRET_LENGTH and browser.isascii()):
+        browser = oauth_state.new_browser_secret()
     state = await oauth_state.issue(redis, settings.state_secret.get_secret_value().encode(),
                                     tenant_id=principal.tenant_id, actor=principal.actor,
-                                    ttl_s=settings.state_ttl_s)
+                                    ttl_s=settings.state_ttl_s, browser_secret=browser)
     response = RedirectResponse(dialog_url(settings, state), status_code=status.HTTP_302_FOUND)
+    response.set_cookie(BROWSER_COOKIE, browser, max_age=settings.state_ttl_s, path="/", secure=True,
+                        httponly=True, samesite="lax")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -97,14 +106,23 @@ async def callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
     error_reason: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """Meta's redirect back: check the state, then hand the code to the dispatcher."""
+    """Meta's redirect back: check the state, the browser and the session, then hand the code to the dispatcher."""
     try:
         verified = oauth_state.verify(settings.state_secret.get_secret_value().encode(), state or "")
     except oauth_state.StateError as exc:
         log.info("signup callback refused: %s", exc.reason)
         return _error(request, exc.reason)
+    try:
+        oauth_state.check_browser(verified, request.cookies.get(BROWSER_COOKIE))
+    except oauth_state.StateError as exc:
+        log.warning("signup callback for tenant %s opened in a browser that did not start it", verified.tenant_id)
+        return _error(request, exc.reason, status.HTTP_403_FORBIDDEN)
     browser_tenant = await _session_tenant(request, engine, credentials, cookie)
-    if browser_tenant is not None and browser_tenant != verified.tenant_id:
+    if browser_tenant is None:
+        log.info("signup callback for tenant %s without a session", verified.tenant_id)
+        return _error(request, "Sign in to Aerostic in this browser, then start the connection again.",
+                      status.HTTP_401_UNAUTHORIZED)
+    if browser_tenant != verified.tenant_id:
         log.warning("signup callback for tenant %s opened in a session of tenant %s", verified.tenant_id,
                     browser_tenant)
         return _error(request, "This connection was started from another account. Sign in to that account "

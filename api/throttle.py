@@ -1,9 +1,23 @@
-"""Login throttling in Redis: failed attempts counted per account and per client address.
+"""Login throttling in Redis: every attempt is counted, atomically, before the password is checked.
 
-Fixed windows: the first failure starts a 15-minute window (``INCR`` then ``EXPIRE``). An
-account with 5 failures, or an address with 20, is refused with 429 and ``Retry-After`` until
-its window ends, even with the right password. A success clears the account's count, never the
-address's. Accounts are keyed by a digest of the email so Redis holds no email addresses.
+Three fixed-window counters (the first attempt starts the window: ``INCR``, then ``EXPIRE``), taken in
+this order by one Lua script, which stops at the first one past its bound:
+
+====================  =========  ===========  ==============================================================
+counter               bound      window       what it stops
+====================  =========  ===========  ==============================================================
+(account, address)    5          15 minutes   guessing one account's password from one address
+address               30         15 minutes   trying many accounts from one address
+account               100        1 hour       guessing one account's password from many addresses
+====================  =========  ===========  ==============================================================
+
+A refused attempt answers 429 with ``Retry-After`` (the window's rest) without checking the password, even
+the right one, and counts only against the counters up to the one that refused it. So 50 concurrent guesses
+from one address get at most 5 password checks, and one address adds at most 5 attempts to the account's
+counter per 15 minutes (20 an hour, under its 100): an attacker cannot lock a known admin out from one
+address. A success takes its own attempt back from the address and the account and clears the pair (the
+user's typos), so counters hold failures and attempts in flight. Accounts are keyed by a digest of the
+email, so Redis holds no email addresses.
 """
 
 from __future__ import annotations
@@ -15,47 +29,55 @@ from redis.asyncio import Redis
 
 from config import redis_keys
 
-WINDOW_S = 15 * 60
-MAX_ACCOUNT_FAILURES = 5
-MAX_ADDRESS_FAILURES = 20
+PAIR_BOUND, PAIR_WINDOW_S = 5, 15 * 60
+ADDRESS_BOUND, ADDRESS_WINDOW_S = 30, 15 * 60
+ACCOUNT_BOUND, ACCOUNT_WINDOW_S = 100, 3600
+
+# KEYS: pair, address, account; ARGV: bound and window of each, in that order. Returns 0 when the attempt
+# may go on, else the seconds until the window of the counter that refused it ends.
+_ATTEMPT = """
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  local ttl = redis.call('TTL', key)
+  if ttl < 0 then
+    ttl = tonumber(ARGV[2 * i])
+    redis.call('EXPIRE', key, ttl)
+  end
+  if n > tonumber(ARGV[2 * i - 1]) then
+    return math.max(ttl, 1)
+  end
+end
+return 0
+"""
+# KEYS: pair, address, account. The pair is cleared; the others give the attempt back where it is still counted.
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+for i = 2, 3 do
+  if (tonumber(redis.call('GET', KEYS[i]) or '0')) > 0 then
+    redis.call('DECR', KEYS[i])
+  end
+end
+return 0
+"""
 
 
-def _keys(email: str, address: str) -> tuple[str, str]:
+def _keys(email: str, address: str) -> list[str]:
     digest = hashlib.sha256(email.encode()).hexdigest()
-    return redis_keys.login_failures_account(digest), redis_keys.login_failures_address(address)
+    return [redis_keys.login_attempts_pair(digest, address), redis_keys.login_attempts_address(address),
+            redis_keys.login_attempts_account(digest)]
 
 
-async def check(redis: Redis, *, email: str, address: str) -> None:
-    """Raise 429 when the account or the address has failed too often in its window."""
-    account, addr = _keys(email, address)
-    async with redis.pipeline(transaction=False) as pipe:
-        for key in (account, addr):
-            pipe.get(key)
-            pipe.ttl(key)
-        account_n, account_ttl, addr_n, addr_ttl = await pipe.execute()
-    waits = [int(ttl) for n, ttl, limit in ((account_n, account_ttl, MAX_ACCOUNT_FAILURES),
-                                            (addr_n, addr_ttl, MAX_ADDRESS_FAILURES))
-             if n is not None and int(n) >= limit]
-    if waits:
-        retry_after = max(waits) if max(waits) > 0 else WINDOW_S  # a TTL of -1: the window is being set
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed logins, try again later",
+async def attempt(redis: Redis, *, email: str, address: str) -> None:
+    """Count one login attempt; raise 429 (with ``Retry-After``) when it is past a bound."""
+    bounds = (PAIR_BOUND, PAIR_WINDOW_S, ADDRESS_BOUND, ADDRESS_WINDOW_S, ACCOUNT_BOUND, ACCOUNT_WINDOW_S)
+    keys = _keys(email, address)
+    retry_after = int(await redis.eval(_ATTEMPT, len(keys), *keys, *bounds))
+    if retry_after:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts, try again later",
                             headers={"Retry-After": str(retry_after)})
 
 
-async def record_failure(redis: Redis, *, email: str, address: str) -> None:
-    """Count one failed login against the account and the address."""
-    account, addr = _keys(email, address)
-    async with redis.pipeline(transaction=True) as pipe:
-        for key in (account, addr):
-            pipe.incr(key)
-            pipe.ttl(key)
-        _, account_ttl, _, addr_ttl = await pipe.execute()
-    # Set the window only where none is running; this also repairs a counter left without one.
-    for key, ttl in ((account, account_ttl), (addr, addr_ttl)):
-        if int(ttl) < 0:
-            await redis.expire(key, WINDOW_S)
-
-
-async def record_success(redis: Redis, *, email: str) -> None:
-    """Clear the account's failures (the address keeps its count)."""
-    await redis.delete(_keys(email, "")[0])
+async def succeeded(redis: Redis, *, email: str, address: str) -> None:
+    """The attempt had the right password: clear the pair, give the attempt back to the address and account."""
+    keys = _keys(email, address)
+    await redis.eval(_SUCCEEDED, len(keys), *keys)

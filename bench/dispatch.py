@@ -61,8 +61,8 @@ class Bench:
         asyncio.run(self._tenant())
 
     async def _tenant(self) -> None:
-        settings = CoreSettings(kafka_bootstrap_servers=self.stack.kafka, database_url=self.stack.database_url,
-                                redis_url=self.stack.redis_url)
+        settings = CoreSettings(environment=self.stack.environment, kafka_bootstrap_servers=self.stack.kafka,
+                                database_url=self.stack.database_url, redis_url=self.stack.redis_url)
         self.tenant_id = await create_tenant(settings, "bench")
         for name, throughput in (("max", 1000), ("n80", 80), ("n1000", 1000)):
             pnid, waba, token = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15], uuid.uuid4().hex

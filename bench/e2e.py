@@ -93,8 +93,8 @@ class E2E:
         stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256", http_connections="4")
 
     async def tenant(self) -> None:
-        settings = CoreSettings(kafka_bootstrap_servers=self.stack.kafka, database_url=self.stack.database_url,
-                                redis_url=self.stack.redis_url)
+        settings = CoreSettings(environment=self.stack.environment, kafka_bootstrap_servers=self.stack.kafka,
+                                database_url=self.stack.database_url, redis_url=self.stack.redis_url)
         tenant_id = await create_tenant(settings, "bench e2e")
         waba, token = str(uuid.uuid4().int)[:15], uuid.uuid4().hex
         async with AsyncProducer(settings.kafka_bootstrap_servers) as producer:

@@ -4,6 +4,10 @@ One background thread polls librdkafka; delivery reports are collected per poll 
 to the event loop in one ``call_soon_threadsafe`` call, so thousands of in-flight appends
 cost one loop wake-up per poll rather than one each. A report that never comes is failed by
 one sweeper task (not a timer per append: ``asyncio.wait_for`` costs a task per call).
+
+``max_message_bytes`` bounds one record (librdkafka's ``message.max.bytes``, which refuses a larger one
+before it leaves): by default the largest any catalogued topic accepts; the ingress passes its body limit
+plus headroom.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import threading
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
+
+from schemas.catalogue import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +32,11 @@ class AsyncProducer:
     """Produce with ``await send(...)``: returns once the broker acknowledged (``acks=all``)."""
 
     def __init__(self, bootstrap: str, *, delivery_timeout_ms: int = 5000, linger_ms: int = 2,
-                 extra: dict[str, Any] | None = None) -> None:
+                 max_message_bytes: int = MAX_RECORD_BYTES, extra: dict[str, Any] | None = None) -> None:
         self._config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "acks": "all",
+            "message.max.bytes": max_message_bytes,
             "enable.idempotence": True,
             "linger.ms": linger_ms,
             "message.timeout.ms": delivery_timeout_ms,

@@ -61,14 +61,19 @@ def oauth_nonce(nonce: str) -> str:
     return f"{PREFIX}oauth:{nonce}"
 
 
-def login_failures_account(account_digest: str) -> str:
-    """Failed logins of one account (keyed by a digest of its email, not the email) in the current window."""
-    return f"{PREFIX}login-fail:account:{account_digest}"
+def login_attempts_pair(account_digest: str, address: str) -> str:
+    """Login attempts at one account (a digest of its email, not the email) from one address in the window."""
+    return f"{PREFIX}login-attempt:pair:{account_digest}:{address}"
 
 
-def login_failures_address(address: str) -> str:
-    """Failed logins from one client address in the current window."""
-    return f"{PREFIX}login-fail:addr:{address}"
+def login_attempts_account(account_digest: str) -> str:
+    """Login attempts at one account from every address in the current window."""
+    return f"{PREFIX}login-attempt:account:{account_digest}"
+
+
+def login_attempts_address(address: str) -> str:
+    """Login attempts from one client address at every account in the current window."""
+    return f"{PREFIX}login-attempt:addr:{address}"
 
 
 def signup_attempt(attempt_id: str) -> str:

@@ -8,12 +8,55 @@ passed down; nothing here is instantiated at import time.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder"})
+from schemas.catalogue import WEBHOOK_MAX_BYTES
+
+# Production fails closed: every process refuses to start on a missing or placeholder secret, naming the
+# variable. Placeholders are the values below, anything containing a marker (the development defaults all
+# start with "aerostic-dev"), and secrets shorter than MIN_SECRET_CHARS.
+ENVIRONMENTS = ("development", "test", "production")
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "password", "default",
+                                 "example", "test", "dev", "development", "postgres", "aerostic", "admin", "root"})
+PLACEHOLDER_MARKERS = ("aerostic-dev", "changeme", "change-me", "change_me", "placeholder")
+MIN_SECRET_CHARS = 16
+META_GRAPH_URL = "https://graph.facebook.com"  # where the dispatcher sends tokens in production, and nowhere else
+# Password hashing (tenants.passwords): scrypt's cost N, with r=8 and p=1. OWASP's minimum (2^17: 128 MiB and
+# ~0.4 s per hash) is the default and the floor in production; tests may lower it; above 2^20 one login
+# would need 1 GiB.
+SCRYPT_N_OWASP = 2**17
+SCRYPT_N_MIN = 2**10
+SCRYPT_N_MAX = 2**20
+
+
+def secret_refusal(variable: str, value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
+    """Why ``value`` may not be ``variable``'s value in production (never quoting it), or None."""
+    text = value.strip()
+    if not text:
+        return f"{variable} is missing"
+    lowered = text.lower()
+    if lowered in PLACEHOLDER_SECRETS or any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        return f"{variable} is a placeholder"
+    if len(text) < min_chars:
+        return f"{variable} is too short (at least {min_chars} characters)"
+    return None
+
+
+def database_refusal(url: str) -> str | None:
+    """Why ``url`` may not be the production database's URL: no password, or a development one."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return "DATABASE_URL is not a URL"
+    if not password:
+        return "DATABASE_URL has no password"
+    if secret_refusal("DATABASE_URL", password, min_chars=1) is not None:
+        return "DATABASE_URL has a placeholder password"
+    return None
 
 
 class CoreSettings(BaseSettings):
@@ -24,7 +67,8 @@ class CoreSettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    environment: str = "development"
+    # Required, no default: a process that does not know it runs in production must not guess development.
+    environment: Literal["development", "test", "production"]
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("AEROSTIC_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
@@ -50,11 +94,54 @@ class CoreSettings(BaseSettings):
     # dispatcher: the OAuth code exchange).
     meta_app_id: str = "100000000000001"
     graph_version: str = "v23.0"
+    # scrypt's N for new password hashes (and for rehashing older ones at login); see SCRYPT_N_OWASP.
+    password_scrypt_n: int = SCRYPT_N_OWASP
 
     @property
     def is_development(self) -> bool:
         """Only ``development`` and ``test`` accept the built-in development secrets."""
-        return self.environment.lower() in ("development", "test")
+        return self.environment in ("development", "test")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_is_named(cls, data: Any) -> Any:
+        """``AEROSTIC_ENVIRONMENT`` must be set, to one of ``ENVIRONMENTS`` (any case)."""
+        if not isinstance(data, dict):
+            return data
+        value = data.get("environment")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError("AEROSTIC_ENVIRONMENT is not set: set it to development, test or production")
+        normal = value.strip().lower() if isinstance(value, str) else value
+        if normal not in ENVIRONMENTS:
+            raise ValueError(f"AEROSTIC_ENVIRONMENT is {str(value)[:40]!r}: it must be development, test or production")
+        return {**data, "environment": normal}
+
+    @field_validator("password_scrypt_n")
+    @classmethod
+    def _scrypt_n(cls, n: int) -> int:
+        if not (SCRYPT_N_MIN <= n <= SCRYPT_N_MAX and n & (n - 1) == 0):
+            raise ValueError("AEROSTIC_PASSWORD_SCRYPT_N must be a power of two from 2^10 to 2^20")
+        return n
+
+    def refusals(self) -> list[str]:
+        """Every reason this process must not start, each naming its variable: in production, missing or
+        placeholder secrets. Subclasses add theirs; ``_fail_closed`` raises them all at once."""
+        if not self.is_production:
+            return []
+        refusals = [database_refusal(self.database_url.get_secret_value())]
+        if self.password_scrypt_n < SCRYPT_N_OWASP:
+            refusals.append("AEROSTIC_PASSWORD_SCRYPT_N is below OWASP's minimum for scrypt (2^17) in production")
+        return [r for r in refusals if r]
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Any:
+        if refusals := self.refusals():
+            raise ValueError("; ".join(refusals))
+        return self
 
 
 class IngressSettings(CoreSettings):
@@ -64,7 +151,7 @@ class IngressSettings(CoreSettings):
     verify_token: SecretStr = SecretStr("aerostic-dev-verify-token")
     app_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=lambda: [SecretStr("aerostic-dev-app-secret")])
-    max_body_bytes: int = 3 * 1024 * 1024
+    max_body_bytes: int = WEBHOOK_MAX_BYTES
     delivery_timeout_ms: int = 5000
     linger_ms: int = 2
     # The operator's key for /admin (creating tenants); never accepted on /v1.
@@ -92,18 +179,27 @@ class IngressSettings(CoreSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @model_validator(mode="after")
-    def _refuse_placeholders(self) -> IngressSettings:
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _fits_the_topics(cls, size: int) -> int:
+        if not 0 < size <= WEBHOOK_MAX_BYTES:
+            raise ValueError(f"AEROSTIC_MAX_BODY_BYTES must be from 1 to {WEBHOOK_MAX_BYTES}: the topics that "
+                             "carry a webhook accept no larger one (schemas.catalogue)")
+        return size
+
+    def refusals(self) -> list[str]:
+        refusals = super().refusals()
         if not self.app_secrets:
-            raise ValueError("at least one app secret is required")
+            refusals.append("AEROSTIC_APP_SECRETS: at least one app secret is required")
         if len(self.app_secrets) > 2:
-            raise ValueError("at most two app secrets may be active (current and previous)")
-        if not self.is_development:
-            secrets = [*self.app_secrets, self.verify_token, self.platform_key, self.state_secret]
-            if any(s.get_secret_value().lower() in PLACEHOLDER_SECRETS or "dev" in s.get_secret_value()
-                   for s in secrets):
-                raise ValueError("placeholder secrets are refused outside development")
-        return self
+            refusals.append("AEROSTIC_APP_SECRETS: at most two app secrets may be active (current and previous)")
+        if self.is_production:
+            secrets = [*(("AEROSTIC_APP_SECRETS", s) for s in self.app_secrets),
+                       ("AEROSTIC_VERIFY_TOKEN", self.verify_token), ("AEROSTIC_PLATFORM_KEY", self.platform_key),
+                       ("AEROSTIC_STATE_SECRET", self.state_secret)]
+            found = (secret_refusal(name, value.get_secret_value()) for name, value in secrets)
+            refusals.extend(dict.fromkeys(r for r in found if r))
+        return refusals
 
 
 class StreamsSettings(CoreSettings):
@@ -145,6 +241,18 @@ class DispatcherSettings(CoreSettings):
     pair_burst: int = 10
     commit_interval_s: float = 0.2
 
+    def refusals(self) -> list[str]:
+        refusals = super().refusals()
+        if not self.vault_keys.get_secret_value().strip():
+            refusals.append("AEROSTIC_VAULT_KEYS is missing: the dispatcher needs it (make one with "
+                            "`aerostic vault generate-key k1`)")
+        if self.is_production:
+            if refusal := secret_refusal("AEROSTIC_META_APP_SECRET", self.meta_app_secret.get_secret_value()):
+                refusals.append(refusal)
+            if self.graph_base_url.rstrip("/") != META_GRAPH_URL:
+                refusals.append(f"AEROSTIC_GRAPH_BASE_URL must be {META_GRAPH_URL} in production (Meta tokens "
+                                "go nowhere else)")
+        return refusals
 
 
 class AiSettings(CoreSettings):
@@ -156,3 +264,10 @@ class AiSettings(CoreSettings):
     openai_api_key: SecretStr = SecretStr("")
     timeout_s: float = 8.0
     concurrency: int = 64
+
+    def refusals(self) -> list[str]:
+        refusals = super().refusals()
+        if self.is_production and self.openai_base_url and (
+                refusal := secret_refusal("AEROSTIC_OPENAI_API_KEY", self.openai_api_key.get_secret_value())):
+            refusals.append(f"{refusal} (AEROSTIC_OPENAI_BASE_URL is set)")
+        return refusals

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from metasim.callbacks import CallbackSender, WebhookSettings
@@ -53,6 +53,11 @@ class SimConfig(BaseSettings):
     config_ids: Annotated[list[str], NoDecode] = Field(
         ["200000000000001"], description="Embedded Signup configuration ids (env: comma-separated)")
     oauth_code_ttl_s: float = Field(600.0, gt=0, description="lifetime of OAuth codes and dialog sessions")
+    # Never in production: the simulator grants tokens to anyone and signs with whatever secret it is given.
+    # Its own METASIM_ENVIRONMENT and the deployment's AEROSTIC_ENVIRONMENT (read as is: it imports nothing
+    # of Aerostic's) are both checked.
+    environment: str = "development"
+    aerostic_environment: str = Field("", validation_alias="AEROSTIC_ENVIRONMENT")
 
     @field_validator("config_ids", mode="before")
     @classmethod
@@ -62,6 +67,15 @@ class SimConfig(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _never_in_production(self) -> SimConfig:
+        for variable, value in (("METASIM_ENVIRONMENT", self.environment),
+                                ("AEROSTIC_ENVIRONMENT", self.aerostic_environment)):
+            if value.strip().lower() == "production":
+                raise ValueError(f"the Meta simulator refuses to run in production ({variable}=production): it "
+                                 "stands in for Meta in tests and local stacks only")
+        return self
 
     @field_validator("tier_error_code")
     @classmethod

@@ -15,10 +15,20 @@ from schemas import dead_letter, events, signup
 
 DAY_MS = 24 * 3600 * 1000
 
+# Record sizes (``max.message.bytes``; the broker's own default is about 1 MiB). The ingress accepts webhooks
+# up to WEBHOOK_MAX_BYTES (IngressSettings.max_body_bytes may lower that, never raise it); a topic that carries
+# a webhook, or one event of it, takes that plus headroom for the key and the batch framing; a dead letter
+# carries a record base64-encoded (4/3 of it) in an envelope. Producers may write the largest of these.
+RECORD_DEFAULT_BYTES = 1024 * 1024
+RECORD_HEADROOM_BYTES = 64 * 1024
+WEBHOOK_MAX_BYTES = 3 * 1024 * 1024
+WEBHOOK_RECORD_BYTES = WEBHOOK_MAX_BYTES + RECORD_HEADROOM_BYTES
+DEAD_LETTER_RECORD_BYTES = -(-WEBHOOK_RECORD_BYTES // 3) * 4 + RECORD_HEADROOM_BYTES
+
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic: name, key description, value model, partitions, retention and cleanup."""
+    """One topic: name, key description, value model, partitions, retention, cleanup and largest record."""
 
     name: str
     key: str
@@ -26,24 +36,28 @@ class TopicSpec:
     partitions: int
     retention_ms: int = 7 * DAY_MS
     compacted: bool = False
+    max_message_bytes: int = RECORD_DEFAULT_BYTES
 
     def full_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
 
     def config(self) -> dict[str, str]:
+        size = {"max.message.bytes": str(self.max_message_bytes)}
         if self.compacted:
-            return {"cleanup.policy": "compact"}
-        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+            return {"cleanup.policy": "compact", **size}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms), **size}
 
 
 WEBHOOKS_RAW = TopicSpec("wa.webhooks.raw", "first phone_number_id in the body, else WABA id",
-                         None, partitions=6, retention_ms=30 * DAY_MS)
-INBOUND = TopicSpec("wa.inbound", "conversation key", events.InboundMessage, partitions=6)
-STATUSES = TopicSpec("wa.statuses", "conversation key", events.StatusUpdate, partitions=6)
+                         None, partitions=6, retention_ms=30 * DAY_MS, max_message_bytes=WEBHOOK_RECORD_BYTES)
+INBOUND = TopicSpec("wa.inbound", "conversation key", events.InboundMessage, partitions=6,
+                    max_message_bytes=WEBHOOK_RECORD_BYTES)
+STATUSES = TopicSpec("wa.statuses", "conversation key", events.StatusUpdate, partitions=6,
+                     max_message_bytes=WEBHOOK_RECORD_BYTES)
 UNROUTABLE = TopicSpec("wa.unroutable", "phone_number_id", events.UnroutableEvent, partitions=3,
-                       retention_ms=-1)
+                       retention_ms=-1, max_message_bytes=WEBHOOK_RECORD_BYTES)
 ACCOUNT_EVENTS = TopicSpec("wa.account.events", "WABA id", events.AccountEvent, partitions=3,
-                           retention_ms=30 * DAY_MS)
+                           retention_ms=30 * DAY_MS, max_message_bytes=WEBHOOK_RECORD_BYTES)
 TENANTS_DIRECTORY = TopicSpec("tenants.directory", "phone_number_id", events.DirectoryEntry,
                               partitions=3, compacted=True)
 
@@ -73,7 +87,7 @@ GROUPS: tuple[str, ...] = (ROUTER_GROUP, CONVERSATIONS_GROUP, PROJECTOR_GROUP, A
                            SIGNUP_GROUP)
 DEAD_LETTERS: dict[str, TopicSpec] = {
     group: TopicSpec(f"dlq.{group}", "the source record's key", dead_letter.DeadLetter, partitions=1,
-                     retention_ms=-1)
+                     retention_ms=-1, max_message_bytes=DEAD_LETTER_RECORD_BYTES)
     for group in GROUPS
 }
 
@@ -90,6 +104,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS, SIGNUP_REQUESTS, SIGNUP_RESULTS,
     *DEAD_LETTERS.values(),
 )
+MAX_RECORD_BYTES = max(spec.max_message_bytes for spec in CATALOGUE)  # what a producer may have to write
 
 
 def conversation_key(phone_number_id: str, wa_id: str) -> str:

@@ -98,7 +98,7 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
         stack.start_streams()
         stack.start_projector()
         stack.start_ai()
-        settings = IngressSettings()
+        settings = IngressSettings(environment=stack.environment)  # the children's settings
         stack.start_metasim(app_secret=settings.app_secrets[0].get_secret_value(), port=sim_port)
         stack.start_dispatcher(vault_keys=vault_keys)
         demo = asyncio.run(_demo(settings, stack))

@@ -34,6 +34,7 @@ class LocalStack:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="aerostic-stack-")))
     topic_prefix: str = ""
+    environment: str = "development"  # AEROSTIC_ENVIRONMENT of every child ("test" for the test session)
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
@@ -85,7 +86,7 @@ class LocalStack:
         services = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, "DATABASE_URL": self.database_url,
                     "REDIS_URL": self.redis_url}
         return {**os.environ, **{k: v for k, v in services.items() if v}, "AEROSTIC_TOPIC_PREFIX": self.topic_prefix,
-                "PYTHONUNBUFFERED": "1", **self.extra_env}
+                "AEROSTIC_ENVIRONMENT": self.environment, "PYTHONUNBUFFERED": "1", **self.extra_env}
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         """Run ``aerostic <args>`` as a supervised child named ``name`` (``env`` only for this child)."""

@@ -2,17 +2,22 @@
 
 It does what a person does in the browser, over HTTP: open ``/whatsapp/embedded/start`` as a tenant
 admin, follow the redirect to the (simulated) OAuth dialog, log in, pick the WhatsApp account,
-press Allow or Cancel, and follow Meta's redirect back to ``/meta/callback``. Forms are read from
-the dialog's HTML, so the driver knows only the field names a person would see.
+press Allow or Cancel, and follow Meta's redirect back to ``/meta/callback`` with the cookie the start
+set (the state is bound to it; it is ``Secure``, which an HTTP client keeps off plain http, so it is
+sent by hand as a browser on 127.0.0.1 would). Forms are read from the dialog's HTML, so the driver
+knows only the field names a person would see.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
+
+from api.signup import BROWSER_COOKIE
 
 
 @dataclass
@@ -67,6 +72,7 @@ class Approval:
 
     callback_url: str
     response: httpx.Response
+    browser_cookie: str  # ``name=value`` of the cookie of the browser that started the flow
 
     @property
     def attempt_id(self) -> str | None:
@@ -85,8 +91,16 @@ async def approve(api: httpx.AsyncClient, auth: dict[str, str], *, email: str, p
     start = await api.get("/whatsapp/embedded/start", headers=auth)
     if start.status_code != 302:
         raise DialogError(f"start answered {start.status_code}: {start.text[:200]}")
-    dialog_url = start.headers["location"]
-    async with httpx.AsyncClient(timeout=api.timeout) as browser:
+    started_in = started_browser(start)
+    callback_url = await run_dialog(start.headers["location"], email=email, password=password, waba_id=waba_id,
+                                    decision=decision, http_timeout=api.timeout)
+    return Approval(callback_url, await api.get(callback_url, headers=with_cookie(auth, started_in)), started_in)
+
+
+async def run_dialog(dialog_url: str, *, email: str, password: str, waba_id: str | None = None,
+                     decision: str = "allow", http_timeout: httpx.Timeout | float = 30.0) -> str:
+    """Log in to Meta's dialog as ``email``, choose, press Allow or Cancel; the callback URL Meta sends back."""
+    async with httpx.AsyncClient(timeout=http_timeout) as browser:
         page = await browser.get(dialog_url)
         login = form_by_id(page, "login-form")
         login.fields.update(email=email, password=password)
@@ -98,8 +112,22 @@ async def approve(api: httpx.AsyncClient, auth: dict[str, str], *, email: str, p
         back = await browser.post(urljoin(dialog_url, consent.action), data=consent.fields)
     if back.status_code not in (302, 303):
         raise DialogError(f"the dialog answered {back.status_code}: {back.text[:200]}")
-    callback_url = back.headers["location"]
-    return Approval(callback_url, await api.get(callback_url, headers=auth))
+    return str(back.headers["location"])
+
+
+def started_browser(start: httpx.Response) -> str:
+    """``name=value`` of the browser secret's cookie that ``/whatsapp/embedded/start`` set."""
+    for header in start.headers.get_list("set-cookie"):
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(header)
+        if BROWSER_COOKIE in cookie:
+            return f"{BROWSER_COOKIE}={cookie[BROWSER_COOKIE].value}"
+    raise DialogError("the start set no browser cookie")
+
+
+def with_cookie(headers: dict[str, str], cookie: str) -> dict[str, str]:
+    """``headers`` with ``cookie`` added to their ``Cookie`` header."""
+    return {**headers, "Cookie": "; ".join(c for c in (headers.get("Cookie"), cookie) if c)}
 
 
 def form_by_id(page: httpx.Response, ident: str) -> Form:

@@ -1,7 +1,9 @@
 """Console users of a tenant: create, authenticate, list.
 
 Emails are lower-cased and unique across tenants. Passwords are hashed with scrypt
-(``tenants.passwords``); hashing runs in a worker thread so the event loop keeps serving.
+(``tenants.passwords``) at the process's cost (``password_scrypt_n``, OWASP's by default); a login whose
+stored hash is below that cost stores a fresh one. Hashing runs in a worker thread so the event loop
+keeps serving.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from config.settings import CoreSettings
+from config.settings import SCRYPT_N_OWASP, CoreSettings
 from db.tables import tenants, users
-from tenants.passwords import hash_password, spend_equal_work, verify_password
+from tenants.passwords import hash_password, needs_rehash, spend_equal_work, verify_password
 
 __all__ = ["ROLES", "EmailTaken", "User", "authenticate_user", "create_user", "create_user_for", "hash_password",
            "list_users", "normalize_email", "verify_password"]
@@ -66,11 +68,12 @@ def _check(email: str, password: str, role: str) -> None:
         raise ValueError(f"role must be one of {sorted(ROLES)}")
 
 
-async def create_user(conn: AsyncConnection, *, tenant_id: str, email: str, password: str, role: str) -> User:
+async def create_user(conn: AsyncConnection, *, tenant_id: str, email: str, password: str, role: str,
+                      scrypt_n: int = SCRYPT_N_OWASP) -> User:
     """Create a user of ``tenant_id``; ValueError for bad input, EmailTaken when the email is in use."""
     email = normalize_email(email)
     _check(email, password, role)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await asyncio.to_thread(hash_password, password, scrypt_n)
     stmt = insert(users).values(id=str(uuid.uuid4()), tenant_id=tenant_id, email=email,
                                 password_hash=password_hash, role=role)
     row = (await conn.execute(stmt.on_conflict_do_nothing(index_elements=[users.c.email])
@@ -80,14 +83,23 @@ async def create_user(conn: AsyncConnection, *, tenant_id: str, email: str, pass
     return _user(row)
 
 
-async def authenticate_user(conn: AsyncConnection, email: str, password: str) -> User | None:
-    """The enabled user with ``email`` and ``password``, or None; costs the same whether or not the email exists."""
+async def authenticate_user(conn: AsyncConnection, email: str, password: str,
+                            scrypt_n: int = SCRYPT_N_OWASP) -> User | None:
+    """The enabled user with ``email`` and ``password``, or None; costs the same whether or not the email exists.
+
+    A right password whose stored hash is below cost ``scrypt_n`` is hashed again at that cost and stored
+    (in ``conn``'s transaction: the caller commits), unless the hash changed meanwhile.
+    """
     row = (await conn.execute(select(users).where(users.c.email == normalize_email(email)))).first()
     if row is None or len(password) > MAX_PASSWORD_LENGTH:
-        await asyncio.to_thread(spend_equal_work, password[:MAX_PASSWORD_LENGTH])
+        await asyncio.to_thread(spend_equal_work, password[:MAX_PASSWORD_LENGTH], scrypt_n)
         return None
     if not await asyncio.to_thread(verify_password, password, row.password_hash) or row.disabled_at is not None:
         return None
+    if needs_rehash(row.password_hash, scrypt_n):
+        fresh = await asyncio.to_thread(hash_password, password, scrypt_n)
+        await conn.execute(update(users).where(users.c.id == row.id, users.c.password_hash == row.password_hash)
+                           .values(password_hash=fresh))
     return _user(row)
 
 
@@ -105,6 +117,7 @@ async def create_user_for(settings: CoreSettings, *, tenant_id: str, email: str,
         async with engine.begin() as conn:
             if (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
                 raise LookupError(f"no tenant {tenant_id}")
-            return (await create_user(conn, tenant_id=tenant_id, email=email, password=password, role=role)).user_id
+            return (await create_user(conn, tenant_id=tenant_id, email=email, password=password, role=role,
+                                      scrypt_n=settings.password_scrypt_n)).user_id
     finally:
         await engine.dispose()

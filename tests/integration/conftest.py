@@ -29,6 +29,7 @@ from tests.integration.helpers import (
     PLATFORM_KEY,
     PREVIOUS_SECRET,
     SECRET,
+    TEST_SCRYPT_N,
     VAULT_KEYS,
     VERIFY_TOKEN,
     Admin,
@@ -51,7 +52,8 @@ from vault.cipher import Vault
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    local = LocalStack(extra_env={
+    local = LocalStack(environment="test", extra_env={
+        "AEROSTIC_PASSWORD_SCRYPT_N": str(TEST_SCRYPT_N),
         "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
         "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN,
         "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
@@ -76,8 +78,8 @@ def stack() -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="session")
 def settings(stack: LocalStack) -> CoreSettings:
-    return CoreSettings(kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
-                        redis_url=stack.redis_url)
+    return CoreSettings(environment="test", kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
+                        redis_url=stack.redis_url, password_scrypt_n=TEST_SCRYPT_N)
 
 
 @pytest.fixture(scope="session")

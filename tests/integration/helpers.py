@@ -31,6 +31,9 @@ PREVIOUS_SECRET = PYWA_SIGNATURE["app_secret"]  # a second active secret, as dur
 VERIFY_TOKEN = "integration-verify-token"
 PLATFORM_KEY = "integration-platform-key"
 VAULT_KEYS = generate_key_spec("it-1")
+# scrypt's N for passwords in the test session (the stack's and the tests' own hashes): 2^14 keeps the many
+# users the tests make cheap; production never goes below OWASP's 2^17 (config.settings refuses it).
+TEST_SCRYPT_N = 2**14
 # Time in the tests runs faster than at Meta: the pair limit is one message per 0.1 s (burst 45 at the
 # simulator, 10 at the dispatcher), and the dispatcher gives up on a silent Graph call after 3 s.
 PAIR_INTERVAL_S = "0.1"

@@ -17,7 +17,7 @@ from config.settings import CoreSettings
 from schemas.catalogue import CONVERSATIONS_COMMANDS
 from stack.launcher import LocalStack
 from tenants.users import create_user
-from tests.integration.helpers import topic_records, wait_for
+from tests.integration.helpers import TEST_SCRYPT_N, topic_records, wait_for
 
 PASSWORD = "a long enough password"
 
@@ -44,7 +44,8 @@ async def person(api: httpx.AsyncClient, db: AsyncEngine, tenant_id: str, role: 
     """Create a user of ``tenant_id`` and sign it in."""
     email = f"{role}-{uuid.uuid4().hex[:12]}@example.com"
     async with db.begin() as conn:
-        user = await create_user(conn, tenant_id=tenant_id, email=email, password=PASSWORD, role=role)
+        user = await create_user(conn, tenant_id=tenant_id, email=email, password=PASSWORD, role=role,
+                                 scrypt_n=TEST_SCRYPT_N)
     response = await api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return Person(user.user_id, tenant_id, email, str(response.json()["token"]))

@@ -1,4 +1,5 @@
-"""Bad input gets the right status code and nothing reaches ``wa.webhooks.raw``."""
+"""Bad input gets the right status code and nothing reaches ``wa.webhooks.raw``; a webhook up to the ingress's
+limit is appended and routed."""
 
 from __future__ import annotations
 
@@ -10,10 +11,25 @@ from typing import Any
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from config.settings import IngressSettings
 from ingress.signature import sign
 from metasim import payloads
-from tests.integration.helpers import PYWA_SIGNATURE, SECRET, VECTORS, VERIFY_TOKEN, Poster, TopicTail
+from schemas.catalogue import DEAD_LETTERS, RECORD_HEADROOM_BYTES, ROUTER_GROUP, UNROUTABLE, WEBHOOKS_RAW
+from stack.launcher import LocalStack
+from tests.integration.helpers import (
+    PYWA_SIGNATURE,
+    SECRET,
+    VECTORS,
+    VERIFY_TOKEN,
+    Poster,
+    TenantFactory,
+    TopicTail,
+    scalar,
+    wait_for,
+)
 
 
 def _body() -> tuple[dict[str, Any], bytes]:
@@ -79,6 +95,35 @@ async def test_four_megabyte_body_is_413(raw_tail: TopicTail, post: Poster) -> N
     body, marker = _body()
     huge = payloads.encode({**body, "padding": "x" * (4 * 1024 * 1024)})
     assert await _produced(raw_tail, marker, lambda: post(huge)) == (413, 0)
+
+
+async def test_a_webhook_near_the_limit_is_appended_and_routed(
+        raw_tail: TopicTail, post: Poster, tenant_factory: TenantFactory, db: AsyncEngine,
+        pipeline_ready: None) -> None:
+    """2.5 MB (Meta may batch, and adds fields): above librdkafka's default 1 MB record, within the ingress's 3 MB.
+    The ingress's producer and the topics take it; the router reads it and its message reaches PostgreSQL."""
+    tenant = await tenant_factory("large webhook")
+    wamid = payloads.new_wamid()
+    body = payloads.customer_text(tenant.phone_number_id, tenant.waba_id, "15550009876", "a large one", wamid=wamid)
+    raw = payloads.encode({**body, "padding": "x" * (2_500_000 - len(payloads.encode(body)))})
+    assert 2_500_000 <= len(raw) < IngressSettings(environment="test").max_body_bytes
+    assert await _produced(raw_tail, wamid.encode(), lambda: post(raw)) == (200, 1)
+    assert [len(v) for v in raw_tail.values if wamid.encode() in v] == [len(raw)]
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND wamid = :w",
+                                  t=tenant.tenant_id, w=wamid), timeout=60, what="the large webhook's message")
+
+
+def test_the_topics_that_carry_a_webhook_take_the_ingress_limit(stack: LocalStack) -> None:
+    """The broker keeps each topic's ``max.message.bytes`` from the catalogue (Kafka enforces it; the embedded
+    Tansu stores it but enforces only the producer's side), at least the ingress's limit plus headroom."""
+    needed = IngressSettings(environment="test").max_body_bytes + RECORD_HEADROOM_BYTES
+    admin = AdminClient({"bootstrap.servers": stack.kafka})
+    topics = [WEBHOOKS_RAW.name, UNROUTABLE.name, DEAD_LETTERS[ROUTER_GROUP].name]
+    described = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
+    sizes = {resource.name: int(future.result(timeout=10)["max.message.bytes"].value)
+             for resource, future in described.items()}
+    assert sizes.keys() == set(topics)
+    assert all(size >= needed for size in sizes.values()), sizes
 
 
 async def test_chunked_oversized_body_is_413(raw_tail: TopicTail, http: httpx.AsyncClient) -> None:

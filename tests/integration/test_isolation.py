@@ -45,7 +45,7 @@ class Route:
 
 def routes() -> list[Route]:
     """Every (method, path) the ingress's FastAPI app serves, included routers too (docs excluded)."""
-    app = create_app(IngressSettings()).api
+    app = create_app(IngressSettings(environment="test")).api
     found: list[Route] = []
 
     def walk(items: list[Any], prefix: str) -> None:

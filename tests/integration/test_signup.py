@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.oauth_state import State, sign
+from api.oauth_state import State, binding_of, sign, verify
+from api.signup import BROWSER_COOKIE
 from schemas.catalogue import SIGNUP_REQUESTS, TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest
 from stack.launcher import LocalStack
-from stack.signup_driver import approve, form_by_id
+from stack.signup_driver import approve, run_dialog, started_browser, with_cookie
 from tests.integration.helpers import (
     Admin,
     AdminFactory,
@@ -183,17 +184,10 @@ async def test_an_expired_code_fails_the_exchange(
     admin = await admin_factory()
     meta = await meta_account_factory()
     start = await api.get("/whatsapp/embedded/start", headers=admin.auth)
-    # Drive the dialog by hand up to Meta's redirect, age the code, then come back.
-    async with httpx.AsyncClient() as browser:
-        dialog = start.headers["location"]
-        login = form_by_id(await browser.get(dialog), "login-form")
-        login.fields.update(email=meta.email, password=meta.password)
-        page = await browser.post(httpx.URL(dialog).join(login.action), data=login.fields)
-        consent = form_by_id(page, "consent-form")
-        consent.fields["decision"] = "allow"
-        back = await browser.post(httpx.URL(dialog).join(consent.action), data=consent.fields)
+    # Drive the dialog up to Meta's redirect, age the code, then come back.
+    callback_url = await run_dialog(start.headers["location"], email=meta.email, password=meta.password)
     assert (await sim.post("/_sim/signup/expire-codes")).status_code < 300
-    callback = await api.get(back.headers["location"], headers=admin.auth)
+    callback = await api.get(callback_url, headers=with_cookie(admin.auth, started_browser(start)))
     assert callback.status_code == 303
     attempt_id = parse_qs(urlsplit(callback.headers["location"]).query)["attempt"][0]
     view = await settled_connection(api, admin, attempt_id)
@@ -261,8 +255,10 @@ async def test_a_replayed_state_is_refused(api: httpx.AsyncClient, stack: LocalS
     meta = await meta_account_factory()
     approval = await approve(api, admin.auth, email=meta.email, password=meta.password)
     assert approval.response.status_code == 303
-    again = await api.get(approval.callback_url)
+    again = await api.get(approval.callback_url, headers=with_cookie(admin.auth, approval.browser_cookie))
     assert again.status_code == 400 and "already used" in again.text
+    elsewhere = await api.get(approval.callback_url)
+    assert elsewhere.status_code == 403 and "started in another browser" in elsewhere.text
     assert len(await _requests_for(stack, admin.tenant_id)) == 1
 
 
@@ -270,12 +266,15 @@ async def test_a_replayed_state_is_refused(api: httpx.AsyncClient, stack: LocalS
 async def test_a_bad_state_is_refused(api: httpx.AsyncClient, stack: LocalStack, admin_factory: AdminFactory,
                                       case: str) -> None:
     admin = await admin_factory()
-    state = State(tenant_id=admin.tenant_id, nonce=f"n-{case}", expires_at=int(time.time()) + 600, actor=None)
+    browser = f"browser-{case}-{time.time_ns()}"
+    state = State(tenant_id=admin.tenant_id, nonce=f"n-{case}", expires_at=int(time.time()) + 600, actor=None,
+                  binding=binding_of(browser))
     raw = {"forged": sign(b"not-the-ingress-secret", state),
-           "expired": sign(DEV_STATE_SECRET, State(admin.tenant_id, "n-old", int(time.time()) - 1, None)),
+           "expired": sign(DEV_STATE_SECRET, State(admin.tenant_id, "n-old", int(time.time()) - 1, None,
+                                                   binding_of(browser))),
            "garbage": "abc.def", "missing": ""}[case]
     answer = await api.get("/meta/callback", params={"code": "AQ-some-code", "state": raw} if raw else
-                           {"code": "AQ-some-code"})
+                           {"code": "AQ-some-code"}, headers=with_cookie(admin.auth, f"{BROWSER_COOKIE}={browser}"))
     assert answer.status_code == 400, answer.text
     assert "WhatsApp was not connected" in answer.text
     assert await _requests_for(stack, admin.tenant_id) == []
@@ -284,8 +283,11 @@ async def test_a_bad_state_is_refused(api: httpx.AsyncClient, stack: LocalStack,
 async def test_a_valid_state_never_issued_is_refused(api: httpx.AsyncClient, stack: LocalStack,
                                                      admin_factory: AdminFactory) -> None:
     admin = await admin_factory()
-    raw = sign(DEV_STATE_SECRET, State(admin.tenant_id, "never-issued", int(time.time()) + 600, None))
-    answer = await api.get("/meta/callback", params={"code": "AQ-x", "state": raw})
+    browser = f"browser-{time.time_ns()}"
+    raw = sign(DEV_STATE_SECRET, State(admin.tenant_id, "never-issued", int(time.time()) + 600, None,
+                                       binding_of(browser)))
+    answer = await api.get("/meta/callback", params={"code": "AQ-x", "state": raw},
+                           headers=with_cookie(admin.auth, f"{BROWSER_COOKIE}={browser}"))
     assert answer.status_code == 400 and "already used" in answer.text
     assert await _requests_for(stack, admin.tenant_id) == []
 
@@ -296,10 +298,85 @@ async def test_another_tenants_state_is_refused(api: httpx.AsyncClient, stack: L
     victim, attacker = await admin_factory("victim"), await admin_factory("attacker")
     start = await api.get("/whatsapp/embedded/start", headers=attacker.auth)
     state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
-    answer = await api.get("/meta/callback", params={"code": "AQ-attacker", "state": state}, headers=victim.auth)
+    # Even with the attacker's browser cookie, the victim's session is not the state's tenant.
+    answer = await api.get("/meta/callback", params={"code": "AQ-attacker", "state": state},
+                           headers=with_cookie(victim.auth, started_browser(start)))
     assert answer.status_code == 403 and "another account" in answer.text
     assert await _requests_for(stack, victim.tenant_id) == []
     assert await _requests_for(stack, attacker.tenant_id) == []
+
+
+@pytest.mark.parametrize("victim_session", ["none", "own tenant"])
+async def test_a_dialog_url_sent_to_someone_else_connects_nothing(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack,
+        admin_factory: AdminFactory, meta_account_factory: MetaAccountFactory, victim_session: str) -> None:
+    """The sender starts the flow and sends Meta's dialog URL to a business owner, who approves it in their own
+    browser: Meta sends that browser to the callback with a code for the owner's WABA and the sender's state.
+    Without the sender's browser cookie it is refused, so the owner's WABA never lands in the sender's tenant."""
+    sender = await admin_factory("sender")
+    owner_meta = await meta_account_factory()
+    start = await api.get("/whatsapp/embedded/start", headers=sender.auth)
+    assert start.status_code == 302
+    callback_url = await run_dialog(start.headers["location"], email=owner_meta.email, password=owner_meta.password)
+    assert parse_qs(urlsplit(callback_url).query)["code"], callback_url
+
+    owner_browser = {} if victim_session == "none" else (await admin_factory("owner")).auth
+    answer = await api.get(callback_url, headers=owner_browser)
+    assert answer.status_code == 403 and "started in another browser" in answer.text
+    forged = await api.get(callback_url, headers=with_cookie(owner_browser, f"{BROWSER_COOKIE}=a-guessed-value"))
+    assert forged.status_code == 403 and "started in another browser" in forged.text
+
+    assert await _requests_for(stack, sender.tenant_id) == []
+    assert (await connection(api, sender))["state"] == "not_connected"
+    assert await scalar(db, "SELECT count(*) FROM whatsapp_accounts WHERE waba_id = :w", w=owner_meta.waba_id) == 0
+    issued = (await sim.get("/_sim/signup/tokens")).json()["tokens"]
+    assert not [t for t in issued if owner_meta.waba_id in t["waba_ids"]]  # the code was never exchanged
+
+
+async def test_the_callback_needs_the_starting_browser_and_a_session(
+        api: httpx.AsyncClient, stack: LocalStack, admin_factory: AdminFactory,
+        meta_account_factory: MetaAccountFactory) -> None:
+    """The same callback URL is refused without the cookie or without a session, and then works with both
+    (a refusal does not use the state up)."""
+    admin = await admin_factory()
+    meta = await meta_account_factory()
+    start = await api.get("/whatsapp/embedded/start", headers=admin.auth)
+    callback_url = await run_dialog(start.headers["location"], email=meta.email, password=meta.password)
+    browser = started_browser(start)
+
+    no_cookie = await api.get(callback_url, headers=admin.auth)
+    assert no_cookie.status_code == 403 and "started in another browser" in no_cookie.text
+    no_session = await api.get(callback_url, headers={"Cookie": browser})
+    assert no_session.status_code == 401 and "Sign in to Aerostic in this browser" in no_session.text
+    bad_session = await api.get(callback_url, headers={"Cookie": browser, "Authorization": "Bearer aer_nope"})
+    assert bad_session.status_code == 401
+    assert await _requests_for(stack, admin.tenant_id) == []
+
+    both = await api.get(callback_url, headers=with_cookie(admin.auth, browser))
+    assert both.status_code == 303, both.text
+    assert [r.attempt_id for r in await _requests_for(stack, admin.tenant_id)] == [
+        parse_qs(urlsplit(both.headers["location"]).query)["attempt"][0]]
+
+
+async def test_start_binds_the_state_to_a_host_only_cookie(api: httpx.AsyncClient,
+                                                           admin_factory: AdminFactory) -> None:
+    admin = await admin_factory()
+    start = await api.get("/whatsapp/embedded/start", headers=admin.auth)
+    header = next(h for h in start.headers.get_list("set-cookie") if h.startswith(f"{BROWSER_COOKIE}="))
+    attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+    assert {"secure", "httponly", "path", "samesite", "max-age"} <= attributes and "domain" not in attributes
+    assert "path=/;" in header.lower() + ";" and "samesite=lax" in header.lower()
+    secret = started_browser(start).split("=", 1)[1]
+    assert len(secret) >= 40
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    assert secret not in state
+    assert verify(DEV_STATE_SECRET, state).binding == binding_of(secret)
+
+    # The same browser starting again keeps its secret (a second tab does not undo the first).
+    again = await api.get("/whatsapp/embedded/start", headers=with_cookie(admin.auth, started_browser(start)))
+    assert started_browser(again) == started_browser(start)
+    fresh = await api.get("/whatsapp/embedded/start", headers=admin.auth)
+    assert started_browser(fresh) != started_browser(start)
 
 
 async def test_start_needs_a_tenant_admin(api: httpx.AsyncClient, admin_factory: AdminFactory) -> None:

@@ -141,6 +141,7 @@ def test_only_the_dispatcher_holds_the_vault_keys(stack: LocalStack) -> None:
 
 def test_other_processes_cannot_decrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AEROSTIC_VAULT_KEYS", VAULT_KEYS)
+    monkeypatch.setenv("AEROSTIC_ENVIRONMENT", "test")
     for kind in (IngressSettings, StreamsSettings, ProjectorSettings):
         assert "vault_keys" not in kind.model_fields and not hasattr(kind(), "vault_keys")
     assert DispatcherSettings().vault_keys.get_secret_value() == VAULT_KEYS

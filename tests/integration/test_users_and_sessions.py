@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.helpers import PLATFORM_KEY, BusinessFactory, fresh_id
+from api.throttle import PAIR_BOUND
+from tenants.users import create_user
+from tests.integration.helpers import PLATFORM_KEY, TEST_SCRYPT_N, BusinessFactory, fresh_id, scalar
 
 PLATFORM = {"Authorization": f"Bearer {PLATFORM_KEY}"}
 PASSWORD = "a long enough password"
@@ -136,6 +141,65 @@ async def test_wrong_credentials_get_one_answer_and_are_throttled(api: httpx.Asy
     assert 0 < int(sixth.headers["retry-after"]) <= 15 * 60
     locked = await api.post("/v1/auth/login", json={"email": account.email, "password": PASSWORD})
     assert locked.status_code == 429  # even the right password waits for the window to end
+
+
+def address() -> dict[str, str]:
+    """A client address of its own (the ingress trusts X-Forwarded-For from the loopback proxy: the tests)."""
+    return {"X-Forwarded-For": f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"}
+
+
+async def test_concurrent_wrong_logins_are_counted_before_the_check(api: httpx.AsyncClient) -> None:
+    """50 wrong passwords at once from one address: only the first PAIR_BOUND are checked (401), the rest are
+    refused unchecked (429); the account's owner, from another address, still gets in."""
+    account = await new_tenant(api, "guessed")
+    attacker = address()
+    answers = await asyncio.gather(*(api.post("/v1/auth/login", headers=attacker, json={
+        "email": account.email, "password": f"guess number {i}"}) for i in range(50)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [401] * PAIR_BOUND + [429] * (50 - PAIR_BOUND), statuses
+    assert all(0 < int(a.headers["retry-after"]) <= 15 * 60 for a in answers if a.status_code == 429)
+    right_from_attacker = await api.post("/v1/auth/login", headers=attacker,
+                                         json={"email": account.email, "password": PASSWORD})
+    assert right_from_attacker.status_code == 429  # not even checked
+
+    owner = address()
+    assert owner != attacker
+    response = await api.post("/v1/auth/login", headers=owner, json={"email": account.email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    for _ in range(PAIR_BOUND + 2):  # a success gives its attempt back: the owner is never throttled by logging in
+        again = await api.post("/v1/auth/login", headers=owner, json={"email": account.email, "password": PASSWORD})
+        assert again.status_code == 200, again.text
+
+
+async def _stored_cost(db: AsyncEngine, email: str) -> list[str]:
+    stored = await scalar(db, "SELECT password_hash FROM users WHERE email = :e", e=email.lower())
+    return str(stored).split("$")[1:4]
+
+
+async def test_an_older_password_hash_is_replaced_at_login(api: httpx.AsyncClient, db: AsyncEngine) -> None:
+    """The stack hashes at TEST_SCRYPT_N; a user stored at a lower cost gets a fresh hash on a right login only."""
+    account = await new_tenant(api, "rehash")
+    old, strong = new_email("agent"), new_email("agent")
+    async with db.begin() as conn:
+        await create_user(conn, tenant_id=account.tenant_id, email=old, password=PASSWORD, role="agent",
+                          scrypt_n=TEST_SCRYPT_N // 4)
+        await create_user(conn, tenant_id=account.tenant_id, email=strong, password=PASSWORD, role="agent",
+                          scrypt_n=TEST_SCRYPT_N * 2)
+    before = await scalar(db, "SELECT password_hash FROM users WHERE email = :e", e=old.lower())
+    assert await _stored_cost(db, old) == [str(TEST_SCRYPT_N // 4), "8", "1"]
+
+    wrong = await api.post("/v1/auth/login", headers=address(), json={"email": old, "password": "not it at all"})
+    assert wrong.status_code == 401
+    assert await scalar(db, "SELECT password_hash FROM users WHERE email = :e", e=old.lower()) == before
+
+    await login(api, old)
+    assert await _stored_cost(db, old) == [str(TEST_SCRYPT_N), "8", "1"]
+    rehashed = await scalar(db, "SELECT password_hash FROM users WHERE email = :e", e=old.lower())
+    await login(api, old)  # the fresh hash verifies, and is kept
+    assert await scalar(db, "SELECT password_hash FROM users WHERE email = :e", e=old.lower()) == rehashed
+
+    await login(api, strong)  # never rehashed down
+    assert await _stored_cost(db, strong) == [str(TEST_SCRYPT_N * 2), "8", "1"]
 
 
 async def test_admin_cannot_revoke_another_tenants_key(api: httpx.AsyncClient) -> None:

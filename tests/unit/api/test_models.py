@@ -184,7 +184,7 @@ def test_bad_to_is_refused(to: Any) -> None:
 @pytest.fixture
 def ingress() -> WebApp:
     """The app without its lifespan: no client is opened, so a request that reached one would fail."""
-    app = WebApp(IngressSettings())
+    app = WebApp(IngressSettings(environment="test"))
     app.api.state.engine = app.api.state.redis = app.api.state.producer = app.api.state.settings = None
     return app
 

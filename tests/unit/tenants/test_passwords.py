@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tenants import passwords
-from tenants.passwords import HASH_BYTES, SALT_BYTES, hash_password, spend_equal_work, verify_password
+from tenants.passwords import (
+    HASH_BYTES,
+    SALT_BYTES,
+    hash_password,
+    needs_rehash,
+    spend_equal_work,
+    verify_password,
+)
 
 PASSWORD = "correct horse battery staple"
 FORMAT = re.compile(r"scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)")
@@ -62,7 +69,7 @@ def test_format(stored: str) -> None:
     match = FORMAT.fullmatch(stored)
     assert match is not None
     n, r, p = (int(match.group(i)) for i in (1, 2, 3))
-    assert n in (2**14, 2**15) and r == 8 and p == 1
+    assert (n, r, p) == (2**17, 8, 1)  # OWASP's parameters for scrypt
     assert len(base64.b64decode(match.group(4))) == SALT_BYTES
     assert len(base64.b64decode(match.group(5))) == HASH_BYTES
     assert PASSWORD not in stored
@@ -181,3 +188,53 @@ def test_spend_equal_work_does_one_verification_at_the_current_cost(
     derivations.clear()
     assert verify_password(PASSWORD, hash_password(PASSWORD))
     assert derivations[-1] == (SALT_BYTES, passwords.N, passwords.R, passwords.P)
+
+
+# --- rehash ---------------------------------------------------------------------------------------
+
+
+def test_a_hash_at_the_current_parameters_needs_no_rehash(stored: str) -> None:
+    assert not needs_rehash(stored)
+    assert not needs_rehash(stored, passwords.N)
+
+
+@pytest.mark.parametrize(("n", "r", "p"), [(2**14, 8, 1), (2**16, 8, 1), (2**17, 4, 1), (2**18, 1, 1)],
+                         ids=["old-n-2^14", "n-2^16", "r-lowered", "stronger-n-weaker-r"])
+def test_a_hash_below_the_current_parameters_needs_a_rehash(n: int, r: int, p: int) -> None:
+    encoded = _encode(SALT, n, r, p, bytes(HASH_BYTES))
+    assert needs_rehash(encoded)
+
+
+@pytest.mark.parametrize("encoded", [_encode(SALT, 2**18, 8, 1, bytes(HASH_BYTES)),
+                                     _encode(SALT, 2**17, 8, 2, bytes(HASH_BYTES))], ids=["n-2^18", "p-2"])
+def test_a_hash_above_the_current_parameters_is_kept(encoded: str) -> None:
+    """Never rehash down: a stronger stored hash stays (also when a test lowers the configured cost)."""
+    assert not needs_rehash(encoded)
+
+
+def test_rehash_follows_the_configured_cost() -> None:
+    cheap = hash_password(PASSWORD, 2**12)
+    assert cheap.split("$")[1:4] == [str(2**12), "8", "1"]
+    assert verify_password(PASSWORD, cheap)
+    assert not needs_rehash(cheap, 2**12)
+    assert needs_rehash(cheap, 2**13) and needs_rehash(cheap)
+    assert needs_rehash(GOOD) and not needs_rehash(GOOD, CHEAP[0])
+
+
+def test_an_unreadable_hash_needs_a_rehash() -> None:
+    assert needs_rehash("") and needs_rehash(_with(GOOD, 1, "1000"))
+
+
+def test_spend_equal_work_follows_the_configured_cost(derivations: list[tuple[int, int, int, int]]) -> None:
+    spend_equal_work(PASSWORD, 2**11)
+    derivations.clear()
+    spend_equal_work(PASSWORD, 2**11)
+    assert derivations == [(SALT_BYTES, 2**11, passwords.R, passwords.P)]
+
+
+def test_owasp_parameters_fit_in_the_memory_allowed() -> None:
+    """hashlib's default maxmem (32 MiB) would refuse N=2^17; the derivation raises it to what is needed."""
+    salt = bytes(SALT_BYTES)
+    assert passwords._derive(PASSWORD, salt, 2**17, 8, 1) == _scrypt(PASSWORD, salt, 2**17, 8, 1)
+    with pytest.raises(ValueError):
+        hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**17, r=8, p=1, dklen=HASH_BYTES)

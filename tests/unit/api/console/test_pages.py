@@ -27,7 +27,7 @@ def client() -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(router)
     app.state.engine, app.state.redis = Untouchable(), Untouchable()
-    app.state.settings = IngressSettings(public_url="https://console.example.com")
+    app.state.settings = IngressSettings(environment="test", public_url="https://console.example.com")
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as test_client:
         yield test_client
 
