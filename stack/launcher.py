@@ -160,6 +160,12 @@ class LocalStack:
             shutil.rmtree(data_dir, ignore_errors=True)
         self.services["redis"] = start_redis(self.log_dir, data_dir, port=old.port)
 
+    def restart_postgres(self) -> None:
+        """Stop the embedded PostgreSQL (fast shutdown: every client cut off) and start it on the same port and data."""
+        old = self.services["postgres"]
+        old.stop()
+        self.services["postgres"] = start_postgres(self.log_dir, self.root / "postgres", port=old.port)
+
     def stop(self) -> None:
         """Stop every child, then every service, in reverse order; one that fails does not keep the rest up."""
         stoppables: list[tuple[str, Child | Service]] = [*reversed(self.children.items()),

@@ -18,10 +18,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from stack.launcher import LocalStack
 from stack.processes import free_port
+from tenants.api_keys import create_key_for
+from tenants.commands import attach_number, create_tenant
 from tests.integration.model_server import ModelServer
-from vault.cipher import generate_key_spec
+from vault.cipher import Vault, generate_key_spec
 
 # Meta's test vectors, copied into the repository (provenance and licences in its README.md).
 VECTORS = Path(__file__).resolve().parents[2] / "tests" / "data" / "meta"
@@ -236,3 +240,20 @@ async def settled_connection(api: httpx.AsyncClient, admin: Admin, attempt_id: s
         return view if attempt and attempt["attempt_id"] == attempt_id and attempt["status"] != "pending" else None
 
     return dict(await wait_for(done, timeout=60, what=f"signup attempt {attempt_id[:8]} to finish"))
+
+
+async def new_business(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient, name: str, *,
+                       throughput: int = 80, tier: int | None = None) -> Business:
+    """A tenant with a number whose token is stored (and known to the simulator) and an API key."""
+    tenant_id = await create_tenant(settings, name)
+    pnid, waba, business = fresh_id(), fresh_id(), fresh_id()
+    token = f"EAAG{random.getrandbits(128):032x}"
+    await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
+                        display_phone_number="15550002222", throughput_mps=throughput, token=token,
+                        vault=Vault.from_spec(VAULT_KEYS), business_id=business, tier_limit=tier)
+    registered = await sim.post("/_sim/numbers", json={
+        "phone_number_id": pnid, "waba_id": waba, "business_id": business, "token": token,
+        "display_phone_number": "15550002222", "throughput": throughput, "tier": tier})
+    assert registered.status_code < 300, registered.text
+    _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
+    return Business(tenant_id, pnid, waba, business, token, api_key)
