@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Email = Field(min_length=3, max_length=320)
 Password = Field(min_length=1, max_length=1024)
@@ -84,7 +84,17 @@ class TenantCreated(BaseModel):
     admin_user_id: str
 
 
+class TenantRateLimit(BaseModel):
+    """A tenant's own request rate on the tenant API; a ``null`` field takes the platform's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_s: float | None = Field(None, gt=0, le=100_000, description="requests a second, sustained")
+    burst: int | None = Field(None, ge=1, le=1_000_000, description="requests at once")
+
+
 class TenantPublic(BaseModel):
     id: str
     name: str
     created_at: datetime
+    rate_limit: TenantRateLimit

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from api.account_models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, UserCreate, UserPublic
 from api.auth import AdminDep
 from api.deps import EngineDep, SettingsDep
+from api.pages import Page, PageDep, cursor_checked, page_of
 from tenants.api_keys import create_api_key, key_prefix, list_api_keys, revoke_api_key
 from tenants.users import EmailTaken, User, create_user, list_users
 
@@ -21,12 +22,15 @@ def _public(user: User) -> UserPublic:
 
 
 @router.get("/api-keys")
-async def get_api_keys(principal: AdminDep, engine: EngineDep) -> list[ApiKeyPublic]:
-    """The tenant's API keys, by prefix (the keys themselves are never shown again)."""
+async def get_api_keys(principal: AdminDep, engine: EngineDep, page: PageDep) -> Page[ApiKeyPublic]:
+    """The tenant's API keys, newest first, by prefix (the keys themselves are never shown again)."""
     async with engine.connect() as conn:
-        keys = await list_api_keys(conn, tenant_id=principal.tenant_id)
-    return [ApiKeyPublic(id=k.key_id, name=k.name, prefix=k.prefix, created_at=k.created_at,
-                         last_used_at=k.last_used_at, revoked_at=k.revoked_at) for k in keys]
+        with cursor_checked():
+            keys = await list_api_keys(conn, tenant_id=principal.tenant_id, limit=page.limit + 1, after=page.after)
+    shown, cursor = page_of(keys, page, lambda k: (k.created_at, k.key_id))
+    return Page(items=[ApiKeyPublic(id=k.key_id, name=k.name, prefix=k.prefix, created_at=k.created_at,
+                                    last_used_at=k.last_used_at, revoked_at=k.revoked_at) for k in shown],
+                next_cursor=cursor)
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED)
@@ -53,10 +57,13 @@ async def delete_api_key(key_id: Annotated[str, Path(max_length=64)], principal:
 
 
 @router.get("/users")
-async def get_users(principal: AdminDep, engine: EngineDep) -> list[UserPublic]:
-    """The tenant's users."""
+async def get_users(principal: AdminDep, engine: EngineDep, page: PageDep) -> Page[UserPublic]:
+    """The tenant's users, oldest first."""
     async with engine.connect() as conn:
-        return [_public(u) for u in await list_users(conn, tenant_id=principal.tenant_id)]
+        with cursor_checked():
+            users = await list_users(conn, tenant_id=principal.tenant_id, limit=page.limit + 1, after=page.after)
+    shown, cursor = page_of(users, page, lambda u: (u.created_at, u.user_id))
+    return Page(items=[_public(u) for u in shown], next_cursor=cursor)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED,

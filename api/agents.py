@@ -26,6 +26,7 @@ from api.agent_models import AgentPublic, AgentUpdate, PresenceStatus, PresenceU
 from api.auth import AdminDep, Principal, TenantDep
 from api.commands import conversation_command, publish
 from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
+from api.pages import Page, PageDep, keyset, page_of
 from broker.producer import AsyncProducer
 from config import redis_keys
 from config.settings import IngressSettings
@@ -46,10 +47,10 @@ async def is_member(conn: AsyncConnection, tenant_id: str, user_id: str) -> bool
 
 
 def _roster(tenant_id: str) -> Any:
-    return (select(users.c.id, users.c.email, users.c.role, agents.c.display_name, agents.c.capacity, agents.c.teams)
+    return (select(users.c.id, users.c.email, users.c.role, users.c.created_at, agents.c.display_name,
+                   agents.c.capacity, agents.c.teams)
             .select_from(users.outerjoin(agents, agents.c.user_id == users.c.id))
-            .where(users.c.tenant_id == tenant_id, users.c.disabled_at.is_(None))
-            .order_by(users.c.created_at, users.c.id))
+            .where(users.c.tenant_id == tenant_id, users.c.disabled_at.is_(None)))
 
 
 async def _live(redis: Redis, tenant_id: str, user_ids: list[str]) -> list[tuple[str, int]]:
@@ -73,12 +74,14 @@ def _public(row: Any, presence: str, open_count: int) -> AgentPublic:
 
 
 @router.get("/agents")
-async def list_agents(principal: TenantDep, engine: EngineDep, redis: RedisDep) -> list[AgentPublic]:
-    """Every agent of the tenant with its capacity, teams, presence and open conversations."""
+async def list_agents(principal: TenantDep, engine: EngineDep, redis: RedisDep, page: PageDep) -> Page[AgentPublic]:
+    """The tenant's agents, oldest first, with their capacity, teams, presence and open conversations."""
     async with engine.connect() as conn:
-        rows = list(await conn.execute(_roster(principal.tenant_id)))
-    live = await _live(redis, principal.tenant_id, [str(r.id) for r in rows])
-    return [_public(row, presence, open_count) for row, (presence, open_count) in zip(rows, live, strict=True)]
+        rows = list(await conn.execute(keyset(_roster(principal.tenant_id), users.c.created_at, users.c.id, page)))
+    shown, cursor = page_of(rows, page, lambda r: (r.created_at, str(r.id)))
+    live = await _live(redis, principal.tenant_id, [str(r.id) for r in shown])
+    return Page(items=[_public(row, presence, open_count) for row, (presence, open_count)
+                       in zip(shown, live, strict=True)], next_cursor=cursor)
 
 
 @router.put("/agents/me/presence", responses={403: {"description": "an API key has no presence"}})

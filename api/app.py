@@ -2,7 +2,9 @@
 
 ``create_api(settings, producer)`` builds it; its lifespan starts the Kafka producer it is
 given (shared with the webhook hot path when both run in one server, see ``aerostic.web``)
-and opens the database engine and the Redis client once, kept on ``app.state``.
+and opens the database engine and the Redis client once, kept on ``app.state`` with the tenants'
+rate limiter (``api.ratelimit``). Every request body is bounded before it is read (``api.limits``), and a
+tenant over its rate is refused before the framework sees its request (``api.gate``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from fastapi import FastAPI
 from api import install
 from api.console.pages import router as console_router
 from api.deps import close_clients, open_clients
+from api.gate import RefuseThrottled
+from api.limits import BodyLimit
+from api.ratelimit import TenantRateLimiter
 from api.signup import router as signup_router
 from broker.producer import AsyncProducer
 from config.settings import IngressSettings
@@ -30,6 +35,7 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
             engine, redis = open_clients(settings)
             app.state.settings, app.state.producer = settings, producer
             app.state.engine, app.state.redis = engine, redis
+            app.state.rate_limiter = TenantRateLimiter(engine, redis, settings)
             try:
                 yield
             finally:
@@ -39,6 +45,8 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
 
     # No unauthenticated docs: every route but login, the OAuth callback and health needs a credential.
     app = FastAPI(title="Aerostic", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(RefuseThrottled)
+    app.add_middleware(BodyLimit, default=settings.api_max_body_bytes)  # added last: the outermost
     app.add_api_route("/healthz", _health, methods=["GET"])
     install(app)
     app.include_router(signup_router)

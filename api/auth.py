@@ -2,8 +2,9 @@
 
 ``TenantDep`` resolves ``Authorization: Bearer <credential>`` (or, without that header, the
 ``aerostic_session`` cookie) to a ``Principal``: an API key (``aer_…``) acts as the tenant's admin,
-a session token (``aes_…``) as its user. ``AdminDep`` also refuses agents (403). Failures answer
-401 with ``WWW-Authenticate: Bearer`` (RFC 6750) and never echo the credential. The platform key
+a session token (``aes_…``) as its user, each within its tenant's request rate (``api.ratelimit``: 429
+with ``Retry-After`` past it). ``AdminDep`` also refuses agents (403). Failures answer 401 with
+``WWW-Authenticate: Bearer`` (RFC 6750) and never echo the credential. The platform key
 is not a tenant credential and is never accepted here.
 """
 
@@ -14,8 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.deps import EngineDep
+from api.deps import EngineDep, RateLimiterDep
 from tenants.api_keys import authenticate, key_prefix
 from tenants.sessions import is_session_token, session_principal
 
@@ -53,7 +55,7 @@ def credential(credentials: HTTPAuthorizationCredentials | None, cookie: str | N
     return credentials.credentials if credentials is not None else cookie
 
 
-async def require_tenant(
+async def authenticate_request(
     engine: EngineDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     cookie: Annotated[str | None, Depends(session_cookie)],
 ) -> Principal:
@@ -61,6 +63,13 @@ async def require_tenant(
     token = credential(credentials, cookie)
     if token is None:
         raise unauthorized("missing credentials: send 'Authorization: Bearer <key>'", invalid=False)
+    principal = await _principal(engine, token)
+    if principal is None:
+        raise unauthorized(INVALID, invalid=True)
+    return principal
+
+
+async def _principal(engine: AsyncEngine, token: str) -> Principal | None:
     if key_prefix(token) is not None:
         async with engine.begin() as conn:
             key = await authenticate(conn, token)
@@ -71,7 +80,32 @@ async def require_tenant(
             session = await session_principal(conn, token)
         if session is not None:
             return Principal(tenant_id=session.tenant_id, role=session.role, user_id=session.user_id)
-    raise unauthorized(INVALID, invalid=True)  # malformed ones are refused without a database round trip
+    return None  # malformed ones are refused without a database round trip
+
+
+async def require_tenant(
+    engine: EngineDep, limiter: RateLimiterDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    cookie: Annotated[str | None, Depends(session_cookie)],
+) -> Principal:
+    """The request's principal within its tenant's request rate: 401 as ``authenticate_request``, 429 with
+    ``Retry-After`` past the rate. A credential seen lately is checked against the rate before the database
+    is asked who it is, so that a flood costs little (``api.ratelimit``)."""
+    token = credential(credentials, cookie)
+    if token is None or (key_prefix(token) is None and not is_session_token(token)):
+        return await authenticate_request(engine, credentials, cookie)  # refused, without a round trip
+    known = limiter.known_tenant(token)
+    if known is not None:
+        await limiter.check(known)
+    try:
+        principal = await authenticate_request(engine, credentials, cookie)
+    except HTTPException:
+        limiter.forget_credential(token)
+        raise
+    if principal.tenant_id != known:
+        await limiter.check(principal.tenant_id)
+    limiter.remember(token, principal.tenant_id)
+    return principal
 
 
 TenantDep = Annotated[Principal, Depends(require_tenant)]

@@ -1,8 +1,9 @@
 """FastAPI dependencies of the tenant API: the long-lived clients opened by the ingress lifespan.
 
 ``open_clients`` builds the database engine and the Redis client once; the lifespan stores them
-(with the producer and the settings) on ``app.state`` and the ``*Dep`` aliases hand them to the
-routes. Neither client connects before its first use, so the webhook hot path never waits on them.
+(with the producer, the settings and the tenants' rate limiter) on ``app.state`` and the ``*Dep``
+aliases hand them to the routes. Neither client connects before its first use, so the webhook hot
+path never waits on them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from api.ratelimit import TenantRateLimiter
 from broker.producer import AsyncProducer
 from config.settings import IngressSettings
 
@@ -55,7 +57,12 @@ def get_settings(request: Request) -> IngressSettings:
     return cast(IngressSettings, request.app.state.settings)
 
 
+def get_rate_limiter(request: Request) -> TenantRateLimiter:
+    return cast(TenantRateLimiter, request.app.state.rate_limiter)
+
+
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 ProducerDep = Annotated[AsyncProducer, Depends(get_producer)]
 SettingsDep = Annotated[IngressSettings, Depends(get_settings)]
+RateLimiterDep = Annotated[TenantRateLimiter, Depends(get_rate_limiter)]

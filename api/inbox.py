@@ -1,35 +1,26 @@
 """The agent inbox: ``GET /v1/conversations`` (views, filters, search), one conversation, its notes.
 
 Conversations and contacts are written by the projector from the conversation processor's events,
-so what is read here trails the processor by a moment. Listings are newest activity first with
-keyset pagination on (last activity, key). Every query is scoped by the caller's tenant; another
+so what is read here trails the processor by a moment. Listings are newest activity first, in the
+pages of ``api.pages`` keyed on (last activity, key). Every query is scoped by the caller's tenant; another
 tenant's conversation is a 404. Actions on a conversation are in ``api.inbox_actions``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.agent_models import Team
 from api.auth import Principal, TenantDep
 from api.deps import EngineDep
-from api.inbox_models import (
-    ConversationPage,
-    ConversationPublic,
-    ConversationSummary,
-    NoteCreate,
-    NotePublic,
-    StateName,
-)
+from api.inbox_models import ConversationPublic, ConversationSummary, NoteCreate, NotePublic, StateName
+from api.pages import Page, PageDep, keyset, page_of
 from db.tables import contacts, conversation_notes, conversations
 from schemas.outbound import SERVICE_WINDOW_S
 
@@ -63,25 +54,6 @@ async def conversation_row(conn: AsyncConnection, tenant_id: str, key: str) -> A
     return row
 
 
-def _cursor(row: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps([row.activity.isoformat(), row.key]).encode()).decode()
-
-
-def _after(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        activity = datetime.fromisoformat(at)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise _bad_cursor() from exc
-    if activity.tzinfo is None or not isinstance(key, str):
-        raise _bad_cursor()
-    return activity, key
-
-
-def _bad_cursor() -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'before' is not a cursor this API gave")
-
-
 def _search(q: str) -> Any:
     """The contact's name contains ``q`` (any case), or its number contains ``q``'s digits."""
     digits = "".join(c for c in q if c not in " +-().")
@@ -91,24 +63,19 @@ def _search(q: str) -> Any:
 
 @router.get("/conversations", responses={422: {"description": "a bad filter or cursor; view=mine for an API key"}})
 async def list_conversations(
-    principal: TenantDep, engine: EngineDep,
+    principal: TenantDep, engine: EngineDep, page: PageDep,
     view: Annotated[Literal["mine", "queued", "all"], Query(description="mine: assigned to the caller")] = "all",
     state: StateName | None = None, team: Annotated[Team | None, Query()] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="contact name or number")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[str | None, Query(max_length=600, description="`next` of the previous page")] = None,
-) -> ConversationPage:
+) -> Page[ConversationSummary]:
     """The tenant's conversations, latest activity first, in pages."""
     query = select(*_COLUMNS).select_from(_FROM).where(conversations.c.tenant_id == principal.tenant_id)
     for condition in _filters(principal, view, state, team, q):
         query = query.where(condition)
-    if before is not None:
-        query = query.where(tuple_(ACTIVITY, conversations.c.key) < tuple_(*_after(before)))
     async with engine.connect() as conn:
-        rows = list(await conn.execute(query.order_by(ACTIVITY.desc(), conversations.c.key.desc()).limit(limit + 1)))
-    page = rows[:limit]
-    return ConversationPage(conversations=[ConversationSummary(**_summary(r)) for r in page],
-                            next=_cursor(page[-1]) if len(rows) > limit else None)
+        rows = list(await conn.execute(keyset(query, ACTIVITY, conversations.c.key, page, newest_first=True)))
+    shown, cursor = page_of(rows, page, lambda r: (r.activity, r.key))
+    return Page(items=[ConversationSummary(**_summary(r)) for r in shown], next_cursor=cursor)
 
 
 def _filters(principal: Principal, view: str, state: str | None, team: str | None, q: str | None) -> list[Any]:
@@ -149,14 +116,15 @@ async def create_note(key: ConversationKey, body: NoteCreate, principal: TenantD
 
 
 @router.get("/conversations/{key}/notes", responses=NOT_FOUND)
-async def list_notes(key: ConversationKey, principal: TenantDep, engine: EngineDep) -> list[NotePublic]:
-    """The conversation's notes, oldest first."""
+async def list_notes(key: ConversationKey, principal: TenantDep, engine: EngineDep, page: PageDep) -> Page[NotePublic]:
+    """The conversation's notes, oldest first, in pages."""
+    query = select(conversation_notes).where(conversation_notes.c.tenant_id == principal.tenant_id,
+                                             conversation_notes.c.conversation_key == key)
     async with engine.connect() as conn:
         await conversation_row(conn, principal.tenant_id, key)
-        result = await conn.execute(select(conversation_notes).where(
-            conversation_notes.c.tenant_id == principal.tenant_id, conversation_notes.c.conversation_key == key)
-            .order_by(conversation_notes.c.created_at, conversation_notes.c.id))
-        return [_note(r) for r in result]
+        rows = list(await conn.execute(keyset(query, conversation_notes.c.created_at, conversation_notes.c.id, page)))
+    shown, cursor = page_of(rows, page, lambda r: (r.created_at, str(r.id)))
+    return Page(items=[_note(r) for r in shown], next_cursor=cursor)
 
 
 def _note(row: Any) -> NotePublic:

@@ -43,13 +43,6 @@ class ConversationPublic(ConversationSummary):
     created_at: datetime
 
 
-class ConversationPage(BaseModel):
-    """Conversations, latest activity first; pass ``next`` back as ``before`` for the following page."""
-
-    conversations: list[ConversationSummary]
-    next: str | None
-
-
 class ReplyCreate(BaseModel):
     """``POST /v1/conversations/{key}/reply``: a message object as Meta's Graph API takes it."""
 

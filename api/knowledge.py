@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
 from api.knowledge_models import KnowledgeEntryCreate, KnowledgeEntryPublic
+from api.pages import Page, PageDep, keyset, page_of
 from db.tables import knowledge_entries
 from tenants.config import bump_config_version
 
@@ -35,13 +36,13 @@ def _not_found() -> HTTPException:
 
 
 @router.get("/knowledge")
-async def list_entries(principal: TenantDep, engine: EngineDep) -> list[KnowledgeEntryPublic]:
-    """Every entry of the tenant's knowledge base, oldest first."""
+async def list_entries(principal: TenantDep, engine: EngineDep, page: PageDep) -> Page[KnowledgeEntryPublic]:
+    """The entries of the tenant's knowledge base, oldest first."""
+    query = select(knowledge_entries).where(knowledge_entries.c.tenant_id == principal.tenant_id)
     async with engine.connect() as conn:
-        result = await conn.execute(
-            select(knowledge_entries).where(knowledge_entries.c.tenant_id == principal.tenant_id)
-            .order_by(knowledge_entries.c.created_at, knowledge_entries.c.id))
-        return [_public(r) for r in result]
+        rows = list(await conn.execute(keyset(query, knowledge_entries.c.created_at, knowledge_entries.c.id, page)))
+    shown, cursor = page_of(rows, page, lambda r: (r.created_at, str(r.id)))
+    return Page(items=[_public(r) for r in shown], next_cursor=cursor)
 
 
 @router.post("/knowledge", status_code=status.HTTP_201_CREATED)

@@ -1,4 +1,5 @@
-"""The platform operator's API: ``/admin/tenants``, guarded by the platform key.
+"""The platform operator's API: ``/admin/tenants`` (create, list, set a tenant's API rate), guarded by the
+platform key.
 
 Only ``Authorization: Bearer <platform_key>`` is accepted here (compared in constant time);
 tenant API keys and sessions are not, and the platform key is not accepted on ``/v1``.
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from api.account_models import TenantCreate, TenantCreated, TenantPublic
+from api.account_models import TenantCreate, TenantCreated, TenantPublic, TenantRateLimit
 from api.auth import unauthorized
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, RateLimiterDep, SettingsDep
+from api.pages import Page, PageDep, keyset, page_of
 from db.tables import tenants
 from tenants.users import EmailTaken, create_user
 
@@ -56,8 +58,28 @@ async def post_tenant(body: TenantCreate, engine: EngineDep, settings: SettingsD
 
 
 @router.get("/tenants")
-async def get_tenants(engine: EngineDep) -> list[TenantPublic]:
+async def get_tenants(engine: EngineDep, page: PageDep) -> Page[TenantPublic]:
     """Every tenant, oldest first."""
     async with engine.connect() as conn:
-        result = await conn.execute(select(tenants).order_by(tenants.c.created_at, tenants.c.id))
-        return [TenantPublic(id=str(r.id), name=r.name, created_at=r.created_at) for r in result]
+        rows = list(await conn.execute(keyset(select(tenants), tenants.c.created_at, tenants.c.id, page)))
+    shown, cursor = page_of(rows, page, lambda r: (r.created_at, str(r.id)))
+    return Page(items=[_public(r) for r in shown], next_cursor=cursor)
+
+
+@router.put("/tenants/{tenant_id}/rate-limit", responses={404: {"description": "no such tenant"}})
+async def put_rate_limit(tenant_id: Annotated[uuid.UUID, Path()], body: TenantRateLimit, engine: EngineDep,
+                         limiter: RateLimiterDep) -> TenantPublic:
+    """Set the tenant's own request rate on the tenant API (``null``: the platform's default)."""
+    async with engine.begin() as conn:
+        row = (await conn.execute(update(tenants).where(tenants.c.id == str(tenant_id))
+                                  .values(api_rate_per_s=body.per_s, api_rate_burst=body.burst)
+                                  .returning(*tenants.c))).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "tenant not found")
+    limiter.forget(str(tenant_id))
+    return _public(row)
+
+
+def _public(row: Any) -> TenantPublic:
+    return TenantPublic(id=str(row.id), name=row.name, created_at=row.created_at,
+                        rate_limit=TenantRateLimit(per_s=row.api_rate_per_s, burst=row.api_rate_burst))

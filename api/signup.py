@@ -24,7 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api import oauth_state
-from api.auth import AdminDep, bearer, credential, require_tenant, session_cookie
+from api.auth import AdminDep, authenticate_request, bearer, credential, session_cookie
 from api.console.templating import render
 from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
 from broker.producer import DeliveryError
@@ -90,7 +90,7 @@ async def _session_tenant(request: Request, engine: EngineDep,
     if credential(credentials, cookie) is None:
         return None
     try:
-        return (await require_tenant(engine, credentials, cookie)).tenant_id
+        return (await authenticate_request(engine, credentials, cookie)).tenant_id
     except HTTPException:
         return None
 

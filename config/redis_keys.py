@@ -41,6 +41,11 @@ def number_bucket(phone_number_id: str) -> str:
     return f"{PREFIX}rate:number:{phone_number_id}"
 
 
+def api_rate(tenant_id: str) -> str:
+    """GCRA state (theoretical arrival time) of one tenant's requests to the tenant API."""
+    return f"{PREFIX}rate:api:{tenant_id}"
+
+
 def pair_bucket(phone_number_id: str, wa_id: str) -> str:
     """Token bucket of one (business number, recipient) pair."""
     return f"{PREFIX}rate:pair:{phone_number_id}:{wa_id}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -36,6 +37,11 @@ tenants = Table(
     Column("id", UUID(as_uuid=False), primary_key=True),
     Column("name", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The tenant's own request rate on the tenant API; NULL: the platform's default (api.ratelimit).
+    Column("api_rate_per_s", Float),
+    Column("api_rate_burst", Integer),
+    CheckConstraint("api_rate_per_s IS NULL OR api_rate_per_s > 0", name="ck_tenants_api_rate"),
+    CheckConstraint("api_rate_burst IS NULL OR api_rate_burst >= 1", name="ck_tenants_api_burst"),
 )
 
 phone_numbers = Table(

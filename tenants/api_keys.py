@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from config.settings import CoreSettings
+from db.keyset import Position, window
 from db.tables import api_keys, tenants
 
 KEY_PREFIX = "aer_"
@@ -121,13 +122,14 @@ async def _touch(conn: AsyncConnection, key_id: str) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.id == key_id, stale).values(last_used_at=func.now()))
 
 
-async def list_api_keys(conn: AsyncConnection, *, tenant_id: str) -> list[ApiKeyInfo]:
-    """The tenant's keys, newest first, revoked ones included."""
-    result = await conn.execute(
-        select(api_keys.c.id, api_keys.c.name, api_keys.c.prefix, api_keys.c.created_at,
-               api_keys.c.last_used_at, api_keys.c.revoked_at)
-        .where(api_keys.c.tenant_id == tenant_id)
-        .order_by(api_keys.c.created_at.desc(), api_keys.c.id))
+async def list_api_keys(conn: AsyncConnection, *, tenant_id: str, limit: int,
+                        after: Position | None = None) -> list[ApiKeyInfo]:
+    """The tenant's keys, newest first, revoked ones included: at most ``limit``, from the one after the key
+    whose (created_at, id) is ``after``."""
+    query = (select(api_keys.c.id, api_keys.c.name, api_keys.c.prefix, api_keys.c.created_at,
+                    api_keys.c.last_used_at, api_keys.c.revoked_at).where(api_keys.c.tenant_id == tenant_id))
+    result = await conn.execute(window(query, api_keys.c.created_at, api_keys.c.id, after=after, limit=limit,
+                                       newest_first=True))
     return [ApiKeyInfo(key_id=str(r.id), name=r.name, prefix=r.prefix, created_at=r.created_at,
                        last_used_at=r.last_used_at, revoked_at=r.revoked_at) for r in result]
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from config.settings import SCRYPT_N_OWASP, CoreSettings
+from db.keyset import Position, window
 from db.tables import tenants, users
 from tenants.passwords import hash_password, needs_rehash, spend_equal_work, verify_password
 
@@ -103,10 +104,11 @@ async def authenticate_user(conn: AsyncConnection, email: str, password: str,
     return _user(row)
 
 
-async def list_users(conn: AsyncConnection, *, tenant_id: str) -> list[User]:
-    """The tenant's users, oldest first."""
-    result = await conn.execute(select(*[c for c in users.c if c.name != "password_hash"])
-                                .where(users.c.tenant_id == tenant_id).order_by(users.c.created_at, users.c.id))
+async def list_users(conn: AsyncConnection, *, tenant_id: str, limit: int, after: Position | None = None) -> list[User]:
+    """The tenant's users, oldest first: at most ``limit``, from the one after the user whose (created_at, id)
+    is ``after``."""
+    query = select(*[c for c in users.c if c.name != "password_hash"]).where(users.c.tenant_id == tenant_id)
+    result = await conn.execute(window(query, users.c.created_at, users.c.id, after=after, limit=limit))
     return [_user(r) for r in result]
 
 

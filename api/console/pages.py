@@ -3,9 +3,10 @@
 Every page but the sign-in form needs a live session from the ``aerostic_session`` cookie (set by
 this form or by ``POST /v1/auth/login``); without one the browser is sent to ``/console/login``.
 Pages are rendered server-side from the same functions the JSON API uses (``sign_in``,
-``connection_view``, ``tenants.api_keys``), every query scoped to the session's tenant. Posts are
-plain urlencoded forms that must come from the console's own pages (``forms.same_origin``). A new
-API key is shown in the answer to the post that created it and never again.
+``connection_view``, ``tenants.api_keys``), every query scoped to the session's tenant; API keys are
+listed a page at a time (``?keys=`` takes the cursor of ``api.pages``). Posts are plain urlencoded
+forms that must come from the console's own pages (``forms.same_origin``). A new API key is shown in
+the answer to the post that created it and never again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from api.console.templating import redirect, render
 from api.console.whatsapp import as_json, numbers_of, script_labels, status_of
 from api.deps import EngineDep, RedisDep, SettingsDep
 from api.login import clear_session_cookie, client_address, set_session_cookie, sign_in
+from api.pages import MAX_CURSOR_LENGTH, PageRequest, decode, page_of
 from config.settings import IngressSettings
+from db.keyset import BadPosition, Position
 from db.tables import signups, tenants
 from tenants.api_keys import create_api_key, key_prefix, list_api_keys, revoke_api_key
 from tenants.sessions import SessionPrincipal, revoke_session, session_principal
@@ -135,7 +138,18 @@ async def home(request: Request, engine: EngineDep) -> Response:
     attempt = request.query_params.get("attempt")
     if attempt is not None and not 0 < len(attempt) <= MAX_ATTEMPT_ID_LENGTH:
         attempt = None
-    return await _account_page(request, engine, principal, attempt=attempt)
+    return await _account_page(request, engine, principal, attempt=attempt, keys_after=_keys_cursor(request))
+
+
+def _keys_cursor(request: Request) -> Position | None:
+    """Where the page of API keys starts (``?keys=`` is the cursor of the previous page); a bad one is ignored."""
+    cursor = request.query_params.get("keys")
+    if cursor is None or not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
+        return None
+    try:
+        return decode(cursor)
+    except HTTPException:
+        return None
 
 
 @router.post("/api-keys")
@@ -191,17 +205,29 @@ async def _attempt_recorded(conn: AsyncConnection, tenant_id: str, attempt_id: s
 
 async def _account_page(request: Request, engine: AsyncEngine, principal: SessionPrincipal, *,
                         attempt: str | None = None, new_key: dict[str, Any] | None = None,
-                        key_error: str | None = None, status_code: int = status.HTTP_200_OK) -> Response:
-    """The account page of ``principal``'s tenant (and nothing of any other tenant)."""
+                        key_error: str | None = None, keys_after: Position | None = None,
+                        status_code: int = status.HTTP_200_OK) -> Response:
+    """The account page of ``principal``'s tenant (and nothing of any other tenant); API keys a page at a time."""
     is_admin = principal.role == "admin"
     async with engine.connect() as conn:
         tenant_name = await _tenant_name(conn, principal.tenant_id)
         view = as_json(await connection_view(conn, principal.tenant_id))
-        keys = await list_api_keys(conn, tenant_id=principal.tenant_id) if is_admin else []
+        keys, keys_next = await _keys_page(conn, principal.tenant_id, keys_after) if is_admin else ([], None)
         awaiting = attempt is not None and not await _attempt_recorded(conn, principal.tenant_id, attempt)
     return render(request, "console.html", {
         "tenant_name": tenant_name, "user": principal, "is_admin": is_admin,
         "status": status_of(view, awaiting=awaiting), "numbers": numbers_of(view),
         "awaited_attempt": attempt if awaiting else None,
-        "labels": script_labels(), "keys": keys, "new_key": new_key, "key_error": key_error,
+        "labels": script_labels(), "keys": keys, "keys_next": keys_next, "new_key": new_key, "key_error": key_error,
     }, status_code=status_code)
+
+
+async def _keys_page(conn: AsyncConnection, tenant_id: str, after: Position | None) -> tuple[list[Any], str | None]:
+    """One page of the tenant's API keys, newest first, and the cursor of the next (None on the last)."""
+    page = PageRequest(after=after)
+    try:
+        keys = await list_api_keys(conn, tenant_id=tenant_id, limit=page.limit + 1, after=after)
+    except BadPosition:
+        page = PageRequest()
+        keys = await list_api_keys(conn, tenant_id=tenant_id, limit=page.limit + 1)
+    return page_of(keys, page, lambda k: (k.created_at, k.key_id))

@@ -34,7 +34,7 @@ async def test_knowledge_entries_are_created_read_replaced_and_deleted(
     assert body["question"] == "Do you ship abroad?" and body["keywords"] == ["ship", "abroad"]
     second = (await api.post("/v1/knowledge", headers=tenant.auth, json=entry(keywords=[]))).json()
     listed = await api.get("/v1/knowledge", headers=tenant.auth)
-    assert [e["id"] for e in listed.json()] == [body["id"], second["id"]]  # oldest first
+    assert [e["id"] for e in listed.json()["items"]] == [body["id"], second["id"]]  # oldest first
 
     url = f"/v1/knowledge/{body['id']}"
     assert (await api.get(url, headers=tenant.auth)).json() == body
@@ -46,7 +46,8 @@ async def test_knowledge_entries_are_created_read_replaced_and_deleted(
     assert (await api.delete(url, headers=tenant.auth)).status_code == 204
     assert (await api.get(url, headers=tenant.auth)).status_code == 404
     assert (await api.delete(url, headers=tenant.auth)).status_code == 404
-    assert [e["id"] for e in (await api.get("/v1/knowledge", headers=tenant.auth)).json()] == [second["id"]]
+    assert [e["id"] for e in (await api.get("/v1/knowledge", headers=tenant.auth)).json()["items"]] == [
+        second["id"]]
 
 
 @ASYNC
@@ -66,7 +67,7 @@ async def test_invalid_entries_are_refused(api: httpx.AsyncClient, business_fact
                                            body: dict[str, Any]) -> None:
     tenant = await business_factory("knowledge validation")
     assert (await api.post("/v1/knowledge", headers=tenant.auth, json=body)).status_code == 422
-    assert (await api.get("/v1/knowledge", headers=tenant.auth)).json() == []
+    assert (await api.get("/v1/knowledge", headers=tenant.auth)).json()["items"] == []
 
 
 @ASYNC
@@ -77,7 +78,7 @@ async def test_agents_read_but_do_not_edit_the_knowledge_base(api: httpx.AsyncCl
     created = await api.post("/v1/knowledge", headers=admin.auth, json=entry())
     assert created.status_code == 201, created.text
     url = f"/v1/knowledge/{created.json()['id']}"
-    assert (await api.get("/v1/knowledge", headers=agent.auth)).json() == [created.json()]
+    assert (await api.get("/v1/knowledge", headers=agent.auth)).json()["items"] == [created.json()]
     assert (await api.get(url, headers=agent.auth)).json() == created.json()
     assert (await api.post("/v1/knowledge", headers=agent.auth, json=entry())).status_code == 403
     assert (await api.put(url, headers=agent.auth, json=entry("changed?"))).status_code == 403
@@ -92,7 +93,7 @@ async def test_another_tenants_entry_is_not_found(api: httpx.AsyncClient, busine
     url = f"/v1/knowledge/{created['id']}"
     for method, body in (("GET", None), ("PUT", entry()), ("DELETE", None)):
         assert (await api.request(method, url, headers=mine.auth, json=body)).status_code == 404
-    assert (await api.get("/v1/knowledge", headers=mine.auth)).json() == []
+    assert (await api.get("/v1/knowledge", headers=mine.auth)).json()["items"] == []
     assert (await api.get(url, headers=theirs.auth)).json() == created
 
 

@@ -263,7 +263,7 @@ async def test_a_connected_tenant_sees_its_numbers_and_nothing_of_another(
     a_page = await console(web, await sign_in(web, await console_user(settings, a)))
     b_token = await sign_in(web, await console_user(settings, b))
     b_page = await console(web, b_token)
-    b_keys = (await web.get("/v1/api-keys", headers=b.auth)).json()
+    b_keys = (await web.get("/v1/api-keys", headers=b.auth)).json()["items"]
 
     assert a_page.text("connection-status") == "WhatsApp connected"
     assert a_page.text("connect") == "Reconnect WhatsApp"

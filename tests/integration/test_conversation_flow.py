@@ -264,7 +264,7 @@ async def test_nobody_online_queues_until_an_agent_comes_online(
     await _presence(api, shop, "ann", "online")
     await _until_state(api, shop, key, "agent", assignee_id=shop.agents["ann"])
     queued = await api.get("/v1/conversations", headers=shop.auth, params={"view": "queued"})
-    assert key not in [c["key"] for c in queued.json()["conversations"]]
+    assert key not in [c["key"] for c in queued.json()["items"]]
 
 
 @pytest.mark.parametrize("failure", ["down", "slow"])

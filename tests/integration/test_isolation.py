@@ -126,7 +126,7 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
     sent = await api.post("/v1/messages", headers=b.auth, json={"to": customer, "type": "text",
                                                                "text": {"body": "B's reply"}})
     assert sent.status_code == 202, sent.text
-    keys = (await api.get("/v1/api-keys", headers=b.auth)).json()
+    keys = (await api.get("/v1/api-keys", headers=b.auth)).json()["items"]
     async with db.begin() as conn:
         user = await create_user(conn, tenant_id=b.tenant_id, email=f"agent-{b.tenant_id}@b.test",
                                  password="tenant B's password", role="agent")

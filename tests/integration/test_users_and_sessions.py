@@ -49,10 +49,17 @@ async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) ->
 
 async def test_platform_admin_creates_a_tenant_whose_admin_manages_it(api: httpx.AsyncClient) -> None:
     account = await new_tenant(api, "managed")
-    listed = await api.get("/admin/tenants", headers=PLATFORM)
-    assert listed.status_code == 200
+    listed, cursor = [], None
+    while True:  # oldest first, in pages: the new tenant is on the last
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = await api.get("/admin/tenants", headers=PLATFORM, params=params)
+        assert page.status_code == 200, page.text
+        listed += page.json()["items"]
+        if (cursor := page.json()["next_cursor"]) is None:
+            break
     assert {"id": account.tenant_id, "name": "managed"}.items() <= next(
-        t for t in listed.json() if t["id"] == account.tenant_id).items()
+        t for t in listed if t["id"] == account.tenant_id).items()
+    assert len({t["id"] for t in listed}) == len(listed)
 
     response = await api.post("/v1/auth/login", json={"email": account.email.upper(), "password": PASSWORD})
     assert response.status_code == 200, response.text
@@ -76,7 +83,7 @@ async def test_platform_admin_creates_a_tenant_whose_admin_manages_it(api: httpx
                                                             "role": "agent"})
     assert agent.status_code == 201, agent.text
     assert agent.json()["role"] == "agent" and agent.json()["tenant_id"] == account.tenant_id
-    users = (await api.get("/v1/users", headers=auth)).json()
+    users = (await api.get("/v1/users", headers=auth)).json()["items"]
     assert {u["id"] for u in users} == {account.admin_id, agent.json()["id"]}
     assert all("password" not in str(u) and "scrypt" not in str(u) for u in users)
     taken = await api.post("/v1/users", headers=auth, json={"email": account.email, "password": PASSWORD,
@@ -91,7 +98,7 @@ async def test_platform_admin_creates_a_tenant_whose_admin_manages_it(api: httpx
     key = created.json()["key"]
     assert key.startswith(f"aer_{created.json()['prefix']}_")
     keys = await api.get("/v1/api-keys", headers=auth)
-    assert [k["prefix"] for k in keys.json()] == [created.json()["prefix"]]
+    assert [k["prefix"] for k in keys.json()["items"]] == [created.json()["prefix"]]
     assert key not in keys.text and key[13:] not in keys.text
     by_key = (await api.get("/v1/me", headers=bearer(key))).json()
     assert by_key == {"tenant_id": account.tenant_id, "role": "admin", "user_id": None,

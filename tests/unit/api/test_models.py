@@ -186,6 +186,7 @@ def ingress() -> WebApp:
     """The app without its lifespan: no client is opened, so a request that reached one would fail."""
     app = WebApp(IngressSettings(environment="test"))
     app.api.state.engine = app.api.state.redis = app.api.state.producer = app.api.state.settings = None
+    app.api.state.rate_limiter = None
     return app
 
 
