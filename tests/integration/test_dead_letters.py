@@ -64,7 +64,7 @@ class Flaky:
 async def worker(stack: LocalStack) -> AsyncIterator[tuple[StreamWorker, Flaky, CoreSettings]]:
     prefix = f"dl{uuid.uuid4().hex[:8]}."
     await asyncio.to_thread(create_topics, stack.kafka, prefix)
-    settings = CoreSettings(kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
+    settings = CoreSettings(environment="test", kafka_bootstrap_servers=stack.kafka, database_url=stack.database_url,
                             redis_url=stack.redis_url, topic_prefix=prefix)
     processor = Flaky(prefix)
     async with AsyncProducer(stack.kafka) as producer:
