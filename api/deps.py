@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from api.ratelimit import TenantRateLimiter
 from broker.producer import AsyncProducer
 from config.settings import IngressSettings
+from db.redis_client import connect_redis
 
 # The API does short, indexed queries: a small pool per replica is enough and spares PostgreSQL.
 POOL_SIZE = 5
@@ -28,7 +29,7 @@ def open_clients(settings: IngressSettings) -> tuple[AsyncEngine, Redis]:
     """The API's database engine and Redis client (lazily connecting; close both at shutdown)."""
     engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=POOL_SIZE,
                                  max_overflow=POOL_OVERFLOW, pool_pre_ping=True, pool_recycle=1800)
-    redis = Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True,
+    redis = connect_redis(settings.redis_url.get_secret_value(), decode_responses=True,
                            socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
     return engine, redis
 
