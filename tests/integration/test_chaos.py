@@ -93,10 +93,9 @@ TRANSIENT = (OSError, DBAPIError, RedisError, httpx.TransportError)
 
 @pytest.fixture(scope="module")
 def chaos_stack() -> Iterator[LocalStack]:
-    local = LocalStack(root=Path(tempfile.mkdtemp(prefix="aerostic-chaos-")), extra_env={
-        "AEROSTIC_ENVIRONMENT": "test", "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
-        "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN, "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
-        "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000"})  # the session stack's settings (no passwords are hashed here)
+    local = LocalStack(root=Path(tempfile.mkdtemp(prefix="aerostic-chaos-")), environment="test", extra_env={
+        "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}", "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN,
+        "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY, "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000"})  # as the session's stack
     try:
         local.start_services()
         local.prepare()
@@ -429,6 +428,8 @@ class Chaos:
 
         projected, cached = await self.conversations()
         problem("inconsistent conversations", self.inconsistent(projected, cached))
+        problem("conversations written to this round whose state the processor does not hold",
+                {self.key(c) for c in self.customers} - set(cached))
         problem("projected versions that went back", {f"{k}: {v} -> {projected.get(k, ('', -1))[1]}"
                                                        for k, v in self.versions.items()
                                                        if projected.get(k, ("", -1))[1] < v})
