@@ -94,6 +94,7 @@ contacts = Table(
     Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
     Column("wa_id", Text, nullable=False),
     Column("profile_name", Text),
+    Column("profile_name_at", DateTime(timezone=True)),  # the time of the inbound message that gave it
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("tags", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
@@ -146,9 +147,13 @@ messages = Table(
     Column("ambiguous", Boolean),
     Column("requested_by", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The dispatcher's verdict (outcome, wamid, error, ambiguous, completed_at); status, status_at and
+    # error_* are merged from it and the wamid's statuses (projector.merge).
+    Column("result", JSONB),
     UniqueConstraint("tenant_id", "wamid", name="uq_messages_tenant_wamid"),
     UniqueConstraint("tenant_id", "message_id", name="uq_messages_tenant_message_id"),
     Index("ix_messages_conversation", "tenant_id", "conversation_key", "sent_at"),
+    Index("ix_messages_idempotency_key", "tenant_id", "idempotency_key"),
 )
 
 # The send API's ledger (api.send_ledger): each accepted message, and the client's idempotency key for it,
@@ -178,6 +183,8 @@ message_statuses = Table(
     Column("error_code", Integer),
     Column("payload", JSONB, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("error_title", Text),
+    Column("error_details", Text),
     UniqueConstraint("tenant_id", "wamid", "status", name="uq_statuses_tenant_wamid_status"),
 )
 

@@ -1,15 +1,17 @@
 """The conversation processor's events → PostgreSQL: state, contacts, rule executions, history.
 
 Every event is kept in ``conversation_events`` (unique by event id, so a redelivery is a no-op).
-``ConversationChanged`` updates the conversation's row only when its version is newer than the
-stored one, so a redelivered or reordered change never rolls the state back. ``ContactChanged``
-replaces the contact's tags, attributes and opt-out; ``RuleExecuted`` is also written to
-``rule_executions`` (what the rules API shows).
+``ConversationChanged`` updates the conversation's state only when its version is newer than the
+stored one, so a late or redelivered change never rolls the state back. A contact's tags,
+attributes and opt-out are those of its latest ``ContactChanged`` (by time, then event id) and
+``opted_out_at`` is when its current opt-out began; both are derived again from the recorded
+changes, so they do not depend on the order the changes arrive in. ``RuleExecuted`` is also
+written to ``rule_executions`` (what the rules API shows).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,12 +52,24 @@ async def _changed(conn: AsyncConnection, event: ConversationChanged) -> None:
 
 
 async def _contact(conn: AsyncConnection, event: ContactChanged) -> None:
-    values = {"tags": event.tags, "attributes": event.attributes, "opted_out": event.opted_out}
-    stmt = insert(contacts).values(tenant_id=event.tenant_id, wa_id=event.wa_id,
-                                   opted_out_at=event.at if event.opted_out else None, **values)
+    """The contact as its recorded changes say (the caller holds the contact's lock)."""
+    ev = conversation_events
+    changes = select(ev.c.payload, ev.c.at, ev.c.event_id).where(
+        ev.c.tenant_id == event.tenant_id, ev.c.conversation_key == f"contact:{event.wa_id}",
+        ev.c.kind == event.kind)
+    newest = (ev.c.at.desc(), ev.c.event_id.desc())
+    opted_out = ev.c.payload["opted_out"].as_boolean()
+    latest = (await conn.execute(changes.order_by(*newest).limit(1))).one()
+    since = None
+    if latest.payload["opted_out"]:
+        opted_in = (await conn.execute(changes.where(~opted_out).order_by(*newest).limit(1))).first()
+        run = changes.where(opted_out)
+        if opted_in is not None:
+            run = run.where(tuple_(ev.c.at, ev.c.event_id) > tuple_(opted_in.at, opted_in.event_id))
+        since = (await conn.execute(select(func.min(run.subquery().c.at)))).scalar()
+    values = {"tags": latest.payload["tags"], "attributes": latest.payload["attributes"],
+              "opted_out": bool(latest.payload["opted_out"]), "opted_out_at": since}
+    stmt = insert(contacts).values(tenant_id=event.tenant_id, wa_id=event.wa_id, **values)
     await conn.execute(stmt.on_conflict_do_update(
         constraint="uq_contacts_tenant_wa_id",
-        set_={**{k: stmt.excluded[k] for k in values},
-              "opted_out_at": func.coalesce(contacts.c.opted_out_at, stmt.excluded.opted_out_at)
-              if event.opted_out else None,
-              "updated_at": func.now()}))
+        set_={**{k: stmt.excluded[k] for k in values}, "updated_at": func.now()}))

@@ -1,13 +1,17 @@
 """Embedded Signup attempts → ``signups`` (the console follows the latest one).
 
-A request opens a ``pending`` row (its code is not stored); a result closes it. Both are
-idempotent, and a result never replaces ``connected`` with a later ``failed`` for the same attempt
-(a redelivered request whose code was already used must not undo a connection).
+A request opens a ``pending`` row (its code is not stored) and owns who asked and when; a result
+owns the outcome. Either may come first and each is idempotent. Of several results for one
+attempt the one with the higher rank wins (``connected`` over ``failed``: a redelivered request
+whose code was already used must not undo a connection), then the later one, whatever the order
+they are projected in.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,22 +20,28 @@ from schemas.signup import SignupRequest, SignupResult
 
 
 async def write_request(conn: AsyncConnection, event: SignupRequest) -> None:
-    await conn.execute(insert(signups).values(
-        attempt_id=event.attempt_id, tenant_id=event.tenant_id, status="pending", requested_by=event.requested_by,
-        requested_at=event.requested_at,
-    ).on_conflict_do_nothing(index_elements=[signups.c.attempt_id]))
+    owned = {"requested_by": event.requested_by, "requested_at": event.requested_at}
+    stmt = insert(signups).values(attempt_id=event.attempt_id, tenant_id=event.tenant_id, status="pending", **owned)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[signups.c.attempt_id], set_={k: stmt.excluded[k] for k in owned},
+        where=signups.c.tenant_id == stmt.excluded.tenant_id))
+
+
+def _rank(status: ColumnElement[Any]) -> ColumnElement[int]:
+    return case({"connected": 2, "failed": 1}, value=status, else_=0)
 
 
 async def write_result(conn: AsyncConnection, event: SignupResult) -> None:
-    values = dict(
-        attempt_id=event.attempt_id, tenant_id=event.tenant_id, status=event.outcome, step=event.step,
-        error_code=event.error_code, error_message=event.error_message, reconnected=event.reconnected,
-        result=event.model_dump(mode="json", include={"wabas", "numbers"}), finished_at=event.finished_at,
+    owned = dict(
+        status=event.outcome, step=event.step, error_code=event.error_code, error_message=event.error_message,
+        reconnected=event.reconnected, result=event.model_dump(mode="json", include={"wabas", "numbers"}),
+        finished_at=event.finished_at,
     )
-    new = insert(signups).values(**values)
+    new = insert(signups).values(attempt_id=event.attempt_id, tenant_id=event.tenant_id, **owned)
+    stored = tuple_(_rank(signups.c.status), signups.c.finished_at)  # pending (no finished_at) ranks lowest
     await conn.execute(new.on_conflict_do_update(
         index_elements=[signups.c.attempt_id],
-        set_={**{k: new.excluded[k] for k in values if k not in ("attempt_id", "tenant_id")},
-              "updated_at": func.now()},
-        where=(signups.c.tenant_id == new.excluded.tenant_id) & (signups.c.status != "connected"),
+        set_={**{k: new.excluded[k] for k in owned}, "updated_at": func.now()},
+        where=(signups.c.tenant_id == new.excluded.tenant_id)
+        & (stored < tuple_(_rank(new.excluded.status), new.excluded.finished_at)),
     ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -72,9 +73,10 @@ async def test_redelivered_and_concurrent_duplicates_store_one_row(
 
 async def _post_statuses(post: Poster, tenant_phone: str, waba: str, wamid: str, sequence: list[tuple[str, int | None]],
                          recipient: str = "15553334444") -> None:
-    for value, code in sequence:
+    start = int(time.time())
+    for offset, (value, code) in enumerate(sequence):  # Meta's timestamps: one second apart, in this order
         body = payloads.status_update(tenant_phone, waba, wamid, value, recipient, error_code=code,
-                                      error_title="Message undeliverable" if code else "")
+                                      error_title="Message undeliverable" if code else "", timestamp=start + offset)
         assert (await post(body)).status_code == 200
 
 
