@@ -5,7 +5,6 @@ Only the pytest fixtures are here; the constants and helpers they and the tests 
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,16 +21,9 @@ from stack.launcher import LocalStack
 from tenants.api_keys import create_key_for
 from tenants.commands import attach_number, create_tenant
 from tests.integration.helpers import (
-    AI_TIMEOUT_S,
     MODEL,
-    MODEL_KEY,
-    PAIR_INTERVAL_S,
-    PLATFORM_KEY,
-    PREVIOUS_SECRET,
     SECRET,
     TEST_SCRYPT_N,
-    VAULT_KEYS,
-    VERIFY_TOKEN,
     Admin,
     AdminFactory,
     Business,
@@ -43,33 +35,17 @@ from tests.integration.helpers import (
     TenantFactory,
     TopicTail,
     fresh_id,
+    new_business,
     scalar,
-    start_dispatcher,
+    started_stack,
     wait_for,
 )
-from vault.cipher import Vault
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    local = LocalStack(environment="test", extra_env={
-        "AEROSTIC_PASSWORD_SCRYPT_N": str(TEST_SCRYPT_N),
-        "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
-        "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN,
-        "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
-        "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000",
-    })
+    local = started_stack(seed="7")
     try:
-        local.start_services()
-        local.prepare()
-        local.start_ingress()
-        local.start_streams()
-        local.start_projector()
-        local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed="7")
-        start_dispatcher(local)
-        MODEL.start()
-        local.start_ai(openai_base_url=MODEL.url, openai_model="test-model", openai_api_key=MODEL_KEY,
-                       timeout_s=AI_TIMEOUT_S)
         yield local
     finally:
         local.stop()
@@ -163,18 +139,7 @@ async def api(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def business_factory(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient) -> BusinessFactory:
     async def make(name: str = "sender", *, throughput: int = 80, tier: int | None = None) -> Business:
-        tenant_id = await create_tenant(settings, name)
-        pnid, waba, business = fresh_id(), fresh_id(), fresh_id()
-        token = f"EAAG{random.getrandbits(128):032x}"
-        await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
-                            display_phone_number="15550002222", throughput_mps=throughput, token=token,
-                            vault=Vault.from_spec(VAULT_KEYS), business_id=business, tier_limit=tier)
-        registered = await sim.post("/_sim/numbers", json={
-            "phone_number_id": pnid, "waba_id": waba, "business_id": business, "token": token,
-            "display_phone_number": "15550002222", "throughput": throughput, "tier": tier})
-        assert registered.status_code < 300, registered.text
-        _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
-        return Business(tenant_id, pnid, waba, business, token, api_key)
+        return await new_business(settings, producer, sim, name, throughput=throughput, tier=tier)
 
     return make
 

@@ -257,3 +257,33 @@ async def new_business(settings: CoreSettings, producer: AsyncProducer, sim: htt
     assert registered.status_code < 300, registered.text
     _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
     return Business(tenant_id, pnid, waba, business, token, api_key)
+
+
+def started_stack(*, seed: str, root: Path | None = None, model: bool = True) -> LocalStack:
+    """A whole local stack as the tests run it (secrets, fast timings, the simulator, the model server if
+    ``model``); the caller stops it (``stop()``; the model server with ``MODEL.stop()``)."""
+    env = {"AEROSTIC_PASSWORD_SCRYPT_N": str(TEST_SCRYPT_N), "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
+           "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN, "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
+           "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000"}
+    local = LocalStack(environment="test", extra_env=env) if root is None else LocalStack(
+        root=root, environment="test", extra_env=env)
+    try:
+        local.start_services()
+        local.prepare()
+        local.start_ingress()
+        local.start_streams()
+        local.start_projector()
+        local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed=seed)
+        start_dispatcher(local)
+        if model:
+            MODEL.start()
+            local.start_ai(openai_base_url=MODEL.url, openai_model="test-model", openai_api_key=MODEL_KEY,
+                           timeout_s=AI_TIMEOUT_S)
+        else:
+            local.start_ai(timeout_s=AI_TIMEOUT_S)
+    except BaseException:
+        local.stop()
+        if model:
+            MODEL.stop()
+        raise
+    return local

@@ -61,15 +61,12 @@ from stack.launcher import LocalStack
 from tenants.config import bump_config_version
 from tests.integration.helpers import (
     AI_TIMEOUT_S,
-    PAIR_INTERVAL_S,
-    PLATFORM_KEY,
-    PREVIOUS_SECRET,
     SECRET,
-    VERIFY_TOKEN,
     Business,
     fresh_id,
     new_business,
     start_dispatcher,
+    started_stack,
 )
 
 pytestmark = pytest.mark.chaos
@@ -93,18 +90,8 @@ TRANSIENT = (OSError, DBAPIError, RedisError, httpx.TransportError)
 
 @pytest.fixture(scope="module")
 def chaos_stack() -> Iterator[LocalStack]:
-    local = LocalStack(root=Path(tempfile.mkdtemp(prefix="aerostic-chaos-")), environment="test", extra_env={
-        "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}", "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN,
-        "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY, "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000"})  # as the session's stack
+    local = started_stack(seed="11", root=Path(tempfile.mkdtemp(prefix="aerostic-chaos-")), model=False)
     try:
-        local.start_services()
-        local.prepare()
-        local.start_ingress()
-        local.start_streams()
-        local.start_projector()
-        local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed="11")
-        start_dispatcher(local)
-        local.start_ai(timeout_s=AI_TIMEOUT_S)
         yield local
     finally:
         local.stop()

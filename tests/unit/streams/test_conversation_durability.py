@@ -7,7 +7,6 @@ runs against PostgreSQL in tests/integration/test_redis_loss.py.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,17 +39,6 @@ from tests.unit.streams.test_conversations import (
     run,
     send,
 )
-
-
-@pytest.fixture
-async def redis(redis_client: aioredis.Redis) -> aioredis.Redis:
-    await redis_client.flushdb()
-    return redis_client
-
-
-@pytest.fixture
-def tenant() -> str:
-    return f"tenant-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

@@ -91,18 +91,6 @@ class _Configs:
 
 
 @pytest.fixture
-async def redis(redis_client: aioredis.Redis) -> aioredis.Redis:
-    """The shared unit-test Redis, emptied: every test here uses the same conversation key."""
-    await redis_client.flushdb()
-    return redis_client
-
-
-@pytest.fixture
-def tenant() -> str:
-    return f"tenant-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
 def configs() -> _Configs:
     return _Configs()
 
