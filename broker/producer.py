@@ -13,6 +13,7 @@ plus headroom.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -22,6 +23,9 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from schemas.catalogue import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
+
+
+REPLACE_AFTER_FAILURES = 3
 
 
 class DeliveryError(Exception):
@@ -46,6 +50,7 @@ class AsyncProducer:
             **(extra or {}),
         }
         self._producer: Producer | None = None
+        self._failures_in_row = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running = False
@@ -118,6 +123,18 @@ class AsyncProducer:
             if self._done:
                 batch, self._done = self._done, []
                 self._loop.call_soon_threadsafe(_resolve_all, batch)
+                self._watch_failures(batch)
+
+    def _watch_failures(self, batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
+        """Replace a producer whose appends keep failing: a broker that lost its state (a restarted in-memory
+        broker answers UNKNOWN_PRODUCER_ID forever) never gives the old producer id back, and librdkafka does
+        not always call that fatal. A new producer gets a new id; a failure streak costs one replacement."""
+        for _, err in batch:
+            self._failures_in_row = self._failures_in_row + 1 if err is not None else 0
+        if self._failures_in_row >= REPLACE_AFTER_FAILURES:
+            self._failures_in_row = 0
+            self._replace_after_fatal(KafkaException(KafkaError(KafkaError._FATAL,
+                                                                f"{REPLACE_AFTER_FAILURES} appends failed in a row")))
 
     def _replace_after_fatal(self, exc: KafkaException) -> None:
         """A fatal producer error (e.g. the broker forgot our producer id) needs a new producer.
@@ -126,7 +143,10 @@ class AsyncProducer:
         retries); a record that did land is then a duplicate, which the router absorbs.
         """
         log.error("producer failed fatally, replacing it: %s", exc)
-        self._producer = Producer(self._config)
+        old, self._producer = self._producer, Producer(self._config)
+        if old is not None:
+            with contextlib.suppress(KafkaException):
+                old.purge(in_queue=True, in_flight=True)  # its reports are never polled: the senders fail below
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._fail_pending, str(exc))
 

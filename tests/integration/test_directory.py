@@ -34,7 +34,7 @@ async def test_a_number_attached_just_before_a_sync_is_found(settings: CoreSetti
     try:
         for _ in range(3):
             number, tenant = fresh_id(), fresh_id()
-            entry = DirectoryEntry.owned(number, tenant, waba_id=fresh_id())
+            entry = DirectoryEntry.owned(number, tenant, waba_id=fresh_id(), display_phone_number=None)
             await producer.send(TENANTS_DIRECTORY.name, entry.encode(), number)
             assert await asyncio.to_thread(directory.sync, 10.0)
             assert directory.lookup(number) == tenant

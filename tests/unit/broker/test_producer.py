@@ -1,0 +1,34 @@
+"""broker.producer: a producer whose appends keep failing is replaced (a broker that lost its state never gives
+the old producer id back), and what was in flight is failed so its senders answer 503."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from confluent_kafka import KafkaError
+
+from broker.producer import REPLACE_AFTER_FAILURES, AsyncProducer, DeliveryError
+
+
+async def test_a_failure_streak_replaces_the_producer_and_fails_what_was_in_flight() -> None:
+    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=60_000)
+    await producer.start()
+    try:
+        waiting = asyncio.create_task(producer.send("t", b"v", b"k"))
+        await asyncio.sleep(0)  # the append is queued and pending
+        first = producer._producer
+        timed_out = KafkaError(KafkaError._MSG_TIMED_OUT)
+        producer._watch_failures([(asyncio.get_running_loop().create_future(), timed_out)]
+                                 * (REPLACE_AFTER_FAILURES - 1))
+        assert producer._producer is first  # a short streak is the broker's business
+        producer._watch_failures([(asyncio.get_running_loop().create_future(), None)])
+        producer._watch_failures([(asyncio.get_running_loop().create_future(), timed_out)]
+                                 * (REPLACE_AFTER_FAILURES - 1))
+        assert producer._producer is first  # a success in between starts the count again
+        producer._watch_failures([(asyncio.get_running_loop().create_future(), timed_out)])
+        assert producer._producer is not first
+        with pytest.raises(DeliveryError):
+            await asyncio.wait_for(waiting, 5)
+    finally:
+        await producer.stop(flush_seconds=0)
