@@ -40,6 +40,9 @@ class DurableStates(Protocol):
     async def save(self, states: Mapping[str, Conversation]) -> set[str]:
         """Store ``states`` unless a newer version is stored; returns the keys that were not stored."""
 
+    async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:
+        """Up to ``limit`` conversations waiting for a person, oldest first."""
+
 
 class PostgresStates:
     """``DurableStates`` in PostgreSQL's ``conversation_state``: one statement per batch each way.
@@ -64,6 +67,14 @@ class PostgresStates:
             states[key].version = version
         return states
 
+    async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:
+        table = conversation_state
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(table.c.conversation_key, table.c.state).where(
+                table.c.state["state"].astext == "queued").order_by(
+                table.c.state["queued_at"].as_float(), table.c.conversation_key).limit(limit))
+        return [(key, Conversation.from_dict(state)) for key, state in found]
+
     async def save(self, states: Mapping[str, Conversation]) -> set[str]:
         if not states:
             return set()
@@ -81,6 +92,9 @@ class PostgresStates:
         return set(states) - written
 
 
+WAITING_REBUILT = 10_000  # conversations put back in their queues after Redis restarted, at most
+
+
 class ConversationStore:
     """Conversation states in Redis, checked against and written through to ``DurableStates``."""
 
@@ -88,6 +102,7 @@ class ConversationStore:
         self.redis = redis
         self.durable = durable
         self.run_id: str | None = None  # of the Redis server, as last seen
+        self.queues_doubtful = True  # the hand-off queues may lack waiting conversations (start, Redis restart)
 
     async def load(self, keys: Collection[str]) -> tuple[dict[str, Conversation], dict[str, Conversation]]:
         """The states of ``keys`` (new ones empty), and those of them Redis lacked or held from another run."""
@@ -145,4 +160,15 @@ class ConversationStore:
         elif run_id != self.run_id and self.run_id is not None:
             log.warning("Redis restarted or failed over (run %s, was %s): its states are checked against "
                         "PostgreSQL's as they are read", run_id, self.run_id)
+            self.queues_doubtful = True
         self.run_id = run_id
+
+    async def waiting_once(self) -> list[tuple[str, Conversation]]:
+        """After a start or a Redis restart, once: the conversations waiting for a person (to queue again)."""
+        if not self.queues_doubtful:
+            return []
+        self.queues_doubtful = False
+        waiting = await self.durable.waiting(WAITING_REBUILT)
+        if waiting:
+            log.info("%d waiting conversation(s) put back in their hand-off queues", len(waiting))
+        return waiting

@@ -177,8 +177,11 @@ class ConversationProcessor:
 
     async def _load(self, keys: set[str]) -> dict[str, Conversation]:
         states, self._back = await self.store.load(keys)
-        for key, conv in self._back.items():
-            if conv.state == "queued" and conv.tenant_id:  # its place in the queue may be lost with it
+        # A conversation waiting for a person may have lost its place in the queue with Redis: put it back (at
+        # its original place: ``requeue`` never moves one that is still there).
+        waiting = [*self._back.items(), *await self.store.waiting_once()]
+        for key, conv in waiting:
+            if conv.state == "queued" and conv.tenant_id:
                 await self.assigner.requeue(conv.tenant_id, key, conv.team, conv.queued_at or time.time())
         return states
 

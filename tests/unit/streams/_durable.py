@@ -32,6 +32,10 @@ class MemoryStates:
                 self.rows[key] = (conv.version, orjson.dumps(conv.to_dict()))
         return stale
 
+    async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:
+        found = sorted(((k, self.get(k)) for k in self.rows), key=lambda kc: (kc[1].queued_at, kc[0]))
+        return [(k, c) for k, c in found if c.state == "queued"][:limit]
+
     def get(self, key: str) -> Conversation:
         version, state = self.rows[key]
         conv = Conversation.from_dict(orjson.loads(state))

@@ -160,6 +160,21 @@ async def test_redelivered_commands_and_sends_are_applied_once(
     assert await Assigner(redis).open_count(tenant, "ann") == 0  # nothing was counted again
 
 
+async def test_a_restarted_processor_puts_back_waiting_conversations_nobody_writes_to(
+        processor: ConversationProcessor, redis: aioredis.Redis, states: MemoryStates, tenant: str) -> None:
+    assigner = Assigner(redis)
+    await run(processor, inbound(tenant, 0, kind="image", text=None))
+    assert await assigner.queued(tenant) == [KEY]
+    await lose(redis)
+    restarted = ConversationProcessor(redis, _Engine(), prefix="", configs=_Configs(),  # type: ignore[arg-type]
+                                      states=states)
+    await run(restarted, inbound_from(tenant, "999", 0))  # someone else writes; the waiting customer does not
+    assert await assigner.queued(tenant) == [KEY]
+    await assigner.configure(tenant, "ann", capacity=1, teams=[])
+    await assigner.set_presence(tenant, "ann", "online", ttl_s=60)
+    assert await assigner.claim(tenant, "ann") == KEY
+
+
 async def test_one_durable_read_per_batch_and_only_for_what_redis_lacks(
         processor: ConversationProcessor, redis: aioredis.Redis, states: MemoryStates, tenant: str) -> None:
     await run(processor, inbound_from(tenant, "111", 0), inbound_from(tenant, "222", 0))
