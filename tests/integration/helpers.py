@@ -47,10 +47,17 @@ MODEL_KEY = "sk-integration-model-key"
 AI_TIMEOUT_S = "1.5"
 
 
+# The tests' slots are 10 % apart instead of production's 3 %: on a loaded 2-core machine the simulator's event
+# loop stalls for tens of milliseconds and then counts several paced sends at once, moving one across its fixed
+# one-second window. bench dispatch measures the production margin against the limit.
+TEST_RATE_MARGIN = "0.1"
+
+
 def start_dispatcher(stack: LocalStack) -> None:
     """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
     stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
-                           hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S)
+                           hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S,
+                           rate_margin=TEST_RATE_MARGIN)
 
 
 @dataclass
