@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 
 REPLACE_AFTER_FAILURES = 3
+PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
 class DeliveryError(Exception):
@@ -130,6 +131,8 @@ class AsyncProducer:
         broker answers UNKNOWN_PRODUCER_ID forever) never gives the old producer id back, and librdkafka does
         not always call that fatal. A new producer gets a new id; a failure streak costs one replacement."""
         for _, err in batch:
+            if err is not None and err.code() in PURGED:
+                continue  # a replaced producer's leftovers, already failed
             self._failures_in_row = self._failures_in_row + 1 if err is not None else 0
         if self._failures_in_row >= REPLACE_AFTER_FAILURES:
             self._failures_in_row = 0
@@ -146,7 +149,8 @@ class AsyncProducer:
         old, self._producer = self._producer, Producer(self._config)
         if old is not None:
             with contextlib.suppress(KafkaException):
-                old.purge(in_queue=True, in_flight=True)  # its reports are never polled: the senders fail below
+                old.purge(in_queue=True, in_flight=True)
+                old.flush(0)  # serves the purge reports (not counted as failures), so the old producer is freed
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._fail_pending, str(exc))
 
