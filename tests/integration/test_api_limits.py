@@ -63,6 +63,7 @@ async def stream(stack: LocalStack, path: str, headers: dict[str, str], upload: 
                     break
                 writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 await writer.drain()
+                await asyncio.sleep(0)  # drain() does not yield while the buffer is low: let the reader see the answer
         status_line, *lines = (await asyncio.wait_for(answered, 30)).decode().split("\r\n")
         return int(status_line.split()[1]), {k.lower(): v for k, v in (line.split(": ", 1) for line in lines if line)}
     finally:
