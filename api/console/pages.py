@@ -211,9 +211,11 @@ async def _account_page(request: Request, engine: AsyncEngine, principal: Sessio
     is_admin = principal.role == "admin"
     async with engine.connect() as conn:
         tenant_name = await _tenant_name(conn, principal.tenant_id)
+        # Whether the attempt is recorded, before the view: were it asked after, a record landing between the
+        # two would leave a view without it ("Not connected") and a page that does not follow the attempt.
+        awaiting = attempt is not None and not await _attempt_recorded(conn, principal.tenant_id, attempt)
         view = as_json(await connection_view(conn, principal.tenant_id))
         keys, keys_next = await _keys_page(conn, principal.tenant_id, keys_after) if is_admin else ([], None)
-        awaiting = attempt is not None and not await _attempt_recorded(conn, principal.tenant_id, attempt)
     return render(request, "console.html", {
         "tenant_name": tenant_name, "user": principal, "is_admin": is_admin,
         "status": status_of(view, awaiting=awaiting), "numbers": numbers_of(view),
