@@ -31,6 +31,7 @@ from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
+from broker.runtime import set_aside
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
 from config.settings import AiSettings
@@ -127,13 +128,11 @@ class AiWorker:
     async def _handle(self, msg: Message) -> None:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         try:
-            if msg.error():
-                return
             self.offsets.received(topic, partition, offset)
             try:
                 request = AiRequest.decode(msg.value() or b"")
             except ValidationError as exc:
-                log.error("undecodable AI request %s[%s]@%s skipped: %s", topic, partition, offset, exc)
+                await set_aside(self.producer, AI_GROUP, msg, exc, self.settings.topic_prefix)
                 self.offsets.finished(topic, partition, offset)
                 return
             decision = await self._decide(request)

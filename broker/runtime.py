@@ -93,6 +93,21 @@ def dead_letter(group: str, msg: Message, error: BaseException, prefix: str, *, 
     return Output(dead_letters(group).full_name(prefix), msg.key() or b"", letter.encode())
 
 
+async def set_aside(producer: AsyncProducer, group: str, msg: Message, error: BaseException, prefix: str) -> None:
+    """Publish ``msg``'s dead letter for a consumer that commits on its own (dispatcher, AI worker), retrying
+    until the broker acknowledges it: only then may its offset be committed."""
+    letter = dead_letter(group, msg, error, prefix)
+    log.error("%s: %s[%s]@%s set aside as a dead letter: %s", group, msg.topic(), msg.partition(), msg.offset(),
+              error)
+    while True:
+        try:
+            await producer.send(letter.topic, letter.value, letter.key)
+            return
+        except DeliveryError as exc:
+            log.error("%s: dead letter not published yet (%s); retrying", group, exc)
+            await asyncio.sleep(0.5)
+
+
 class StreamWorker:
     """Runs one ``Processor`` until stopped."""
 

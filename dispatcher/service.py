@@ -26,6 +26,7 @@ from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
+from broker.runtime import set_aside
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
 from config.settings import DispatcherSettings
@@ -125,32 +126,40 @@ class Dispatcher:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         self.offsets.received(topic, partition, offset)
         if topic == self.topics[ACCOUNT_EVENTS.name]:
-            task = asyncio.create_task(self._account_event(msg.value() or b"", topic, partition, offset))
+            task = asyncio.create_task(self._account_event(msg))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             return
         try:
             request = OutboundRequest.decode(msg.value() or b"")
         except ValidationError as exc:
-            log.error("undecodable send request %s[%s]@%s skipped: %s", topic, partition, offset, exc)
-            self.offsets.finished(topic, partition, offset)
+            task = asyncio.create_task(self._set_aside(msg, exc))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             return
         delay = max(0.0, request.not_before - time.time())
         self.scheduler.add(Work(request, topic, partition, offset, not_before=time.monotonic() + delay))
 
-    async def _account_event(self, raw: bytes, topic: str, partition: int, offset: int) -> None:
+    async def _account_event(self, msg: Message) -> None:
         """Meta says the WABA is gone (partner removed, app uninstalled…): hold its sends until reconnected."""
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         try:
-            event = AccountEvent.decode(raw)
+            event = AccountEvent.decode(msg.value() or b"")
             if await self.sender.accounts.apply(event):
                 log.warning("WABA %s is disconnected (%s); its sends are held", event.waba_id, event.event)
         except ValidationError as exc:
-            log.error("undecodable account event %s[%s]@%s skipped: %s", topic, partition, offset, exc)
+            await self._set_aside(msg, exc)
+            return
         except Exception:
             log.exception("account event %s[%s]@%s not applied; it is read again after a restart", topic,
                           partition, offset)
             return
         self.offsets.finished(topic, partition, offset)
+
+    async def _set_aside(self, msg: Message, error: BaseException) -> None:
+        """A record the dispatcher cannot read goes to its dead-letter topic; then its offset may pass."""
+        await set_aside(self.producer, DISPATCHER_GROUP, msg, error, self.settings.topic_prefix)
+        self.offsets.finished(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
 
     async def _flow_control(self) -> None:
         """Pause bulk while interactive work waits or the bulk buffer is full; resume otherwise."""

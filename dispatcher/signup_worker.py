@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer, commit, last_offsets
 from broker.producer import AsyncProducer, DeliveryError
+from broker.runtime import set_aside
 from config import redis_keys
 from config.settings import DispatcherSettings
 from dispatcher.onboarding import Onboarding
@@ -65,8 +66,7 @@ class SignupWorker:
         try:
             request = SignupRequest.decode(msg.value() or b"")
         except ValidationError as exc:
-            log.error("undecodable signup request %s[%s]@%s skipped: %s", msg.topic(), msg.partition(), msg.offset(),
-                      exc)
+            await set_aside(self.producer, SIGNUP_GROUP, msg, exc, self.settings.topic_prefix)
             return
         key = redis_keys.signup_attempt(request.attempt_id)
         saved = await self.redis.get(key)

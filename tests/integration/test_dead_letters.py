@@ -26,7 +26,17 @@ from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
 from metasim import payloads
-from schemas.catalogue import INBOUND, PROJECTOR_GROUP, ROUTER_GROUP, STATUSES, WEBHOOKS_RAW
+from schemas.catalogue import (
+    AI_GROUP,
+    AI_REQUESTS,
+    DISPATCHER_GROUP,
+    INBOUND,
+    OUTBOUND_INTERACTIVE,
+    PROJECTOR_GROUP,
+    ROUTER_GROUP,
+    STATUSES,
+    WEBHOOKS_RAW,
+)
 from schemas.dead_letter import DeadLetter
 from stack.launcher import LocalStack
 from stack.topics import create_topics
@@ -183,3 +193,18 @@ async def test_the_operator_sees_dead_letters_per_group(
     assert set(report["counts"]) >= {ROUTER_GROUP, PROJECTOR_GROUP} and report["counts"][PROJECTOR_GROUP] >= 1
     refused = await http.get("/admin/dead-letters", headers={"Authorization": "Bearer not-the-platform-key"})
     assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(("topic", "group"), [(OUTBOUND_INTERACTIVE.name, DISPATCHER_GROUP),
+                                              (AI_REQUESTS.name, AI_GROUP)])
+async def test_the_out_of_order_consumers_set_aside_what_they_cannot_read(
+        settings: CoreSettings, producer: AsyncProducer, topic: str, group: str) -> None:
+    marker = uuid.uuid4().hex
+    await producer.send(topic, f'{{"unreadable": "{marker}"}}'.encode(), b"some:key")
+
+    async def letter() -> list[DeadLetter]:
+        letters = await asyncio.to_thread(read_letters, settings, group)
+        return [ltr for _, ltr in letters if marker.encode() in ltr.value]
+
+    [found] = await wait_for(letter, what=f"the dead letter of {group}")
+    assert (found.source_topic, found.error_type, found.key) == (topic, "ValidationError", b"some:key")
