@@ -38,7 +38,7 @@ async def _texts(sim: httpx.AsyncClient, shop: Shop, wa_id: str, count: int) -> 
 async def _asked(stack: LocalStack, key: str) -> list[str]:
     """The wamids the AI was asked about in ``key``, in order (every record of ``ai.requests``)."""
     values = await asyncio.to_thread(topic_records, stack, AI_REQUESTS.name, idle_s=1.0)
-    return [r["message_wamid"] for r in map(json.loads, values) if r["conversation_key"] == key]
+    return [r["message_wamid"] for r in map(json.loads, values) if r.get("conversation_key") == key]  # not: poison
 
 
 async def _handled(db: AsyncEngine, key: str, wamid: str) -> Any:
