@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -101,6 +102,12 @@ contacts = Table(
     Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("opted_out", Boolean, nullable=False, server_default=false()),  # campaigns skip opted-out contacts
     Column("opted_out_at", DateTime(timezone=True)),
+    # Contacts' API and imports (migration 0013): the number as entered, normalised (E.164; NULL for a contact
+    # first met by its message, whose number is its wa_id), who or what last opted it out or in, the last import.
+    Column("e164", Text),
+    Column("opt_source", Text),  # keyword | rule | meta | admin | conversation
+    Column("opt_actor", Text),
+    Column("last_import_id", UUID(as_uuid=False)),
     UniqueConstraint("tenant_id", "wa_id", name="uq_contacts_tenant_wa_id"),
 )
 
@@ -362,3 +369,138 @@ dead_letters = Table(
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Index("ix_dead_letters_group_failed_at", "consumer_group", "failed_at"),
 )
+
+
+# --- campaigns (writers: the API for campaigns and their CSV rows; the campaign stream processors for the
+# recipients and a campaign's progress columns) ---------------------------------------------------------------
+campaigns = Table(
+    "campaigns", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="draft"),  # campaigns.states.CampaignState
+    Column("state_reason", Text),
+    Column("phone_number_id", Text, nullable=False),
+    Column("template_name", Text, nullable=False),
+    Column("template_language", Text, nullable=False),
+    Column("template_category", Text, nullable=False, server_default="marketing"),
+    Column("parameter_format", Text, nullable=False, server_default="positional"),
+    Column("audience", JSONB, nullable=False),  # {"kind": "segment"|"csv"|"retarget", ...}
+    Column("variables", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("schedule", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("send_at", DateTime(timezone=True)),
+    Column("audience_size", Integer),
+    Column("expanded", Integer, nullable=False, server_default="0"),
+    Column("expanded_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("launched_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_campaigns_tenant_created", "tenant_id", "created_at", "id"),
+    Index("ix_campaigns_due", "state", "send_at"),
+)
+
+# A CSV audience's rows as uploaded (line order), normalised, with the problem that skips a row.
+campaign_audience_rows = Table(
+    "campaign_audience_rows", metadata,
+    Column("campaign_id", UUID(as_uuid=False), ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("wa_id", Text),
+    Column("raw", Text, nullable=False),
+    Column("columns", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("problem", Text),  # invalid_number | duplicate
+)
+
+# One row per campaign and contact (``contact`` is the wa_id, or ``line:<n>`` for a CSV row without one).
+campaign_recipients = Table(
+    "campaign_recipients", metadata,
+    Column("campaign_id", UUID(as_uuid=False), ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("wa_id", Text),
+    Column("seq", Integer, nullable=False),  # position in the audience
+    Column("state", Text, nullable=False),  # campaigns.states.RecipientState
+    Column("rank", SmallInteger, nullable=False),
+    Column("reason", Text),  # skip reason, or why a queued recipient waits
+    Column("error_code", Integer),
+    Column("error_title", Text),
+    Column("message_id", Text),
+    Column("wamid", Text),
+    Column("ambiguous", Boolean, nullable=False, server_default=false()),
+    Column("queued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("submitted_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("read_at", DateTime(timezone=True)),
+    Column("replied_at", DateTime(timezone=True)),
+    Column("failed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_campaign_recipients_state", "campaign_id", "state", "seq"),
+    Index("ix_campaign_recipients_page", "campaign_id", "seq"),
+    Index("ix_campaign_recipients_contact", "tenant_id", "wa_id", "submitted_at"),
+)
+
+
+# --- contacts: opt-out history, imports, segments (migration 0013) ------------------------------
+
+# Every opt-out and opt-in of a contact, whoever made it (writers: the projector for STOP/START, rules and Meta's
+# user_preferences webhooks; the tenant API for an admin's). A contact's opted_out is its latest (by time, then
+# event id), so the order the changes are written in does not matter (contacts.optout).
+contact_opt_changes = Table(
+    "contact_opt_changes", metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("wa_id", Text, nullable=False),
+    Column("opted_out", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("actor", Text),
+    Column("detail", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_contact_opt_changes_contact", "tenant_id", "wa_id", "at"),
+)
+
+# CSV imports and their progress (writer: the tenant API process that received the file).
+contact_imports = Table(
+    "contact_imports", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("status", Text, nullable=False),  # running | completed | failed
+    Column("filename", Text),
+    Column("encoding", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("mapping", JSONB, nullable=False),
+    Column("bytes_read", BigInteger, nullable=False, server_default="0"),
+    Column("rows", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("invalid", Integer, nullable=False, server_default="0"),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),  # the first invalid rows
+    Column("error", Text),
+    Column("requested_by", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_contact_imports_tenant", "tenant_id", "created_at", "id"),
+)
+
+# Saved audiences: a filter on tags and attributes (contacts.segments). Writer: the tenant API.
+segments = Table(
+    "segments", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("filter", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("tenant_id", "name", name="uq_segments_tenant_name"),
+    Index("ix_segments_tenant", "tenant_id", "created_at", "id"),
+)
+
+# Contacts' lists, lookups by number and segment filters (JSONB containment on tags and attributes).
+Index("ix_contacts_list", contacts.c.tenant_id, contacts.c.created_at, contacts.c.wa_id)
+Index("uq_contacts_tenant_e164", contacts.c.tenant_id, contacts.c.e164, unique=True,
+      postgresql_where=contacts.c.e164.isnot(None))
+Index("ix_contacts_tags", contacts.c.tags, postgresql_using="gin")
+Index("ix_contacts_attributes", contacts.c.attributes, postgresql_using="gin")

@@ -16,7 +16,7 @@ FLOORS: dict[str, int] = {
     # processes: one deployable each
     "ingress": 3, "api": 3, "streams": 3, "dispatcher": 3, "projector": 3, "aiworker": 3,
     # domain
-    "tenants": 2, "automations": 2, "agents": 2, "ai": 2,
+    "tenants": 2, "automations": 2, "agents": 2, "ai": 2, "contacts": 2, "campaigns": 2, "templates": 2,
     # kit
     "broker": 1, "db": 1, "vault": 1,
     # ground
