@@ -504,3 +504,47 @@ Index("uq_contacts_tenant_e164", contacts.c.tenant_id, contacts.c.e164, unique=T
       postgresql_where=contacts.c.e164.isnot(None))
 Index("ix_contacts_tags", contacts.c.tags, postgresql_using="gin")
 Index("ix_contacts_attributes", contacts.c.attributes, postgresql_using="gin")
+
+# --- templates (writer: the projector, from templates.results and the template webhooks) ----------
+
+# The per-WABA template registry: one row per (WABA, name, language), its id derived from those
+# (templates.registry.template_id). ``status_at`` is Meta's time of the fact the status comes from (a webhook's
+# entry time, a sync's fetch time), so an older fact never overwrites a newer one.
+message_templates = Table(
+    "message_templates", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("waba_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("meta_id", Text),
+    Column("category", Text, nullable=False),
+    Column("status", Text, nullable=False),  # SUBMITTING | PENDING | APPROVED | REJECTED | PAUSED | DISABLED | …
+    Column("status_reason", Text),
+    Column("quality", Text),  # GREEN | YELLOW | RED | UNKNOWN
+    Column("previous_category", Text),
+    Column("parameter_format", Text, nullable=False, server_default="positional"),
+    Column("components", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("request_id", Text),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("status_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("tenant_id", "waba_id", "name", "language", name="uq_message_templates_key"),
+    Index("ix_message_templates_tenant", "tenant_id", "name", "language"),
+)
+
+# The last registry sync of each WABA; a WABA synced at least once has a registry that knows all its templates.
+template_syncs = Table(
+    "template_syncs", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), primary_key=True),
+    Column("waba_id", Text, primary_key=True),
+    Column("request_id", Text, nullable=False),
+    Column("status", Text, nullable=False),  # done | failed
+    Column("templates", Integer),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("synced_at", DateTime(timezone=True)),  # the last successful sync
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+)
