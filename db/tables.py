@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -504,6 +505,98 @@ Index("uq_contacts_tenant_e164", contacts.c.tenant_id, contacts.c.e164, unique=T
       postgresql_where=contacts.c.e164.isnot(None))
 Index("ix_contacts_tags", contacts.c.tags, postgresql_using="gin")
 Index("ix_contacts_attributes", contacts.c.attributes, postgresql_using="gin")
+
+# --- tenants' outbound webhooks (writers: the API for endpoints and redelivery requests, the deliverer for the rest)
+
+webhook_endpoints = Table(
+    "webhook_endpoints", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("events", JSONB, nullable=False, server_default=text("'[]'::jsonb")),  # [] = every event
+    Column("enabled", Boolean, nullable=False, server_default=true()),  # the tenant's switch
+    # Signing secrets (whsec_…): the current one, and the previous one until its overlap ends (both sign).
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    Column("previous_secret_until", DateTime(timezone=True)),
+    # Set by the deliverer: failing since (cleared by a success), disabled (410, or failing for too long) and why.
+    Column("failing_since", DateTime(timezone=True)),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_webhook_endpoints_tenant", "tenant_id", "created_at", "id"),
+)
+
+# One row per event some endpoint subscribed to: the exact body delivered (and signed).
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("ordering_key", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_webhook_events_tenant", "tenant_id", "recorded_at"),
+)
+
+# The durable queue and delivery log: one row per (endpoint, event, origin); origin is "live" or a redelivery id.
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),  # order within an ordering key
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("endpoint_id", UUID(as_uuid=False), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event_id", Text, ForeignKey("webhook_events.event_id"), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("ordering_key", Text, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("response_status", Integer),
+    Column("latency_ms", Integer),
+    Column("last_error", Text),
+    Column("finished_at", DateTime(timezone=True)),
+    UniqueConstraint("endpoint_id", "event_id", "origin", name="uq_webhook_deliveries_event"),
+    CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="ck_webhook_deliveries_state"),
+    Index("ix_webhook_deliveries_head", "endpoint_id", "ordering_key", "seq",
+          postgresql_where=text("state = 'pending'")),
+    Index("ix_webhook_deliveries_log", "endpoint_id", "created_at", "id"),
+)
+
+# Which record first named a conversation or contact, and which opted a contact out: the guard of the
+# conversation.created, contact.created and contact.opted_out events (a replay of that record gives them again).
+webhook_subjects = Table(
+    "webhook_subjects", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), primary_key=True),
+    Column("subject", Text, primary_key=True),  # "conversation:{key}" | "contact:{wa_id}"
+    Column("first_source", Text, nullable=False),
+    Column("opted_out", Boolean, nullable=False, server_default=false()),
+    Column("opted_out_source", Text),
+)
+
+# Redelivery requests (one event, or a time range read again from Kafka), carried out by the deliverer.
+webhook_redeliveries = Table(
+    "webhook_redeliveries", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("endpoint_id", UUID(as_uuid=False), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event_id", Text),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("state", Text, nullable=False, server_default="requested"),  # requested | done | failed
+    Column("events", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("done_at", DateTime(timezone=True)),
+    Index("ix_webhook_redeliveries_state", "state", "requested_at"),
+)
 
 # --- templates (writer: the projector, from templates.results and the template webhooks) ----------
 
