@@ -111,6 +111,21 @@ def tenant_config_version(tenant_id: str) -> str:
     return f"{PREFIX}config-version:{tenant_id}"
 
 
+def campaign_state(campaign_id: str) -> str:
+    """A campaign's state as the API last set it; the dispatcher reads it right before each of its sends."""
+    return f"{PREFIX}campaign:{campaign_id}:state"
+
+
+def template_creations(waba_id: str) -> str:
+    """A WABA's template creations sent to Meta in the last hour (a sorted set scored by time)."""
+    return f"{PREFIX}template-creations:{waba_id}"
+
+
+def template_request(request_id: str) -> str:
+    """The dispatcher's final result of one template request (a redelivered request republishes it)."""
+    return f"{PREFIX}template-request:{request_id}"
+
+
 def around(shape: Callable[[str], str]) -> tuple[str, str]:
     """The text before and after the variable part of a key shape, for Lua scripts that build keys of ids they
     find (``head .. id .. tail``): ``around(lambda a: agent(tenant_id, a))``."""

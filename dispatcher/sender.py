@@ -17,12 +17,15 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from campaigns.states import WAITING_TIER
 from config import redis_keys
 from config.settings import DispatcherSettings
 from dispatcher.accounts import Accounts, NumberProfile
+from dispatcher.campaigns import SENDING, CampaignGate
 from dispatcher.exceptions import (
     AmbiguousOutcome,
     AuthorizationError,
@@ -36,6 +39,7 @@ from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
 from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import RateLimiter
+from schemas.campaigns import CampaignHeld, parse_key
 from schemas.outbound import (
     OUTSIDE_SERVICE_WINDOW,
     SERVICE_WINDOW_S,
@@ -54,13 +58,17 @@ class Verdict:
     result: OutboundResult | None = None
     retry: OutboundRequest | None = None
     later_s: float | None = None
+    held: CampaignHeld | None = None  # a campaign's message not sent now (tier): its campaign hears why
+    dropped: str | None = None  # a campaign's message not sent at all (paused, cancelled): the reason
 
 
 class Sender:
     """The per-request pipeline; shared by all of the dispatcher's workers."""
 
-    def __init__(self, settings: DispatcherSettings, *, redis: Redis, accounts: Accounts, graph: GraphClient) -> None:
+    def __init__(self, settings: DispatcherSettings, *, redis: Redis, accounts: Accounts, graph: GraphClient,
+                 campaigns: CampaignGate) -> None:
         self.settings = settings
+        self.campaigns = campaigns
         self.redis = redis
         self.accounts = accounts
         self.graph = graph
@@ -90,9 +98,13 @@ class Sender:
             return await self._local(request, OUTSIDE_SERVICE_WINDOW,
                                      "free-form messages can only be sent within 24 hours of the customer's last "
                                      "message; send an approved template instead")
+        if request.campaign_id and (stopped := await self._campaign_stopped(request)):
+            return stopped
         if request.message_type == "template" and not in_window and self.settings.rate_limits \
                 and not await self.limits.reserve_recipient(profile.business_id or profile.waba_id, request.to,
                                                             profile.tier_limit):
+            if request.campaign_id:  # a campaign waits for the tier instead of failing
+                return self._held(request, WAITING_TIER)
             return await self._local(request, "messaging_limit_reached",
                                      f"the business portfolio reached its limit of {profile.tier_limit} unique "
                                      "recipients of templates in 24 hours")
@@ -100,12 +112,32 @@ class Sender:
             await self._take_slots(request, profile)
         await self._calls.enter(interactive=request.lane == "interactive")
         try:  # a connection first: a record is in flight only while its call is
+            if request.campaign_id and (stopped := await self._campaign_stopped(request)):
+                return stopped  # checked again right before the call: a pause or cancel is exact
             claimed = await self._claim(request, record)
             if isinstance(claimed, Verdict):
                 return claimed
             return await self._call(request, profile, ambiguous_before=claimed)
         finally:
             self._calls.leave()
+
+    async def _campaign_stopped(self, request: OutboundRequest) -> Verdict | None:
+        """None while the request's campaign is running; else drop it (a resume hands its recipients again)."""
+        assert request.campaign_id is not None
+        state = await self.campaigns.state(request.campaign_id)
+        if state == SENDING:
+            return None
+        self.counts[f"campaign_{state}"] += 1
+        return Verdict(dropped=f"campaign {state}")
+
+    def _held(self, request: OutboundRequest, reason: str) -> Verdict:
+        assert request.campaign_id is not None
+        self.counts["campaign_held"] += 1
+        parsed = parse_key(request.idempotency_key)
+        contact = parsed[1] if parsed else request.to
+        return Verdict(held=CampaignHeld(event_id=f"{request.message_id}:held:{time.time():.3f}",
+                                         campaign_id=request.campaign_id, tenant_id=request.tenant_id,
+                                         contact=contact, reason=reason, at=datetime.now(UTC)))
 
     async def _in_window(self, request: OutboundRequest) -> bool:
         until = request.window_until

@@ -32,6 +32,7 @@ from broker.tasks import keep_running
 from config.settings import DispatcherSettings
 from db.redis_client import connect_redis
 from dispatcher.accounts import Accounts
+from dispatcher.campaigns import CampaignGate
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
 from dispatcher.onboarding import Onboarding
@@ -39,6 +40,7 @@ from dispatcher.sender import Sender, Verdict
 from dispatcher.signup_worker import SignupWorker
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
+    CAMPAIGNS_COMMANDS,
     DISPATCHER_GROUP,
     OUTBOUND_BULK,
     OUTBOUND_INTERACTIVE,
@@ -61,7 +63,7 @@ class Dispatcher:
         prefix = settings.topic_prefix
         self.topics = {spec.name: spec.full_name(prefix) for spec in (OUTBOUND_INTERACTIVE, OUTBOUND_BULK,
                                                                       OUTBOUND_RETRY, OUTBOUND_RESULTS, STATUSES,
-                                                                      ACCOUNT_EVENTS)}
+                                                                      ACCOUNT_EVENTS, CAMPAIGNS_COMMANDS)}
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
         self.consumer = build_consumer(settings, DISPATCHER_GROUP)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
@@ -71,7 +73,7 @@ class Dispatcher:
                                  read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
         self.sender = Sender(settings, redis=self.redis, accounts=Accounts(self.engine, vault,
                                                                            ttl_s=settings.account_cache_s),
-                             graph=self.graph)
+                             graph=self.graph, campaigns=CampaignGate(self.redis, self.engine))
         self.signups = SignupWorker(settings, Onboarding(
             self.graph, self.engine, vault, app_id=settings.meta_app_id,
             app_secret=settings.meta_app_secret.get_secret_value(), retry_base_s=settings.retry_base_s,
@@ -209,7 +211,10 @@ class Dispatcher:
             return
         key = work.request.conversation_key.encode()
         try:
-            if verdict.retry is not None:
+            if verdict.held is not None:  # the campaign records why its recipient waits
+                await self.producer.send(self.topics[CAMPAIGNS_COMMANDS.name], verdict.held.encode(),
+                                         verdict.held.campaign_id.encode())
+            elif verdict.retry is not None:
                 self.scheduler.block(work)  # before publishing: the retry may be consumed at once
                 await self.producer.send(self.topics[OUTBOUND_RETRY.name], verdict.retry.encode(), key)
             elif verdict.result is not None:

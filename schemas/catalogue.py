@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from schemas import dead_letter, events, signup
+from schemas import campaigns, dead_letter, events, signup, templates
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -71,9 +71,13 @@ OUTBOUND_BULK = TopicSpec("outbound.bulk", "conversation key", None, partitions=
 OUTBOUND_RETRY = TopicSpec("outbound.retry", "conversation key", None, partitions=6)
 OUTBOUND_RESULTS = TopicSpec("outbound.results", "conversation key", None, partitions=6)
 CAMPAIGNS_COMMANDS = TopicSpec("campaigns.commands", "campaign id", None, partitions=3)
-CAMPAIGNS_PROGRESS = TopicSpec("campaigns.progress", "campaign id", None, partitions=3)
+CAMPAIGNS_PROGRESS = TopicSpec("campaigns.progress", "campaign id", campaigns.CampaignProgress, partitions=3)
+CAMPAIGNS_RECIPIENTS = TopicSpec("campaigns.recipients", "{tenant id}:{contact}", campaigns.RecipientRecord,
+                                 partitions=6)
 SIGNUP_REQUESTS = TopicSpec("signup.requests", "tenant id", signup.SignupRequest, partitions=3)
 SIGNUP_RESULTS = TopicSpec("signup.results", "tenant id", signup.SignupResult, partitions=3)
+TEMPLATES_REQUESTS = TopicSpec("templates.requests", "WABA id", templates.TemplateRequest, partitions=3)
+TEMPLATES_RESULTS = TopicSpec("templates.results", "WABA id", templates.TemplateResult, partitions=3)
 
 # The consumer groups, and one dead-letter topic each: records a group's handling raised on for a reason of
 # their own, set aside so the group goes on (``aerostic dlq`` lists, shows and replays them).
@@ -83,8 +87,13 @@ PROJECTOR_GROUP = "aerostic-projector"
 AI_GROUP = "aerostic-ai"
 DISPATCHER_GROUP = "aerostic-dispatcher"
 SIGNUP_GROUP = "aerostic-dispatcher-signup"
+TEMPLATES_GROUP = "aerostic-dispatcher-templates"
+CAMPAIGN_EXPANDER_GROUP = "aerostic-campaign-expander"
+CAMPAIGN_RECIPIENTS_GROUP = "aerostic-campaign-recipients"
+CAMPAIGN_FUNNEL_GROUP = "aerostic-campaign-funnel"
 GROUPS: tuple[str, ...] = (ROUTER_GROUP, CONVERSATIONS_GROUP, PROJECTOR_GROUP, AI_GROUP, DISPATCHER_GROUP,
-                           SIGNUP_GROUP)
+                           SIGNUP_GROUP, TEMPLATES_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP,
+                           CAMPAIGN_FUNNEL_GROUP)
 DEAD_LETTERS: dict[str, TopicSpec] = {
     group: TopicSpec(f"dlq.{group}", "the source record's key", dead_letter.DeadLetter, partitions=1,
                      retention_ms=-1, max_message_bytes=DEAD_LETTER_RECORD_BYTES)
@@ -101,8 +110,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     WEBHOOKS_RAW, INBOUND, STATUSES, UNROUTABLE, ACCOUNT_EVENTS, TENANTS_DIRECTORY,
     CONVERSATIONS_COMMANDS, CONVERSATIONS_EVENTS, AI_REQUESTS, AI_DECISIONS,
     OUTBOUND_INTERACTIVE, OUTBOUND_BULK, OUTBOUND_RETRY, OUTBOUND_RESULTS,
-    CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS, SIGNUP_REQUESTS, SIGNUP_RESULTS,
-    *DEAD_LETTERS.values(),
+    CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS, CAMPAIGNS_RECIPIENTS, SIGNUP_REQUESTS, SIGNUP_RESULTS,
+    TEMPLATES_REQUESTS, TEMPLATES_RESULTS, *DEAD_LETTERS.values(),
 )
 MAX_RECORD_BYTES = max(spec.max_message_bytes for spec in CATALOGUE)  # what a producer may have to write
 

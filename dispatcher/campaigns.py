@@ -1,0 +1,36 @@
+"""Whether a campaign's message may go now: the campaign's state, read right before each of its calls.
+
+The API writes a campaign's state to Redis (``config.redis_keys.campaign_state``) when it launches, pauses,
+resumes or cancels it, so a pause or a cancel stops the campaign's next call within one Redis read. A state
+missing from Redis (Redis lost its data) is read back from PostgreSQL and cached again.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config import redis_keys
+from db.tables import campaigns
+
+SENDING = "running"
+
+
+class CampaignGate:
+    """Reads a campaign's state for the sender (``running`` sends; anything else holds the message back)."""
+
+    def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
+        self.redis = redis
+        self.engine = engine
+
+    async def state(self, campaign_id: str) -> str:
+        cached = await self.redis.get(redis_keys.campaign_state(campaign_id))
+        if cached is not None:
+            return cached.decode() if isinstance(cached, bytes) else str(cached)
+        async with self.engine.connect() as conn:
+            stored = (await conn.execute(select(campaigns.c.state).where(campaigns.c.id == campaign_id))).scalar()
+        if stored is None:
+            return "missing"
+        await self.redis.set(redis_keys.campaign_state(campaign_id), stored, nx=True)
+        return str(stored)
