@@ -96,6 +96,8 @@ class CoreSettings(BaseSettings):
     graph_version: str = "v23.0"
     # scrypt's N for new password hashes (and for rehashing older ones at login); see SCRYPT_N_OWASP.
     password_scrypt_n: int = SCRYPT_N_OWASP
+    # Tenants' webhooks may go to loopback addresses over http (the tests' receiver); refused in production.
+    webhooks_allow_loopback: bool = False
 
     @property
     def is_development(self) -> bool:
@@ -135,6 +137,8 @@ class CoreSettings(BaseSettings):
         refusals = [database_refusal(self.database_url.get_secret_value())]
         if self.password_scrypt_n < SCRYPT_N_OWASP:
             refusals.append("AEROSTIC_PASSWORD_SCRYPT_N is below OWASP's minimum for scrypt (2^17) in production")
+        if self.webhooks_allow_loopback:
+            refusals.append("AEROSTIC_WEBHOOKS_ALLOW_LOOPBACK may not be set in production")
         return [r for r in refusals if r]
 
     @model_validator(mode="after")
@@ -271,3 +275,18 @@ class AiSettings(CoreSettings):
                 refusal := secret_refusal("AEROSTIC_OPENAI_API_KEY", self.openai_api_key.get_secret_value())):
             refusals.append(f"{refusal} (AEROSTIC_OPENAI_BASE_URL is set)")
         return refusals
+
+
+class DelivererSettings(CoreSettings):
+    """The webhook deliverer: tenants' own endpoints, signed, retried and logged (never Meta)."""
+
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)  # a whole delivery, connect to last byte
+    webhook_concurrency: int = Field(4, ge=1, le=64)  # deliveries in flight per endpoint
+    # Retries: exponential back-off from base to max with jitter, for at most horizon after the delivery was
+    # created; then a dead letter. An endpoint failing for disable_after (or answering 410) is disabled.
+    webhook_retry_base_s: float = Field(30.0, gt=0)
+    webhook_retry_max_s: float = Field(3 * 3600.0, gt=0)
+    webhook_retry_horizon_s: float = Field(24 * 3600.0, gt=0)
+    webhook_disable_after_s: float = Field(24 * 3600.0, gt=0)
+    webhook_poll_s: float = Field(0.2, gt=0, le=5)  # how often due deliveries are looked for
+    webhook_log_retention_days: int = Field(7, ge=1, le=90)  # finished deliveries and their events are kept so long
