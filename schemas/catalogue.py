@@ -91,9 +91,10 @@ TEMPLATES_GROUP = "aerostic-dispatcher-templates"
 CAMPAIGN_EXPANDER_GROUP = "aerostic-campaign-expander"
 CAMPAIGN_RECIPIENTS_GROUP = "aerostic-campaign-recipients"
 CAMPAIGN_FUNNEL_GROUP = "aerostic-campaign-funnel"
+DELIVERER_GROUP = "aerostic-deliverer"  # tenants' outbound webhooks
 GROUPS: tuple[str, ...] = (ROUTER_GROUP, CONVERSATIONS_GROUP, PROJECTOR_GROUP, AI_GROUP, DISPATCHER_GROUP,
                            SIGNUP_GROUP, TEMPLATES_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP,
-                           CAMPAIGN_FUNNEL_GROUP)
+                           CAMPAIGN_FUNNEL_GROUP, DELIVERER_GROUP)
 DEAD_LETTERS: dict[str, TopicSpec] = {
     group: TopicSpec(f"dlq.{group}", "the source record's key", dead_letter.DeadLetter, partitions=1,
                      retention_ms=-1, max_message_bytes=DEAD_LETTER_RECORD_BYTES)
