@@ -2,19 +2,21 @@
 
 Every event is kept in ``conversation_events`` (unique by event id, so a redelivery is a no-op).
 ``ConversationChanged`` updates the conversation's state only when its version is newer than the
-stored one, so a late or redelivered change never rolls the state back. A contact's tags,
-attributes and opt-out are those of its latest ``ContactChanged`` (by time, then event id) and
-``opted_out_at`` is when its current opt-out began; both are derived again from the recorded
-changes, so they do not depend on the order the changes arrive in. ``RuleExecuted`` is also
+stored one, so a late or redelivered change never rolls the state back. A ``ContactChanged`` applies
+what it did (a tag added or removed, an attribute set: ``contacts.store``; an opt-out or opt-in recorded
+with its source, the contact's opt-out derived from all of them: ``contacts.optout``), since the API,
+imports and Meta's webhooks change contacts too; an older event without its change stands for the whole
+contact, the latest by time. ``RuleExecuted`` is also
 written to ``rule_executions`` (what the rules API shows).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contacts import optout, store
 from db.tables import contacts, conversation_events, conversations, rule_executions
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 
@@ -52,24 +54,31 @@ async def _changed(conn: AsyncConnection, event: ConversationChanged) -> None:
 
 
 async def _contact(conn: AsyncConnection, event: ContactChanged) -> None:
-    """The contact as its recorded changes say (the caller holds the contact's lock)."""
+    """Apply what the change did (the caller holds the contact's lock)."""
+    change = event.change
+    if change is None:
+        await _snapshot(conn, event)
+    elif change.type in ("opt_out", "opt_in"):
+        await optout.record(conn, event_id=event.event_id, tenant_id=event.tenant_id, wa_id=event.wa_id,
+                            opted_out=change.type == "opt_out", at=event.at, source=change.source or "conversation")
+    elif change.tag is not None and change.type in ("add_tag", "remove_tag"):
+        tag = [change.tag]
+        await store.change_tags(conn, event.tenant_id, event.wa_id, add=tag if change.type == "add_tag" else [],
+                                remove=tag if change.type == "remove_tag" else [])
+    elif change.type == "set_attribute" and change.key is not None:
+        await store.set_attributes(conn, event.tenant_id, event.wa_id, {change.key: change.value or ""})
+
+
+async def _snapshot(conn: AsyncConnection, event: ContactChanged) -> None:
+    """An event from before changes were named: the contact as its latest such event says."""
     ev = conversation_events
-    changes = select(ev.c.payload, ev.c.at, ev.c.event_id).where(
-        ev.c.tenant_id == event.tenant_id, ev.c.conversation_key == f"contact:{event.wa_id}",
-        ev.c.kind == event.kind)
-    newest = (ev.c.at.desc(), ev.c.event_id.desc())
-    opted_out = ev.c.payload["opted_out"].as_boolean()
-    latest = (await conn.execute(changes.order_by(*newest).limit(1))).one()
-    since = None
-    if latest.payload["opted_out"]:
-        opted_in = (await conn.execute(changes.where(~opted_out).order_by(*newest).limit(1))).first()
-        run = changes.where(opted_out)
-        if opted_in is not None:
-            run = run.where(tuple_(ev.c.at, ev.c.event_id) > tuple_(opted_in.at, opted_in.event_id))
-        since = (await conn.execute(select(func.min(run.subquery().c.at)))).scalar()
-    values = {"tags": latest.payload["tags"], "attributes": latest.payload["attributes"],
-              "opted_out": bool(latest.payload["opted_out"]), "opted_out_at": since}
+    latest = (await conn.execute(select(ev.c.payload).where(
+        ev.c.tenant_id == event.tenant_id, ev.c.conversation_key == f"contact:{event.wa_id}", ev.c.kind == event.kind,
+        ev.c.payload["change"].as_string().is_(None)).order_by(ev.c.at.desc(), ev.c.event_id.desc()).limit(1))).one()
+    values = {"tags": latest.payload["tags"], "attributes": latest.payload["attributes"]}
     stmt = insert(contacts).values(tenant_id=event.tenant_id, wa_id=event.wa_id, **values)
     await conn.execute(stmt.on_conflict_do_update(
         constraint="uq_contacts_tenant_wa_id",
         set_={**{k: stmt.excluded[k] for k in values}, "updated_at": func.now()}))
+    await optout.record(conn, event_id=f"conversation:{event.event_id}", tenant_id=event.tenant_id,
+                        wa_id=event.wa_id, opted_out=event.opted_out, at=event.at, source="conversation")

@@ -6,18 +6,20 @@ it owns (an upsert that never sets another input's column, least of all to NULL)
 on several inputs is merged by rank or version (a message's status: ``projector.merge``; a
 conversation's state: its version; a contact: its latest change) or derived again from the
 recorded facts, so a late or repeated input neither loses nor regresses anything. Where a write
-reads before it writes (a message and its statuses, a contact), the transaction first takes the
+reads before it writes (a message and its statuses, a contact, Meta's opt-outs), the transaction first takes the
 conversation's (or contact's) advisory lock, all of a batch's in one fixed order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contacts import optout
 from db.tables import account_events
 from projector.conversation_events import write_conversation_event
 from projector.messages import write_inbound, write_queued, write_result, write_status
@@ -25,8 +27,11 @@ from projector.signups import write_request
 from projector.signups import write_result as write_signup_result
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
+from schemas.meta_enums import ChangeField
 from schemas.outbound import MessageQueued, OutboundResult
 from schemas.signup import SignupRequest, SignupResult
+
+USER_PREFERENCES = ChangeField.USER_PREFERENCES.value
 
 # Transaction-level advisory locks, taken in the order of their keys so two batches never deadlock.
 _LOCK = text("SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
@@ -36,7 +41,7 @@ _LOCK = text("SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hasht
 async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
     """Apply ``events`` inside the caller's transaction (events without a tenant are skipped)."""
     owned = [e for e in events if getattr(e, "tenant_id", None) is not None]
-    keys = sorted({key for e in owned if (key := _lock_key(e)) is not None})
+    keys = sorted({key for e in owned for key in _lock_keys(e)})
     if keys:
         await conn.execute(_LOCK, {"keys": keys})
     for event in owned:
@@ -58,13 +63,15 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
             await write_conversation_event(conn, event)
 
 
-def _lock_key(event: Event) -> str | None:
-    """What an event reads before it writes: its conversation's messages, or its contact."""
+def _lock_keys(event: Event) -> list[str]:
+    """What an event reads before it writes: its conversation's messages, or its contacts."""
     if isinstance(event, InboundMessage | StatusUpdate | MessageQueued | OutboundResult):
-        return f"{event.tenant_id}\x1f{event.conversation_key}"
+        return [f"{event.tenant_id}\x1f{event.conversation_key}"]
     if isinstance(event, ContactChanged):
-        return f"{event.tenant_id}\x1fcontact:{event.wa_id}"
-    return None
+        return [optout.lock_key(event.tenant_id, event.wa_id)]
+    if isinstance(event, AccountEvent) and event.field == USER_PREFERENCES and event.tenant_id:
+        return [optout.lock_key(event.tenant_id, p[0]) for p in optout.marketing_preferences(_value(event))]
+    return []
 
 
 async def _account(conn: AsyncConnection, event: AccountEvent) -> None:
@@ -73,3 +80,13 @@ async def _account(conn: AsyncConnection, event: AccountEvent) -> None:
         phone_number_id=event.phone_number_id or None, field=event.field, event=event.event,
         payload=event.payload, received_at=event.received_at,
     ).on_conflict_do_nothing(index_elements=["event_id"]))
+    if event.field == USER_PREFERENCES and event.tenant_id:
+        # Marketing messages stopped or resumed by the customer in WhatsApp: the contact's campaign opt-out.
+        for wa_id, opted_out, at, detail in optout.marketing_preferences(_value(event)):
+            await optout.record(conn, event_id=f"{event.event_id}:{wa_id}", tenant_id=event.tenant_id, wa_id=wa_id,
+                                opted_out=opted_out, at=at or event.received_at, source="meta", detail=detail)
+
+
+def _value(event: AccountEvent) -> dict[str, Any]:
+    value = event.payload.get("value")
+    return value if isinstance(value, dict) else {}

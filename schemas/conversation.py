@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from schemas.events import Event
 from schemas.outbound import MessageQueued
@@ -50,8 +50,23 @@ class ConversationChanged(Event):
     at: datetime
 
 
+class ContactChange(BaseModel):
+    """What one change did: ``add_tag``/``remove_tag`` (``tag``), ``set_attribute`` (``key``, ``value``), or
+    ``opt_out``/``opt_in`` (``source``: ``keyword`` for STOP/START, ``rule`` for an automation)."""
+
+    type: Literal["add_tag", "remove_tag", "set_attribute", "opt_out", "opt_in"]
+    tag: str | None = None
+    key: str | None = None
+    value: str | None = None
+    source: Literal["keyword", "rule"] | None = None
+
+
 class ContactChanged(Event):
-    """The contact's tags, attributes and campaign opt-out after a change."""
+    """The contact's tags, attributes and campaign opt-out after a change, as the conversation sees them.
+
+    ``change`` says what changed; the projector applies only that (the contact is also changed by the API,
+    imports and Meta's opt-out webhooks). An event without it (older) stands for the whole contact.
+    """
 
     kind: Literal["contact_changed"] = "contact_changed"
     tenant_id: str
@@ -60,6 +75,7 @@ class ContactChanged(Event):
     attributes: dict[str, str]
     opted_out: bool
     at: datetime
+    change: ContactChange | None = None
 
 
 class RuleExecuted(Event):

@@ -62,7 +62,14 @@ from schemas.catalogue import (
     STATUSES,
     TopicSpec,
 )
-from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, ConversationCommand, RuleExecuted
+from schemas.conversation import (
+    AiOutcome,
+    ContactChange,
+    ContactChanged,
+    ConversationChanged,
+    ConversationCommand,
+    RuleExecuted,
+)
 from schemas.events import InboundMessage
 from schemas.outbound import (
     OUTSIDE_SERVICE_WINDOW,
@@ -205,12 +212,12 @@ class ConversationProcessor:
             wa_id=wa_id, state=conv.state, assignee_id=conv.assignee_id, team=conv.team,
             cause=cause, reason=conv.reason, version=conv.version, at=_now()))
 
-    def _contact_changed(self, key: str, conv: Conversation, event_id: str) -> None:
+    def _contact_changed(self, key: str, conv: Conversation, event_id: str, change: ContactChange) -> None:
         assert conv.tenant_id is not None
         self._dirty.add(key)
         self._emit(CONVERSATIONS_EVENTS, key, ContactChanged(
             event_id=event_id, tenant_id=conv.tenant_id, wa_id=key.partition(":")[2], tags=sorted(conv.tags),
-            attributes=conv.attributes, opted_out=conv.opted_out, at=_now()))
+            attributes=conv.attributes, opted_out=conv.opted_out, at=_now(), change=change))
 
     async def _hand_off(self, key: str, conv: Conversation, *, team: str | None, reason: str | None,
                         cause: str) -> None:
@@ -306,7 +313,7 @@ class ConversationProcessor:
         """The built-in STOP/START: campaign opt-out or opt-in, confirmed to the customer."""
         assert conv.tenant_id is not None
         conv.opted_out = keyword == "opt_out"
-        self._contact_changed(key, conv, f"{event.wamid}:{keyword}")
+        self._contact_changed(key, conv, f"{event.wamid}:{keyword}", ContactChange(type=keyword, source="keyword"))
         body = OPT_OUT_REPLY if conv.opted_out else OPT_IN_REPLY
         self._reply(key, conv, _text_message(body), idempotency_key=f"{event.wamid}:{keyword}",
                     requested_by=f"automation:builtin:{keyword}")
@@ -329,7 +336,8 @@ class ConversationProcessor:
                     handled = True
                 elif isinstance(action, AddTag | RemoveTag | SetAttribute | OptOut | OptIn):
                     self._contact_action(conv, action)
-                    self._contact_changed(key, conv, marker)
+                    self._contact_changed(key, conv, marker, ContactChange.model_validate(
+                        {**action.model_dump(), **({"source": "rule"} if isinstance(action, OptOut | OptIn) else {})}))
                 elif isinstance(action, Assign) and action.agent_id:
                     await self._assign_to(key, conv, action.agent_id, "rule")
                     handled = True
