@@ -1,5 +1,8 @@
 """Template variables of a campaign, mapped per recipient from contact fields or CSV columns, with defaults.
 
+Variables are keyed by the template's ``Variable.ref`` (``body.1``, ``body.first_name``, ``header``,
+``button.0``); ``templates.sending.send_components`` turns the values into Meta's send components.
+
 A mapping entry names its source: ``wa_id`` or ``profile_name`` (the contact's fields), ``attribute:<name>``
 (a contact attribute), ``column:<name>`` (a column of the campaign's CSV) or ``text:<value>`` (a constant);
 ``default`` is used when the source is empty. A variable with neither is an error for that recipient.
@@ -62,21 +65,3 @@ def resolve(mapping: Mapping[str, VariableSource], contact: Mapping[str, Any],
         values[name] = value[:MAX_VALUE_CHARS]
     return values
 
-
-def components(values: Mapping[str, str], *, named: bool) -> list[dict[str, Any]]:
-    """Graph's template ``components`` for ``values``: ``header.<var>`` goes to the header, the rest to the body;
-    positional variables are ordered by number, named ones carry ``parameter_name``."""
-    parts: dict[str, list[tuple[str, str]]] = {"header": [], "body": []}
-    for name, value in values.items():
-        section, _, var = name.partition(".") if name.startswith("header.") else ("body", "", name)
-        parts[section].append((var, value))
-    result: list[dict[str, Any]] = []
-    for section, items in parts.items():
-        if not items:
-            continue
-        if not named:
-            items.sort(key=lambda item: int(item[0]) if item[0].isdigit() else 10**6)
-        params = [{"type": "text", "parameter_name": var, "text": value} if named else {"type": "text", "text": value}
-                  for var, value in items]
-        result.append({"type": section, "parameters": params})
-    return result

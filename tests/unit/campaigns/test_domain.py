@@ -12,7 +12,7 @@ from campaigns.funnel import funnel
 from campaigns.schedule import QuietHours, Schedule
 from campaigns.states import RecipientState as R
 from campaigns.states import TransitionError, advances, transition
-from campaigns.variables import MissingVariable, VariableSource, components, resolve
+from campaigns.variables import MissingVariable, VariableSource, resolve
 
 
 def test_transitions() -> None:
@@ -35,26 +35,17 @@ def test_recipient_states_only_advance() -> None:
 
 
 def test_variables_from_fields_attributes_columns_and_defaults() -> None:
-    mapping = {"1": VariableSource(source="attribute:first_name", default="there"),
-               "2": VariableSource(source="column:city"), "header.1": VariableSource(source="text:Sale"),
-               "3": VariableSource(source="wa_id")}
+    mapping = {"body.1": VariableSource(source="attribute:first_name", default="there"),
+               "body.2": VariableSource(source="column:city"), "header": VariableSource(source="text:Sale"),
+               "body.3": VariableSource(source="wa_id")}
     contact = {"wa_id": "447700900123", "attributes": {"first_name": " Ann "}}
-    assert resolve(mapping, contact, {"city": "Leeds"}) == {"1": "Ann", "2": "Leeds", "header.1": "Sale",
-                                                            "3": "447700900123"}
-    assert resolve(mapping, {"wa_id": "1"}, {"city": "X"})["1"] == "there"
+    assert resolve(mapping, contact, {"city": "Leeds"}) == {"body.1": "Ann", "body.2": "Leeds", "header": "Sale",
+                                                            "body.3": "447700900123"}
+    assert resolve(mapping, {"wa_id": "1"}, {"city": "X"})["body.1"] == "there"
     with pytest.raises(MissingVariable, match="city"):
         resolve(mapping, contact, {})
     with pytest.raises(ValidationError):
         VariableSource(source="cookie:x")
-
-
-def test_components_positional_and_named() -> None:
-    positional = components({"2": "b", "1": "a", "header.1": "H"}, named=False)
-    assert positional == [{"type": "header", "parameters": [{"type": "text", "text": "H"}]},
-                          {"type": "body", "parameters": [{"type": "text", "text": "a"},
-                                                          {"type": "text", "text": "b"}]}]
-    named = components({"first_name": "Jo"}, named=True)
-    assert named == [{"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Jo"}]}]
 
 
 def test_schedule_time_zone_and_quiet_hours() -> None:
@@ -92,3 +83,20 @@ def test_funnel_is_cumulative_and_split() -> None:
     assert f["sent"] == 6 and f["delivered"] == 6 and f["read"] == 4 and f["replied"] == 1
     assert f["failed_by_code"] == {"131049": 2} and f["waiting_by_reason"] == {"portfolio_budget": 5}
     assert f["submitted"] == 9
+
+
+def test_csv_audience_rows_with_invalid_and_duplicate() -> None:
+    from campaigns.audience import CsvError, contact_key, parse_csv
+
+    text = "\ufeffName,Phone,City\nAnn,+44 7911 123456,Leeds\nBob,not a number,York\n\nAnn again,447911123456,X\n" \
+           "Cy,+91 98765-43210,Pune\n"
+    rows = parse_csv(text, "phone")
+    assert [(r.line, r.wa_id, r.problem) for r in rows] == [
+        (2, "447911123456", None), (3, None, "invalid_number"), (5, "447911123456", "duplicate"),
+        (6, "919876543210", None)]
+    assert rows[0].columns == {"Name": "Ann", "City": "Leeds"}
+    assert [contact_key(r) for r in rows] == ["447911123456", "line:3", "line:5", "919876543210"]
+    with pytest.raises(CsvError, match="no column"):
+        parse_csv("a,b\n1,2\n", "phone")
+    with pytest.raises(CsvError, match="header"):
+        parse_csv("", "phone")
