@@ -3,7 +3,8 @@
 One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` and
 ``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
 the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected.
-A second consumer (``SignupWorker``) runs Embedded Signup's exchange for ``signup.requests``.
+A second consumer (``SignupWorker``) runs Embedded Signup's exchange for ``signup.requests``, a third
+(``TemplateWorker``) the template registry's sync, creations and deletions for ``templates.requests``.
 Bulk partitions are paused while interactive requests wait or the bulk buffer is full, so a
 campaign backlog never delays a reply. Workers take requests from the
 ``Scheduler`` (order within a conversation, interactive first). A result or retry is
@@ -38,6 +39,7 @@ from dispatcher.lanes import Scheduler, Work
 from dispatcher.onboarding import Onboarding
 from dispatcher.sender import Sender, Verdict
 from dispatcher.signup_worker import SignupWorker
+from dispatcher.templates import TemplateWorker
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
     CAMPAIGNS_COMMANDS,
@@ -78,6 +80,8 @@ class Dispatcher:
             self.graph, self.engine, vault, app_id=settings.meta_app_id,
             app_secret=settings.meta_app_secret.get_secret_value(), retry_base_s=settings.retry_base_s,
         ), self.redis, self.producer)
+        self.templates = TemplateWorker(settings, self.graph, self.engine, vault, self.redis, self.producer,
+                                        retry_base_s=settings.retry_base_s)
         self.scheduler = Scheduler()
         self.offsets = OffsetTracker()
         self._bulk_paused = False
@@ -98,13 +102,14 @@ class Dispatcher:
         committer = keep_running("dispatcher offset committer", self._commit_forever)
         reporter = keep_running("dispatcher reporter", self._report_forever)
         signups = asyncio.create_task(self.signups.run(self._stopping))
+        templates = asyncio.create_task(self.templates.run(self._stopping))
         try:
             await self._consume_forever()
         finally:
             self._stopping.set()
             for task in (*workers, committer, reporter):
                 task.cancel()
-            await asyncio.gather(*workers, committer, reporter, signups, return_exceptions=True)
+            await asyncio.gather(*workers, committer, reporter, signups, templates, return_exceptions=True)
             await self._commit()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.consumer.close)

@@ -4,7 +4,8 @@ Requests are handled one at a time, in their own consumer group, beside the send
 outcome is kept in Redis before anything is published, so a request redelivered after a crash
 republishes that outcome instead of exchanging a code that Meta already consumed. A connected
 signup publishes each number to the compacted directory (the router then routes its webhooks),
-replays what ``wa.unroutable`` held for those numbers, then publishes the result; the offset is
+replays what ``wa.unroutable`` held for those numbers, asks for each WABA's template registry to be synced
+(``templates.requests``), then publishes the result; the offset is
 committed last.
 """
 
@@ -26,9 +27,10 @@ from broker.runtime import set_aside
 from config import redis_keys
 from config.settings import DispatcherSettings
 from dispatcher.onboarding import Onboarding
-from schemas.catalogue import SIGNUP_GROUP, SIGNUP_REQUESTS, SIGNUP_RESULTS, TENANTS_DIRECTORY
+from schemas.catalogue import SIGNUP_GROUP, SIGNUP_REQUESTS, SIGNUP_RESULTS, TEMPLATES_REQUESTS, TENANTS_DIRECTORY
 from schemas.events import DirectoryEntry
 from schemas.signup import SignupRequest, SignupResult
+from schemas.templates import TemplateRequest
 from tenants.replay import replay_unroutable
 
 log = logging.getLogger(__name__)
@@ -95,4 +97,10 @@ class SignupWorker:
                 await self.producer.send(directory, entry.encode(), number.phone_number_id)
             keys = {n.phone_number_id for n in result.numbers} | {w.waba_id for w in result.wabas}
             await replay_unroutable(self.settings, self.producer, keys, tenant_id=result.tenant_id)
+            for waba in result.wabas:  # the template registry of a newly connected account is synced at once
+                sync = f"{result.attempt_id}:sync:{waba.waba_id}"
+                request = TemplateRequest(event_id=sync, request_id=sync, tenant_id=result.tenant_id,
+                                          waba_id=waba.waba_id, action="sync", requested_by="signup",
+                                          requested_at=result.finished_at)
+                await self.producer.send(TEMPLATES_REQUESTS.full_name(prefix), request.encode(), waba.waba_id)
         await self.producer.send(SIGNUP_RESULTS.full_name(prefix), result.encode(), result.tenant_id)

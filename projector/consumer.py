@@ -1,11 +1,12 @@
 """The projector process: routed topics → PostgreSQL, offsets committed after the write.
 
 Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events``,
-``outbound.results``, the ``signup.*`` topics and every dead-letter topic as a ``Processor`` on
+``outbound.results``, the ``signup.*`` and ``templates.*`` topics and every dead-letter topic as a ``Processor`` on
 the stream runtime (``broker.runtime``): each batch is written in one transaction, and the runtime
 commits its offsets only after the write; a write that fails because PostgreSQL is unreachable is
 retried and never skipped. A record that cannot be decoded or written goes to the projector's
-dead-letter topic.
+dead-letter topic. Its one output: a template webhook naming a template the registry lacks asks the
+dispatcher for a sync (``templates.requests``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from confluent_kafka import Message
 from pydantic import ValidationError
@@ -34,12 +36,15 @@ from schemas.catalogue import (
     SIGNUP_REQUESTS,
     SIGNUP_RESULTS,
     STATUSES,
+    TEMPLATES_REQUESTS,
+    TEMPLATES_RESULTS,
 )
 from schemas.conversation import CONVERSATION_EVENT
 from schemas.dead_letter import DeadLetter
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.outbound import OutboundResult
 from schemas.signup import SignupRequest, SignupResult
+from schemas.templates import TemplateRequest, TemplateResult
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +53,13 @@ DECODERS: dict[str, Callable[[bytes], Event]] = {
     INBOUND.name: InboundMessage.decode, STATUSES.name: StatusUpdate.decode, ACCOUNT_EVENTS.name: AccountEvent.decode,
     CONVERSATIONS_EVENTS.name: CONVERSATION_EVENT.validate_json, OUTBOUND_RESULTS.name: OutboundResult.decode,
     SIGNUP_REQUESTS.name: SignupRequest.decode, SIGNUP_RESULTS.name: SignupResult.decode,
+    TEMPLATES_REQUESTS.name: TemplateRequest.decode, TEMPLATES_RESULTS.name: TemplateResult.decode,
     **{spec.name: DeadLetter.decode for spec in DEAD_LETTERS.values()},
 }
 
 
 class Projector:
-    """Decodes a batch and writes it in one transaction; publishes nothing."""
+    """Decodes a batch and writes it in one transaction; publishes only registry sync requests."""
 
     def __init__(self, engine: AsyncEngine, *, group_id: str, prefix: str) -> None:
         self.engine = engine
@@ -65,11 +71,21 @@ class Projector:
         decoded = self._decode(batch)
         letters = [e for e in decoded if isinstance(e, DeadLetter)]
         events = [e for e in decoded if not isinstance(e, DeadLetter)]
+        unknown: set[tuple[str, str]] = set()
         if decoded:
             async with self.engine.begin() as conn:
-                await write_events(conn, events)
+                unknown = await write_events(conn, events)
                 await write_dead_letters(conn, letters)
-        return []
+        return [self._sync(tenant_id, waba_id) for tenant_id, waba_id in sorted(unknown)]
+
+    def _sync(self, tenant_id: str, waba_id: str) -> Output:
+        """Ask the dispatcher to sync a registry a webhook found lacking a template (one request per WABA and
+        minute: the dispatcher handles a request id once)."""
+        now = datetime.now(UTC)
+        request_id = f"auto:{tenant_id}:{waba_id}:{int(now.timestamp()) // 60}"
+        request = TemplateRequest(event_id=request_id, request_id=request_id, tenant_id=tenant_id, waba_id=waba_id,
+                                  action="sync", requested_by="projector", requested_at=now)
+        return Output(TEMPLATES_REQUESTS.full_name(self.prefix), waba_id.encode(), request.encode())
 
     async def saved(self) -> None:
         """The batch's write is its state: nothing more to save before the commit."""

@@ -25,11 +25,13 @@ from projector.conversation_events import write_conversation_event
 from projector.messages import write_inbound, write_queued, write_result, write_status
 from projector.signups import write_request
 from projector.signups import write_result as write_signup_result
+from projector.templates import TEMPLATE_FIELDS, write_template_event, write_template_request, write_template_result
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.meta_enums import ChangeField
 from schemas.outbound import MessageQueued, OutboundResult
 from schemas.signup import SignupRequest, SignupResult
+from schemas.templates import TemplateRequest, TemplateResult
 
 USER_PREFERENCES = ChangeField.USER_PREFERENCES.value
 
@@ -38,8 +40,10 @@ _LOCK = text("SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hasht
              "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered")
 
 
-async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
-    """Apply ``events`` inside the caller's transaction (events without a tenant are skipped)."""
+async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> set[tuple[str, str]]:
+    """Apply ``events`` inside the caller's transaction (events without a tenant are skipped); returns the
+    (tenant, WABA) pairs whose template webhooks named a template their registry lacks."""
+    unknown: set[tuple[str, str]] = set()
     owned = [e for e in events if getattr(e, "tenant_id", None) is not None]
     keys = sorted({key for e in owned for key in _lock_keys(e)})
     if keys:
@@ -51,6 +55,8 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
             await write_status(conn, event)
         elif isinstance(event, AccountEvent):
             await _account(conn, event)
+            if event.field in TEMPLATE_FIELDS and not await write_template_event(conn, event):
+                unknown.add((str(event.tenant_id), event.waba_id))
         elif isinstance(event, MessageQueued):
             await write_queued(conn, event)
         elif isinstance(event, OutboundResult):
@@ -61,6 +67,11 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
             await write_signup_result(conn, event)
         elif isinstance(event, ConversationChanged | ContactChanged | RuleExecuted | AiOutcome):
             await write_conversation_event(conn, event)
+        elif isinstance(event, TemplateRequest):
+            await write_template_request(conn, event)
+        elif isinstance(event, TemplateResult):
+            await write_template_result(conn, event)
+    return unknown
 
 
 def _lock_keys(event: Event) -> list[str]:

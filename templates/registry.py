@@ -1,0 +1,120 @@
+"""Reading the per-WABA template registry (``message_templates``; written by the projector only).
+
+``Registry.check(tenant_id, waba_id, message)`` is the pre-send gate every sender uses (the send API, the
+dispatcher for automations' and campaigns' template messages): it raises ``TemplateSendError`` for a
+template message Meta would refuse. A template the registry does not hold is refused
+(``template_not_found``, Meta's 132001) once the WABA's registry has been synced; before any sync the
+registry cannot know, and the message goes on to Meta. Lookups are cached for ``ttl_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.tables import message_templates, phone_numbers, template_syncs
+from templates.model import Template
+from templates.sending import TemplateSendError, validate_send
+
+NAMESPACE = uuid.UUID("5b0d7a52-7c1e-4f4e-9a51-3c1f2f0e7a11")
+CACHE_MAX = 10_000
+
+
+def template_id(tenant_id: str, waba_id: str, name: str, language: str) -> str:
+    """The registry id of one template in one language (the same everywhere it is computed)."""
+    return str(uuid.uuid5(NAMESPACE, "\x1f".join((tenant_id, waba_id, name, language))))
+
+
+def row_template(row: Any) -> Template:
+    """The ``Template`` of a ``message_templates`` row."""
+    return Template(name=row.name, language=row.language, category=row.category, status=row.status,
+                    quality=row.quality, parameter_format=row.parameter_format, components=row.components or [])
+
+
+def template_of(message: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]] | None:
+    """``(name, language, components)`` of a Graph template message, None when it is not one."""
+    template = message.get("template") if message.get("type") == "template" else None
+    if not isinstance(template, dict):
+        return None
+    language = template.get("language")
+    code = language.get("code") if isinstance(language, dict) else language
+    components = template.get("components")
+    return (str(template.get("name", "")), str(code or ""),
+            [c for c in components if isinstance(c, dict)] if isinstance(components, list) else [])
+
+
+class Registry:
+    """Cached lookups of templates and of whether a WABA's registry was synced."""
+
+    def __init__(self, engine: AsyncEngine, *, ttl_s: float = 2.0) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+    def _cached(self, key: tuple[str, ...]) -> tuple[bool, Any]:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def _keep(self, key: tuple[str, ...], value: Any) -> None:
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + self.ttl_s, value)
+
+    async def find(self, tenant_id: str, waba_id: str, name: str, language: str) -> Template | None:
+        key = ("t", tenant_id, waba_id, name, language)
+        hit, value = self._cached(key)
+        if hit:
+            return value
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(message_templates).where(
+                message_templates.c.id == template_id(tenant_id, waba_id, name, language),
+                message_templates.c.tenant_id == tenant_id))).first()
+        found = row_template(row) if row is not None else None
+        self._keep(key, found)
+        return found
+
+    async def synced(self, tenant_id: str, waba_id: str) -> bool:
+        """Whether the WABA's registry was synced with Meta at least once."""
+        key = ("s", tenant_id, waba_id)
+        hit, value = self._cached(key)
+        if hit:
+            return bool(value)
+        async with self.engine.connect() as conn:
+            at = (await conn.execute(select(template_syncs.c.synced_at).where(
+                template_syncs.c.tenant_id == tenant_id, template_syncs.c.waba_id == waba_id))).scalar()
+        self._keep(key, at is not None)
+        return at is not None
+
+    async def waba_of(self, tenant_id: str, phone_number_id: str) -> str | None:
+        """The WABA of one of the tenant's numbers."""
+        key = ("w", tenant_id, phone_number_id)
+        hit, value = self._cached(key)
+        if hit:
+            return value
+        async with self.engine.connect() as conn:
+            waba = (await conn.execute(select(phone_numbers.c.waba_id).where(
+                phone_numbers.c.tenant_id == tenant_id, phone_numbers.c.phone_number_id == phone_number_id))).scalar()
+        self._keep(key, waba)
+        return waba
+
+    async def check(self, tenant_id: str, waba_id: str, message: dict[str, Any]) -> None:
+        """Raise ``TemplateSendError`` when ``message`` (a Graph message object) is a template message Meta
+        would refuse; anything else passes."""
+        parts = template_of(message)
+        if parts is None:
+            return
+        name, language, components = parts
+        template = await self.find(tenant_id, waba_id, name, language)
+        if template is None:
+            if await self.synced(tenant_id, waba_id):
+                raise TemplateSendError("template_not_found",
+                                        f"no template {name} in language {language} in this WhatsApp Business "
+                                        "Account (POST /v1/templates/sync if it was created elsewhere)", 132001)
+            return
+        validate_send(template, components)
