@@ -47,6 +47,8 @@ from schemas.outbound import (
     OutboundResult,
     local_failure,
 )
+from templates import TemplateSendError
+from templates.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Sender:
         self.owner = f"{settings.worker_id}:{os.getpid()}:{time.time():.0f}"
         self.counts: Counter[str] = Counter()
         self.pacer = NumberPacer(self.limits)
+        self.templates = Registry(accounts.engine)
         self._calls = CallGate(settings.http_connections)  # requests beyond the pool wait here, replies first
 
     async def process(self, request: OutboundRequest) -> Verdict:
@@ -93,6 +96,11 @@ class Sender:
             self.counts["held"] += 1
             self.accounts.forget(request.phone_number_id)
             return Verdict(later_s=self.settings.hold_recheck_s)
+        if request.message_type == "template":  # automations', campaigns' and the API's: Meta never sees a 1320xx
+            try:               # that the registry predicts
+                await self.templates.check(request.tenant_id, profile.waba_id, request.message)
+            except TemplateSendError as exc:
+                return await self._local(request, exc.code, f"{exc.reason} (Meta would answer {exc.meta_code})")
         in_window = await self._in_window(request)
         if request.is_free_form and not in_window:
             return await self._local(request, OUTSIDE_SERVICE_WINDOW,

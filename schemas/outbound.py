@@ -22,7 +22,10 @@ Lane = Literal["interactive", "bulk"]
 # Local (Aerostic-decided) failure reasons; they use negative codes so they never clash with Meta's.
 OUTSIDE_SERVICE_WINDOW = "outside_service_window"
 LOCAL_CODES: dict[str, int] = {OUTSIDE_SERVICE_WINDOW: -1, "retries_exhausted": -2, "not_connected": -3,
-                               "messaging_limit_reached": -4}
+                               "messaging_limit_reached": -4,
+                               # a template message Meta would refuse (templates.sending): 1320xx predicted
+                               "template_not_approved": -5, "template_parameter_mismatch": -6,
+                               "template_parameter_type": -7, "template_not_found": -8}
 
 # Meta's customer service window: free-form messages only within this long after the customer's last one.
 SERVICE_WINDOW_S = 24 * 3600
