@@ -16,6 +16,7 @@ from aerostic.dlq import add_commands as add_dlq_commands
 from config.settings import (
     AiSettings,
     CoreSettings,
+    DelivererSettings,
     DispatcherSettings,
     IngressSettings,
     ProjectorSettings,
@@ -112,6 +113,13 @@ def _dispatcher(_args: argparse.Namespace) -> int:
     from dispatcher.service import run
 
     run(DispatcherSettings())
+    return 0
+
+
+def _deliverer(_args: argparse.Namespace) -> int:
+    from deliverer.service import run
+
+    run(DelivererSettings())
     return 0
 
 
@@ -274,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     attach.set_defaults(func=_numbers_attach)
 
     sub.add_parser("dispatcher", help="run the dispatcher (the only caller of Meta)").set_defaults(func=_dispatcher)
+    sub.add_parser("deliverer", help="run the webhook deliverer (tenants' own endpoints)").set_defaults(
+        func=_deliverer)
     metasim = sub.add_parser("metasim", help="run the Meta simulator (Graph API, webhooks, customers)")
     metasim.add_argument("--host", default="127.0.0.1")
     metasim.add_argument("--port", type=int, default=8090)

@@ -1,7 +1,7 @@
 """``aerostic dev``: the whole local stack with a demo tenant, until Ctrl-C.
 
 Starts the services, the ingress (webhooks, tenant API and console), the stream worker, the
-projector, the Meta simulator and the dispatcher; creates a demo tenant through the platform API
+projector, the Meta simulator, the dispatcher and the webhook deliverer; creates a demo tenant through the platform API
 and connects it through the real Embedded Signup flow against the simulator (its OAuth dialog
 approved headlessly); then proves both directions: a simulated customer's message reaches
 PostgreSQL, and a reply sent through the API reaches the simulator and comes back as read.
@@ -101,6 +101,7 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
         settings = IngressSettings(environment=stack.environment)  # the children's settings
         stack.start_metasim(app_secret=settings.app_secrets[0].get_secret_value(), port=sim_port)
         stack.start_dispatcher(vault_keys=vault_keys)
+        stack.start_deliverer()
         demo = asyncio.run(_demo(settings, stack))
         _banner(stack, url, demo, keep=keep)
         if not exit_after_ready:

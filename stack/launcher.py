@@ -115,6 +115,10 @@ class LocalStack:
     def start_projector(self) -> Child:
         return self.spawn("projector", "projector")
 
+    def start_deliverer(self, **settings: str) -> Child:
+        """Run the webhook deliverer (``settings``: DelivererSettings fields, e.g. ``webhook_retry_base_s``)."""
+        return self.spawn("deliverer", "deliverer", env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
+
     def start_ai(self, **settings: str) -> Child:
         """Run the AI worker (``settings``: AiSettings fields, e.g. ``openai_base_url``)."""
         return self.spawn("ai", "ai", env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})

@@ -53,6 +53,12 @@ AI_TIMEOUT_S = "1.5"
 TEST_RATE_MARGIN = "0.1"
 
 
+# The tests' webhook deliverer: retries within a second, a delivery is dead 20 s after it was queued and an
+# endpoint failing for 30 s is disabled (production: 30 s up to hours, 24 h, 24 h); loopback receivers allowed.
+DELIVERER_TIMINGS = {"webhook_retry_base_s": "0.2", "webhook_retry_max_s": "1", "webhook_retry_horizon_s": "20",
+                     "webhook_disable_after_s": "30", "webhook_timeout_s": "5", "webhook_poll_s": "0.1"}
+
+
 def start_dispatcher(stack: LocalStack) -> None:
     """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
     stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
@@ -271,7 +277,7 @@ def started_stack(*, seed: str, root: Path | None = None, model: bool = True) ->
     ``model``); the caller stops it (``stop()``; the model server with ``MODEL.stop()``)."""
     env = {"AEROSTIC_PASSWORD_SCRYPT_N": str(TEST_SCRYPT_N), "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
            "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN, "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
-           "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000"}
+           "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000", "AEROSTIC_WEBHOOKS_ALLOW_LOOPBACK": "1"}
     local = LocalStack(environment="test", extra_env=env) if root is None else LocalStack(
         root=root, environment="test", extra_env=env)
     try:
@@ -282,6 +288,7 @@ def started_stack(*, seed: str, root: Path | None = None, model: bool = True) ->
         local.start_projector()
         local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed=seed)
         start_dispatcher(local)
+        local.start_deliverer(**DELIVERER_TIMINGS)
         if model:
             MODEL.start()
             local.start_ai(openai_base_url=MODEL.url, openai_model="test-model", openai_api_key=MODEL_KEY,

@@ -35,12 +35,13 @@ SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {
     if isinstance(cls, type) and issubclass(cls, BaseSettings) and cls is not BaseSettings}
 # What aerostic/cli.py builds for each subcommand (checked against the handlers' source below).
 EXPECTED_SETTINGS = {"ingress": "IngressSettings", "streams": "StreamsSettings", "projector": "ProjectorSettings",
-                     "dispatcher": "DispatcherSettings", "ai": "AiSettings", "migrate": "CoreSettings",
+                     "dispatcher": "DispatcherSettings", "ai": "AiSettings", "deliverer": "DelivererSettings",
+                     "migrate": "CoreSettings",
                      "topics create": "CoreSettings", "metasim": "SimConfig"}
 # Backing services a command cannot start without.
 NEEDS = {"migrate": {"postgres", "redis"}, "topics create": {"kafka"}, "ingress": {"kafka", "postgres", "redis"},
          "dispatcher": {"kafka", "postgres", "redis"}, "streams": {"kafka"}, "projector": {"kafka", "postgres"},
-         "ai": {"kafka"}, "metasim": set()}
+         "ai": {"kafka"}, "deliverer": {"kafka", "postgres"}, "metasim": set()}
 DISPATCHER_ONLY = {"AEROSTIC_VAULT_KEYS", "AEROSTIC_META_APP_SECRET"}
 
 

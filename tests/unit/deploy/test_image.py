@@ -80,7 +80,7 @@ def test_pyproject_installs_every_package_of_the_repository() -> None:
     # The reorganised layout: these must never silently drop out again.
     assert {"aerostic", "api", "ingress", "broker", "config", "schemas", "streams", "projector", "dispatcher",
             "aiworker", "ai", "agents", "automations", "tenants", "vault", "db", "metasim", "stack",
-            "bench"} <= TOP_LEVEL
+            "bench", "webhooks", "deliverer"} <= TOP_LEVEL
 
 
 def test_every_installed_package_reaches_the_image() -> None:
@@ -91,7 +91,7 @@ def test_the_checker_names_the_packages_a_dockerfile_forgets() -> None:
     problems = image_problems(OLD_DOCKERFILE, DOCKERIGNORE, FILES)
     forgotten = {line.split(":", 1)[0] for line in problems}
     assert forgotten == {"dispatcher", "vault", "ai", "agents", "automations", "broker", "metasim", "aiworker",
-                         "api", "config"}, problems
+                         "api", "config", "contacts", "campaigns", "templates", "webhooks", "deliverer"}, problems
 
 
 @pytest.mark.parametrize(("dockerfile", "dockerignore", "expected"), [

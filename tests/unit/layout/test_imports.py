@@ -14,9 +14,10 @@ FLOORS: dict[str, int] = {
     # tools: start, measure or stand in for things
     "aerostic": 4, "stack": 4, "bench": 4, "metasim": 4,
     # processes: one deployable each
-    "ingress": 3, "api": 3, "streams": 3, "dispatcher": 3, "projector": 3, "aiworker": 3,
+    "ingress": 3, "api": 3, "streams": 3, "dispatcher": 3, "projector": 3, "aiworker": 3, "deliverer": 3,
     # domain
     "tenants": 2, "automations": 2, "agents": 2, "ai": 2, "contacts": 2, "campaigns": 2, "templates": 2,
+    "webhooks": 2,
     # kit
     "broker": 1, "db": 1, "vault": 1,
     # ground
