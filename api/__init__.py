@@ -19,6 +19,7 @@ from api.accounts import router as accounts_router
 from api.agents import router as agents_router
 from api.automations import router as automations_router
 from api.connection import router as connection_router
+from api.contacts import router as contacts_router
 from api.inbox import router as inbox_router
 from api.inbox_actions import router as inbox_actions_router
 from api.knowledge import router as knowledge_router
@@ -26,7 +27,9 @@ from api.login import router as login_router
 from api.messages import router as messages_router
 from api.operator import router as operator_router
 from api.platform import router as platform_router
+from api.templates import router as templates_router
 from api.tenant_settings import router as settings_router
+from api.webhooks import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,8 @@ def install(app: FastAPI) -> None:
     """Mount the tenant API on ``app``."""
     for router in (messages_router, login_router, accounts_router, connection_router, platform_router, operator_router,
                    automations_router, knowledge_router, settings_router, agents_router, inbox_router,
-                   inbox_actions_router):
+                   inbox_actions_router, templates_router, contacts_router,
+                   webhooks_router):
         app.include_router(router)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
