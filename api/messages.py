@@ -32,6 +32,7 @@ from api.message_models import (
     StatusEntry,
 )
 from api.send_ledger import STALE_RESERVATION_S, SendLedger, SendRecord
+from api.templates import refuse_template
 from broker.producer import AsyncProducer, DeliveryError
 from config.settings import IngressSettings
 from db.tables import conversations, message_statuses, messages, phone_numbers
@@ -48,13 +49,18 @@ MessageIdPath = Annotated[str, Path(min_length=1, max_length=200)]
 @router.post("/messages", status_code=status.HTTP_202_ACCEPTED, responses={
     401: {"description": "missing, invalid or revoked API key"},
     404: {"description": "the `from` number is not one of the tenant's connected numbers"},
+    422: {"description": "invalid message; a template message Meta would refuse: `detail` is "
+                         "`{code, reason, meta_code}` (template_not_approved, template_not_found, "
+                         "template_parameter_mismatch, template_parameter_type)"},
     409: {"description": "a request with this idempotency_key is still in progress"},
     503: {"description": "the message could not be queued; retry with the same idempotency_key"}})
 async def send_message(body: MessageCreate, principal: TenantDep, engine: EngineDep, producer: ProducerDep,
                        settings: SettingsDep) -> MessageAccepted:
     """Queue one message for sending; answers once the send command is durably in Kafka."""
     sender = await sender_number(engine, principal.tenant_id, body.from_)
-    command = send_command(principal, phone_number_id=sender, to=body.to, message=body.graph_message(),
+    message = body.graph_message()
+    await refuse_template(engine, principal.tenant_id, sender, message)  # Meta never sees a 1320xx we can predict
+    command = send_command(principal, phone_number_id=sender, to=body.to, message=message,
                            idempotency_key=body.idempotency_key)
     return await queue_send(command, body.idempotency_key, engine=engine, producer=producer, settings=settings)
 

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.tables import message_templates, template_syncs
 from schemas.events import AccountEvent
 from schemas.templates import TemplateRequest, TemplateResult
+from templates.model import RECREATABLE
 from templates.registry import template_id
 
 TEMPLATE_FIELDS = frozenset({"message_template_status_update", "message_template_quality_update",
                              "template_category_update"})
 # message_template_status_update events → the registry's status (FLAGGED and REINSTATED leave it sendable).
 EVENT_STATUS = {"REINSTATED": "APPROVED", "FLAGGED": "APPROVED", "UNPAUSED": "APPROVED"}
-RECREATABLE = ("REJECTED", "FAILED", "DELETED")
 
 
 def _listed(result: TemplateResult, item: dict[str, Any]) -> dict[str, Any]:

@@ -26,23 +26,88 @@ BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW"
 LABELLED = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "FLOW", "VOICE_CALL")
 
 
-class TemplateCreate(BaseModel):
-    """``POST /v1/templates``: Meta's creation body, plus the WABA when the tenant has several."""
+Text = Annotated[str, StringConstraints(max_length=4096)]
+Short = Annotated[str, StringConstraints(max_length=256)]
+Value = Annotated[str, StringConstraints(max_length=2000)]
 
+
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class NamedExample(_Strict):
+    param_name: Short
+    example: Value
+
+
+class Example(_Strict):
+    """Examples of a component's variables (and a media header's sample handle)."""
+
+    header_text: Annotated[list[Value], Field(max_length=MAX_VARIABLES)] | None = None
+    header_text_named_params: Annotated[list[NamedExample], Field(max_length=MAX_VARIABLES)] | None = None
+    header_handle: Annotated[list[Value], Field(max_length=10)] | None = None
+    body_text: Annotated[list[Annotated[list[Value], Field(max_length=MAX_VARIABLES)]], Field(max_length=10)] | None \
+        = None
+    body_text_named_params: Annotated[list[NamedExample], Field(max_length=MAX_VARIABLES)] | None = None
+
+
+class SupportedApp(_Strict):
+    package_name: Short
+    signature_hash: Short
+
+
+class Button(_Strict):
+    """One button as Meta's creation takes it (the fields of every button type)."""
+
+    type: Short
+    text: Text | None = None
+    url: Text | None = None
+    phone_number: Short | None = None
+    example: Value | Annotated[list[Value], Field(max_length=10)] | None = None
+    otp_type: Short | None = None
+    autofill_text: Short | None = None
+    package_name: Short | None = None
+    signature_hash: Short | None = None
+    zero_tap_terms_accepted: bool | None = None
+    supported_apps: Annotated[list[SupportedApp], Field(max_length=10)] | None = None
+    flow_id: Short | None = None
+    flow_name: Short | None = None
+    flow_action: Short | None = None
+    navigate_screen: Short | None = None
+
+
+class Component(_Strict):
+    """HEADER, BODY, FOOTER or BUTTONS, as Meta's creation takes it."""
+
+    type: Short
+    format: Short | None = None
+    text: Text | None = None
+    example: Example | None = None
+    buttons: Annotated[list[Button], Field(max_length=MAX_BUTTONS)] | None = None
+    add_security_recommendation: bool | None = None
+    code_expiration_minutes: Annotated[int, Field(ge=1, le=90)] | None = None
+
+
+class TemplateCreate(_Strict):
+    """``POST /v1/templates``: Meta's creation body, plus the WABA when the tenant has several."""
 
     name: Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
     language: Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]
     category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
     parameter_format: ParameterFormat = "positional"
-    components: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=8)]
+    components: Annotated[list[Component], Field(min_length=1, max_length=8)]
     waba_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")] | None = None
     allow_category_change: bool | None = None
+
+    @property
+    def component_dicts(self) -> list[dict[str, Any]]:
+        """The components as Meta's JSON (unset fields left out)."""
+        return [c.model_dump(exclude_none=True) for c in self.components]
 
     def template(self) -> Template:
         """The registry's view of it (status ``SUBMITTING`` until Meta answers)."""
         return Template(name=self.name, language=self.language, category=self.category, status="SUBMITTING",
-                        parameter_format=self.parameter_format, components=self.components)
+                        parameter_format=self.parameter_format, components=self.component_dicts)
 
     def meta_body(self) -> dict[str, Any]:
         """The body for Meta's ``POST /{waba}/message_templates``."""
@@ -60,7 +125,7 @@ def check_create(request: TemplateCreate) -> list[Problem]:
     """Every problem of ``request`` (empty: it may go to Meta)."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for i, component in enumerate(request.components):
+    for i, component in enumerate(request.component_dicts):
         kind = str(component.get("type", "")).upper()
         where: tuple[str | int, ...] = ("components", i)
         if kind not in ("HEADER", "BODY", "FOOTER", "BUTTONS"):

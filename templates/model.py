@@ -20,6 +20,8 @@ CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 # the creation request is on its way to Meta.
 STATUSES = ("SUBMITTING", "PENDING", "APPROVED", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL", "FLAGGED",
             "LIMIT_EXCEEDED", "ARCHIVED", "DELETED", "PENDING_DELETION", "REINSTATED", "LOCKED", "FAILED")
+# A template in one of these states may be submitted again under its name and language.
+RECREATABLE = ("REJECTED", "FAILED", "DELETED")
 PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
 POSITIONAL = re.compile(r"^[1-9][0-9]{0,2}$")
 NAMED = re.compile(r"^[a-z_][a-z0-9_]{0,99}$")

@@ -103,10 +103,14 @@ def test_media_header_needs_a_handle() -> None:
     assert _where(request) == [("components", 0, "example", "header_handle")]
 
 
-def test_too_many_buttons() -> None:
-    request = _create(components=[{"type": "BODY", "text": "Hi"}, {"type": "BUTTONS", "buttons": [
-        {"type": "QUICK_REPLY", "text": str(i)} for i in range(11)]}])
-    assert _where(request) == [("components", 1, "buttons")]
+def test_too_many_buttons_and_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="buttons"):
+        _create(components=[{"type": "BODY", "text": "Hi"}, {"type": "BUTTONS", "buttons": [
+            {"type": "QUICK_REPLY", "text": str(i)} for i in range(11)]}])
+    with pytest.raises(ValidationError, match="colour"):
+        _create(components=[{"type": "BODY", "text": "Hi", "colour": "red"}])
+    assert _where(_create(components=[{"type": "BODY", "text": "Hi"}, {"type": "BUTTONS", "buttons": []}])) == [
+        ("components", 1, "buttons")]
 
 
 def test_meta_body_leaves_out_aerostic_fields() -> None:
