@@ -210,6 +210,9 @@ class StreamsSettings(CoreSettings):
     """The stream workers (router and conversation processor)."""
 
     directory_sync_timeout_s: float = 2.0
+    # Campaigns: how often scheduled campaigns are looked for, and tier-held recipients retried.
+    campaign_tick_s: float = 1.0
+    campaign_tier_recheck_s: float = 30.0
 
 
 class ProjectorSettings(CoreSettings):

@@ -1,0 +1,179 @@
+"""The campaign expander: one launch job in, one record per contact out, a page at a time.
+
+Consumes ``campaigns.commands`` (key: campaign id). An ``expand`` job reads one page of the campaign's
+audience after its cursor (segment contacts by id, CSV rows by line, an earlier campaign's recipients by
+position), writes the page's recipients (``queued``, or ``skipped`` with the reason a CSV row already has;
+``ON CONFLICT DO NOTHING``, so a re-run page changes nothing), and emits one ``RecipientRecord`` per queued
+contact to ``campaigns.recipients`` (keyed by contact) plus the job for the next page; the last page marks
+the campaign expanded. A crash re-runs at most the page in hand, and every send keeps its deterministic
+idempotency key, so nobody is sent twice. A ``requeue`` job hands still-queued recipients to the recipient
+stage again (after a resume, or when the portfolio's tier has room); a ``CampaignHeld`` from the dispatcher
+records why a recipient waits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Message
+from redis.asyncio import Redis
+from sqlalchemy import Row, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from broker.runtime import Output
+from campaigns.audience import RetargetAudience
+from campaigns.states import RANK, WAITING_TIER, CampaignState, RecipientState
+from contacts.segments import SegmentFilter
+from contacts.segments import query as segment_query
+from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts
+from schemas.campaigns import CAMPAIGN_COMMAND, CampaignHeld, CampaignJob, RecipientRecord
+from schemas.catalogue import CAMPAIGN_EXPANDER_GROUP, CAMPAIGNS_COMMANDS, CAMPAIGNS_RECIPIENTS
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+WAITING_FOR_TIER = "waiting_for_tier"
+EXPANDING = frozenset({CampaignState.RUNNING.value, CampaignState.PAUSED.value})
+
+
+class CampaignExpander:
+    """The ``Processor`` of ``campaigns.commands``."""
+
+    group_id = CAMPAIGN_EXPANDER_GROUP
+
+    def __init__(self, engine: AsyncEngine, redis: Redis, *, prefix: str, page: int = PAGE) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.page = page
+        self.topics = [CAMPAIGNS_COMMANDS.full_name(prefix)]
+        self.jobs_topic = CAMPAIGNS_COMMANDS.full_name(prefix)
+        self.recipients_topic = CAMPAIGNS_RECIPIENTS.full_name(prefix)
+
+    async def process(self, batch: Sequence[Message]) -> list[Output]:
+        outputs: list[Output] = []
+        commands = [CAMPAIGN_COMMAND.validate_json(msg.value() or b"") for msg in batch]
+        async with self.engine.begin() as conn:
+            for command in commands:
+                if isinstance(command, CampaignHeld):
+                    await self._held(conn, command)
+                    continue
+                campaign = (await conn.execute(select(campaigns).where(
+                    campaigns.c.id == command.campaign_id, campaigns.c.tenant_id == command.tenant_id))).first()
+                if campaign is None or campaign.state not in EXPANDING:
+                    continue
+                if command.action == "expand":
+                    outputs.extend(await self._expand(conn, campaign, command))
+                else:
+                    outputs.extend(await self._requeue(conn, campaign, command))
+        return outputs
+
+    async def saved(self) -> None:
+        """The pages' rows were written in ``process``: nothing more to save."""
+
+    # --- expand ------------------------------------------------------------------------------------------
+
+    async def _expand(self, conn: AsyncConnection, campaign: Row[Any], job: CampaignJob) -> list[Output]:
+        audience = campaign.audience
+        kind = audience.get("kind")
+        if kind == "csv":
+            rows = await self._csv_page(conn, campaign.id, job.cursor)
+        elif kind == "retarget":
+            rows = await self._retarget_page(conn, campaign, RetargetAudience.model_validate(audience), job.cursor)
+        else:
+            rows = await self._segment_page(conn, campaign, job.cursor)
+        records: list[RecipientRecord] = []
+        values: list[dict[str, Any]] = []
+        for seq, contact, wa_id, problem, columns in rows:
+            state = RecipientState.SKIPPED if problem else RecipientState.QUEUED
+            values.append({"campaign_id": campaign.id, "contact": contact, "tenant_id": campaign.tenant_id,
+                           "wa_id": wa_id, "seq": seq, "state": state.value, "rank": RANK[state], "reason": problem})
+            if not problem:
+                records.append(RecipientRecord(event_id=f"{campaign.id}:{contact}:expand", campaign_id=campaign.id,
+                                               tenant_id=campaign.tenant_id, contact=contact, wa_id=wa_id, seq=seq,
+                                               columns=columns))
+        if values:
+            await conn.execute(insert(campaign_recipients).on_conflict_do_nothing(), values)
+        outputs = [self._record(r) for r in records]
+        if len(rows) >= self.page:
+            nxt = job.model_copy(update={"cursor": rows[-1][0], "event_id": f"{campaign.id}:expand:{rows[-1][0]}"})
+            outputs.append(Output(self.jobs_topic, campaign.id.encode(), nxt.encode()))
+        else:
+            await conn.execute(update(campaigns).where(campaigns.c.id == campaign.id, campaigns.c.expanded_at.is_(None))
+                               .values(expanded_at=datetime.now(UTC)))
+            log.info("campaign %s expanded", campaign.id)
+        return outputs
+
+    async def _csv_page(self, conn: AsyncConnection, campaign_id: str, cursor: int) -> list[tuple[Any, ...]]:
+        a = campaign_audience_rows.c
+        rows = await conn.execute(select(a.line, a.wa_id, a.problem, a.columns).where(
+            a.campaign_id == campaign_id, a.line > cursor).order_by(a.line).limit(self.page))
+        return [(r.line, f"line:{r.line}" if r.problem or r.wa_id is None else r.wa_id, r.wa_id, r.problem,
+                 r.columns or {}) for r in rows]
+
+    async def _segment_page(self, conn: AsyncConnection, campaign: Row[Any], cursor: int) -> list[tuple[Any, ...]]:
+        segment = SegmentFilter.model_validate(campaign.audience.get("filter") or {})
+        # Opted-out contacts are kept here and skipped with their reason by the recipient stage.
+        segment = segment.model_copy(update={"include_opted_out": True})
+        rows = await conn.execute(segment_query(campaign.tenant_id, segment).where(contacts.c.id > cursor)
+                                  .limit(self.page))
+        return [(r.id, r.wa_id, r.wa_id, None, {}) for r in rows]
+
+    async def _retarget_page(self, conn: AsyncConnection, campaign: Row[Any], audience: RetargetAudience,
+                             cursor: int) -> list[tuple[Any, ...]]:
+        r = campaign_recipients.c
+        rows = await conn.execute(select(r.seq, r.wa_id).where(
+            r.campaign_id == audience.campaign_id, r.tenant_id == campaign.tenant_id, r.state.in_(audience.wanted()),
+            r.wa_id.is_not(None), r.seq > cursor).order_by(r.seq).limit(self.page))
+        return [(row.seq, row.wa_id, row.wa_id, None, {}) for row in rows]
+
+    # --- requeue and holds -------------------------------------------------------------------------------
+
+    async def _requeue(self, conn: AsyncConnection, campaign: Row[Any], job: CampaignJob) -> list[Output]:
+        if campaign.state != CampaignState.RUNNING:
+            return []
+        r = campaign_recipients.c
+        size = min(self.page, job.limit) if job.limit else self.page
+        query = select(r.contact, r.wa_id, r.seq).where(
+            r.campaign_id == campaign.id, r.state == RecipientState.QUEUED.value, r.seq > job.cursor)
+        if job.reason:
+            query = query.where(r.reason == job.reason)
+        rows = (await conn.execute(query.order_by(r.seq).limit(size))).all()
+        if rows and job.reason:
+            await conn.execute(update(campaign_recipients).where(
+                r.campaign_id == campaign.id, r.contact.in_([row.contact for row in rows]),
+                r.state == RecipientState.QUEUED.value).values(reason=None))
+        columns = await self._columns(conn, campaign, [row.seq for row in rows])
+        outputs = [self._record(RecipientRecord(
+            event_id=f"{campaign.id}:{row.contact}:requeue:{job.event_id}", campaign_id=campaign.id,
+            tenant_id=campaign.tenant_id, contact=row.contact, wa_id=row.wa_id, seq=row.seq,
+            columns=columns.get(row.seq, {}), requeue=True)) for row in rows]
+        left = None if job.limit is None else job.limit - len(rows)
+        if len(rows) == size and (left is None or left > 0):
+            nxt = job.model_copy(update={"cursor": rows[-1].seq, "limit": left,
+                                         "event_id": f"{job.event_id}:{rows[-1].seq}"})
+            outputs.append(Output(self.jobs_topic, campaign.id.encode(), nxt.encode()))
+        return outputs
+
+    async def _columns(self, conn: AsyncConnection, campaign: Row[Any], lines: list[int]) -> dict[int, dict[str, str]]:
+        if campaign.audience.get("kind") != "csv" or not lines:
+            return {}
+        a = campaign_audience_rows.c
+        rows = await conn.execute(select(a.line, a.columns).where(a.campaign_id == campaign.id, a.line.in_(lines)))
+        return {row.line: row.columns or {} for row in rows}
+
+    async def _held(self, conn: AsyncConnection, held: CampaignHeld) -> None:
+        r = campaign_recipients.c
+        await conn.execute(update(campaign_recipients).where(
+            r.campaign_id == held.campaign_id, r.tenant_id == held.tenant_id, r.contact == held.contact,
+            r.state == RecipientState.QUEUED.value).values(reason=held.reason, updated_at=held.at))
+        if held.reason == WAITING_TIER:
+            await conn.execute(update(campaigns).where(
+                campaigns.c.id == held.campaign_id, campaigns.c.tenant_id == held.tenant_id,
+                campaigns.c.state == CampaignState.RUNNING.value).values(state_reason=WAITING_FOR_TIER))
+
+    def _record(self, record: RecipientRecord) -> Output:
+        return Output(self.recipients_topic, f"{record.tenant_id}:{record.contact}".encode(), record.encode())

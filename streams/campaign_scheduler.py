@@ -1,0 +1,96 @@
+"""Starts scheduled campaigns when their time comes, and hands tier-held recipients back when the portfolio's
+rolling 24-hour budget has room again.
+
+A due campaign's expand job is published before its row says ``running`` (both in one transaction that
+commits after the broker's acknowledgement), so a crash in between publishes the job twice at worst, which
+the expander's idempotent pages absorb. A campaign waiting for the tier (``state_reason``
+``waiting_for_tier``) gets a ``requeue`` job limited to the free seats; recipients that find the budget full
+again are held again (the dispatcher reports them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from broker.producer import AsyncProducer
+from campaigns import store
+from campaigns.states import WAITING_TIER, CampaignState
+from config import redis_keys
+from db.tables import campaigns, phone_numbers, whatsapp_accounts
+from schemas.campaigns import CampaignJob
+from schemas.catalogue import CAMPAIGNS_COMMANDS
+from streams.campaign_expander import WAITING_FOR_TIER
+
+log = logging.getLogger(__name__)
+
+TIER_WINDOW_S = 24 * 3600
+DUE_PER_TICK = 100
+
+
+class CampaignScheduler:
+    """One loop: due campaigns, then tier-held ones (``run`` is supervised by ``broker.tasks.keep_running``)."""
+
+    def __init__(self, engine: AsyncEngine, redis: Redis, producer: AsyncProducer, *, prefix: str,
+                 interval_s: float = 1.0, tier_recheck_s: float = 30.0) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.producer = producer
+        self.topic = CAMPAIGNS_COMMANDS.full_name(prefix)
+        self.interval_s = interval_s
+        self.tier_recheck_s = tier_recheck_s
+        self._tier_checked = 0.0
+
+    async def run(self) -> None:
+        while True:
+            await self.start_due()
+            if time.monotonic() - self._tier_checked >= self.tier_recheck_s:
+                self._tier_checked = time.monotonic()
+                await self.release_tier_holds()
+            await asyncio.sleep(self.interval_s)
+
+    async def start_due(self) -> int:
+        started = 0
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(campaigns.c.id, campaigns.c.tenant_id).where(
+                campaigns.c.state == CampaignState.SCHEDULED.value, campaigns.c.send_at <= datetime.now(UTC))
+                .order_by(campaigns.c.send_at).limit(DUE_PER_TICK).with_for_update(skip_locked=True))).all()
+            for row in rows:
+                job = CampaignJob(event_id=f"{row.id}:expand:0", campaign_id=row.id, tenant_id=row.tenant_id)
+                await self.producer.send(self.topic, job.encode(), row.id.encode())
+                await store.set_state(conn, self.redis, row.id, CampaignState.RUNNING,
+                                      only_from=frozenset({CampaignState.SCHEDULED}), launched_at=datetime.now(UTC))
+                log.info("scheduled campaign %s started", row.id)
+                started += 1
+        return started
+
+    async def release_tier_holds(self) -> int:
+        released = 0
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(
+                select(campaigns.c.id, campaigns.c.tenant_id, whatsapp_accounts.c.business_id,
+                       whatsapp_accounts.c.waba_id, whatsapp_accounts.c.tier_limit)
+                .join(phone_numbers, phone_numbers.c.phone_number_id == campaigns.c.phone_number_id)
+                .join(whatsapp_accounts, whatsapp_accounts.c.waba_id == phone_numbers.c.waba_id)
+                .where(campaigns.c.state == CampaignState.RUNNING.value,
+                       campaigns.c.state_reason == WAITING_FOR_TIER))).all()
+            for row in rows:
+                key = redis_keys.portfolio_recipients(row.business_id or row.waba_id)
+                used = int(await self.redis.zcount(key, time.time() - TIER_WINDOW_S, "+inf"))
+                free = None if row.tier_limit is None else row.tier_limit - used
+                if free is not None and free <= 0:
+                    continue
+                job = CampaignJob(event_id=f"{row.id}:tier:{time.time():.3f}", campaign_id=row.id,
+                                  tenant_id=row.tenant_id, action="requeue", reason=WAITING_TIER, limit=free)
+                await self.producer.send(self.topic, job.encode(), row.id.encode())
+                await conn.execute(update(campaigns).where(campaigns.c.id == row.id,
+                                                           campaigns.c.state_reason == WAITING_FOR_TIER)
+                                   .values(state_reason=None))
+                released += 1
+        return released
