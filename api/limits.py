@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from contacts.csv_import import MAX_FILE_BYTES as CSV_IMPORT_BYTES
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -33,10 +35,11 @@ KIB = 1024
 LINGER_S = 1.0
 LINGER_BYTES = 4 * 1024 * KIB
 # Paths whose bodies are bounded otherwise than by the default: sign-in (an email and a password) is
-# reachable without any credential. (The console's forms cap their own bodies at 16 KiB and answer with
-# the form, api.console.forms; past the default they get this module's 413.)
+# reachable without any credential; contact imports take CSV files. (The console's forms cap their own bodies
+# at 16 KiB and answer with the form, api.console.forms; past the default they get this module's 413.)
 ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
     ("/v1/auth/", 16 * KIB),
+    ("/v1/contacts/imports", CSV_IMPORT_BYTES),  # a CSV, spooled to disk as it arrives (contacts.csv_import)
 )
 
 

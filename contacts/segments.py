@@ -49,7 +49,7 @@ class AttributeCondition(BaseModel):
 
     key: AttributeKey
     op: Op
-    value: Value | float | list[Value] | None = None
+    value: Value | float | Annotated[list[Value], Field(max_length=MAX_VALUES)] | None = None
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
