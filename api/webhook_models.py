@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from webhooks.catalogue import MAX_FILTER, check_filter
 from webhooks.urls import MAX_URL_LENGTH
 
 MAX_RANGE_S = 7 * 24 * 3600  # Kafka keeps the source topics a week
+EventType = Annotated[str, StringConstraints(max_length=64)]
 
 
 def _filter(events: list[str] | None) -> list[str] | None:
@@ -21,7 +22,7 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=MAX_URL_LENGTH)
-    events: list[str] = Field(default_factory=list, max_length=MAX_FILTER,
+    events: list[EventType] = Field(default_factory=list, max_length=MAX_FILTER,
                               description='event types to deliver; [] or ["*"] for every event')
     description: str = Field("", max_length=500)
     enabled: bool = True
@@ -33,7 +34,7 @@ class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(None, min_length=1, max_length=MAX_URL_LENGTH)
-    events: list[str] | None = Field(None, max_length=MAX_FILTER)
+    events: list[EventType] | None = Field(None, max_length=MAX_FILTER)
     description: str | None = Field(None, max_length=500)
     enabled: bool | None = None
 

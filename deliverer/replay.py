@@ -79,8 +79,8 @@ def scan(settings: DelivererSettings, topic: str, since_ms: int, until_ms: int) 
 
 def collect(settings: DelivererSettings, request: dict[str, Any]) -> list[Recorded]:
     """The events of the request's tenant in its range (and its one event, when it names one), in record order."""
-    since_ms = int(request["since"].timestamp() * 1000)
-    until_ms = int(request["until"].timestamp() * 1000)
+    since_ms = round(request["since"].timestamp() * 1000)
+    until_ms = round(request["until"].timestamp() * 1000)
     found: list[tuple[datetime, int, Recorded]] = []
     scanned = 0
     prefix = settings.topic_prefix
@@ -90,7 +90,7 @@ def collect(settings: DelivererSettings, request: dict[str, Any]) -> list[Record
             if scanned > MAX_RECORDS:
                 raise TooLarge(f"the range holds more than {MAX_RECORDS} records; ask for a shorter one")
             at = recorded_at(msg)
-            if not since_ms <= int(at.timestamp() * 1000) <= until_ms:
+            if not since_ms <= round(at.timestamp() * 1000) <= until_ms:
                 continue
             try:
                 items = mapped(msg, prefix)

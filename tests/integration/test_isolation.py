@@ -98,6 +98,8 @@ class Victim:
 RULE = {"name": "B's private rule", "trigger": {"type": "keyword", "keywords": ["refund"]},
         "actions": [{"type": "add_tag", "tag": "refunds"}]}
 ENTRY = {"question": "B's private question?", "answer": "B's private answer", "keywords": []}
+WEBHOOK = {"url": "http://127.0.0.1:9/b-private-hook", "description": "B's private webhook", "events": ["*"]}
+WEBHOOK_RANGE = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
 
 
 def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
@@ -113,6 +115,8 @@ def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
         ("POST", "/v1/conversations/{key}/notes"): {"text": "A's note"},
         ("POST", "/v1/conversations/{key}/assign"): {"agent_id": objects["user_id"]},
         ("POST", "/v1/conversations/{key}/transfer"): {"agent_id": objects["user_id"]},
+        ("PATCH", "/v1/webhooks/{endpoint_id}"): {"enabled": False},
+        ("POST", "/v1/webhooks/{endpoint_id}/redeliver"): WEBHOOK_RANGE,
     }
     return bodies.get((route.method, route.path), {})
 
@@ -136,12 +140,16 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
                           json={"display_name": "B's agent Zed", "capacity": 2, "teams": ["B's team"]})
     note = await api.post(f"/v1/conversations/{b.conversation(customer)}/notes", headers=b.auth,
                           json={"text": "B's private note"})
-    assert [r.status_code for r in (rule, entry, agent, note)] == [201, 201, 200, 201]
+    hook = await api.post("/v1/webhooks", headers=b.auth, json=WEBHOOK)
+    assert [r.status_code for r in (rule, entry, agent, note, hook)] == [201, 201, 200, 201, 201]
+    redelivery = await api.post(f"/v1/webhooks/{hook.json()['id']}/redeliver", headers=b.auth, json=WEBHOOK_RANGE)
+    assert redelivery.status_code == 202, redelivery.text
     objects = {"message_id": sent.json()["id"], "key": b.conversation(customer), "key_id": keys[0]["id"],
-               "user_id": user.user_id, "rule_id": rule.json()["id"], "entry_id": entry.json()["id"]}
+               "user_id": user.user_id, "rule_id": rule.json()["id"], "entry_id": entry.json()["id"],
+               "endpoint_id": hook.json()["id"], "request_id": redelivery.json()["id"]}
     identifiers = [b.tenant_id, b.phone_number_id, b.waba_id, keys[0]["prefix"], sent.json()["id"], user.email,
                    user.user_id, "B's private message", "B's reply", RULE["name"], ENTRY["question"],
-                   "B's agent Zed", "B's team", "B's private note"]
+                   "B's agent Zed", "B's team", "B's private note", WEBHOOK["url"], WEBHOOK["description"]]
     return a, Victim(b, objects, identifiers)
 
 
