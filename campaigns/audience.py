@@ -20,6 +20,7 @@ from contacts.phones import InvalidNumber, normalise, wa_id_of
 from contacts.segments import SegmentFilter
 
 MAX_CSV_ROWS = 100_000
+MAX_CSV_CHARS = 8 * 1024 * 1024  # the campaign API's body limit (api.limits) is this plus headroom
 MAX_CSV_COLUMNS = 50
 MAX_CELL_CHARS = 1024
 
@@ -46,7 +47,7 @@ class CsvAudience(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["csv"]
-    csv: str = Field(min_length=1, max_length=16 * 1024 * 1024)
+    csv: str = Field(min_length=1, max_length=MAX_CSV_CHARS)
     phone_column: str = Field(default="phone", min_length=1, max_length=100)
     region: str | None = Field(default=None, max_length=2)
 

@@ -171,6 +171,8 @@ class IngressSettings(CoreSettings):
     # The tenant API and console (not /webhooks/meta: that is max_body_bytes): a body above this is refused
     # (413) before it is read; a few routes have their own (api.limits.ROUTE_LIMITS).
     api_max_body_bytes: int = 1024 * 1024
+    # Campaign cost estimates: a JSON rate table {category: {country calling code or "*": USD}} (campaigns.cost).
+    campaign_rates: str = ""
     # Requests a tenant may make on /v1, sustained per second and in one burst, unless its row in `tenants`
     # sets its own (api.ratelimit).
     api_rate_per_s: float = Field(200.0, gt=0)
