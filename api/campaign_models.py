@@ -30,7 +30,7 @@ class CampaignCreate(BaseModel):
     from_: str | None = Field(default=None, alias="from", min_length=1, max_length=64)
     template: TemplateRef
     audience: Audience
-    variables: dict[str, VariableSource] = Field(default_factory=dict, max_length=MAX_VARIABLES)
+    variables: dict[Annotated[str, StringConstraints(min_length=1, max_length=120)], VariableSource] = Field(default_factory=dict, max_length=MAX_VARIABLES)
     schedule: Schedule = Field(default_factory=Schedule)
 
 
