@@ -12,6 +12,7 @@ from campaigns.schedule import Schedule
 from campaigns.variables import MAX_VARIABLES, VariableSource
 
 Name = Field(min_length=1, max_length=200)
+VariableRef = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
 
 class TemplateRef(BaseModel):
@@ -30,7 +31,7 @@ class CampaignCreate(BaseModel):
     from_: str | None = Field(default=None, alias="from", min_length=1, max_length=64)
     template: TemplateRef
     audience: Audience
-    variables: dict[Annotated[str, StringConstraints(min_length=1, max_length=120)], VariableSource] = Field(default_factory=dict, max_length=MAX_VARIABLES)
+    variables: dict[VariableRef, VariableSource] = Field(default_factory=dict, max_length=MAX_VARIABLES)
     schedule: Schedule = Field(default_factory=Schedule)
 
 
