@@ -28,7 +28,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metasim import dialog, oauth, onboarding, payloads, signup_admin
+from metasim import dialog, oauth, onboarding, payloads, signup_admin, templates
 from metasim.callbacks import Route, WebhookSettings, billing, delivery_chain, failure_chain
 from metasim.faults import Action, Decision, DroppedResponse, FaultSpec
 from metasim.graph_errors import error_body, status_error
@@ -60,7 +60,9 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
     app.state.sim = sim
     app.include_router(admin)
     app.include_router(signup_admin.router)
-    for graph in (oauth.router, dialog.router, onboarding.router):  # versioned paths only: no /_sim clash
+    app.include_router(templates.admin)
+    # Versioned paths only (no /_sim clash); templates last: its GET /{version}/{template_id} takes what is left.
+    for graph in (oauth.router, dialog.router, onboarding.router, templates.router):
         app.include_router(graph)
     app.add_middleware(GraphPath, sim=sim)
     return app
@@ -145,8 +147,9 @@ async def _process(sim: Simulator, token: str, version: str, phone_number_id: st
     wamid = payloads.new_wamid()
     sim.count_accepted(wa_id, marker)
     _schedule_statuses(sim, number, wa_id, marker, wamid, verdict, now, major=int(match.group(1)))
+    held = "held_for_quality_assessment" if verdict.held else "accepted"
     body = {"messaging_product": "whatsapp", "contacts": [{"input": message.to, "wa_id": wa_id}],
-            "messages": [{"id": wamid, "message_status": "accepted"}]}
+            "messages": [{"id": wamid, "message_status": held}]}
     return (200, body), (decision if decision.action is Action.HANG else None)
 
 
@@ -172,6 +175,8 @@ def _schedule_statuses(sim: Simulator, number: Number, wa_id: str, marker: str |
         bill = billing(verdict.category, free=verdict.free, conversation_id=hashlib.md5(key).hexdigest(),  # noqa: S324
                        expires_at=int(now + sim.config.window_s), with_conversation=major < 24)
         chain = delivery_chain(settings, wamid, wa_id, callback_data=marker, bill=bill)
+    if verdict.held and chain:  # pacing: held for the quality assessment, then delivered
+        chain[0] = (chain[0][0] + sim.template_settings.pacing_hold_s, chain[0][1])
     sim.webhooks.chain(route, chain, epoch=now)
 
 

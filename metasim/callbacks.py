@@ -89,6 +89,7 @@ class Counters:
     posted: int = 0
     statuses: int = 0
     inbound: int = 0
+    account: int = 0
     retried: int = 0
     failed_attempts: int = 0
     abandoned: int = 0
@@ -238,6 +239,18 @@ class CallbackSender:
         ok = await self._post(raw, headers)
         self.counters.inbound += ok
         return ok
+
+    async def post_account(self, body: dict[str, Any], *, attempts: int = 5) -> bool:
+        """Post one account-level webhook (a template's status, quality or category) at once, retried with
+        back-off while not answered 200; True when it was."""
+        self.start()
+        raw, headers = payloads.signed(body, self._secret)
+        for attempt in range(attempts):
+            if await self._post(raw, headers):
+                self.counters.account += 1
+                return True
+            await asyncio.sleep(0.2 * 2 ** attempt)
+        return False
 
     def _push(self, due: float, item: _Job | _Batch) -> None:
         if isinstance(item, _Job) and self._rng.random() < self.settings.duplicate_rate:

@@ -82,6 +82,8 @@ _SPECS = (
               "variable parameters defined in the template.", 400),
     ErrorSpec(132001, "Template name does not exist in the translation",
               "The template does not exist in the specified language or the template has not been approved.", 404),
+    ErrorSpec(132012, "Parameter format does not match format in the created template",
+              "The variable parameter values in the request do not match the formats defined in the template.", 400),
     ErrorSpec(132015, "Template is paused",
               "Template is paused due to low quality so it cannot be sent in a template message.", 400),
     ErrorSpec(132016, "Template is disabled",

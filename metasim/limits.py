@@ -13,13 +13,19 @@
    (epoch-second windows by default; ``throughput_window="sliding"`` for any 1-second window).
 8. Pair rate per (number, recipient): token bucket, burst 45, one token back every 6 s → else 131056.
 9. Template: (WABA, name, language) registered and APPROVED → else 132001 (PAUSED → 132015 and
-   DISABLED → 132016, Meta's own codes); parameter counts per component equal → else 132000.
+   DISABLED → 132016, Meta's own codes); parameter counts per component equal (and, for a named template,
+   the names) → else 132000; parameter types as its components define → else 132012
+   (``template_models.send_problem``).
 10. 24-hour window: free-form to a recipient whose last message is older, or who never wrote → 131047,
     as a failed status after a 200 (default) or a synchronous 400 (``sync_131047``).
 11. Portfolio tier: templates to recipients outside their window count unique recipients per
     business portfolio in a rolling 24 h (250 / 2,000 / 10,000 / 100,000 / unlimited) → 131048
     ("Spam rate limit hit", Meta's code for sending restrictions; Meta documents no dedicated one).
-12. Undeliverable recipients → 200, then a failed status 131026.
+12. Undeliverable recipients → 200, then a failed status 131026; a MARKETING template to a recipient
+    marked with ``POST /_sim/recipients/marketing-limited`` → 200, then a failed status 131049 (Meta's
+    per-user marketing limit). A paced template (``POST /_sim/templates/pacing``) delivers its first
+    ``pacing_batch`` sends; later ones answer ``message_status: held_for_quality_assessment`` and are
+    delivered ``pacing_hold_s`` later.
 
 Steps 1-3 are ``authorise`` and 7-12 ``check_send`` here; 4-6 are in ``app.py``. Checks only look;
 ``commit`` consumes the throughput slot, pair token and tier seat once the whole request is accepted,
@@ -35,10 +41,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from metasim.graph_errors import error_body
+from metasim.template_models import send_problem
 
 if TYPE_CHECKING:
     from metasim.send_models import SendRequest
-    from metasim.state import Number, Simulator, Template
+    from metasim.state import Number, Simulator
+    from metasim.template_models import SimTemplate
 
 THROUGHPUT_LEVELS = {"STANDARD": 80, "HIGH": 1000, "COEXISTENCE": 20}
 TIERS: tuple[int | None, ...] = (250, 2000, 10000, 100000, None)
@@ -149,6 +157,8 @@ class Verdict:
     category: str = "service"
     free: bool = True
     counts_for_tier: bool = False
+    template: tuple[str, str, str] | None = None  # the template sent (its sends are counted for pacing)
+    held: bool = False  # held_for_quality_assessment (a paced template past its first batch)
 
 
 def token_refusal(sim: Simulator, token: str) -> tuple[int, dict[str, Any]] | None:
@@ -219,21 +229,23 @@ def check_send(sim: Simulator, number: Number, request: SendRequest, now: float)
         if sim.webhooks.settings.sync_131047:
             return Verdict(error=131047)
         return Verdict(failure=131047)
+    key = (number.waba_id, request.template.name, request.template.language_code) if request.template else None
     if wa_id in sim.undeliverable:
-        return Verdict(failure=131026, category=category)
+        return Verdict(failure=131026, category=category, template=key)
+    if category == "marketing" and wa_id in sim.marketing_limited:
+        return Verdict(failure=131049, category=category, template=key)
     free = in_window and category in FREE_IN_WINDOW
-    return Verdict(category=category, free=free, counts_for_tier=counts_for_tier)
+    held = key is not None and sim.templates[key].paced \
+        and sim.template_sends[key] >= sim.template_settings.pacing_batch
+    return Verdict(category=category, free=free, counts_for_tier=counts_for_tier, template=key, held=held)
 
 
-def _template_refusal(template: Template, request: SendRequest) -> Verdict | None:
-    if template.status != "APPROVED":
+def _template_refusal(template: SimTemplate, request: SendRequest) -> Verdict | None:
+    if template.status not in ("APPROVED", "FLAGGED"):
         return Verdict(error=TEMPLATE_STATUS_CODES.get(template.status, 132001))
-    sent = request.template_parameter_counts()
-    for key in sorted(set(sent) | set(template.parameters)):
-        expected, got = template.parameters.get(key, 0), sent.get(key, 0)
-        if expected != got:
-            return Verdict(error=132000, details=f"Number of parameters in {key} ({got}) does not match the "
-                                                 f"expected number of params ({expected}).")
+    problem = send_problem(template, request.template.components if request.template else [])
+    if problem is not None:
+        return Verdict(error=problem[0], details=problem[1])
     return None
 
 
@@ -243,3 +255,5 @@ def commit(sim: Simulator, number: Number, wa_id: str, verdict: Verdict, now: fl
     sim.limits.pair.commit((number.phone_number_id, wa_id), now)
     if verdict.counts_for_tier and verdict.failure is None:
         sim.limits.tier.commit(number.business_id, wa_id, now)
+    if verdict.template is not None:
+        sim.template_sends[verdict.template] += 1

@@ -9,8 +9,10 @@ the webhook sender, and is usable in-process without HTTP (tests, benchmarks).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -27,6 +29,20 @@ from metasim.graph_errors import CATALOGUE
 from metasim.limits import THROUGHPUT_LEVELS, TIER_NAMES, Limits
 from metasim.signup import CodeGrant, IssuedToken, Signup, new_token
 from metasim.signup_models import AccountCreate, AccountPublic
+from metasim.template_models import SimTemplate
+
+
+class TemplateSettings(BaseModel):
+    """How the simulated review and pacing behave (``PUT /_sim/templates/settings`` changes them live)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_s: float = Field(1.0, ge=0, description="seconds from creation to the review's webhook")
+    decision: Literal["APPROVED", "REJECTED"] = "APPROVED"
+    rejected_reason: str = "INVALID_FORMAT"
+    creations_per_hour: int = Field(100, gt=0, description="Meta's limit per WABA")
+    pacing_batch: int = Field(1, ge=0, description="sends of a paced template delivered before the rest are held")
+    pacing_hold_s: float = Field(2.0, ge=0, description="how long held messages wait before delivery")
 
 
 class SimConfig(BaseSettings):
@@ -53,6 +69,7 @@ class SimConfig(BaseSettings):
     config_ids: Annotated[list[str], NoDecode] = Field(
         ["200000000000001"], description="Embedded Signup configuration ids (env: comma-separated)")
     oauth_code_ttl_s: float = Field(600.0, gt=0, description="lifetime of OAuth codes and dialog sessions")
+    templates: TemplateSettings = Field(default_factory=lambda: TemplateSettings())
     # Never in production: the simulator grants tokens to anyone and signs with whatever secret it is given.
     # Its own METASIM_ENVIRONMENT and the deployment's AEROSTIC_ENVIRONMENT (read as is: it imports nothing
     # of Aerostic's) are both checked.
@@ -121,6 +138,11 @@ class Template(BaseModel):
         default_factory=dict, description='parameters per component key, e.g. {"body": 2, "button:0": 1}')
 
 
+def template_id() -> str:
+    """A new template id shaped like Meta's (16 digits)."""
+    return str(secrets.randbelow(9 * 10**15) + 10**15)
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     phone_number_id: str
@@ -152,7 +174,12 @@ class Simulator:
         self.numbers: dict[str, Number] = {}
         self.tokens: dict[str, set[str]] = {}
         self.revoked: set[str] = set()
-        self.templates: dict[tuple[str, str, str], Template] = {}
+        self.templates: dict[tuple[str, str, str], SimTemplate] = {}
+        self.template_settings = config.templates.model_copy()
+        self.template_sends: Counter[tuple[str, str, str]] = Counter()
+        self.template_creations: dict[str, deque[float]] = {}
+        self.marketing_limited: set[str] = set()
+        self.background: set[asyncio.Task[Any]] = set()  # template reviews and their webhooks
         self.tiers: dict[str, int | None] = {}
         self.windows: dict[tuple[str, str], float] = {}
         self.undeliverable: set[str] = set()
@@ -227,11 +254,18 @@ class Simulator:
         self.tokens[issued.token] = set(wabas)
         return issued
 
-    def add_template(self, template: Template) -> None:
+    def add_template(self, template: Template | SimTemplate) -> SimTemplate:
+        """Store a template (one given by parameter counts is checked on counts only)."""
+        if isinstance(template, Template):
+            template = SimTemplate(id=template_id(), created_at=self.now(), **template.model_dump())
         self.templates[(template.waba_id, template.name, template.language)] = template
+        return template
 
-    def template(self, waba_id: str, name: str, language: str) -> Template | None:
+    def template(self, waba_id: str, name: str, language: str) -> SimTemplate | None:
         return self.templates.get((waba_id, name, language))
+
+    def template_by_id(self, template_id: str) -> SimTemplate | None:
+        return next((t for t in self.templates.values() if t.id == template_id), None)
 
     def tier_of(self, business_id: str) -> int | None:
         return self.tiers.get(business_id)
