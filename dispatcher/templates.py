@@ -124,12 +124,15 @@ class TemplateWorker:
     async def _sync(self, request: TemplateRequest, token: str) -> TemplateResult:
         seen: list[tuple[str, str]] = []
         params: dict[str, Any] = {"fields": FIELDS, "limit": PAGE_SIZE}
+        started = datetime.now(UTC)  # the listing is as of its first page: later creations are not "missing"
         for page in range(MAX_PAGES):
+            asked = datetime.now(UTC)
             body = await self._call(partial(self.graph.call, "GET", f"{request.waba_id}/message_templates", token,
                                             params=params))
             listed = [t for t in body.get("data") or [] if isinstance(t, dict) and t.get("name")]
             seen += [(str(t["name"]), str(t.get("language", ""))) for t in listed]
-            await self._publish(self._result(request, "page", templates=listed), event_suffix=f"page{page}")
+            await self._publish(self._result(request, "page", templates=listed, fetched_at=asked),
+                                event_suffix=f"page{page}")
             paging = body.get("paging")
             paging = paging if isinstance(paging, dict) else {}
             cursors = paging.get("cursors")
@@ -138,7 +141,7 @@ class TemplateWorker:
                 break
             params = {**params, "after": after}
         log.info("synced %d template(s) of WABA %s", len(seen), request.waba_id)
-        return self._result(request, "synced", seen=seen)
+        return self._result(request, "synced", seen=seen, fetched_at=started)
 
     async def _create(self, request: TemplateRequest, token: str) -> TemplateResult:
         body = request.template or {}
@@ -209,7 +212,7 @@ class TemplateWorker:
         return TemplateResult.model_validate({
             "event_id": f"{request.request_id}:{outcome}", "request_id": request.request_id,
             "tenant_id": request.tenant_id, "waba_id": request.waba_id, "action": request.action,
-            "outcome": outcome, "name": request.name, "fetched_at": datetime.now(UTC), **fields})
+            "outcome": outcome, "name": request.name, **{"fetched_at": datetime.now(UTC), **fields}})
 
     async def _publish(self, result: TemplateResult, *, event_suffix: str | None = None) -> None:
         if event_suffix is not None:
