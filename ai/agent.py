@@ -22,6 +22,7 @@ from ai.knowledge import KnowledgeEntry
 from ai.openai_provider import OpenAIConfig, OpenAIProvider
 from ai.provider import Answer, Outcome, Provider, decide
 from ai.scorer import OfflineScorer
+from ai.small_talk import SmallTalk, detect
 from schemas.ai import DEFAULT_THRESHOLD, AiDecision, AiRequest
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,26 @@ async def decide_request(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    small_talk: SmallTalk | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AiDecision:
-    """Ask ``provider`` within ``timeout_s`` and apply ``threshold``; failures become hand-offs."""
+    """Ask ``provider`` within ``timeout_s`` and apply ``threshold``; failures become hand-offs.
+
+    A greeting, thanks or goodbye gets the tenant's ``small_talk`` reply (when enabled) without asking.
+    """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be within [0, 1], got {threshold}")
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     started = time.perf_counter()
+    kind = detect(request.text) if small_talk is not None and small_talk.enabled else None
+    if small_talk is not None and kind is not None:
+        return AiDecision(
+            event_id=decision_event_id(request), tenant_id=request.tenant_id,
+            conversation_key=request.conversation_key, message_wamid=request.message_wamid,
+            version=request.version, outcome="reply", reply=small_talk.reply(kind), confidence=1.0,
+            threshold=threshold, reason=f"small talk: {kind}", provider="small_talk",
+            latency_ms=round((time.perf_counter() - started) * 1000.0, 3), decided_at=clock())
     answer: Answer | None = None
     outcome: Outcome = "handoff"
     try:

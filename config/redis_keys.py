@@ -126,6 +126,11 @@ def template_request(request_id: str) -> str:
     return f"{PREFIX}template-request:{request_id}"
 
 
+def ai_worker(worker_id: str) -> str:
+    """An AI worker's health (JSON: which offline provider answers and why), expiring unless refreshed."""
+    return f"{PREFIX}ai-worker:{worker_id}"
+
+
 def around(shape: Callable[[str], str]) -> tuple[str, str]:
     """The text before and after the variable part of a key shape, for Lua scripts that build keys of ids they
     find (``head .. id .. tail``): ``around(lambda a: agent(tenant_id, a))``."""

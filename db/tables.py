@@ -263,6 +263,7 @@ tenant_settings = Table(
     Column("business_hours", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("ai_provider", Text, nullable=False, server_default="offline"),  # offline | openai | off
     Column("ai_threshold", Float, nullable=False, server_default="0.7"),
+    Column("ai_small_talk", JSONB),  # ai.small_talk.SmallTalk; NULL: the default replies
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -342,6 +343,7 @@ conversation_events = Table(
     Column("payload", JSONB, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_conversation_events", "tenant_id", "conversation_key", "id"),
+    Index("ix_conversation_events_kind", "tenant_id", "kind", "at"),  # the AI's knowledge gaps
 )
 
 # The conversation processor's state of each conversation with its version (writer: the processor, in the
