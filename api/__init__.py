@@ -17,7 +17,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.accounts import router as accounts_router
 from api.agents import router as agents_router
+from api.ai import router as ai_router
 from api.automations import router as automations_router
+from api.campaigns import router as campaigns_router
 from api.connection import router as connection_router
 from api.contacts import router as contacts_router
 from api.inbox import router as inbox_router
@@ -48,7 +50,7 @@ def install(app: FastAPI) -> None:
     for router in (messages_router, login_router, accounts_router, connection_router, platform_router, operator_router,
                    automations_router, knowledge_router, settings_router, agents_router, inbox_router,
                    inbox_actions_router, templates_router, contacts_router,
-                   webhooks_router):
+                   webhooks_router, campaigns_router, ai_router):
         app.include_router(router)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)

@@ -1,9 +1,11 @@
-"""A tenant's conversation settings: ``/v1/settings/ai`` and ``/v1/settings/business-hours``.
+"""A tenant's conversation settings: ``/v1/settings/ai``, ``/v1/settings/small-talk``, ``/v1/settings/business-hours``.
 
 Everyone of the tenant reads them; admins change them. Both live in one ``tenant_settings`` row,
 created on the first change (until then the defaults apply: the offline scorer at a 0.70
 threshold, UTC with no business hours). Every committed change bumps the tenant's configuration
-version, so the conversation processor and the AI worker use it for the next message. Business
+version, so the conversation processor and the AI worker use it for the next message. Small talk
+is the AI's replies to greetings, thanks and goodbyes (``ai.small_talk``: English phrases; the
+defaults until changed; ``enabled: false`` hands them over like any unanswered message). Business
 hours are checked when saved (an IANA time zone, ``HH:MM`` ranges, at most 10 a day): a bad value
 is a 422 naming the field, never a failure when a message arrives.
 """
@@ -17,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ai.small_talk import SmallTalk
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
 from api.settings_models import AiSettings
@@ -51,6 +54,21 @@ async def get_ai(principal: TenantDep, engine: EngineDep) -> AiSettings:
 async def put_ai(body: AiSettings, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> AiSettings:
     """Choose the AI provider and its threshold: a reply below it goes to an agent instead."""
     await _save(engine, principal.tenant_id, {"ai_provider": body.provider, "ai_threshold": body.threshold})
+    await bump_config_version(redis, principal.tenant_id)
+    return body
+
+
+@router.get("/small-talk")
+async def get_small_talk(principal: TenantDep, engine: EngineDep) -> SmallTalk:
+    """The AI's replies to greetings, thanks and goodbyes."""
+    row = await _row(engine, principal.tenant_id)
+    return SmallTalk.model_validate(row.ai_small_talk) if row is not None and row.ai_small_talk else SmallTalk()
+
+
+@router.put("/small-talk")
+async def put_small_talk(body: SmallTalk, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> SmallTalk:
+    """Set the replies to greetings, thanks and goodbyes (or turn them off: such messages are then handed over)."""
+    await _save(engine, principal.tenant_id, {"ai_small_talk": body.model_dump()})
     await bump_config_version(redis, principal.tenant_id)
     return body
 
