@@ -9,10 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from schemas.catalogue import ACCOUNT_EVENTS, CONVERSATIONS_EVENTS, INBOUND, OUTBOUND_RESULTS, STATUSES
+from schemas.campaigns import CampaignProgress, parse_key
+from schemas.catalogue import (
+    ACCOUNT_EVENTS,
+    CAMPAIGNS_PROGRESS,
+    CONVERSATIONS_EVENTS,
+    INBOUND,
+    OUTBOUND_RESULTS,
+    STATUSES,
+    TEMPLATES_RESULTS,
+)
 from schemas.conversation import CONVERSATION_EVENT, ContactChanged, ConversationChanged
 from schemas.events import AccountEvent, InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
+from schemas.templates import TemplateResult
 from webhooks.catalogue import TenantEvent
 
 Mapper = Callable[[bytes], list[TenantEvent]]
@@ -58,8 +68,16 @@ def statuses(raw: bytes) -> list[TenantEvent]:
                             "timestamp": status.timestamp.isoformat()}
     if status.status == "failed":
         data["error"] = {"code": status.error_code, "title": status.error_title, "details": status.error_details}
-    return [TenantEvent("message.status", status.tenant_id, f"{status.wamid}:{status.status}",
-                        status.conversation_key, data)]
+    found = [TenantEvent("message.status", status.tenant_id, f"{status.wamid}:{status.status}",
+                         status.conversation_key, data)]
+    campaign = parse_key(status.biz_opaque_callback_data)
+    if campaign is not None:  # a campaign's message: its recipient's progress too
+        found.append(TenantEvent("campaign.recipient.status", status.tenant_id, f"{status.wamid}:{status.status}",
+                                 status.conversation_key, {
+                                     "campaign_id": campaign[0], "contact": campaign[1], "wamid": status.wamid,
+                                     "to": status.recipient_id, "status": status.status,
+                                     "error_code": status.error_code, "timestamp": status.timestamp.isoformat()}))
+    return found
 
 
 def results(raw: bytes) -> list[TenantEvent]:
@@ -130,6 +148,30 @@ def account_events(raw: bytes) -> list[TenantEvent]:
         "reason": value.get("reason"), "waba_id": event.waba_id, "received_at": event.received_at.isoformat()})]
 
 
+def template_results(raw: bytes) -> list[TenantEvent]:
+    """A template Aerostic created (Meta's first status, usually PENDING) or deleted; later changes come from
+    Meta's status webhooks (``account_events``)."""
+    result = TemplateResult.decode(raw)
+    if result.outcome not in ("created", "deleted"):
+        return []
+    status = result.status if result.outcome == "created" else "DELETED"
+    subject = result.meta_id or f"{result.name}:{result.language}"
+    return [TenantEvent("template.status", result.tenant_id, result.event_id, f"template:{subject}", {
+        "template_id": result.meta_id, "name": result.name, "language": result.language, "status": status,
+        "category": result.category, "reason": None, "waba_id": result.waba_id,
+        "received_at": result.fetched_at.isoformat()})]
+
+
+def campaign_progress(raw: bytes) -> list[TenantEvent]:
+    """A campaign's state: one event per state (and reason) it reaches; its progress reports in between are not
+    events (the same state gives the same id, which an endpoint gets once)."""
+    progress = CampaignProgress.decode(raw)
+    source = f"{progress.campaign_id}:{progress.state}:{progress.state_reason or ''}"
+    return [TenantEvent("campaign.status", progress.tenant_id, source, f"campaign:{progress.campaign_id}", {
+        "campaign_id": progress.campaign_id, "state": progress.state, "reason": progress.state_reason,
+        "funnel": progress.funnel, "at": progress.at.isoformat()})]
+
+
 # topic (without the deployment's prefix) → mapper
 MAPPERS: dict[str, Mapper] = {
     INBOUND.name: inbound,
@@ -137,4 +179,6 @@ MAPPERS: dict[str, Mapper] = {
     OUTBOUND_RESULTS.name: results,
     CONVERSATIONS_EVENTS.name: conversation_events,
     ACCOUNT_EVENTS.name: account_events,
+    TEMPLATES_RESULTS.name: template_results,
+    CAMPAIGNS_PROGRESS.name: campaign_progress,
 }

@@ -103,3 +103,32 @@ def test_filters_name_known_events_only() -> None:
         assert "message.deleted" in str(exc)
     else:
         raise AssertionError("an unknown event type was accepted")
+
+
+def test_a_campaign_reaches_a_state_once_and_its_recipients_statuses_are_events() -> None:
+    from schemas.campaigns import CampaignProgress, idempotency_key
+
+    def progress(state: str, sent: int) -> bytes:
+        return CampaignProgress(event_id=f"c1:progress:{sent}", campaign_id="c1", tenant_id=T, state=state,
+                                funnel={"sent": sent}, at=AT).encode()
+    running = [MAPPERS["campaigns.progress"](progress("running", n))[0] for n in (1, 2)]
+    assert {e.type for e in running} == {"campaign.status"} and running[0].id == running[1].id
+    assert MAPPERS["campaigns.progress"](progress("completed", 3))[0].id != running[0].id
+    read = StatusUpdate(event_id="s", tenant_id=T, phone_number_id="1065", waba_id="w", received_at=AT,
+                        wamid="wamid.E", recipient_id="16505551234", status="read", timestamp=AT, payload={},
+                        biz_opaque_callback_data=idempotency_key("c1", "16505551234")).encode()
+    events = MAPPERS["wa.statuses"](read)
+    assert [e.type for e in events] == ["message.status", "campaign.recipient.status"]
+    assert events[1].data["campaign_id"] == "c1" and events[1].data["status"] == "read"
+
+
+def test_a_template_aerostic_created_or_deleted_is_template_status() -> None:
+    from schemas.templates import TemplateResult
+
+    def result(outcome: str) -> bytes:
+        return TemplateResult(event_id=f"t:{outcome}", request_id="r", tenant_id=T, waba_id="w", action="create",
+                              outcome=outcome, name="hello", language="en_US", meta_id="42", status="PENDING",
+                              fetched_at=AT).encode()  # type: ignore[arg-type]
+    assert [e.data["status"] for e in MAPPERS["templates.results"](result("created"))] == ["PENDING"]
+    assert [e.data["status"] for e in MAPPERS["templates.results"](result("deleted"))] == ["DELETED"]
+    assert MAPPERS["templates.results"](result("page")) == []
