@@ -114,10 +114,15 @@ def conversation_events(raw: bytes) -> list[TenantEvent]:
         key = f"contact:{event.wa_id}"
         data = {"wa_id": event.wa_id, "tags": event.tags, "attributes": event.attributes,
                 "opted_out": event.opted_out, "updated_at": event.at.isoformat()}
-        kind = "opted_out" if event.opted_out else "opted_in"
-        return [TenantEvent("contact.updated", event.tenant_id, event.event_id, key, data),
-                TenantEvent("contact.opted_out", event.tenant_id, event.event_id, key, data,
-                            guard=(kind, f"contact:{event.wa_id}", event.event_id))]
+        updated = TenantEvent("contact.updated", event.tenant_id, event.event_id, key, data)
+        if event.change is not None:  # the change is named: an opt-out is one
+            if event.change.type != "opt_out":
+                return [updated]
+            data = {**data, "source": event.change.source}
+            return [updated, TenantEvent("contact.opted_out", event.tenant_id, event.event_id, key, data)]
+        kind = "opted_out" if event.opted_out else "opted_in"  # an older event: the guard tells a transition
+        return [updated, TenantEvent("contact.opted_out", event.tenant_id, event.event_id, key, data,
+                                     guard=(kind, f"contact:{event.wa_id}", event.event_id))]
     return []
 
 

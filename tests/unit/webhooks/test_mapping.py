@@ -78,6 +78,13 @@ def test_contacts_and_the_first_queued_message() -> None:
     events = MAPPERS["conversations.events"](opted)
     assert [(e.type, e.guard[0] if e.guard else None) for e in events] == [
         ("contact.updated", None), ("contact.opted_out", "opted_out")]
+    from schemas.conversation import ContactChange
+    named = ContactChanged(event_id="wamid.F:opt_out", tenant_id=T, wa_id="16505551234", tags=[], attributes={},
+                           opted_out=True, at=AT, change=ContactChange(type="opt_out", source="keyword"))
+    assert [(e.type, e.guard) for e in MAPPERS["conversations.events"](named.model_dump_json().encode())] == [
+        ("contact.updated", None), ("contact.opted_out", None)]
+    tagged = named.model_copy(update={"change": ContactChange(type="add_tag", tag="vip")})
+    assert _types("conversations.events", tagged.model_dump_json().encode()) == ["contact.updated"]
     queued = MessageQueued(event_id="q", tenant_id=T, message_id="m2", idempotency_key="k", phone_number_id="1065",
                            to="16505551234", message={"type": "text"}, requested_by="api",
                            created_at=AT).model_dump_json().encode()
