@@ -137,6 +137,22 @@ def _percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}"
+
+
+def format_report(title: str, result: Report) -> str:
+    """The figures at the threshold and the curve, as a text table (the threshold's row marked ``<``)."""
+    lines = [f"{title}: {result.in_scope} in-scope and {result.out_of_scope} out-of-scope questions, "
+             f"top-1 {_pct(result.top1_accuracy)} %, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms",
+             f"{'threshold':>10}{'acc %':>8}{'cover %':>9}{'prec %':>8}{'prec all %':>11}{'oos rec %':>10}"]
+    for p in result.curve:
+        mark = " <" if abs(p.threshold - result.threshold) < 1e-9 else ""
+        lines.append(f"{p.threshold:>10.2f}{_pct(p.in_scope_accuracy):>8}{_pct(p.coverage):>9}{_pct(p.precision):>8}"
+                     f"{_pct(p.precision_all):>11}{_pct(p.oos_recall):>10}{mark}")
+    return "\n".join(lines)
+
+
 async def ask(provider: Provider, knowledge: Sequence[KnowledgeEntry], questions: Iterable[Labelled]) -> list[Outcome]:
     """Ask ``provider`` every question, one after the other, timing each."""
     outcomes = []

@@ -14,7 +14,7 @@ import asyncio
 
 import psutil
 
-from ai.evaluation import Report, evaluate
+from ai.evaluation import Report, evaluate, format_report
 from ai.offline import load_offline
 from ai.provider import Provider
 from ai.scorer import OfflineScorer
@@ -27,14 +27,8 @@ def _pct(value: float | None) -> str:
 
 
 def print_report(title: str, report: Report) -> None:
-    """The figures at the threshold and the curve, as a table."""
-    print(f"\n{title}: {report.in_scope} in-scope and {report.out_of_scope} out-of-scope questions, "
-          f"top-1 {_pct(report.top1_accuracy)} %, p50 {report.p50_ms:.2f} ms, p99 {report.p99_ms:.2f} ms")
-    print(f"{'threshold':>10}{'acc %':>8}{'cover %':>9}{'prec %':>8}{'prec all %':>11}{'oos rec %':>10}")
-    for p in report.curve:
-        mark = " <" if abs(p.threshold - report.threshold) < 1e-9 else ""
-        print(f"{p.threshold:>10.2f}{_pct(p.in_scope_accuracy):>8}{_pct(p.coverage):>9}{_pct(p.precision):>8}"
-              f"{_pct(p.precision_all):>11}{_pct(p.oos_recall):>10}{mark}")
+    print()
+    print(format_report(title, report))
 
 
 async def _run(label: str, provider: Provider, threshold: float) -> str:
