@@ -98,6 +98,15 @@ class CoreSettings(BaseSettings):
     password_scrypt_n: int = SCRYPT_N_OWASP
     # Tenants' webhooks may go to loopback addresses over http (the tests' receiver); refused in production.
     webhooks_allow_loopback: bool = False
+    # The media store (mediastore/; the API and the dispatcher): the local filesystem, or an S3-compatible store.
+    media_store: Literal["local", "s3"] = "local"
+    media_dir: str = ".aerostic/media"
+    media_s3_endpoint: str = "https://s3.amazonaws.com"
+    media_s3_bucket: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: SecretStr = SecretStr("")
+    media_s3_secret_key: SecretStr = SecretStr("")
+    media_retention_days: int = Field(90, ge=1, le=3650)  # a tenant without its own setting keeps media so long
 
     @property
     def is_development(self) -> bool:
@@ -139,6 +148,9 @@ class CoreSettings(BaseSettings):
             refusals.append("AEROSTIC_PASSWORD_SCRYPT_N is below OWASP's minimum for scrypt (2^17) in production")
         if self.webhooks_allow_loopback:
             refusals.append("AEROSTIC_WEBHOOKS_ALLOW_LOOPBACK may not be set in production")
+        if self.media_store == "s3":
+            refusals += [secret_refusal("AEROSTIC_MEDIA_S3_SECRET_KEY", self.media_s3_secret_key.get_secret_value()),
+                         None if self.media_s3_bucket else "AEROSTIC_MEDIA_S3_BUCKET is not set"]
         return [r for r in refusals if r]
 
     @model_validator(mode="after")

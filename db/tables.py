@@ -643,3 +643,41 @@ template_syncs = Table(
     Column("synced_at", DateTime(timezone=True)),  # the last successful sync
     Column("finished_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- media (0016) -------------------------------------------------------------------------------------------
+# Media files in the media store (mediastore/, key ``{tenant_id}/{id}``): ``inbound`` rows are written by the
+# projector from the dispatcher's ``media.results`` (the id derives from the message's wamid), ``upload`` rows by
+# the API's ``POST /v1/media``; the dispatcher's pruner deletes both past their tenant's retention.
+media = Table(
+    "media", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("origin", Text, nullable=False),  # inbound | upload
+    Column("kind", Text, nullable=False),  # image | video | audio | document | sticker
+    Column("status", Text, nullable=False),  # stored | failed
+    Column("mime_type", Text),
+    Column("size_bytes", BigInteger),
+    Column("sha256", Text),
+    Column("filename", Text),
+    Column("storage_key", Text),
+    Column("wamid", Text),
+    Column("phone_number_id", Text),
+    Column("conversation_key", Text),
+    Column("error_code", Integer),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("origin IN ('inbound', 'upload')", name="ck_media_origin"),
+    CheckConstraint("status IN ('stored', 'failed')", name="ck_media_status"),
+    Index("ix_media_tenant", "tenant_id", "created_at"),
+    Index("ix_media_wamid", "tenant_id", "wamid"),
+)
+
+# A tenant's media retention in days (no row: AEROSTIC_MEDIA_RETENTION_DAYS).
+media_settings = Table(
+    "media_settings", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), primary_key=True),
+    Column("retention_days", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("retention_days BETWEEN 1 AND 3650", name="ck_media_settings_retention"),
+)

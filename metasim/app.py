@@ -13,7 +13,6 @@ log and counts) is plain FastAPI.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import re
@@ -28,7 +27,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metasim import dialog, oauth, onboarding, payloads, signup_admin, templates
+from metasim import dialog, media, oauth, onboarding, payloads, signup_admin, templates
 from metasim.callbacks import Route, WebhookSettings, billing, delivery_chain, failure_chain
 from metasim.faults import Action, Decision, DroppedResponse, FaultSpec
 from metasim.graph_errors import error_body, status_error
@@ -58,13 +57,16 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
     app = FastAPI(title="Aerostic Meta simulator", lifespan=lifespan, docs_url="/_sim/docs",
                   openapi_url="/_sim/openapi.json")
     app.state.sim = sim
+    app.state.media = media.MediaBank(sim.now, url_ttl_s=config.media_url_ttl_s)
     app.include_router(admin)
+    app.include_router(media.admin)
     app.include_router(signup_admin.router)
     app.include_router(templates.admin)
     # Versioned paths only (no /_sim clash); templates last: its GET /{version}/{template_id} takes what is left.
     for graph in (oauth.router, dialog.router, onboarding.router, templates.router):
         app.include_router(graph)
     app.add_middleware(GraphPath, sim=sim)
+    app.add_middleware(media.MediaPath, sim=sim, bank=app.state.media)
     return app
 
 
@@ -103,7 +105,7 @@ async def send_message(sim: Simulator, scope: Scope, headers: dict[str, str], ra
         "biz_opaque_callback_data": None, "status": None, "response": None, "fault": None}
     sim.log.append(entry)
     token = _token(headers, scope.get("query_string", b""))
-    outcome, fault = await _process(sim, token, version, phone_number_id, entry)
+    outcome, fault = await _process(sim, token, version, phone_number_id, entry, scope["app"].state.media)
     if outcome is not None:
         entry["status"], entry["response"] = outcome
         if outcome[0] != 200:
@@ -115,8 +117,8 @@ async def send_message(sim: Simulator, scope: Scope, headers: dict[str, str], ra
     return _json(*outcome)
 
 
-async def _process(sim: Simulator, token: str, version: str, phone_number_id: str,
-                entry: dict[str, Any]) -> tuple[Outcome | None, Decision | None]:
+async def _process(sim: Simulator, token: str, version: str, phone_number_id: str, entry: dict[str, Any],
+                   bank: media.MediaBank) -> tuple[Outcome | None, Decision | None]:
     """Steps 1-6 of the order in ``limits.py``, then 7-12; a ``Decision`` means "do not answer"."""
     match = VERSION.fullmatch(version)
     if match is None:
@@ -137,6 +139,8 @@ async def _process(sim: Simulator, token: str, version: str, phone_number_id: st
         return error_body(100, details=str(exc)), None
     if isinstance(message, StatusRequest):
         return (200, {"success": True}), None
+    if (unknown_media := bank.send_problem(number, message)) is not None:
+        return unknown_media, None
     wa_id, marker = message.wa_id, message.biz_opaque_callback_data
     entry["recipient"], entry["biz_opaque_callback_data"] = wa_id, marker
     now = sim.now()
@@ -214,13 +218,16 @@ class CustomerMessage(BaseModel):
     phone_number_id: str
     from_: str = Field(alias="from", pattern=r"^\+?[0-9][0-9 \-]*$", description="the customer's wa_id")
     name: str = "Customer"
-    type: Literal["text", "button", "interactive_button_reply", "interactive_list_reply", "image"] = "text"
+    type: Literal["text", "button", "interactive_button_reply", "interactive_list_reply", "image", "video", "audio",
+                  "document", "sticker"] = "text"
     text: str | None = None
     payload: str | None = None
     id: str | None = None
     title: str | None = None
     description: str | None = None
     context_id: str | None = Field(None, description="wamid of our message this replies to")
+    media_id: str | None = Field(None, description="media seeded with POST /_sim/media (else bytes are generated)")
+    filename: str | None = None
     timestamp: int | None = Field(None, description="epoch s; in the past to simulate an old conversation")
 
 
@@ -320,7 +327,10 @@ async def customer_message(message: CustomerMessage, request: Request) -> dict[s
     wa_id = re.sub(r"\D", "", message.from_)
     sim.record_inbound(number.phone_number_id, wa_id, timestamp)
     wamid = payloads.new_wamid()
-    inbound = {"from": wa_id, "id": wamid, "timestamp": str(timestamp), **_content(message)}
+    content = media.customer_media(request.app.state.media, number, message.type, message.media_id,
+                                   caption=message.text, filename=message.filename) \
+        if message.type in media.MEDIA_KINDS else _content(message)
+    inbound = {"from": wa_id, "id": wamid, "timestamp": str(timestamp), **content}
     if message.context_id:
         inbound["context"] = {"from": number.display_phone_number, "id": message.context_id}
     body = payloads.envelope(number.waba_id, [payloads.messages_change(
@@ -336,11 +346,6 @@ def _content(message: CustomerMessage) -> dict[str, Any]:
     if message.type == "button":
         text = message.text or message.payload or ""
         return {"type": "button", "button": {"payload": message.payload or text, "text": text}}
-    if message.type == "image":
-        digest = hashlib.sha256(message.from_.encode()).digest()
-        image = {"mime_type": "image/jpeg", "sha256": base64.b64encode(digest).decode(),
-                 "id": str(int.from_bytes(digest[:6], "big"))}
-        return {"type": "image", "image": {**({"caption": message.text} if message.text else {}), **image}}
     kind = "button_reply" if message.type == "interactive_button_reply" else "list_reply"
     reply = {"id": message.id or message.payload or "", "title": message.title or message.text or ""}
     if kind == "list_reply" and message.description:

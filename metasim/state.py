@@ -64,6 +64,7 @@ class SimConfig(BaseSettings):
     tier_error_code: int = Field(131048, description="answer when the portfolio tier is full (Meta: undocumented)")
     callback_concurrency: int = Field(4, gt=0, description="webhook POSTs in flight (httpx slows down past ~8)")
     log_max: int = Field(50_000, gt=0, description="request log entries kept (oldest dropped)")
+    media_url_ttl_s: float = Field(300.0, gt=0, description="how long a media URL from GET /{media-id} works")
     app_id: str = Field("100000000000001", min_length=1, description="the Meta app (OAuth client_id)")
     app_name: str = "Aerostic"
     config_ids: Annotated[list[str], NoDecode] = Field(

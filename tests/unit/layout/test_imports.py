@@ -19,7 +19,7 @@ FLOORS: dict[str, int] = {
     "tenants": 2, "automations": 2, "agents": 2, "ai": 2, "contacts": 2, "campaigns": 2, "templates": 2,
     "webhooks": 2,
     # kit
-    "broker": 1, "db": 1, "vault": 1,
+    "broker": 1, "db": 1, "vault": 1, "mediastore": 1,
     # ground
     "schemas": 0, "config": 0,
 }
