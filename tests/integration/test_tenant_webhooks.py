@@ -293,3 +293,49 @@ async def test_a_failing_endpoint_dead_letters_then_is_disabled(
     assert state["disabled_reason"].startswith("failing since") and "HTTP 500" in state["disabled_reason"]
     assert await scalar(db, "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :e",
                         e=endpoint["id"]) == 2
+
+
+@ASYNC
+async def test_a_conversations_life_and_its_contacts_opt_out_are_events(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory,
+        receiver: Receiver) -> None:
+    shop = await business_factory("webhooks lifecycle")
+    rule = await api.post("/v1/automations", headers=shop.auth, json={
+        "name": "to a person", "trigger": {"type": "keyword", "keywords": ["human"]},
+        "actions": [{"type": "handoff", "reason": "asked for a person"}]})
+    assert rule.status_code == 201, rule.text
+    agent = await api.post("/v1/users", headers=shop.auth, json={
+        "email": f"agent-{shop.tenant_id}@shop.test", "password": "an agent's password", "role": "agent"})
+    assert agent.status_code == 201, agent.text
+    await _endpoint(api, shop, receiver.url("/life"), [
+        "conversation.created", "conversation.handed_off", "conversation.assigned", "conversation.resolved",
+        "contact.created", "contact.opted_out"])
+    customer = "16505550970"
+    key = shop.conversation(customer)
+    await customer_writes(sim, db, shop, customer, text="I want a human please")
+    await wait_for(lambda: _types_at(receiver, "/life", "conversation.handed_off"), what="the hand-off event")
+    assigned = await api.post(f"/v1/conversations/{key}/assign", headers=shop.auth,
+                              json={"agent_id": agent.json()["id"]})
+    assert assigned.status_code == 202, assigned.text
+    await wait_for(lambda: _types_at(receiver, "/life", "conversation.assigned"), what="the assignment event")
+    resolved = await api.post(f"/v1/conversations/{key}/resolve", headers=shop.auth)
+    assert resolved.status_code == 202, resolved.text
+    await wait_for(lambda: _types_at(receiver, "/life", "conversation.resolved"), what="the resolution event")
+    await customer_writes(sim, db, shop, customer, text="STOP")
+    await wait_for(lambda: _types_at(receiver, "/life", "contact.opted_out"), what="the opt-out event")
+
+    bodies = _bodies(receiver, "/life")
+    in_conversation = [b["type"] for b in bodies if b["data"].get("conversation_key") == key]
+    assert in_conversation == ["conversation.created", "conversation.handed_off", "conversation.assigned",
+                               "conversation.resolved"]
+    handed = next(b for b in bodies if b["type"] == "conversation.handed_off")
+    assert handed["data"]["reason"] == "asked for a person" and handed["data"]["state"] == "queued"
+    assert next(b for b in bodies if b["type"] == "conversation.assigned")["data"]["assignee_id"] == \
+        agent.json()["id"]
+    contact = [b["type"] for b in bodies if b["data"].get("wa_id") == customer and b["type"].startswith("contact.")]
+    assert contact == ["contact.created", "contact.opted_out"]
+    assert len({b["id"] for b in bodies}) == len(bodies)
+
+
+async def _types_at(receiver: Receiver, path: str, event_type: str) -> bool:
+    return bool(_bodies(receiver, path, event_type))
