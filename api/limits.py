@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from campaigns.audience import MAX_CSV_CHARS
 from contacts.csv_import import MAX_FILE_BYTES as CSV_IMPORT_BYTES
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +33,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KIB = 1024
+CAMPAIGN_BYTES = 2 * MAX_CSV_CHARS  # the CSV's characters, some escaped in JSON, and the rest of the campaign
 LINGER_S = 1.0
 LINGER_BYTES = 4 * 1024 * KIB
 # Paths whose bodies are bounded otherwise than by the default: sign-in (an email and a password) is
@@ -40,6 +42,7 @@ LINGER_BYTES = 4 * 1024 * KIB
 ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
     ("/v1/auth/", 16 * KIB),
     ("/v1/contacts/imports", CSV_IMPORT_BYTES),  # a CSV, spooled to disk as it arrives (contacts.csv_import)
+    ("/v1/campaigns", CAMPAIGN_BYTES),  # a campaign's CSV audience comes in its JSON body (campaigns.audience)
 )
 
 
