@@ -126,6 +126,11 @@ def template_request(request_id: str) -> str:
     return f"{PREFIX}template-request:{request_id}"
 
 
+def meta_media(phone_number_id: str, media_id: str) -> str:
+    """Meta's media id of one of Aerostic's media files uploaded for a number (expires before Meta forgets it)."""
+    return f"{PREFIX}meta-media:{phone_number_id}:{media_id}"
+
+
 def ai_worker(worker_id: str) -> str:
     """An AI worker's health (JSON: which offline provider answers and why), expiring unless refreshed."""
     return f"{PREFIX}ai-worker:{worker_id}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -113,13 +114,14 @@ class GraphClient:
                             wa_id=str(wa_id).strip() if wa_id is not None else None)
 
     async def call(self, method: str, path: str, token: str | None, *, params: dict[str, Any] | None = None,
-                   json: Any = None) -> dict[str, Any]:
-        """Any Graph call under the version prefix; returns the JSON object or raises ``DispatchError``."""
+                   json: Any = None, data: dict[str, str] | None = None, files: Any = None) -> dict[str, Any]:
+        """Any Graph call under the version prefix (``data`` and ``files``: a multipart form); returns the JSON
+        object or raises ``DispatchError``."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         where = f"{method} {path.split('?', 1)[0]}"
         try:
             response = await self._client.request(method, path.lstrip("/"), params=params, json=json,
-                                                   headers=headers)
+                                                   data=data, files=files, headers=headers)
         except httpx.LocalProtocolError as exc:
             raise RequestRejected(f"{where}: {_describe(exc, token)}") from exc
         except _NOT_SENT as exc:
@@ -127,6 +129,10 @@ class GraphClient:
         except httpx.TransportError as exc:
             raise AmbiguousOutcome(f"{where}: {_describe(exc, token)}") from exc
         return _interpret(where, response)
+
+    def stream(self, url: str, token: str) -> AbstractAsyncContextManager[httpx.Response]:
+        """A streamed ``GET`` of an absolute URL Graph gave (a media file), with the account's token."""
+        return self._client.stream("GET", url, headers={"Authorization": f"Bearer {token}"})
 
 
 def _interpret(where: str, response: httpx.Response) -> dict[str, Any]:

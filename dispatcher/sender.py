@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -37,6 +38,7 @@ from dispatcher.exceptions import (
 )
 from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
+from dispatcher.media import MediaUnavailable, MediaUploads
 from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import RateLimiter
 from schemas.campaigns import CampaignHeld, parse_key
@@ -68,8 +70,9 @@ class Sender:
     """The per-request pipeline; shared by all of the dispatcher's workers."""
 
     def __init__(self, settings: DispatcherSettings, *, redis: Redis, accounts: Accounts, graph: GraphClient,
-                 campaigns: CampaignGate) -> None:
+                 campaigns: CampaignGate, media: MediaUploads | None = None) -> None:
         self.settings = settings
+        self.media = media
         self.campaigns = campaigns
         self.redis = redis
         self.accounts = accounts
@@ -116,6 +119,14 @@ class Sender:
             return await self._local(request, "messaging_limit_reached",
                                      f"the business portfolio reached its limit of {profile.tier_limit} unique "
                                      "recipients of templates in 24 hours")
+        try:  # Aerostic's media ids become Meta's (uploaded once per number) before the claim, as the slots
+            body = await self._body(request, profile)
+        except MediaUnavailable as exc:
+            return await self._local(request, "media_unavailable", str(exc))
+        except DispatchError as exc:  # the upload failed: no message left
+            if exc.is_transient and request.attempt + 1 < self.settings.max_attempts:
+                return self._retry(request, exc.retry_after or 0.0, ambiguous=False)
+            return await self._local(request, "media_upload_failed", human_reason(exc))
         if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
             await self._take_slots(request, profile)
         await self._calls.enter(interactive=request.lane == "interactive")
@@ -125,7 +136,7 @@ class Sender:
             claimed = await self._claim(request, record)
             if isinstance(claimed, Verdict):
                 return claimed
-            return await self._call(request, profile, ambiguous_before=claimed)
+            return await self._call(request, profile, body, ambiguous_before=claimed)
         finally:
             self._calls.leave()
 
@@ -200,14 +211,21 @@ class Sender:
         while (wait := await self.limits.acquire_pair(request.phone_number_id, request.to)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
-    async def _call(self, request: OutboundRequest, profile: NumberProfile, *, ambiguous_before: bool) -> Verdict:
+    async def _body(self, request: OutboundRequest, profile: NumberProfile) -> dict[str, Any]:
+        body = request.graph_body()
+        if self.media is None:
+            return body
+        return await self.media.body(body, tenant_id=request.tenant_id, phone_number_id=request.phone_number_id,
+                                     token=self.accounts.token(profile))
+
+    async def _call(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any], *,
+                    ambiguous_before: bool) -> Verdict:
         key = request.idempotency_key
         attempts = request.attempt + 1
         if self.settings.rate_limits:
             await self.pacer.spaced(request.phone_number_id, float(profile.throughput_mps))
         try:
-            accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile),
-                                                     request.graph_body())
+            accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile), body)
         except AmbiguousOutcome as exc:
             self.counts["ambiguous"] += 1
             await self.idempotency.finish(key, state=State.DEFERRED, ambiguous=True)

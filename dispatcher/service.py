@@ -4,7 +4,8 @@ One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` a
 ``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
 the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected.
 A second consumer (``SignupWorker``) runs Embedded Signup's exchange for ``signup.requests``, a third
-(``TemplateWorker``) the template registry's sync, creations and deletions for ``templates.requests``.
+(``TemplateWorker``) the template registry's sync, creations and deletions for ``templates.requests``, a fourth
+(``MediaWorker``) inbound media for ``media.requests``.
 Bulk partitions are paused while interactive requests wait or the bulk buffer is full, so a
 campaign backlog never delays a reply. Workers take requests from the
 ``Scheduler`` (order within a conversation, interactive first). A result or retry is
@@ -36,10 +37,12 @@ from dispatcher.accounts import Accounts
 from dispatcher.campaigns import CampaignGate
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
+from dispatcher.media import MediaUploads, MediaWorker
 from dispatcher.onboarding import Onboarding
 from dispatcher.sender import Sender, Verdict
 from dispatcher.signup_worker import SignupWorker
 from dispatcher.templates import TemplateWorker
+from mediastore import open_store
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
     CAMPAIGNS_COMMANDS,
@@ -73,9 +76,12 @@ class Dispatcher:
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
         self.graph = GraphClient(settings.graph_base_url, settings.graph_version,
                                  read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
-        self.sender = Sender(settings, redis=self.redis, accounts=Accounts(self.engine, vault,
-                                                                           ttl_s=settings.account_cache_s),
-                             graph=self.graph, campaigns=CampaignGate(self.redis, self.engine))
+        self.store = open_store(settings)
+        accounts = Accounts(self.engine, vault, ttl_s=settings.account_cache_s)
+        self.sender = Sender(settings, redis=self.redis, accounts=accounts, graph=self.graph,
+                             campaigns=CampaignGate(self.redis, self.engine),
+                             media=MediaUploads(self.engine, self.store, self.redis, self.graph))
+        self.media = MediaWorker(settings, self.graph, accounts, self.store, self.producer, self.engine)
         self.signups = SignupWorker(settings, Onboarding(
             self.graph, self.engine, vault, app_id=settings.meta_app_id,
             app_secret=settings.meta_app_secret.get_secret_value(), retry_base_s=settings.retry_base_s,
@@ -103,18 +109,20 @@ class Dispatcher:
         reporter = keep_running("dispatcher reporter", self._report_forever)
         signups = asyncio.create_task(self.signups.run(self._stopping))
         templates = asyncio.create_task(self.templates.run(self._stopping))
+        media = asyncio.create_task(self.media.run(self._stopping))
         try:
             await self._consume_forever()
         finally:
             self._stopping.set()
             for task in (*workers, committer, reporter):
                 task.cancel()
-            await asyncio.gather(*workers, committer, reporter, signups, templates, return_exceptions=True)
+            await asyncio.gather(*workers, committer, reporter, signups, templates, media, return_exceptions=True)
             await self._commit()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.consumer.close)
             await self.producer.stop()
             await self.graph.aclose()
+            await self.store.aclose()
             await self.redis.aclose()
             await self.engine.dispose()
 

@@ -1,8 +1,8 @@
 """The projector process: routed topics → PostgreSQL, offsets committed after the write.
 
 Reads ``wa.inbound``, ``wa.statuses``, ``wa.account.events``, ``conversations.events``,
-``outbound.results``, the ``signup.*`` and ``templates.*`` topics and every dead-letter topic as a ``Processor`` on
-the stream runtime (``broker.runtime``): each batch is written in one transaction, and the runtime
+``outbound.results``, the ``signup.*`` and ``templates.*`` topics, ``media.results`` and every dead-letter topic as
+a ``Processor`` on the stream runtime (``broker.runtime``): each batch is written in one transaction, and the runtime
 commits its offsets only after the write; a write that fails because PostgreSQL is unreachable is
 retried and never skipped. A record that cannot be decoded or written goes to the projector's
 dead-letter topic. Its one output: a template webhook naming a template the registry lacks asks the
@@ -31,6 +31,7 @@ from schemas.catalogue import (
     CONVERSATIONS_EVENTS,
     DEAD_LETTERS,
     INBOUND,
+    MEDIA_RESULTS,
     OUTBOUND_RESULTS,
     PROJECTOR_GROUP,
     SIGNUP_REQUESTS,
@@ -42,6 +43,7 @@ from schemas.catalogue import (
 from schemas.conversation import CONVERSATION_EVENT
 from schemas.dead_letter import DeadLetter
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
+from schemas.media import MediaResult
 from schemas.outbound import OutboundResult
 from schemas.signup import SignupRequest, SignupResult
 from schemas.templates import TemplateRequest, TemplateResult
@@ -54,6 +56,7 @@ DECODERS: dict[str, Callable[[bytes], Event]] = {
     CONVERSATIONS_EVENTS.name: CONVERSATION_EVENT.validate_json, OUTBOUND_RESULTS.name: OutboundResult.decode,
     SIGNUP_REQUESTS.name: SignupRequest.decode, SIGNUP_RESULTS.name: SignupResult.decode,
     TEMPLATES_REQUESTS.name: TemplateRequest.decode, TEMPLATES_RESULTS.name: TemplateResult.decode,
+    MEDIA_RESULTS.name: MediaResult.decode,
     **{spec.name: DeadLetter.decode for spec in DEAD_LETTERS.values()},
 }
 

@@ -22,12 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contacts import optout
 from db.tables import account_events
 from projector.conversation_events import write_conversation_event
+from projector.media import write_media_result
 from projector.messages import write_inbound, write_queued, write_result, write_status
 from projector.signups import write_request
 from projector.signups import write_result as write_signup_result
 from projector.templates import TEMPLATE_FIELDS, write_template_event, write_template_request, write_template_result
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
+from schemas.media import MediaResult
 from schemas.meta_enums import ChangeField
 from schemas.outbound import MessageQueued, OutboundResult
 from schemas.signup import SignupRequest, SignupResult
@@ -71,6 +73,8 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> set[tu
             await write_template_request(conn, event)
         elif isinstance(event, TemplateResult):
             await write_template_result(conn, event)
+        elif isinstance(event, MediaResult):
+            await write_media_result(conn, event)
     return unknown
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from schemas import campaigns, dead_letter, events, signup, templates
+from schemas import campaigns, dead_letter, events, media, signup, templates
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -78,6 +78,8 @@ SIGNUP_REQUESTS = TopicSpec("signup.requests", "tenant id", signup.SignupRequest
 SIGNUP_RESULTS = TopicSpec("signup.results", "tenant id", signup.SignupResult, partitions=3)
 TEMPLATES_REQUESTS = TopicSpec("templates.requests", "WABA id", templates.TemplateRequest, partitions=3)
 TEMPLATES_RESULTS = TopicSpec("templates.results", "WABA id", templates.TemplateResult, partitions=3)
+MEDIA_REQUESTS = TopicSpec("media.requests", "conversation key", media.MediaRequest, partitions=3)
+MEDIA_RESULTS = TopicSpec("media.results", "conversation key", media.MediaResult, partitions=3)
 
 # The consumer groups, and one dead-letter topic each: records a group's handling raised on for a reason of
 # their own, set aside so the group goes on (``aerostic dlq`` lists, shows and replays them).
@@ -92,9 +94,11 @@ CAMPAIGN_EXPANDER_GROUP = "aerostic-campaign-expander"
 CAMPAIGN_RECIPIENTS_GROUP = "aerostic-campaign-recipients"
 CAMPAIGN_FUNNEL_GROUP = "aerostic-campaign-funnel"
 DELIVERER_GROUP = "aerostic-deliverer"  # tenants' outbound webhooks
+MEDIA_INTAKE_GROUP = "aerostic-media-intake"  # inbound media messages → media.requests (stream worker)
+MEDIA_GROUP = "aerostic-dispatcher-media"  # media.requests → Meta → the media store (dispatcher)
 GROUPS: tuple[str, ...] = (ROUTER_GROUP, CONVERSATIONS_GROUP, PROJECTOR_GROUP, AI_GROUP, DISPATCHER_GROUP,
                            SIGNUP_GROUP, TEMPLATES_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP,
-                           CAMPAIGN_FUNNEL_GROUP, DELIVERER_GROUP)
+                           CAMPAIGN_FUNNEL_GROUP, DELIVERER_GROUP, MEDIA_INTAKE_GROUP, MEDIA_GROUP)
 DEAD_LETTERS: dict[str, TopicSpec] = {
     group: TopicSpec(f"dlq.{group}", "the source record's key", dead_letter.DeadLetter, partitions=1,
                      retention_ms=-1, max_message_bytes=DEAD_LETTER_RECORD_BYTES)
@@ -112,7 +116,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CONVERSATIONS_COMMANDS, CONVERSATIONS_EVENTS, AI_REQUESTS, AI_DECISIONS,
     OUTBOUND_INTERACTIVE, OUTBOUND_BULK, OUTBOUND_RETRY, OUTBOUND_RESULTS,
     CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS, CAMPAIGNS_RECIPIENTS, SIGNUP_REQUESTS, SIGNUP_RESULTS,
-    TEMPLATES_REQUESTS, TEMPLATES_RESULTS, *DEAD_LETTERS.values(),
+    TEMPLATES_REQUESTS, TEMPLATES_RESULTS, MEDIA_REQUESTS, MEDIA_RESULTS, *DEAD_LETTERS.values(),
 )
 MAX_RECORD_BYTES = max(spec.max_message_bytes for spec in CATALOGUE)  # what a producer may have to write
 

@@ -25,7 +25,9 @@ LOCAL_CODES: dict[str, int] = {OUTSIDE_SERVICE_WINDOW: -1, "retries_exhausted": 
                                "messaging_limit_reached": -4,
                                # a template message Meta would refuse (templates.sending): 1320xx predicted
                                "template_not_approved": -5, "template_parameter_mismatch": -6,
-                               "template_parameter_type": -7, "template_not_found": -8}
+                               "template_parameter_type": -7, "template_not_found": -8,
+                               # a message naming one of Aerostic's media files (dispatcher.media)
+                               "media_unavailable": -11, "media_upload_failed": -12}
 
 # Meta's customer service window: free-form messages only within this long after the customer's last one.
 SERVICE_WINDOW_S = 24 * 3600

@@ -20,6 +20,7 @@ from streams.campaign_recipients import CampaignRecipients
 from streams.campaign_scheduler import CampaignScheduler
 from streams.conversations import ConversationProcessor
 from streams.directory import TenantDirectory
+from streams.media_intake import MediaIntake
 from streams.router import Router
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
         CampaignExpander(engine, redis, prefix=settings.topic_prefix),
         CampaignRecipients(engine, prefix=settings.topic_prefix),
         CampaignFunnel(engine, redis, prefix=settings.topic_prefix),
+        MediaIntake(prefix=settings.topic_prefix),
     ]
     workers = [StreamWorker(p, producer, settings) for p in processors]
     def stop() -> None:
