@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 import threading
@@ -52,14 +51,7 @@ def _projector(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_blas_thread() -> None:
-    """Before numpy loads: the sentence model's small matrix products run fastest, and steadiest on a
-    busy machine, on one BLAS thread (OpenBLAS's spinning threads cost more than they save there)."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
 def _ai(_args: argparse.Namespace) -> int:
-    _one_blas_thread()
     from aiworker.worker import run
 
     run(AiSettings())
@@ -242,14 +234,12 @@ def _bench_e2e(args: argparse.Namespace) -> int:
 
 
 def _bench_ai(args: argparse.Namespace) -> int:
-    _one_blas_thread()
     from bench.ai import main as bench_main
 
     return bench_main(threshold=args.threshold)
 
 
 def _eval_ai(args: argparse.Namespace) -> int:
-    _one_blas_thread()
     from ai.eval_cli import EvalInputError, main, provider_named, read_knowledge, read_questions
     from ai.openai_provider import OpenAIConfig
     from bench.clinc import load

