@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contacts import optout
@@ -29,6 +30,8 @@ from db.tables import contact_imports, contact_opt_changes, contacts
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+ATTEMPTS = 3
+RETRIED = ("40P01", "40001")  # deadlock detected, serialization failure
 MAX_ERRORS = 100  # invalid rows kept with their reason; all are counted
 STALE_AFTER = timedelta(seconds=120)  # a running import not heard of for this long was interrupted
 INTERRUPTED = ("interrupted: the server running it stopped; import the file again "
@@ -71,11 +74,18 @@ async def run(engine: AsyncEngine, import_id: str, tenant_id: str, rows: Rows, c
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             contacts_by_number, invalid, read = batch
             keep = invalid[:max(MAX_ERRORS - kept, 0)]
-            async with engine.begin() as conn:
-                created, updated, duplicates = await write_batch(conn, tenant_id, import_id, contacts_by_number)
-                await _progress(conn, import_id, read=read, created=created, updated=updated,
-                                duplicates=duplicates + sum(p.merged for p in contacts_by_number.values()),
-                                invalid=invalid, kept=keep, bytes_read=rows.bytes_read)
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    async with engine.begin() as conn:
+                        created, updated, duplicates = await write_batch(conn, tenant_id, import_id,
+                                                                         contacts_by_number)
+                        await _progress(conn, import_id, read=read, created=created, updated=updated,
+                                        duplicates=duplicates + sum(p.merged for p in contacts_by_number.values()),
+                                        invalid=invalid, kept=keep, bytes_read=rows.bytes_read)
+                    break
+                except DBAPIError as exc:  # a deadlock with another writer of these contacts: the batch again
+                    if attempt == ATTEMPTS or _sqlstate(exc) not in RETRIED:
+                        raise
             kept += len(keep)
         await _finish(engine, import_id, "completed", None)
     except asyncio.CancelledError:
@@ -83,6 +93,13 @@ async def run(engine: AsyncEngine, import_id: str, tenant_id: str, rows: Rows, c
     except Exception as exc:
         log.exception("contact import %s failed", import_id)
         await _finish(engine, import_id, "failed", f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if (state := getattr(error, "sqlstate", None)) is not None:
+            return str(state)
+    return None
 
 
 async def write_batch(conn: AsyncConnection, tenant_id: str, import_id: str,
@@ -98,7 +115,8 @@ async def write_batch(conn: AsyncConnection, tenant_id: str, import_id: str,
     await optout.lock(conn, tenant_id, wa_ids.values())
     current = {r.wa_id: r for r in (await conn.execute(
         select(c.wa_id, c.tags, c.attributes, c.profile_name, c.last_import_id).where(
-            c.tenant_id == tenant_id, c.wa_id.in_(list(wa_ids.values()))).with_for_update())).all()}
+            c.tenant_id == tenant_id, c.wa_id.in_(list(wa_ids.values()))).order_by(c.wa_id)
+        .with_for_update())).all()}
     created = updated = duplicates = 0
     values: list[dict[str, Any]] = []
     for e164, parsed in batch.items():
