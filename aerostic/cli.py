@@ -265,6 +265,12 @@ def _eval_ai(args: argparse.Namespace) -> int:
     return main(provider, kb, questions, args.threshold, as_json=args.json)
 
 
+def _bench_campaign(args: argparse.Namespace) -> int:
+    from bench.campaign import main as bench_main
+
+    return bench_main(contacts=args.contacts)
+
+
 def _bench_dispatch(args: argparse.Namespace) -> int:
     from bench.dispatch import main as bench_main
 
@@ -368,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_ingress.add_argument("--duration", type=float, default=10.0)
     bench_ingress.add_argument("--connections", type=int, default=64)
     bench_ingress.set_defaults(func=_bench_ingress)
+    bench_campaign = bench.add_parser("campaign", help="a campaign at 1,000 msg/s beside a customer conversation")
+    bench_campaign.add_argument("--contacts", type=int, default=20_000, help="audience size (the issue's: 100000)")
+    bench_campaign.set_defaults(func=_bench_campaign)
     bench_dispatch = bench.add_parser("dispatch", help="dispatcher throughput, limit accuracy and lane priority")
     bench_dispatch.add_argument("--sends", type=int, default=20_000, help="sends of the limits-off run")
     bench_dispatch.add_argument("--seconds", type=int, default=10, help="length of each rate-limited run")

@@ -1,0 +1,181 @@
+"""``aerostic bench campaign``: one number at the 1,000 msg/s tier sends a template campaign to N contacts while a
+customer conversation (questions the AI answers) runs beside it.
+
+Starts the whole local stack (status webhooks off, as in ``bench e2e``: the send path is measured, not the
+status path), a tenant whose number has 1,000 msg/s and an approved marketing template, and N contacts
+tagged ``bench``. Measures the conversation's reply latency idle, then launches a campaign to the segment
+``tags_all: [bench]`` through the API and asks again while it runs. ``wall_s`` runs from the launch request
+to the simulator's acceptance of the last campaign message; ``ideal_s`` = N / 1,000; ``duplicated`` counts
+contacts that received the campaign more than once. One line:
+``RESULT campaign contacts=… wall_s=… ideal_s=… ratio=… duplicated=… interactive_p99_idle_ms=…
+interactive_p99_campaign_ms=…``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.e2e import QUESTIONS, SECRET, _percentile
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
+from db.tables import knowledge_entries, tenant_settings
+from stack.launcher import LocalStack
+from tenants.api_keys import create_key_for
+from tenants.commands import attach_number, create_tenant
+from tenants.config import bump_config_version
+from vault.cipher import Vault, generate_key_spec
+
+RATE = 1000
+TEMPLATE = "bench_offer"
+COMPONENTS = [{"type": "BODY", "text": "Hello {{1}}, our offer is on", "example": {"body_text": [["Ann"]]}}]
+
+
+class CampaignBench:
+    def __init__(self) -> None:
+        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET})
+        self.vault_keys = generate_key_spec("bench")
+        self.pnid = str(uuid.uuid4().int)[:15]
+        self.waba = str(uuid.uuid4().int)[:15]
+        self.api_key = ""
+        self.customers = 0
+
+    def start(self) -> None:
+        stack = self.stack
+        stack.start_services()
+        stack.prepare()
+        stack.start_ingress()
+        stack.start_streams()
+        stack.start_projector()
+        stack.start_ai()
+        stack.start_metasim(app_secret=SECRET)
+        httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
+        stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256", http_connections="4")
+
+    async def tenant(self, contacts: int) -> None:
+        stack = self.stack
+        settings = CoreSettings(environment=stack.environment, kafka_bootstrap_servers=stack.kafka,
+                                database_url=stack.database_url, redis_url=stack.redis_url)
+        tenant_id = await create_tenant(settings, "bench campaign")
+        token = uuid.uuid4().hex
+        async with AsyncProducer(settings.kafka_bootstrap_servers) as producer:
+            await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=self.pnid, waba_id=self.waba,
+                                throughput_mps=RATE, token=token, vault=Vault.from_spec(self.vault_keys))
+        async with httpx.AsyncClient(base_url=stack.metasim_url) as sim:
+            (await sim.post("/_sim/numbers", json={"phone_number_id": self.pnid, "waba_id": self.waba,
+                                                   "token": token, "throughput": RATE})).raise_for_status()
+            (await sim.post("/_sim/templates", json={"waba_id": self.waba, "name": TEMPLATE, "language": "en",
+                                                     "status": "APPROVED", "category": "MARKETING",
+                                                     "parameters": {"body": 1}})).raise_for_status()
+        _, self.api_key = await create_key_for(settings, tenant_id=tenant_id, name="bench")
+        engine = create_async_engine(stack.database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(tenant_settings.insert().values(tenant_id=tenant_id, ai_provider="offline",
+                                                                   ai_threshold=0.7))
+                await conn.execute(knowledge_entries.insert(), [
+                    {"id": str(uuid.uuid4()), "tenant_id": tenant_id, "question": q, "answer": a, "keywords": []}
+                    for q, a in QUESTIONS])
+                await conn.execute(text(
+                    "INSERT INTO message_templates (id, tenant_id, waba_id, name, language, category, status, "
+                    "parameter_format, components, status_at) VALUES (:id, :t, :w, :n, 'en', 'MARKETING', "
+                    "'APPROVED', 'positional', CAST(:c AS jsonb), now())"),
+                    {"id": str(uuid.uuid4()), "t": tenant_id, "w": self.waba, "n": TEMPLATE,
+                     "c": json.dumps(COMPONENTS)})
+                for at in range(0, contacts, 10_000):
+                    await conn.execute(text(
+                        "INSERT INTO contacts (tenant_id, wa_id, profile_name, tags, attributes) "
+                        "SELECT CAST(:t AS uuid), '9198' || lpad(g::text, 8, '0'), 'Customer ' || g, "
+                        "'[\"bench\"]'::jsonb, '{}'::jsonb FROM generate_series(:a, :b) g"),
+                        {"t": tenant_id, "a": at, "b": min(contacts, at + 10_000) - 1})
+        finally:
+            await engine.dispose()
+        redis = Redis.from_url(stack.redis_url)
+        try:
+            await bump_config_version(redis, tenant_id)
+        finally:
+            await redis.aclose()
+
+    async def conversation(self, sim: httpx.AsyncClient, questions: int, rate: float) -> list[float]:
+        """Ask ``questions`` at ``rate``/s, each from a new customer; the latencies of their answers (ms)."""
+        asked: dict[str, float] = {}
+        for i in range(questions):
+            self.customers += 1
+            wa_id = f"91{self.customers:010d}"
+            asked[wa_id] = time.time()
+            await sim.post("/_sim/customers/messages", json={"phone_number_id": self.pnid, "from": wa_id,
+                                                             "type": "text", "text": QUESTIONS[i % len(QUESTIONS)][0]})
+            await asyncio.sleep(1 / rate)
+        deadline = time.monotonic() + 60
+        answers: dict[str, float] = {}
+        while time.monotonic() < deadline and len(answers) < len(asked):
+            await asyncio.sleep(0.5)
+            entries = (await sim.get("/_sim/requests", params={"phone_number_id": self.pnid,
+                                                               "since": min(asked.values())})).json()["data"]
+            for entry in entries:
+                if entry["status"] == 200 and entry["recipient"] in asked and entry["recipient"] not in answers:
+                    answers[entry["recipient"]] = entry["time"]
+        return sorted((answers[w] - asked[w]) * 1000 for w in answers)
+
+    async def campaign(self, contacts: int) -> tuple[float, int, list[float]]:
+        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+        auth = {"Authorization": f"Bearer {self.api_key}"}
+        async with httpx.AsyncClient(base_url=self.stack.metasim_url, limits=limits, timeout=60) as sim, \
+                httpx.AsyncClient(base_url=self.stack.ingress_url, timeout=60) as api:
+            created = await api.post("/v1/campaigns", headers=auth, json={
+                "name": "bench", "template": {"name": TEMPLATE, "language": "en"},
+                "audience": {"kind": "segment", "filter": {"tags_all": ["bench"]}},
+                "variables": {"body.1": {"source": "profile_name", "default": "there"}}})
+            created.raise_for_status()
+            campaign_id = created.json()["id"]
+            before = (await sim.get("/_sim/counts")).json()["accepted"]
+            began = time.monotonic()
+            (await api.post(f"/v1/campaigns/{campaign_id}/launch", headers=auth)).raise_for_status()
+            during = asyncio.create_task(self.conversation(sim, 40, 2.0))
+            wall = float("nan")
+            deadline = began + 30 * 60
+            while time.monotonic() < deadline:
+                view = (await api.get(f"/v1/campaigns/{campaign_id}", headers=auth)).json()
+                if view["funnel"]["queued"] == 0 and view["expanded"]:
+                    wall = time.monotonic() - began
+                    break
+                await asyncio.sleep(0.2)
+            latencies = await during
+            counts = (await sim.get("/_sim/counts")).json()
+            duplicated = sum(1 for wa_id, n in counts["by_recipient"].items() if wa_id.startswith("9198") and n > 1)
+            print(f"campaign: accepted {counts['accepted'] - before} sends (incl. replies), "
+                  f"funnel {view['funnel']['submitted']} submitted", flush=True)
+            return wall, duplicated, latencies
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+def main(contacts: int = 20_000) -> int:
+    bench = CampaignBench()
+    try:
+        bench.start()
+        asyncio.run(bench.tenant(contacts))
+        print(f"stack up; {contacts} contacts", flush=True)
+
+        async def idle() -> list[float]:
+            async with httpx.AsyncClient(base_url=bench.stack.metasim_url, timeout=60) as sim:
+                await bench.conversation(sim, 10, 2.0)  # warm-up: joins every group, fills every cache
+                return await bench.conversation(sim, 40, 2.0)
+
+        idle_ms = asyncio.run(idle())
+        wall, duplicated, during_ms = asyncio.run(bench.campaign(contacts))
+    finally:
+        bench.stop()
+    ideal = contacts / RATE
+    print(f"RESULT campaign contacts={contacts} wall_s={wall:.1f} ideal_s={ideal:.1f} ratio={wall / ideal:.2f} "
+          f"duplicated={duplicated} interactive_p99_idle_ms={_percentile(idle_ms, 0.99):.0f} "
+          f"interactive_p99_campaign_ms={_percentile(during_ms, 0.99):.0f}", flush=True)
+    return 0
