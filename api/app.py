@@ -23,6 +23,7 @@ from api.ratelimit import TenantRateLimiter
 from api.signup import router as signup_router
 from broker.producer import AsyncProducer
 from config.settings import IngressSettings
+from mediastore import open_store
 
 
 def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
@@ -36,9 +37,11 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
             app.state.settings, app.state.producer = settings, producer
             app.state.engine, app.state.redis = engine, redis
             app.state.rate_limiter = TenantRateLimiter(engine, redis, settings)
+            app.state.media_store = open_store(settings)
             try:
                 yield
             finally:
+                await app.state.media_store.aclose()
                 await close_clients(engine, redis)
         finally:
             await producer.stop()

@@ -25,6 +25,7 @@ import orjson
 
 from campaigns.audience import MAX_CSV_CHARS
 from contacts.csv_import import MAX_FILE_BYTES as CSV_IMPORT_BYTES
+from schemas.media import MAX_MEDIA_BYTES
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +44,7 @@ ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
     ("/v1/auth/", 16 * KIB),
     ("/v1/contacts/imports", CSV_IMPORT_BYTES),  # a CSV, spooled to disk as it arrives (contacts.csv_import)
     ("/v1/campaigns", CAMPAIGN_BYTES),  # a campaign's CSV audience comes in its JSON body (campaigns.audience)
+    ("/v1/media", MAX_MEDIA_BYTES + 64 * KIB),  # a media file (multipart, spooled to disk; api.media checks its kind)
 )
 
 

@@ -80,6 +80,17 @@ class MessagePublic(BaseModel):
     history: list[StatusEntry]
 
 
+class MediaRef(BaseModel):
+    """An inbound message's media as Aerostic keeps it: ``url`` serves the file (``GET /v1/media/{id}``)."""
+
+    id: str
+    url: str
+    status: str  # pending (not downloaded yet) | stored | failed
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+
+
 class MessageItem(BaseModel):
     """One message of a conversation listing (inbound messages have no Aerostic id)."""
 
@@ -93,6 +104,7 @@ class MessageItem(BaseModel):
     error: MessageError | None
     sent_at: datetime | None
     created_at: datetime
+    media: MediaRef | None = None
 
 
 class MessagePage(BaseModel):

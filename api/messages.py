@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth import Principal, TenantDep
 from api.deps import EngineDep, ProducerDep, SettingsDep
+from api.media import media_refs, refuse_media
 from api.message_models import (
     MessageAccepted,
     MessageCreate,
@@ -60,6 +61,7 @@ async def send_message(body: MessageCreate, principal: TenantDep, engine: Engine
     sender = await sender_number(engine, principal.tenant_id, body.from_)
     message = body.graph_message()
     await refuse_template(engine, principal.tenant_id, sender, message)  # Meta never sees a 1320xx we can predict
+    await refuse_media(engine, principal.tenant_id, message)
     command = send_command(principal, phone_number_id=sender, to=body.to, message=message,
                            idempotency_key=body.idempotency_key)
     return await queue_send(command, body.idempotency_key, engine=engine, producer=producer, settings=settings)
@@ -189,8 +191,11 @@ async def list_conversation_messages(
         rows = list(await conn.execute(query.order_by(messages.c.id.desc()).limit(limit + 1)))
         if not rows and not await _owns_conversation(conn, principal.tenant_id, key):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found")
-    page = rows[:limit]
-    return MessagePage(messages=[_item(r) for r in page], next=str(page[-1].id) if len(rows) > limit else None)
+        page = rows[:limit]
+        inbound = [(r.wamid, r.type) for r in page if r.direction == "inbound"]
+        refs = await media_refs(conn, principal.tenant_id, inbound)
+    items = [_item(r).model_copy(update={"media": refs.get(r.wamid)}) for r in page]
+    return MessagePage(messages=items, next=str(page[-1].id) if len(rows) > limit else None)
 
 
 async def _owns_conversation(conn: AsyncConnection, tenant_id: str, key: str) -> bool:

@@ -86,7 +86,8 @@ class LocalStack:
         services = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, "DATABASE_URL": self.database_url,
                     "REDIS_URL": self.redis_url}
         return {**os.environ, **{k: v for k, v in services.items() if v}, "AEROSTIC_TOPIC_PREFIX": self.topic_prefix,
-                "AEROSTIC_ENVIRONMENT": self.environment, "PYTHONUNBUFFERED": "1", **self.extra_env}
+                "AEROSTIC_ENVIRONMENT": self.environment, "PYTHONUNBUFFERED": "1",
+                "AEROSTIC_MEDIA_DIR": str(self.root / "media"), **self.extra_env}  # one media store for all
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         """Run ``aerostic <args>`` as a supervised child named ``name`` (``env`` only for this child)."""

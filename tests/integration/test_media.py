@@ -1,0 +1,190 @@
+"""Media, end to end: customers' media through ingress → stream worker → dispatcher (Meta's media API in the
+simulator) → media store → PostgreSQL → the tenant API; uploads through the API → dispatcher → the simulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediastore.local import LocalStore
+from mediastore.retention import prune
+from stack.launcher import LocalStack
+from tests.integration.helpers import Business, BusinessFactory, customer_writes, scalar, wait_for
+
+pytestmark = pytest.mark.usefixtures("pipeline_ready")
+
+JPEG = b"\xff\xd8\xff\xe0" + os.urandom(40_000)
+PDF = b"%PDF-1.4\n" + os.urandom(30_000) + b"\n%%EOF"
+
+
+def _wa_id() -> str:
+    return f"1555{random.randrange(10**6, 10**7)}"
+
+
+async def _seed(sim: httpx.AsyncClient, business: Business, data: bytes, mime: str) -> str:
+    response = await sim.post("/_sim/media", json={"phone_number_id": business.phone_number_id, "mime_type": mime,
+                                                   "content_b64": base64.b64encode(data).decode()})
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def _customer_sends(sim: httpx.AsyncClient, business: Business, wa_id: str, kind: str, media_id: str,
+                          **extra: Any) -> str:
+    response = await sim.post("/_sim/customers/messages", json={
+        "phone_number_id": business.phone_number_id, "from": wa_id, "type": kind, "media_id": media_id, **extra})
+    assert response.status_code == 200, response.text
+    return str(response.json()["wamid"])
+
+
+async def _media_of(api: httpx.AsyncClient, business: Business, wa_id: str, wamid: str,
+                    status: str = "stored") -> dict[str, Any]:
+    """The message's media reference in the conversation listing, once it has ``status``."""
+    async def probe() -> dict[str, Any] | None:
+        response = await api.get(f"/v1/conversations/{business.conversation(wa_id)}/messages", headers=business.auth)
+        if response.status_code != 200:
+            return None
+        found = [m for m in response.json()["messages"] if m["wamid"] == wamid]
+        media = found[0].get("media") if found else None
+        return media if media and media["status"] == status else None
+
+    result: dict[str, Any] = await wait_for(probe, what=f"the media of {wamid} to be {status}")
+    return result
+
+
+async def test_inbound_image_is_served_to_its_tenant_only(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+    business, other = await business_factory("media-in"), await business_factory("media-other")
+    customer = _wa_id()
+    meta_id = await _seed(sim, business, JPEG, "image/jpeg")
+    wamid = await _customer_sends(sim, business, customer, "image", meta_id, text="my receipt")
+    media = await _media_of(api, business, customer, wamid)
+    assert media["mime_type"] == "image/jpeg" and media["size_bytes"] == len(JPEG)
+    assert media["url"] == f"/v1/media/{media['id']}"
+
+    served = await api.get(media["url"], headers=business.auth)
+    assert served.status_code == 200
+    assert served.content == JPEG
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    info = (await api.get(f"{media['url']}/info", headers=business.auth)).json()
+    assert info["sha256"] == hashlib.sha256(JPEG).hexdigest() and info["origin"] == "inbound"
+    assert "attachments" not in served.headers.get("location", "") and "attachments" not in str(info)  # never Meta's
+
+    assert (await api.get(media["url"], headers=other.auth)).status_code == 404
+    assert (await api.get(f"{media['url']}/info", headers=other.auth)).status_code == 404
+    assert (await api.get(media["url"])).status_code == 401
+
+
+async def test_an_expired_media_url_is_resolved_again_once(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+    business = await business_factory("media-expiry")
+    customer = _wa_id()
+    meta_id = await _seed(sim, business, PDF, "application/pdf")
+    expired = await sim.post(f"/_sim/media/{meta_id}/expire-urls", json={"following": 1})
+    assert expired.status_code == 200, expired.text
+    wamid = await _customer_sends(sim, business, customer, "document", meta_id, filename="invoice.pdf")
+    media = await _media_of(api, business, customer, wamid)
+    served = await api.get(media["url"], headers=business.auth)
+    assert served.content == PDF and served.headers["content-type"] == "application/pdf"
+    assert "invoice.pdf" in served.headers["content-disposition"]
+    downloads = (await sim.get(f"/_sim/media/{meta_id}")).json()["downloads"]
+    assert [d["status"] for d in downloads] == [404, 200]  # the expired URL, then the fresh one
+
+
+async def test_media_over_metas_limit_is_refused_with_its_reason(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine) -> None:
+    business = await business_factory("media-limits")
+    big = b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024)
+    refused = await api.post("/v1/media", headers=business.auth, files={"file": ("big.jpg", big, "image/jpeg")})
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "file"]
+    assert "image files may be at most 5 MB" in refused.json()["detail"][0]["msg"]
+    wrong = await api.post("/v1/media", headers=business.auth, files={"file": ("a.zip", b"PK\3\4", "application/zip")})
+    assert wrong.status_code == 422 and "application/zip" in wrong.json()["detail"][0]["msg"]
+    missing = await api.post("/v1/media", headers=business.auth, files={"other": ("a.pdf", PDF, "application/pdf")})
+    assert missing.status_code == 422
+    assert await scalar(db, "SELECT count(*) FROM media WHERE tenant_id = :t", t=business.tenant_id) == 0
+
+    # A customer's oversized image is not stored: the message says why.
+    customer = _wa_id()
+    meta_id = await _seed(sim, business, big, "image/jpeg")
+    wamid = await _customer_sends(sim, business, customer, "image", meta_id)
+    media = await _media_of(api, business, customer, wamid, status="failed")
+    assert "at most 5 MB" in media["error"]
+    assert (await api.get(media["url"], headers=business.auth)).status_code == 409
+
+    # The simulator refuses the same as Meta does.
+    upload = await sim.post(f"/v23.0/{business.phone_number_id}/media", headers={"Authorization": f"Bearer "
+                                                                                 f"{business.token}"},
+                            data={"messaging_product": "whatsapp", "type": "image/jpeg"},
+                            files={"file": ("big.jpg", big, "image/jpeg")})
+    assert upload.status_code == 400 and upload.json()["error"]["code"] == 131053
+
+
+async def test_an_uploaded_document_reaches_meta_by_media_id(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine) -> None:
+    business, other = await business_factory("media-out"), await business_factory("media-out-other")
+    customer = _wa_id()
+    await customer_writes(sim, db, business, customer, "please send the invoice")
+    uploaded = await api.post("/v1/media", headers=business.auth,
+                              files={"file": ("invoice.pdf", PDF, "application/pdf")})
+    assert uploaded.status_code == 201, uploaded.text
+    media = uploaded.json()
+    assert media["kind"] == "document" and media["size_bytes"] == len(PDF)
+
+    refused = await api.post("/v1/messages", headers=other.auth, json={
+        "to": customer, "type": "document", "document": {"id": media["id"]}})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "document", "id"]
+    as_image = await api.post("/v1/messages", headers=business.auth, json={
+        "to": customer, "type": "image", "image": {"id": media["id"]}})
+    assert as_image.status_code == 422 and "not a image" in as_image.json()["detail"][0]["msg"]
+
+    sent = []
+    for n in range(2):
+        response = await api.post("/v1/messages", headers=business.auth, json={
+            "to": customer, "type": "document", "document": {"id": media["id"], "filename": f"invoice-{n}.pdf"}})
+        assert response.status_code == 202, response.text
+        sent.append(response.json()["id"])
+
+    async def sends() -> list[dict[str, Any]] | None:
+        response = await sim.get("/_sim/requests", params={"phone_number_id": business.phone_number_id})
+        found = [r for r in response.json()["data"] if r["path"].endswith("/messages")
+                 and isinstance(r["body"], dict) and r["body"].get("type") == "document"]
+        return found if len(found) == 2 and all(r["status"] == 200 for r in found) else None
+
+    accepted = await wait_for(sends, what="both documents to reach the simulator")
+    meta_ids = {r["body"]["document"]["id"] for r in accepted}
+    assert len(meta_ids) == 1 and media["id"] not in meta_ids  # Meta's id, uploaded once and cached
+    at_meta = (await sim.get(f"/_sim/media/{meta_ids.pop()}")).json()
+    assert base64.b64decode(at_meta["content_b64"]) == PDF and at_meta["mime_type"] == "application/pdf"
+    assert at_meta["phone_number_id"] == business.phone_number_id
+
+    # Sending by public link keeps working.
+    link = await api.post("/v1/messages", headers=business.auth, json={
+        "to": customer, "type": "document", "document": {"link": "https://shop.test/terms.pdf"}})
+    assert link.status_code == 202
+
+
+async def test_media_past_retention_is_deleted(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack) -> None:
+    business = await business_factory("media-retention")
+    uploaded = (await api.post("/v1/media", headers=business.auth,
+                               files={"file": ("a.png", b"\x89PNG" + os.urandom(100), "image/png")})).json()
+    kept = await api.put("/v1/settings/media", headers=business.auth, json={"retention_days": 1})
+    assert kept.status_code == 200 and (await api.get("/v1/settings/media", headers=business.auth)).json() == {
+        "retention_days": 1}
+    store = LocalStore(stack.root / "media")
+    assert await prune(db, store, default_days=90) >= 0
+    assert (await api.get(uploaded["url"], headers=business.auth)).status_code == 200  # not a day old yet
+    await prune(db, store, default_days=90, now=datetime.now(UTC) + timedelta(days=2))
+    assert (await api.get(uploaded["url"], headers=business.auth)).status_code == 404
+    assert not (stack.root / "media" / business.tenant_id / uploaded["id"]).exists()
