@@ -18,7 +18,8 @@ from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from schemas.catalogue import OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
-from tests.integration.helpers import Business, BusinessFactory, fresh_id, scalar, wait_for
+from tests.integration.helpers import Business, BusinessFactory, Poster, fresh_id, scalar, wait_for
+from tests.unit._vectors import WEBHOOKS, load
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -51,8 +52,11 @@ async def _template(api: httpx.AsyncClient, business: Business, template_id: str
 
 async def _status_is(api: httpx.AsyncClient, business: Business, template_id: str, status: str) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
-        template = await _template(api, business, template_id)
-        return template if template["status"] == status else None
+        response = await api.get(f"/v1/templates/{template_id}", headers=business.auth)
+        if response.status_code == 404:  # the projector has not written the creation request yet
+            return None
+        assert response.status_code == 200, response.text
+        return dict(response.json()) if response.json()["status"] == status else None
 
     return dict(await wait_for(probe, timeout=60, what=f"template {template_id[:8]} to be {status}"))
 
@@ -191,6 +195,29 @@ async def test_a_paused_template_is_marked_and_its_sends_fail_locally(
     await _status_is(api, business, template["id"], "APPROVED")
     again = await api.post("/v1/messages", headers=business.auth, json=_send(name, "Ann", "1", to=_customer()))
     assert again.status_code == 202, again.text
+
+
+async def test_metas_own_quality_and_category_webhooks_update_the_registry(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, post: Poster) -> None:
+    """The real payloads of tests/data/meta (pywa's recorded updates), addressed to this tenant's template."""
+    business = await business_factory("templates vectors")
+    name = f"order_update_{fresh_id()}"
+    template = await _approved(api, business, name)
+    for vector in ("pywa-template-quality-update-yellow.json", "pywa-template-category-update-marketing.json"):
+        body = load(WEBHOOKS / vector)
+        body["entry"][0]["id"] = business.waba_id
+        body["entry"][0]["time"] = int(datetime.now(UTC).timestamp())
+        value = body["entry"][0]["changes"][0]["value"]
+        value.update(message_template_id=int(template["meta_id"]), message_template_name=name,
+                     message_template_language="en_US")
+        assert (await post(body)).status_code == 200
+
+    async def updated() -> dict[str, Any] | None:
+        now = await _template(api, business, template["id"])
+        return now if now["quality"] == "YELLOW" and now["category"] == "MARKETING" else None
+
+    done = await wait_for(updated, what="the quality and category webhooks to reach the registry")
+    assert done["previous_category"] == "UTILITY" and done["status"] == "APPROVED"
 
 
 async def _quality_is(api: httpx.AsyncClient, business: Business, template_id: str, quality: str) -> bool:
