@@ -25,7 +25,8 @@ COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl \
  && rm -rf /wheels \
  && groupadd --system --gid 10001 aerostic \
- && useradd --system --uid 10001 --gid aerostic --create-home --home-dir /app --shell /usr/sbin/nologin aerostic
+ && useradd --system --uid 10001 --gid aerostic --create-home --home-dir /app --shell /usr/sbin/nologin aerostic \
+ && install -d -o aerostic -g aerostic /app/media
 
 # /app is owned by the runtime user: the stream workers keep local table state in ./.aerostic.
 WORKDIR /app

@@ -91,7 +91,8 @@ def test_the_checker_names_the_packages_a_dockerfile_forgets() -> None:
     problems = image_problems(OLD_DOCKERFILE, DOCKERIGNORE, FILES)
     forgotten = {line.split(":", 1)[0] for line in problems}
     assert forgotten == {"dispatcher", "vault", "ai", "agents", "automations", "broker", "metasim", "aiworker",
-                         "api", "config", "contacts", "campaigns", "templates", "webhooks", "deliverer"}, problems
+                         "api", "config", "contacts", "campaigns", "templates", "webhooks", "deliverer",
+                         "mediastore"}, problems
 
 
 @pytest.mark.parametrize(("dockerfile", "dockerignore", "expected"), [
