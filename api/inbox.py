@@ -22,6 +22,7 @@ from api.deps import EngineDep
 from api.inbox_models import ConversationPublic, ConversationSummary, NoteCreate, NotePublic, StateName
 from api.pages import Page, PageDep, keyset, page_of
 from db.tables import contacts, conversation_notes, conversations
+from schemas.identity import is_bsuid
 from schemas.outbound import SERVICE_WINDOW_S
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -32,14 +33,15 @@ ACTIVITY = func.coalesce(conversations.c.last_message_at, conversations.c.create
 _FROM = conversations.outerjoin(contacts, and_(contacts.c.tenant_id == conversations.c.tenant_id,
                                                contacts.c.wa_id == conversations.c.wa_id))
 _COLUMNS = (*conversations.c, contacts.c.profile_name, contacts.c.tags, contacts.c.attributes, contacts.c.opted_out,
-            ACTIVITY.label("activity"))
+            contacts.c.phone, contacts.c.user_id, contacts.c.username, ACTIVITY.label("activity"))
 
 
 def _summary(row: Any) -> dict[str, Any]:
     window = row.last_inbound_at + timedelta(seconds=SERVICE_WINDOW_S) if row.last_inbound_at else None
     return {"key": row.key, "phone_number_id": row.phone_number_id, "wa_id": row.wa_id,
             "profile_name": row.profile_name, "tags": list(row.tags or []), "opted_out": bool(row.opted_out),
-            "state": row.state, "assignee_id": row.assignee_id, "team": row.team,
+            "phone": row.phone or (None if is_bsuid(row.wa_id) else row.wa_id), "user_id": row.user_id,
+            "username": row.username, "state": row.state, "assignee_id": row.assignee_id, "team": row.team,
             "handoff_reason": row.handoff_reason, "last_message_at": row.last_message_at,
             "last_inbound_at": row.last_inbound_at, "window_open_until": window,
             "state_changed_at": row.state_changed_at}

@@ -19,8 +19,12 @@ class ConversationSummary(BaseModel):
 
     key: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str = Field(description="the customer's one identity: their number, or their BSUID (US.1349…) when "
+                                   "Meta first named them by username only")
     profile_name: str | None
+    phone: str | None = Field(None, description="the customer's number; null for a username-only customer")
+    user_id: str | None = Field(None, description="the customer's business-scoped user id (BSUID)")
+    username: str | None = Field(None, description="the customer's WhatsApp username, shown where there is no number")
     tags: list[str]
     opted_out: bool
     state: StateName

@@ -1,7 +1,7 @@
 """Request and response models of the tenant send API.
 
 ``MessageCreate`` is ``schemas.messages.MessageContent`` (the message object named by ``type``,
-exactly as Meta's Graph API takes it) plus its addressing: ``to``, an optional ``from`` and
+exactly as Meta's Graph API takes it) plus its addressing: ``to`` (or ``recipient``, a BSUID), an optional ``from`` and
 ``idempotency_key``. Graph's own routing fields are accepted, so a Graph body can be sent as it is,
 and never forwarded.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from schemas.identity import BSUID
 from schemas.messages import MESSAGE_TYPES as MESSAGE_TYPES
 from schemas.messages import MessageContent as MessageContent
 
@@ -26,11 +27,25 @@ class MessageCreate(MessageContent):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     from_: PhoneNumberId | None = Field(None, alias="from")
-    to: str
+    to: str | None = None
+    recipient: Annotated[str, StringConstraints(pattern=BSUID.pattern)] | None = Field(
+        None, description="the customer's business-scoped user id (BSUID, e.g. US.1349…), instead of `to`: "
+                          "a customer known by username has no number")
     idempotency_key: IdempotencyKey | None = None
     # Accepted (and not forwarded) so a Graph body can be sent as it is.
     messaging_product: Literal["whatsapp"] | None = None
     recipient_type: Literal["individual"] | None = None
+
+    @model_validator(mode="after")
+    def _one_recipient(self) -> MessageCreate:
+        if (self.to is None) == (self.recipient is None):
+            raise ValueError("exactly one of 'to' (a phone number) and 'recipient' (a BSUID) is needed")
+        return self
+
+    @property
+    def addressee(self) -> str:
+        """The phone number or BSUID the message is for."""
+        return self.to or self.recipient or ""
 
     @field_validator("to")
     @classmethod

@@ -36,7 +36,7 @@ from api.send_ledger import STALE_RESERVATION_S, SendLedger, SendRecord
 from api.templates import refuse_template
 from broker.producer import AsyncProducer, DeliveryError
 from config.settings import IngressSettings
-from db.tables import conversations, message_statuses, messages, phone_numbers
+from db.tables import contact_identities, conversations, message_statuses, messages, phone_numbers
 from schemas.catalogue import CONVERSATIONS_COMMANDS
 from schemas.outbound import SendCommand
 
@@ -62,7 +62,8 @@ async def send_message(body: MessageCreate, principal: TenantDep, engine: Engine
     message = body.graph_message()
     await refuse_template(engine, principal.tenant_id, sender, message)  # Meta never sees a 1320xx we can predict
     await refuse_media(engine, principal.tenant_id, message)
-    command = send_command(principal, phone_number_id=sender, to=body.to, message=message,
+    to = await person(engine, principal.tenant_id, body.addressee)
+    command = send_command(principal, phone_number_id=sender, to=to, message=message,
                            idempotency_key=body.idempotency_key)
     return await queue_send(command, body.idempotency_key, engine=engine, producer=producer, settings=settings)
 
@@ -85,6 +86,15 @@ async def queue_send(command: SendCommand, idempotency_key: str | None, *, engin
     if idempotency_key is not None:
         await ledger.settled(record)
     return MessageAccepted(id=record.id, conversation_key=record.conversation_key)
+
+
+async def person(engine: AsyncEngine, tenant_id: str, name: str) -> str:
+    """The one identity (``schemas.identity``) of the customer a number or BSUID names: a customer first met
+    by BSUID who later shared their number stays in that conversation whichever way a send names them."""
+    query = select(contact_identities.c.canonical).where(contact_identities.c.tenant_id == tenant_id,
+                                                         contact_identities.c.identity == name)
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).scalar() or name
 
 
 async def sender_number(engine: AsyncEngine, tenant_id: str, requested: str | None) -> str:

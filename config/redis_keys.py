@@ -136,6 +136,11 @@ def ai_worker(worker_id: str) -> str:
     return f"{PREFIX}ai-worker:{worker_id}"
 
 
+def identity(tenant_id: str, name: str) -> str:
+    """A customer's identity (a number or a BSUID) → the person's one identity; a cache of ``contact_identities``."""
+    return f"{PREFIX}identity:{tenant_id}:{name}"
+
+
 def around(shape: Callable[[str], str]) -> tuple[str, str]:
     """The text before and after the variable part of a key shape, for Lua scripts that build keys of ids they
     find (``head .. id .. tail``): ``around(lambda a: agent(tenant_id, a))``."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -109,6 +110,10 @@ contacts = Table(
     Column("opt_source", Text),  # keyword | rule | meta | admin | conversation
     Column("opt_actor", Text),
     Column("last_import_id", UUID(as_uuid=False)),
+    # What Meta names the person by besides ``wa_id`` (their one identity; migration 0018): number, BSUID, username.
+    Column("phone", Text),
+    Column("user_id", Text),
+    Column("username", Text),
     UniqueConstraint("tenant_id", "wa_id", name="uq_contacts_tenant_wa_id"),
 )
 
@@ -680,4 +685,16 @@ media_settings = Table(
     Column("retention_days", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("retention_days BETWEEN 1 AND 3650", name="ck_media_settings_retention"),
+)
+
+# Every identity a customer was seen with (a number or a BSUID) → the person's one identity (migration 0018;
+# schemas.identity). Written once, never re-pointed.
+contact_identities = Table(
+    "contact_identities", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("identity", Text, nullable=False),
+    Column("canonical", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "identity", name="pk_contact_identities"),
+    Index("ix_contact_identities_canonical", "tenant_id", "canonical"),
 )

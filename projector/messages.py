@@ -22,7 +22,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, cast, delete, func, select, tuple_, update
+from sqlalchemy import DateTime, case, cast, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,16 +55,24 @@ async def write_inbound(conn: AsyncConnection, event: InboundMessage) -> None:
 
 
 async def _profile(conn: AsyncConnection, event: InboundMessage) -> None:
-    """The contact's profile name is the one of its latest message (by Meta's timestamp, then name)."""
+    """The contact's profile name is the one of its latest message (by Meta's timestamp, then name); its
+    number, BSUID and username are filled when a message brings them (and the username follows the latest)."""
     stmt = insert(contacts).values(tenant_id=event.tenant_id, wa_id=event.wa_id, profile_name=event.profile_name,
-                                   profile_name_at=event.timestamp if event.profile_name else None)
+                                   profile_name_at=event.timestamp if event.profile_name else None,
+                                   phone=event.phone, user_id=event.user_id, username=event.username)
     new = stmt.excluded
     newer = new.profile_name.is_not(None) & (
         contacts.c.profile_name_at.is_(None)
         | (tuple_(contacts.c.profile_name_at, contacts.c.profile_name) < tuple_(new.profile_name_at, new.profile_name)))
+    named = {"profile_name": case((newer, new.profile_name), else_=contacts.c.profile_name),
+             "profile_name_at": case((newer, new.profile_name_at), else_=contacts.c.profile_name_at)}
     await conn.execute(stmt.on_conflict_do_update(
-        constraint="uq_contacts_tenant_wa_id", where=newer,
-        set_={"profile_name": new.profile_name, "profile_name_at": new.profile_name_at, "updated_at": func.now()}))
+        constraint="uq_contacts_tenant_wa_id",
+        where=newer | new.phone.is_distinct_from(contacts.c.phone) | new.user_id.is_distinct_from(contacts.c.user_id)
+        | new.username.is_distinct_from(contacts.c.username),
+        set_={**named, "phone": func.coalesce(new.phone, contacts.c.phone),
+              "user_id": func.coalesce(new.user_id, contacts.c.user_id),
+              "username": func.coalesce(new.username, contacts.c.username), "updated_at": func.now()}))
 
 
 async def touch_conversation(conn: AsyncConnection, tenant: str, key: str, phone_number_id: str, wa_id: str, *,

@@ -52,8 +52,12 @@ class InboundMessage(RoutedEvent):
 
     kind: Literal["inbound_message"] = "inbound_message"
     wamid: str
-    wa_id: str
+    wa_id: str  # the person's one identity (schemas.identity): a number, or a BSUID for a username-only customer
     profile_name: str | None = None
+    # What Meta named the customer by in this message (any may be absent): number, BSUID, username.
+    phone: str | None = None
+    user_id: str | None = None
+    username: str | None = None
     type: str
     timestamp: datetime
     text: str | None = None
@@ -69,13 +73,16 @@ class StatusUpdate(RoutedEvent):
 
     kind: Literal["status_update"] = "status_update"
     wamid: str
-    recipient_id: str
+    recipient_id: str  # the person's one identity (as ``InboundMessage.wa_id``), or a group's id
     status: str
     timestamp: datetime
     error_code: int | None = None
     error_title: str | None = None
     error_details: str | None = None
     biz_opaque_callback_data: str | None = None
+    # What Meta named the recipient by (its ``recipient_id`` / ``recipient_user_id`` and ``contacts``).
+    phone: str | None = None
+    user_id: str | None = None
     payload: dict[str, Any]
 
     @property

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 # Graph's fields that say where a message goes (and which request it answers): set by the dispatcher only.
-ROUTING_FIELDS = frozenset({"messaging_product", "recipient_type", "to", "biz_opaque_callback_data"})
+ROUTING_FIELDS = frozenset({"messaging_product", "recipient_type", "to", "recipient", "biz_opaque_callback_data"})
 
 MessageType = Literal["text", "template", "interactive", "image", "video", "audio", "document", "sticker",
                       "location", "contacts", "reaction"]

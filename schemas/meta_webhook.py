@@ -207,6 +207,7 @@ class Status(MetaModel):
     status: StatusValue
     timestamp: str
     recipient_id: str | None = None
+    recipient_user_id: str | None = None  # a username-only recipient (no number) is named by its BSUID
     recipient_type: str | None = None
     recipient_participant_id: str | None = None
     biz_opaque_callback_data: str | None = None

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from schemas.events import Event, StatusUpdate
+from schemas.identity import is_bsuid
 from schemas.messages import ROUTING_FIELDS
 
 Lane = Literal["interactive", "bulk"]
@@ -109,8 +110,14 @@ class OutboundRequest(_Addressed):
         (a rule's reply, say) can redirect it to another recipient.
         """
         content = {k: v for k, v in self.message.items() if k not in ROUTING_FIELDS}
-        return {**content, "messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to,
+        return {**content, "messaging_product": "whatsapp", "recipient_type": "individual", **addressee(self.to),
                 "biz_opaque_callback_data": self.idempotency_key}
+
+
+def addressee(to: str) -> dict[str, str]:
+    """How Graph is told who receives a message: ``to`` a phone number, or ``recipient`` a BSUID (a customer
+    known only by username and BSUID has no number)."""
+    return {"recipient": to} if is_bsuid(to) else {"to": to}
 
 
 class OutboundResult(_Addressed):

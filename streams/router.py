@@ -2,7 +2,8 @@
 
 For each batch from ``wa.webhooks.raw``: split every body into its events, drop those already
 routed (a seen-set in Redis, plus duplicates inside the batch), resolve the tenant from the
-directory, and emit to ``wa.inbound`` / ``wa.statuses`` / ``wa.account.events`` (or
+directory, give each customer their one identity (``streams.identities``: a number, a BSUID or both name
+one person), and emit to ``wa.inbound`` / ``wa.statuses`` / ``wa.account.events`` (or
 ``wa.unroutable``). Events are marked seen only after the runtime has the broker's
 acknowledgement of the outputs, and the source offsets are committed after that: a crash may
 re-emit (the projector absorbs it), never lose.
@@ -22,9 +23,11 @@ from redis.asyncio import Redis
 from broker.runtime import Output, dead_letter
 from config import redis_keys
 from schemas.catalogue import ROUTER_GROUP, WEBHOOKS_RAW
-from schemas.events import RoutedEvent
+from schemas.events import InboundMessage, RoutedEvent, StatusUpdate
+from schemas.identity import Identity
 from schemas.routing import dedupe_key, destination, route_key, unroutable
 from streams.directory import TenantDirectory
+from streams.identities import IdentityBook
 from streams.split import split_parts
 
 log = logging.getLogger(__name__)
@@ -37,9 +40,11 @@ class Router:
 
     group_id = ROUTER_GROUP
 
-    def __init__(self, directory: TenantDirectory, redis: Redis, *, prefix: str, sync_timeout: float) -> None:
+    def __init__(self, directory: TenantDirectory, redis: Redis, identities: IdentityBook, *, prefix: str,
+                 sync_timeout: float) -> None:
         self.directory = directory
         self.redis = redis
+        self.identities = identities
         self.prefix = prefix
         self.sync_timeout = sync_timeout
         self.topics = [WEBHOOKS_RAW.full_name(prefix)]
@@ -79,7 +84,7 @@ class Router:
         # moment ago is then found, and a batch of unroutable events waits for one sync, not one each.
         if any(self.directory.lookup(route_key(e)) is None and route_key(e) for e in fresh):
             await asyncio.get_running_loop().run_in_executor(None, self.directory.sync, self.sync_timeout)
-        return [*letters, *(self._route(event) for event in fresh)]
+        return [*letters, *(self._route(event) for event in await self._identify(fresh))]
 
     async def saved(self) -> None:
         if self._marks:
@@ -87,6 +92,25 @@ class Router:
                 for key in self._marks:
                     pipe.set(redis_keys.routed(key), b"1", ex=SEEN_TTL_S)
                 await pipe.execute()
+
+    async def _identify(self, events: list[RoutedEvent]) -> list[RoutedEvent]:
+        """Each customer's message or status, keyed by the person's one identity in their tenant."""
+        at: list[int] = []
+        people: list[tuple[str, Identity]] = []
+        for i, event in enumerate(events):
+            tenant = self.directory.lookup(route_key(event))
+            if not isinstance(event, InboundMessage | StatusUpdate) or tenant is None:
+                continue
+            if event.phone or event.user_id:
+                at.append(i)
+                people.append((tenant, Identity(event.phone, event.user_id)))
+        if not people:
+            return events
+        out = list(events)
+        for i, person in zip(at, await self.identities.resolve(people), strict=True):
+            field = "wa_id" if isinstance(out[i], InboundMessage) else "recipient_id"
+            out[i] = out[i].model_copy(update={field: person})
+        return out
 
     def _route(self, event: RoutedEvent) -> Output:
         tenant = self.directory.lookup(route_key(event))

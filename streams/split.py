@@ -20,10 +20,12 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.events import AccountEvent, InboundMessage, RoutedEvent, StatusUpdate, derived_event_id
+from schemas.identity import Identity, is_bsuid
 from schemas.meta_enums import ChangeField
 from schemas.meta_webhook import (
     OTHER_VALUE_MODELS,
     Change,
+    Contact,
     Entry,
     Message,
     MessagesValue,
@@ -118,10 +120,13 @@ def _split_change(entry: Entry, change: Change, field: str, received_at: datetim
 
 def _inbound(entry: Entry, value: MessagesValue, message: Message, raw: dict[str, Any],
              received_at: datetime) -> InboundMessage:
-    wa_id = message.from_ or message.from_user_id or ""
-    profile = next((c.profile.name for c in value.contacts if c.wa_id == wa_id and c.profile), None)
-    if profile is None and len(value.contacts) == 1 and value.contacts[0].profile:
-        profile = value.contacts[0].profile.name
+    contact = _contact(value.contacts, message.from_, message.from_user_id)
+    phone = message.from_ or (contact.wa_id if contact else None)
+    identity = Identity(phone, message.from_user_id or (contact.user_id if contact else None),
+                        contact.profile.username if contact and contact.profile else None)
+    if not identity.first:
+        raise ValidationError.from_exception_data("Message", [
+            {"type": "missing", "loc": ("from",), "input": raw}])
     return InboundMessage(
         event_id=derived_event_id("in", value.metadata.phone_number_id, message.id),
         phone_number_id=value.metadata.phone_number_id,
@@ -129,8 +134,11 @@ def _inbound(entry: Entry, value: MessagesValue, message: Message, raw: dict[str
         waba_id=entry.id,
         received_at=received_at,
         wamid=message.id,
-        wa_id=wa_id,
-        profile_name=profile,
+        wa_id=identity.first,  # the router replaces it with the person's one identity
+        profile_name=contact.profile.name if contact and contact.profile else None,
+        phone=identity.phone,
+        user_id=identity.user_id,
+        username=identity.username,
         type=str(raw.get("type")),
         timestamp=_ts(message.timestamp),
         text=message.text_content(),
@@ -138,9 +146,23 @@ def _inbound(entry: Entry, value: MessagesValue, message: Message, raw: dict[str
     )
 
 
+def _contact(contacts: list[Contact], phone: str | None, user_id: str | None) -> Contact | None:
+    """The ``contacts[]`` entry of the customer named by ``phone`` or ``user_id`` (the only one, if alone)."""
+    for contact in contacts:
+        if (phone and contact.wa_id == phone) or (user_id and contact.user_id == user_id):
+            return contact
+    return contacts[0] if len(contacts) == 1 else None
+
+
 def _status(entry: Entry, value: MessagesValue, status: Status, raw: dict[str, Any],
             received_at: datetime) -> StatusUpdate:
     error = status.errors[0] if status.errors else None
+    phone = status.recipient_id if status.recipient_id and not is_bsuid(status.recipient_id) else None
+    user_id = status.recipient_user_id or (status.recipient_id if is_bsuid(status.recipient_id) else None)
+    if status.recipient_type != "group":  # a group's contacts are its participants, not the recipient
+        contact = _contact(value.contacts, phone, user_id)
+        if contact is not None:
+            phone, user_id = phone or contact.wa_id, user_id or contact.user_id
     return StatusUpdate(
         event_id=derived_event_id("st", value.metadata.phone_number_id, status.id, str(raw.get("status")),
                                   status.timestamp),
@@ -149,13 +171,16 @@ def _status(entry: Entry, value: MessagesValue, status: Status, raw: dict[str, A
         waba_id=entry.id,
         received_at=received_at,
         wamid=status.id,
-        recipient_id=status.recipient_id or "",
+        recipient_id=(status.recipient_id if status.recipient_type == "group" else None)
+        or Identity(phone, user_id).first,
         status=str(raw.get("status")),
         timestamp=_ts(status.timestamp),
         error_code=error.code if error else None,
         error_title=error.title if error else None,
         error_details=error.error_data.details if error and error.error_data else None,
         biz_opaque_callback_data=status.biz_opaque_callback_data,
+        phone=phone if status.recipient_type != "group" else None,
+        user_id=user_id if status.recipient_type != "group" else None,
         payload=raw,
     )
 
