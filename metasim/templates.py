@@ -10,7 +10,8 @@ Graph (each checks the Bearer token, 190, and its grant of the WABA: unknown →
   ``rejected_reason``);
 - ``DELETE`` the same path ``?name=…[&hsm_id=…]``: every language of the name (or the one id), a DELETED
   status webhook each → ``{"success": true}``;
-- ``GET /{version}/{template_id}``: one template.
+- ``GET /{version}/{template_id}``: one template; ``POST`` the same path edits its components
+  (``message_template_components_update`` follows).
 
 Controls: ``PUT /_sim/templates/settings`` (review delay and decision, pacing), ``POST /_sim/templates/status``
 (approve, reject, pause, unpause, disable, flag… with the webhook Meta sends), ``/quality``, ``/category``,
@@ -75,16 +76,33 @@ async def message_templates(version: str, waba_id: str, request: Request) -> Res
     return await _answer(request, lambda call: handler(call, waba_id))
 
 
-@router.get("/{version:graph_version}/{template_id}")
+@router.api_route("/{version:graph_version}/{template_id}", methods=["GET", "POST"])
 async def one_template(version: str, template_id: str, request: Request) -> Response:
     def handler(call: Call) -> Outcome:
         authorised(call)
         template = call.sim.template_by_id(template_id)
         if template is None:
-            raise missing("get", template_id)
-        _granted(call, template.waba_id, "get")
+            raise missing(request.method.lower(), template_id)
+        _granted(call, template.waba_id, request.method.lower())
+        if request.method == "POST":
+            return _edit(call, template)
         return 200, _fields(template.listed(), call.query.get("fields"))
     return await _answer(request, handler)
+
+
+def _edit(call: Call, template: SimTemplate) -> Outcome:
+    """An edit of the components (``POST /{template_id}``): the template is reviewed again; Meta sends
+    ``message_template_components_update`` with the new texts."""
+    body = call.body if isinstance(call.body, dict) else {}
+    problem = creation_problem({**template.listed(), "components": body.get("components"),
+                                "parameter_format": template.parameter_format})
+    if problem is not None:
+        status, error = graph_error(100, "Invalid parameter")
+        error["error"]["error_user_msg"] = problem
+        return status, error
+    template.components = body["components"]
+    spawn(call.sim, post_components(call.sim, template))
+    return 200, {"success": True}
 
 
 def _fields(item: dict[str, Any], fields: str | None) -> dict[str, Any]:
@@ -217,6 +235,25 @@ async def post_status(sim: Simulator, template: SimTemplate, event: str, *, reas
     if event in ("DISABLED", "FLAGGED"):
         value["disable_info"] = {"disable_date": int(sim.now()) + (0 if event == "DISABLED" else 7 * 86400)}
     return await sim.webhooks.post_account(_envelope(sim, template.waba_id, "message_template_status_update", value))
+
+
+async def post_components(sim: Simulator, template: SimTemplate) -> bool:
+    """``message_template_components_update``: the edited template's texts, as Meta sends them."""
+    value: dict[str, Any] = dict(_about(template))
+    for component in template.components:
+        kind = str(component.get("type", "")).upper()
+        if kind == "HEADER" and component.get("text"):
+            value["message_template_title"] = component["text"]
+        elif kind == "BODY":
+            value["message_template_element"] = component.get("text", "")
+        elif kind == "FOOTER":
+            value["message_template_footer"] = component.get("text", "")
+        elif kind == "BUTTONS":
+            value["message_template_buttons"] = [
+                {"message_template_button_type": b.get("type"), "message_template_button_text": b.get("text")}
+                for b in component.get("buttons") or [] if isinstance(b, dict)]
+    body = _envelope(sim, template.waba_id, "message_template_components_update", value)
+    return await sim.webhooks.post_account(body)
 
 
 async def post_quality(sim: Simulator, template: SimTemplate, previous: str) -> bool:

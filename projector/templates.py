@@ -5,7 +5,7 @@ request's time) in ``status_at``: a row takes a status only from a fact at least
 has, so a late sync page never undoes a webhook's PAUSED, whatever order the topics deliver. Quality
 scores and categories are applied as they come (Meta sends each change once). Rows are keyed by
 ``template_id(tenant, WABA, name, language)``. ``unknown_template`` tells the projector a webhook named a
-template the registry does not hold (created in WhatsApp Manager): it asks the dispatcher for a sync.
+template the registry does not hold (created in WhatsApp Manager), or an edit: it asks the dispatcher for a sync.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from templates.model import RECREATABLE
 from templates.registry import template_id
 
 TEMPLATE_FIELDS = frozenset({"message_template_status_update", "message_template_quality_update",
-                             "template_category_update"})
+                             "template_category_update", "message_template_components_update"})
 # message_template_status_update events → the registry's status (FLAGGED and REINSTATED leave it sendable).
 EVENT_STATUS = {"REINSTATED": "APPROVED", "FLAGGED": "APPROVED", "UNPAUSED": "APPROVED"}
 
@@ -152,10 +152,14 @@ def _event_time(event: AccountEvent) -> datetime:
 
 
 async def write_template_event(conn: AsyncConnection, event: AccountEvent) -> bool:
-    """Apply a template webhook to the registry; False when it names a template the registry lacks."""
+    """Apply a template webhook to the registry; False when the registry needs a sync: the webhook names a
+    template it lacks, or says a template was edited (``message_template_components_update`` carries the new
+    texts but not every component's shape, so the template is read again from Meta)."""
     value = event.payload.get("value")
     if event.tenant_id is None or not isinstance(value, dict) or not value.get("message_template_name"):
         return True
+    if event.field == "message_template_components_update":
+        return False
     name, language = str(value["message_template_name"]), str(value.get("message_template_language") or "")
     key = template_id(event.tenant_id, event.waba_id, name, language)
     where = [message_templates.c.id == key, message_templates.c.tenant_id == event.tenant_id]

@@ -44,7 +44,7 @@ _LOCK = text("SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hasht
 
 async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> set[tuple[str, str]]:
     """Apply ``events`` inside the caller's transaction (events without a tenant are skipped); returns the
-    (tenant, WABA) pairs whose template webhooks named a template their registry lacks."""
+    (tenant, WABA) pairs whose registry needs a sync (a template webhook named an unknown or edited template)."""
     unknown: set[tuple[str, str]] = set()
     owned = [e for e in events if getattr(e, "tenant_id", None) is not None]
     keys = sorted({key for e in owned for key in _lock_keys(e)})

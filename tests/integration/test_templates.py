@@ -243,3 +243,26 @@ async def test_creation_is_validated_locally_and_deletion_goes_to_meta(
     assert name not in {t["name"] for t in (await sim.get("/_sim/templates/all")).json()}
     gone = await api.post("/v1/messages", headers=business.auth, json=_send(name, "Ann", "1", to=_customer()))
     assert gone.status_code == 422 and gone.json()["detail"]["code"] == "template_not_approved"
+
+
+async def test_an_edit_at_meta_is_synced_into_the_registry(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+    """``message_template_components_update`` does not carry every component's shape: the registry reads the
+    template again from Meta, and sends are then checked against the new components."""
+    business = await business_factory("templates edit")
+    name = f"order_update_{fresh_id()}"
+    template = await _approved(api, business, name)
+    edited = "Hello {{1}}, order {{2}} left on {{3}}."
+    response = await sim.post(f"/v23.0/{template['meta_id']}", headers={"Authorization": f"Bearer {business.token}"},
+                              json={"components": [{"type": "BODY", "text": edited,
+                                                    "example": {"body_text": [["Ann", "42", "Monday"]]}}]})
+    assert response.status_code == 200, response.text
+
+    async def synced() -> dict[str, Any] | None:
+        now = await _template(api, business, template["id"])
+        return now if now["variables"] == ["body.1", "body.2", "body.3"] else None
+
+    now = await wait_for(synced, what="the edit to reach the registry")
+    assert now["preview"] == edited and now["status"] == "APPROVED"
+    old = await api.post("/v1/messages", headers=business.auth, json=_send(name, "Ann", "42", to=_customer()))
+    assert old.status_code == 422 and "body expects 3 parameter(s), 2 given" in old.text

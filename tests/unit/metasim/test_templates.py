@@ -153,3 +153,18 @@ async def test_listing_pages_with_cursors() -> None:
                 break
             params = {"limit": "2", "after": page["paging"]["cursors"]["after"]}
         assert names == ["order_update", "t0", "t1", "t2", "t3", "t4"]
+
+
+async def test_an_edit_is_announced_with_the_new_texts() -> None:
+    async with harness(templates={"review_s": 0}) as h:
+        template_id = await approved(h)
+        edited = [{"type": "BODY", "text": "Hello {{1}}, order {{2}} left.", "example": {"body_text": [["A", "1"]]}},
+                  {"type": "FOOTER", "text": "Shop"}]
+        response = await h.client.post(f"/v23.0/{template_id}", json={"components": edited}, headers=AUTH)
+        assert response.json() == {"success": True}
+        await settle(h)
+        [update] = template_hooks(h, "message_template_components_update")
+        assert update["message_template_element"] == "Hello {{1}}, order {{2}} left."
+        assert update["message_template_footer"] == "Shop" and update["message_template_id"] == int(template_id)
+        body = [{"type": "body", "parameters": [{"type": "text", "text": "Ann"}, {"type": "text", "text": "42"}]}]
+        assert (await h.send(send_body(body))).status_code == 200  # the header and button are gone
