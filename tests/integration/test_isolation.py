@@ -101,6 +101,7 @@ ENTRY = {"question": "B's private question?", "answer": "B's private answer", "k
 WEBHOOK = {"url": "http://127.0.0.1:9/b-private-hook", "description": "B's private webhook", "events": ["*"]}
 WEBHOOK_RANGE = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
 CONTACT, SEGMENT, IMPORT = "B's contact Yan", "B's segment", "b-contacts.csv"
+MEDIA = "b-private-invoice.pdf"
 
 
 def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
@@ -148,19 +149,20 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
     segment = await api.post("/v1/segments", headers=b.auth, json={"name": SEGMENT, "filter": {}})
     imported = await api.post("/v1/contacts/imports", headers={**b.auth, "content-type": "text/csv"},
                               params={"filename": IMPORT}, content=b"phone\n16505550779\n")
-    assert [r.status_code for r in (rule, entry, agent, note, hook, contact, segment, imported)] == [
-        201, 201, 200, 201, 201, 201, 201, 202]
+    media = await api.post("/v1/media", headers=b.auth, files={"file": (MEDIA, b"%PDF-1.4 B's", "application/pdf")})
+    assert [r.status_code for r in (rule, entry, agent, note, hook, contact, segment, imported, media)] == [
+        201, 201, 200, 201, 201, 201, 201, 202, 201]
     redelivery = await api.post(f"/v1/webhooks/{hook.json()['id']}/redeliver", headers=b.auth, json=WEBHOOK_RANGE)
     assert redelivery.status_code == 202, redelivery.text
     objects = {"message_id": sent.json()["id"], "key": b.conversation(customer), "key_id": keys[0]["id"],
                "user_id": user.user_id, "rule_id": rule.json()["id"], "entry_id": entry.json()["id"],
                "endpoint_id": hook.json()["id"], "request_id": redelivery.json()["id"],
                "contact_id": contact.json()["id"], "segment_id": segment.json()["id"],
-               "import_id": imported.json()["id"]}
+               "import_id": imported.json()["id"], "media_id": media.json()["id"]}
     identifiers = [b.tenant_id, b.phone_number_id, b.waba_id, keys[0]["prefix"], sent.json()["id"], user.email,
                    user.user_id, "B's private message", "B's reply", RULE["name"], ENTRY["question"],
                    "B's agent Zed", "B's team", "B's private note", WEBHOOK["url"], WEBHOOK["description"],
-                   CONTACT, SEGMENT, IMPORT]
+                   CONTACT, SEGMENT, IMPORT, MEDIA]
     return a, Victim(b, objects, identifiers)
 
 
