@@ -18,7 +18,18 @@ from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from schemas.catalogue import OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
-from tests.integration.helpers import Business, BusinessFactory, Poster, fresh_id, scalar, wait_for
+from stack.signup_driver import approve
+from tests.integration.helpers import (
+    AdminFactory,
+    Business,
+    BusinessFactory,
+    MetaAccountFactory,
+    Poster,
+    fresh_id,
+    scalar,
+    settled_connection,
+    wait_for,
+)
 from tests.unit._vectors import WEBHOOKS, load
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
@@ -266,3 +277,26 @@ async def test_an_edit_at_meta_is_synced_into_the_registry(
     assert now["preview"] == edited and now["status"] == "APPROVED"
     old = await api.post("/v1/messages", headers=business.auth, json=_send(name, "Ann", "42", to=_customer()))
     assert old.status_code == 422 and "body expects 3 parameter(s), 2 given" in old.text
+
+
+async def test_connecting_an_account_syncs_its_templates(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, admin_factory: AdminFactory,
+        meta_account_factory: MetaAccountFactory) -> None:
+    """Embedded Signup asks for the new WABA's registry at once (the template is added at Meta without any
+    webhook, so only that sync can bring it)."""
+    admin = await admin_factory("templates signup")
+    meta = await meta_account_factory()
+    name = f"welcome_{fresh_id()}"
+    added = await sim.post("/_sim/templates", json={"waba_id": meta.waba_id, "name": name, "language": "en_US",
+                                                    "category": "MARKETING", "parameters": {"body": 1}})
+    assert added.status_code == 200, added.text
+    approval = await approve(api, admin.auth, email=meta.email, password=meta.password)
+    assert (await settled_connection(api, admin, approval.attempt_id or ""))["state"] == "connected"
+
+    async def listed() -> list[dict[str, Any]]:
+        return list((await api.get("/v1/templates", headers=admin.auth)).json()["items"])
+
+    [template] = await wait_for(listed, what="the connected account's templates in the registry")
+    assert (template["name"], template["status"], template["category"]) == (name, "APPROVED", "MARKETING")
+    [sync] = (await api.get("/v1/templates/syncs", headers=admin.auth)).json()
+    assert sync["waba_id"] == meta.waba_id and sync["request_id"].endswith(f":sync:{meta.waba_id}")
