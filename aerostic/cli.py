@@ -140,6 +140,14 @@ def _keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _media(args: argparse.Namespace) -> int:
+    from mediastore.retention import run_with
+
+    tenant_id = args.tenant_id if args.action == "purge" else None
+    print(f"{asyncio.run(run_with(CoreSettings(), tenant_id))} media files deleted")
+    return 0
+
+
 def _users_create(args: argparse.Namespace) -> int:
     import getpass
     import os
@@ -349,12 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dlq_commands(sub)
 
+    media = sub.add_parser("media", help="stored media files").add_subparsers(dest="action", required=True)
+    media.add_parser("prune", help="delete media past each tenant's retention").set_defaults(func=_media)
+    purge = media.add_parser("purge", help="delete every media file of a tenant (its data being deleted)")
+    purge.add_argument("tenant_id")
+    purge.set_defaults(func=_media)
+
     replay = sub.add_parser("replay-unroutable", help="re-feed held events of a now-attached number")
     replay.add_argument("phone_number_id")
     replay.set_defaults(func=_replay)
 
     simulate = sub.add_parser("simulate", help="a simulated customer writes to a business number (via metasim)")
-    simulate.add_argument("kind", choices=("text", "button", "button-reply", "list-reply", "image"))
+    simulate.add_argument("kind", choices=("text", "button", "button-reply", "list-reply", "image", "video", "audio",
+                                           "document", "sticker"))
     simulate.add_argument("phone_number_id")
     simulate.add_argument("wa_id", help="the customer")
     simulate.add_argument("text", nargs="?", help="the text, button text or caption")

@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from config.settings import CoreSettings
 from db.tables import media, media_settings
+from mediastore import open_store
 from mediastore.store import ObjectStore
 
 BATCH = 500
@@ -50,3 +52,16 @@ async def purge_tenant(engine: AsyncEngine, store: ObjectStore, tenant_id: str) 
         await conn.execute(delete(media).where(media.c.tenant_id == tenant_id))
         await conn.execute(delete(media_settings).where(media_settings.c.tenant_id == tenant_id))
     return files
+
+
+async def run_with(settings: CoreSettings, tenant_id: str | None) -> int:
+    """The operator's commands: purge ``tenant_id``'s media, or (None) prune every tenant's past retention."""
+    engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=1)
+    store = open_store(settings)
+    try:
+        if tenant_id is not None:
+            return await purge_tenant(engine, store, tenant_id)
+        return await prune(engine, store, default_days=settings.media_retention_days)
+    finally:
+        await store.aclose()
+        await engine.dispose()

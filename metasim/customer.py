@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 KINDS = {"text": "text", "button": "button", "button-reply": "interactive_button_reply",
-         "list-reply": "interactive_list_reply", "image": "image"}
+         "list-reply": "interactive_list_reply", "image": "image", "video": "video", "audio": "audio",
+         "document": "document", "sticker": "sticker"}
 
 
 def send(sim_url: str, *, phone_number_id: str, wa_id: str, kind: str = "text", name: str = "Customer",

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediastore.local import LocalStore
-from mediastore.retention import prune
+from mediastore.retention import prune, purge_tenant
 from stack.launcher import LocalStack
 from tests.integration.helpers import Business, BusinessFactory, customer_writes, scalar, wait_for
 
@@ -188,3 +188,21 @@ async def test_media_past_retention_is_deleted(
     await prune(db, store, default_days=90, now=datetime.now(UTC) + timedelta(days=2))
     assert (await api.get(uploaded["url"], headers=business.auth)).status_code == 404
     assert not (stack.root / "media" / business.tenant_id / uploaded["id"]).exists()
+
+
+async def test_deleting_a_tenants_data_deletes_its_media(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,
+        stack: LocalStack) -> None:
+    business, other = await business_factory("media-purge"), await business_factory("media-kept")
+    customer = _wa_id()
+    wamid = await _customer_sends(sim, business, customer, "image", await _seed(sim, business, JPEG, "image/jpeg"))
+    inbound = await _media_of(api, business, customer, wamid)
+    uploaded = (await api.post("/v1/media", headers=business.auth,
+                               files={"file": ("a.pdf", PDF, "application/pdf")})).json()
+    kept = (await api.post("/v1/media", headers=other.auth, files={"file": ("b.pdf", PDF, "application/pdf")})).json()
+    assert await purge_tenant(db, LocalStore(stack.root / "media"), business.tenant_id) == 2
+    for url in (inbound["url"], uploaded["url"]):
+        assert (await api.get(url, headers=business.auth)).status_code == 404
+    assert not (stack.root / "media" / business.tenant_id).exists()
+    assert await scalar(db, "SELECT count(*) FROM media WHERE tenant_id = :t", t=business.tenant_id) == 0
+    assert (await api.get(kept["url"], headers=other.auth)).content == PDF
