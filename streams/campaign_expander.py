@@ -98,6 +98,8 @@ class CampaignExpander:
         if values:
             await conn.execute(insert(campaign_recipients).on_conflict_do_nothing(), values)
         outputs = [self._record(r) for r in records]
+        log.info("campaign %s: %d of its audience after %d expanded (%d to send)", campaign.id, len(rows), job.cursor,
+                 len(records))
         if len(rows) >= self.page:
             nxt = job.model_copy(update={"cursor": rows[-1][0], "event_id": f"{campaign.id}:expand:{rows[-1][0]}"})
             outputs.append(Output(self.jobs_topic, campaign.id.encode(), nxt.encode()))
