@@ -28,7 +28,7 @@ class MessageCreate(MessageContent):
 
     from_: PhoneNumberId | None = Field(None, alias="from")
     to: str | None = None
-    recipient: Annotated[str, StringConstraints(pattern=BSUID.pattern)] | None = Field(
+    recipient: Annotated[str, StringConstraints(pattern=BSUID.pattern, max_length=80)] | None = Field(
         None, description="the customer's business-scoped user id (BSUID, e.g. US.1349…), instead of `to`: "
                           "a customer known by username has no number")
     idempotency_key: IdempotencyKey | None = None

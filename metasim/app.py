@@ -24,15 +24,19 @@ from urllib.parse import parse_qs
 import httpx
 import orjson
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metasim import dialog, media, oauth, onboarding, payloads, signup_admin, templates
-from metasim.callbacks import Route, WebhookSettings, billing, delivery_chain, failure_chain
+from metasim.callbacks import Route, WebhookSettings, addressed, billing, delivery_chain, failure_chain
+from metasim.customers import Customer
 from metasim.faults import Action, Decision, DroppedResponse, FaultSpec
-from metasim.graph_errors import error_body, status_error
+from metasim.graph_errors import error_body, graph_error, status_error
 from metasim.limits import Verdict, authorise, check_send, commit
-from metasim.send_models import InvalidSend, StatusRequest, validate_send
+from metasim.send_models import InvalidSend, SendRequest, StatusRequest, validate_send
 from metasim.state import Number, NumberCreate, SimConfig, Simulator, Template
 
 VERSION = re.compile(r"v(\d+)\.(\d+)")
@@ -65,9 +69,43 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
     # Versioned paths only (no /_sim clash); templates last: its GET /{version}/{template_id} takes what is left.
     for graph in (oauth.router, dialog.router, onboarding.router, templates.router):
         app.include_router(graph)
+    app.add_exception_handler(StarletteHTTPException, _graph_http_error)
+    app.add_exception_handler(RequestValidationError, _graph_validation_error)
     app.add_middleware(GraphPath, sim=sim)
     app.add_middleware(media.MediaPath, sim=sim, bank=app.state.media)
     return app
+
+
+def _graph(request: Request) -> bool:
+    return not request.url.path.startswith("/_sim")
+
+
+async def _graph_http_error(request: Request, exc: Exception) -> Response:
+    """Graph answers what it does not route with its own error shape (``GraphMethodException``, code 100,
+    subcode 33), never a framework's ``{"detail": …}``; the ``/_sim`` admin API keeps FastAPI's."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not _graph(request):
+        return await http_exception_handler(request, exc)
+    parts = [p for p in request.url.path.split("/") if p]
+    object_id = parts[1] if len(parts) > 1 and VERSION.fullmatch(parts[0]) else (parts[0] if parts else "")
+    if exc.status_code in (404, 405):
+        return _json(*graph_error(100, UNSUPPORTED.format(method=request.method.lower(), id=object_id),
+                                  subcode=33, kind="GraphMethodException"))
+    return _json(*error_body(100, details=str(exc.detail)))
+
+
+async def _graph_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if not _graph(request):
+        return await request_validation_exception_handler(request, exc)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    return _json(*error_body(100, details=f"({where}) {first.get('msg', 'invalid parameter')}"))
+
+
+UNSUPPORTED = ("Unsupported {method} request. Object with ID '{id}' does not exist, cannot be loaded due to missing "
+               "permissions, or does not support this operation. Please read the Graph API documentation at "
+               "https://developers.facebook.com/docs/graph-api")
 
 
 class GraphPath:
@@ -141,20 +179,38 @@ async def _process(sim: Simulator, token: str, version: str, phone_number_id: st
         return (200, {"success": True}), None
     if (unknown_media := bank.send_problem(number, message)) is not None:
         return unknown_media, None
-    wa_id, marker = message.wa_id, message.biz_opaque_callback_data
+    customer = _customer(sim, number, message)
+    wa_id, marker = (customer.key if customer else message.wa_id), message.biz_opaque_callback_data
     entry["recipient"], entry["biz_opaque_callback_data"] = wa_id, marker
     now = sim.now()
-    verdict = check_send(sim, number, message, now)
+    verdict = check_send(sim, number, message, now, wa_id=wa_id)
     if verdict.error is not None:
         return error_body(verdict.error, details=verdict.details), None
     commit(sim, number, wa_id, verdict, now)
     wamid = payloads.new_wamid()
     sim.count_accepted(wa_id, marker)
-    _schedule_statuses(sim, number, wa_id, marker, wamid, verdict, now, major=int(match.group(1)))
+    sim.customers.sent(number.phone_number_id, wa_id, wamid)
+    _schedule_statuses(sim, number, wa_id, marker, wamid, verdict, now, major=int(match.group(1)),
+                       contact=customer.status_contact() if customer else None)
     held = "held_for_quality_assessment" if verdict.held else "accepted"
-    body = {"messaging_product": "whatsapp", "contacts": [{"input": message.to, "wa_id": wa_id}],
-            "messages": [{"id": wamid, "message_status": held}]}
+    named: dict[str, Any] = {"input": message.to or message.recipient}
+    if message.recipient is None:
+        named["wa_id"] = wa_id
+    else:  # addressed by BSUID: the user id, and the number only if the customer shared one
+        named |= {"wa_id": customer.phone} if customer and customer.phone else {}
+        named["user_id"] = message.recipient
+    body = {"messaging_product": "whatsapp", "contacts": [named], "messages": [{"id": wamid, "message_status": held}]}
     return (200, body), (decision if decision.action is Action.HANG else None)
+
+
+def _customer(sim: Simulator, number: Number, message: SendRequest) -> Customer | None:
+    """The customer a send names: by BSUID (``recipient``), or by number (met now if never seen)."""
+    if message.recipient_type != "individual":
+        return None
+    if message.recipient is not None:
+        return sim.customers.find(number.business_id, message.recipient)
+    return sim.customers.find(number.business_id, message.wa_id) \
+        or sim.customers.meet(number.business_id, phone=message.wa_id, username=None)
 
 
 def _token(headers: dict[str, str], query: bytes) -> str:
@@ -166,7 +222,7 @@ def _token(headers: dict[str, str], query: bytes) -> str:
 
 
 def _schedule_statuses(sim: Simulator, number: Number, wa_id: str, marker: str | None, wamid: str,
-                       verdict: Verdict, now: float, *, major: int) -> None:
+                       verdict: Verdict, now: float, *, major: int, contact: dict[str, Any] | None) -> None:
     """Queue the status webhooks of an accepted message (conversation objects only before v24.0)."""
     settings = sim.webhooks.settings
     route = Route(number.waba_id, number.phone_number_id, number.display_phone_number)
@@ -179,6 +235,7 @@ def _schedule_statuses(sim: Simulator, number: Number, wa_id: str, marker: str |
         bill = billing(verdict.category, free=verdict.free, conversation_id=hashlib.md5(key).hexdigest(),  # noqa: S324
                        expires_at=int(now + sim.config.window_s), with_conversation=major < 24)
         chain = delivery_chain(settings, wamid, wa_id, callback_data=marker, bill=bill)
+    chain = addressed(chain, contact)
     if verdict.held and chain:  # pacing: held for the quality assessment, then delivered
         chain[0] = (chain[0][0] + sim.template_settings.pacing_hold_s, chain[0][1])
     sim.webhooks.chain(route, chain, epoch=now)
@@ -216,7 +273,10 @@ class CustomerMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     phone_number_id: str
-    from_: str = Field(alias="from", pattern=r"^\+?[0-9][0-9 \-]*$", description="the customer's wa_id")
+    from_: str | None = Field(None, alias="from", pattern=r"^\+?[0-9][0-9 \-]*$",
+                              description="the customer's number (wa_id); absent for a username-only customer")
+    username: str | None = Field(None, pattern=r"^[A-Za-z0-9._]{3,35}$",
+                                 description="the customer's WhatsApp username (then `from` may be absent)")
     name: str = "Customer"
     type: Literal["text", "button", "interactive_button_reply", "interactive_list_reply", "image", "video", "audio",
                   "document", "sticker"] = "text"
@@ -229,6 +289,12 @@ class CustomerMessage(BaseModel):
     media_id: str | None = Field(None, description="media seeded with POST /_sim/media (else bytes are generated)")
     filename: str | None = None
     timestamp: int | None = Field(None, description="epoch s; in the past to simulate an old conversation")
+
+    @model_validator(mode="after")
+    def _someone(self) -> CustomerMessage:
+        if self.from_ is None and self.username is None:
+            raise ValueError("a customer needs a number ('from'), a username, or both")
+        return self
 
 
 def _sim(request: Request) -> Simulator:
@@ -324,19 +390,25 @@ async def customer_message(message: CustomerMessage, request: Request) -> dict[s
     if number is None:
         raise HTTPException(404, f"unknown phone_number_id {message.phone_number_id}")
     timestamp = message.timestamp if message.timestamp is not None else int(sim.now())
-    wa_id = re.sub(r"\D", "", message.from_)
-    sim.record_inbound(number.phone_number_id, wa_id, timestamp)
+    customer = sim.customers.meet(number.business_id, phone=re.sub(r"\D", "", message.from_ or "") or None,
+                                  username=message.username)
+    sim.record_inbound(number.phone_number_id, customer.key, timestamp)
     wamid = payloads.new_wamid()
     content = media.customer_media(request.app.state.media, number, message.type, message.media_id,
                                    caption=message.text, filename=message.filename) \
         if message.type in media.MEDIA_KINDS else _content(message)
-    inbound = {"from": wa_id, "id": wamid, "timestamp": str(timestamp), **content}
-    if message.context_id:
-        inbound["context"] = {"from": number.display_phone_number, "id": message.context_id}
+    inbound = {**({"from": customer.phone} if customer.phone else {}), "from_user_id": customer.user_id,
+               "id": wamid, "timestamp": str(timestamp), **content}
+    # A reply names the message it answers; an interactive or button reply always does (Meta's own shape).
+    answered = message.context_id or (sim.customers.last_sent(number.phone_number_id, customer.key) or
+                                      payloads.new_wamid() if content["type"] in ("interactive", "button") else None)
+    if answered:
+        inbound["context"] = {"from": number.display_phone_number, "id": answered}
     body = payloads.envelope(number.waba_id, [payloads.messages_change(
         number.phone_number_id, display=number.display_phone_number,
-        contacts=[payloads.contact(wa_id, message.name)], messages=[inbound])])
-    return {"wamid": wamid, "delivered": await sim.webhooks.post_now(body)}
+        contacts=[customer.contact(message.name)], messages=[inbound])])
+    return {"wamid": wamid, "wa_id": customer.phone, "user_id": customer.user_id,
+            "delivered": await sim.webhooks.post_now(body)}
 
 
 def _content(message: CustomerMessage) -> dict[str, Any]:

@@ -96,16 +96,40 @@ class Counters:
     duplicates: int = 0
 
 
+CONTACT = "_contact"  # a status's recipient as the change's ``contacts[]`` names it (``{wa_id, user_id}``)
+
+
+def addressed(chain: list[tuple[float, dict[str, Any]]], contact: dict[str, Any] | None
+              ) -> list[tuple[float, dict[str, Any]]]:
+    """``chain`` for a known customer: ``contacts`` beside each status, and a recipient without a number
+    named by ``recipient_user_id`` (its BSUID) instead of ``recipient_id``."""
+    if contact is None:
+        return chain
+    for _, status in chain:
+        status[CONTACT] = contact
+        if "wa_id" not in contact:
+            status.pop("recipient_id", None)
+            status["recipient_user_id"] = contact["user_id"]
+    return chain
+
+
 def batch_body(jobs: list[_Job]) -> dict[str, Any]:
-    """One envelope for several statuses: one entry per WABA, one change per number."""
+    """One envelope for several statuses: one entry per WABA, one change per number, with the ``contacts``
+    of the recipients it names."""
     entries: dict[str, dict[str, list[dict[str, Any]]]] = {}
     displays: dict[str, str] = {}
+    contacts: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
         waba, number, display = job.route
-        entries.setdefault(waba, {}).setdefault(number, []).append(job.status)
+        status = {k: v for k, v in job.status.items() if k != CONTACT}
+        entries.setdefault(waba, {}).setdefault(number, []).append(status)
         displays[number] = display
+        mine = contacts.setdefault(number, [])
+        if job.status.get(CONTACT) and job.status[CONTACT] not in mine:
+            mine.append(job.status[CONTACT])
     return {"object": "whatsapp_business_account", "entry": [
-        {"id": waba, "changes": [payloads.messages_change(number, display=displays[number], statuses=statuses)
+        {"id": waba, "changes": [payloads.messages_change(number, display=displays[number], statuses=statuses,
+                                                          contacts=contacts[number])
                                  for number, statuses in numbers.items()]}
         for waba, numbers in entries.items()]}
 

@@ -201,9 +201,11 @@ def authorise(sim: Simulator, token: str, phone_number_id: str
     return number, None
 
 
-def check_send(sim: Simulator, number: Number, request: SendRequest, now: float) -> Verdict:
-    """Steps 7-12 for one validated send request (state is only read)."""
-    pnid, wa_id = number.phone_number_id, request.wa_id
+def check_send(sim: Simulator, number: Number, request: SendRequest, now: float, *, wa_id: str | None = None
+               ) -> Verdict:
+    """Steps 7-12 for one validated send request (state is only read); ``wa_id`` names the customer as the
+    simulator keeps them (their number, else their BSUID) when the request named them otherwise."""
+    pnid, wa_id = number.phone_number_id, wa_id or request.wa_id
     if not sim.limits.throughput.allows(pnid, number.throughput, now):
         return Verdict(error=130429)
     if not sim.limits.pair.allows((pnid, wa_id), now):

@@ -15,6 +15,8 @@ import time
 import uuid
 from typing import Any
 
+from metasim.customers import bsuid
+
 
 def encode(body: dict[str, Any]) -> bytes:
     """Compact, ASCII-only JSON: the bytes Meta puts on the wire."""
@@ -61,8 +63,10 @@ def text_message(wa_id: str, text: str, *, wamid: str | None = None, timestamp: 
             "type": "text", "text": {"body": text}}
 
 
-def contact(wa_id: str, name: str) -> dict[str, Any]:
-    return {"profile": {"name": name}, "wa_id": wa_id}
+def contact(wa_id: str, name: str, *, business_id: str = "") -> dict[str, Any]:
+    """A customer's ``contacts[]`` entry as Meta sends it today: number, BSUID and the parent portfolio's."""
+    return {"profile": {"name": name}, "wa_id": wa_id, "user_id": bsuid(business_id, f"p:{wa_id}"),
+            "parent_user_id": bsuid(business_id, f"p:{wa_id}", parent=True)}
 
 
 def status(wamid: str, value: str, recipient: str, *, timestamp: int | None = None,
@@ -81,8 +85,9 @@ def status(wamid: str, value: str, recipient: str, *, timestamp: int | None = No
 def customer_text(phone_number_id: str, waba_id: str, wa_id: str, text: str, *, name: str = "Customer",
                   wamid: str | None = None) -> dict[str, Any]:
     """A whole webhook: one customer's text message to a business number."""
-    return envelope(waba_id, [messages_change(phone_number_id, contacts=[contact(wa_id, name)],
-                                              messages=[text_message(wa_id, text, wamid=wamid)])])
+    message = {**text_message(wa_id, text, wamid=wamid), "from_user_id": bsuid(waba_id, f"p:{wa_id}")}
+    return envelope(waba_id, [messages_change(phone_number_id, contacts=[contact(wa_id, name, business_id=waba_id)],
+                                              messages=[message])])
 
 
 def status_update(phone_number_id: str, waba_id: str, wamid: str, value: str, recipient: str,

@@ -155,6 +155,7 @@ class ContactCard(_Model):
 InteractiveType = Literal[
     "button", "list", "cta_url", "flow", "product", "product_list", "catalog_message",
     "location_request_message", "order_details", "order_status", "call_permission_request", "voice_call",
+    "carousel", "request_contact_info",
 ]
 
 
@@ -207,7 +208,24 @@ class Section(_Model):
     product_items: list[ProductItem] | None = None
 
 
+class InteractiveCard(_Model):
+    """One card of an interactive carousel: its index, a media header and its own action."""
+
+    card_index: Annotated[int, Field(ge=0, le=9)]
+    type: Literal["cta_url", "button"] = "cta_url"
+    header: InteractiveHeader
+    body: TextBlock | None = None
+    action: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _media_header(self) -> Self:
+        if self.header.type not in ("image", "video"):
+            raise _refuse("must be 'image' or 'video' for carousel cards", "header", "type")
+        return self
+
+
 class InteractiveAction(_Model):
+    cards: Annotated[list[InteractiveCard], Field(min_length=2, max_length=10)] | None = None
     buttons: Annotated[list[ReplyButton], Field(min_length=1, max_length=3)] | None = None
     button: Annotated[str, _chars(20)] | None = None
     sections: Annotated[list[Section], Field(min_length=1, max_length=10)] | None = None
@@ -315,6 +333,13 @@ def _cta_url_rules(m: Interactive) -> None:
         raise _refuse("is not a valid http(s) URL", "action", "parameters", "url")
 
 
+def _carousel_rules(m: Interactive) -> None:
+    _needs_body(m)
+    cards = _require(m.action.cards, "action", "cards")
+    if sorted(card.card_index for card in cards) != list(range(len(cards))):
+        raise _refuse("must be numbered 0 to n-1 by card_index", "action", "cards")
+
+
 def _with_body(rule: Callable[[Interactive], None]) -> Callable[[Interactive], None]:
     def checked(m: Interactive) -> None:
         _needs_body(m)
@@ -336,6 +361,9 @@ _INTERACTIVE_RULES: dict[str, Callable[[Interactive], None]] = {
     "order_status": _with_body(_named("review_order", "reference_id", "order")),
     "call_permission_request": _with_body(_named("call_permission_request")),
     "voice_call": _with_body(_named("voice_call")),
+    "carousel": _carousel_rules,
+    # Asks a customer known by username only to share their number.
+    "request_contact_info": _with_body(_named("request_contact_info")),
 }
 assert set(_INTERACTIVE_RULES) == set(get_args(InteractiveType))
 
@@ -455,6 +483,7 @@ MessageType = Literal[
 ]
 _PAYLOAD_KEYS: tuple[str, ...] = get_args(MessageType)
 _PHONE = re.compile(r"\+?[0-9][0-9 ()\-]*")
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,64}")
 
 
 class SendRequest(_Model):
@@ -462,7 +491,8 @@ class SendRequest(_Model):
 
     messaging_product: Literal["whatsapp"]
     recipient_type: Literal["individual", "group"] = "individual"
-    to: NonEmpty
+    to: NonEmpty | None = None
+    recipient: NonEmpty | None = None  # a customer's BSUID ("US.1349…"), instead of ``to``
     type: MessageType = "text"
     context: Context | None = None
     biz_opaque_callback_data: Annotated[str, _chars(512, 0)] | None = None
@@ -491,7 +521,13 @@ class SendRequest(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _require(getattr(self, self.type), self.type)
-        if self.recipient_type == "individual":
+        if self.to is None and self.recipient is None:
+            raise _required("to")
+        if self.to is not None and self.recipient is not None:
+            raise _refuse("must not be given with 'to': a message has one recipient", "recipient")
+        if self.recipient is not None and not _BSUID.fullmatch(self.recipient):
+            raise _refuse("must be a business-scoped user id such as 'US.13491208655302741918'", "recipient")
+        if self.recipient_type == "individual" and self.to is not None:
             digits = sum(ch.isdigit() for ch in self.to)
             if not _PHONE.fullmatch(self.to) or not 1 <= digits <= 15:
                 raise _refuse("must be a phone number of up to 15 digits, optionally with a leading '+'", "to")
@@ -503,7 +539,10 @@ class SendRequest(_Model):
 
     @property
     def wa_id(self) -> str:
-        """The recipient as Meta normalises it: digits only for phone numbers, the group id as given."""
+        """The recipient as Meta normalises it: digits only for phone numbers, the group id or BSUID as given."""
+        if self.recipient is not None:
+            return self.recipient
+        assert self.to is not None
         return re.sub(r"\D", "", self.to) if self.recipient_type == "individual" else self.to
 
     @property

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from metasim.callbacks import CallbackSender, WebhookSettings
+from metasim.customers import Customers
 from metasim.faults import Faults
 from metasim.graph_errors import CATALOGUE
 from metasim.limits import THROUGHPUT_LEVELS, TIER_NAMES, Limits
@@ -184,6 +185,7 @@ class Simulator:
         self.tiers: dict[str, int | None] = {}
         self.windows: dict[tuple[str, str], float] = {}
         self.undeliverable: set[str] = set()
+        self.customers = Customers()
         self.log: deque[dict[str, Any]] = deque(maxlen=config.log_max)
         self.signup = Signup(config.oauth_code_ttl_s, self.now, log_max=config.log_max)
         self.counts = Counts()
