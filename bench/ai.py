@@ -4,7 +4,8 @@ For each provider: the 50-questions-per-intent knowledge base (in-scope accuracy
 recall, precision, coverage at the threshold, per-question latency, the process's resident memory)
 and the 5-per-intent one (in-scope accuracy and precision). Prints the curves, then one line each:
 
-    RESULT ai in_scope_acc=… oos_recall=… precision=… coverage=… in_scope_acc_5=… p99_ms=… rss_mb=…
+    RESULT ai in_scope_acc=… oos_recall=… precision=… coverage=… in_scope_acc_5=… precision_5=… precision_all=…
+         p99_ms=… p99_cpu_ms=… rss_mb=…
     RESULT ai_bm25 in_scope_acc=… …
 """
 
@@ -43,7 +44,8 @@ async def _run(label: str, provider: Provider, threshold: float) -> str:
     return (f"RESULT {label} in_scope_acc={_pct(at.in_scope_accuracy)} oos_recall={_pct(at.oos_recall)} "
             f"precision={_pct(at.precision)} coverage={_pct(at.coverage)} "
             f"in_scope_acc_5={_pct(at5.in_scope_accuracy)} precision_5={_pct(at5.precision)} "
-            f"precision_all={_pct(at.precision_all)} p99_ms={full.p99_ms:.1f} rss_mb={rss:.0f}")
+            f"precision_all={_pct(at.precision_all)} p99_ms={full.p99_ms:.1f} p99_cpu_ms={full.p99_cpu_ms:.1f} "
+            f"rss_mb={rss:.0f}")
 
 
 def main(threshold: float = DEFAULT_THRESHOLD) -> int:
