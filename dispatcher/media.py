@@ -4,9 +4,9 @@
 resolve the media id (``GET /{media-id}`` with the number's token), check the type and declared size against
 Meta's limits (``schemas.media``), stream the file from Meta's URL into the store (counted against the limit
 as it comes), and publish ``media.results``. Meta's URL needs the token and expires after minutes: a URL
-that answers 401/403/404/410 is resolved again once and retried. Transient failures (Graph 5xx, transport,
-the store) are retried with back-off; then the result is ``failed`` with the reason. It also prunes media
-past each tenant's retention every ``PRUNE_INTERVAL_S``.
+that answers 401/403/404/410 is resolved again once and retried (failing again: ``failed``). Transient
+failures (Graph 5xx, transport, the store) are retried with back-off; then the result is ``failed`` with the
+reason. It also prunes media past each tenant's retention every ``PRUNE_INTERVAL_S``.
 
 ``MediaUploads`` is the send path's: a message whose media ``id`` is one of Aerostic's (a UUID from
 ``POST /v1/media``) gets Meta's media id instead, uploaded with ``POST /{phone_number_id}/media`` on first use
@@ -115,10 +115,12 @@ class MediaWorker:
                 return await self._fetch(request)
             except MediaRefused as exc:
                 return self._result(request, "failed", error=exc.reason)
+            except UrlExpired as exc:  # resolved again once already: Meta's URLs keep failing
+                return self._result(request, "failed", error=str(exc))
             except GraphError as exc:
                 if not exc.is_transient or attempt == ATTEMPTS - 1:
                     return self._result(request, "failed", error=human_reason(exc), error_code=exc.code)
-            except (DispatchError, UrlExpired, OSError, RuntimeError) as exc:
+            except (DispatchError, OSError, RuntimeError) as exc:
                 if attempt == ATTEMPTS - 1:
                     return self._result(request, "failed", error=str(exc) or type(exc).__name__)
                 log.warning("media %s: %s; retrying", request.media_id, exc)
@@ -142,9 +144,9 @@ class MediaWorker:
                 return self._result(request, "failed", error="Meta gave no usable media URL")
             try:
                 stored = await self.store.put(key, self._download(url, token), max_bytes=limit.max_bytes)
-            except UrlExpired:
+            except UrlExpired as exc:
                 if resolve == 1:
-                    raise
+                    raise UrlExpired(f"Meta's media URL failed again after resolving it once more ({exc})") from exc
                 log.info("media %s: Meta's URL expired; resolving it again", request.media_id)
                 continue
             except TooLarge:

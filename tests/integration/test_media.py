@@ -99,6 +99,15 @@ async def test_an_expired_media_url_is_resolved_again_once(
     downloads = (await sim.get(f"/_sim/media/{meta_id}")).json()["downloads"]
     assert [d["status"] for d in downloads] == [404, 200]  # the expired URL, then the fresh one
 
+    # Resolved once more only: a second expired URL fails the media (with the reason), and nothing is stored.
+    twice = await _seed(sim, business, PDF, "application/pdf")
+    assert (await sim.post(f"/_sim/media/{twice}/expire-urls", json={"following": 2})).status_code == 200
+    wamid = await _customer_sends(sim, business, customer, "document", twice, filename="again.pdf")
+    failed = await _media_of(api, business, customer, wamid, status="failed")
+    assert "failed again" in failed["error"]
+    downloads = (await sim.get(f"/_sim/media/{twice}")).json()["downloads"]
+    assert [d["status"] for d in downloads] == [404, 404]
+
 
 async def test_media_over_metas_limit_is_refused_with_its_reason(
         business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine) -> None:
