@@ -22,7 +22,9 @@ classifier's, the confidence is the higher of the two: two independent views agr
 this adds 0.6 points of in-scope accuracy at the same precision; when they disagree, the semantic
 confidence stands (BM25 alone is the weaker of the two).
 
-Indexes (embeddings, classifier) are kept per tenant and rebuilt when the version changes.
+Indexes (embeddings, classifier) are kept per tenant and rebuilt when the version changes; the least
+recently used are dropped past 256 tenants or 160 MB, and the text cache past 50,000 texts (77 MB), so
+a worker stays near 300 MB resident (the model is 90 MB).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ EXPONENT = 0.7
 GATE_LOW, GATE_HIGH = 0.30, 0.50
 MAX_EPOCHS = 60
 TRAIN_BUDGET = 6e10  # multiply-adds spent training one version of a knowledge base
-MAX_CACHED_TEXTS = 50_000
+MAX_CACHED_TEXTS = 50_000  # embeddings kept by text: at most ~77 MB
+MAX_INDEX_BYTES = 160 * 2**20  # the tenants' indexes (examples and classifier), least recently used evicted
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,7 @@ class SemanticIndex:
         self.labels = np.asarray([entry_class[o] for o in owners], dtype=np.int64)  # example → class
         self.w, self.b = train_softmax(vectors, self.labels, self.classes) if len(vectors) else (
             np.zeros((vectors.shape[1], 0), np.float32), np.zeros(0, np.float32))
+        self.nbytes = int(vectors.nbytes + self.w.nbytes + self.b.nbytes + self.owners.nbytes + self.labels.nbytes)
 
     def predict(self, q: Vectors) -> Prediction | None:
         """The prediction for one embedded question ``q`` (shape ``(384,)``)."""
@@ -196,7 +200,8 @@ class SemanticScorer:
             self.index_builds += 1
             self._indexes[tenant] = index
             self._indexes.move_to_end(tenant)
-            while len(self._indexes) > self.max_indexes:
+            while len(self._indexes) > 1 and (len(self._indexes) > self.max_indexes or sum(
+                    i.nbytes for i in self._indexes.values()) > MAX_INDEX_BYTES):
                 self._indexes.popitem(last=False)
         return index
 

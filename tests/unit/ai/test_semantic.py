@@ -130,3 +130,14 @@ async def test_a_question_takes_less_than_20_ms_of_cpu(semantic: SemanticScorer)
         timings.append((time.process_time() - started) * 1000.0)
     timings.sort()
     assert timings[int(len(timings) * 0.99) - 1] <= 20.0, timings[-5:]
+
+
+def test_indexes_are_dropped_least_recently_used_past_their_memory_budget(
+        encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    scorer = SemanticScorer(encoder)
+    first = scorer.index(KnowledgeBase(BANK, tenant_id="a"))
+    monkeypatch.setattr("ai.semantic.MAX_INDEX_BYTES", first.nbytes * 2)
+    scorer.index(KnowledgeBase(BANK, tenant_id="b"))
+    scorer.index(KnowledgeBase(BANK, tenant_id="a"))  # a is used again: b is now the least recent
+    scorer.index(KnowledgeBase(BANK, tenant_id="c"))
+    assert list(scorer._indexes) == ["a", "c"] and scorer.index_builds == 3
