@@ -28,6 +28,7 @@ from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from db.tables import knowledge_entries, tenant_settings
 from stack.launcher import LocalStack
+from templates.registry import template_id
 from tenants.api_keys import create_key_for
 from tenants.commands import attach_number, create_tenant
 from tenants.config import bump_config_version
@@ -87,7 +88,7 @@ class CampaignBench:
                     "INSERT INTO message_templates (id, tenant_id, waba_id, name, language, category, status, "
                     "parameter_format, components, status_at) VALUES (:id, :t, :w, :n, 'en', 'MARKETING', "
                     "'APPROVED', 'positional', CAST(:c AS jsonb), now())"),
-                    {"id": str(uuid.uuid4()), "t": tenant_id, "w": self.waba, "n": TEMPLATE,
+                    {"id": template_id(tenant_id, self.waba, TEMPLATE, "en"), "t": tenant_id, "w": self.waba, "n": TEMPLATE,
                      "c": json.dumps(COMPONENTS)})
                 for at in range(0, contacts, 10_000):
                     await conn.execute(text(
