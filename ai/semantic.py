@@ -1,6 +1,6 @@
 """The semantic offline provider: sentence embeddings, a per-tenant classifier and a similarity gate.
 
-**Examples.** Every entry's question, and each of its keyword phrases, is embedded by
+**Examples.** Every entry's question, and its keyword phrases together (one text), is embedded by
 all-MiniLM-L6-v2 (``ai.embedding``); embeddings are cached by text, so an edit embeds only what
 changed. Entries with the same answer (normalised) form one class: they are never rivals.
 
@@ -227,11 +227,11 @@ class SemanticScorer:
 
 
 def build_index(scorer: SemanticScorer, entries: Sequence[KnowledgeEntry], version: str) -> SemanticIndex:
-    """Embed every entry's question and keyword phrases and train the classifier."""
+    """Embed every entry's question and keywords (at most two texts an entry) and train the classifier."""
     texts: list[str] = []
     owners: list[int] = []
     for i, entry in enumerate(entries):
-        for text in (entry.question, *entry.keywords):
+        for text in (entry.question, ", ".join(k for k in entry.keywords if k.strip())):
             if text.strip():
                 texts.append(text)
                 owners.append(i)
