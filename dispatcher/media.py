@@ -1,6 +1,6 @@
 """The dispatcher's media lane: inbound media from Meta into the media store, and uploads for sends.
 
-``MediaWorker`` consumes ``media.requests`` (its own group, one request at a time, beside the send lanes):
+``MediaWorker`` consumes ``media.requests`` (its own group, a few requests at a time, beside the send lanes):
 resolve the media id (``GET /{media-id}`` with the number's token), check the type and declared size against
 Meta's limits (``schemas.media``), stream the file from Meta's URL into the store (counted against the limit
 as it comes), and publish ``media.results``. Meta's URL needs the token and expires after minutes: a URL
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -49,6 +49,7 @@ from schemas.media import LIMITS, MEDIA_KINDS, MediaRefused, MediaRequest, Media
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 4
+CONCURRENCY = 8  # requests handled at once (one batch; its offsets are committed when all are done)
 PUBLISH_RETRY_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
 EXPIRED_URL = frozenset({401, 403, 404, 410})
@@ -80,10 +81,10 @@ class MediaWorker:
         pruner = asyncio.create_task(self._prune_forever())
         try:
             while not stopping.is_set():
-                batch = await loop.run_in_executor(None, next_batch, self.consumer, 1, 0.2)
+                batch = await loop.run_in_executor(None, next_batch, self.consumer, CONCURRENCY, 0.2)
                 if not batch:
                     continue
-                await self._handle(batch[0])
+                await asyncio.gather(*(self._handle(msg) for msg in batch))  # a large file does not hold the rest
                 try:
                     await loop.run_in_executor(None, partial(commit, self.consumer, last_offsets(batch)))
                 except CommitError as exc:
@@ -195,8 +196,8 @@ class MediaUploads:
     def __init__(self, engine: AsyncEngine, store: ObjectStore, redis: Redis, graph: GraphClient) -> None:
         self.engine, self.store, self.redis, self.graph = engine, store, redis, graph
 
-    async def body(self, body: dict[str, Any], *, tenant_id: str, phone_number_id: str, token: str
-                   ) -> dict[str, Any]:
+    async def body(self, body: dict[str, Any], *, tenant_id: str, phone_number_id: str,
+                   token: Callable[[], str]) -> dict[str, Any]:
         """``body`` with its media object's Aerostic id swapped for Meta's (unchanged when there is none)."""
         kind = str(body.get("type", ""))
         media = body.get(kind) if kind in MEDIA_KINDS else None
@@ -206,7 +207,7 @@ class MediaUploads:
         cache = redis_keys.meta_media(phone_number_id, media_id)
         meta_id = await self.redis.get(cache)
         if meta_id is None:
-            meta_id = await self._upload(tenant_id, phone_number_id, media_id, token)
+            meta_id = await self._upload(tenant_id, phone_number_id, media_id, token())
             await self.redis.set(cache, meta_id, ex=META_MEDIA_TTL_S)
         text = meta_id.decode() if isinstance(meta_id, bytes) else str(meta_id)
         return {**body, kind: {**media, "id": text}}

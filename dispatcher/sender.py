@@ -216,7 +216,7 @@ class Sender:
         if self.media is None:
             return body
         return await self.media.body(body, tenant_id=request.tenant_id, phone_number_id=request.phone_number_id,
-                                     token=self.accounts.token(profile))
+                                     token=lambda: self.accounts.token(profile))
 
     async def _call(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any], *,
                     ambiguous_before: bool) -> Verdict:
