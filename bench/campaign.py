@@ -88,8 +88,8 @@ class CampaignBench:
                     "INSERT INTO message_templates (id, tenant_id, waba_id, name, language, category, status, "
                     "parameter_format, components, status_at) VALUES (:id, :t, :w, :n, 'en', 'MARKETING', "
                     "'APPROVED', 'positional', CAST(:c AS jsonb), now())"),
-                    {"id": template_id(tenant_id, self.waba, TEMPLATE, "en"), "t": tenant_id, "w": self.waba, "n": TEMPLATE,
-                     "c": json.dumps(COMPONENTS)})
+                    {"id": template_id(tenant_id, self.waba, TEMPLATE, "en"), "t": tenant_id, "w": self.waba,
+                     "n": TEMPLATE, "c": json.dumps(COMPONENTS)})
                 for at in range(0, contacts, 10_000):
                     await conn.execute(text(
                         "INSERT INTO contacts (tenant_id, wa_id, profile_name, tags, attributes) "
