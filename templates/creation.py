@@ -2,7 +2,7 @@
 
 ``TemplateCreate`` is the request's shape (Meta's creation body); ``check_create`` lists every problem
 as a ``Problem`` (where, what), so the API answers one 422 naming each field. What is checked
-(Meta's rules, docs/templates in the README): the name (``^[a-z0-9_]{1,512}$``), one BODY and at most one
+(Meta's rules; the README's "Templates" section): the name (``^[a-z0-9_]{1,512}$``), one BODY and at most one
 HEADER, FOOTER and BUTTONS, lengths (header and footer 60, body 1,024, button text 25, URL 2,000, phone 20),
 placeholders in the template's parameter format only (positional ``{{1}}…{{n}}`` numbered from 1 without
 gaps, or named ``{{first_name}}``, never both), an example for every variable, no variable in the footer,
