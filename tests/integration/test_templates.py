@@ -300,3 +300,23 @@ async def test_connecting_an_account_syncs_its_templates(
     assert (template["name"], template["status"], template["category"]) == (name, "APPROVED", "MARKETING")
     [sync] = (await api.get("/v1/templates/syncs", headers=admin.auth)).json()
     assert sync["waba_id"] == meta.waba_id and sync["request_id"].endswith(f":sync:{meta.waba_id}")
+
+
+async def test_the_per_user_marketing_limit_fails_the_message_with_131049(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+    business = await business_factory("templates marketing limit")
+    name = f"spring_sale_{fresh_id()}"
+    created = await api.post("/v1/templates", headers=business.auth,
+                             json={**_new_template(name), "category": "MARKETING"})
+    assert created.status_code == 202, created.text
+    await _status_is(api, business, created.json()["id"], "APPROVED")
+    limited, free = _customer(), _customer()
+    await sim.post("/_sim/recipients/marketing-limited", json={"wa_id": limited})
+    ids = {}
+    for to in (limited, free):
+        sent = await api.post("/v1/messages", headers=business.auth, json=_send(name, "Ann", "42", to=to))
+        assert sent.status_code == 202, sent.text
+        ids[to] = sent.json()["id"]
+    failed = await _message_status(api, business, ids[limited], {"failed"})
+    assert failed["error"]["code"] == 131049 and failed["attempts"] == 1
+    await _message_status(api, business, ids[free], {"delivered", "read"})
