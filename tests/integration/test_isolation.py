@@ -102,6 +102,8 @@ WEBHOOK = {"url": "http://127.0.0.1:9/b-private-hook", "description": "B's priva
 WEBHOOK_RANGE = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
 CONTACT, SEGMENT, IMPORT = "B's contact Yan", "B's segment", "b-contacts.csv"
 MEDIA = "b-private-invoice.pdf"
+TEMPLATE = {"name": "b_private_template", "language": "en_US", "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "B's private template"}]}
 
 
 def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
@@ -152,17 +154,20 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
     media = await api.post("/v1/media", headers=b.auth, files={"file": (MEDIA, b"%PDF-1.4 B's", "application/pdf")})
     assert [r.status_code for r in (rule, entry, agent, note, hook, contact, segment, imported, media)] == [
         201, 201, 200, 201, 201, 201, 201, 202, 201]
+    template = await api.post("/v1/templates", headers=b.auth, json=TEMPLATE)
+    assert template.status_code == 202, template.text
     redelivery = await api.post(f"/v1/webhooks/{hook.json()['id']}/redeliver", headers=b.auth, json=WEBHOOK_RANGE)
     assert redelivery.status_code == 202, redelivery.text
     objects = {"message_id": sent.json()["id"], "key": b.conversation(customer), "key_id": keys[0]["id"],
                "user_id": user.user_id, "rule_id": rule.json()["id"], "entry_id": entry.json()["id"],
                "endpoint_id": hook.json()["id"], "request_id": redelivery.json()["id"],
                "contact_id": contact.json()["id"], "segment_id": segment.json()["id"],
-               "import_id": imported.json()["id"], "media_id": media.json()["id"]}
+               "import_id": imported.json()["id"], "media_id": media.json()["id"],
+               "template_id": template.json()["id"], "name": TEMPLATE["name"]}
     identifiers = [b.tenant_id, b.phone_number_id, b.waba_id, keys[0]["prefix"], sent.json()["id"], user.email,
                    user.user_id, "B's private message", "B's reply", RULE["name"], ENTRY["question"],
                    "B's agent Zed", "B's team", "B's private note", WEBHOOK["url"], WEBHOOK["description"],
-                   CONTACT, SEGMENT, IMPORT, MEDIA]
+                   CONTACT, SEGMENT, IMPORT, MEDIA, TEMPLATE["name"]]
     return a, Victim(b, objects, identifiers)
 
 
