@@ -11,12 +11,13 @@ never a second conversation.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from config import redis_keys
 from db.tables import contact_identities
@@ -25,23 +26,58 @@ from schemas.identity import Identity, canonical
 MEMORY_MAX = 100_000  # records kept in memory (least recently used dropped)
 REDIS_TTL_S = 90 * 24 * 3600  # PostgreSQL keeps them
 Person = tuple[str, Identity]  # (tenant id, what one webhook says of a customer)
+Key = tuple[str, str]  # (tenant id, identity)
+
+
+class DurableIdentities(Protocol):
+    """Where identity records outlive Redis."""
+
+    async def load(self, keys: Collection[Key]) -> dict[Key, str]:
+        """The records of those of ``keys`` that have one."""
+
+    async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
+        """Insert ``new`` where nothing is recorded yet (first writer wins); what is recorded for each key."""
+
+
+class PostgresIdentities:
+    """``DurableIdentities`` in PostgreSQL's ``contact_identities``: one statement per batch each way."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def load(self, keys: Collection[Key]) -> dict[Key, str]:
+        async with self.engine.connect() as conn:
+            return await self._read(conn, keys)
+
+    async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(contact_identities).on_conflict_do_nothing(), [
+                {"tenant_id": t, "identity": n, "canonical": c} for (t, n), c in new.items()])
+            return await self._read(conn, new)
+
+    @staticmethod
+    async def _read(conn: AsyncConnection, keys: Collection[Key]) -> dict[Key, str]:
+        table = contact_identities
+        rows = await conn.execute(select(table.c.tenant_id, table.c.identity, table.c.canonical).where(
+            tuple_(table.c.tenant_id, table.c.identity).in_(list(keys))))
+        return {(str(r.tenant_id), r.identity): r.canonical for r in rows}
 
 
 class IdentityBook:
     """Resolves customers to their one identity per tenant, recording new identities on the way."""
 
-    def __init__(self, redis: Redis, engine: AsyncEngine, *, memory_max: int = MEMORY_MAX) -> None:
+    def __init__(self, redis: Redis, durable: DurableIdentities, *, memory_max: int = MEMORY_MAX) -> None:
         self.redis = redis
-        self.engine = engine
-        self._memory: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.durable = durable
+        self._memory: OrderedDict[Key, str] = OrderedDict()
         self._memory_max = memory_max
 
-    async def resolve(self, people: Sequence[Person]) -> list[str]:
+    async def resolve(self, people: Sequence[Person], *, attempts: int = 3) -> list[str]:
         """The one identity of each person, in order; new identities are recorded before this returns."""
         names = {(tenant, n) for tenant, identity in people for n in identity.names}
         known = await self._lookup(names)
         chosen: list[str] = []
-        new: dict[tuple[str, str], str] = {}
+        new: dict[Key, str] = {}
         for tenant, identity in people:
             mine = {n: known[(tenant, n)] for n in identity.names if (tenant, n) in known}
             mine |= {n: c for (t, n), c in new.items() if t == tenant and n in identity.names and n not in mine}
@@ -50,11 +86,12 @@ class IdentityBook:
             new.update({(tenant, n): c for n, c in records.items()})
         if new:
             winners = await self._record(new)
-            if any(winners[k] != c for k, c in new.items()):  # another router recorded someone first: use theirs
-                return await self.resolve(people)
+            lost = any(winners.get(k) != c for k, c in new.items())  # another router recorded someone first
+            if lost and attempts > 1:  # resolve again with their records (now remembered)
+                return await self.resolve(people, attempts=attempts - 1)
         return chosen
 
-    async def _lookup(self, names: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    async def _lookup(self, names: Iterable[Key]) -> dict[Key, str]:
         wanted = list(names)
         found = {k: self._memory[k] for k in wanted if k in self._memory}
         missing = [k for k in wanted if k not in found]
@@ -64,11 +101,7 @@ class IdentityBook:
                       for k, v in zip(missing, values, strict=True) if v is not None}
             missing = [k for k in missing if k not in found]
         if missing:
-            async with self.engine.connect() as conn:
-                rows = await conn.execute(select(contact_identities.c.tenant_id, contact_identities.c.identity,
-                                                 contact_identities.c.canonical).where(
-                    tuple_(contact_identities.c.tenant_id, contact_identities.c.identity).in_(missing)))
-                durable = {(str(r.tenant_id), r.identity): r.canonical for r in rows}
+            durable = await self.durable.load(missing)
             if durable:
                 await self._cache(durable)
             found |= durable
@@ -76,27 +109,21 @@ class IdentityBook:
             self._remember(key, value)
         return found
 
-    async def _record(self, new: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    async def _record(self, new: dict[Key, str]) -> dict[Key, str]:
         """Insert ``new`` (first writer wins) and return what is recorded for each key."""
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(contact_identities).on_conflict_do_nothing(), [
-                {"tenant_id": t, "identity": n, "canonical": c} for (t, n), c in new.items()])
-            rows = await conn.execute(select(contact_identities.c.tenant_id, contact_identities.c.identity,
-                                             contact_identities.c.canonical).where(
-                tuple_(contact_identities.c.tenant_id, contact_identities.c.identity).in_(list(new))))
-            stored = {(str(r.tenant_id), r.identity): r.canonical for r in rows}
+        stored = await self.durable.record(new)
         await self._cache(stored)
         for key, value in stored.items():
             self._remember(key, value)
         return stored
 
-    async def _cache(self, records: dict[tuple[str, str], str]) -> None:
+    async def _cache(self, records: dict[Key, str]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for (tenant, name), person in records.items():
                 pipe.set(redis_keys.identity(tenant, name), person, ex=REDIS_TTL_S)
             await pipe.execute()
 
-    def _remember(self, key: tuple[str, str], value: str) -> None:
+    def _remember(self, key: Key, value: str) -> None:
         self._memory[key] = value
         self._memory.move_to_end(key)
         while len(self._memory) > self._memory_max:

@@ -20,7 +20,7 @@ from streams.campaign_recipients import CampaignRecipients
 from streams.campaign_scheduler import CampaignScheduler
 from streams.conversations import ConversationProcessor
 from streams.directory import TenantDirectory
-from streams.identities import IdentityBook
+from streams.identities import IdentityBook, PostgresIdentities
 from streams.media_intake import MediaIntake
 from streams.router import Router
 
@@ -45,7 +45,7 @@ async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
     producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
     await producer.start()
     processors: list[Processor] = [
-        Router(directory, redis, IdentityBook(redis, engine), prefix=settings.topic_prefix,
+        Router(directory, redis, IdentityBook(redis, PostgresIdentities(engine)), prefix=settings.topic_prefix,
                sync_timeout=settings.directory_sync_timeout_s),
         ConversationProcessor(redis, engine, prefix=settings.topic_prefix),
         CampaignExpander(engine, redis, prefix=settings.topic_prefix),
