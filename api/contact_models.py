@@ -69,7 +69,10 @@ class OptChange(BaseModel):
 class ContactPublic(BaseModel):
     id: str
     wa_id: str
-    phone: str | None = Field(description="E.164; null when the WhatsApp id is no phone number")
+    phone: str | None = Field(description="E.164; null when the WhatsApp id is no phone number and the customer "
+                                          "shared none")
+    user_id: str | None = Field(None, description="the customer's business-scoped user id (BSUID), when Meta gave it")
+    username: str | None = Field(None, description="the customer's WhatsApp username: who they are without a number")
     name: str | None
     tags: list[str]
     attributes: dict[str, Any]

@@ -42,7 +42,9 @@ MAX_HISTORY = 100
 
 def public(row: Any) -> ContactPublic:
     return ContactPublic(
-        id=str(row.id), wa_id=row.wa_id, phone=row.e164 or e164_of_wa_id(row.wa_id), name=row.profile_name,
+        id=str(row.id), wa_id=row.wa_id, phone=row.e164 or e164_of_wa_id(row.wa_id)
+        or (e164_of_wa_id(row.phone) if row.phone else None), user_id=row.user_id, username=row.username,
+        name=row.profile_name,
         tags=row.tags, attributes=row.attributes, opted_out=row.opted_out, opted_out_at=row.opted_out_at,
         opt_source=row.opt_source, opt_actor=row.opt_actor, created_at=row.created_at, updated_at=row.updated_at)
 
@@ -58,16 +60,18 @@ def _invalid(field: str, message: str) -> HTTPException:
 
 def _search(q: str) -> Any:
     digits = "".join(ch for ch in q if ch.isdigit())
-    found = [contacts.c.profile_name.icontains(q, autoescape=True), contacts.c.tags.contains([q])]
+    found = [contacts.c.profile_name.icontains(q, autoescape=True), contacts.c.tags.contains([q]),
+             contacts.c.username.icontains(q.removeprefix("@"), autoescape=True)]
     if len(digits) >= 3:
-        found.append(contacts.c.wa_id.contains(digits, autoescape=True))
+        found += [contacts.c.wa_id.contains(digits, autoescape=True),
+                  contacts.c.phone.contains(digits, autoescape=True)]
     return or_(*found)
 
 
 @router.get("/contacts")
 async def list_contacts(
     principal: TenantDep, engine: EngineDep, page: PageDep,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, description="name, number or tag")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="name, number, username or tag")] = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=100, description="only contacts with this tag")] = None,
     opted_out: Annotated[bool | None, Query(description="only opted-out (true) or subscribed (false)")] = None,
 ) -> Page[ContactPublic]:
