@@ -15,7 +15,7 @@ import pytest
 
 from mediastore import NotFound, ObjectStore, TooLarge
 from mediastore.local import LocalStore
-from mediastore.s3 import S3Store
+from mediastore.s3 import S3Error, S3Store
 from mediastore.sigv4 import EMPTY_SHA256, authorization
 
 
@@ -94,14 +94,15 @@ def test_s3_store_against_moto(moto_endpoint: str) -> None:
     asyncio.run(main())
 
 
-def test_s3_refuses_a_wrong_signature(moto_endpoint: str) -> None:
-    """moto checks SigV4 only with its auth switched on; the bucket's absence shows S3's errors reach us."""
+def test_s3_errors_name_their_cause(moto_endpoint: str) -> None:
+    """S3's error code reaches the caller (never the credentials): a bucket that does not exist."""
     async def main() -> None:
         store = S3Store(moto_endpoint, "no-such-bucket", region="us-east-1", access_key="testing",
                         secret_key="testing-secret")
         try:
-            with pytest.raises(Exception, match="404 NoSuchBucket"):
+            with pytest.raises(S3Error, match="404 NoSuchBucket") as failed:
                 await store.put("t/m", _chunks(b"x"), max_bytes=10)
+            assert "testing-secret" not in str(failed.value)
         finally:
             await store.aclose()
 
