@@ -4,14 +4,17 @@ dispatcher (``recipient`` for a customer without a number) and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metasim import payloads
+from templates.registry import template_id
 from tenants.users import create_user
 from tests.integration.helpers import Business, BusinessFactory, Poster, rows, scalar, wait_for
 
@@ -159,6 +162,40 @@ async def test_a_conversation_keyed_by_number_keeps_its_key_and_statuses_link_a_
     wamid = bsuid_only["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
     assert await wait_for(lambda: scalar(db, "SELECT conversation_key FROM messages WHERE wamid = :w", w=wamid),
                           what="the newcomer's message") == business.conversation(newcomer)
+
+
+async def test_a_campaign_reaches_a_username_only_customer_by_recipient(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory) -> None:
+    business = await business_factory("identity campaign")
+    name, components = "identity_promo", [{"type": "BODY", "text": "Hello, our sale starts today"}]
+    added = await sim.post("/_sim/templates", json={"waba_id": business.waba_id, "name": name, "language": "en_US",
+                                                    "status": "APPROVED", "category": "MARKETING"})
+    assert added.status_code < 300, added.text
+    async with db.begin() as conn:  # approved in the registry, as a sync would leave it
+        await conn.execute(text(
+            "INSERT INTO message_templates (id, tenant_id, waba_id, name, language, category, status, "
+            "parameter_format, components, status_at) VALUES (:id, :t, :w, :n, 'en_US', 'MARKETING', 'APPROVED', "
+            "'positional', CAST(:c AS jsonb), now())"),
+            {"id": template_id(business.tenant_id, business.waba_id, name, "en_US"), "t": business.tenant_id,
+             "w": business.waba_id, "n": name, "c": json.dumps(components)})
+    fan = await _writes(sim, db, business, "hi", username=f"promo.{random.getrandbits(32):08x}")
+    phone = f"9195{random.randrange(10**8):08d}"
+    await _writes(sim, db, business, "hello", **{"from": phone})
+    made = await api.post("/v1/campaigns", headers=business.auth, json={
+        "name": "everyone", "template": {"name": name, "language": "en_US"}, "audience": {"kind": "segment",
+                                                                                         "filter": {}}})
+    assert made.status_code == 201, made.text
+    launched = await api.post(f"/v1/campaigns/{made.json()['id']}/launch", headers=business.auth)
+    assert launched.status_code == 200, launched.text
+
+    async def addressed() -> set[tuple[str, str]] | None:
+        log = (await sim.get("/_sim/requests", params={"phone_number_id": business.phone_number_id})).json()["data"]
+        found = {(k, e["body"][k]) for e in log if e["status"] == 200 and e["body"].get("type") == "template"
+                 for k in ("to", "recipient") if k in e["body"]}
+        return found if len(found) == 2 else None
+
+    assert await wait_for(addressed, timeout=120, what="both campaign messages at Meta") == {
+        ("recipient", fan["user_id"]), ("to", phone)}
 
 
 async def test_an_unknown_graph_path_answers_metas_error_shape(sim: httpx.AsyncClient) -> None:
