@@ -41,6 +41,7 @@ from schemas.media import (
     inbound_media_id,
     is_media_id,
     kind_of,
+    media_objects,
     storage_key,
 )
 
@@ -201,24 +202,28 @@ async def put_media_settings(body: MediaSettings, principal: AdminDep, engine: E
 
 
 async def refuse_media(engine: AsyncEngine, tenant_id: str, message: dict[str, Any]) -> None:
-    """422 naming the field when a message names one of Aerostic's media ids that the tenant has not stored, or
-    a file of another kind (Meta's own numeric ids and links pass: the dispatcher and Meta judge them)."""
-    kind = str(message.get("type", ""))
-    content = message.get(kind) if kind in MEDIA_KINDS else None
-    media_id = content.get("id") if isinstance(content, dict) else None
-    if not isinstance(media_id, str) or not is_media_id(media_id):
+    """422 naming the field when a message (or a template's media parameter) names one of Aerostic's media ids
+    that the tenant has not stored, or a file of another kind (Meta's own numeric ids and links pass: the
+    dispatcher and Meta judge them)."""
+    named = [(where, kind, str(obj["id"])) for where, kind, obj in media_objects(message)
+             if is_media_id(str(obj.get("id", "")))]
+    if not named:
         return
     async with engine.connect() as conn:
-        row = (await conn.execute(select(media.c.kind, media.c.status).where(
-            media.c.tenant_id == tenant_id, media.c.id == media_id))).first()
-    problem = None
-    if row is None or row.status != "stored":
-        problem = "no stored media of this tenant has this id (upload the file with POST /v1/media)"
-    elif row.kind != kind:
-        problem = f"this media is a {row.kind} file, not a {kind}"
-    if problem:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", kind, "id"], "msg": problem, "type": "value_error"}])
+        rows = {str(r.id): r for r in await conn.execute(select(media.c.id, media.c.kind, media.c.status).where(
+            media.c.tenant_id == tenant_id, media.c.id.in_([media_id for _, _, media_id in named])))}
+    problems = []
+    for where, kind, media_id in named:
+        row = rows.get(media_id)
+        if row is None or row.status != "stored":
+            problem = "no stored media of this tenant has this id (upload the file with POST /v1/media)"
+        elif row.kind != kind:
+            problem = f"this media is a {row.kind} file, not a {kind}"
+        else:
+            continue
+        problems.append({"loc": ["body", *where, "id"], "msg": problem, "type": "value_error"})
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
 
 
 async def media_refs(conn: AsyncConnection, tenant_id: str, inbound: list[tuple[str | None, str | None]]

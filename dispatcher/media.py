@@ -16,6 +16,7 @@ and cached per number in Redis until shortly before Meta forgets it (30 days).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -44,7 +45,16 @@ from dispatcher.graph import GraphClient
 from mediastore import NotFound, ObjectStore, TooLarge
 from mediastore.retention import prune
 from schemas.catalogue import MEDIA_GROUP, MEDIA_REQUESTS, MEDIA_RESULTS
-from schemas.media import LIMITS, MEDIA_KINDS, MediaRefused, MediaRequest, MediaResult, check, is_media_id, storage_key
+from schemas.media import (
+    LIMITS,
+    MediaRefused,
+    MediaRequest,
+    MediaResult,
+    check,
+    is_media_id,
+    media_objects,
+    storage_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -198,19 +208,22 @@ class MediaUploads:
 
     async def body(self, body: dict[str, Any], *, tenant_id: str, phone_number_id: str,
                    token: Callable[[], str]) -> dict[str, Any]:
-        """``body`` with its media object's Aerostic id swapped for Meta's (unchanged when there is none)."""
-        kind = str(body.get("type", ""))
-        media = body.get(kind) if kind in MEDIA_KINDS else None
-        media_id = media.get("id") if isinstance(media, dict) else None
-        if not isinstance(media, dict) or not isinstance(media_id, str) or not is_media_id(media_id):
+        """``body`` with every Aerostic media id (the message's media, a template's media parameters) swapped for
+        Meta's; ``body`` itself when it names none."""
+        if not any(is_media_id(str(obj.get("id", ""))) for _, _, obj in media_objects(body)):
             return body
-        cache = redis_keys.meta_media(phone_number_id, media_id)
-        meta_id = await self.redis.get(cache)
-        if meta_id is None:
-            meta_id = await self._upload(tenant_id, phone_number_id, media_id, token())
-            await self.redis.set(cache, meta_id, ex=META_MEDIA_TTL_S)
-        text = meta_id.decode() if isinstance(meta_id, bytes) else str(meta_id)
-        return {**body, kind: {**media, "id": text}}
+        body = copy.deepcopy(body)
+        for _, _, media in media_objects(body):
+            media_id = str(media.get("id", ""))
+            if not is_media_id(media_id):
+                continue
+            cache = redis_keys.meta_media(phone_number_id, media_id)
+            meta_id = await self.redis.get(cache)
+            if meta_id is None:
+                meta_id = await self._upload(tenant_id, phone_number_id, media_id, token())
+                await self.redis.set(cache, meta_id, ex=META_MEDIA_TTL_S)
+            media["id"] = meta_id.decode() if isinstance(meta_id, bytes) else str(meta_id)
+        return body
 
     async def _upload(self, tenant_id: str, phone_number_id: str, media_id: str, token: str) -> str:
         async with self.engine.connect() as conn:

@@ -134,14 +134,19 @@ class MediaBank:
         return 200, Response(item.data, 200, media_type=item.mime_type)
 
     def send_problem(self, number: Number, message: SendRequest) -> tuple[int, dict[str, Any]] | None:
-        """131009 when the message names a media id this WABA does not have (links are fetched by Meta)."""
-        media = getattr(message, message.type, None) if message.type in MEDIA_KINDS else None
-        media_id = getattr(media, "id", None)
-        if media_id is None:
-            return None
-        item = self.items.get(media_id)
-        if item is None or item.waba_id != number.waba_id:
-            return error_body(131009, details=f"Media id {media_id} was not found for this business")
+        """131009 when the message (or a template's media parameter) names a media id this WABA does not have
+        (links are fetched by Meta)."""
+        body = message.model_dump(exclude_none=True)
+        objects = [body.get(message.type)] if message.type in MEDIA_KINDS else []
+        for component in body.get("template", {}).get("components", []):
+            objects += [p.get(p.get("type")) for p in component.get("parameters", []) if p.get("type") in MEDIA_KINDS]
+        for media in objects:
+            media_id = media.get("id") if isinstance(media, dict) else None
+            if media_id is None:
+                continue
+            item = self.items.get(media_id)
+            if item is None or item.waba_id != number.waba_id:
+                return error_body(131009, details=f"Media id {media_id} was not found for this business")
         return None
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -104,6 +104,28 @@ def is_media_id(value: str) -> bool:
         return str(uuid.UUID(value)) == value
     except ValueError:
         return False
+
+
+MAX_TEMPLATE_MEDIA = 100  # template components, and parameters of each, looked at (Meta's templates have far fewer)
+
+
+def media_objects(message: dict[str, Any]) -> list[tuple[tuple[str | int, ...], MediaKind, dict[str, Any]]]:
+    """Every media object of a message, with where it is: the message's own (``image``, ``document``…) and a
+    template's media parameters (a header's image, video or document)."""
+    found: list[tuple[tuple[str | int, ...], MediaKind, dict[str, Any]]] = []
+    kind = message.get("type")
+    if isinstance(kind, str) and kind in MEDIA_KINDS and isinstance(message.get(kind), dict):
+        found.append(((kind,), kind, message[kind]))
+    template = message.get("template") if kind == "template" else None
+    components = template.get("components") if isinstance(template, dict) else None
+    for i, component in enumerate(components[:MAX_TEMPLATE_MEDIA] if isinstance(components, list) else []):
+        parameters = component.get("parameters") if isinstance(component, dict) else None
+        for j, parameter in enumerate(parameters[:MAX_TEMPLATE_MEDIA] if isinstance(parameters, list) else []):
+            ptype = parameter.get("type") if isinstance(parameter, dict) else None
+            if isinstance(ptype, str) and ptype in MEDIA_KINDS and isinstance(parameter.get(ptype), dict):
+                found.append((("template", "components", i, "parameters", j, ptype), ptype,
+                              parameter[ptype]))
+    return found
 
 
 class MediaRequest(Event):

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import os
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,3 +216,34 @@ async def test_deleting_a_tenants_data_deletes_its_media(
     assert not (stack.root / "media" / business.tenant_id).exists()
     assert await scalar(db, "SELECT count(*) FROM media WHERE tenant_id = :t", t=business.tenant_id) == 0
     assert (await api.get(kept["url"], headers=other.auth)).content == PDF
+
+
+async def test_a_templates_header_can_name_an_uploaded_file(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
+    business = await business_factory("media-template")
+    await sim.post("/_sim/templates", json={"waba_id": business.waba_id, "name": "invoice_ready",
+                                            "language": "en_US", "parameters": {"header": 1}})
+    media = (await api.post("/v1/media", headers=business.auth,
+                            files={"file": ("invoice.pdf", PDF, "application/pdf")})).json()
+
+    def template(media_id: str) -> dict[str, Any]:
+        return {"to": _wa_id(), "type": "template", "template": {
+            "name": "invoice_ready", "language": {"code": "en_US"}, "components": [
+                {"type": "header", "parameters": [{"type": "document", "document": {"id": media_id}}]}]}}
+
+    unknown = await api.post("/v1/messages", headers=business.auth, json=template(str(uuid.uuid4())))
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["detail"][0]["loc"] == ["body", "template", "components", 0, "parameters", 0,
+                                                  "document", "id"]
+    sent = await api.post("/v1/messages", headers=business.auth, json=template(media["id"]))
+    assert sent.status_code == 202, sent.text
+
+    async def reached() -> list[dict[str, Any]] | None:
+        response = await sim.get("/_sim/requests", params={"phone_number_id": business.phone_number_id})
+        found = [r for r in response.json()["data"] if r["path"].endswith("/messages") and r["status"] == 200]
+        return found or None
+
+    [request] = await wait_for(reached, what="the template to reach the simulator")
+    header = request["body"]["template"]["components"][0]["parameters"][0]["document"]["id"]
+    assert header != media["id"]
+    assert base64.b64decode((await sim.get(f"/_sim/media/{header}")).json()["content_b64"]) == PDF

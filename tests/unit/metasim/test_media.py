@@ -136,3 +136,17 @@ async def test_a_send_naming_an_unknown_media_id_is_refused(h: Harness) -> None:
             "messaging_product": "whatsapp", "to": "15551230001", "type": "image", "image": {"id": media_id}}))
     assert [a.status_code for a in answers] == [400, 400, 200]
     assert answers[0].json()["error"]["code"] == 131009
+
+
+async def test_a_template_naming_an_unknown_header_media_id_is_refused(h: Harness) -> None:
+    await h.client.post("/_sim/templates", json={"waba_id": WABA, "name": "invoice", "language": "en_US",
+                                                 "parameters": {"header": 1}})
+    ours = (await _upload(h, b"%PDF-1.4", "application/pdf")).json()["id"]
+    answers = []
+    for media_id in ("987654321", ours):
+        answers.append(await h.client.post(f"/v23.0/{NUMBER}/messages", headers=AUTH, json={
+            "messaging_product": "whatsapp", "to": "15551230001", "type": "template", "template": {
+                "name": "invoice", "language": {"code": "en_US"}, "components": [
+                    {"type": "header", "parameters": [{"type": "document", "document": {"id": media_id}}]}]}}))
+    assert answers[0].status_code == 400 and answers[0].json()["error"]["code"] == 131009, answers[0].text
+    assert answers[1].status_code == 200, answers[1].text

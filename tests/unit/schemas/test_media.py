@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from schemas.media import MB, MediaRefused, check, inbound_media_id, is_media_id, kind_of
+from schemas.media import MB, MediaRefused, check, inbound_media_id, is_media_id, kind_of, media_objects
 
 
 @pytest.mark.parametrize(("mime", "kind"), [
@@ -44,3 +44,16 @@ def test_ids() -> None:
     assert inbound_media_id("t", "wamid.1") == inbound_media_id("t", "wamid.1") != inbound_media_id("u", "wamid.1")
     assert is_media_id(str(uuid.uuid4())) and is_media_id(inbound_media_id("t", "w"))
     assert not is_media_id("1003383421387256") and not is_media_id("../x")
+
+
+def test_media_objects_of_a_message_and_of_a_templates_parameters() -> None:
+    image = {"type": "image", "image": {"id": "x", "caption": "c"}}
+    assert media_objects(image) == [(("image",), "image", {"id": "x", "caption": "c"})]
+    template = {"type": "template", "template": {"name": "t", "components": [
+        {"type": "header", "parameters": [{"type": "document", "document": {"id": "d"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "Mark"}, {"type": "image", "image": {"link": "l"}}]}]}}
+    assert media_objects(template) == [
+        (("template", "components", 0, "parameters", 0, "document"), "document", {"id": "d"}),
+        (("template", "components", 1, "parameters", 1, "image"), "image", {"link": "l"})]
+    assert media_objects({"type": "text", "text": {"body": "hi"}}) == []
+    assert media_objects({"type": "template", "template": {"components": "junk"}}) == []
