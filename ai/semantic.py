@@ -157,6 +157,7 @@ class SemanticScorer:
         self.index_builds = 0
         self._indexes: OrderedDict[str, SemanticIndex] = OrderedDict()
         self._texts: OrderedDict[str, Vectors] = OrderedDict()
+        self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     async def answer(self, question: str, history: Sequence[Turn], knowledge: Sequence[KnowledgeEntry]) -> Answer:
@@ -191,18 +192,22 @@ class SemanticScorer:
         else:
             tenant, version = "", fingerprint(knowledge)
         with self._lock:
-            index = self._indexes.get(tenant)
-            if index is not None and index.version == version:
+            building = self._building.setdefault(tenant, threading.Lock())
+        with building:  # questions arriving during a build wait for it instead of building it again
+            with self._lock:
+                index = self._indexes.get(tenant)
+                if index is not None and index.version == version:
+                    self._indexes.move_to_end(tenant)
+                    return index
+            index = build_index(self, knowledge, version)
+            with self._lock:
+                self.index_builds += 1
+                self._indexes[tenant] = index
                 self._indexes.move_to_end(tenant)
-                return index
-        index = build_index(self, knowledge, version)
-        with self._lock:
-            self.index_builds += 1
-            self._indexes[tenant] = index
-            self._indexes.move_to_end(tenant)
-            while len(self._indexes) > 1 and (len(self._indexes) > self.max_indexes or sum(
-                    i.nbytes for i in self._indexes.values()) > MAX_INDEX_BYTES):
-                self._indexes.popitem(last=False)
+                while len(self._indexes) > 1 and (len(self._indexes) > self.max_indexes or sum(
+                        i.nbytes for i in self._indexes.values()) > MAX_INDEX_BYTES):
+                    evicted, _ = self._indexes.popitem(last=False)
+                    self._building.pop(evicted, None)
         return index
 
     def score(self, question: str, knowledge: Sequence[KnowledgeEntry]) -> Answer:

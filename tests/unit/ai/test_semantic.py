@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -141,3 +142,10 @@ def test_indexes_are_dropped_least_recently_used_past_their_memory_budget(
     scorer.index(KnowledgeBase(BANK, tenant_id="a"))  # a is used again: b is now the least recent
     scorer.index(KnowledgeBase(BANK, tenant_id="c"))
     assert list(scorer._indexes) == ["a", "c"] and scorer.index_builds == 3
+
+
+async def test_questions_arriving_during_a_build_wait_for_it(semantic: SemanticScorer) -> None:
+    kb = KnowledgeBase(BANK, tenant_id="concurrent", version="1")
+    builds = semantic.index_builds
+    answers = await asyncio.gather(*(semantic.answer("when do you open?", (), kb) for _ in range(6)))
+    assert {a.reply for a in answers} == {BANK[2].answer} and semantic.index_builds == builds + 1
