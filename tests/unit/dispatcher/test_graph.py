@@ -132,6 +132,7 @@ async def test_transport_failures(raised: type[httpx.TransportError], cls: type[
 
 async def test_token_and_query_never_in_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # a CLI test before this one may have quietened httpx
     async with client_for(raising(httpx.ConnectError, f"refused while sending {TOKEN}")) as graph:
         with pytest.raises(ex.TransportError) as info:
             await graph.call("GET", "oauth/access_token", TOKEN, params={"client_secret": "s3cr3t-app"})
