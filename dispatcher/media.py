@@ -10,7 +10,8 @@ reason. It also prunes media past each tenant's retention every ``PRUNE_INTERVAL
 
 ``MediaUploads`` is the send path's: a message whose media ``id`` is one of Aerostic's (a UUID from
 ``POST /v1/media``) gets Meta's media id instead, uploaded with ``POST /{phone_number_id}/media`` on first use
-and cached per number in Redis until shortly before Meta forgets it (30 days).
+and cached per number in Redis until shortly before Meta forgets it (30 days); a send Meta refuses for its media
+(131009, 131053) forgets the cached ids and is tried once more, uploading again.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ PUBLISH_RETRY_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
 EXPIRED_URL = frozenset({401, 403, 404, 410})
 META_MEDIA_TTL_S = 29 * 24 * 3600  # Meta keeps uploaded media 30 days; the cache forgets a day before
+STALE_MEDIA_CODES = frozenset({131009, 131053})  # Meta refused a media id we cached: forget it, upload again
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
@@ -224,6 +226,14 @@ class MediaUploads:
                 await self.redis.set(cache, meta_id, ex=META_MEDIA_TTL_S)
             media["id"] = meta_id.decode() if isinstance(meta_id, bytes) else str(meta_id)
         return body
+
+    async def forget(self, message: dict[str, Any], phone_number_id: str) -> bool:
+        """Drop the cached Meta ids of ``message``'s Aerostic media; whether it named any."""
+        keys = [redis_keys.meta_media(phone_number_id, str(obj["id"])) for _, _, obj in media_objects(message)
+                if is_media_id(str(obj.get("id", "")))]
+        if keys:
+            await self.redis.delete(*keys)
+        return bool(keys)
 
     async def _upload(self, tenant_id: str, phone_number_id: str, media_id: str, token: str) -> str:
         async with self.engine.connect() as conn:

@@ -38,7 +38,7 @@ from dispatcher.exceptions import (
 )
 from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
-from dispatcher.media import MediaUnavailable, MediaUploads
+from dispatcher.media import STALE_MEDIA_CODES, MediaUnavailable, MediaUploads
 from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import RateLimiter
 from schemas.campaigns import CampaignHeld, parse_key
@@ -245,6 +245,9 @@ class Sender:
                 await self.limits.slow_down(request.phone_number_id)
             if isinstance(exc, PairRateLimitError):
                 await self.limits.penalize_pair(request.phone_number_id, request.to, exc.retry_after or 6.0)
+            if self.media is not None and request.attempt == 0 and code in STALE_MEDIA_CODES \
+                    and await self.media.forget(request.message, request.phone_number_id):
+                transient = True  # Meta no longer has the file we uploaded: once more, uploading it again
             if transient and attempts < self.settings.max_attempts:
                 await self.idempotency.finish(key, state=State.DEFERRED, error_code=code)
                 return self._retry(request, exc.retry_after or 0.0, ambiguous=ambiguous_before)

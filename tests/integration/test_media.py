@@ -247,3 +247,35 @@ async def test_a_templates_header_can_name_an_uploaded_file(
     header = request["body"]["template"]["components"][0]["parameters"][0]["document"]["id"]
     assert header != media["id"]
     assert base64.b64decode((await sim.get(f"/_sim/media/{header}")).json()["content_b64"]) == PDF
+
+
+async def test_a_file_meta_forgot_is_uploaded_again(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine) -> None:
+    business = await business_factory("media-stale")
+    customer = _wa_id()
+    await customer_writes(sim, db, business, customer, "the contract please")
+    media = (await api.post("/v1/media", headers=business.auth,
+                            files={"file": ("contract.pdf", PDF, "application/pdf")})).json()
+
+    async def documents(count: int) -> list[dict[str, Any]] | None:
+        response = await sim.get("/_sim/requests", params={"phone_number_id": business.phone_number_id})
+        found = [r for r in response.json()["data"] if r["path"].endswith("/messages")
+                 and isinstance(r["body"], dict) and r["body"].get("type") == "document"]
+        return found if len(found) == count and found[-1]["status"] == 200 else None
+
+    async def send() -> None:
+        response = await api.post("/v1/messages", headers=business.auth, json={
+            "to": customer, "type": "document", "document": {"id": media["id"]}})
+        assert response.status_code == 202, response.text
+
+    await send()
+    [first] = await wait_for(lambda: documents(1), what="the first document at the simulator")
+    forgotten = first["body"]["document"]["id"]
+    deleted = await sim.delete(f"/v23.0/{forgotten}", headers={"Authorization": f"Bearer {business.token}"})
+    assert deleted.json() == {"success": True}
+    await send()
+    _, refused, accepted = await wait_for(lambda: documents(3), what="the second document, uploaded again")
+    assert refused["body"]["document"]["id"] == forgotten and refused["response"]["error"]["code"] == 131009
+    again = accepted["body"]["document"]["id"]
+    assert again != forgotten
+    assert base64.b64decode((await sim.get(f"/_sim/media/{again}")).json()["content_b64"]) == PDF
