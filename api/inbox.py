@@ -57,10 +57,12 @@ async def conversation_row(conn: AsyncConnection, tenant_id: str, key: str) -> A
 
 
 def _search(q: str) -> Any:
-    """The contact's name contains ``q`` (any case), or its number contains ``q``'s digits."""
+    """The contact's name or username contains ``q`` (any case), or its number contains ``q``'s digits."""
     digits = "".join(c for c in q if c not in " +-().")
-    by_number = conversations.c.wa_id.contains(digits, autoescape=True) if digits.isdigit() else false()
-    return or_(contacts.c.profile_name.icontains(q, autoescape=True), by_number)
+    by_number = or_(conversations.c.wa_id.contains(digits, autoescape=True),
+                    contacts.c.phone.contains(digits, autoescape=True)) if digits.isdigit() else false()
+    return or_(contacts.c.profile_name.icontains(q, autoescape=True),
+               contacts.c.username.icontains(q.removeprefix("@"), autoescape=True), by_number)
 
 
 @router.get("/conversations", responses={422: {"description": "a bad filter or cursor; view=mine for an API key"}})
@@ -68,7 +70,7 @@ async def list_conversations(
     principal: TenantDep, engine: EngineDep, page: PageDep,
     view: Annotated[Literal["mine", "queued", "all"], Query(description="mine: assigned to the caller")] = "all",
     state: StateName | None = None, team: Annotated[Team | None, Query()] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, description="contact name or number")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="name, username or number")] = None,
 ) -> Page[ConversationSummary]:
     """The tenant's conversations, latest activity first, in pages."""
     query = select(*_COLUMNS).select_from(_FROM).where(conversations.c.tenant_id == principal.tenant_id)

@@ -102,6 +102,9 @@ async def test_a_username_only_customer_is_one_contact_and_one_conversation_when
     [contact] = await rows(db, "SELECT wa_id, phone, user_id, username FROM contacts WHERE tenant_id = :t",
                            t=business.tenant_id)
     assert tuple(contact) == (bsuid, phone, bsuid, username)
+    for q in (f"@{username}", phone[-6:]):  # the inbox finds them by username and by the number they shared
+        found = (await api.get("/v1/conversations", headers=business.auth, params={"q": q})).json()
+        assert [c["key"] for c in found["items"]] == [key], (q, found)
     listed = (await api.get("/v1/contacts", headers=business.auth, params={"q": f"@{username}"})).json()["items"]
     assert [(c["wa_id"], c["phone"], c["user_id"], c["username"]) for c in listed] == [
         (bsuid, f"+{phone}", bsuid, username)]
