@@ -102,11 +102,17 @@ async def states(db: AsyncEngine, campaign_id: str) -> dict[tuple[str, str | Non
 
 async def settled(api: httpx.AsyncClient, business: Business, campaign_id: str, *, state: str = "completed",
                   timeout: float = 240.0) -> dict[str, Any]:  # noqa: ASYNC109 - wait_for's deadline
-    async def probe() -> dict[str, Any] | None:
-        found = await campaign(api, business, campaign_id)
-        return found if found["state"] == state else None
+    last: dict[str, Any] = {}
 
-    return await wait_for(probe, timeout=timeout, what=f"campaign {campaign_id} to be {state}")
+    async def probe() -> dict[str, Any] | None:
+        last.update(await campaign(api, business, campaign_id))
+        return last if last["state"] == state else None
+
+    try:
+        return await wait_for(probe, timeout=timeout, what=f"campaign {campaign_id} to be {state}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it is {last.get('state')} ({last.get('state_reason')}), expanded "
+                             f"{last.get('expanded')}, recipients {(last.get('funnel') or {}).get('states')}") from exc
 
 
 async def test_csv_campaign_reaches_every_valid_contact_once(
@@ -216,7 +222,9 @@ async def test_tier_holds_the_rest_visibly(
 
     async def held() -> dict[str, Any] | None:
         found = await campaign(api, business, created["id"])
-        return found if found["funnel"]["waiting_by_reason"].get("portfolio_budget") == 50 else None
+        funnel = found["funnel"]
+        return found if funnel["waiting_by_reason"].get("portfolio_budget") == 50 and funnel["submitted"] == 250 \
+            else None
 
     view = await wait_for(held, timeout=240, what="50 recipients to wait for the tier")
     assert view["state"] == "running" and view["waiting_for"] == "portfolio_budget"
