@@ -329,3 +329,32 @@ async def test_sigkill_of_expander_and_dispatcher_sends_each_contact_at_most_onc
     assert set(sent) == set(people)
     assert len(twice) <= ambiguous
     assert max(sent.values()) <= 2
+
+
+async def test_marketing_limit_131049_fails_with_its_code_and_is_not_retried(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory) -> None:
+    business = await business_factory("campaign 131049", throughput=1000)
+    await approved_template(db, sim, business)
+    people = numbers(30, start=800_000)
+    limited = people[:5]
+    for wa_id in limited:
+        marked = await sim.post("/_sim/recipients/marketing-limited", json={"wa_id": wa_id, "limited": True})
+        assert marked.status_code == 200, marked.text
+    first = await create(api, business, {"kind": "csv", "csv": csv_of([(p, "x") for p in people])})
+    await command(api, business, first["id"], "launch")
+    await settled(api, business, first["id"])
+
+    async def failed() -> dict[str, Any] | None:
+        found = await campaign(api, business, first["id"])
+        return found if found["funnel"]["failed_by_code"].get("131049") == 5 else None
+
+    view = await wait_for(failed, timeout=120, what="five recipients to fail with 131049")
+    assert view["funnel"]["failed"] == 5
+    second = await create(api, business, {"kind": "csv", "csv": csv_of([(p, "x") for p in people])})
+    await command(api, business, second["id"], "launch")
+    await settled(api, business, second["id"])
+    found = await states(db, second["id"])
+    assert found[("skipped", "marketing_cooldown")] == 5
+    sent = await sends(sim, business)
+    assert all(sent[w] == 1 for w in limited)  # once, in the first campaign; never again within 24 h
+    assert all(sent[w] == 2 for w in people[5:])
