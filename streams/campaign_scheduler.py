@@ -1,5 +1,5 @@
-"""Starts scheduled campaigns when their time comes, and hands tier-held recipients back when the portfolio's
-rolling 24-hour budget has room again.
+"""Starts scheduled campaigns when their time comes, completes those with nobody left to send, and hands
+tier-held recipients back when the portfolio's rolling 24-hour budget has room again.
 
 A due campaign's expand job is published before its row says ``running`` (both in one transaction that
 commits after the broker's acknowledgement), so a crash in between publishes the job twice at worst, which
@@ -16,16 +16,16 @@ import time
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.producer import AsyncProducer
 from campaigns import store
-from campaigns.states import WAITING_TIER, CampaignState
+from campaigns.states import WAITING_TIER, CampaignState, RecipientState
 from config import redis_keys
-from db.tables import campaigns, phone_numbers, whatsapp_accounts
-from schemas.campaigns import CampaignJob
-from schemas.catalogue import CAMPAIGNS_COMMANDS
+from db.tables import campaign_recipients, campaigns, phone_numbers, whatsapp_accounts
+from schemas.campaigns import CampaignJob, CampaignProgress
+from schemas.catalogue import CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS
 from streams.campaign_expander import WAITING_FOR_TIER
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class CampaignScheduler:
         self.redis = redis
         self.producer = producer
         self.topic = CAMPAIGNS_COMMANDS.full_name(prefix)
+        self.progress_topic = CAMPAIGNS_PROGRESS.full_name(prefix)
         self.interval_s = interval_s
         self.tier_recheck_s = tier_recheck_s
         self._tier_checked = 0.0
@@ -50,6 +51,7 @@ class CampaignScheduler:
     async def run(self) -> None:
         while True:
             await self.start_due()
+            await self.complete_finished()
             if time.monotonic() - self._tier_checked >= self.tier_recheck_s:
                 self._tier_checked = time.monotonic()
                 await self.release_tier_holds()
@@ -69,6 +71,28 @@ class CampaignScheduler:
                 log.info("scheduled campaign %s started", row.id)
                 started += 1
         return started
+
+    async def complete_finished(self) -> int:
+        """Complete running campaigns that are expanded and have nobody queued (their last recipients may have
+        been skipped, which no status reports), and publish their final progress."""
+        r = campaign_recipients.c
+        done = 0
+        async with self.engine.begin() as conn:
+            ids = (await conn.execute(select(campaigns.c.id).where(
+                campaigns.c.state == CampaignState.RUNNING.value, campaigns.c.expanded_at.is_not(None),
+                ~exists().where(r.campaign_id == campaigns.c.id, r.state == RecipientState.QUEUED.value))
+                .limit(DUE_PER_TICK))).scalars().all()
+            for campaign_id in ids:
+                if await store.complete_if_done(conn, self.redis, campaign_id):
+                    row = await store.load(conn, campaign_id)
+                    assert row is not None
+                    progress = CampaignProgress(
+                        event_id=f"{campaign_id}:progress:completed", campaign_id=campaign_id,
+                        tenant_id=row.tenant_id, state=row.state, state_reason=row.state_reason,
+                        funnel=await store.funnel_of(conn, campaign_id), at=datetime.now(UTC))
+                    await self.producer.send(self.progress_topic, progress.encode(), campaign_id.encode())
+                    done += 1
+        return done
 
     async def release_tier_holds(self) -> int:
         released = 0

@@ -358,3 +358,13 @@ async def test_marketing_limit_131049_fails_with_its_code_and_is_not_retried(
     sent = await sends(sim, business)
     assert all(sent[w] == 1 for w in limited)  # once, in the first campaign; never again within 24 h
     assert all(sent[w] == 2 for w in people[5:])
+
+
+async def test_a_campaign_with_nobody_to_send_completes(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory) -> None:
+    business = await business_factory("campaign all skipped", throughput=80)
+    await approved_template(db, sim, business)
+    created = await create(api, business, {"kind": "csv", "csv": csv_of([("12", "a"), ("not a number", "b")])})
+    await command(api, business, created["id"], "launch")
+    done = await settled(api, business, created["id"], timeout=60)
+    assert done["funnel"]["skipped_by_reason"] == {"invalid_number": 2} and not await sends(sim, business)
