@@ -67,19 +67,37 @@ class _Layer:
 
 
 def _layer_norm(x: Vectors, gamma_beta: tuple[Vectors, Vectors]) -> Vectors:
-    mean = x.mean(-1, keepdims=True)
-    centred = x - mean
-    var = (centred * centred).mean(-1, keepdims=True)
-    return centred / np.sqrt(var + _EPS) * gamma_beta[0] + gamma_beta[1]
+    """Layer normalisation over the last axis, in place on ``x`` (a temporary of the caller's)."""
+    inv = np.float32(1.0 / x.shape[-1])
+    x -= np.add.reduce(x, axis=-1, keepdims=True) * inv
+    var = np.add.reduce(x * x, axis=-1, keepdims=True) * inv
+    x *= 1.0 / np.sqrt(var + np.float32(_EPS))
+    x *= gamma_beta[0]
+    x += gamma_beta[1]
+    return x
 
 
 def _gelu(x: Vectors) -> Vectors:
-    """BERT's exact GELU, x·Φ(x), with erf by Abramowitz & Stegun 7.1.26 (error < 1.5e-7)."""
-    z = np.abs(x) * np.float32(0.7071067811865476)
-    t = 1.0 / (1.0 + np.float32(0.3275911) * z)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    erf = 1.0 - poly * np.exp(-z * z)
-    return (0.5 * x * (1.0 + np.sign(x) * erf)).astype(np.float32, copy=False)
+    """BERT's exact GELU, x·Φ(x), with erf by Abramowitz & Stegun 7.1.26 (error < 1.5e-7), in few passes."""
+    z = np.abs(x)
+    z *= np.float32(0.7071067811865476)
+    t = z * np.float32(0.3275911)
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(c)
+        poly *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    poly *= z
+    np.subtract(1.0, poly, out=poly)  # erf(|x|/√2)
+    np.copysign(poly, x, out=poly)  # erf(x/√2)
+    poly += 1.0
+    poly *= x
+    poly *= np.float32(0.5)
+    return poly
 
 
 class Encoder:
