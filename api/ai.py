@@ -4,12 +4,13 @@
   of the offline provider (``offline``: the semantic one, or BM25 when its model is missing;
   ``lexical``: BM25) over the tenant's knowledge base or entries given in the request; the figures
   at the threshold and the curve (``ai.evaluation``). One evaluation at a time per process.
-* ``GET /v1/ai/calibration``: what the tenant's own entries predict at its threshold (expected
+* ``GET /v1/ai/calibration`` (admins): what the tenant's own entries predict at its threshold (expected
   precision, coverage, out-of-scope recall) and a suggested threshold.
 * ``GET /v1/ai/gaps?days=30&limit=20``: the questions handed over most often, grouped by meaning.
 * ``GET /v1/ai/status``: which offline provider this server and each running AI worker use, and why.
 
-The sentence model is loaded in this process on first use (about 0.2 s, 90 MB).
+The sentence model is loaded in this process on first use (about 0.2 s, 90 MB); evaluations,
+calibrations and gap groupings run one at a time in a thread, so the server keeps answering.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ async def evaluate_ai(body: EvaluateRequest, principal: AdminDep, engine: Engine
 
 
 @router.get("/calibration")
-async def get_calibration(principal: TenantDep, engine: EngineDep) -> dict[str, Any]:
+async def get_calibration(principal: AdminDep, engine: EngineDep) -> dict[str, Any]:
     """Expected precision and coverage at the tenant's threshold, from its own entries; a suggested threshold."""
     kb, threshold = await _tenant_kb(engine, principal.tenant_id)
     offline, _, state = await asyncio.to_thread(_providers)
@@ -131,7 +132,8 @@ async def get_gaps(principal: TenantDep, engine: EngineDep,
         asked = [Asked(r.text, r.at, r.reason or "") for r in await conn.execute(query)]
     offline, _, _ = await asyncio.to_thread(_providers)
     embed = offline.embed if isinstance(offline, SemanticScorer) else None
-    gaps = await asyncio.to_thread(group, asked, embed, limit=limit)
+    async with _busy:
+        gaps = await asyncio.to_thread(group, asked, embed, limit=limit)
     return {"days": days, "handed_over": len(asked), "grouped_by": "meaning" if embed else "words",
             "items": [{"question": g.question, "count": g.count, "last_at": g.last_at.isoformat(),
                        "examples": g.examples, "reasons": g.reasons} for g in gaps]}
