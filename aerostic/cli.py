@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 import threading
@@ -221,11 +222,34 @@ def _dev(args: argparse.Namespace) -> int:
                    keep_data=args.keep_data)
 
 
+_USERNAME = re.compile(r"[A-Za-z0-9._]{3,35}")  # Meta's usernames, as the simulator checks them
+_NUMBER = re.compile(r"\+?[0-9]{6,15}")
+
+
+def _customer(value: str) -> tuple[str | None, str | None]:
+    """``simulate``'s customer: a number (wa_id) or ``@username`` (a username-only customer, no number)."""
+    if value.startswith("@"):
+        if not _USERNAME.fullmatch(value[1:]):
+            raise argparse.ArgumentTypeError(f"{value!r}: a username is 3-35 letters, digits, '.' or '_'")
+        return None, value[1:]
+    if not _NUMBER.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: give the customer's number (digits) or @username")
+    return value.lstrip("+"), None
+
+
+def _username(value: str) -> str:
+    return str(_customer("@" + value.removeprefix("@"))[1])
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from metasim.customer import send
 
-    print(send(args.sim, phone_number_id=args.phone_number_id, wa_id=args.wa_id, kind=args.kind, name=args.name,
-               text=args.text, payload=args.payload, id=args.id, title=args.title))
+    wa_id, username = args.customer
+    if username is not None and args.username is not None:
+        print("give the username once: @username alone, or a number with --username", file=sys.stderr)
+        return 2
+    print(send(args.sim, phone_number_id=args.phone_number_id, wa_id=wa_id, username=username or args.username,
+               kind=args.kind, name=args.name, text=args.text, payload=args.payload, id=args.id, title=args.title))
     return 0
 
 
@@ -371,7 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("kind", choices=("text", "button", "button-reply", "list-reply", "image", "video", "audio",
                                            "document", "sticker"))
     simulate.add_argument("phone_number_id")
-    simulate.add_argument("wa_id", help="the customer")
+    simulate.add_argument("customer", type=_customer,
+                          help="the customer's number, or @username for a customer without one (a BSUID only)")
+    simulate.add_argument("--username", type=_username, help="the username of a customer given by number")
     simulate.add_argument("text", nargs="?", help="the text, button text or caption")
     simulate.add_argument("--payload", help="button payload")
     simulate.add_argument("--id", help="id of the chosen reply button or list row")
