@@ -8,9 +8,10 @@ processor applies the change to the very next message. Executions are recorded b
 (through the projector) and read here, newest first.
 
 Everything about a rule is checked when it is saved (``automations.rules``, plus here that an
-assigned agent is a user of the tenant), so a bad rule is a 422 naming the field and never fails
-at a customer's message. A stored rule that no longer validates is shown with its ``problem`` and
-never runs.
+assigned agent is a user of the tenant, and that a reply with a template passes the template registry of
+each of the tenant's WhatsApp accounts whose registry was synced, as the send API checks a send), so a bad
+rule is a 422 naming the field and never fails at a customer's message. A stored rule that no longer
+validates is shown with its ``problem`` and never runs.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from api.agents import is_member
 from api.auth import AdminDep
 from api.automation_models import RuleExecutionPublic, RuleOrder, RulePublic, RuleToggle, UnreadableRulePublic
 from api.deps import EngineDep, RedisDep
-from automations.rules import Assign, RuleSpec
-from db.tables import automation_rules, rule_executions
+from automations.rules import Assign, Reply, RuleSpec
+from db.tables import automation_rules, phone_numbers, rule_executions
+from templates import TemplateSendError
+from templates.registry import Registry, template_of
 from tenants.config import bump_config_version
 
 router = APIRouter(prefix="/v1", tags=["automations"])
@@ -59,6 +62,28 @@ async def _check_agents(conn: AsyncConnection, tenant_id: str, spec: RuleSpec) -
             raise RequestValidationError([{
                 "type": "value_error", "loc": ("body", "actions", index, "assign", "agent_id"),
                 "msg": "Value error, agent_id is not a user of this tenant", "input": action.agent_id}])
+
+
+async def _check_templates(engine: AsyncEngine, tenant_id: str, spec: RuleSpec) -> None:
+    """422 naming the action when a ``reply`` sends a template Meta would refuse (unknown once the WABA's
+    registry was synced, not approved, wrong parameters). The rule may fire on any of the tenant's numbers, so
+    the template is checked in every WABA they belong to."""
+    replies = [(i, a) for i, a in enumerate(spec.actions) if isinstance(a, Reply) and template_of(a.message)]
+    if not replies:
+        return
+    async with engine.connect() as conn:
+        wabas = sorted(set((await conn.execute(select(phone_numbers.c.waba_id).where(
+            phone_numbers.c.tenant_id == tenant_id, phone_numbers.c.waba_id.is_not(None)))).scalars()))
+    registry = Registry(engine, ttl_s=0.0)
+    for index, action in replies:
+        for waba_id in wabas:
+            try:
+                await registry.check(tenant_id, waba_id, action.message)
+            except TemplateSendError as exc:
+                raise RequestValidationError([{
+                    "type": "value_error", "loc": ("body", "actions", index, "reply", "message", "template"),
+                    "msg": f"Value error, {exc.code}: {exc.reason} (WhatsApp Business Account {waba_id})",
+                    "input": action.message.get("template")}]) from exc
 
 
 def _columns(spec: RuleSpec) -> dict[str, Any]:
@@ -92,6 +117,7 @@ async def list_rules(principal: AdminDep, engine: EngineDep) -> list[AnyRule]:
 async def create_rule(body: RuleSpec, principal: AdminDep, engine: EngineDep, redis: RedisDep) -> AnyRule:
     """Add a rule after the tenant's last one."""
     tenant = principal.tenant_id
+    await _check_templates(engine, tenant, body)
     async with engine.begin() as conn:
         await _check_agents(conn, tenant, body)
         await _lock(conn, tenant)
@@ -140,6 +166,8 @@ async def get_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep) -> A
 
 async def _change(engine: AsyncEngine, redis: Redis, tenant_id: str, rule_id: uuid.UUID,
                   values: dict[str, Any], spec: RuleSpec | None = None) -> AnyRule:
+    if spec is not None:
+        await _check_templates(engine, tenant_id, spec)
     async with engine.begin() as conn:
         if spec is not None:
             await _check_agents(conn, tenant_id, spec)
