@@ -36,7 +36,6 @@ from campaigns.cost import estimate, parse_rates
 from campaigns.states import CampaignState, RecipientState, TransitionError, transition
 from campaigns.templates_lookup import campaign_template
 from campaigns.variables import MissingVariable, VariableSource, resolve
-from config import redis_keys
 from contacts.phones import InvalidNumber, normalise, wa_id_of
 from contacts.segments import SegmentFilter, count, query
 from contacts.segments import load as load_segment
@@ -366,6 +365,8 @@ async def test_send(campaign_id: CampaignId, body: TestSend, principal: AdminDep
 
 async def _command(engine: EngineDep, redis: Any, producer: Any, settings: Any, campaign_id: uuid.UUID,
                    tenant: str, command: str) -> CampaignView:
+    """Apply ``command``; the state is committed (and in Redis) before the job that acts on it is published, so
+    the expander reads the new state; a job that cannot be published puts the state back (503)."""
     async with engine.begin() as conn:
         row = (await conn.execute(select(campaigns).where(
             campaigns.c.id == str(campaign_id), campaigns.c.tenant_id == tenant).with_for_update())).first()
@@ -383,15 +384,18 @@ async def _command(engine: EngineDep, redis: Any, producer: Any, settings: Any, 
         if target is CampaignState.CANCELLED:
             columns["finished_at"] = datetime.now(UTC)
         await store.set_state(conn, redis, row.id, target, **columns)
-        if command in ("launch", "resume"):
-            job = CampaignJob(event_id=f"{row.id}:{command}:{uuid.uuid4()}", campaign_id=row.id, tenant_id=tenant,
-                              action="expand" if command == "launch" else "requeue")
-            try:
-                await producer.send(CAMPAIGNS_COMMANDS.full_name(settings.topic_prefix), job.encode(), row.id.encode())
-            except DeliveryError as exc:
-                await redis.set(redis_keys.campaign_state(row.id), row.state)
-                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the campaign could not be started; retry",
-                                    headers={"Retry-After": "1"}) from exc
+    if command in ("launch", "resume"):
+        job = CampaignJob(event_id=f"{row.id}:{command}:{uuid.uuid4()}", campaign_id=row.id, tenant_id=tenant,
+                          action="expand" if command == "launch" else "requeue")
+        try:
+            await producer.send(CAMPAIGNS_COMMANDS.full_name(settings.topic_prefix), job.encode(), row.id.encode())
+        except DeliveryError as exc:
+            async with engine.begin() as conn:
+                await store.set_state(conn, redis, row.id, CampaignState(row.state), reason=row.state_reason,
+                                      only_from=frozenset({target}))
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the campaign could not be started; retry",
+                                headers={"Retry-After": "1"}) from exc
+    async with engine.connect() as conn:
         updated = await store.load(conn, row.id, tenant)
     assert updated is not None
     return _view(updated)

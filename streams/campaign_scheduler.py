@@ -1,11 +1,10 @@
 """Starts scheduled campaigns when their time comes, completes those with nobody left to send, and hands
 tier-held recipients back when the portfolio's rolling 24-hour budget has room again.
 
-A due campaign's expand job is published before its row says ``running`` (both in one transaction that
-commits after the broker's acknowledgement), so a crash in between publishes the job twice at worst, which
-the expander's idempotent pages absorb. A campaign waiting for the tier (``state_reason``
-``waiting_for_tier``) gets a ``requeue`` job limited to the free seats; recipients that find the budget full
-again are held again (the dispatcher reports them).
+A due campaign is marked ``running`` (committed) before its expand job is published, so the expander reads
+it running; a job that cannot be published puts it back to ``scheduled`` for the next tick. A campaign
+waiting for the tier (``state_reason`` ``waiting_for_tier``) gets a ``requeue`` job limited to the free
+seats; recipients that find the budget full again are held again (the dispatcher reports them).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from broker.producer import AsyncProducer
+from broker.producer import AsyncProducer, DeliveryError
 from campaigns import store
 from campaigns.states import WAITING_TIER, CampaignState, RecipientState
 from config import redis_keys
@@ -64,12 +63,19 @@ class CampaignScheduler:
                 campaigns.c.state == CampaignState.SCHEDULED.value, campaigns.c.send_at <= datetime.now(UTC))
                 .order_by(campaigns.c.send_at).limit(DUE_PER_TICK).with_for_update(skip_locked=True))).all()
             for row in rows:
-                job = CampaignJob(event_id=f"{row.id}:expand:0", campaign_id=row.id, tenant_id=row.tenant_id)
-                await self.producer.send(self.topic, job.encode(), row.id.encode())
                 await store.set_state(conn, self.redis, row.id, CampaignState.RUNNING,
                                       only_from=frozenset({CampaignState.SCHEDULED}), launched_at=datetime.now(UTC))
-                log.info("scheduled campaign %s started", row.id)
-                started += 1
+        for row in rows:  # committed first: the expander reads the campaign running
+            job = CampaignJob(event_id=f"{row.id}:expand:0", campaign_id=row.id, tenant_id=row.tenant_id)
+            try:
+                await self.producer.send(self.topic, job.encode(), row.id.encode())
+            except DeliveryError:
+                async with self.engine.begin() as conn:  # scheduled again: the next tick retries it
+                    await store.set_state(conn, self.redis, row.id, CampaignState.SCHEDULED,
+                                          only_from=frozenset({CampaignState.RUNNING}))
+                raise
+            log.info("scheduled campaign %s started", row.id)
+            started += 1
         return started
 
     async def complete_finished(self) -> int:

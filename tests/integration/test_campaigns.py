@@ -31,6 +31,7 @@ from tests.integration.helpers import (
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
+
 TEMPLATE = "spring_sale"
 LANGUAGE = "en_US"
 COMPONENTS = [{"type": "BODY", "text": "Hi {{1}}, {{2}} is on sale", "example": {"body_text": [["Ann", "tea"]]}}]
