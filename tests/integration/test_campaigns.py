@@ -22,7 +22,6 @@ from tests.integration.helpers import (
     Business,
     BusinessFactory,
     Poster,
-    customer_writes,
     rows,
     scalar,
     start_dispatcher,
@@ -288,13 +287,15 @@ async def test_replies_and_retargeting_not_read(
     finally:
         await sim.put("/_sim/webhooks", json={"read": settings["read"]})
     repliers = people[:10]
-    for wa_id in repliers:
-        await customer_writes(sim, db, business, wa_id, "tell me more")
+    for wa_id in repliers:  # each reply goes through the router like any customer's message
+        wrote = await sim.post("/_sim/customers/messages", json={
+            "phone_number_id": business.phone_number_id, "from": wa_id, "type": "text", "text": "tell me more"})
+        assert wrote.status_code == 200, wrote.text
 
     async def replied() -> bool:
         return (await campaign(api, business, first["id"]))["funnel"]["replied"] == 10
 
-    await wait_for(replied, timeout=120, what="the replies to be attributed")
+    await wait_for(replied, timeout=180, what="the replies to be attributed")
     retarget = await create(api, business, {"kind": "retarget", "campaign_id": first["id"], "filter": "not_read"})
     assert retarget["audience_size"] == 30
     await command(api, business, retarget["id"], "launch")
