@@ -94,7 +94,8 @@ class CampaignBench:
                     await conn.execute(text(
                         "INSERT INTO contacts (tenant_id, wa_id, profile_name, tags, attributes) "
                         "SELECT CAST(:t AS uuid), '9198' || lpad(g::text, 8, '0'), 'Customer ' || g, "
-                        "'[\"bench\"]'::jsonb, '{}'::jsonb FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"),
+                        "'[\"bench\"]'::jsonb, '{}'::jsonb "
+                        "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"),
                         {"t": tenant_id, "a": at, "b": min(contacts, at + 10_000) - 1})
         finally:
             await engine.dispose()
