@@ -259,7 +259,8 @@ class Sender:
                                                ambiguous=ambiguous_before))
         await self.idempotency.finish(key, state=State.ACCEPTED, wamid=accepted.wamid, ambiguous=ambiguous_before)
         self.counts["accepted"] += 1
-        return Verdict(result=self._result(request, "accepted", wamid=accepted.wamid, ambiguous=ambiguous_before))
+        return Verdict(result=self._result(request, "accepted", wamid=accepted.wamid, wa_id=accepted.wa_id,
+                                           ambiguous=ambiguous_before))
 
     def _retry(self, request: OutboundRequest, minimum_s: float, *, ambiguous: bool) -> Verdict:
         base = min(self.settings.retry_max_s, self.settings.retry_base_s * 2 ** request.attempt)

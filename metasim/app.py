@@ -209,8 +209,9 @@ def _customer(sim: Simulator, number: Number, message: SendRequest) -> Customer 
         return None
     if message.recipient is not None:
         return sim.customers.find(number.business_id, message.recipient)
-    return sim.customers.find(number.business_id, message.wa_id) \
-        or sim.customers.meet(number.business_id, phone=message.wa_id, username=None)
+    phone = sim.customers.wa_id_of(message.wa_id)  # the account Meta knows the dialled number by
+    return sim.customers.find(number.business_id, phone) \
+        or sim.customers.meet(number.business_id, phone=phone, username=None)
 
 
 def _token(headers: dict[str, str], query: bytes) -> str:
@@ -336,6 +337,21 @@ async def add_template(template: Template, request: Request) -> Template:
 async def undeliverable(recipient: Recipient, request: Request) -> dict[str, Any]:
     _sim(request).undeliverable.add(recipient.wa_id)
     return {"wa_id": recipient.wa_id, "undeliverable": True}
+
+
+class WaIdAlias(BaseModel):
+    """A number whose WhatsApp account Meta knows by another id (``contacts[].wa_id`` of a send to it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(pattern=r"^[0-9]{6,15}$", description="the number as a business dials it (digits)")
+    wa_id: str = Field(pattern=r"^[0-9]{6,15}$", description="the WhatsApp id Meta answers with")
+
+
+@admin.post("/customers/wa_ids")
+async def set_wa_id(alias: WaIdAlias, request: Request) -> dict[str, str]:
+    _sim(request).customers.set_wa_id(alias.number, alias.wa_id)
+    return {"number": alias.number, "wa_id": alias.wa_id}
 
 
 @admin.post("/faults/{phone_number_id}")

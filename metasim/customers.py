@@ -57,6 +57,18 @@ class Customers:
     def __init__(self) -> None:
         self._by: dict[tuple[str, str], Customer] = {}  # (business, "p:"/"u:"/"b:" + handle) → customer
         self._last_sent: dict[tuple[str, str], str] = {}  # (phone_number_id, customer key) → wamid
+        self._wa_ids: dict[str, str] = {}  # a number as dialled → the WhatsApp id Meta knows it by
+
+    def set_wa_id(self, number: str, wa_id: str) -> None:
+        """Meta knows the account of ``number`` as ``wa_id`` (a Brazilian number registered before the 9th
+        digit, say): a send to ``number`` reaches ``wa_id`` and Meta's answer names it."""
+        if len(self._wa_ids) >= MAX_CUSTOMERS:
+            self._wa_ids.clear()
+        self._wa_ids[number] = wa_id
+
+    def wa_id_of(self, number: str) -> str:
+        """The WhatsApp id of the account a send to ``number`` reaches."""
+        return self._wa_ids.get(number, number)
 
     def sent(self, phone_number_id: str, key: str, wamid: str) -> None:
         """A message was accepted for the customer: their next interactive reply answers it."""
@@ -94,3 +106,4 @@ class Customers:
     def clear(self) -> None:
         self._by.clear()
         self._last_sent.clear()
+        self._wa_ids.clear()

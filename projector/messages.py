@@ -26,6 +26,7 @@ from sqlalchemy import DateTime, case, cast, delete, func, select, tuple_, updat
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contacts.adoption import adopt_wa_id
 from db.tables import contacts, conversations, message_statuses, messages
 from projector.merge import Fact, merge, message_wamid, verdict_fact
 from schemas.events import InboundMessage, StatusUpdate
@@ -120,6 +121,8 @@ async def write_result(conn: AsyncConnection, result: OutboundResult) -> None:
         constraint="uq_messages_tenant_message_id", set_={k: stmt.excluded[k] for k in owned},
         where=messages.c.result.is_(None) | (new < stored)))
     await _settle(conn, result.tenant_id, message_id=result.message_id)
+    if result.outcome == "accepted":  # Meta named the recipient by another id: the contact takes it
+        await adopt_wa_id(conn, result.tenant_id, result.to, result.wa_id)
 
 
 async def write_status(conn: AsyncConnection, event: StatusUpdate) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contacts import optout
+from contacts.adoption import adopts
 from db.tables import account_events
 from projector.conversation_events import write_conversation_event
 from projector.media import write_media_result
@@ -80,6 +81,9 @@ async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> set[tu
 
 def _lock_keys(event: Event) -> list[str]:
     """What an event reads before it writes: its conversation's messages, or its contacts."""
+    if isinstance(event, OutboundResult) and event.wa_id is not None and adopts(event.to, event.wa_id):
+        return [f"{event.tenant_id}\x1f{event.conversation_key}", optout.lock_key(event.tenant_id, event.to),
+                optout.lock_key(event.tenant_id, event.wa_id)]  # the contact adopts Meta's id
     if isinstance(event, InboundMessage | StatusUpdate | MessageQueued | OutboundResult):
         return [f"{event.tenant_id}\x1f{event.conversation_key}"]
     if isinstance(event, ContactChanged):

@@ -126,6 +126,7 @@ class OutboundResult(_Addressed):
     kind: Literal["outbound_result"] = "outbound_result"
     outcome: Literal["accepted", "failed"]
     wamid: str | None = None
+    wa_id: str | None = None  # Meta's contacts[].wa_id of an accepted send: the recipient's canonical WhatsApp id
     error_code: int | None = None
     error_title: str | None = None
     error_details: str | None = None
