@@ -10,7 +10,7 @@ template the registry does not hold (created in WhatsApp Manager), or an edit: i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, not_, select, tuple_, update
@@ -145,9 +145,11 @@ async def _failed(conn: AsyncConnection, result: TemplateResult) -> None:
 
 
 def _event_time(event: AccountEvent) -> datetime:
+    """When the webhook's fact happened, as late as Meta's whole-second ``entry.time`` allows: a sync listed
+    within that same second (dated to the microsecond) may predate the change, so the webhook wins the tie."""
     entry_time = event.payload.get("entry_time")
     if isinstance(entry_time, int | float) and entry_time > 0:
-        return datetime.fromtimestamp(entry_time, UTC)
+        return datetime.fromtimestamp(int(entry_time), UTC) + timedelta(seconds=1) - timedelta(microseconds=1)
     return event.received_at
 
 
