@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from aerostic.dlq import add_commands as add_dlq_commands
 from config.settings import (
     AiSettings,
+    CampaignsSettings,
     CoreSettings,
     DelivererSettings,
     DispatcherSettings,
@@ -42,6 +43,13 @@ def _streams(_args: argparse.Namespace) -> int:
     from streams.main import run
 
     run(StreamsSettings())
+    return 0
+
+
+def _campaigns(_args: argparse.Namespace) -> int:
+    from streams.main import run_campaigns
+
+    run_campaigns(CampaignsSettings())
     return 0
 
 
@@ -327,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingress.add_argument("--port", type=int, default=8000)
     ingress.set_defaults(func=_ingress)
     sub.add_parser("streams", help="run the stream worker (router, conversations)").set_defaults(func=_streams)
+    sub.add_parser("campaigns", help="run the campaign worker (expander, recipients, funnel, scheduler)"
+                   ).set_defaults(func=_campaigns)
     sub.add_parser("projector", help="run the PostgreSQL projector").set_defaults(func=_projector)
     sub.add_parser("ai", help="run the AI worker (ai.requests -> ai.decisions)").set_defaults(func=_ai)
     sub.add_parser("migrate", help="apply migrations, mark Redis's epoch").set_defaults(func=_migrate)

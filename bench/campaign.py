@@ -54,6 +54,7 @@ class CampaignBench:
         stack.prepare()
         stack.start_ingress()
         stack.start_streams()
+        stack.start_campaigns()
         stack.start_projector()
         stack.start_ai()
         stack.start_metasim(app_secret=SECRET)

@@ -221,10 +221,16 @@ class IngressSettings(CoreSettings):
 
 
 class StreamsSettings(CoreSettings):
-    """The stream workers (router and conversation processor)."""
+    """The stream worker (router, conversation processor, media intake)."""
 
     directory_sync_timeout_s: float = 2.0
-    # Campaigns: how often scheduled campaigns are looked for, and tier-held recipients retried.
+
+
+class CampaignsSettings(CoreSettings):
+    """The campaign worker (expander, recipients, funnel, scheduler): its own process, so a campaign's backlog
+    never delays an inbox reply."""
+
+    # How often scheduled campaigns are looked for, and tier-held recipients retried.
     campaign_tick_s: float = 1.0
     campaign_tier_recheck_s: float = 30.0
 

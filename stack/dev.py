@@ -96,6 +96,7 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
         stack.metasim_port = sim_port or 0
         url = stack.start_ingress(ingress_port)
         stack.start_streams()
+        stack.start_campaigns()
         stack.start_projector()
         stack.start_ai()
         settings = IngressSettings(environment=stack.environment)  # the children's settings

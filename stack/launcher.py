@@ -113,6 +113,10 @@ class LocalStack:
     def start_streams(self) -> Child:
         return self.spawn("streams", "streams")
 
+    def start_campaigns(self) -> Child:
+        """Run the campaign worker (expander, recipients, funnel, scheduler)."""
+        return self.spawn("campaigns", "campaigns")
+
     def start_projector(self) -> Child:
         return self.spawn("projector", "projector")
 

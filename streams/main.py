@@ -1,17 +1,22 @@
-"""Entry point of the stream worker: the router, the conversation processor and the campaign processors."""
+"""Entry points of the stream workers: ``run`` (router, conversation processor, media intake) and
+``run_campaigns`` (the campaign processors and scheduler, a process of their own so that a campaign's
+backlog never delays an inbox reply). Both serve their processors through ``_serve``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import create_async_engine
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
 from broker.runtime import Processor, StreamWorker
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
-from config.settings import StreamsSettings
+from config.settings import CampaignsSettings, CoreSettings, StreamsSettings
 from db.redis_client import connect_redis
 from schemas.catalogue import TENANTS_DIRECTORY
 from streams.campaign_expander import CampaignExpander
@@ -27,47 +32,78 @@ from streams.router import Router
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What a process's processors share: one Redis client, one PostgreSQL pool, one producer."""
+
+    redis: Redis
+    engine: AsyncEngine
+    producer: AsyncProducer
+
+
+Build = Callable[[Resources], list[Processor]]
+Loops = Callable[[Resources], dict[str, Callable[[], Awaitable[None]]]]
+
+
 def run(settings: StreamsSettings | None = None) -> None:
-    """Load the tenant directory, then run the router and the conversation processor until stopped."""
+    """Load the tenant directory, then run the router, the conversation processor and media intake until stopped."""
     settings = settings or StreamsSettings()
     directory = TenantDirectory(settings, TENANTS_DIRECTORY.full_name(settings.topic_prefix))
     directory.start()
     log.info("tenant directory loaded")
+    prefix = settings.topic_prefix
+
+    def build(r: Resources) -> list[Processor]:
+        return [Router(directory, r.redis, IdentityBook(r.redis, PostgresIdentities(r.engine)), prefix=prefix,
+                       sync_timeout=settings.directory_sync_timeout_s),
+                ConversationProcessor(r.redis, r.engine, prefix=prefix),
+                MediaIntake(prefix=prefix)]
+
     try:
-        asyncio.run(_serve(settings, directory))
+        asyncio.run(_serve(settings, build))
     finally:
         directory.stop()
 
 
-async def _serve(settings: StreamsSettings, directory: TenantDirectory) -> None:
-    redis = connect_redis(settings.redis_url.get_secret_value())
-    engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=5)
-    producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
-    await producer.start()
-    processors: list[Processor] = [
-        Router(directory, redis, IdentityBook(redis, PostgresIdentities(engine)), prefix=settings.topic_prefix,
-               sync_timeout=settings.directory_sync_timeout_s),
-        ConversationProcessor(redis, engine, prefix=settings.topic_prefix),
-        CampaignExpander(engine, redis, prefix=settings.topic_prefix),
-        CampaignRecipients(engine, prefix=settings.topic_prefix),
-        CampaignFunnel(engine, redis, prefix=settings.topic_prefix),
-        MediaIntake(prefix=settings.topic_prefix),
-    ]
-    workers = [StreamWorker(p, producer, settings) for p in processors]
+def run_campaigns(settings: CampaignsSettings | None = None) -> None:
+    """Run the campaign expander, recipients and funnel processors and the campaign scheduler until stopped."""
+    settings = settings or CampaignsSettings()
+    prefix = settings.topic_prefix
+
+    def build(r: Resources) -> list[Processor]:
+        return [CampaignExpander(r.engine, r.redis, prefix=prefix), CampaignRecipients(r.engine, prefix=prefix),
+                CampaignFunnel(r.engine, r.redis, prefix=prefix)]
+
+    def loops(r: Resources) -> dict[str, Callable[[], Awaitable[None]]]:
+        return {"campaign scheduler": CampaignScheduler(
+            r.engine, r.redis, r.producer, prefix=prefix, interval_s=settings.campaign_tick_s,
+            tier_recheck_s=settings.campaign_tier_recheck_s).run}
+
+    asyncio.run(_serve(settings, build, loops))
+
+
+async def _serve(settings: CoreSettings, build: Build, loops: Loops | None = None) -> None:
+    """Run ``build``'s processors (and ``loops``, restarted when they fail) until SIGTERM/SIGINT."""
+    resources = Resources(connect_redis(settings.redis_url.get_secret_value()),
+                          create_async_engine(settings.database_url.get_secret_value(), pool_size=5),
+                          AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2))
+    await resources.producer.start()
+    processors = build(resources)
+    workers = [StreamWorker(p, resources.producer, settings) for p in processors]
+
     def stop() -> None:
         for worker in workers:
             worker.stop()
 
     stop_on_signals(stop)
     log.info("stream workers running: %s", ", ".join(p.group_id for p in processors))
-    scheduler = keep_running("campaign scheduler", CampaignScheduler(
-        engine, redis, producer, prefix=settings.topic_prefix, interval_s=settings.campaign_tick_s,
-        tier_recheck_s=settings.campaign_tier_recheck_s).run)
+    tasks = [keep_running(name, loop) for name, loop in (loops(resources) if loops else {}).items()]
     try:
         await asyncio.gather(*(w.run() for w in workers))
     finally:
-        scheduler.cancel()
-        await asyncio.gather(scheduler, return_exceptions=True)
-        await producer.stop()
-        await redis.aclose()
-        await engine.dispose()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await resources.producer.stop()
+        await resources.redis.aclose()
+        await resources.engine.dispose()

@@ -285,6 +285,7 @@ def started_stack(*, seed: str, root: Path | None = None, model: bool = True) ->
         local.prepare()
         local.start_ingress()
         local.start_streams()
+        local.start_campaigns()
         local.start_projector()
         local.start_metasim(app_secret=SECRET, pair_interval_s=PAIR_INTERVAL_S, seed=seed)
         start_dispatcher(local)

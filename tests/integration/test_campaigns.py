@@ -318,8 +318,8 @@ async def test_sigkill_of_expander_and_dispatcher_sends_each_contact_at_most_onc
         return sum((await sends(sim, business)).values()) >= n
 
     await wait_for(lambda: sent_at_least(150), timeout=180, what="the campaign to start")
-    stack.children["streams"].kill()
-    await asyncio.to_thread(stack.start_streams)
+    stack.children["campaigns"].kill()  # the expander, recipients, funnel and scheduler
+    await asyncio.to_thread(stack.start_campaigns)
     await wait_for(lambda: sent_at_least(450), timeout=240, what="the campaign to go on after the expander's kill")
     stack.children["dispatcher"].kill()
     await asyncio.to_thread(start_dispatcher, stack)

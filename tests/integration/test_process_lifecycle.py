@@ -19,7 +19,7 @@ from stack.services import Service, start_broker, start_redis
 from stack.topics import create_topics
 from vault.cipher import generate_key_spec
 
-WORKERS = ["streams", "projector", "ai", "dispatcher", "deliverer"]
+WORKERS = ["streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"]
 STOP_BOUND_S = 15.0
 WINDOW_S = 3.0
 

@@ -34,7 +34,8 @@ SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {
     cls.__name__: cls for module in (config.settings, metasim.state) for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, BaseSettings) and cls is not BaseSettings}
 # What aerostic/cli.py builds for each subcommand (checked against the handlers' source below).
-EXPECTED_SETTINGS = {"ingress": "IngressSettings", "streams": "StreamsSettings", "projector": "ProjectorSettings",
+EXPECTED_SETTINGS = {"ingress": "IngressSettings", "streams": "StreamsSettings", "campaigns": "CampaignsSettings",
+                     "projector": "ProjectorSettings",
                      "dispatcher": "DispatcherSettings", "ai": "AiSettings", "deliverer": "DelivererSettings",
                      "migrate": "CoreSettings",
                      "topics create": "CoreSettings", "metasim": "SimConfig"}
