@@ -470,6 +470,9 @@ async def _prepare(load: Chaos) -> None:
         "duplicate_rate": 0.3, "reorder_rate": 0.3, "batch_max": 4, "batch_window_s": 0.05,
         "retry_initial_s": 0.2, "retry_max_s": 1.0})
     assert changed.status_code == 200, changed.text
+    # The probe's "hello, is anyone there?" must reach a person, not the AI's small-talk greeting (on by default).
+    off = await load.api.put("/v1/settings/small-talk", headers=load.business.auth, json={"enabled": False})
+    assert off.status_code == 200 and off.json()["enabled"] is False, off.text
     unreadable = {"type": "regex", "pattern": "(unclosed"}
     reply = [{"type": "reply", "message": {"type": "text", "text": {"body": "It depends"}}}]
     refused = await load.api.post("/v1/automations", headers=load.business.auth, json={
