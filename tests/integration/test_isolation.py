@@ -8,16 +8,19 @@ until the mapping below learns about it.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aerostic.web import create_app
 from config.settings import IngressSettings
+from templates.registry import template_id
 from tenants.users import create_user
 from tests.integration.helpers import Business, BusinessFactory, customer_writes
 
@@ -102,6 +105,7 @@ WEBHOOK = {"url": "http://127.0.0.1:9/b-private-hook", "description": "B's priva
 WEBHOOK_RANGE = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
 CONTACT, SEGMENT, IMPORT = "B's contact Yan", "B's segment", "b-contacts.csv"
 MEDIA = "b-private-invoice.pdf"
+CAMPAIGN, CAMPAIGN_TEMPLATE = "B's private campaign", "b_private_offer"
 TEMPLATE = {"name": "b_private_template", "language": "en_US", "category": "UTILITY",
             "components": [{"type": "BODY", "text": "B's private template"}]}
 
@@ -123,6 +127,7 @@ def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
         ("POST", "/v1/webhooks/{endpoint_id}/redeliver"): WEBHOOK_RANGE,
         ("PATCH", "/v1/contacts/{contact_id}"): {"add_tags": ["A's tag"]},
         ("PUT", "/v1/segments/{segment_id}"): {"name": "A's segment", "filter": {}},
+        ("POST", "/v1/campaigns/{campaign_id}/test"): {"to": ["+16505550780"]},
     }
     return bodies.get((route.method, route.path), {})
 
@@ -156,6 +161,17 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
         201, 201, 200, 201, 201, 201, 201, 202, 201]
     template = await api.post("/v1/templates", headers=b.auth, json=TEMPLATE)
     assert template.status_code == 202, template.text
+    async with db.begin() as conn:  # an approved template in B's registry, as a sync would leave it
+        await conn.execute(text(
+            "INSERT INTO message_templates (id, tenant_id, waba_id, name, language, category, status, "
+            "parameter_format, components, status_at) VALUES (:id, :t, :w, :n, 'en_US', 'MARKETING', 'APPROVED', "
+            "'positional', CAST(:comp AS jsonb), now())"), {
+                "id": template_id(b.tenant_id, b.waba_id, CAMPAIGN_TEMPLATE, "en_US"), "t": b.tenant_id,
+                "w": b.waba_id, "n": CAMPAIGN_TEMPLATE, "comp": json.dumps([{"type": "BODY", "text": "B's offer"}])})
+    campaign = await api.post("/v1/campaigns", headers=b.auth, json={
+        "name": CAMPAIGN, "template": {"name": CAMPAIGN_TEMPLATE, "language": "en_US"},
+        "audience": {"kind": "segment", "segment_id": segment.json()["id"]}})
+    assert campaign.status_code == 201, campaign.text
     redelivery = await api.post(f"/v1/webhooks/{hook.json()['id']}/redeliver", headers=b.auth, json=WEBHOOK_RANGE)
     assert redelivery.status_code == 202, redelivery.text
     objects = {"message_id": sent.json()["id"], "key": b.conversation(customer), "key_id": keys[0]["id"],
@@ -163,11 +179,11 @@ async def tenants(api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngin
                "endpoint_id": hook.json()["id"], "request_id": redelivery.json()["id"],
                "contact_id": contact.json()["id"], "segment_id": segment.json()["id"],
                "import_id": imported.json()["id"], "media_id": media.json()["id"],
-               "template_id": template.json()["id"], "name": TEMPLATE["name"]}
+               "template_id": template.json()["id"], "name": TEMPLATE["name"], "campaign_id": campaign.json()["id"]}
     identifiers = [b.tenant_id, b.phone_number_id, b.waba_id, keys[0]["prefix"], sent.json()["id"], user.email,
                    user.user_id, "B's private message", "B's reply", RULE["name"], ENTRY["question"],
                    "B's agent Zed", "B's team", "B's private note", WEBHOOK["url"], WEBHOOK["description"],
-                   CONTACT, SEGMENT, IMPORT, MEDIA, TEMPLATE["name"]]
+                   CONTACT, SEGMENT, IMPORT, MEDIA, TEMPLATE["name"], CAMPAIGN, CAMPAIGN_TEMPLATE]
     return a, Victim(b, objects, identifiers)
 
 
