@@ -193,8 +193,10 @@ BusinessFactory = Callable[..., Awaitable[Business]]
 
 
 async def customer_writes(sim: httpx.AsyncClient, db: AsyncEngine, business: Business, wa_id: str,
-                          text: str = "hello", **extra: Any) -> str:
-    """A simulated customer sends a text (opening the 24-hour window); returns its wamid once it is stored."""
+                          text: str = "I have a question", **extra: Any) -> str:
+    """A simulated customer sends a text (opening the 24-hour window); returns its wamid once it is stored.
+
+    The default text is no small talk: the AI (on by default) hands it over and sends nothing."""
     response = await sim.post("/_sim/customers/messages", json={
         "phone_number_id": business.phone_number_id, "from": wa_id, "type": "text", "text": text, **extra})
     assert response.status_code == 200, response.text

@@ -95,7 +95,7 @@ async def test_a_connected_number_receives_and_sends(
     pnid, customer = meta.numbers[0], "16505550199"
 
     wrote = await sim.post("/_sim/customers/messages", json={"phone_number_id": pnid, "from": customer,
-                                                             "type": "text", "text": "hi"})
+                                                             "type": "text", "text": "my order?"})
     assert wrote.status_code == 200, wrote.text
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND direction = 'inbound'",
                                   t=admin.tenant_id), what="the inbound message routed to the new tenant")
@@ -203,7 +203,7 @@ async def test_reconnecting_replaces_the_token_and_keeps_numbers_and_history(
     meta = await meta_account_factory()
     await _connect(api, admin, meta)
     wrote = await sim.post("/_sim/customers/messages", json={"phone_number_id": meta.numbers[0],
-                                                             "from": "16505550123", "type": "text", "text": "hey"})
+                                                             "from": "16505550123", "type": "text", "text": "order?"})
     assert wrote.status_code == 200
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=admin.tenant_id),
                    what="history before the reconnection")
@@ -403,7 +403,7 @@ async def test_a_held_send_goes_out_once_after_reconnecting(
     await _connect(api, admin, meta)
     pnid, customer = meta.numbers[0], "16505550777"
     assert (await sim.post("/_sim/customers/messages", json={"phone_number_id": pnid, "from": customer,
-                                                             "type": "text", "text": "hi"})).status_code == 200
+                                                             "type": "text", "text": "my order?"})).status_code == 200
     await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t", t=admin.tenant_id),
                    what="the customer's message")
     old = [t["token"] for t in (await sim.get("/_sim/signup/tokens")).json()["tokens"] if meta.waba_id in t["waba_ids"]]
