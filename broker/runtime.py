@@ -122,6 +122,7 @@ class StreamWorker:
         self.dead_lettered = 0
         self._stopping = asyncio.Event()
         self._carried: list[Message] = []  # fetched while a batch waited for its services: handled next
+        self._paused: set[tuple[str, int]] = set()  # paused while waiting for the services: resumed after
 
     def stop(self) -> None:
         self._stopping.set()
@@ -209,15 +210,20 @@ class StreamWorker:
         assignment = self.consumer.assignment()
         if assignment:
             self.consumer.pause(assignment)
+            self._paused.update((tp.topic, tp.partition) for tp in assignment)
         msg = self.consumer.poll(seconds)  # serves rebalances; newly assigned partitions are not paused
         if msg is not None and not msg.error():
             self._carried.append(msg)
             self._carried.extend(m for m in self.consumer.consume(self.batch_size, 0) if not m.error())
 
     def _resume(self) -> None:
+        """Resume what is assigned now and everything paused before: a partition paused, revoked by a rebalance
+        during the wait and assigned again later keeps its pause in the client, and would never be fetched again."""
         assignment: list[TopicPartition] = self.consumer.assignment()
-        if assignment:
-            self.consumer.resume(assignment)
+        wanted = {(tp.topic, tp.partition) for tp in assignment} | self._paused
+        self._paused = set()
+        if wanted:
+            self.consumer.resume([TopicPartition(topic, partition) for topic, partition in sorted(wanted)])
 
     def _commit(self, batch: Sequence[Message]) -> None:
         try:

@@ -4,7 +4,10 @@ tier-held recipients back when the portfolio's rolling 24-hour budget has room a
 A due campaign is marked ``running`` (committed) before its expand job is published, so the expander reads
 it running; a job that cannot be published puts it back to ``scheduled`` for the next tick. A campaign
 waiting for the tier (``state_reason`` ``waiting_for_tier``) gets a ``requeue`` job limited to the free
-seats; recipients that find the budget full again are held again (the dispatcher reports them).
+seats; recipients that find the budget full again are held again (the dispatcher reports them). A launched
+campaign not yet expanded whose recipients have not grown for ``expand_grace_s`` (its job lost or ignored) gets
+its expand job again from its last written position, with the expander's own event id: a re-run page changes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.producer import AsyncProducer, DeliveryError
@@ -37,7 +40,7 @@ class CampaignScheduler:
     """One loop: due campaigns, then tier-held ones (``run`` is supervised by ``broker.tasks.keep_running``)."""
 
     def __init__(self, engine: AsyncEngine, redis: Redis, producer: AsyncProducer, *, prefix: str,
-                 interval_s: float = 1.0, tier_recheck_s: float = 30.0) -> None:
+                 interval_s: float = 1.0, tier_recheck_s: float = 30.0, expand_grace_s: float = 15.0) -> None:
         self.engine = engine
         self.redis = redis
         self.producer = producer
@@ -46,11 +49,14 @@ class CampaignScheduler:
         self.interval_s = interval_s
         self.tier_recheck_s = tier_recheck_s
         self._tier_checked = 0.0
+        self.expand_grace_s = expand_grace_s
+        self._expanding: dict[str, tuple[int, float]] = {}  # campaign -> (last written position, since when)
 
     async def run(self) -> None:
         while True:
             await self.start_due()
             await self.complete_finished()
+            await self.rekick_stalled()
             if time.monotonic() - self._tier_checked >= self.tier_recheck_s:
                 self._tier_checked = time.monotonic()
                 await self.release_tier_holds()
@@ -77,6 +83,40 @@ class CampaignScheduler:
             log.info("scheduled campaign %s started", row.id)
             started += 1
         return started
+
+    async def rekick_stalled(self) -> int:
+        """Publish again the expand job of each launched, unexpanded campaign that made no progress for the grace
+        period (from its highest written position, which ends a whole page: pages are written atomically)."""
+        r = campaign_recipients.c
+        now = time.monotonic()
+        since = datetime.now(UTC).timestamp() - self.expand_grace_s
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(campaigns.c.id, campaigns.c.tenant_id,
+                       select(func.coalesce(func.max(r.seq), 0)).where(r.campaign_id == campaigns.c.id)
+                       .scalar_subquery().label("cursor"))
+                .where(campaigns.c.state.in_([CampaignState.RUNNING.value, CampaignState.PAUSED.value]),
+                       campaigns.c.expanded_at.is_(None), campaigns.c.launched_at.is_not(None),
+                       campaigns.c.launched_at <= datetime.fromtimestamp(since, UTC))
+                .order_by(campaigns.c.launched_at).limit(DUE_PER_TICK))).all()
+        seen = {row.id for row in rows}
+        self._expanding = {k: v for k, v in self._expanding.items() if k in seen}
+        kicked = 0
+        for row in rows:
+            cursor, first = self._expanding.get(row.id, (row.cursor, now))
+            if cursor != row.cursor or row.id not in self._expanding:
+                self._expanding[row.id] = (row.cursor, now)
+                continue
+            if now - first < self.expand_grace_s:
+                continue
+            job = CampaignJob(event_id=f"{row.id}:expand:{row.cursor}", campaign_id=row.id, tenant_id=row.tenant_id,
+                              cursor=row.cursor)
+            await self.producer.send(self.topic, job.encode(), row.id.encode())
+            self._expanding[row.id] = (row.cursor, now)
+            log.warning("campaign %s: no expansion progress for %.0fs; its expand job published again from %d",
+                        row.id, self.expand_grace_s, row.cursor)
+            kicked += 1
+        return kicked
 
     async def complete_finished(self) -> int:
         """Complete running campaigns that are expanded and have nobody queued (their last recipients may have
