@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from config import redis_keys
+from db.redis_client import connect_redis
 from metasim import payloads
 from stack.launcher import LocalStack
 from templates.registry import template_id
@@ -370,3 +372,25 @@ async def test_a_campaign_with_nobody_to_send_completes(
     await command(api, business, created["id"], "launch")
     done = await settled(api, business, created["id"], timeout=60)
     assert done["funnel"]["skipped_by_reason"] == {"invalid_number": 2} and not await sends(sim, business)
+
+
+async def test_a_running_campaign_whose_expand_job_was_lost_is_still_expanded(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack,
+        business_factory: BusinessFactory) -> None:
+    business = await business_factory("campaign job lost", throughput=80)
+    await approved_template(db, sim, business)
+    people = numbers(3, start=900_000)
+    created = await create(api, business, {"kind": "csv", "csv": csv_of([(p, "x") for p in people])})
+    # Running as a launch leaves it, but its expand job never published (a launch whose job went missing).
+    async with db.begin() as conn:
+        await conn.execute(text("UPDATE campaigns SET state = 'running', launched_at = now() WHERE id = :c"),
+                           {"c": created["id"]})
+    redis = connect_redis(stack.redis_url)
+    try:
+        await redis.set(redis_keys.campaign_state(created["id"]), "running")
+    finally:
+        await redis.aclose()
+    done = await settled(api, business, created["id"], timeout=120)
+    assert done["funnel"]["submitted"] == 3
+    sent = await sends(sim, business)
+    assert set(sent) == set(people) and set(sent.values()) == {1}
