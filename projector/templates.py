@@ -145,11 +145,10 @@ async def _failed(conn: AsyncConnection, result: TemplateResult) -> None:
 
 
 def _event_time(event: AccountEvent) -> datetime:
-    """When the webhook's fact happened, as late as Meta's whole-second ``entry.time`` allows: a sync listed
-    within that same second (dated to the microsecond) may predate the change, so the webhook wins the tie."""
+    """When the webhook's fact happened: Meta's whole-second ``entry.time`` (else the arrival)."""
     entry_time = event.payload.get("entry_time")
     if isinstance(entry_time, int | float) and entry_time > 0:
-        return datetime.fromtimestamp(int(entry_time), UTC) + timedelta(seconds=1) - timedelta(microseconds=1)
+        return datetime.fromtimestamp(entry_time, UTC)
     return event.received_at
 
 
@@ -190,5 +189,10 @@ async def write_template_event(conn: AsyncConnection, event: AccountEvent) -> bo
                                  .returning(message_templates.c.id))
     if updated.first() is not None:
         return True
-    exists = await conn.execute(select(message_templates.c.id).where(*where[:2]))
-    return exists.first() is not None
+    held = (await conn.execute(select(message_templates.c.status_at).where(*where[:2]))).first()
+    if held is None:
+        return False
+    # A status from within the second of a sync's listing (dated to the microsecond) cannot be ordered against
+    # it: neither wins, and the registry is read again from Meta.
+    return not (event.field == "message_template_status_update"
+                and held.status_at is not None and held.status_at < _event_time(event) + timedelta(seconds=1))

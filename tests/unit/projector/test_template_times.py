@@ -1,4 +1,4 @@
-"""projector.templates: a webhook's whole-second time against a sync dated to the microsecond."""
+"""projector.templates: a template webhook's time."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ def _event(entry_time: object) -> AccountEvent:
                         received_at=datetime(2026, 1, 1, 0, 0, 9, tzinfo=UTC))
 
 
-def test_a_webhook_counts_as_the_end_of_its_second() -> None:
+def test_a_webhook_is_dated_by_its_entry_time() -> None:
     second = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
-    at = _event_time(_event(second))
-    sync_in_that_second = datetime(2026, 1, 1, 0, 0, 0, 600_000, tzinfo=UTC)
-    assert sync_in_that_second <= at < datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert _event_time(_event(second)) == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_no_entry_time_falls_back_to_the_arrival() -> None:
