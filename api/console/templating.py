@@ -22,7 +22,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from api.console.nav import current, nav_items
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # served at /console/static (vendor/: npm libraries)
 NONCE_BYTES = 18
 
 
@@ -41,6 +44,8 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = when
+    env.globals["nav_items"] = nav_items
+    env.globals["current_page"] = current
     return env
 
 

@@ -20,6 +20,7 @@ from schemas.catalogue import WEBHOOKS_RAW
 from stack.launcher import LocalStack
 from tenants.api_keys import create_key_for
 from tenants.commands import attach_number, create_tenant
+from tests.integration.browser import browser  # noqa: F401 (the fixture, registered for every test)
 from tests.integration.helpers import (
     MODEL,
     SECRET,

@@ -4,92 +4,19 @@ on its own; cancel in the dialog and be told so."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from stack.launcher import LocalStack
-from tests.integration.helpers import PLATFORM_KEY, MetaAccount, MetaAccountFactory
+from tests.integration.browser import CONNECT_S, PASSWORD, console_errors, new_admin, on, text_is, wait
+from tests.integration.helpers import MetaAccount, MetaAccountFactory
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,900")
-PASSWORD = "a long enough password"
-STEP_S = 20  # one page to load or one click to land
-CONNECT_S = 90  # the whole signup: dispatcher exchange, discovery, subscription, registration, projector
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    """A fresh headless Chromium (its own profile, so no cookies from another test)."""
-    profile = tempfile.mkdtemp(prefix="aerostic-chromium-")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(STEP_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-async def new_admin(stack: LocalStack, name: str) -> str:
-    """A tenant with an admin user and no WhatsApp account; returns the admin's email."""
-    email = f"admin-{uuid.uuid4().hex[:12]}@console.test"
-    async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=30) as client:
-        created = await client.post("/admin/tenants", headers={"Authorization": f"Bearer {PLATFORM_KEY}"},
-                                    json={"name": name, "admin_email": email, "admin_password": PASSWORD})
-    assert created.status_code == 201, created.text
-    return email
-
-
-def wait(driver: WebDriver, timeout: float = STEP_S) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1)
-
-
-def on(base_url: str, path: str | None = None) -> Any:
-    """A wait condition: the browser shows a page of ``base_url`` (at ``path``, if given)."""
-    def landed(driver: WebDriver) -> bool:
-        url = driver.current_url
-        return url.startswith(base_url) and (path is None or urlsplit(url).path == path)
-
-    return landed
-
-
-def text_is(element_id: str, expected: str) -> Any:
-    """A wait condition: the element's visible text is exactly ``expected``."""
-    def reads(driver: WebDriver) -> bool:
-        found = driver.find_elements(By.ID, element_id)
-        return bool(found) and found[0].text.strip() == expected
-
-    return reads
-
-
-def console_errors(driver: WebDriver, stack: LocalStack) -> list[str]:
-    """Errors the browser logged on the console's pages since the last call (CSP violations among them)."""
-    return [entry["message"] for entry in driver.get_log("browser")
-            if entry["level"] == "SEVERE" and stack.ingress_url in entry["message"]]
 
 
 def sign_in_and_connect(driver: WebDriver, stack: LocalStack, email: str) -> None:
