@@ -269,6 +269,7 @@ tenant_settings = Table(
     Column("ai_provider", Text, nullable=False, server_default="offline"),  # offline | openai | off
     Column("ai_threshold", Float, nullable=False, server_default="0.7"),
     Column("ai_small_talk", JSONB),  # ai.small_talk.SmallTalk; NULL: the default replies
+    Column("waiting", JSONB),  # automations.waiting.WaitingReplies; NULL: the defaults
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -697,4 +698,16 @@ contact_identities = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("tenant_id", "identity", name="pk_contact_identities"),
     Index("ix_contact_identities_canonical", "tenant_id", "canonical"),
+)
+
+canned_responses = Table(
+    "canned_responses", metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("shortcut", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("tenant_id", "shortcut", name="uq_canned_responses_shortcut"),
+    CheckConstraint("char_length(text) BETWEEN 1 AND 4096", name="ck_canned_responses_text"),
 )
