@@ -167,6 +167,7 @@ messages = Table(
     UniqueConstraint("tenant_id", "message_id", name="uq_messages_tenant_message_id"),
     Index("ix_messages_conversation", "tenant_id", "conversation_key", "sent_at"),
     Index("ix_messages_idempotency_key", "tenant_id", "idempotency_key"),
+    Index("ix_messages_conversation_id", "tenant_id", "conversation_key", "id"),  # the inbox's preview, unread (0019)
 )
 
 # The send API's ledger (api.send_ledger): each accepted message, and the client's idempotency key for it,
@@ -320,6 +321,18 @@ conversation_notes = Table(
     Column("text", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_conversation_notes", "tenant_id", "conversation_key", "created_at"),
+)
+
+# Each user's read marker per conversation (migration 0019; writer: the inbox API when the user opens the thread):
+# the highest ``messages.id`` seen, never lowered; the inbox counts the customer's messages above it as unread.
+conversation_reads = Table(
+    "conversation_reads", metadata,
+    Column("tenant_id", UUID(as_uuid=False), ForeignKey("tenants.id"), nullable=False),
+    Column("user_id", UUID(as_uuid=False), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation_key", Text, nullable=False),
+    Column("last_read_id", BigInteger, nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "user_id", "conversation_key", name="pk_conversation_reads"),
 )
 
 # --- conversations: history (writer: the projector) ----------------------------------------------
