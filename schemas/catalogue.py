@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from schemas import campaigns, dead_letter, events, media, signup, templates
+from schemas import campaigns, dead_letter, events, media, presence, signup, templates
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -80,6 +80,8 @@ TEMPLATES_REQUESTS = TopicSpec("templates.requests", "WABA id", templates.Templa
 TEMPLATES_RESULTS = TopicSpec("templates.results", "WABA id", templates.TemplateResult, partitions=3)
 MEDIA_REQUESTS = TopicSpec("media.requests", "conversation key", media.MediaRequest, partitions=3)
 MEDIA_RESULTS = TopicSpec("media.results", "conversation key", media.MediaResult, partitions=3)
+# Agents' presence changes, for the console's live feed (api.live); short-lived facts, a day is plenty.
+AGENTS_PRESENCE = TopicSpec("agents.presence", "tenant id", presence.AgentPresence, partitions=3, retention_ms=DAY_MS)
 
 # The consumer groups, and one dead-letter topic each: records a group's handling raised on for a reason of
 # their own, set aside so the group goes on (``aerostic dlq`` lists, shows and replays them).
@@ -116,7 +118,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CONVERSATIONS_COMMANDS, CONVERSATIONS_EVENTS, AI_REQUESTS, AI_DECISIONS,
     OUTBOUND_INTERACTIVE, OUTBOUND_BULK, OUTBOUND_RETRY, OUTBOUND_RESULTS,
     CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS, CAMPAIGNS_RECIPIENTS, SIGNUP_REQUESTS, SIGNUP_RESULTS,
-    TEMPLATES_REQUESTS, TEMPLATES_RESULTS, MEDIA_REQUESTS, MEDIA_RESULTS, *DEAD_LETTERS.values(),
+    TEMPLATES_REQUESTS, TEMPLATES_RESULTS, MEDIA_REQUESTS, MEDIA_RESULTS, AGENTS_PRESENCE, *DEAD_LETTERS.values(),
 )
 MAX_RECORD_BYTES = max(spec.max_message_bytes for spec in CATALOGUE)  # what a producer may have to write
 
