@@ -189,6 +189,15 @@ class IngressSettings(CoreSettings):
     # sets its own (api.ratelimit).
     api_rate_per_s: float = Field(200.0, gt=0)
     api_rate_burst: int = Field(400, ge=1)
+    # The console's live feed (api.live): open streams per process and per tenant (past them: 503 / 429), events
+    # a slow browser may have waiting before its stream is cut (it resumes with Last-Event-ID), recent events kept
+    # for resumes, the longest a resume's gap may be read from Kafka, and the feed consumer's fetch wait.
+    live_max_connections: int = Field(1000, ge=1)
+    live_max_per_tenant: int = Field(100, ge=1)
+    live_queue_events: int = Field(1000, ge=1)
+    live_ring_events: int = Field(20_000, ge=1)
+    live_gap_max_records: int = Field(50_000, ge=0)
+    live_fetch_wait_ms: int = Field(50, ge=1)
 
     @field_validator("app_secrets", mode="before")
     @classmethod
