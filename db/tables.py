@@ -724,3 +724,11 @@ canned_responses = Table(
     UniqueConstraint("tenant_id", "shortcut", name="uq_canned_responses_shortcut"),
     CheckConstraint("char_length(text) BETWEEN 1 AND 4096", name="ck_canned_responses_text"),
 )
+
+# The dashboards' range queries (migration 0023; api.dashboard_queries): messages by time, and each
+# conversation's state changes by state and time (closes, hand-offs).
+Index("ix_messages_tenant_time", messages.c.tenant_id, messages.c.sent_at,
+      postgresql_include=["direction", "status"])
+Index("ix_conversation_events_states", conversation_events.c.tenant_id, conversation_events.c.conversation_key,
+      text("(payload ->> 'state')"), conversation_events.c.at,
+      postgresql_where=text("kind = 'conversation_changed'"))

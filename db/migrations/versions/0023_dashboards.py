@@ -1,8 +1,16 @@
-"""dashboards (helper: dashboards): reserved; no schema change yet
+"""dashboards: the indexes their range queries use (api.dashboard_queries)
+
+``ix_messages_tenant_time`` serves every count of messages over a range (volume, delivery, failures, the
+episodes' first messages), with direction and status inside the index. ``ix_conversation_events_states``
+finds a conversation's state changes by state and time (its closes and hand-offs), for first response,
+resolution and deflection.
 
 Revision ID: 0023
 Revises: 0022
 """
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0023'
 down_revision = '0022'
@@ -11,8 +19,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index("ix_messages_tenant_time", "messages", ["tenant_id", "sent_at"],
+                    postgresql_include=["direction", "status"])
+    op.create_index("ix_conversation_events_states", "conversation_events",
+                    ["tenant_id", "conversation_key", sa.text("(payload ->> 'state')"), "at"],
+                    postgresql_where=sa.text("kind = 'conversation_changed'"))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_conversation_events_states", table_name="conversation_events")
+    op.drop_index("ix_messages_tenant_time", table_name="messages")
