@@ -6,9 +6,11 @@ never repeat an id. ``history`` keeps the last few turns for the AI's context; `
 ``opted_out`` are the contact's, as this conversation last changed them. ``recent_inbound`` (the last
 ``RECENT_INBOUND`` messages handled, with their send times) and ``inbound_floor`` (the newest send time
 among those that fell off the list) recognise a redelivered message; ``recent_commands`` the last
-commands and AI answers applied. ``saves`` counts the writes of the state and ``redis_run`` names the
-Redis server run it was last written to (see ``streams.conversation_store``, which keeps it in Redis and
-in PostgreSQL).
+commands and AI answers applied. ``waiting_answered`` says whether the customer of a conversation waiting
+for a person (``queued``, or ``agent`` not yet answered) heard from the business in this waiting episode
+(the acknowledgement, or a person's reply); it is cleared when an episode begins. ``saves`` counts the
+writes of the state and ``redis_run`` names the Redis server run it was last written to (see
+``streams.conversation_store``, which keeps it in Redis and in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Conversation:
     opted_out: bool = False
     history: list[dict[str, str]] = field(default_factory=list)
     queued_at: float = 0.0  # when it last began to wait for a person (epoch s)
+    waiting_answered: bool = False
     recent_inbound: list[tuple[str, float]] = field(default_factory=list)  # (wamid, sent at), oldest first
     inbound_floor: float = 0.0
     recent_commands: list[str] = field(default_factory=list)

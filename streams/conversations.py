@@ -10,6 +10,15 @@ range assignment: one conversation lives on one partition of each, owned by one 
 - **An AI decision** is applied only if the conversation is still in ``bot`` at the version it was
   asked at, for its latest message; otherwise it is discarded and the reason recorded. A reply at
   or above the tenant's threshold is sent; anything else hands the conversation over.
+- **Waiting for a person.** When a conversation begins to wait (handed over by the AI, a rule, no AI or
+  an unreadable message; queued, or given to an agent who has not answered yet) and nothing else told
+  the customer so, the tenant's acknowledgement (``automations.waiting``) is sent once per waiting
+  episode: the in-hours text, or, queued while the tenant is closed, the out-of-hours text with the next
+  opening. An episode begins when the conversation leaves ``bot``/``closed`` for a person; the
+  acknowledgement, a rule's reply or an agent's reply answers it. While ``queued`` (nobody took it yet),
+  a new question still goes to the AI when the tenant lets it answer while waiting: a confident answer
+  is sent and the conversation keeps its place in the queue; anything else sends nothing more. Once an
+  agent holds it, the AI stays silent.
 - **Commands** from the agent API: a ``send`` (an agent's reply takes the conversation over at
   once), ``assign``, ``transfer``, ``resolve`` (closed: the bot answers the next message; rules with
   the resolved trigger run), ``reopen``, and ``claim`` (assignment gave a queued conversation to an
@@ -47,6 +56,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.assignment import Assigner
 from automations.engine import Context, Execution, builtin_keyword, evaluate
 from automations.rules import AddTag, Assign, Handoff, OptIn, OptOut, RemoveTag, Reply, Resolve, SetAttribute
+from automations.waiting import AUTHOR as WAITING_ACK
+from automations.waiting import acknowledgement
 from broker.runtime import Output
 from db.tables import conversations
 from schemas.ai import AiDecision, AiRequest, Turn
@@ -141,6 +152,7 @@ class ConversationProcessor:
         self._back: dict[str, Conversation] = {}  # read from PostgreSQL or checked: written to Redis with the batch
         self._out: list[Output] = []
         self._redelivered: list[str] = []
+        self._replies = 0  # messages to customers decided in this process (tells whether a step replied)
         self.redelivered = 0  # records ignored because they were already handled, since start
 
     # --- the batch --------------------------------------------------------------------------
@@ -223,6 +235,7 @@ class ConversationProcessor:
                         cause: str) -> None:
         """To a free agent (of ``team``), else the queue."""
         assert conv.tenant_id is not None
+        self._episode(conv)
         await self._release(key, conv)
         conv.team, conv.reason = team, reason
         agent = await self.assigner.pick(conv.tenant_id, key, team=team)
@@ -234,12 +247,36 @@ class ConversationProcessor:
     async def _assign_to(self, key: str, conv: Conversation, agent_id: str, cause: str) -> None:
         """Give the conversation to ``agent_id`` (a person's decision: capacity is counted, not checked)."""
         assert conv.tenant_id is not None
+        self._episode(conv)
         if conv.assignee_id != agent_id:
             await self._release(key, conv)
             await self.assigner.reserve(conv.tenant_id, agent_id)
         await self.assigner.unqueue(conv.tenant_id, key, conv.team)
         conv.state, conv.assignee_id = "agent", agent_id
         self._changed(key, conv, cause)
+
+    @staticmethod
+    def _episode(conv: Conversation) -> None:
+        """A conversation about to be given to a person: leaving the bot begins a new waiting episode."""
+        if conv.state not in ("queued", "agent"):
+            conv.waiting_answered = False
+
+    def _acknowledge(self, key: str, conv: Conversation, *, trigger: str, replied: bool, at: datetime) -> None:
+        """Tell a customer who waits for a person, once per waiting episode, unless a reply already did."""
+        assert conv.tenant_id is not None
+        if conv.state not in ("queued", "agent") or conv.waiting_answered:
+            return
+        replies = self._config(conv.tenant_id).waiting
+        if not replied and not replies.acknowledge:
+            return
+        conv.waiting_answered = True
+        self._dirty.add(key)
+        if replied:
+            return
+        # Someone took it already: they reply shortly, whatever the hours say.
+        hours = self._config(conv.tenant_id).business_hours if conv.state == "queued" else None
+        self._reply(key, conv, _text_message(acknowledgement(replies, hours, at)),
+                    idempotency_key=f"{trigger}:waiting_ack", requested_by=WAITING_ACK)
 
     async def _release(self, key: str, conv: Conversation) -> None:
         """The assignee no longer holds this conversation: its freed room goes to the oldest waiting one."""
@@ -287,21 +324,32 @@ class ConversationProcessor:
         ctx = Context(event="message", at=event.timestamp, text=event.text, payload=reply_payload(event.payload),
                       first_message=first, state=conv.state, tags=frozenset(conv.tags),
                       attributes=dict(conv.attributes), business_hours=config.business_hours)
+        replies = self._replies
         handled = await self._run_rules(key, conv, evaluate(config.rules, ctx), trigger=event.wamid)
-        if handled or conv.state != "bot":
-            return
-        if config.ai_provider == "off":
+        if handled:
+            pass
+        elif conv.state == "queued" and config.waiting.ai_answers_while_waiting:
+            if event.text and config.ai_provider != "off":  # the AI may still answer: the queue keeps its place
+                self._ask_ai(key, conv, event, config)
+        elif conv.state != "bot":
+            pass
+        elif config.ai_provider == "off":
             await self._hand_off(key, conv, team=None, reason="the AI agent is off", cause="no_ai")
         elif not event.text:
             await self._hand_off(key, conv, team=None, reason=f"a {event.type} message needs a person",
                                  cause="unreadable")
         else:
-            history = [Turn(role=t["role"], text=t["text"]) for t in conv.history[:-1]]
-            self._emit(AI_REQUESTS, key, AiRequest(
-                event_id=f"{event.wamid}:ai", tenant_id=tenant_id, conversation_key=key, message_wamid=event.wamid,
-                text=event.text, history=history, version=conv.version, requested_at=_now(),
-                provider="openai" if config.ai_provider == "openai" else "offline", threshold=config.ai_threshold,
-                config_version=config.version))
+            self._ask_ai(key, conv, event, config)
+        self._acknowledge(key, conv, trigger=event.wamid, replied=self._replies > replies, at=event.timestamp)
+
+    def _ask_ai(self, key: str, conv: Conversation, event: InboundMessage, config: TenantConfig) -> None:
+        assert conv.tenant_id is not None and event.text
+        history = [Turn(role=t["role"], text=t["text"]) for t in conv.history[:-1]]
+        self._emit(AI_REQUESTS, key, AiRequest(
+            event_id=f"{event.wamid}:ai", tenant_id=conv.tenant_id, conversation_key=key,
+            message_wamid=event.wamid, text=event.text, history=history, version=conv.version, requested_at=_now(),
+            provider="openai" if config.ai_provider == "openai" else "offline", threshold=config.ai_threshold,
+            config_version=config.version))
 
     def _customer_wrote(self, key: str, conv: Conversation, at: float) -> None:
         """The customer's message at ``at`` (epoch s) opens the window, unless a later one already did."""
@@ -372,9 +420,10 @@ class ConversationProcessor:
         key = decision.conversation_key
         conv = self._convs.setdefault(key, Conversation())
         why = None
+        waiting = conv.state == "queued" and self._config(decision.tenant_id).waiting.ai_answers_while_waiting
         if conv.tenant_id != decision.tenant_id:
             why = "unknown conversation"
-        elif conv.state != "bot":
+        elif conv.state != "bot" and not waiting:
             why = f"the conversation is {conv.state}" + (" (a person took over)" if conv.state == "agent" else "")
         elif decision.message_wamid != conv.last_wamid:
             why = "a newer message arrived"
@@ -394,9 +443,11 @@ class ConversationProcessor:
         if decision.outcome == "reply" and decision.reply:
             self._reply(key, conv, _text_message(decision.reply), idempotency_key=f"{decision.message_wamid}:ai",
                         requested_by=f"ai:{decision.provider}")
-        else:
+            return
+        if not waiting:  # queued already: the customer waits on, told so once (below)
             cause = "ai_handoff" if decision.outcome == "handoff" else "ai_error"
             await self._hand_off(key, conv, team=None, reason=decision.reason, cause=cause)
+        self._acknowledge(key, conv, trigger=decision.message_wamid, replied=False, at=decision.decided_at)
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -466,6 +517,7 @@ class ConversationProcessor:
             agent = command.requested_by.removeprefix("user:")
             if conv.state != "agent" or conv.assignee_id != agent:
                 await self._assign_to(key, conv, agent, "agent_reply")
+            conv.waiting_answered = True
         self._out.extend(self._send(command, conv))
 
     async def _refresh_window(self, command: SendCommand) -> None:
@@ -487,6 +539,7 @@ class ConversationProcessor:
                requested_by: str) -> None:
         """Send ``message`` to the conversation's customer on behalf of the business."""
         assert conv.tenant_id is not None
+        self._replies += 1
         pnid, _, wa_id = key.partition(":")
         command = SendCommand(event_id=idempotency_key, tenant_id=conv.tenant_id, message_id=_message_id(
             idempotency_key), idempotency_key=idempotency_key, phone_number_id=pnid, to=wa_id, message=message,

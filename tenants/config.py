@@ -1,4 +1,4 @@
-"""A tenant's conversation configuration as the stream workers use it: rules, hours, AI choice.
+"""A tenant's conversation configuration as the stream workers use it: rules, hours, AI choice, waiting replies.
 
 Read from PostgreSQL and cached per tenant under the version the API bumps in Redis on every
 change (``redis_keys.tenant_config_version``), so a saved rule applies to the very next message
@@ -9,13 +9,14 @@ longer validate are skipped and logged, never a failure of the tenant's messages
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from automations.rules import BusinessHours, Rule, load_business_hours, load_rules
+from automations.waiting import WaitingReplies, load_waiting
 from config import redis_keys
 from db.tables import automation_rules, tenant_settings
 from schemas.ai import DEFAULT_THRESHOLD
@@ -31,6 +32,7 @@ class TenantConfig:
     business_hours: BusinessHours | None = None
     ai_provider: str = "offline"  # offline | openai | off
     ai_threshold: float = DEFAULT_THRESHOLD
+    waiting: WaitingReplies = field(default_factory=WaitingReplies)
 
 
 async def config_versions(redis: Redis, tenant_ids: Iterable[str]) -> dict[str, int]:
@@ -55,7 +57,8 @@ async def load_config(engine: AsyncEngine, tenant_id: str, version: int) -> Tena
     if settings is None:
         return TenantConfig(tenant_id, version, tuple(rules))
     hours = load_business_hours(settings.timezone, settings.business_hours, tenant_id=tenant_id)
-    return TenantConfig(tenant_id, version, tuple(rules), hours, settings.ai_provider, settings.ai_threshold)
+    return TenantConfig(tenant_id, version, tuple(rules), hours, settings.ai_provider, settings.ai_threshold,
+                        load_waiting(settings.waiting, tenant_id=tenant_id))
 
 
 class ConfigCache:

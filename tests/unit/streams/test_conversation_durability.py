@@ -124,7 +124,8 @@ async def test_a_queued_conversation_stays_with_people_and_keeps_its_place(
     assert queued.state == "queued" and await assigner.queued(tenant) == [KEY]
     await lose(redis)
     outputs = await run(processor, inbound(tenant, 1, text="how long does shipping take?"))
-    assert ai_requests(outputs) == [] and events(outputs, ConversationChanged) == []
+    # The AI may still answer while it waits (the tenant's default), but nothing moves it out of the queue.
+    assert len(ai_requests(outputs)) == 1 and events(outputs, ConversationChanged) == []
     assert await assigner.queued(tenant) == [KEY]  # back in the queue it waited in
     await assigner.configure(tenant, "ann", capacity=1, teams=[])
     await assigner.set_presence(tenant, "ann", "online", ttl_s=60)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from agents.assignment import Assigner
 from automations.rules import BusinessHours, Rule
+from automations.waiting import WaitingReplies
 from broker.runtime import Output
 from schemas.ai import AiDecision, AiRequest
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, ConversationCommand, RuleExecuted
@@ -261,7 +262,7 @@ async def test_low_confidence_hands_off_to_the_least_loaded_online_agent(
     [change] = events(outputs, ConversationChanged)
     assert (change.state, change.assignee_id, change.cause) == ("agent", "free", "ai_handoff")
     assert change.reason == "confidence 0.30 < 0.70: no match"
-    assert of(outputs, "outbound.interactive") == []
+    assert sent_bodies(outputs) == [WaitingReplies().in_hours_text]  # only the waiting acknowledgement
 
 
 async def test_nobody_free_queues_then_an_agent_claims(processor: ConversationProcessor, redis: aioredis.Redis,
@@ -354,7 +355,8 @@ async def test_payload_and_business_hours_rules(processor: ConversationProcessor
     outputs = await run(processor, inbound(tenant, text="Track my order", kind="button", payload=button))
     change = events(outputs, ConversationChanged)[0]
     assert (change.state, change.team, change.reason) == ("queued", "orders", "tracking")
-    assert sent_bodies(outputs) == []  # the payload rule stopped the rest
+    [acknowledged] = sent_bodies(outputs)  # the payload rule stopped the rest: only the waiting acknowledgement
+    assert acknowledged.startswith("We're closed now; we reply from ") and acknowledged.endswith(" IST.")
     other = f"{tenant}-2"
     configs.configs[other] = TenantConfig(other, 1, configs.configs[tenant].rules, business_hours=never_open)
     outputs = await run(processor, inbound(other, 3, text="hello?"))
