@@ -16,7 +16,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import install
+from api.console.campaigns_page import router as console_campaigns_router
+from api.console.contacts_page import router as console_contacts_router
 from api.console.pages import router as console_router
+from api.console.templates_page import router as console_templates_router
 from api.console.templating import STATIC_DIR
 from api.deps import close_clients, open_clients
 from api.gate import RefuseThrottled
@@ -57,6 +60,8 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
     app.include_router(signup_router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="console-static")
     app.include_router(console_router)
+    for page_router in (console_templates_router, console_contacts_router, console_campaigns_router):
+        app.include_router(page_router)
     return app
 
 

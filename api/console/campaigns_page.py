@@ -1,0 +1,93 @@
+"""The console's Campaigns pages (admins): the list with state and progress, the create wizard (template →
+audience → variables → schedule → review with a preview and a cost estimate → launch) and a campaign's page
+with its live funnel, pause / resume / cancel, its recipients by state and their CSV export.
+
+Pages are shells rendered here; ``static/campaigns.js`` fills them from ``/v1/campaigns`` (the review step
+saves the campaign as a draft to ask the API for its preview and estimate). A campaign's page follows the live
+feed's ``campaign`` events (``static/live.js``, ``AerosticLive``) and reads the campaign again on each one.
+
+The facts the review step shows (sources: the project's reference notes on campaigns, section 2):
+- Meta charges per delivered template since 1 July 2025, by category and the recipient's country
+  (Vonage "WhatsApp Pricing Updates 1st July 2025"; WATI "Message-based pricing"). The amount is an estimate:
+  Σ of the operator's rate table (``AEROSTIC_CAMPAIGN_RATES``, illustrative defaults, ``campaigns.cost``) over
+  the audience, not Meta's invoice.
+- Messaging limits count unique users reached outside the customer-service window over a moving 24 hours,
+  per business portfolio; tiers 250 → 2,000 → 10K → 100K → unlimited (Meta, "Messaging limits", developers.
+  facebook.com/documentation/business-messaging/whatsapp/messaging-limits). ``TIER_LIMITS`` is that ladder
+  as the number's ``messaging_limit_tier`` names it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from api.console.access import page_user
+from api.console.templating import STATIC_DIR, render
+from api.deps import EngineDep
+from campaigns.states import CampaignState, RecipientState
+
+router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
+
+TIER_LIMITS: dict[str, int | None] = {"TIER_50": 50, "TIER_250": 250, "TIER_1K": 1000, "TIER_2K": 2000,
+                                      "TIER_10K": 10_000, "TIER_100K": 100_000, "TIER_UNLIMITED": None}
+STATES = {"draft": "Draft", "scheduled": "Scheduled", "running": "Sending", "paused": "Paused",
+          "completed": "Completed", "cancelled": "Cancelled", "failed": "Failed"}
+STATE_TONE = {"running": "good", "completed": "good", "scheduled": "warn", "paused": "warn", "cancelled": "bad",
+              "failed": "bad"}
+RECIPIENT_STATES = {"queued": "Waiting", "skipped": "Skipped", "submitted": "Sent to Meta", "sent": "Sent",
+                    "delivered": "Delivered", "read": "Read", "replied": "Replied",
+                    "failed": "Failed"}
+SKIP_REASONS = {"opted_out": "Opted out", "meta_stop": "Stopped marketing at Meta", "duplicate": "Duplicate",
+                "invalid_e164": "Not a valid number", "not_whatsapp": "Not on WhatsApp",
+                "us_marketing_block": "US number (Meta sends no marketing to +1)",
+                "cooldown_131049": "Meta's per-person marketing limit", "portfolio_budget": "Daily limit reached",
+                "template_not_approved": "Template not active"}
+PRICING_NOTE = ("Estimate: recipients times the per-message rate for the template's category in each recipient's "
+                "country, from the rate table this Aerostic installation is configured with (illustrative rates "
+                "unless the operator set Meta's current ones). Meta charges per delivered template since "
+                "1 July 2025 (sources: Vonage and WATI pricing notes, 2025), so undelivered messages cost nothing.")
+TIER_NOTE = ("Meta's messaging limit: unique people reached outside a 24-hour customer-service window in a moving "
+             "24 hours, per business portfolio (Meta, Messaging limits). Recipients past it wait for the next day.")
+
+
+def _data() -> dict[str, object]:
+    return {"states": STATES, "state_tone": STATE_TONE, "recipient_states": RECIPIENT_STATES,
+            "skip_reasons": SKIP_REASONS, "tier_limits": TIER_LIMITS, "pricing_note": PRICING_NOTE,
+            "tier_note": TIER_NOTE}
+
+
+def _live_feed() -> bool:
+    """Whether the console's live feed script is installed (the page follows it when it is)."""
+    return (STATIC_DIR / "live.js").is_file()
+
+
+@router.get("/campaigns")
+async def campaigns_page(request: Request, engine: EngineDep) -> Response:
+    """The tenant's campaigns with their state and progress."""
+    user = await page_user(request, engine, "campaigns")
+    if isinstance(user, Response):
+        return user
+    return render(request, "campaigns.html", {"user": user, "page_data": _data()})
+
+
+@router.get("/campaigns/new")
+async def campaign_wizard(request: Request, engine: EngineDep) -> Response:
+    """The create wizard."""
+    user = await page_user(request, engine, "campaigns")
+    if isinstance(user, Response):
+        return user
+    return render(request, "campaign_new.html", {"user": user, "page_data": _data()})
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_page(campaign_id: uuid.UUID, request: Request, engine: EngineDep) -> Response:
+    """One campaign: its live funnel, its commands, its recipients (the API answers 404 for another tenant's)."""
+    user = await page_user(request, engine, "campaigns")
+    if isinstance(user, Response):
+        return user
+    return render(request, "campaign.html", {"user": user, "live_feed": _live_feed(), "page_data": {
+        **_data(), "campaign_id": str(campaign_id),
+        "recipient_state_values": [s.value for s in RecipientState],
+        "final_states": [s.value for s in (CampaignState.COMPLETED, CampaignState.CANCELLED)]}})
