@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import re
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from aerostic.dlq import add_commands as add_dlq_commands
+from config.logs import configure
 from config.settings import (
     AiSettings,
     CampaignsSettings,
@@ -27,6 +28,18 @@ from config.settings import (
 )
 
 Handler = Callable[[argparse.Namespace], int]
+S = TypeVar("S", bound=CoreSettings)
+
+
+def _observed(settings: S) -> S:
+    """A long-running process's settings, once its secrets are masked in its logs and its metrics are served
+    (on ``AEROSTIC_METRICS_PORT``, if set)."""
+    from broker.metrics_http import serve_metrics
+    from config.logs import protect_settings
+
+    protect_settings(settings)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
+    return settings
 
 
 def _ingress(args: argparse.Namespace) -> int:
@@ -34,36 +47,36 @@ def _ingress(args: argparse.Namespace) -> int:
 
     from aerostic.web import create_app
 
-    uvicorn.run(create_app(IngressSettings()), host=args.host, port=args.port, loop="uvloop",
-                http="httptools", access_log=False, log_level="warning", backlog=4096)
+    uvicorn.run(create_app(_observed(IngressSettings())), host=args.host, port=args.port, loop="uvloop",
+                http="httptools", access_log=False, log_level="warning", log_config=None, backlog=4096)
     return 0
 
 
 def _streams(_args: argparse.Namespace) -> int:
     from streams.main import run
 
-    run(StreamsSettings())
+    run(_observed(StreamsSettings()))
     return 0
 
 
 def _campaigns(_args: argparse.Namespace) -> int:
     from streams.main import run_campaigns
 
-    run_campaigns(CampaignsSettings())
+    run_campaigns(_observed(CampaignsSettings()))
     return 0
 
 
 def _projector(_args: argparse.Namespace) -> int:
     from projector.consumer import run
 
-    run(ProjectorSettings())
+    run(_observed(ProjectorSettings()))
     return 0
 
 
 def _ai(_args: argparse.Namespace) -> int:
     from aiworker.worker import run
 
-    run(AiSettings())
+    run(_observed(AiSettings()))
     return 0
 
 
@@ -122,14 +135,14 @@ def _numbers_attach(args: argparse.Namespace) -> int:
 def _dispatcher(_args: argparse.Namespace) -> int:
     from dispatcher.service import run
 
-    run(DispatcherSettings())
+    run(_observed(DispatcherSettings()))
     return 0
 
 
 def _deliverer(_args: argparse.Namespace) -> int:
     from deliverer.service import run
 
-    run(DelivererSettings())
+    run(_observed(DelivererSettings()))
     return 0
 
 
@@ -452,9 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)  # one line per call
+    try:
+        configure(args.command, verbose=args.verbose)  # the role: ingress, streams, dispatcher…
+    except ValueError as exc:
+        print(f"aerostic {args.command}: refusing to start: {exc}", file=sys.stderr)
+        return 2
     handler: Handler = args.func
     try:
         return handler(args)

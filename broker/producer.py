@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from broker.metrics import PRODUCE_ERRORS, PRODUCED
 from schemas.catalogue import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,10 @@ class AsyncProducer:
             self._producer.produce(topic, value, key, on_delivery=lambda err, _msg: self._done.append(
                 (future, err)))
         except BufferError as exc:
+            PRODUCE_ERRORS.inc()
             raise DeliveryError("local produce queue is full") from exc
         except KafkaException as exc:
+            PRODUCE_ERRORS.inc()
             raise DeliveryError(str(exc)) from exc
         self._pending[future] = self._loop.time() + self._wait_limit
         try:
@@ -127,13 +130,22 @@ class AsyncProducer:
                 self._watch_failures(batch)
 
     def _watch_failures(self, batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
-        """Replace a producer whose appends keep failing: a broker that lost its state (a restarted in-memory
-        broker answers UNKNOWN_PRODUCER_ID forever) never gives the old producer id back, and librdkafka does
-        not always call that fatal. A new producer gets a new id; a failure streak costs one replacement."""
+        """Count the poll's reports (one update per poll, not per record), and replace a producer whose appends
+        keep failing: a broker that lost its state (a restarted in-memory broker answers UNKNOWN_PRODUCER_ID
+        forever) never gives the old producer id back, and librdkafka does not always call that fatal. A new
+        producer gets a new id; a failure streak costs one replacement."""
+        failed = 0
         for _, err in batch:
-            if err is not None and err.code() in PURGED:
+            if err is None:
+                self._failures_in_row = 0
+                continue
+            failed += 1
+            if err.code() in PURGED:
                 continue  # a replaced producer's leftovers, already failed
-            self._failures_in_row = self._failures_in_row + 1 if err is not None else 0
+            self._failures_in_row += 1
+        PRODUCED.inc(len(batch) - failed)
+        if failed:
+            PRODUCE_ERRORS.inc(failed)
         if self._failures_in_row >= REPLACE_AFTER_FAILURES:
             self._failures_in_row = 0
             self._replace_after_fatal(KafkaException(KafkaError(KafkaError._FATAL,

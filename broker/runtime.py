@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -34,8 +35,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer, commit, last_offsets
+from broker.consumer import CommitError, build_consumer, commit
+from broker.metrics import DEAD_LETTERS, GroupMetrics, slices
 from broker.producer import AsyncProducer, DeliveryError
+from config.logs import bind, log_context
 from config.settings import CoreSettings
 from schemas.catalogue import dead_letters
 from schemas.dead_letter import DeadLetter
@@ -97,6 +100,7 @@ async def set_aside(producer: AsyncProducer, group: str, msg: Message, error: Ba
     """Publish ``msg``'s dead letter for a consumer that commits on its own (dispatcher, AI worker), retrying
     until the broker acknowledges it: only then may its offset be committed."""
     letter = dead_letter(group, msg, error, prefix)
+    DEAD_LETTERS.labels(group).inc()
     log.error("%s: %s[%s]@%s set aside as a dead letter: %s", group, msg.topic(), msg.partition(), msg.offset(),
               error)
     while True:
@@ -120,6 +124,7 @@ class StreamWorker:
         self.batch_wait_s = batch_wait_s
         self.consumer = build_consumer(settings, processor.group_id, **consumer_overrides)
         self.dead_lettered = 0
+        self.metrics = GroupMetrics(processor.group_id)
         self._stopping = asyncio.Event()
         self._carried: list[Message] = []  # fetched while a batch waited for its services: handled next
         self._paused: set[tuple[str, int]] = set()  # paused while waiting for the services: resumed after
@@ -129,7 +134,8 @@ class StreamWorker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        self.consumer.subscribe(self.processor.topics)
+        bind(group=self.processor.group_id)  # this worker's task: every line it logs names its group
+        self.consumer.subscribe(self.processor.topics, on_revoke=self._on_revoke)
         try:
             while not self._stopping.is_set():
                 batch, self._carried = self._carried, []
@@ -145,6 +151,9 @@ class StreamWorker:
             await loop.run_in_executor(None, self.consumer.close)
 
     async def _handle(self, batch: list[Message]) -> None:
+        started = time.monotonic()
+        parts = slices(batch)
+        self.metrics.started(parts, time.time())
         try:
             await self._attempt(batch)
         except Stopped:
@@ -154,10 +163,16 @@ class StreamWorker:
                         self.processor.group_id, len(batch), type(exc).__name__, exc)
             for msg in batch:
                 await self._one(msg)
-        await asyncio.get_running_loop().run_in_executor(None, self._commit, batch)
+        await asyncio.get_running_loop().run_in_executor(
+            None, self._commit, {tp: part.next_offset for tp, part in parts.items()})
+        self.metrics.finished(time.monotonic() - started)
 
     async def _one(self, msg: Message) -> None:
         """Handle one record alone; after ``OWN_FAILURE_TRIES`` failures of its own, dead-letter it."""
+        with log_context(conversation_key=_text_key(msg)):
+            await self._one_alone(msg)
+
+    async def _one_alone(self, msg: Message) -> None:
         for attempt in range(1, OWN_FAILURE_TRIES + 1):
             try:
                 await self._attempt([msg])
@@ -171,6 +186,7 @@ class StreamWorker:
                     await self._retry_transient(partial(self._publish, dead_letter(
                         self.processor.group_id, msg, exc, self.prefix)))
                     self.dead_lettered += 1
+                    self.metrics.dead_letters.inc()
 
     async def _publish(self, out: Output) -> None:
         await self.producer.send(out.topic, out.value, out.key)
@@ -194,6 +210,7 @@ class StreamWorker:
                 except Exception as exc:
                     if not transient(exc):
                         raise
+                    self.metrics.transient.inc()
                     log.error("%s: services unavailable, retrying in %.1fs: %s", self.processor.group_id, delay,
                               exc)
                 if self._stopping.is_set():
@@ -225,9 +242,24 @@ class StreamWorker:
         if wanted:
             self.consumer.resume([TopicPartition(topic, partition) for topic, partition in sorted(wanted)])
 
-    def _commit(self, batch: Sequence[Message]) -> None:
+    def _on_revoke(self, _consumer: object, partitions: list[TopicPartition]) -> None:
+        """On the polling thread: partitions given to another member are no longer this one's lag to report."""
+        self.metrics.forget([(tp.topic, tp.partition) for tp in partitions])
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit the batch's offsets (blocking: off the event loop), then record the partitions' lag."""
         try:
-            commit(self.consumer, last_offsets(batch))
+            commit(self.consumer, offsets)
         except CommitError as exc:  # partitions moved meanwhile: their new owner re-runs the batch
+            self.metrics.commits_refused.inc()
             log.warning("%s: offset commit failed, the batch will be handled again: %s",
                         self.processor.group_id, exc)
+            return
+        self.metrics.commits_ok.inc()
+        self.metrics.lag(self.consumer, offsets)
+
+
+def _text_key(msg: Message) -> str | None:
+    """A record's key as text for the log context (keys are conversation keys, ids or numbers)."""
+    key = msg.key()
+    return key.decode("utf-8", "replace") if isinstance(key, bytes) else key

@@ -107,6 +107,14 @@ class CoreSettings(BaseSettings):
     media_s3_access_key: SecretStr = SecretStr("")
     media_s3_secret_key: SecretStr = SecretStr("")
     media_retention_days: int = Field(90, ge=1, le=3650)  # a tenant without its own setting keeps media so long
+    # Prometheus metrics (broker.metrics_http): GET /metrics on a port of the process's own, never the web server's
+    # public one; 0 serves none. Loopback unless set: a container binds 0.0.0.0 and exposes it to the scraper only.
+    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Log lines (config.logs): one JSON object per line, or text; unset, JSON in production and text elsewhere.
+    # Read by config.logs.configure before any settings exist (logging starts first); declared here so a wrong
+    # value is refused at start-up and docker-compose's variable is a known one.
+    log_format: Literal["json", "text"] | None = None
 
     @property
     def is_development(self) -> bool:
