@@ -1,4 +1,5 @@
-"""A tenant's conversation settings: ``/v1/settings/ai``, ``/v1/settings/small-talk``, ``/v1/settings/business-hours``.
+"""A tenant's conversation settings: ``/v1/settings/ai``, ``/v1/settings/small-talk``, ``/v1/settings/business-hours``,
+``/v1/settings/waiting``.
 
 Everyone of the tenant reads them; admins change them. Both live in one ``tenant_settings`` row,
 created on the first change (until then the defaults apply: the offline scorer at a 0.70
@@ -7,7 +8,9 @@ version, so the conversation processor and the AI worker use it for the next mes
 is the AI's replies to greetings, thanks and goodbyes (``ai.small_talk``: English phrases; the
 defaults until changed; ``enabled: false`` hands them over like any unanswered message). Business
 hours are checked when saved (an IANA time zone, ``HH:MM`` ranges, at most 10 a day): a bad value
-is a 422 naming the field, never a failure when a message arrives.
+is a 422 naming the field, never a failure when a message arrives. Waiting settings are the texts a
+customer waiting for a person receives (``automations.waiting``, in ``tenant_settings.waiting``) with the
+same business hours, checked more strictly when saved there (at most 4 ordered, non-overlapping ranges a day).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ai.small_talk import SmallTalk
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
-from api.settings_models import AiSettings
+from api.settings_models import AiSettings, WaitingSettings, WaitingSettingsUpdate
 from automations.rules import BusinessHours, load_business_hours
+from automations.waiting import load_waiting
 from db.tables import tenant_settings
 from tenants.config import bump_config_version
 
@@ -90,3 +94,27 @@ async def put_business_hours(body: BusinessHours, principal: AdminDep, engine: E
     await _save(engine, principal.tenant_id, {"timezone": body.timezone, "business_hours": hours})
     await bump_config_version(redis, principal.tenant_id)
     return body
+
+
+@router.get("/waiting")
+async def get_waiting(principal: TenantDep, engine: EngineDep) -> WaitingSettings:
+    """What a customer waiting for a person hears (once per wait), and the business hours that choose the text."""
+    row = await _row(engine, principal.tenant_id)
+    if row is None:
+        return WaitingSettings()
+    replies = load_waiting(row.waiting, tenant_id=principal.tenant_id)
+    return WaitingSettings(**replies.model_dump(), timezone=row.timezone,
+                           hours={day: [(start, end) for start, end in ranges]
+                                  for day, ranges in (row.business_hours or {}).items()})
+
+
+@router.put("/waiting")
+async def put_waiting(body: WaitingSettingsUpdate, principal: AdminDep, engine: EngineDep,
+                      redis: RedisDep) -> WaitingSettings:
+    """Set the acknowledgement texts, the two choices and the business hours (applied to the next message)."""
+    hours = body.stored_hours()
+    await _save(engine, principal.tenant_id, {"waiting": body.replies().model_dump(), "timezone": body.timezone,
+                                              "business_hours": hours})
+    await bump_config_version(redis, principal.tenant_id)
+    return WaitingSettings(**body.replies().model_dump(), timezone=body.timezone,
+                           hours={day: [(start, end) for start, end in ranges] for day, ranges in hours.items()})
