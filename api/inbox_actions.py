@@ -4,8 +4,9 @@ Each action is a command for the conversation processor, the conversation's sing
 ``conversations.commands`` keyed by the conversation; the API answers 202 once the broker
 acknowledged it, and the state change shows in ``GET /v1/conversations/{key}`` when the processor
 has applied it. A reply is a ``SendCommand`` like ``POST /v1/messages`` (same idempotency and
-validation); a person's reply is an agent's (``author="agent"``), which takes the conversation
-over from the bot.
+validation, template and media checks); a person's reply is an agent's (``author="agent"``), which takes the
+conversation over from the bot. A reply may name one of the registry's templates and its values instead of a
+message (``template``): the reply builds Meta's components, for the composer once the 24-hour window closed.
 
 What an agent may do (admins and API keys may do all of it to any conversation of the tenant):
 reply to and resolve only conversations assigned to them or to nobody (replying to an unassigned
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.agents import is_member
@@ -27,11 +29,17 @@ from api.auth import Principal, TenantDep
 from api.commands import Action, conversation_command, publish
 from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
 from api.inbox import ConversationKey, conversation_row
-from api.inbox_models import AssignRequest, CommandAccepted, ReplyCreate, TransferRequest
+from api.inbox_models import AssignRequest, CommandAccepted, ReplyCreate, TemplateReply, TransferRequest
+from api.media import refuse_media
 from api.message_models import MessageAccepted
 from api.messages import queue_send, send_command, sender_number
+from api.template_models import SendRefusal
+from api.templates import refuse_template
 from broker.producer import AsyncProducer
 from config.settings import IngressSettings
+from db.tables import message_templates, phone_numbers
+from templates import TemplateSendError, send_components, variables
+from templates.registry import row_template
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 
@@ -44,7 +52,9 @@ UNKNOWN_AGENT = "agent_id is not a user of this tenant"
 @router.post("/conversations/{key}/reply", status_code=status.HTTP_202_ACCEPTED, responses={
     **RESPONSES, 403: {"description": "an agent may reply only to conversations assigned to them or to nobody"},
     409: {"description": "the idempotency_key is in use by a request in progress, or the "
-                                      "conversation's number is no longer connected"}})
+                                      "conversation's number is no longer connected"},
+    422: {"description": "a template message Meta would refuse (`detail`: `{code, reason, meta_code}`), an "
+                         "unknown template or variable, or media the tenant does not hold"}})
 async def reply(key: ConversationKey, body: ReplyCreate, principal: TenantDep, engine: EngineDep, redis: RedisDep,
                 producer: ProducerDep, settings: SettingsDep) -> MessageAccepted:
     """Send a message to the conversation's customer; follow it with ``GET /v1/messages/{id}``.
@@ -59,9 +69,46 @@ async def reply(key: ConversationKey, body: ReplyCreate, principal: TenantDep, e
         sender = await sender_number(engine, principal.tenant_id, row.phone_number_id)
     except HTTPException as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, "the conversation's phone number is no longer connected") from exc
-    command = send_command(principal, phone_number_id=sender, to=row.wa_id, message=body.message.graph_message(),
+    if body.template is not None:
+        message = await template_message(engine, principal.tenant_id, sender, body.template)
+    else:
+        assert body.message is not None  # ReplyCreate holds exactly one of them
+        message = body.message.graph_message()
+    await refuse_template(engine, principal.tenant_id, sender, message)
+    await refuse_media(engine, principal.tenant_id, message)
+    command = send_command(principal, phone_number_id=sender, to=row.wa_id, message=message,
                            idempotency_key=body.idempotency_key, author="agent" if principal.user_id else "api")
     return await queue_send(command, body.idempotency_key, engine=engine, producer=producer, settings=settings)
+
+
+async def template_message(engine: AsyncEngine, tenant_id: str, phone_number_id: str,
+                           chosen: TemplateReply) -> dict[str, Any]:
+    """The Graph template message of a registry template and its values, sent from ``phone_number_id``."""
+    t = message_templates.c
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(message_templates).where(
+            t.tenant_id == tenant_id, t.id == str(chosen.id)))).first()
+        waba_id = (await conn.execute(select(phone_numbers.c.waba_id).where(
+            phone_numbers.c.tenant_id == tenant_id, phone_numbers.c.phone_number_id == phone_number_id))).scalar()
+    if row is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the tenant has no such template")
+    if row.waba_id != waba_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "this template belongs to another WhatsApp "
+                                                                   "Business Account than the conversation's number")
+    template = row_template(row)
+    unknown = sorted(set(chosen.values) - {v.ref for v in variables(template)})
+    if unknown:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"template {row.name} has no variable {', '.join(unknown)}")
+    try:
+        components = send_components(template, chosen.values)
+    except TemplateSendError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, SendRefusal(
+            code=exc.code, reason=exc.reason, meta_code=exc.meta_code).model_dump()) from exc
+    content: dict[str, Any] = {"name": row.name, "language": {"code": row.language}}
+    if components:
+        content["components"] = components
+    return {"type": "template", "template": content}
 
 
 @router.post("/conversations/{key}/assign", status_code=status.HTTP_202_ACCEPTED, responses={
