@@ -26,6 +26,7 @@ from api.inbox import router as inbox_router
 from api.inbox_actions import router as inbox_actions_router
 from api.inbox_thread import router as inbox_thread_router
 from api.knowledge import router as knowledge_router
+from api.live.stream import router as live_router
 from api.login import router as login_router
 from api.media import router as media_router
 from api.messages import router as messages_router
@@ -52,7 +53,7 @@ def install(app: FastAPI) -> None:
     for router in (messages_router, login_router, accounts_router, connection_router, platform_router, operator_router,
                    automations_router, knowledge_router, settings_router, agents_router, inbox_router,
                    inbox_actions_router, inbox_thread_router, templates_router, contacts_router,
-                   webhooks_router, campaigns_router, ai_router, media_router):
+                   webhooks_router, campaigns_router, ai_router, media_router, live_router):
         app.include_router(router)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)

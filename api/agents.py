@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
@@ -22,15 +23,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agents.assignment import Assigner
-from api.agent_models import AgentPublic, AgentUpdate, PresenceStatus, PresenceUpdate
+from api.agent_models import AgentPublic, AgentUpdate, Presence, PresenceStatus, PresenceUpdate
 from api.auth import AdminDep, Principal, TenantDep
 from api.commands import conversation_command, publish
 from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
 from api.pages import Page, PageDep, keyset, page_of
-from broker.producer import AsyncProducer
+from broker.producer import AsyncProducer, DeliveryError
 from config import redis_keys
 from config.settings import IngressSettings
 from db.tables import agents, conversations, users
+from schemas.catalogue import AGENTS_PRESENCE
+from schemas.presence import AgentPresence
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["agents"])
@@ -97,12 +100,28 @@ async def put_presence(body: PresenceUpdate, principal: TenantDep, engine: Engin
             agents.c.user_id == principal.user_id, agents.c.tenant_id == principal.tenant_id))).one()
     assigner = Assigner(redis)
     await assigner.configure(principal.tenant_id, principal.user_id, capacity=row.capacity, teams=list(row.teams))
+    before = await assigner.presence(principal.tenant_id, principal.user_id)
     await assigner.set_presence(principal.tenant_id, principal.user_id, body.status, ttl_s=PRESENCE_TTL_S)
+    if before != body.status:  # a change, not a heartbeat: the console's live feed shows it
+        await _publish_presence(producer, settings, principal.tenant_id, principal.user_id, body.status)
     claimed = []
     if body.status == "online":
         claimed = await claim_queued(assigner, engine, producer, settings, principal, principal.user_id)
     return PresenceStatus(status=body.status, expires_in_s=None if body.status == "offline" else PRESENCE_TTL_S,
                           claimed=claimed)
+
+
+async def _publish_presence(producer: AsyncProducer, settings: IngressSettings, tenant_id: str, user_id: str,
+                            presence: Presence) -> None:
+    """Append the change to ``agents.presence``; 503 when the broker did not acknowledge it."""
+    event = AgentPresence(event_id=str(uuid.uuid4()), tenant_id=tenant_id, user_id=user_id, presence=presence,
+                          at=datetime.now(UTC))
+    try:
+        await producer.send(AGENTS_PRESENCE.full_name(settings.topic_prefix), value=event.encode(),
+                            key=tenant_id.encode())
+    except DeliveryError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the presence change could not be published; retry",
+                            headers={"Retry-After": "1"}) from exc
 
 
 @router.put("/agents/{user_id}", responses={404: {"description": "the tenant has no such user"}})

@@ -44,9 +44,12 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
             app.state.engine, app.state.redis = engine, redis
             app.state.rate_limiter = TenantRateLimiter(engine, redis, settings)
             app.state.media_store = open_store(settings)
+            app.state.live_hub = None  # the console's live feed (api.live), started by its first stream
             try:
                 yield
             finally:
+                if app.state.live_hub is not None:
+                    await app.state.live_hub.stop()
                 await app.state.media_store.aclose()
                 await close_clients(engine, redis)
         finally:
