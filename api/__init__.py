@@ -20,6 +20,7 @@ from api.agents import router as agents_router
 from api.ai import router as ai_router
 from api.automations import router as automations_router
 from api.campaigns import router as campaigns_router
+from api.canned_responses import router as canned_responses_router
 from api.connection import router as connection_router
 from api.contacts import router as contacts_router
 from api.inbox import router as inbox_router
@@ -53,7 +54,8 @@ def install(app: FastAPI) -> None:
     for router in (messages_router, login_router, accounts_router, connection_router, platform_router, operator_router,
                    automations_router, knowledge_router, settings_router, agents_router, inbox_router,
                    inbox_actions_router, inbox_thread_router, templates_router, contacts_router,
-                   webhooks_router, campaigns_router, ai_router, media_router, live_router):
+                   webhooks_router, campaigns_router, ai_router, media_router, live_router,
+                   canned_responses_router):
         app.include_router(router)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
