@@ -37,14 +37,17 @@ from ai.openai_provider import OpenAIConfig, OpenAIProvider
 from ai.provider import Answer, Provider
 from ai.scorer import OfflineScorer
 from ai.small_talk import SmallTalk
+from aiworker.metrics import Measured, decided
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
+from broker.metrics import GroupMetrics
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
 from config import redis_keys
+from config.logs import bind
 from config.settings import AiSettings
 from db.tables import knowledge_entries, tenant_settings
 from schemas.ai import AiDecision, AiRequest, Turn
@@ -106,6 +109,7 @@ class AiWorker:
                 base_url=settings.openai_base_url, model=settings.openai_model, api_key=settings.openai_api_key,
                 timeout_s=settings.timeout_s), ranker=self.scorer)
         self.offsets = OffsetTracker()
+        self.group_metrics = GroupMetrics(AI_GROUP)
         self._knowledge: dict[str, tuple[KnowledgeBase, SmallTalk]] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -146,7 +150,9 @@ class AiWorker:
     def _forget_revoked(self) -> None:
         """Their new owner answers what was in flight for them: never commit for revoked partitions."""
         while self._revoked:
-            self.offsets.forget(self._revoked.pop())
+            revoked = self._revoked.pop()
+            self.offsets.forget(revoked)
+            self.group_metrics.forget(sorted(revoked))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """On the polling thread: hand the revoked partitions to the event loop's next turn."""
@@ -162,6 +168,8 @@ class AiWorker:
                 await set_aside(self.producer, AI_GROUP, msg, exc, self.settings.topic_prefix)
                 self.offsets.finished(topic, partition, offset)
                 return
+            bind(tenant_id=request.tenant_id, conversation_key=request.conversation_key,
+                 wamid=request.message_wamid)  # this request's own task: its lines carry them
             decision = await self._decide(request)
             while True:
                 try:
@@ -180,9 +188,11 @@ class AiWorker:
             loaded = self._knowledge[request.tenant_id] = await load_knowledge(
                 self.engine, request.tenant_id, request.config_version)
         knowledge, small_talk = loaded
-        provider: Provider = self.model if request.provider == "openai" else self.offline
-        return await decide_request(request, provider, knowledge, threshold=request.threshold,
-                                    timeout_s=self.settings.timeout_s, small_talk=small_talk)
+        measured = Measured(self.model if request.provider == "openai" else self.offline)
+        decision = await decide_request(request, measured, knowledge, threshold=request.threshold,
+                                        timeout_s=self.settings.timeout_s, small_talk=small_talk)
+        decided(decision, measured)
+        return decision
 
     def health(self) -> dict[str, object]:
         """What the health record says: which offline provider answers, and why."""
@@ -200,10 +210,17 @@ class AiWorker:
             await self._commit()
 
     async def _commit(self) -> None:
+        offsets = self.offsets.committable()
+        if not offsets:
+            return
         try:
-            await commit_finished(self.consumer, self.offsets, self.offsets.committable())
+            await commit_finished(self.consumer, self.offsets, offsets)
         except CommitError as exc:
+            self.group_metrics.commits_refused.inc()
             log.warning("AI offsets not committed (the requests will be answered again): %s", exc)
+            return
+        self.group_metrics.commits_ok.inc()
+        self.group_metrics.lag(self.consumer, offsets)
 
 
 def run(settings: AiSettings | None = None) -> None:

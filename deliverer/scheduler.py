@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import DelivererSettings
 from deliverer.http import Attempt, Clients, deliver
+from deliverer.metrics import ATTEMPT_SECONDS, RESULTS
 from webhooks.urls import Policy
 
 log = logging.getLogger(__name__)
@@ -162,10 +163,12 @@ class Scheduler:
     async def _settle(self, head: dict[str, Any], attempt: Attempt) -> None:
         endpoint, params = head["endpoint_id"], {"id": head["id"], "status": attempt.status,
                                                  "latency": attempt.latency_ms}
+        ATTEMPT_SECONDS.observe(attempt.latency_ms / 1000.0)
         async with self.engine.begin() as conn:
             if attempt.ok:
                 await conn.execute(DELIVERED, params)
                 await conn.execute(HEALTHY, {"endpoint": endpoint})
+                RESULTS["delivered"].inc()
                 return
             settings = self.settings
             age = datetime.now(UTC) - head["created_at"]
@@ -173,6 +176,7 @@ class Scheduler:
             delay = 0.0 if attempt.status == GONE else backoff_s(
                 head["attempts"] + 1, settings.webhook_retry_base_s, settings.webhook_retry_max_s)
             await conn.execute(FAILED, {**params, "error": describe(attempt)[:500], "dead": dead, "delay": delay})
+            RESULTS["gone" if attempt.status == GONE else "dead" if dead else "retry"].inc()
             if not dead:
                 await conn.execute(HOLD_BEHIND, {"endpoint": endpoint, "key": head["ordering_key"],
                                                  "seq": head["seq"], "delay": delay})

@@ -39,6 +39,7 @@ from dispatcher.exceptions import (
 from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
 from dispatcher.media import STALE_MEDIA_CODES, MediaUnavailable, MediaUploads
+from dispatcher.metrics import GRAPH_SECONDS, NUMBER_WAIT, PAIR_WAIT, SPACING_WAIT
 from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import RateLimiter
 from schemas.campaigns import CampaignHeld, parse_key
@@ -206,10 +207,14 @@ class Sender:
 
     async def _take_slots(self, request: OutboundRequest, profile: NumberProfile) -> None:
         """Wait for the number's next rate slot (interactive first), then the recipient pair's."""
+        started = time.monotonic()
         await self.pacer.slot(request.phone_number_id, float(profile.throughput_mps),
                               interactive=request.lane == "interactive")
+        slotted = time.monotonic()
+        NUMBER_WAIT.observe(slotted - started)
         while (wait := await self.limits.acquire_pair(request.phone_number_id, request.to)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
+        PAIR_WAIT.observe(time.monotonic() - slotted)
 
     async def _body(self, request: OutboundRequest, profile: NumberProfile) -> dict[str, Any]:
         body = request.graph_body()
@@ -223,9 +228,15 @@ class Sender:
         key = request.idempotency_key
         attempts = request.attempt + 1
         if self.settings.rate_limits:
+            started = time.monotonic()
             await self.pacer.spaced(request.phone_number_id, float(profile.throughput_mps))
+            SPACING_WAIT.observe(time.monotonic() - started)
+        called = time.monotonic()
         try:
-            accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile), body)
+            try:
+                accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile), body)
+            finally:
+                GRAPH_SECONDS.observe(time.monotonic() - called)
         except AmbiguousOutcome as exc:
             self.counts["ambiguous"] += 1
             await self.idempotency.finish(key, state=State.DEFERRED, ambiguous=True)

@@ -26,13 +26,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
+from broker.metrics import GroupMetrics
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
+from config.logs import log_context
 from config.settings import DispatcherSettings
 from db.redis_client import connect_redis
+from dispatcher import metrics
 from dispatcher.accounts import Accounts
 from dispatcher.campaigns import CampaignGate
 from dispatcher.graph import GraphClient
@@ -90,6 +93,7 @@ class Dispatcher:
                                         retry_base_s=settings.retry_base_s)
         self.scheduler = Scheduler()
         self.offsets = OffsetTracker()
+        self.group_metrics = GroupMetrics(DISPATCHER_GROUP)
         self._bulk_paused = False
         self._assigned: set[tuple[str, int]] = set()
         self._revoked: list[set[tuple[str, int]]] = []
@@ -202,6 +206,7 @@ class Dispatcher:
             revoked = self._revoked.pop()
             dropped = self.scheduler.drop_partitions(revoked)
             self.offsets.forget(revoked)
+            self.group_metrics.forget(sorted(revoked))
             log.info("partitions revoked: %d queued requests left to their new owner", dropped)
 
     # --- working ---------------------------------------------------------------------------
@@ -209,14 +214,17 @@ class Dispatcher:
     async def _worker(self) -> None:
         while True:
             work = await self.scheduler.next()
-            try:
-                verdict = await self.sender.process(work.request)
-                await self._settle(work, verdict)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("send %s failed unexpectedly; retrying in 1 s", work.request.message_id)
-                self.scheduler.again(work, 1.0)
+            request = work.request
+            with log_context(tenant_id=request.tenant_id, conversation_key=request.conversation_key,
+                             message_id=request.message_id):
+                try:
+                    verdict = await self.sender.process(request)
+                    await self._settle(work, verdict)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("send %s failed unexpectedly; retrying in 1 s", request.message_id)
+                    self.scheduler.again(work, 1.0)
 
     async def _settle(self, work: Work, verdict: Verdict) -> None:
         if verdict.later_s is not None:
@@ -230,11 +238,13 @@ class Dispatcher:
             elif verdict.retry is not None:
                 self.scheduler.block(work)  # before publishing: the retry may be consumed at once
                 await self.producer.send(self.topics[OUTBOUND_RETRY.name], verdict.retry.encode(), key)
+                metrics.retried(work.request.lane)
             elif verdict.result is not None:
                 await self.producer.send(self.topics[OUTBOUND_RESULTS.name], verdict.result.encode(), key)
                 if verdict.result.local:
                     status = local_failure_status(verdict.result)
                     await self.producer.send(self.topics[STATUSES.name], status.encode(), key)
+                metrics.sent(work.request.lane, verdict.result.outcome, verdict.result.error_code)
         except DeliveryError as exc:
             self.scheduler.unblock(work)
             log.error("could not publish the outcome of %s (%s); it is re-evaluated", work.request.message_id, exc)
@@ -252,10 +262,16 @@ class Dispatcher:
 
     async def _commit(self) -> None:
         offsets = {tp: o for tp, o in self.offsets.committable().items() if tp in self._assigned}
+        if not offsets:
+            return
         try:
             await commit_finished(self.consumer, self.offsets, offsets)
         except CommitError as exc:
+            self.group_metrics.commits_refused.inc()
             log.warning("offset commit failed (the requests will be re-evaluated, not re-sent): %s", exc)
+            return
+        self.group_metrics.commits_ok.inc()
+        self.group_metrics.lag(self.consumer, offsets)
 
     async def _report_forever(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +22,7 @@ import orjson
 
 from broker.producer import AsyncProducer, DeliveryError
 from config.settings import IngressSettings
+from ingress.metrics import ACCEPTED, APPEND_SECONDS, REFUSED
 from ingress.signature import verify
 from schemas.catalogue import WEBHOOKS_RAW
 from schemas.meta_webhook import routing_key
@@ -68,6 +70,7 @@ class WebhookHandler:
         challenge = query.get("hub.challenge", [""])[0]
         if mode == "subscribe" and hmac.compare_digest(token, self._verify_token):
             return 200, challenge.encode()
+        REFUSED["verification"].inc()
         log.warning("webhook verification refused (mode=%r)", mode)
         return 403, b"forbidden"
 
@@ -75,27 +78,36 @@ class WebhookHandler:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._max:
+            REFUSED["too_large"].inc()
             return 413, b'{"error":"body too large"}'
         try:
             raw = await _read_body(receive, self._max)
         except BodyTooLarge:
+            REFUSED["too_large"].inc()
             return 413, b'{"error":"body too large"}'
         signature = headers.get(b"x-hub-signature-256")
         if not verify(raw, signature.decode("latin-1") if signature else None, self._secrets):
+            REFUSED["bad_signature"].inc()
             return 401, b'{"error":"invalid signature"}'
         try:
             decoded = orjson.loads(raw)
         except orjson.JSONDecodeError:
+            REFUSED["not_json"].inc()
             log.warning("signed webhook body is not JSON (%d bytes)", len(raw))
             return 400, b'{"error":"body is not JSON"}'
         if not isinstance(decoded, dict):
+            REFUSED["not_json"].inc()
             log.warning("signed webhook body is not a JSON object")
             return 400, b'{"error":"body is not a JSON object"}'
+        started = time.perf_counter()
         try:
             await self._producer.send(self._topic, raw, routing_key(decoded))
         except DeliveryError as exc:
+            REFUSED["broker_unavailable"].inc()
             log.error("webhook not appended to %s: %s", self._topic, exc)
             return 503, b'{"error":"temporarily unavailable"}'
+        APPEND_SECONDS.observe(time.perf_counter() - started)
+        ACCEPTED.inc()
         return 200, b'{"ok":true}'
 
 
