@@ -147,6 +147,6 @@ def fan_out(entries: Iterable[Entry], clients_by_tenant: dict[str, set[Client]])
     cut: list[Client] = []
     for entry in entries:
         for client in clients_by_tenant.get(entry.tenant_id, ()):
-            if client.wants(entry) and not client.offer(entry):
+            if client.wants(entry) and not client.offer(entry) and client not in cut:
                 cut.append(client)
     return cut
