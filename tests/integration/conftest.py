@@ -37,6 +37,7 @@ from tests.integration.helpers import (
     TopicTail,
     fresh_id,
     new_business,
+    quiet_waiting,
     scalar,
     started_stack,
     wait_for,
@@ -84,6 +85,7 @@ def tenant_factory(settings: CoreSettings, producer: AsyncProducer) -> TenantFac
     async def make(name: str = "test tenant", *, phone_number_id: str | None = None,
                    waba_id: str | None = None) -> Tenant:
         tenant_id = await create_tenant(settings, name)
+        await quiet_waiting(settings, tenant_id)
         pnid, waba = phone_number_id or fresh_id(), waba_id or fresh_id()
         await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
                             display_phone_number="15550001111")
@@ -139,8 +141,10 @@ async def api(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 def business_factory(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient) -> BusinessFactory:
-    async def make(name: str = "sender", *, throughput: int = 80, tier: int | None = None) -> Business:
-        return await new_business(settings, producer, sim, name, throughput=throughput, tier=tier)
+    async def make(name: str = "sender", *, throughput: int = 80, tier: int | None = None,
+                   acknowledge: bool = False) -> Business:
+        return await new_business(settings, producer, sim, name, throughput=throughput, tier=tier,
+                                  acknowledge=acknowledge)
 
     return make
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings
@@ -257,10 +257,26 @@ async def settled_connection(api: httpx.AsyncClient, admin: Admin, attempt_id: s
     return dict(await wait_for(done, timeout=60, what=f"signup attempt {attempt_id[:8]} to finish"))
 
 
+async def quiet_waiting(settings: CoreSettings, tenant_id: str) -> None:
+    """Turn off the acknowledgement a customer waiting for a person gets (on in the product): tests that count
+    what was sent after a hand-off expect nothing; ``test_waiting_acknowledgement`` keeps it on."""
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO tenant_settings (tenant_id, waiting) VALUES (:t, :w) "
+                                    "ON CONFLICT (tenant_id) DO UPDATE SET waiting = EXCLUDED.waiting"),
+                               {"t": tenant_id, "w": json.dumps({"acknowledge": False})})
+    finally:
+        await engine.dispose()
+
+
 async def new_business(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient, name: str, *,
-                       throughput: int = 80, tier: int | None = None) -> Business:
-    """A tenant with a number whose token is stored (and known to the simulator) and an API key."""
+                       throughput: int = 80, tier: int | None = None, acknowledge: bool = False) -> Business:
+    """A tenant with a number whose token is stored (and known to the simulator) and an API key; the waiting
+    acknowledgement is off unless ``acknowledge`` (``quiet_waiting``)."""
     tenant_id = await create_tenant(settings, name)
+    if not acknowledge:
+        await quiet_waiting(settings, tenant_id)
     pnid, waba, business = fresh_id(), fresh_id(), fresh_id()
     token = f"EAAG{random.getrandbits(128):032x}"
     await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
