@@ -22,6 +22,7 @@ from api.automations import router as automations_router
 from api.campaigns import router as campaigns_router
 from api.canned_responses import router as canned_responses_router
 from api.connection import router as connection_router
+from api.dashboards import router as dashboards_router
 from api.contacts import router as contacts_router
 from api.inbox import router as inbox_router
 from api.inbox_actions import router as inbox_actions_router
@@ -57,5 +58,6 @@ def install(app: FastAPI) -> None:
                    webhooks_router, campaigns_router, ai_router, media_router, live_router,
                    canned_responses_router):
         app.include_router(router)
+    app.include_router(dashboards_router)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
