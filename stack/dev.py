@@ -199,6 +199,7 @@ async def _until(probe: Any, what: str, timeout: float = 120) -> None:  # noqa: 
 
 def _banner(stack: LocalStack, url: str, demo: dict[str, Any], *, keep: bool = False) -> None:
     data = "kept when it stops" if keep else f"removed when it stops; {KEEP_DATA_ENV}=1 keeps it"
+    metrics = " ".join(f"{name}:{port}" for name, port in stack.metrics_ports.items())
     lines = [
         "Aerostic local stack is up.",
         f"  webhook ingress   {url}/webhooks/meta",
@@ -215,6 +216,7 @@ def _banner(stack: LocalStack, url: str, demo: dict[str, Any], *, keep: bool = F
         f"  demo inbound      stored {demo['inbound_s']:.2f}s after the customer wrote",
         f"  demo AI answer    read {demo['ai_s']:.2f}s after the customer wrote (offline scorer, knowledge base)",
         f"  demo reply        read {demo['reply_s']:.2f}s after the API call",
+        f"  metrics           {metrics}  (GET /metrics on 127.0.0.1)",
         f"  logs              {stack.log_dir}",
         f"  data              {stack.root} ({data})",
         "Make the customer write again, then answer through the API:",

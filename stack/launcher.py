@@ -27,6 +27,9 @@ from stack.topics import create_topics
 
 log = logging.getLogger(__name__)
 
+# The commands that serve Prometheus metrics (broker.metrics_http): each child gets a port of its own.
+METRICS_COMMANDS = frozenset({"ingress", "streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"})
+
 
 @dataclass
 class LocalStack:
@@ -45,6 +48,8 @@ class LocalStack:
     metasim_url: str = ""
     metasim_port: int = 0  # chosen before the ingress starts: its OAuth dialog is the simulator's
     sim_app_secret: str = ""
+    metrics: bool = True  # give every Aerostic process a metrics port (listed in ``metrics_ports``)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # child name → its /metrics port on 127.0.0.1
     _stop_at_exit: bool = field(default=False, init=False, repr=False)
 
     def _started(self) -> None:
@@ -92,10 +97,18 @@ class LocalStack:
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         """Run ``aerostic <args>`` as a supervised child named ``name`` (``env`` only for this child)."""
         self._started()
+        extra = dict(env or {})
+        if self.metrics and args and args[0] in METRICS_COMMANDS:
+            self.metrics_ports[name] = port = free_port()
+            extra.setdefault("AEROSTIC_METRICS_PORT", str(port))
         child = Child(name, [sys.executable, "-m", "aerostic", *args], log_dir=self.log_dir,
-                      env={**self.env(), **(env or {})}, cwd=self.root).start()
+                      env={**self.env(), **extra}, cwd=self.root).start()
         self.children[name] = child
         return child
+
+    def metrics_url(self, name: str) -> str:
+        """Where the child ``name`` serves its Prometheus metrics."""
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def start_ingress(self, port: int | None = None) -> str:
         """Run the ingress; Embedded Signup's dialog is the simulator's (started later on ``metasim_port``)."""
