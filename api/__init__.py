@@ -34,6 +34,7 @@ from api.media import router as media_router
 from api.messages import router as messages_router
 from api.operator import router as operator_router
 from api.platform import router as platform_router
+from api.teams import router as teams_router
 from api.templates import router as templates_router
 from api.tenant_settings import router as settings_router
 from api.webhooks import router as webhooks_router
@@ -56,7 +57,7 @@ def install(app: FastAPI) -> None:
                    automations_router, knowledge_router, settings_router, agents_router, inbox_router,
                    inbox_actions_router, inbox_thread_router, templates_router, contacts_router,
                    webhooks_router, campaigns_router, ai_router, media_router, live_router,
-                   canned_responses_router):
+                   canned_responses_router, teams_router):
         app.include_router(router)
     app.include_router(dashboards_router)
     for exc_type in UNAVAILABLE:

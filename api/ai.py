@@ -8,6 +8,9 @@
   precision, coverage, out-of-scope recall) and a suggested threshold.
 * ``GET /v1/ai/gaps?days=30&limit=20``: the questions handed over most often, grouped by meaning.
 * ``GET /v1/ai/status``: which offline provider this server and each running AI worker use, and why.
+* ``POST /v1/ai/try`` (admins): one question (at most 1000 characters) answered as the AI worker answers a
+  customer with the offline provider (``ai.agent.decide_request``: small talk, provider, threshold), and
+  whether the reply would be sent or the conversation handed over.
 
 The sentence model is loaded in this process on first use (about 0.2 s, 90 MB); evaluations,
 calibrations and gap groupings run one at a time in a thread, so the server keeps answering.
@@ -26,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Boolean, and_, cast, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ai.agent import decide_request
 from ai.evaluation import Labelled, calibrate, evaluate
 from ai.gaps import Asked, group
 from ai.knowledge import KnowledgeBase, KnowledgeEntry
@@ -33,17 +37,22 @@ from ai.offline import OfflineStatus, load_offline
 from ai.provider import Provider
 from ai.scorer import OfflineScorer
 from ai.semantic import SemanticScorer
-from api.ai_models import EvaluateRequest
+from ai.small_talk import SmallTalk
+from api.ai_models import EvaluateRequest, TryRequest, TryResult
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
 from config import redis_keys
 from db.tables import conversation_events, knowledge_entries, messages, tenant_settings
-from schemas.ai import DEFAULT_THRESHOLD
+from schemas.ai import DEFAULT_THRESHOLD, AiRequest
 
 router = APIRouter(prefix="/v1/ai", tags=["ai"])
 
 MAX_GAP_QUESTIONS = 2000  # the most recent hand-offs grouped per request
 MAX_WORKERS_LISTED = 100
+TRY_TIMEOUT_S = 8.0  # the AI worker's default
+NOTES = {"openai": "This tenant's customers are answered by its OpenAI-compatible model; this answer is the "
+                   "offline provider's, which also picks the entries the model is given.",
+         "off": "The AI is off: every message the automations do not settle goes to an agent."}
 
 _load_lock = threading.Lock()
 _loaded: tuple[Provider, OfflineScorer, OfflineStatus] | None = None
@@ -100,6 +109,34 @@ async def evaluate_ai(body: EvaluateRequest, principal: AdminDep, engine: Engine
         result = await evaluate(provider, kb, questions,
                                 threshold=body.threshold if body.threshold is not None else threshold)
     return result.as_dict()
+
+
+@router.post("/try")
+async def try_ai(body: TryRequest, principal: AdminDep, engine: EngineDep) -> TryResult:
+    """The answer the AI would give a customer asking ``question`` now, its confidence, and whether it would
+    be sent (at the tenant's threshold, or ``threshold``)."""
+    kb, threshold = await _tenant_kb(engine, principal.tenant_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(tenant_settings.c.ai_provider, tenant_settings.c.ai_small_talk)
+                                  .where(tenant_settings.c.tenant_id == principal.tenant_id))).first()
+    tenant_provider = row.ai_provider if row is not None else "offline"
+    small_talk = SmallTalk.model_validate(row.ai_small_talk) if row is not None and row.ai_small_talk else SmallTalk()
+    threshold = body.threshold if body.threshold is not None else threshold
+    offline, _, _ = await asyncio.to_thread(_providers)
+    now = datetime.now(UTC)
+    request = AiRequest(event_id=f"try:{principal.tenant_id}:{now.timestamp()}", tenant_id=principal.tenant_id,
+                        conversation_key="try", message_wamid="try", text=body.question, requested_at=now,
+                        threshold=threshold)
+    decision = await decide_request(request, offline, kb, threshold=threshold, timeout_s=TRY_TIMEOUT_S,
+                                    small_talk=small_talk)
+    answer = decision.reply
+    if answer is None and decision.outcome == "handoff" and kb:
+        # Below the threshold the worker sends nothing; show what it found all the same.
+        found = await offline.answer(body.question, [], kb)
+        answer = found.reply
+    return TryResult(outcome=decision.outcome, would_send=decision.outcome == "reply" and tenant_provider != "off",
+                     reply=answer, confidence=decision.confidence, threshold=threshold, reason=decision.reason,
+                     provider=decision.provider, tenant_provider=tenant_provider, note=NOTES.get(tenant_provider))
 
 
 @router.get("/calibration")

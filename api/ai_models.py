@@ -38,3 +38,37 @@ class EvaluateRequest(BaseModel):
     entries: list[KnowledgeEntryCreate] | None = Field(None, min_length=1, max_length=MAX_EVALUATED_ENTRIES)
     provider: Literal["offline", "lexical"] = "offline"
     threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+MAX_TRY_QUESTION = 1000  # characters: about what a customer's message carries
+
+
+class TryRequest(BaseModel):
+    """``POST /v1/ai/try``: a question as a customer would write it; ``threshold`` previews another threshold
+    (default: the tenant's)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra={"examples": [{"question": "When are you open?"},
+                                                              {"question": "Do you ship abroad?", "threshold": 0.5}]})
+
+    question: str = Field(min_length=1, max_length=MAX_TRY_QUESTION)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class TryResult(BaseModel):
+    """What the AI would do with the question: send ``reply`` (``would_send``) or hand the conversation over."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "outcome": "reply", "would_send": True, "reply": "We are open 9:00 to 17:00, Monday to Friday.",
+        "confidence": 0.91, "threshold": 0.7, "reason": "matched entry 'When are you open?'",
+        "provider": "semantic", "tenant_provider": "offline", "note": None}]})
+
+    outcome: Literal["reply", "handoff"]
+    would_send: bool = Field(description="true when the reply would be sent to the customer at this threshold")
+    reply: str | None = Field(description="the answer the AI found (also when it would hand over instead)")
+    confidence: float
+    threshold: float
+    reason: str
+    provider: str = Field(description="the provider that answered here")
+    tenant_provider: Literal["offline", "openai", "off"]
+    note: str | None = Field(description="why this answer may differ from a customer's (another provider, AI off)")

@@ -53,6 +53,12 @@ class RuleOrder(BaseModel):
 class RuleExecutionPublic(BaseModel):
     """One run of a rule on a conversation (recorded by the conversation processor)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 4021, "rule_id": "5b0c9a8e-2f4d-4c1e-9a65-1f2b3c4d5e6f", "rule_name": "Opening hours",
+        "conversation_key": "106540352242922:15551234567", "trigger_event": "wamid.HBgLMTU1NTEyMzQ1NjcVAgASGBQ",
+        "actions": [{"type": "reply", "message": {"type": "text", "text": {"body": "We open at 9:00."}}}],
+        "stopped": False, "executed_at": "2026-12-01T09:14:03Z"}]})
+
     id: int
     rule_id: str
     rule_name: str

@@ -5,7 +5,7 @@ whole order at once and must name exactly the tenant's rules. Writes of one tena
 serialised by a transaction-scoped advisory lock, so concurrent creations never share a position.
 After every committed change the tenant's configuration version is bumped, so the conversation
 processor applies the change to the very next message. Executions are recorded by the processor
-(through the projector) and read here, newest first.
+(through the projector) and read here, newest first, a page at a time.
 
 Everything about a rule is checked when it is saved (``automations.rules``, plus here that an
 assigned agent is a user of the tenant, and that a reply with a template passes the template registry of
@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -30,6 +30,7 @@ from api.agents import is_member
 from api.auth import AdminDep
 from api.automation_models import RuleExecutionPublic, RuleOrder, RulePublic, RuleToggle, UnreadableRulePublic
 from api.deps import EngineDep, RedisDep
+from api.pages import Page, PageDep, keyset, page_of
 from automations.rules import Assign, Reply, RuleSpec
 from db.tables import automation_rules, phone_numbers, rule_executions
 from templates import TemplateSendError
@@ -207,20 +208,27 @@ async def delete_rule(rule_id: RuleId, principal: AdminDep, engine: EngineDep, r
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/automations/{rule_id}/executions", responses=NOT_FOUND)
+EXECUTIONS_EXAMPLE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"example": {
+    "items": [RuleExecutionPublic.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+    "next_cursor": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgInJ1bGUtZXhlYy0xIl0="}}}}}
+
+
+@router.get("/automations/{rule_id}/executions", responses={**NOT_FOUND, **EXECUTIONS_EXAMPLE})
 async def list_executions(rule_id: RuleId, principal: AdminDep, engine: EngineDep,
-                          limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[RuleExecutionPublic]:
-    """The rule's latest runs, newest first."""
+                          page: PageDep) -> Page[RuleExecutionPublic]:
+    """The rule's runs, newest first, a page at a time (``limit``, ``cursor``)."""
     tenant = principal.tenant_id
     async with engine.connect() as conn:
         owned = (await conn.execute(select(automation_rules.c.id).where(
             automation_rules.c.tenant_id == tenant, automation_rules.c.id == str(rule_id)))).first()
         if owned is None:
             raise _not_found()
-        result = await conn.execute(select(rule_executions).where(
-            rule_executions.c.tenant_id == tenant, rule_executions.c.rule_id == str(rule_id))
-            .order_by(rule_executions.c.executed_at.desc(), rule_executions.c.id.desc()).limit(limit))
-        return [RuleExecutionPublic(id=r.id, rule_id=r.rule_id, rule_name=r.rule_name,
-                                    conversation_key=r.conversation_key, trigger_event=r.trigger_event,
-                                    actions=r.actions, stopped=r.stopped, executed_at=r.executed_at)
-                for r in result]
+        query = select(rule_executions).where(rule_executions.c.tenant_id == tenant,
+                                              rule_executions.c.rule_id == str(rule_id))
+        rows = list(await conn.execute(keyset(query, rule_executions.c.executed_at, rule_executions.c.event_id, page,
+                                              newest_first=True)))
+    shown, cursor = page_of(rows, page, lambda r: (r.executed_at, r.event_id))
+    return Page(items=[RuleExecutionPublic(id=r.id, rule_id=r.rule_id, rule_name=r.rule_name,
+                                           conversation_key=r.conversation_key, trigger_event=r.trigger_event,
+                                           actions=r.actions, stopped=r.stopped, executed_at=r.executed_at)
+                       for r in shown], next_cursor=cursor)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
-from sqlalchemy import func, select, update
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from sqlalchemy import Text, cast, func, or_, select, update
 
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
@@ -22,6 +22,7 @@ from tenants.config import bump_config_version
 router = APIRouter(prefix="/v1", tags=["knowledge"])
 
 MAX_ENTRIES = 2000  # the scorer indexes the whole base; a model's prompt takes the best few
+MAX_SEARCH = 200  # characters of a search
 EntryId = Annotated[uuid.UUID, Path()]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "the tenant has no such entry"}}
 
@@ -35,10 +36,23 @@ def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, "knowledge entry not found")
 
 
+def _matching(q: str) -> Any:
+    """Entries whose question, answer or a keyword contains ``q`` (case-insensitive, taken literally)."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(knowledge_entries.c.question.ilike(pattern, escape="\\"),
+               knowledge_entries.c.answer.ilike(pattern, escape="\\"),
+               cast(knowledge_entries.c.keywords, Text).ilike(pattern, escape="\\"))
+
+
 @router.get("/knowledge")
-async def list_entries(principal: TenantDep, engine: EngineDep, page: PageDep) -> Page[KnowledgeEntryPublic]:
-    """The entries of the tenant's knowledge base, oldest first."""
+async def list_entries(principal: TenantDep, engine: EngineDep, page: PageDep,
+                       q: Annotated[str | None, Query(min_length=1, max_length=MAX_SEARCH,
+                                                      description="text the question, answer or a keyword "
+                                                                  "contains")] = None) -> Page[KnowledgeEntryPublic]:
+    """The entries of the tenant's knowledge base, oldest first (those matching ``q`` when given)."""
     query = select(knowledge_entries).where(knowledge_entries.c.tenant_id == principal.tenant_id)
+    if q is not None and q.strip():
+        query = query.where(_matching(q.strip()))
     async with engine.connect() as conn:
         rows = list(await conn.execute(keyset(query, knowledge_entries.c.created_at, knowledge_entries.c.id, page)))
     shown, cursor = page_of(rows, page, lambda r: (r.created_at, str(r.id)))

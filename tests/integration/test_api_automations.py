@@ -199,10 +199,13 @@ async def test_executions_are_listed_newest_first(api: httpx.AsyncClient, db: As
     url = f"/v1/automations/{created['id']}/executions"
     listed = await api.get(url, headers=tenant.auth)
     assert listed.status_code == 200, listed.text
-    assert [e["trigger_event"] for e in listed.json()] == ["wamid.1", "wamid.2", "wamid.0"]
-    assert listed.json()[0]["actions"] == [{"type": "add_tag", "tag": "t"}]
-    assert [e["trigger_event"] for e in (await api.get(f"{url}?limit=2", headers=tenant.auth)).json()] == [
-        "wamid.1", "wamid.2"]
+    assert [e["trigger_event"] for e in listed.json()["items"]] == ["wamid.1", "wamid.2", "wamid.0"]
+    assert listed.json()["items"][0]["actions"] == [{"type": "add_tag", "tag": "t"}]
+    assert listed.json()["next_cursor"] is None
+    first = (await api.get(f"{url}?limit=2", headers=tenant.auth)).json()
+    assert [e["trigger_event"] for e in first["items"]] == ["wamid.1", "wamid.2"]
+    rest = (await api.get(url, headers=tenant.auth, params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [e["trigger_event"] for e in rest["items"]] == ["wamid.0"] and rest["next_cursor"] is None
     assert (await api.get(f"{url}?limit=0", headers=tenant.auth)).status_code == 422
 
 
@@ -216,7 +219,7 @@ async def test_a_saved_rule_runs_on_the_next_message(api: httpx.AsyncClient, sim
     url = f"/v1/automations/{created['id']}/executions"
 
     async def ran() -> list[dict[str, Any]]:
-        return list((await api.get(url, headers=tenant.auth)).json())
+        return list((await api.get(url, headers=tenant.auth)).json()["items"])
 
     executions = await wait_for(ran, what="the rule's execution to be recorded")
     assert executions[0]["conversation_key"] == tenant.conversation("16505550101")
