@@ -2,9 +2,10 @@
 
 The thread is the send API's conversation listing (``api.messages``) with who sent each message: the
 customer, an agent (by display name or email), the AI, an automation rule (by name), a campaign (by name)
-or an API key (by name), resolved from the message's ``requested_by``. The history is the contact's other
-conversations (one per business number), the times this conversation was resolved, and the campaigns the
-contact was part of, newest first and bounded. Every query is scoped by the caller's tenant.
+or an API key (by name), resolved from the message's ``requested_by``; a template message is given the text
+its recipient read (``templates.render`` of the registry's template with the parameters sent). The history
+is the contact's other conversations (one per business number), the times this conversation was resolved,
+and the campaigns the contact was part of, newest first and bounded. Every query is scoped by the caller's tenant.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import TenantDep
 from api.deps import EngineDep
 from api.inbox import NOT_FOUND, ConversationKey, conversation_row
 from api.inbox_models import ContactCampaign, ContactHistory, PastConversation, Sender, ThreadItem, ThreadPage
+from api.message_models import MessageItem
 from api.messages import list_conversation_messages
 from db.tables import (
     agents,
@@ -29,9 +31,13 @@ from db.tables import (
     campaigns,
     conversation_events,
     conversations,
+    message_templates,
     messages,
+    phone_numbers,
     users,
 )
+from templates import render
+from templates.registry import row_template, template_of
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 
@@ -52,10 +58,32 @@ async def thread(
             select(messages.c.message_id, messages.c.requested_by).where(
                 messages.c.tenant_id == principal.tenant_id, messages.c.message_id.in_(ids)))} if ids else {}
         senders = await resolve_senders(conn, principal.tenant_id, set(requested.values()) - {None})
+        shown = await template_texts(conn, principal.tenant_id, key, page.messages)
     items = [ThreadItem(**m.model_dump(), sender=Sender(kind="customer") if m.direction == "inbound"
                         else senders.get(requested.get(m.id) or "", Sender(kind="api")))
              for m in page.messages]
+    for item in items:
+        if item.text is None and item.id in shown:
+            item.text = shown[item.id]
     return ThreadPage(messages=items, next=page.next)
+
+
+async def template_texts(conn: AsyncConnection, tenant_id: str, key: str, page: list[MessageItem]) -> dict[str, str]:
+    """The text each outbound template message of ``page`` showed its recipient, by message id (templates the
+    registry of the conversation's number's WABA does not hold are left out)."""
+    sent = {m.id: found for m in page if m.id and m.direction == "outbound" and m.type == "template"
+            and (found := template_of(m.payload or {})) is not None}
+    if not sent:
+        return {}
+    waba = select(phone_numbers.c.waba_id).where(phone_numbers.c.tenant_id == tenant_id,
+                                                 phone_numbers.c.phone_number_id == key.partition(":")[0])
+    t = message_templates.c
+    rows = await conn.execute(select(message_templates).where(
+        t.tenant_id == tenant_id, t.waba_id == waba.scalar_subquery(),
+        tuple_(t.name, t.language).in_(list({(name, language) for name, language, _ in sent.values()}))))
+    known = {(r.name, r.language): row_template(r) for r in rows}
+    return {message_id: render(known[(name, language)], components)
+            for message_id, (name, language, components) in sent.items() if (name, language) in known}
 
 
 def _uuids(values: list[str]) -> list[str]:

@@ -158,9 +158,15 @@
       var page = await api("GET", "/v1/conversations?" + params.toString());
       state.items = more ? state.items.concat(page.items) : page.items;
       state.cursor = page.next_cursor;
-      state.items.forEach(function (c) { state.byKey[c.key] = c; });
+      state.items.forEach(function (c) {
+        var known = state.byKey[c.key];
+        if (known && known.version && !c.version) c.version = known.version;
+        state.byKey[c.key] = c;
+      });
       say($("list-error"), "");
       renderList();
+      var open = state.open && state.byKey[state.open];
+      if (open && open.unread && document.visibilityState !== "hidden") markRead(state.open);
     } catch (error) {
       say($("list-error"), error.message);
     }
@@ -290,6 +296,8 @@
       if (at !== undefined) {
         var old = state.messages[at];
         if (rankOf(old.status) > rankOf(m.status) && old.status !== "failed") m.status = old.status;
+        if (!m.text && old.text) m.text = old.text;
+        if (!m.sender && old.sender) m.sender = old.sender;
         state.messages[at] = m;
       } else {
         state.messages.push(m);
@@ -774,8 +782,22 @@
   }
 
   /* --- the live feed ------------------------------------------------------------------------------ */
+  function refreshLater(ms) { setTimeout(refreshSoon, ms); }
+  function applyConversation(conv, data) {
+    if (!conv || (conv.version && data.version && data.version < conv.version)) return;
+    conv.state = data.state; conv.assignee_id = data.assignee_id; conv.team = data.team;
+    conv.handoff_reason = data.reason;
+    if (data.version) conv.version = data.version;
+    conv.handled_by = data.state === "bot" ? (conv.handled_by === "automation" ? "automation" : "ai")
+                                           : { agent: "human", queued: "queue", closed: "nobody" }[data.state];
+  }
   function onLive(event) {
     var key = event.conversation_key, data = event.data || {};
+    if (event.type === "reset") {
+      refreshSoon();
+      if (state.open) openConversation(state.open);
+      return;
+    }
     if (event.type === "message.status") { applyStatus(data); refreshSoon(); return; }
     if (event.type === "message.in" || event.type === "message.out") {
       if (key && key === state.open) {
@@ -784,32 +806,35 @@
                            payload: { message: data.message }, status: "queued", created_at: event.at,
                            sender: { kind: { agent: "agent", ai: "ai", rule: "rule", campaign: "campaign" }[data.author] || "api",
                                      id: data.author === "agent" ? data.requested_by : null } }]);
-          renderThread();
+        } else {
+          var sent = data.timestamp ? new Date(Number(data.timestamp) * 1000).toISOString() : event.at;
+          mergeMessages([{ id: null, wamid: data.wamid, direction: "inbound", type: data.type, text: data.text,
+                           status: null, sent_at: sent, created_at: event.at }]);
         }
-        loadThread(key, false).then(function () { if (event.type === "message.in") markRead(key); })
-          .catch(function (error) { say($("action-error"), error.message); });
+        renderThread();
+        // The projector writes the message a moment after the feed saw it: read the thread (media, senders)
+        // again then, and move the read marker past it.
+        setTimeout(function () {
+          if (state.open !== key) return;
+          loadThread(key, false).then(function () { if (event.type === "message.in") return markRead(key); })
+            .catch(function (error) { say($("action-error"), error.message); });
+        }, 1500);
       }
-      refreshSoon();
+      refreshSoon(); refreshLater(2000);
       return;
     }
     if (event.type === "conversation") {
       var before = state.byKey[key];
       var previous = before ? before.assignee_id : undefined;
-      if (before) {
-        before.state = data.state; before.assignee_id = data.assignee_id; before.team = data.team;
-        before.handoff_reason = data.reason;
-      }
+      applyConversation(before, data);
       if (data.assignee_id === ME && previous !== ME) assignedToMe(key, data);
-      if (key === state.open) {
-        api("GET", "/v1/conversations/" + encodeURIComponent(key)).then(function (conv) {
-          if (state.open !== key) return;
-          state.openRow = conv;
-          state.byKey[key] = Object.assign(state.byKey[key] || {}, conv);
-          renderHeader(conv); renderContact(conv);
-          loadHistory(key).catch(function () { /* the panel keeps what it had */ });
-        }).catch(function (error) { say($("action-error"), error.message); });
+      if (key === state.open && state.openRow) {
+        applyConversation(state.openRow, data);
+        renderHeader(state.openRow);
+        loadHistory(key).catch(function () { /* the panel keeps what it had */ });
       }
-      refreshSoon();
+      renderList();
+      refreshSoon(); refreshLater(2000);
       return;
     }
     if (event.type === "contact") {
@@ -827,21 +852,19 @@
     }
   }
   function connectLive() {
-    var status = $("live-status");
-    var live = window.AerosticLive;
+    var live = window.AerosticLive;  // the console's feed (live.js, loaded by the layout before this file)
     if (!live) {
-      status.dataset.status = "off";
-      status.textContent = "Live updates unavailable: reload to see changes";
+      var badge = $("live-status");
+      if (badge) { badge.dataset.status = "off"; badge.textContent = "Live updates unavailable: reload to see changes"; }
       return;
     }
-    ["message.in", "message.out", "message.status", "conversation", "contact", "presence"].forEach(function (type) {
+    ["message.in", "message.out", "message.status", "conversation", "contact", "presence", "reset"].forEach(function (type) {
       live.on(type, onLive);
     });
     var wasLive = false;
     live.onStatus(function (s) {
-      status.dataset.status = s;
-      status.textContent = { connecting: "Live updates: connecting…", live: "Live", reconnecting: "Live updates: reconnecting…" }[s] || s;
-      if (s === "live" && wasLive) {  // events may have been missed while away: fetch again once
+      root.dataset.live = s;
+      if (s === "live" && wasLive) {  // events may have been missed while reconnecting: fetch again once
         refreshSoon();
         if (state.open) loadThread(state.open, false).catch(function () { /* shown on the next action */ });
       }
