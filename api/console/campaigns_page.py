@@ -4,7 +4,8 @@ with its live funnel, pause / resume / cancel, its recipients by state and their
 
 Pages are shells rendered here; ``static/campaigns.js`` fills them from ``/v1/campaigns`` (the review step
 saves the campaign as a draft to ask the API for its preview and estimate). A campaign's page follows the live
-feed's ``campaign`` events (``static/live.js``, ``AerosticLive``) and reads the campaign again on each one.
+feed's ``campaign`` events (the layout's ``static/live.js``: ``AerosticLive``) and reads the campaign again on
+each one.
 
 The facts the review step shows (sources: the project's reference notes on campaigns, section 2):
 - Meta charges per delivered template since 1 July 2025, by category and the recipient's country
@@ -24,7 +25,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from api.console.access import page_user
-from api.console.templating import STATIC_DIR, render
+from api.console.templating import render
 from api.deps import EngineDep
 from campaigns.states import CampaignState, RecipientState
 
@@ -58,11 +59,6 @@ def _data() -> dict[str, object]:
             "tier_note": TIER_NOTE}
 
 
-def _live_feed() -> bool:
-    """Whether the console's live feed script is installed (the page follows it when it is)."""
-    return (STATIC_DIR / "live.js").is_file()
-
-
 @router.get("/campaigns")
 async def campaigns_page(request: Request, engine: EngineDep) -> Response:
     """The tenant's campaigns with their state and progress."""
@@ -87,7 +83,7 @@ async def campaign_page(campaign_id: uuid.UUID, request: Request, engine: Engine
     user = await page_user(request, engine, "campaigns")
     if isinstance(user, Response):
         return user
-    return render(request, "campaign.html", {"user": user, "live_feed": _live_feed(), "page_data": {
+    return render(request, "campaign.html", {"user": user, "page_data": {
         **_data(), "campaign_id": str(campaign_id),
         "recipient_state_values": [s.value for s in RecipientState],
         "final_states": [s.value for s in (CampaignState.COMPLETED, CampaignState.CANCELLED)]}})

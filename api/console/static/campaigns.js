@@ -451,19 +451,14 @@
     $("cmp-cancel").addEventListener("click", () => command("cancel", "Cancel"));
     $("cmp-refresh").addEventListener("click", () => { load(); recipients(true); });
 
+    // The layout's live feed (live.js runs before this deferred file); its badge in the header shows its state.
     const live = window.AerosticLive;
     if (live) {
-      const words = {connecting: "Connecting to live updates…", live: "Live", reconnecting: "Reconnecting to live updates…"};
-      live.onStatus((status) => {
-        $("live-status").dataset.status = status;
-        $("live-status").textContent = words[status] || status;
-        if (status === "live") reread();  // catch up on what happened while not connected
-      });
+      live.onStatus((status) => { if (status === "live") reread(); });  // catch up on what passed meanwhile
       live.on("campaign", (event) => {
         const d = event.data || {};
         if (d.campaign_id !== id) return;
         if (d.funnel && typeof d.funnel === "object") showFunnel(d.funnel);
-        if (d.state && view) { view.state = d.state; }
         reread();
       });
     }
