@@ -19,6 +19,7 @@ from api import install
 from api.console.campaigns_page import router as console_campaigns_router
 from api.console.contacts_page import router as console_contacts_router
 from api.console.inbox import router as console_inbox_router
+from api.console.inbox_settings import router as console_inbox_settings_router
 from api.console.dashboards import router as console_dashboards_router
 from api.console.pages import router as console_router
 from api.console.templates_page import router as console_templates_router
@@ -67,6 +68,7 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
     app.include_router(console_router)
     app.include_router(console_dashboards_router)
     app.include_router(console_inbox_router)  # /console/inbox
+    app.include_router(console_inbox_settings_router)  # /console/inbox-settings
     for page_router in (console_templates_router, console_contacts_router, console_campaigns_router):
         app.include_router(page_router)
     return app
