@@ -6,7 +6,9 @@ path is loaded), connects a tenant whose knowledge base the offline scorer answe
 simulated customers (each a new conversation) ask at a sustained rate. The latency of one message
 runs from the moment the simulator is asked to send the customer's webhook to the moment the AI's
 reply reaches the simulator's send endpoint (both on this machine's clock). A message without a
-reply when the pipeline has drained is lost; a customer answered twice is duplicated.
+reply when the pipeline has drained is lost; a customer answered twice is duplicated. Each rate's line also
+gives the CPU milliseconds per question of every Aerostic process, read from the process's own Prometheus
+metrics (``process_cpu_seconds_total``) before and after the run (drain included).
 
 Ends with one line:
 ``RESULT e2e p50_ms_200=… p99_ms_200=… p50_ms_500=… p99_ms_500=… lost=… duplicated=…``
@@ -21,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -65,6 +68,27 @@ class Run:
     @property
     def duplicated(self) -> int:
         return sum(1 for times in self.answers.values() if len(times) > 1)
+
+
+def cpu_seconds(stack: LocalStack) -> dict[str, float]:
+    """CPU seconds used so far by each Aerostic process, from its metrics (a process that does not answer: 0)."""
+    used: dict[str, float] = {}
+    for name in stack.metrics_ports:
+        try:
+            text = httpx.get(stack.metrics_url(name), timeout=10).text
+        except httpx.HTTPError:
+            used[name] = 0.0
+            continue
+        used[name] = sum(sample.value for family in text_string_to_metric_families(text)
+                         for sample in family.samples if sample.name == "process_cpu_seconds_total")
+    return used
+
+
+def _cpu_per_question(before: dict[str, float], after: dict[str, float], questions: int) -> str:
+    if not questions:
+        return ""
+    return " ".join(f"{name}={1000 * (after[name] - before.get(name, 0.0)) / questions:.1f}"
+                    for name in sorted(after))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -189,7 +213,9 @@ def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: fl
             capacity = step
         print(f"sustained within p99 <= {TARGET_P99_MS:.0f} ms: {capacity}/s", flush=True)
         for rate in rates:
+            cpu_before = cpu_seconds(bench.stack)
             run = asyncio.run(bench.run(rate, seconds, drain_s))
+            cpu = _cpu_per_question(cpu_before, cpu_seconds(bench.stack), len(run.sent))
             runs.append(run)
             latencies = run.latencies_ms()
             print(f"rate {rate}/s (achieved {run.achieved_rate:.0f}/s): {len(run.sent)} questions, "
@@ -198,6 +224,7 @@ def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: fl
                   f"mean_ms={statistics.fmean(latencies) if latencies else float('nan'):.1f} lost={run.lost} "
                   f"duplicated={run.duplicated} send_errors={run.send_errors} "
                   f"p99_vs_baseline={_percentile(latencies, 0.99) / base_p99:.1f}x", flush=True)
+            print(f"  cpu_ms per question (metrics): {cpu}", flush=True)
     finally:
         bench.stop()
     figures = " ".join(f"p50_ms_{r.rate}={_percentile(r.latencies_ms(), 0.5):.1f} "

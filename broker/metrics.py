@@ -18,8 +18,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaException, TopicPartition
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+disable_created_metrics()  # no ``*_created`` series beside every counter: half the exposition, nothing lost
 BATCH_SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from broker.metrics import SECONDS
+
 WEBHOOKS = Counter("aerostic_ingress_webhooks", "Webhook requests by result (accepted, refused) and reason",
                    ["result", "reason"])
 APPEND_SECONDS = Histogram("aerostic_ingress_append_seconds",
                            "Appending one webhook to Kafka, until the broker acknowledged it (acks=all)",
-                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+                           buckets=(0.0005, *SECONDS))
 
 ACCEPTED = WEBHOOKS.labels("accepted", "ok")
 REFUSED = {reason: WEBHOOKS.labels("refused", reason)
