@@ -6,14 +6,15 @@ tenant or a conversation. Figures are updated once per batch, with label childre
 record.
 
 Lag is the fetch's own high watermark (``get_watermark_offsets(cached=True)``: what the last fetch response
-said) minus the group's committed position, per partition, after each commit. The broker's ListOffsets answer
-is not used: the embedded broker (Tansu) reports a ListOffsets high watermark far below the real end of a
-topic. A partition that has not been fetched yet has no cached watermark and shows no lag; a broker whose
-fetch responses also lag behind makes the figure low, never negative (it is clamped at zero).
+said) minus the group's committed position, per partition, refreshed after a commit at most every second. The
+broker's ListOffsets answer is not used: the embedded broker (Tansu) reports a ListOffsets high watermark far
+below the real end of a topic. A partition that has not been fetched yet has no cached watermark and shows no
+lag; a broker whose fetch responses also lag behind makes the figure low, never negative (clamped at zero).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -46,7 +47,7 @@ PRODUCED = Counter("aerostic_producer_records", "Records the broker acknowledged
 PRODUCE_ERRORS = Counter("aerostic_producer_errors",
                          "Records the broker did not acknowledge (refused, timed out, purged, local queue full)")
 
-NO_WATERMARK = -1001  # librdkafka's OFFSET_INVALID: nothing fetched yet
+LAG_EVERY_S = 1.0  # lag is computed at most this often per group
 
 
 class Slice(NamedTuple):
@@ -88,7 +89,10 @@ class GroupMetrics:
         self.commits_refused = COMMITS.labels(group, "refused")
         self.transient = TRANSIENT.labels(group)
         self._records: dict[str, Any] = {}
+        self._partitions: dict[tuple[str, int], TopicPartition] = {}
         self._lag: dict[tuple[str, int], Any] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+        self._lag_at = float("-inf")
 
     def started(self, parts: dict[tuple[str, int], Slice], now_s: float) -> None:
         """A batch's handling starts: records per topic, batch size, each partition's hop latency."""
@@ -112,27 +116,37 @@ class GroupMetrics:
         self.batch_seconds.observe(seconds)
 
     def lag(self, consumer: Any, positions: dict[tuple[str, int], int]) -> None:
-        """Set each partition's lag from the consumer's cached watermark and the position just committed."""
-        for tp, position in positions.items():
-            low_high = watermark(consumer, tp)
-            if low_high is None:
+        """Record the positions just committed; at most every ``LAG_EVERY_S``, set every partition's lag from
+        the consumer's cached watermark (a scrape every few seconds needs no fresher figure)."""
+        self._positions.update(positions)
+        now = time.monotonic()
+        if now - self._lag_at < LAG_EVERY_S:
+            return
+        self._lag_at = now
+        for tp, position in list(self._positions.items()):
+            partition = self._partitions.get(tp)
+            if partition is None:
+                partition = self._partitions[tp] = TopicPartition(tp[0], tp[1])
+            high = watermark(consumer, partition)
+            if high is None:
                 continue
             child = self._lag.get(tp)
             if child is None:
                 child = self._lag[tp] = LAG.labels(self.group, tp[0], str(tp[1]))
-            child.set(max(0, low_high - position))
+            child.set(max(0, high - position))
 
     def forget(self, partitions: Sequence[tuple[str, int]]) -> None:
-        """Partitions given to another member: their lag is that member's to report."""
+        """Partitions given to another member (called on the polling thread): their lag is that member's."""
         for tp in partitions:
+            self._positions.pop(tp, None)
             if self._lag.pop(tp, None) is not None:
                 LAG.remove(self.group, tp[0], str(tp[1]))
 
 
-def watermark(consumer: Any, tp: tuple[str, int]) -> int | None:
+def watermark(consumer: Any, tp: TopicPartition) -> int | None:
     """The high watermark of ``tp`` in the consumer's last fetch response, or None when it has none yet."""
     try:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(tp[0], tp[1]), cached=True)
+        _low, high = consumer.get_watermark_offsets(tp, cached=True)
     except KafkaException:
         return None
     return None if high is None or high < 0 else int(high)

@@ -189,3 +189,15 @@ async def test_the_producer_counts_its_delivery_reports(monkeypatch: pytest.Monk
     sender._watch_failures(reports)
     assert _value("aerostic_producer_records_total") - produced == 2
     assert _value("aerostic_producer_errors_total") - errors == 1
+
+
+def test_lag_is_refreshed_at_most_every_second_from_the_latest_positions() -> None:
+    group = "metrics-test-lag-refresh"
+    consumer = FakeConsumer([], high={("t", 0): 100})
+    metrics = GroupMetrics(group)
+    metrics.lag(consumer, {("t", 0): 10})
+    metrics.lag(consumer, {("t", 0): 60})  # within the second: remembered, not yet computed
+    assert _value("aerostic_consumer_lag_records", group=group, topic="t", partition="0") == 90
+    metrics._lag_at -= 1.0
+    metrics.lag(consumer, {})
+    assert _value("aerostic_consumer_lag_records", group=group, topic="t", partition="0") == 40
