@@ -172,6 +172,7 @@ def meta_account_factory(sim: httpx.AsyncClient) -> MetaAccountFactory:
 def admin_factory(settings: CoreSettings) -> AdminFactory:
     async def make(name: str = "signup tenant") -> Admin:
         tenant_id = await create_tenant(settings, name)
+        await quiet_waiting(settings, tenant_id)
         _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="signup")
         return Admin(tenant_id, api_key)
 
