@@ -41,6 +41,7 @@ from ai.small_talk import SmallTalk
 from api.ai_models import EvaluateRequest, TryRequest, TryResult
 from api.auth import AdminDep, TenantDep
 from api.deps import EngineDep, RedisDep
+from api.reference import json_example
 from config import redis_keys
 from db.tables import conversation_events, knowledge_entries, messages, tenant_settings
 from schemas.ai import DEFAULT_THRESHOLD, AiRequest
@@ -82,7 +83,14 @@ async def _tenant_kb(engine: AsyncEngine, tenant_id: str) -> tuple[KnowledgeBase
     return KnowledgeBase(entries, tenant_id=f"api:{tenant_id}"), DEFAULT_THRESHOLD if threshold is None else threshold
 
 
-@router.post("/evaluate")
+AT_THRESHOLD = {"threshold": 0.7, "in_scope_accuracy": 0.92, "coverage": 0.85, "precision": 0.94,
+                "precision_all": 0.9, "oos_recall": 0.8}
+AT = "2026-12-01T09:14:03Z"
+
+
+@router.post("/evaluate", responses={200: json_example({
+    "provider": "semantic", "threshold": 0.7, "at_threshold": AT_THRESHOLD, "top1_accuracy": 0.95, "in_scope": 40,
+    "out_of_scope": 10, "p50_ms": 4.1, "p99_ms": 11.8, "p99_cpu_ms": 9.6, "curve": [AT_THRESHOLD]})})
 async def evaluate_ai(body: EvaluateRequest, principal: AdminDep, engine: EngineDep) -> dict[str, Any]:
     """Ask the AI labelled questions and report accuracy, coverage, precision and out-of-scope recall."""
     kb, threshold = await _tenant_kb(engine, principal.tenant_id)
@@ -139,7 +147,10 @@ async def try_ai(body: TryRequest, principal: AdminDep, engine: EngineDep) -> Tr
                      provider=decision.provider, tenant_provider=tenant_provider, note=NOTES.get(tenant_provider))
 
 
-@router.get("/calibration")
+@router.get("/calibration", responses={200: json_example({
+    "provider": "semantic", "threshold": 0.7, "expected_precision": 0.94, "expected_coverage": 0.85,
+    "expected_oos_recall": 0.8, "suggested_threshold": 0.65, "target_precision": 0.9, "answerable": 38,
+    "unanswerable": 4, "curve": [AT_THRESHOLD]})})
 async def get_calibration(principal: AdminDep, engine: EngineDep) -> dict[str, Any]:
     """Expected precision and coverage at the tenant's threshold, from its own entries; a suggested threshold."""
     kb, threshold = await _tenant_kb(engine, principal.tenant_id)
@@ -149,7 +160,10 @@ async def get_calibration(principal: AdminDep, engine: EngineDep) -> dict[str, A
     return {"provider": state.provider, **result.as_dict()}
 
 
-@router.get("/gaps")
+@router.get("/gaps", responses={200: json_example({
+    "days": 30, "handed_over": 57, "grouped_by": "meaning", "items": [{
+        "question": "do you deliver on sundays", "count": 9, "last_at": "2026-12-01T09:14:03+00:00",
+        "examples": ["do you deliver on sundays", "sunday delivery?"], "reasons": ["low confidence"]}]})})
 async def get_gaps(principal: TenantDep, engine: EngineDep,
                    days: Annotated[int, Query(ge=1, le=365)] = 30,
                    limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
@@ -176,7 +190,9 @@ async def get_gaps(principal: TenantDep, engine: EngineDep,
                        "examples": g.examples, "reasons": g.reasons} for g in gaps]}
 
 
-@router.get("/status")
+@router.get("/status", responses={200: json_example({
+    "workers": [{"worker": "ai-worker-1", "provider": "semantic", "model": "all-MiniLM-L6-v2", "at": AT}],
+    "api": {"offline": {"provider": "semantic", "model": "all-MiniLM-L6-v2", "reason": "model loaded"}}})})
 async def get_status(principal: TenantDep, redis: RedisDep) -> dict[str, Any]:
     """Which offline provider answers (each running AI worker's health record) and this server's."""
     workers = []

@@ -32,7 +32,18 @@ class LabelledQuestion(BaseModel):
 class EvaluateRequest(BaseModel):
     """What to evaluate: the tenant's knowledge base (or ``entries`` given here), at its threshold or this one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "questions": [
+                    {"text": "what time do you open", "entry_id": "2b4d6f8a-0c1e-4a3b-9d5f-7e8a9b0c1d2e"},
+                    {"text": "can I pay by card?", "answer": "Yes, we take every major card."},
+                    {"text": "what is the meaning of life"},
+                ],
+                "provider": "offline", "threshold": 0.7,
+            },
+        ]},
+        extra="forbid")
 
     questions: list[LabelledQuestion] = Field(min_length=1, max_length=MAX_QUESTIONS)
     entries: list[KnowledgeEntryCreate] | None = Field(None, min_length=1, max_length=MAX_EVALUATED_ENTRIES)

@@ -14,12 +14,43 @@ from automations.rules import Rule
 class RulePublic(Rule):
     """A stored rule, as the API shows it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "5b0c9a8e-2f4d-4c1e-9a65-1f2b3c4d5e6f", "position": 0, "name": "After hours", "enabled": True,
+                "trigger": {"type": "outside_business_hours"},
+                "conditions": [{"type": "conversation_state", "states": ["bot"]}],
+                "actions": [
+                    {
+                        "type": "reply",
+                        "message": {
+                            "type": "text",
+                            "text": {"body": "Thanks for your message! We are closed now and answer from 9:00."},
+                        },
+                    },
+                    {"type": "add_tag", "tag": "after-hours"},
+                ],
+                "stop": True, "created_at": "2026-11-20T08:45:00Z", "updated_at": "2026-11-20T08:45:00Z",
+            },
+        ]})
+
     created_at: datetime
     updated_at: datetime
 
 
 class UnreadableRulePublic(BaseModel):
     """A stored rule that no longer validates (saved before a stricter check): it never runs; fix or delete it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "6c1d0b9f-3a5e-4d2f-8b76-2a3c4d5e6f70", "position": 1, "name": "Old greeting", "enabled": True,
+                "stop": False, "trigger": {"type": "first_message"}, "conditions": [],
+                "actions": [{"type": "reply", "message": {"type": "text"}}],
+                "problem": "actions.0.message: type is 'text' but no 'text' object was given",
+                "created_at": "2026-10-01T08:00:00Z", "updated_at": "2026-10-01T08:00:00Z",
+            },
+        ]})
 
     id: str
     position: int
@@ -37,7 +68,9 @@ class UnreadableRulePublic(BaseModel):
 class RuleToggle(BaseModel):
     """``PATCH /v1/automations/{rule_id}``: switch a rule on or off."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"enabled": False}]},
+        extra="forbid", strict=True)
 
     enabled: bool
 
@@ -45,7 +78,11 @@ class RuleToggle(BaseModel):
 class RuleOrder(BaseModel):
     """``PUT /v1/automations/order``: every rule id of the tenant, in the order they should run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"ids": ["5b0c9a8e-2f4d-4c1e-9a65-1f2b3c4d5e6f", "6c1d0b9f-3a5e-4d2f-8b76-2a3c4d5e6f70"]},
+        ]},
+        extra="forbid")
 
     ids: list[uuid.UUID] = Field(max_length=1000)
 

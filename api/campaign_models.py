@@ -25,7 +25,20 @@ class TemplateRef(BaseModel):
 class CampaignCreate(BaseModel):
     """A new campaign (a draft until launched)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "name": "December sale", "from": "106540352242922",
+                "template": {"name": "december_sale", "language": "en_US"},
+                "audience": {"kind": "segment", "segment_id": "0d2f4b6d-8f0a-4c2e-9b4d-6f8a0c2e4b6d"},
+                "variables": {"body.1": {"source": "attribute:first_name", "default": "there"}},
+                "schedule": {
+                    "send_at": "2026-12-05T09:00:00", "timezone": "America/Chicago",
+                    "quiet_hours": {"start": "21:00:00", "end": "09:00:00"},
+                },
+            },
+        ]},
+        extra="forbid", populate_by_name=True)
 
     name: str = Name
     from_: str | None = Field(default=None, alias="from", min_length=1, max_length=64)
@@ -38,7 +51,9 @@ class CampaignCreate(BaseModel):
 class TestSend(BaseModel):
     """Send the campaign's message to these numbers now (each a tenant's own test phone, say)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"to": ["+15551234567"]}]},
+        extra="forbid")
 
     to: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(min_length=1, max_length=10)
 
@@ -46,12 +61,31 @@ class TestSend(BaseModel):
 class PreviewRequest(BaseModel):
     """Render the message for this contact (a wa_id), or for the audience's first one when omitted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"contact": "15551234567"}]},
+        extra="forbid")
 
     contact: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class CampaignView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "e2b4d6f8-1a3c-4e5b-9d7f-0a2c4e6b8d1f", "name": "December sale", "state": "running",
+                "state_reason": None, "waiting_for": None, "phone_number_id": "106540352242922",
+                "template": {"name": "december_sale", "language": "en_US"},
+                "audience": {"kind": "segment", "segment_id": "0d2f4b6d-8f0a-4c2e-9b4d-6f8a0c2e4b6d"},
+                "audience_size": 1280,
+                "variables": {"body.1": {"source": "attribute:first_name", "default": "there"}},
+                "schedule": {"send_at": "2026-12-05T09:00:00", "timezone": "America/Chicago", "quiet_hours": None},
+                "created_at": "2026-12-01T08:00:00Z", "launched_at": "2026-12-05T09:00:00Z", "finished_at": None,
+                "expanded": True,
+                "funnel": {"queued": 300, "sent": 900, "delivered": 850, "read": 410, "replied": 37, "failed": 12},
+                "progress": {"done": 912, "total": 1280}, "eta_s": 46.0,
+            },
+        ]})
+
     id: str
     name: str
     state: str
@@ -73,6 +107,17 @@ class CampaignView(BaseModel):
 
 
 class RecipientView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "contact": "15551234567", "wa_id": "15551234567", "state": "read", "reason": None, "error_code": None,
+                "error_title": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+                "ambiguous": False, "submitted_at": "2026-12-05T09:00:02Z", "sent_at": "2026-12-05T09:00:03Z",
+                "delivered_at": "2026-12-05T09:00:04Z", "read_at": "2026-12-05T09:12:40Z", "replied_at": None,
+                "failed_at": None,
+            },
+        ]})
+
     contact: str
     wa_id: str | None
     state: str

@@ -29,6 +29,7 @@ from api.campaign_models import CampaignCreate, CampaignView, PreviewRequest, Re
 from api.deps import EngineDep, ProducerDep, RedisDep, SettingsDep
 from api.messages import queue_send, send_command, sender_number
 from api.pages import Page, PageDep, keyset, page_of
+from api.reference import json_example
 from broker.producer import DeliveryError
 from campaigns import store
 from campaigns.audience import CsvAudience, CsvError, RetargetAudience, SegmentAudience, parse_csv
@@ -50,6 +51,7 @@ CampaignId = Annotated[uuid.UUID, Path()]
 MAX_ESTIMATE = 100_000
 EXPORT_PAGE = 2000
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "the tenant has no such campaign"}}
+RECIPIENT_EXAMPLE = RecipientView.model_json_schema()["examples"][0]
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:
@@ -195,7 +197,12 @@ def _view(row: Row[Any]) -> CampaignView:
 State = Annotated[RecipientState | None, Query(description="only recipients in this state")]
 
 
-@router.get("/campaigns/{campaign_id}/recipients", responses=NOT_FOUND, response_model=None)
+@router.get("/campaigns/{campaign_id}/recipients", response_model=None, responses={**NOT_FOUND, 200: {
+    "description": "a page of recipients (JSON), or every recipient as CSV with `format=csv`",
+    "content": {"application/json": {"example": {"items": [RECIPIENT_EXAMPLE], "next_cursor": "MTI4"}},
+                "text/csv": {"example": "contact,wa_id,state,reason,error_code,wamid,sent_at\n"
+                                        "15551234567,15551234567,read,,,wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTND,"
+                                        "2026-12-05T09:00:03Z\n"}}}})
 async def list_recipients(campaign_id: CampaignId, principal: TenantDep, engine: EngineDep, state: State = None,
                           reason: Annotated[str | None, Query(max_length=100)] = None,
                           limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -313,7 +320,9 @@ async def _message(conn: AsyncConnection, row: Row[Any], contact: dict[str, Any]
     return template, components
 
 
-@router.post("/campaigns/{campaign_id}/preview", responses=NOT_FOUND)
+@router.post("/campaigns/{campaign_id}/preview", responses={**NOT_FOUND, 200: json_example({
+    "contact": "15551234567", "components": [{"type": "body", "parameters": [{"type": "text", "text": "Maria"}]}],
+    "text": "Hi Maria, our December sale starts today: 20% off everything."})})
 async def preview(campaign_id: CampaignId, body: PreviewRequest, principal: TenantDep,
                   engine: EngineDep) -> dict[str, Any]:
     """The message as one contact of the audience would read it."""
@@ -324,7 +333,9 @@ async def preview(campaign_id: CampaignId, body: PreviewRequest, principal: Tena
     return {"contact": contact["wa_id"], "components": components, "text": render(template, components)}
 
 
-@router.get("/campaigns/{campaign_id}/estimate", responses=NOT_FOUND)
+@router.get("/campaigns/{campaign_id}/estimate", responses={**NOT_FOUND, 200: json_example({
+    "currency": "USD", "category": "marketing", "recipients": 1280, "total": 32.0,
+    "by_rate": [{"rate": 0.025, "recipients": 1280}]})})
 async def cost_estimate(campaign_id: CampaignId, principal: TenantDep, engine: EngineDep,
                         settings: SettingsDep) -> dict[str, Any]:
     """What the campaign would cost: Σ rate(category, recipient's country) over its audience."""
@@ -334,7 +345,9 @@ async def cost_estimate(campaign_id: CampaignId, principal: TenantDep, engine: E
     return estimate(parse_rates(settings.campaign_rates), row.template_category, ids)
 
 
-@router.post("/campaigns/{campaign_id}/test", responses=NOT_FOUND, status_code=status.HTTP_202_ACCEPTED)
+@router.post("/campaigns/{campaign_id}/test", status_code=status.HTTP_202_ACCEPTED, responses={
+    **NOT_FOUND, 202: json_example({"messages": [{"to": "15551234567",
+                                                  "message_id": "0b9f6c1e-5d4a-4c3b-8a2f-7e6d5c4b3a21"}]}, "queued")})
 async def test_send(campaign_id: CampaignId, body: TestSend, principal: AdminDep, engine: EngineDep,
                     producer: ProducerDep, settings: SettingsDep) -> dict[str, Any]:
     """Send the campaign's message to the given numbers now, as ordinary messages (not counted in the funnel)."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,6 +55,32 @@ class Number(BaseModel):
 
 
 class ConnectionView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "state": "connected",
+                "attempt": {
+                    "attempt_id": "sg_7Yk2pQ9xW3", "status": "connected", "step": None, "error_code": None,
+                    "error_message": None, "requested_at": "2026-11-20T08:10:00Z",
+                    "finished_at": "2026-11-20T08:10:42Z",
+                },
+                "accounts": [
+                    {
+                        "waba_id": "102290129340398", "name": "Jasper's Market", "business_id": "1029384756",
+                        "status": "connected", "status_reason": None,
+                    },
+                ],
+                "numbers": [
+                    {
+                        "phone_number_id": "106540352242922", "waba_id": "102290129340398",
+                        "display_phone_number": "+1 555-123-4500", "verified_name": "Jasper's Market",
+                        "quality_rating": "GREEN", "messaging_limit_tier": "TIER_1K", "throughput_mps": 80,
+                        "status": "CONNECTED",
+                    },
+                ],
+            },
+        ]})
+
     state: ConnectionState
     attempt: Attempt | None
     accounts: list[Account]

@@ -27,7 +27,12 @@ def _unique(tags: list[str]) -> list[str]:
 class ContactCreate(BaseModel):
     """A contact by phone number (any usual form; ``region`` for a number written without its country code)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"phone": "+1 555 123 4567", "name": "Maria Lopez", "tags": ["vip"], "attributes": {"city": "Austin"}},
+            {"phone": "0151 2345678", "region": "DE", "name": "Jonas Weber"},
+        ]},
+        extra="forbid")
 
     phone: str = Field(min_length=1, max_length=64)
     region: Region | None = None
@@ -49,7 +54,14 @@ class ContactCreate(BaseModel):
 class ContactUpdate(BaseModel):
     """Changes to a contact: tags added and removed, attributes set and removed, the name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "name": "Maria Lopez", "add_tags": ["newsletter"], "remove_tags": ["trial"],
+                "attributes": {"plan": "gold"}, "remove_attributes": ["coupon"],
+            },
+        ]},
+        extra="forbid")
 
     name: Name | None = None
     add_tags: Tags = Field(default_factory=list)
@@ -61,12 +73,24 @@ class ContactUpdate(BaseModel):
 class OptChange(BaseModel):
     """An admin's opt-out or opt-in, with why."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "asked by phone to stop marketing messages"}]},
+        extra="forbid")
 
     reason: str | None = Field(default=None, max_length=500)
 
 
 class ContactPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "a7c3e1f9-4b2d-4e6a-8c0b-1d2e3f4a5b6c", "wa_id": "15551234567", "phone": "+15551234567",
+                "user_id": None, "username": None, "name": "Maria Lopez", "tags": ["vip", "newsletter"],
+                "attributes": {"city": "Austin"}, "opted_out": False, "opted_out_at": None, "opt_source": None,
+                "opt_actor": None, "created_at": "2026-11-02T09:58:00Z", "updated_at": "2026-12-01T09:14:03Z",
+            },
+        ]})
+
     id: str
     wa_id: str
     phone: str | None = Field(description="E.164; null when the WhatsApp id is no phone number and the customer "
@@ -85,6 +109,11 @@ class ContactPublic(BaseModel):
 
 
 class OptChangePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"opted_out": True, "at": "2026-12-01T09:14:03Z", "source": "keyword", "actor": None, "detail": "STOP"},
+        ]})
+
     opted_out: bool
     at: datetime
     source: str
@@ -99,6 +128,18 @@ class ImportRowError(BaseModel):
 
 
 class ImportPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "6e8a0c2e-4b6d-4f8a-9c1e-3b5d7f9a1c3e", "status": "completed", "filename": "customers.csv",
+                "encoding": "utf-8", "size_bytes": 48213, "bytes_read": 48213, "progress": 1.0,
+                "mapping": {"phone": "Phone", "name": "Full name", "tags": "Tags"}, "rows": 1000, "created": 950,
+                "updated": 40, "invalid": 7, "duplicates": 3,
+                "errors": [{"line": 18, "reason": "not a phone number", "value": "n/a"}], "error": None,
+                "created_at": "2026-12-01T09:14:03Z", "finished_at": "2026-12-01T09:14:05Z",
+            },
+        ]})
+
     id: str
     status: str = Field(description="running | completed | failed")
     filename: str | None
@@ -121,13 +162,35 @@ class ImportPublic(BaseModel):
 class SegmentCreate(BaseModel):
     """A named audience: a filter on tags and attributes (see ``contacts.segments``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "name": "VIPs in Austin",
+                "filter": {
+                    "tags_all": ["vip"], "tags_any": [], "tags_none": ["churned"],
+                    "attributes": [{"key": "city", "op": "eq", "value": "Austin"}], "include_opted_out": False,
+                },
+            },
+        ]},
+        extra="forbid")
 
     name: Name
     filter: SegmentFilter
 
 
 class SegmentPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "0d2f4b6d-8f0a-4c2e-9b4d-6f8a0c2e4b6d", "name": "VIPs in Austin",
+                "filter": {
+                    "tags_all": ["vip"], "tags_any": [], "tags_none": ["churned"],
+                    "attributes": [{"key": "city", "op": "eq", "value": "Austin"}], "include_opted_out": False,
+                },
+                "created_at": "2026-11-21T10:00:00Z", "updated_at": "2026-11-21T10:00:00Z",
+            },
+        ]})
+
     id: str
     name: str
     filter: SegmentFilter
@@ -136,4 +199,7 @@ class SegmentPublic(BaseModel):
 
 
 class SegmentCount(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"count": 128}]})
+
     count: int

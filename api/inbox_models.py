@@ -50,7 +50,6 @@ class ConversationSummary(BaseModel):
             },
         ]})
 
-
     key: str
     phone_number_id: str
     wa_id: str = Field(description="the customer's one identity: their number, or their BSUID (US.1349…) when "
@@ -88,7 +87,6 @@ class TabCounts(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"mine": 3, "unassigned": 5, "queued": 2, "all": 14}]})
 
-
     mine: int | None = Field(description="assigned to the signed-in user; null for an API key")
     unassigned: int = Field(description="open conversations (bot or queued) that no agent holds")
     queued: int
@@ -102,7 +100,6 @@ class ReadMarker(BaseModel):
         json_schema_extra={"examples": [
             {"conversation_key": "106540352242922:15551234567", "last_read_id": 40213, "unread": 0},
         ]})
-
 
     conversation_key: str
     last_read_id: int
@@ -131,7 +128,6 @@ class ThreadItem(MessageItem):
                 "sender": {"kind": "customer", "id": None, "name": "Maria Lopez"},
             },
         ]})
-
 
     sender: Sender
 
@@ -163,7 +159,6 @@ class ThreadPage(BaseModel):
                 "next": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=",
             },
         ]})
-
 
     messages: list[ThreadItem]
     next: str | None
@@ -217,7 +212,6 @@ class ContactHistory(BaseModel):
             },
         ]})
 
-
     conversations: list[PastConversation]
     campaigns: list[ContactCampaign]
 
@@ -243,7 +237,6 @@ class ConversationPublic(ConversationSummary):
                 "version": 7, "attributes": {"city": "Austin"}, "created_at": "2026-11-28T15:02:00Z",
             },
         ]})
-
 
     version: int
     attributes: dict[str, str]
@@ -320,7 +313,6 @@ class CommandAccepted(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"accepted": True, "command_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}]})
 
-
     accepted: Literal[True] = True
     command_id: str
 
@@ -344,7 +336,6 @@ class NotePublic(BaseModel):
                 "created_at": "2026-12-01T09:14:03Z",
             },
         ]})
-
 
     id: str
     conversation_key: str

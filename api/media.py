@@ -53,6 +53,17 @@ UPLOAD_BYTES = MAX_MEDIA_BYTES + 64 * 1024  # the largest file and its multipart
 
 
 class MediaPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "9e1a3c5e-7a9c-4e1a-8c5e-7a9c1e3a5c7e", "origin": "upload", "kind": "image", "status": "stored",
+                "mime_type": "image/jpeg", "size_bytes": 184320,
+                "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                "filename": "receipt.jpg", "wamid": None, "error": None,
+                "url": "/v1/media/9e1a3c5e-7a9c-4e1a-8c5e-7a9c1e3a5c7e", "created_at": "2026-12-01T09:14:03Z",
+            },
+        ]})
+
     id: str
     origin: Literal["inbound", "upload"]
     kind: str
@@ -68,7 +79,9 @@ class MediaPublic(BaseModel):
 
 
 class MediaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"retention_days": 90}]},
+        extra="forbid")
 
     retention_days: int = Field(ge=1, le=3650)
 

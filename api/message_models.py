@@ -24,7 +24,21 @@ IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,200}$
 class MessageCreate(MessageContent):
     """``POST /v1/messages``: one message to one recipient, shaped like Graph's body."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "to": "+15551234567", "type": "text", "text": {"body": "Your order #1042 has shipped."},
+                "idempotency_key": "order-1042-shipped",
+            },
+            {
+                "to": "15551234567", "type": "template",
+                "template": {
+                    "name": "order_confirmation", "language": {"code": "en_US"},
+                    "components": [{"type": "body", "parameters": [{"type": "text", "text": "1042"}]}],
+                },
+            },
+        ]},
+        extra="forbid", strict=True, populate_by_name=True)
 
     from_: PhoneNumberId | None = Field(None, alias="from")
     to: str | None = None
@@ -60,6 +74,14 @@ class MessageCreate(MessageContent):
 class MessageAccepted(BaseModel):
     """The answer to an accepted send (202)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "0b9f6c1e-5d4a-4c3b-8a2f-7e6d5c4b3a21", "status": "queued",
+                "conversation_key": "106540352242922:15551234567", "duplicate": False,
+            },
+        ]})
+
     id: str
     status: Literal["queued"] = "queued"
     conversation_key: str
@@ -80,6 +102,21 @@ class StatusEntry(BaseModel):
 
 class MessagePublic(BaseModel):
     """``GET /v1/messages/{id}``: one message, its current status and its status history."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "0b9f6c1e-5d4a-4c3b-8a2f-7e6d5c4b3a21", "conversation_key": "106540352242922:15551234567",
+                "to": "15551234567", "direction": "outbound", "type": "text", "status": "delivered",
+                "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA", "error": None, "attempts": 1,
+                "ambiguous": False, "created_at": "2026-12-01T09:14:03Z",
+                "history": [
+                    {"status": "queued", "at": "2026-12-01T09:14:03Z", "error_code": None},
+                    {"status": "sent", "at": "2026-12-01T09:14:05Z", "error_code": None},
+                    {"status": "delivered", "at": "2026-12-01T09:14:06Z", "error_code": None},
+                ],
+            },
+        ]})
 
     id: str
     conversation_key: str
@@ -109,6 +146,16 @@ class MediaRef(BaseModel):
 class MessageItem(BaseModel):
     """One message of a conversation listing (inbound messages have no Aerostic id)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+                "direction": "inbound", "type": "text", "text": "Where is my order?",
+                "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None, "error": None,
+                "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
+            },
+        ]})
+
     id: str | None
     wamid: str | None
     direction: str
@@ -124,6 +171,21 @@ class MessageItem(BaseModel):
 
 class MessagePage(BaseModel):
     """A page of a conversation, newest first; pass ``next`` back as ``before`` for older ones."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "messages": [
+                    {
+                        "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+                        "direction": "inbound", "type": "text", "text": "Where is my order?",
+                        "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None,
+                        "error": None, "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
+                    },
+                ],
+                "next": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=",
+            },
+        ]})
 
     messages: list[MessageItem]
     next: str | None

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.deps import EngineDep
@@ -33,6 +33,21 @@ class DeadLetterPublic(BaseModel):
 
 
 class DeadLetterReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "counts": {"projector": 1, "dispatcher": 0},
+                "latest": [
+                    {
+                        "group": "projector", "source_topic": "aerostic.inbound", "partition": 3, "offset": 18211,
+                        "part": None, "error_type": "ValidationError",
+                        "error": "1 validation error for InboundEvent: wa_id: field required",
+                        "failed_at": "2026-12-01T09:14:03Z",
+                    },
+                ],
+            },
+        ]})
+
     counts: dict[str, int]  # every group of the catalogue, 0 included
     latest: list[DeadLetterPublic] = Field(max_length=200)
 

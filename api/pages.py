@@ -37,7 +37,8 @@ class Page(BaseModel, Generic[T]):
     """One page of a list."""
 
     items: list[T]
-    next_cursor: str | None = Field(description="pass it back as `cursor` for the next page; null on the last")
+    next_cursor: str | None = Field(description="pass it back as `cursor` for the next page; null on the last",
+                                    examples=["WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0="])
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api import oauth_state
@@ -95,8 +95,9 @@ async def _session_tenant(request: Request, engine: EngineDep,
         return None
 
 
-@router.get(CALLBACK_PATH, responses={303: {"description": "approved: to the console"},
-                                      400: {"description": "bad, expired or used state"}})
+@router.get(CALLBACK_PATH, response_class=HTMLResponse,
+            responses={303: {"description": "approved: to the console"},
+                       400: {"description": "bad, expired or used state"}})
 async def callback(
     request: Request, engine: EngineDep, redis: RedisDep, producer: ProducerDep, settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

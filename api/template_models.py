@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class TemplateError(BaseModel):
@@ -15,6 +15,25 @@ class TemplateError(BaseModel):
 
 class TemplatePublic(BaseModel):
     """One template of the tenant's registry, in one language."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "4c2e8a6f-1b3d-4f5a-9c7e-2d4f6a8c0e1b", "waba_id": "102290129340398",
+                "name": "order_confirmation", "language": "en_US", "category": "UTILITY", "status": "APPROVED",
+                "status_reason": None, "quality": "GREEN", "previous_category": None,
+                "parameter_format": "positional",
+                "components": [
+                    {
+                        "type": "BODY", "text": "Hi {{1}}, your order {{2}} is confirmed.",
+                        "example": {"body_text": [["Maria", "#1042"]]},
+                    },
+                ],
+                "variables": ["body.1", "body.2"], "preview": "Hi {{1}}, your order {{2}} is confirmed.",
+                "meta_id": "1689556908129832", "error": None, "created_at": "2026-11-20T09:00:00Z",
+                "updated_at": "2026-11-20T09:02:10Z",
+            },
+        ]})
 
     id: str
     waba_id: str
@@ -38,6 +57,15 @@ class TemplatePublic(BaseModel):
 class TemplateRequested(BaseModel):
     """202: the request is on its way to Meta through the dispatcher; the registry shows what came of it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "4c2e8a6f-1b3d-4f5a-9c7e-2d4f6a8c0e1b", "request_id": "7d9f1b3e-5a2c-4e6d-8b0f-1a3c5e7d9b2f",
+                "waba_id": "102290129340398", "name": "order_confirmation", "language": "en_US",
+                "status": "SUBMITTING",
+            },
+        ]})
+
     id: str | None = None
     request_id: str
     waba_id: str
@@ -48,6 +76,15 @@ class TemplateRequested(BaseModel):
 
 class SyncPublic(BaseModel):
     """The last registry sync of one WABA."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "waba_id": "102290129340398", "request_id": "7d9f1b3e-5a2c-4e6d-8b0f-1a3c5e7d9b2f", "status": "done",
+                "templates": 12, "error": None, "synced_at": "2026-12-01T09:14:03Z",
+                "finished_at": "2026-12-01T09:14:05Z",
+            },
+        ]})
 
     waba_id: str
     request_id: str

@@ -19,7 +19,14 @@ def _filter(events: list[str] | None) -> list[str] | None:
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "url": "https://hooks.shop.example/aerostic", "events": ["message.received", "message.status"],
+                "description": "order system", "enabled": True,
+            },
+        ]},
+        extra="forbid")
 
     url: str = Field(min_length=1, max_length=MAX_URL_LENGTH)
     events: list[EventType] = Field(default_factory=list, max_length=MAX_FILTER,
@@ -31,7 +38,9 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"enabled": False}, {"events": ["*"], "description": "everything"}]},
+        extra="forbid")
 
     url: str | None = Field(None, min_length=1, max_length=MAX_URL_LENGTH)
     events: list[EventType] | None = Field(None, max_length=MAX_FILTER)
@@ -42,6 +51,17 @@ class WebhookUpdate(BaseModel):
 
 
 class WebhookPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "3a5c7e9b-1d3f-4a5c-8e0b-2d4f6a8c0e2d", "url": "https://hooks.shop.example/aerostic",
+                "description": "order system", "events": ["message.received", "message.status"], "enabled": True,
+                "state": "active", "disabled_at": None, "disabled_reason": None, "failing_since": None,
+                "previous_secret_until": None, "created_at": "2026-11-20T08:40:00Z",
+                "updated_at": "2026-11-20T08:40:00Z",
+            },
+        ]})
+
     id: str
     url: str
     description: str
@@ -57,17 +77,41 @@ class WebhookPublic(BaseModel):
 
 
 class WebhookWithSecret(WebhookPublic):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "3a5c7e9b-1d3f-4a5c-8e0b-2d4f6a8c0e2d", "url": "https://hooks.shop.example/aerostic",
+                "description": "order system", "events": ["message.received", "message.status"], "enabled": True,
+                "state": "active", "disabled_at": None, "disabled_reason": None, "failing_since": None,
+                "previous_secret_until": None, "created_at": "2026-11-20T08:40:00Z",
+                "updated_at": "2026-11-20T08:40:00Z", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            },
+        ]})
+
     secret: str = Field(description="whsec_…: shown only now; it signs every delivery (Standard Webhooks)")
 
 
 class RotateSecret(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"overlap_s": 86400}]},
+        extra="forbid")
 
     overlap_s: int = Field(24 * 3600, ge=0, le=7 * 24 * 3600,
                            description="how long the previous secret keeps signing beside the new one")
 
 
 class DeliveryPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "8c0e2a4c-6e8a-4c0e-9a2c-4e6a8c0e2a4c", "event_id": "evt_2Yb7Qk9mX4",
+                "event_type": "message.received", "origin": "live", "state": "delivered", "attempts": 1,
+                "response_status": 200, "latency_ms": 84, "last_error": None, "created_at": "2026-12-01T09:14:03Z",
+                "last_attempt_at": "2026-12-01T09:14:03Z", "next_attempt_at": None,
+                "finished_at": "2026-12-01T09:14:03Z",
+            },
+        ]})
+
     id: str
     event_id: str
     event_type: str
@@ -86,7 +130,11 @@ class DeliveryPublic(BaseModel):
 class Redeliver(BaseModel):
     """One event (``event_id``), or every event recorded in [``since``, ``until``] (7 days at most)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"event_id": "evt_2Yb7Qk9mX4"}, {"since": "2026-12-01T00:00:00Z", "until": "2026-12-01T12:00:00Z"},
+        ]},
+        extra="forbid")
 
     event_id: str | None = Field(None, min_length=1, max_length=64)
     since: datetime | None = None
@@ -110,6 +158,15 @@ class Redeliver(BaseModel):
 
 
 class RedeliveryPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "id": "5b7d9f1b-3d5f-4b7d-9f1b-3d5f7b9d1f3b", "state": "done", "event_id": None,
+                "since": "2026-12-01T00:00:00Z", "until": "2026-12-01T12:00:00Z", "events": 42, "error": None,
+                "requested_at": "2026-12-01T09:14:03Z", "done_at": "2026-12-01T09:14:05Z",
+            },
+        ]})
+
     id: str
     state: Literal["requested", "done", "failed"]
     event_id: str | None

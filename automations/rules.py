@@ -281,7 +281,25 @@ Action = Annotated[Reply | AddTag | RemoveTag | SetAttribute | Assign | Handoff 
 class RuleSpec(BaseModel):
     """What a tenant writes: a named rule."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "name": "After hours", "enabled": True, "trigger": {"type": "outside_business_hours"},
+                "conditions": [{"type": "conversation_state", "states": ["bot"]}],
+                "actions": [
+                    {
+                        "type": "reply",
+                        "message": {
+                            "type": "text",
+                            "text": {"body": "Thanks for your message! We are closed now and answer from 9:00."},
+                        },
+                    },
+                    {"type": "add_tag", "tag": "after-hours"},
+                ],
+                "stop": True,
+            },
+        ]},
+        extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
@@ -302,7 +320,14 @@ class BusinessHours(BaseModel):
     """When a tenant is open: per weekday, a list of ``["HH:MM", "HH:MM"]`` ranges, in ``timezone``
     (a range whose end is before its start spans midnight; equal ends are the whole day)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "timezone": "America/Chicago",
+                "hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]], "sat": [["10:00", "14:00"]]},
+            },
+        ]},
+        extra="forbid", frozen=True)
 
     timezone: Zone = "UTC"
     hours: dict[Weekday, Annotated[list[tuple[HourMinute, HourMinute]], Field(max_length=10)]] = {}

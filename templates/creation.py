@@ -91,6 +91,21 @@ class Component(_Strict):
 class TemplateCreate(_Strict):
     """``POST /v1/templates``: Meta's creation body, plus the WABA when the tenant has several."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {
+                "name": "order_confirmation", "language": "en_US", "category": "UTILITY",
+                "parameter_format": "positional",
+                "components": [
+                    {
+                        "type": "BODY", "text": "Hi {{1}}, your order {{2}} is confirmed.",
+                        "example": {"body_text": [["Maria", "#1042"]]},
+                    },
+                    {"type": "FOOTER", "text": "Jasper's Market"},
+                ],
+            },
+        ]})
+
     name: Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
     language: Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]
     category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]

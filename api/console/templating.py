@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from api.console.labels import label, meta_span, script_tables
 from api.console.nav import current, nav_items
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -44,6 +45,9 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = when
+    env.filters["meta"] = meta_span  # {{ value | meta("quality") }} → <span title="GREEN">High</span>
+    env.globals["meta_label"] = label
+    env.globals["meta_tables"] = script_tables
     env.globals["nav_items"] = nav_items
     env.globals["current_page"] = current
     return env

@@ -63,7 +63,20 @@ def reset_frame(hub: LiveHub, reason: str) -> bytes:
     return frame(hub.layout.encode(hub.position), payload("reset", at, None, {"reason": reason}))
 
 
-@router.get("/live", responses={401: {"description": "no or bad credentials"},
+class EventStream(Response):
+    """How the API reference describes the answer: ``text/event-stream``, not JSON."""
+
+    media_type = "text/event-stream"
+
+
+@router.get("/live", response_class=EventStream, responses={
+                                200: {"description": "the event stream", "content": {"text/event-stream": {
+                                    "example": 'id: 0-2041-1\nevent: message.in\ndata: {"id": "0-2041-1", '
+                                               '"type": "message.in", "at": "2026-12-01T09:14:03.120Z", '
+                                               '"conversation_key": "106540352242922:15551234567", "data": '
+                                               '{"wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTND", '
+                                               '"wa_id": "15551234567", "text": "Hi"}}\n\n'}}},
+                                401: {"description": "no or bad credentials"},
                                 429: {"description": "too many live streams for this tenant"},
                                 503: {"description": "the feed is not available, or this server is full"}})
 async def live(request: Request, principal: TenantDep,

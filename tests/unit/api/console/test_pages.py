@@ -50,7 +50,9 @@ def test_the_login_page_needs_no_session(client: TestClient) -> None:
     shown = Page(response.text)
     assert {"email", "password", "login"} <= shown.ids
     assert shown.element("email")[1]["name"] == "email" and shown.element("password")[1]["type"] == "password"
-    assert [attrs.get("nonce") for tag, attrs in shown.tags if tag == "style"] == [nonce]
+    assert all(attrs.get("nonce") == nonce for tag, attrs in shown.tags if tag in ("style", "script")
+               and "src" not in attrs and attrs.get("type") != "application/json")
+    assert ("link", {"rel": "stylesheet", "href": "/console/static/console.css"}) in shown.tags  # CSP: 'self'
     assert nonce != assert_secured(client.get("/console/login").headers)  # fresh for every response
 
 
