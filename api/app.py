@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import install
 from api.console import errors as console_errors
+from api.console.admin_pages import router as console_admin_router
 from api.console.campaigns_page import router as console_campaigns_router
 from api.console.contacts_page import router as console_contacts_router
 from api.console.inbox import router as console_inbox_router
@@ -73,6 +74,7 @@ def create_api(settings: IngressSettings, producer: AsyncProducer) -> FastAPI:
     app.include_router(signup_router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="console-static")
     app.include_router(console_router)
+    app.include_router(console_admin_router)  # automations, AI agent, agents & teams
     app.include_router(console_dashboards_router)
     app.include_router(console_inbox_router)  # /console/inbox
     app.include_router(console_inbox_settings_router)  # /console/inbox-settings
