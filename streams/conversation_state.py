@@ -52,6 +52,7 @@ class Conversation:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conversation:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.setdefault("waiting_answered", True)  # a state saved before acknowledgements: its episode is not new
         conv = cls(**known)
         conv.recent_inbound = [(str(wamid), float(at)) for wamid, at in conv.recent_inbound]
         return conv

@@ -12,6 +12,7 @@ from broker.runtime import Output
 from schemas.ai import AiRequest
 from schemas.conversation import AiOutcome, ConversationChanged
 from schemas.outbound import MessageQueued
+from streams.conversation_state import Conversation
 from streams.conversations import ConversationProcessor
 from tenants.config import TenantConfig
 from tests.unit.streams._durable import MemoryStates
@@ -163,3 +164,10 @@ async def test_a_rule_that_replies_and_hands_over_is_not_acknowledged_again(
     assert events(outputs, ConversationChanged)[0].state == "queued"
     assert sent_bodies(outputs) == ["Getting someone."]
     assert sent_bodies(await run(processor, inbound(tenant, 1, text="hello?"))) == []
+
+
+def test_a_state_saved_before_acknowledgements_existed_is_not_acknowledged_mid_episode() -> None:
+    old = Conversation(tenant_id="t", state="agent", assignee_id="ann").to_dict()
+    del old["waiting_answered"]
+    assert Conversation.from_dict(old).waiting_answered
+    assert not Conversation.from_dict(Conversation(tenant_id="t").to_dict()).waiting_answered
