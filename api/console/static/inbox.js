@@ -18,7 +18,7 @@
   var state = {
     view: "mine", cursor: null, items: [], byKey: {}, open: null, openRow: null,
     messages: [], notes: [], threadNext: null, agents: {}, teams: [], canned: [], templates: null,
-    presence: "offline", heartbeat: null, notified: 0, selfAssign: {}, suggestIndex: -1
+    names: {}, presence: "offline", heartbeat: null, notified: 0, selfAssign: {}, suggestIndex: -1
   };
 
   function $(id) { return document.getElementById(id); }
@@ -711,7 +711,7 @@
     delete state.selfAssign[key];
     if (self && Date.now() - self < 60000) return;
     var conv = state.byKey[key];
-    var name = conv ? contactName(conv) : (data.wa_id || key);
+    var name = conv ? contactName(conv) : (state.names[key] || data.wa_id || key);
     state.notified += 1;
     updateTitle();
     root.dataset.lastAssigned = key;
@@ -799,6 +799,7 @@
       return;
     }
     if (event.type === "message.status") { applyStatus(data); refreshSoon(); return; }
+    if (event.type === "message.in" && key && data.profile_name) state.names[key] = data.profile_name;
     if (event.type === "message.in" || event.type === "message.out") {
       if (key && key === state.open) {
         if (event.type === "message.out") {
