@@ -1,0 +1,96 @@
+"""Every Aerostic process of the running stack serves Prometheus metrics on its own port, and after traffic the
+figures operators watch have moved: webhooks accepted by the ingress, records handled by the stream runtime, sends
+accepted by the dispatcher, AI decisions, lag reported. The web server's public port serves no metrics."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stack.launcher import METRICS_COMMANDS, LocalStack
+from tests.integration.helpers import BusinessFactory, customer_writes, wait_for
+
+pytestmark = pytest.mark.usefixtures("pipeline_ready")
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(stack: LocalStack, child: str) -> Samples:
+    """Every sample ``child`` serves now: (name, labels) → value."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(stack.metrics_url(child))
+    assert response.status_code == 200, response.text
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+
+
+async def serving(stack: LocalStack, child: str) -> Samples:
+    """``child``'s samples once it serves them (a process still starting on a loaded machine is waited for)."""
+    async def probe() -> Samples | None:
+        try:
+            return await scrape(stack, child)
+        except httpx.TransportError:
+            return None
+
+    samples: Samples = await wait_for(probe, timeout=120, what=f"{child} to serve its metrics")
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(value for (found, have), value in samples.items() if found == name and wanted <= have)
+
+
+async def test_every_process_serves_the_figures_of_its_traffic(
+        stack: LocalStack, business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient,
+        db: AsyncEngine) -> None:
+    served = {name for name in stack.metrics_ports if name in stack.children}
+    assert {"ingress", "streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"} <= served
+    assert {stack.children[name].argv[3] for name in served} <= METRICS_COMMANDS
+    before = {name: await serving(stack, name) for name in sorted(served)}
+
+    business = await business_factory("metrics")
+    customer = f"1556{random.randrange(10**6, 10**7)}"
+    await customer_writes(sim, db, business, customer)  # webhook → ingress → router → conversations → AI
+    sent = await api.post("/v1/messages", headers=business.auth, json={
+        "from": business.phone_number_id, "to": customer, "type": "text", "text": {"body": "Your order shipped"}})
+    assert sent.status_code == 202, sent.text
+
+    async def moved(child: str, name: str, **labels: str) -> float:
+        now = total(await scrape(stack, child), name, **labels)
+        return now - total(before[child], name, **labels)
+
+    async def accepted_send() -> float:
+        return await moved("dispatcher", "aerostic_dispatcher_sends_total", lane="interactive", result="accepted")
+
+    assert await wait_for(accepted_send, timeout=60, what="the dispatcher to count an accepted send") >= 1
+    assert await moved("ingress", "aerostic_ingress_webhooks_total", result="accepted") >= 1
+    assert await moved("ingress", "aerostic_ingress_append_seconds_count") >= 1
+    assert await moved("streams", "aerostic_stream_records_total", group="aerostic-router") >= 1
+    assert await moved("streams", "aerostic_stream_batches_total", group="aerostic-conversations") >= 1
+    assert await moved("streams", "aerostic_consumer_commits_total", group="aerostic-router", result="ok") >= 1
+    assert await moved("streams", "aerostic_producer_records_total") >= 1
+    assert await moved("dispatcher", "aerostic_dispatcher_graph_seconds_count") >= 1
+
+    async def ai_decided() -> float:
+        return await moved("ai", "aerostic_ai_decisions_total")
+
+    assert await wait_for(ai_decided, timeout=60, what="the AI worker to count its decision") >= 1
+
+    streams = await scrape(stack, "streams")
+    lags = [value for (name, labels), value in streams.items()
+            if name == "aerostic_consumer_lag_records" and ("group", "aerostic-router") in labels]
+    assert lags and all(value >= 0 for value in lags)
+    for name in served:  # the client's process figures, which the benchmarks read
+        assert total(await scrape(stack, name), "process_cpu_seconds_total") > 0
+
+
+async def test_the_public_web_port_serves_no_metrics(api: httpx.AsyncClient) -> None:
+    response = await api.get("/metrics")
+    assert response.status_code == 404 and "aerostic_" not in response.text
