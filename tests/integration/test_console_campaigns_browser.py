@@ -188,6 +188,9 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
         exported = await client.get(export.removeprefix(stack.ingress_url))
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     assert len(exported.text.strip().splitlines()) == 1 + count_of(driver, "funnel-queued")
+    driver.set_window_size(390, 844)  # the campaign's page at phone width: no sideways scroll
+    width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
     assert console_errors(driver, stack) == []
 
 
@@ -241,6 +244,16 @@ async def test_templates_page_shows_status_and_previews_a_new_one(
     driver.refresh()
     made = f"#templates-body tr[data-template='{name}:en_US']"
     wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, made))
+    assert console_errors(driver, stack) == []
+
+    # At phone width every page fits: no sideways scroll (wide tables scroll inside their own box).
+    driver.set_window_size(390, 844)
+    for path, ready in zip(PAGES, ("templates-body tr[data-template]", "segments-body tr", "campaigns-body tr",
+                                   "cmp-template option[value]:not([value=''])"), strict=True):
+        driver.get(f"{stack.ingress_url}{path}")
+        wait(driver).until(lambda d, css=ready: d.find_elements(By.CSS_SELECTOR, f"#{css}"))
+        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], (path, width)
     assert console_errors(driver, stack) == []
 
 
