@@ -54,6 +54,10 @@ def attribute_is(element_id: str, name: str, expected: str) -> Any:
     return holds
 
 
+def present(css: str) -> Any:
+    return lambda driver: driver.find_elements(By.CSS_SELECTOR, css)
+
+
 def at_least(element_id: str, least: int) -> Any:
     return lambda driver: count_of(driver, element_id) >= least
 
@@ -251,7 +255,7 @@ async def test_templates_page_shows_status_and_previews_a_new_one(
     for path, ready in zip(PAGES, ("templates-body tr[data-template]", "segments-body tr", "campaigns-body tr",
                                    "cmp-template option[value]:not([value=''])"), strict=True):
         driver.get(f"{stack.ingress_url}{path}")
-        wait(driver).until(lambda d, css=ready: d.find_elements(By.CSS_SELECTOR, f"#{css}"))
+        wait(driver).until(present(f"#{ready}"))
         width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], (path, width)
     assert console_errors(driver, stack) == []
