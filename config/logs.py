@@ -142,10 +142,10 @@ class TextFormatter(logging.Formatter):
 def chosen_format(environ: dict[str, str] | None = None) -> LogFormat:
     """``AEROSTIC_LOG_FORMAT``, or JSON in production and text elsewhere; ``ValueError`` for anything else."""
     env = os.environ if environ is None else environ
-    value = env.get(FORMAT_ENV, "").strip().lower()
+    value = env.get(FORMAT_ENV, "").strip()
     if not value:
         return "json" if env.get("AEROSTIC_ENVIRONMENT", "").strip().lower() == "production" else "text"
-    if value not in ("json", "text"):
+    if value not in ("json", "text"):  # as the settings' field accepts it
         raise ValueError(f"{FORMAT_ENV} is {value[:20]!r}: it must be json or text")
     return "json" if value == "json" else "text"
 

@@ -106,11 +106,12 @@ def test_redaction_leaves_ordinary_text_alone_and_short_values_unprotected() -> 
 
 def test_the_format_follows_the_variable_then_the_environment() -> None:
     assert chosen_format({"AEROSTIC_LOG_FORMAT": "text", "AEROSTIC_ENVIRONMENT": "production"}) == "text"
-    assert chosen_format({"AEROSTIC_LOG_FORMAT": "JSON"}) == "json"
+    assert chosen_format({"AEROSTIC_LOG_FORMAT": "json"}) == "json"
     assert chosen_format({"AEROSTIC_ENVIRONMENT": "production"}) == "json"
     assert chosen_format({"AEROSTIC_ENVIRONMENT": "development"}) == "text"
-    with pytest.raises(ValueError, match="json or text"):
-        chosen_format({"AEROSTIC_LOG_FORMAT": "xml"})
+    for wrong in ("xml", "JSON"):
+        with pytest.raises(ValueError, match="json or text"):
+            chosen_format({"AEROSTIC_LOG_FORMAT": wrong})
 
 
 def test_the_dispatchers_graph_url_mask_holds_in_json() -> None:
