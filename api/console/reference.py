@@ -60,6 +60,17 @@ def _pretty(value: Any) -> str | None:
     return None if value is MISSING else json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _answer_example(answer: dict[str, Any], components: dict[str, Any]) -> str | None:
+    """A response's example as text: the JSON one, else the first other media type's (CSV, an event stream)."""
+    content = answer.get("content", {})
+    if "application/json" in content:
+        return _pretty(media_example(content["application/json"], components))
+    for media in content.values():
+        if isinstance(media.get("example"), str):
+            return str(media["example"])
+    return None
+
+
 def _type_of(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[1]
@@ -97,9 +108,7 @@ def operations_by_tag(doc: dict[str, Any]) -> list[tuple[str, list[Operation]]]:
                     if content_type == "application/json" else None
                 break
             for code, answer in spec.get("responses", {}).items():
-                media = answer.get("content", {}).get("application/json")
-                example = _pretty(media_example(media, components)) if media else None
-                entry = Answer(code, answer.get("description", ""), example)
+                entry = Answer(code, answer.get("description", ""), _answer_example(answer, components))
                 (op.answers if code.startswith(("1", "2", "3")) else op.errors).append(entry)
             groups.setdefault((spec.get("tags") or [UNTAGGED])[0], []).append(op)
     return list(groups.items())
