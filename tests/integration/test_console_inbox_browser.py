@@ -112,6 +112,11 @@ async def test_an_agent_works_the_inbox_live(browser: WebDriver, stack: LocalSta
     agent = await _agent(api, db, tenant, "Ana")
     _open_inbox(browser, stack, agent)
 
+    # The assignment sound is off until the agent turns it on; the choice is remembered.
+    assert not browser.find_element(By.ID, "sound-toggle").is_selected()
+    browser.find_element(By.ID, "sound-toggle").click()
+    assert browser.execute_script("return localStorage.getItem('aerostic.inbox.sound')") == "on"
+
     # Online through the page's toggle (the heartbeat assignment reads).
     browser.find_element(By.ID, "presence-online").click()
     wait(browser).until(lambda d: d.find_element(By.ID, "presence-online").get_attribute("aria-pressed") == "true")
@@ -166,6 +171,9 @@ async def test_an_agent_works_the_inbox_live(browser: WebDriver, stack: LocalSta
                           timestamp=two_days_ago)
     closed = tenant.conversation(late)
     browser.find_element(By.ID, "tab-mine").click()
+    # Mine lists the handed-over conversation unread, with why the AI handed it over.
+    wait(browser, LIVE_S).until(lambda d: _text(d, f"{_row(handed)} .unread") == "1")
+    assert _text(browser, f"{_row(handed)} .handoff-reason").startswith("Hand-off: ")
     _click(browser, _row(closed), LIVE_S)
     wait(browser).until(lambda d: d.find_element(By.ID, "template-composer").is_displayed())
     assert browser.find_element(By.ID, "thread-window").text == "Window closed"

@@ -202,7 +202,7 @@
     refreshTimer = setTimeout(function () {
       refreshTimer = null;
       loadList(false); loadCounts(); loadQueue();
-    }, 250);
+    }, 400);
   }
   function selectTab(view) {
     state.view = view;
@@ -242,6 +242,12 @@
     var payload = message.payload || {};
     var out = payload[message.type] || (payload.message && payload.message[message.type]) || null;
     if (!media && out && out.link) parts.push(el("a", { href: out.link, target: "_blank", rel: "noopener", text: "Open " + message.type }));
+    if (!media && out && out.id && /^[0-9a-f-]{36}$/.test(out.id)) {  // one of Aerostic's media files
+      var url = "/v1/media/" + out.id;
+      parts.push(message.type === "image" || message.type === "sticker"
+        ? el("img", { src: url, alt: "Image sent", loading: "lazy" })
+        : el("a", { href: url, target: "_blank", rel: "noopener", text: "Open " + message.type }));
+    }
     var text = message.text;
     if (!text && message.type === "template") {
       var tpl = out || {};
@@ -282,7 +288,8 @@
     var entries = state.messages.map(function (m) { return { at: m.sent_at || m.created_at, seq: m.seq, node: bubble(m) }; })
       .concat(state.notes.map(function (n) { return { at: n.created_at, seq: 0, node: noteItem(n) }; }));
     entries.sort(function (a, b) { return new Date(a.at) - new Date(b.at) || a.seq - b.seq; });
-    var atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    var pane = $("thread-pane");
+    var atBottom = !list.children.length || pane.scrollHeight - pane.scrollTop - pane.clientHeight < 80;
     list.textContent = "";
     entries.forEach(function (entry) { list.appendChild(entry.node); });
     show($("older"), !!state.threadNext);
@@ -693,17 +700,27 @@
   function updateTitle() {
     document.title = (state.notified ? "(" + state.notified + ") " : "") + BASE_TITLE;
   }
+  var audio = null;
+  function soundOn() { return localStorage.getItem("aerostic.inbox.sound") === "on"; }
+  function audioContext() {
+    // Browsers start audio only after a gesture: the context is made (or resumed) on one, then reused.
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    if (!audio) audio = new Ctx();
+    if (audio.state === "suspended") audio.resume();
+    return audio;
+  }
   function beep() {
-    if (localStorage.getItem("aerostic.inbox.sound") !== "on") return;
+    if (!soundOn()) return;
     try {
-      var Ctx = window.AudioContext || window.webkitAudioContext;
-      var ctx = new Ctx(), osc = ctx.createOscillator(), gain = ctx.createGain();
+      var ctx = audioContext();
+      if (!ctx) return;
+      var osc = ctx.createOscillator(), gain = ctx.createGain();
       osc.frequency.value = 880;
       gain.gain.setValueAtTime(0.15, ctx.currentTime);
       gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.4);
       osc.connect(gain); gain.connect(ctx.destination);
       osc.start(); osc.stop(ctx.currentTime + 0.4);
-      osc.onended = function () { ctx.close(); };
     } catch (error) { /* no audio device: the toast and the title still tell */ }
   }
   function assignedToMe(key, data) {
@@ -798,7 +815,7 @@
       if (state.open) openConversation(state.open);
       return;
     }
-    if (event.type === "message.status") { applyStatus(data); refreshSoon(); return; }
+    if (event.type === "message.status") { applyStatus(data); return; }  // the list shows no ticks: no refresh
     if (event.type === "message.in" && key && data.profile_name) state.names[key] = data.profile_name;
     if (event.type === "message.in" || event.type === "message.out") {
       if (key && key === state.open) {
@@ -923,7 +940,13 @@
   $("presence-online").addEventListener("click", function () { setPresence("online"); });
   $("presence-away").addEventListener("click", function () { setPresence("away"); });
   var sound = $("sound-toggle");
-  sound.checked = localStorage.getItem("aerostic.inbox.sound") === "on";
+  sound.checked = soundOn();
+  ["pointerdown", "keydown"].forEach(function (type) {
+    document.addEventListener(type, function wake() {
+      if (soundOn()) { try { audioContext(); } catch (error) { /* no audio */ } }
+      document.removeEventListener(type, wake);
+    });
+  });
   sound.addEventListener("change", function () {
     localStorage.setItem("aerostic.inbox.sound", sound.checked ? "on" : "off");
     if (sound.checked) beep();
