@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.account_models import LoginRequest
 from api.auth import SESSION_COOKIE
 from api.connection import connection_view
-from api.console.access import session_user
+from api.console.access import refused, session_user
 from api.console.forms import FormError, read_form, same_origin
 from api.console.templating import redirect, render
 from api.console.whatsapp import as_json, numbers_of, script_labels, status_of
@@ -59,8 +59,9 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
                   headers=headers)
 
 
-def _refused(request: Request, message: str) -> Response:
-    return render(request, "forbidden.html", {"message": message}, status_code=status.HTTP_403_FORBIDDEN)
+def _refused(request: Request, message: str, principal: SessionPrincipal | None = None) -> Response:
+    """The styled 403 page (with the navigation when someone is signed in)."""
+    return refused(request, message, principal)
 
 
 async def _admin_post(request: Request, engine: AsyncEngine, settings: IngressSettings
@@ -70,9 +71,9 @@ async def _admin_post(request: Request, engine: AsyncEngine, settings: IngressSe
     if principal is None:
         return redirect(LOGIN_PATH)
     if not same_origin(request, public_url=settings.public_url):
-        return _refused(request, CROSS_SITE)
+        return _refused(request, CROSS_SITE, principal)
     if principal.role != "admin":
-        return _refused(request, ADMINS_ONLY)
+        return _refused(request, ADMINS_ONLY, principal)
     return principal
 
 

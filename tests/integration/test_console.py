@@ -268,7 +268,7 @@ async def test_a_connected_tenant_sees_its_numbers_and_nothing_of_another(
     assert a_page.text("connection-status") == "WhatsApp connected"
     assert a_page.text("connect") == "Reconnect WhatsApp"
     assert a_page.attr_values("data-phone-number-id") == [a.phone_number_id]
-    assert "15550002222" in a_page.text("numbers") and "80 msg/s" in a_page.text("numbers")
+    assert "15550002222" in a_page.text("numbers") and "80 messages/s" in a_page.text("numbers")
     assert b_page.attr_values("data-phone-number-id") == [b.phone_number_id]
     a_html = str(a_page.tags) + " ".join(a_page.text(i) for i in a_page.ids)
     for secret in (b.phone_number_id, b.waba_id, b.tenant_id, b_keys[0]["prefix"], b_keys[0]["id"]):
