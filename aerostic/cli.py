@@ -42,13 +42,19 @@ def _observed(settings: S) -> S:
     return settings
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 def _ingress(args: argparse.Namespace) -> int:
     import uvicorn
 
     from aerostic.web import create_app
 
+    # Streams that never end on their own (the live feed's) must not hold a graceful shutdown forever: requests
+    # still running after this long are cancelled (a live stream's browser reconnects to another replica).
     uvicorn.run(create_app(_observed(IngressSettings())), host=args.host, port=args.port, loop="uvloop",
-                http="httptools", access_log=False, log_level="warning", log_config=None, backlog=4096)
+                http="httptools", access_log=False, log_level="warning", log_config=None, backlog=4096,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
 
 
@@ -318,6 +324,12 @@ def _eval_ai(args: argparse.Namespace) -> int:
     return main(provider, kb, questions, args.threshold, as_json=args.json)
 
 
+def _bench_live(args: argparse.Namespace) -> int:
+    from bench.live import main as bench_main
+
+    return bench_main(clients=args.clients, rate=args.rate, seconds=args.seconds)
+
+
 def _bench_campaign(args: argparse.Namespace) -> int:
     from bench.campaign import main as bench_main
 
@@ -446,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_dispatch.add_argument("--seconds", type=int, default=10, help="length of each rate-limited run")
     bench_dispatch.add_argument("--bulk", type=int, default=100_000, help="bulk backlog behind interactive sends")
     bench_dispatch.set_defaults(func=_bench_dispatch)
+    bench_live = bench.add_parser("live", help="the console's live feed: delivery to N clients, webhook p99 beside it")
+    bench_live.add_argument("--clients", type=int, default=200)
+    bench_live.add_argument("--rate", type=int, default=100, help="customers' webhooks per second")
+    bench_live.add_argument("--seconds", type=float, default=60.0, help="length of the run with clients")
+    bench_live.set_defaults(func=_bench_live)
     bench_ai = bench.add_parser("ai", help="AI accuracy, precision and latency on CLINC150, against BM25")
     bench_ai.add_argument("--threshold", type=float, default=0.70)
     bench_ai.set_defaults(func=_bench_ai)

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from stack.launcher import LocalStack
+from stack.processes import Child, free_port
 from tests.integration.helpers import wait_for
 
 
@@ -86,3 +88,23 @@ async def live(api: httpx.AsyncClient, token: str, last_event_id: str | None = N
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
     return await LiveReader(api, headers).open()
+
+
+async def web_process(stack: LocalStack, name: str, port: int | None = None,
+                      **settings: str) -> tuple[Child, httpx.AsyncClient]:
+    """Another web server of the same stack (a second replica behind a load balancer), ``settings`` its own."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    child = stack.spawn(name, "ingress", "--host", "127.0.0.1", "--port", str(port), env={
+        "AEROSTIC_PUBLIC_URL": url, **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}})
+    client = httpx.AsyncClient(base_url=url, timeout=30)
+
+    async def healthy() -> bool | None:
+        assert child.alive(), f"{name} exited"
+        try:
+            return (await client.get("/healthz")).status_code == 200 or None
+        except httpx.TransportError:
+            return None
+
+    await wait_for(healthy, timeout=120, what=f"{name} to serve")
+    return child, client

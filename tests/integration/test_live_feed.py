@@ -20,7 +20,7 @@ from schemas.catalogue import AGENTS_PRESENCE, CAMPAIGNS_PROGRESS
 from schemas.presence import AgentPresence
 from stack.launcher import LocalStack
 from tests.integration.helpers import BusinessFactory, customer_writes, fresh_id, wait_for
-from tests.integration.live_client import LiveReader, live
+from tests.integration.live_client import LiveReader, live, web_process
 from tests.integration.people import person
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
@@ -189,3 +189,58 @@ async def test_a_client_that_stops_reading_is_cut_off(api: httpx.AsyncClient, db
 
 async def _count(reader: LiveReader, n: int) -> bool | None:
     return True if len(reader.events) >= n else None
+
+
+@ASYNC
+async def test_another_process_resumes_from_kafka_what_its_ring_never_held(
+        api: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack, settings: CoreSettings,
+        producer: AsyncProducer, business_factory: BusinessFactory) -> None:
+    tenant = await business_factory("live resume elsewhere")
+    admin = await person(api, db, tenant.tenant_id, "admin")
+    first = await live(api, admin.token)
+    try:
+        await presence_records(producer, settings, tenant.tenant_id, ["seen"])
+        await first.wait("presence", user_id="seen")
+    finally:
+        await first.close()
+    cursor = first.events[-1]["id"]
+    missed = [f"missed-{i}" for i in range(25)]
+    await presence_records(producer, settings, tenant.tenant_id, missed)
+    # A process started after those records: its feed begins past them, so they come from Kafka (the gap).
+    child, other = await web_process(stack, "ingress-live-b")
+    try:
+        resumed = await live(other, admin.token, last_event_id=cursor)
+        try:
+            await presence_records(producer, settings, tenant.tenant_id, ["later"])
+            await resumed.wait("presence", user_id="later")
+        finally:
+            await resumed.close()
+        assert [e["data"]["user_id"] for e in resumed.events] == [*missed, "later"]
+        # Its ids resume on the first process as exactly: nothing of it is sent again.
+        back = await live(api, admin.token, last_event_id=resumed.events[len(missed) - 1]["id"])
+        try:
+            await back.wait("presence", user_id="later")
+            await presence_records(producer, settings, tenant.tenant_id, ["last"])
+            await back.wait("presence", user_id="last")
+        finally:
+            await back.close()
+        assert [e["data"]["user_id"] for e in back.events] == ["later", "last"]
+    finally:
+        await other.aclose()
+        child.stop()
+
+    # A process that reads no gap back (limit 0) resets a stream it cannot resume, and goes on from now.
+    child, strict = await web_process(stack, "ingress-live-c", live_gap_max_records="0")
+    try:
+        reset = await live(strict, admin.token, last_event_id=cursor)
+        try:
+            event = await reset.wait("reset")
+            assert "gap" in event["data"]["reason"]
+            await presence_records(producer, settings, tenant.tenant_id, ["after reset"])
+            await reset.wait("presence", user_id="after reset")
+            assert [e["type"] for e in reset.events] == ["reset", "presence"]
+        finally:
+            await reset.close()
+    finally:
+        await strict.aclose()
+        child.stop()
