@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.helpers import Business, BusinessFactory, customer_writes, rows, scalar, wait_for
 from tests.integration.people import Person, person
+from tests.integration.test_campaigns import approved_template, campaign, command, create, csv_of, settled
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -182,3 +183,48 @@ async def test_bad_ranges_are_refused_with_the_reason(api: httpx.AsyncClient,
         assert says in answer.json()["detail"], (params, answer.json())
     longest = await dashboard(api, shop.auth, **{"from": "2026-01-01", "to": "2026-04-03"})
     assert len(longest["buckets"]) == 93 and longest["bucket"] == "day"
+
+
+@pytest.mark.usefixtures("pipeline_ready")
+async def test_campaign_funnels_and_the_portfolio_tier(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory) -> None:
+    began = datetime.now(UTC) - timedelta(minutes=1)
+    shop = await business_factory("dashboards-campaign", tier=250)
+    await approved_template(db, sim, shop)
+    people = [customer() for _ in range(3)]
+    marked = await sim.post("/_sim/recipients/undeliverable", json={"wa_id": people[0]})
+    assert marked.status_code == 200, marked.text
+    created = await create(api, shop, {"kind": "csv", "csv": csv_of([(f"+{p}", "Ann") for p in people])})
+    await command(api, shop, created["id"], "launch")
+    await settled(api, shop, created["id"])
+
+    async def funnel_settled() -> dict[str, Any] | None:
+        funnel = (await campaign(api, shop, created["id"]))["funnel"]
+        return funnel if funnel["failed"] == 1 and funnel["delivered"] == 2 else None
+
+    await wait_for(funnel_settled, what="the campaign's statuses")
+    window = {"from": began.isoformat(), "to": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()}
+
+    async def projected() -> dict[str, Any] | None:  # the messages' statuses are projected apart from the funnel
+        found = await dashboard(api, shop.auth, **window)
+        return found if found["totals"]["failed"] == 1 and found["totals"]["delivered"] == 2 else None
+
+    seen = await wait_for(projected, what="the campaign's messages and their statuses to be projected")
+    funnel = (await campaign(api, shop, created["id"]))["funnel"]  # the same recipients, counted the same way
+
+    [row] = seen["campaigns"]
+    assert row["id"] == created["id"] and row["name"] == created["name"] and row["state"] == "completed"
+    assert {k: row[k] for k in ("targeted", "sent", "delivered", "read", "failed")} == \
+        {k: funnel[k] for k in ("targeted", "sent", "delivered", "read", "failed")}
+    assert (row["targeted"], row["failed"]) == (3, 1)
+    assert seen["outbound_by_author"]["campaign"] == 3
+    assert seen["failures"] == [{"code": 131026, "title": "Message undeliverable", "count": 1}]
+    # Three customers outside their service window got a template: three seats of the portfolio's 250.
+    [portfolio] = seen["portfolio"]
+    assert {k: portfolio[k] for k in ("waba_id", "business_id", "tier_limit", "used", "share")} == \
+        {"waba_id": shop.waba_id, "business_id": shop.business_id, "tier_limit": 250, "used": 3, "share": 0.012}
+
+    # A range that ends before the campaign was launched does not show it.
+    before = await dashboard(api, shop.auth, **{"from": (began - timedelta(days=2)).isoformat(),
+                                                "to": (began - timedelta(days=1)).isoformat()})
+    assert before["campaigns"] == [] and before["totals"]["outbound"] == 0
