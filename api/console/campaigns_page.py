@@ -44,7 +44,7 @@ SKIP_REASONS = {"opted_out": "Opted out", "meta_stop": "Stopped marketing at Met
                 "invalid_e164": "Not a valid number", "not_whatsapp": "Not on WhatsApp",
                 "us_marketing_block": "US number (Meta sends no marketing to +1)",
                 "cooldown_131049": "Meta's per-person marketing limit", "portfolio_budget": "Daily limit reached",
-                "template_not_approved": "Template not active"}
+                "template_not_approved": "Template not approved"}
 PRICING_NOTE = ("Estimate: recipients times the per-message rate for the template's category in each recipient's "
                 "country, from the rate table this Aerostic installation is configured with (illustrative rates "
                 "unless the operator set Meta's current ones). Meta charges per delivered template since "

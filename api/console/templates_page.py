@@ -3,8 +3,9 @@ live preview of the WhatsApp bubble, delete, and "Sync from Meta".
 
 The page is a shell rendered here; ``static/templates.js`` fills it from ``/v1/templates`` and posts to the same
 API (its 422 names each field Meta would refuse, shown at the field). Labels are people's words for Meta's values
-(the value itself is shown on hover); the values are those of Meta's ``message_template_status_update`` and
-``message_template_quality_update`` webhooks (WhatsApp Manager's own words: In review, Rejected, Active…).
+(the value itself is shown on hover): status, quality and category from ``api.console.labels`` (the values of
+Meta's ``message_template_status_update`` and ``message_template_quality_update`` webhooks), rejection reasons
+from the table below.
 """
 
 from __future__ import annotations
@@ -18,18 +19,11 @@ from templates.creation import BODY_MAX, BUTTON_TEXT_MAX, FOOTER_MAX, HEADER_MAX
 
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
 
-STATUS = {
-    "APPROVED": "Active", "PENDING": "In review", "SUBMITTING": "Submitting", "REJECTED": "Rejected",
-    "PAUSED": "Paused", "DISABLED": "Disabled", "FLAGGED": "Flagged", "IN_APPEAL": "Appeal requested",
-    "DELETED": "Deleted", "DELETING": "Deleting", "PENDING_DELETION": "Being deleted", "ARCHIVED": "Archived",
-    "LIMIT_EXCEEDED": "Limit exceeded", "LOCKED": "Locked", "REINSTATED": "Reinstated", "FAILED": "Not submitted",
-}
 STATUS_TONE = {"APPROVED": "good", "REINSTATED": "good", "PENDING": "warn", "SUBMITTING": "warn", "FLAGGED": "warn",
                "IN_APPEAL": "warn", "PAUSED": "warn", "REJECTED": "bad", "DISABLED": "bad", "FAILED": "bad",
                "LIMIT_EXCEEDED": "bad", "LOCKED": "bad"}
-QUALITY = {"GREEN": "High", "YELLOW": "Medium", "RED": "Low", "UNKNOWN": "Quality pending"}
 QUALITY_TONE = {"GREEN": "good", "YELLOW": "warn", "RED": "bad"}
-CATEGORY = {"MARKETING": "Marketing", "UTILITY": "Utility", "AUTHENTICATION": "Authentication"}
+# Why Meta rejected a template (``reason`` of ``message_template_status_update``).
 REASON = {
     "ABUSIVE_CONTENT": "Abusive content", "INCORRECT_CATEGORY": "Wrong category", "INVALID_FORMAT": "Invalid format",
     "PROMOTIONAL": "Promotional content in a non-marketing template", "SCAM": "Looks like a scam",
@@ -40,9 +34,9 @@ LIMITS = {"header": HEADER_MAX, "body": BODY_MAX, "footer": FOOTER_MAX, "button_
 
 
 def labels() -> dict[str, dict[str, str]]:
-    """The words the page shows for Meta's values, and the tone of each (good/warn/bad)."""
-    return {"status": STATUS, "status_tone": STATUS_TONE, "quality": QUALITY, "quality_tone": QUALITY_TONE,
-            "category": CATEGORY, "reason": REASON}
+    """The tone (good/warn/bad) of statuses and qualities, and rejection reasons in words (status, quality and
+    category words are the console's, ``api.console.labels``, read by the script through ``labels.js``)."""
+    return {"status_tone": STATUS_TONE, "quality_tone": QUALITY_TONE, "reason": REASON}
 
 
 @router.get("/templates")

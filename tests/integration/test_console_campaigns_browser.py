@@ -210,7 +210,7 @@ async def test_templates_page_shows_status_and_previews_a_new_one(
     row = f"#templates-body tr[data-template='{TEMPLATE}:{LANGUAGE}']"
     wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
     status = driver.find_element(By.CSS_SELECTOR, f"{row} [data-col=status] .pill")
-    assert status.text == "Active" and status.get_attribute("title") == "APPROVED"
+    assert status.text == "Approved" and status.get_attribute("title") == "APPROVED"
     assert driver.find_element(By.CSS_SELECTOR, f"{row} [data-col=category] .pill").text == "Marketing"
 
     name = f"order_ready_{uuid.uuid4().hex[:6]}"

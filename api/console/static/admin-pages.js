@@ -122,6 +122,14 @@
       "data-tone": tone ? tone[value] || "" : ""}, words);
   }
 
+  // Meta's ``value`` of ``kind`` in the console's words (labels.js, from api/console/labels.py), its value on hover.
+  function meta(kind, value, tone) {
+    if (value === null || value === undefined || value === "") return el("span", {class: "muted", text: "—"});
+    const words = window.AerosticLabels ? window.AerosticLabels.label(kind, value) : String(value);
+    return el("span", {class: "pill meta-value", title: String(value), "data-value": value,
+      "data-tone": tone ? tone[value] || "" : ""}, words);
+  }
+
   // Client-side download of text as a file.
   function download(filename, text, type) {
     const url = URL.createObjectURL(new Blob([text], {type: type || "text/csv"}));
@@ -137,5 +145,5 @@
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   }
 
-  window.AdminPages = {api, ApiError, el, debounce, pageData, say, when, number, labelled, download, csvCell};
+  window.AdminPages = {api, ApiError, el, debounce, pageData, say, when, number, labelled, meta, download, csvCell};
 })();

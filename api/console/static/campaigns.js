@@ -92,7 +92,7 @@
     function fillTemplates() {
       const number_ = sender();
       const usable = templates.filter((t) => !number_ || !number_.waba_id || t.waba_id === number_.waba_id);
-      $("cmp-template").replaceChildren(el("option", {value: ""}, usable.length ? "Choose a template" : "No Active template"),
+      $("cmp-template").replaceChildren(el("option", {value: ""}, usable.length ? "Choose a template" : "No approved template"),
         ...usable.map((t) => el("option", {value: t.id}, `${t.name} (${t.language}, ${t.category.toLowerCase()})`)));
       showTemplate();
     }
@@ -191,7 +191,7 @@
       const problems = [];
       if (n === 1) {
         if (!$("cmp-name").value.trim()) problems.push(["cmp-name", "Give the campaign a name."]);
-        if (!template()) problems.push(["cmp-template", "Choose an Active template."]);
+        if (!template()) problems.push(["cmp-template", "Choose an approved template."]);
       } else if (n === 2) {
         if (audienceCount === 0) problems.push(["cmp-segment", "Nobody is in this audience."]);
       } else if (n === 3) {
@@ -298,11 +298,12 @@
       const tier = number_ && number_.messaging_limit_tier;
       const limit = tier ? data.tier_limits[tier] : undefined;
       const warning = $("review-tier-warning");
+      const tierWords = tier && window.AerosticLabels ? window.AerosticLabels.label("tier", tier) : tier;
       if (tier && limit === null) {
-        $("review-tier").textContent = `Unlimited (${tier})`;
+        $("review-tier").textContent = `${tierWords} (${tier})`;
         say(warning, "");
       } else if (tier && limit !== undefined) {
-        $("review-tier").textContent = `${number(limit)} people a day (${tier}) for ${number(draft.audience_size)} in the audience`;
+        $("review-tier").textContent = `${tierWords} (${tier}); ${number(draft.audience_size)} in the audience`;
         say(warning, draft.audience_size > limit ? `The audience is larger than the daily limit: about ${number(draft.audience_size - limit)} people will wait until the next 24-hour window.` : "");
       } else {
         $("review-tier").textContent = `Not known yet for this number (${number(draft.audience_size)} in the audience)`;

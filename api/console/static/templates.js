@@ -1,7 +1,7 @@
 // The Templates page: the registry (paged), sync, delete, and the create form with its live WhatsApp preview.
 (function () {
   "use strict";
-  const {api, ApiError, el, pageData, say, labelled} = window.AdminPages;
+  const {api, ApiError, el, pageData, say, labelled, meta} = window.AdminPages;
   const data = pageData();
   const L = data.labels;
   const LIMITS = data.limits;
@@ -41,9 +41,9 @@
     return el("tr", {dataset: {template: `${t.name}:${t.language}`, status: t.status}},
       el("td", {}, el("strong", {text: t.name}), preview),
       el("td", {text: t.language}),
-      el("td", {"data-col": "category"}, labelled(L.category, t.category)),
-      el("td", {"data-col": "status"}, labelled(L.status, t.status, L.status_tone)),
-      el("td", {"data-col": "quality"}, labelled(L.quality, t.quality, L.quality_tone)),
+      el("td", {"data-col": "category"}, meta("template_category", t.category)),
+      el("td", {"data-col": "status"}, meta("template_status", t.status, L.status_tone)),
+      el("td", {"data-col": "quality"}, meta("template_quality", t.quality, L.quality_tone)),
       el("td", {"data-col": "reason"}, why),
       el("td", {}, canDelete ? el("button", {type: "button", class: "danger", "aria-label": `Delete ${t.name}`,
         onclick: () => remove(t.name)}, "Delete") : null));
