@@ -109,7 +109,10 @@ async def test_an_admin_manages_automations_and_sees_their_executions(
     rule_item(browser, "Price reply").find_element(By.CSS_SELECTOR, "[data-action=toggle]").click()
     wait(browser).until(lambda d: rule_item(d, "Price reply").get_attribute("data-enabled") == "true")
 
-    # A customer asks the price: the rule runs, and its execution is listed.
+    # Its executions are open when a customer asks the price: the run appears without a reload (live feed).
+    rule_item(browser, "Price reply").find_element(By.CSS_SELECTOR, "[data-action=executions]").click()
+    wait(browser).until(loaded("executions-panel"))
+    assert browser.find_element(By.ID, "executions-empty").is_displayed()
     await customer_writes(sim, db, tenant, "16505550177", text="what is the price?")
 
     async def executed() -> list[dict[str, Any]]:
@@ -117,11 +120,10 @@ async def test_an_admin_manages_automations_and_sees_their_executions(
         return list(response.json()["items"])
 
     await wait_for(executed, timeout=SLOW_S, what="the rule's execution to be recorded")
-    rule_item(browser, "Price reply").find_element(By.CSS_SELECTOR, "[data-action=executions]").click()
     wait(browser, SLOW_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#executions-body tr"))
     row = browser.find_element(By.CSS_SELECTOR, "#executions-body tr").text
     assert tenant.conversation("16505550177") in row and "reply “Our prices start at 10 EUR.”" in row
-    assert " UTC" in row
+    assert " UTC" in row and not browser.find_element(By.ID, "executions-empty").is_displayed()
 
     browser.set_window_size(390, 844)
     browser.get(f"{stack.ingress_url}/console/automations")

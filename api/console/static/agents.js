@@ -143,14 +143,19 @@
     }
   }
 
+  let teamsTimer = null;
+
   function follow() {
+    // Deferred after live.js (base.html): presence as it changes, queues as conversations move.
     const live = window.AerosticLive;
     if (!live || typeof live.on !== "function") return;
     live.on("presence", (event) => {
       const tr = event.data && $(`agent-${event.data.user_id}`);
       if (tr) tr.querySelector("[data-role=presence]").textContent = event.data.presence;
     });
-    live.on("conversation", () => { loadTeams(); });
+    live.on("conversation", () => {
+      if (teamsTimer === null) teamsTimer = window.setTimeout(() => { teamsTimer = null; loadTeams(); }, 1000);
+    });
   }
 
   $("agents-more").addEventListener("click", () => loadAgents(true));

@@ -558,6 +558,33 @@
   $("executions-close").addEventListener("click", () => { $("executions-panel").hidden = true; executionsOf = null; });
   $("rule-errors").setAttribute("tabindex", "-1");
 
+  // Deferred after live.js (base.html): a rule's reply going out is a new execution of it. The execution is
+  // recorded by the projector, which may trail the reply: the first page is read again until it shows a new run.
+  const LIVE_RETRIES_MS = [500, 1000, 2000, 4000, 8000];
+  let liveRefresh = null;
+
+  function topExecution() {
+    const first = $("executions-body").firstElementChild;
+    return first ? first.dataset.executionId : null;
+  }
+
+  async function refreshUntilNew(rule, before, attempt) {
+    if (executionsOf !== rule) { liveRefresh = null; return; }
+    await loadExecutions(false);
+    if (topExecution() !== before || attempt + 1 >= LIVE_RETRIES_MS.length) { liveRefresh = null; return; }
+    liveRefresh = window.setTimeout(() => refreshUntilNew(rule, before, attempt + 1), LIVE_RETRIES_MS[attempt + 1]);
+  }
+
+  if (window.AerosticLive && typeof window.AerosticLive.on === "function") {
+    window.AerosticLive.on("message.out", (event) => {
+      const data = event.data || {};
+      if (!executionsOf || data.author !== "rule" || data.requested_by !== executionsOf.id || liveRefresh !== null) return;
+      const rule = executionsOf;
+      const before = topExecution();
+      liveRefresh = window.setTimeout(() => refreshUntilNew(rule, before, 0), LIVE_RETRIES_MS[0]);
+    });
+  }
+
   (async () => {
     try {
       const page = await api("GET", "/v1/agents?limit=200");
