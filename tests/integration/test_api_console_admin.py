@@ -144,8 +144,8 @@ async def test_teams_list_members_and_waiting_conversations(api: httpx.AsyncClie
     ana = await person(api, db, tenant.tenant_id, role="agent")
     bo = await person(api, db, tenant.tenant_id, role="agent")
     stranger = await person(api, db, other.tenant_id, role="agent")
-    for who, teams in ((ana, ["sales", "support"]), (bo, ["support"])):
-        saved = await api.put(f"/v1/agents/{who.user_id}", headers=tenant.auth, json={"capacity": 3, "teams": teams})
+    for who, names in ((ana, ["sales", "support"]), (bo, ["support"])):
+        saved = await api.put(f"/v1/agents/{who.user_id}", headers=tenant.auth, json={"capacity": 3, "teams": names})
         assert saved.status_code == 200, saved.text
     assert (await api.put(f"/v1/agents/{stranger.user_id}", headers=other.auth,
                           json={"capacity": 3, "teams": ["sales"]})).status_code == 200
