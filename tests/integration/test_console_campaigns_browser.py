@@ -104,6 +104,13 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     wait(driver).until(text_is("contact-detail-title", "n7"))
     assert "Pune" in driver.find_element(By.ID, "detail-attributes").text
     assert driver.find_element(By.ID, "detail-opt-state").get_attribute("data-opted-out") == "false"
+    driver.find_element(By.ID, "opt-reason").send_keys("asked by phone")
+    driver.find_element(By.ID, "opt-toggle").click()
+    wait(driver).until(attribute_is("detail-opt-state", "data-opted-out", "true"))
+    assert "asked by phone" in driver.find_element(By.ID, "opt-history-body").text
+    driver.find_element(By.ID, "opt-toggle").click()  # back in, so the campaign below reaches everyone
+    wait(driver).until(attribute_is("detail-opt-state", "data-opted-out", "false"))
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#opt-history-body tr")) == 2
 
     # A segment of the imported contacts, counted live as the rule is typed.
     driver.find_element(By.ID, "seg-tags-all").send_keys(tag)
@@ -248,6 +255,16 @@ async def test_templates_page_shows_status_and_previews_a_new_one(
     driver.refresh()
     made = f"#templates-body tr[data-template='{name}:en_US']"
     wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, made))
+
+    # Sync from Meta, then delete the new template (Meta deletes by name).
+    driver.find_element(By.ID, "sync").click()
+    wait(driver, LIVE_S).until(lambda d: "Synced from Meta" in d.find_element(By.ID, "registry-message").text)
+    driver.find_element(By.CSS_SELECTOR, f"{made} button.danger").click()
+    driver.switch_to.alert.accept()
+    wait(driver).until(lambda d: f"Deleting {name}" in d.find_element(By.ID, "registry-message").text)
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM message_templates WHERE tenant_id = :t AND name = :n "
+                                      "AND status = 'DELETED'", t=business.tenant_id, n=name),
+                   timeout=LIVE_S, what="the template deleted")
     assert console_errors(driver, stack) == []
 
     # At phone width every page fits: no sideways scroll (wide tables scroll inside their own box).
