@@ -5,6 +5,7 @@ template composer once the 24-hour window has closed. Also: phone width, the key
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -228,4 +229,53 @@ async def test_the_inbox_at_phone_width_and_by_keyboard(browser: WebDriver, stac
     wait(browser).until(lambda d: d.find_element(By.ID, "list-pane").is_displayed())
     assert not browser.find_element(By.ID, "thread-pane").is_displayed()
     assert browser.switch_to.active_element.get_attribute("data-key") == key  # focus back on its row
+    assert console_errors(browser, stack) == []
+
+
+# A PNG of one pixel: the browser must be able to decode what the thread shows inline.
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAAB"
+                       "JRU5ErkJggg==")
+OUTBOUND_BY_TEXT = """
+var wanted = arguments[0];
+var found = Array.prototype.filter.call(document.querySelectorAll('#messages .bubble[data-direction="outbound"]'),
+    function (b) { var body = b.querySelector('.body'); return body && body.textContent === wanted; });
+if (!found.length) return null;
+var failure = found[0].querySelector('.failure');
+return [found[0].getAttribute('data-status'), failure ? failure.textContent : ''];
+"""
+
+
+async def test_the_thread_shows_media_inline_and_meta_errors(browser: WebDriver, stack: LocalStack,
+                                                             api: httpx.AsyncClient, db: AsyncEngine,
+                                                             sim: httpx.AsyncClient,
+                                                             business_factory: BusinessFactory) -> None:
+    tenant = await business_factory("inbox media")
+    agent = await _agent(api, db, tenant, "Mia")
+    seeded = await sim.post("/_sim/media", json={"phone_number_id": tenant.phone_number_id, "mime_type": "image/png",
+                                                 "content_b64": base64.b64encode(PNG).decode()})
+    assert seeded.status_code == 200, seeded.text
+    _open_inbox(browser, stack, agent)
+    browser.find_element(By.ID, "tab-all").click()
+
+    customer = _wa_id()
+    sent = await sim.post("/_sim/customers/messages", json={
+        "phone_number_id": tenant.phone_number_id, "from": customer, "type": "image",
+        "media_id": seeded.json()["id"], "name": "Picture Customer"})
+    assert sent.status_code == 200, sent.text
+    key = tenant.conversation(customer)
+    _click(browser, _row(key), LIVE_S)
+    inline = '#messages .bubble[data-direction="inbound"] img'
+    wait(browser, LIVE_S).until(lambda d: d.execute_script(
+        "var i = document.querySelector(arguments[0]); return !!i && i.complete && i.naturalWidth === 1;", inline))
+    assert (_attr(browser, inline, "src") or "").startswith("/v1/media/")
+
+    # Meta refuses the agent's reply (131026, undeliverable): the bubble says so with Meta's code.
+    assert (await sim.post("/_sim/recipients/undeliverable", json={"wa_id": customer})).status_code < 300
+    reply = "Thanks, we received your picture."
+    browser.find_element(By.ID, "reply-text").send_keys(reply)
+    browser.find_element(By.ID, "send").click()
+    wait(browser, LIVE_S).until(lambda d: (d.execute_script(OUTBOUND_BY_TEXT, reply) or [""])[0] == "failed")
+    failure = browser.execute_script(OUTBOUND_BY_TEXT, reply)[1]
+    assert failure.startswith("Failed (131026)"), failure
+    assert _text(browser, '#messages .bubble[data-status="failed"] .ticks') == "⚠ failed"
     assert console_errors(browser, stack) == []

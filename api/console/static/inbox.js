@@ -18,7 +18,7 @@
   var state = {
     view: "mine", cursor: null, items: [], byKey: {}, open: null, openRow: null,
     messages: [], notes: [], threadNext: null, agents: {}, teams: [], canned: [], templates: null,
-    names: {}, presence: "offline", heartbeat: null, notified: 0, selfAssign: {}, suggestIndex: -1
+    names: {}, mediaTries: 0, mediaTimer: null, presence: "offline", heartbeat: null, notified: 0, selfAssign: {}, suggestIndex: -1
   };
 
   function $(id) { return document.getElementById(id); }
@@ -322,6 +322,20 @@
     if (older || state.threadNext === null) state.threadNext = page.next;
     mergeMessages(page.messages.slice().reverse());
     renderThread();
+    rereadPendingMedia(key);
+  }
+  function rereadPendingMedia(key) {
+    // A customer's file is downloaded from Meta a moment after its message: read the thread again a few
+    // times (1, 2, 4 … s, at most six) until every file is stored or failed. The feed has no media event.
+    var pending = state.messages.some(function (m) { return m.media && m.media.status === "pending"; });
+    if (!pending) { state.mediaTries = 0; return; }
+    if (state.mediaTimer || state.mediaTries >= 6) return;
+    var delay = 1000 * Math.pow(2, state.mediaTries);
+    state.mediaTries += 1;
+    state.mediaTimer = setTimeout(function () {
+      state.mediaTimer = null;
+      if (state.open === key) loadThread(key, false).catch(function () { /* the next event reads it again */ });
+    }, delay);
   }
   async function loadNotes(key) {
     var notes = [], cursor = null;
@@ -368,7 +382,7 @@
   }
   async function openConversation(key) {
     state.open = key;
-    state.messages = []; state.notes = []; state.threadNext = null;
+    state.messages = []; state.notes = []; state.threadNext = null; state.mediaTries = 0;
     root.dataset.view = "thread";
     show($("thread-empty"), false);
     show($("thread"), true);
