@@ -204,6 +204,14 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     assert width[0] <= width[1], width
     assert console_errors(driver, stack) == []
 
+    # The list shows it paused, with its progress.
+    driver.get(f"{stack.ingress_url}/console/campaigns")
+    listed = f"#campaigns-body tr[data-campaign='{campaign_id}']"
+    wait(driver).until(present(f"{listed} [data-col=progress] .progress"))
+    assert driver.find_element(By.CSS_SELECTOR, f"{listed} [data-col=state]").text == "Paused"
+    assert f"of {PEOPLE}" in driver.find_element(By.CSS_SELECTOR, f"{listed} [data-col=progress]").text
+    assert console_errors(driver, stack) == []
+
 
 async def test_templates_page_shows_status_and_previews_a_new_one(
         browser: WebDriver, stack: LocalStack, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,

@@ -81,9 +81,18 @@
           if (!cursor) break;
         }
         fillTemplates();
-        const segments = await api("/v1/segments?limit=200");
+        const segments = [];
+        cursor = null;
+        for (let i = 0; i < 3; i++) {  // a tenant has at most 500 segments
+          const params = new URLSearchParams({limit: "200"});
+          if (cursor) params.set("cursor", cursor);
+          const page = await api(`/v1/segments?${params}`);
+          segments.push(...page.items);
+          cursor = page.next_cursor;
+          if (!cursor) break;
+        }
         $("cmp-segment").replaceChildren(el("option", {value: ""}, "Every subscribed contact"),
-          ...segments.items.map((s) => el("option", {value: s.id}, s.name)));
+          ...segments.map((s) => el("option", {value: s.id}, s.name)));
       } catch (err) {
         say($("wizard-error"), `The wizard could not load your templates and segments: ${err.message}`);
       }
