@@ -40,7 +40,7 @@ from ai.small_talk import SmallTalk
 from aiworker.metrics import Measured, decided
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
-from broker.metrics import GroupMetrics
+from broker.metrics import GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
@@ -129,6 +129,8 @@ class AiWorker:
             while not self._stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 200, 0.1)
                 self._forget_revoked()
+                if batch:
+                    self.group_metrics.started(slices(batch), time.time())
                 for msg in batch:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._handle(msg))

@@ -25,7 +25,9 @@ disable_created_metrics()  # no ``*_created`` series beside every counter: half 
 BATCH_SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-RECORDS = Counter("aerostic_stream_records", "Records handled by a stream processor", ["group", "topic"])
+RECORDS = Counter("aerostic_stream_records",
+                  "Records handled by a consumer group (the dispatcher and AI worker: received, as they finish out of "
+                  "order)", ["group", "topic"])
 BATCHES = Counter("aerostic_stream_batches", "Batches handled and committed by a stream processor", ["group"])
 BATCH_RECORDS = Histogram("aerostic_stream_batch_records", "Records per batch", ["group"], buckets=BATCH_SIZES)
 BATCH_SECONDS = Histogram("aerostic_stream_batch_seconds",

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
-from broker.metrics import GroupMetrics
+from broker.metrics import GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
@@ -137,6 +137,8 @@ class Dispatcher:
         while not self._stopping.is_set():
             batch = await loop.run_in_executor(None, next_batch, self.consumer, 500, 0.1)
             self._apply_revocations()
+            if batch:
+                self.group_metrics.started(slices(batch), time.time())
             for msg in batch:
                 self._accept(msg)
             await self._flow_control()
