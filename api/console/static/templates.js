@@ -51,10 +51,13 @@
 
   // The registry changes when Meta answers (webhooks, the projector): look again a few times.
   let refreshes = 0;
+  let refreshing = false;
   function refreshSoon() {
-    refreshes = 8;
+    refreshes = 8;  // one chain of reads at a time; a new request only extends it
+    if (refreshing) return;
+    refreshing = true;
     const tick = async () => {
-      if (refreshes-- <= 0) return;
+      if (refreshes-- <= 0) { refreshing = false; return; }
       await loadTemplates(true);
       setTimeout(tick, 2000);
     };
