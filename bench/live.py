@@ -5,7 +5,8 @@ Starts the stack the feed needs (broker, PostgreSQL, Redis, the web server, the 
 the real ingress at ``--rate`` per second, spread over the tenants:
 
 1. with no live client (``IDLE_S`` seconds; the feed has not even started): the webhook POST p99 alone;
-2. with ``--clients`` streams on ``GET /v1/live`` (shared round robin by the tenants), held by another
+2. with one stream (``ONE_CLIENT_S``): the feed's consumer running, no fan-out to speak of (diagnostic);
+3. with ``--clients`` streams on ``GET /v1/live`` (shared round robin by the tenants), held by another
    process on raw asyncio streams, for ``--seconds``: the webhook POST p99 again, and for every client the
    time from the webhook's POST to the ``message.in`` event on its stream.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from multiprocessing.connection import Connection
 from urllib.parse import urlsplit
 
 import orjson
+import psutil
 
 from bench.loadgen import build_request, percentile
 from broker.producer import AsyncProducer
@@ -41,6 +44,7 @@ from vault.cipher import Vault, generate_key_spec
 SECRET = "bench-live-app-secret"  # noqa: S105 - the local stack's app secret
 TENANTS = 4
 IDLE_S = 30.0
+ONE_CLIENT_S = 20.0
 DRAIN_S = 5.0
 POST_CONNECTIONS = 8
 CONNECT_TIMEOUT_S = 60.0
@@ -209,6 +213,27 @@ def _clients_main(url: str, keys: list[tuple[int, str]], conn: Connection) -> No
     uvloop.run(_clients(url, keys, conn))
 
 
+def _cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _spawn_clients(url: str, keys: list[tuple[int, str]]) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+    """The clients' process, once all its streams are open (or refused)."""
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(target=_clients_main, args=(url, keys, child), daemon=True)
+    process.start()
+    if not parent.poll(CONNECT_TIMEOUT_S + 60):
+        raise RuntimeError("the clients' process did not report")
+    parent.recv()
+    return process, parent
+
+
 # --- the run ----------------------------------------------------------------------------------------------
 
 class LiveBench:
@@ -237,13 +262,21 @@ class LiveBench:
                 _, key = await create_key_for(settings, tenant_id=tenant_id, name="bench live")
                 self.tenants.append(Tenant(tenant_id, pnid, waba, key))
 
-    async def phase(self, rate: int, seconds: float) -> Posts:
+    async def phase(self, rate: int, seconds: float, name: str = "", clients_pid: int | None = None) -> Posts:
         poster, posts = Poster(self.stack.ingress_url), Posts()
         await poster.open()
+        watched = {"web server": self.stack.children["ingress"].pid, "broker": self.stack.services["kafka"].child.pid,
+                   "stream worker": self.stack.children["streams"].pid, "bench clients": clients_pid}
+        before = {k: _cpu(pid) for k, pid in watched.items()}
+        began, load = time.perf_counter(), os.getloadavg()[0]
         try:
             await post_for(poster, self.tenants, rate, seconds, posts)
         finally:
             await poster.close()
+        if name:  # where the CPU went: the web server's share is the feed's cost to the webhook path
+            wall = time.perf_counter() - began
+            used = ", ".join(f"{k} {(_cpu(pid) - before[k]) / wall * 100:.0f}%" for k, pid in watched.items() if pid)
+            print(f"{name}: CPU of one core: {used}; load average {load:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
         return posts
 
 
@@ -256,20 +289,22 @@ def main(clients: int = 200, rate: int = 100, seconds: float = 60.0) -> int:
         asyncio.run(bench.connect_tenants())
         warm = asyncio.run(bench.phase(rate, 5.0))  # the router has joined its group and cached the numbers
         print(f"warm-up: {len(warm.sent)} webhooks, errors={warm.errors}", flush=True)
-        idle = asyncio.run(bench.phase(rate, IDLE_S))
+        idle = asyncio.run(bench.phase(rate, IDLE_S, "0 clients"))
         figures["webhook_p99_idle_ms"] = percentile(sorted(idle.latencies_ms), 0.99)
         print(f"0 clients: {len(idle.latencies_ms)} webhooks, p50_ms={percentile(sorted(idle.latencies_ms), 0.5):.1f} "
               f"p99_ms={figures['webhook_p99_idle_ms']:.1f} errors={idle.errors}", flush=True)
 
         keys = [(i % TENANTS, bench.tenants[i % TENANTS].api_key) for i in range(clients)]
-        parent, child = multiprocessing.get_context("spawn").Pipe()
-        process = multiprocessing.get_context("spawn").Process(
-            target=_clients_main, args=(bench.stack.ingress_url, keys, child), daemon=True)
-        process.start()
-        if not parent.poll(CONNECT_TIMEOUT_S + 60):
-            raise RuntimeError("the clients' process did not report")
+        # One stream first: the feed's consumer running, without the fan-out to many (where a cost comes from).
+        process, parent = _spawn_clients(bench.stack.ingress_url, keys[:1])
+        one = asyncio.run(bench.phase(rate, ONE_CLIENT_S, "1 client", process.pid))
+        parent.send("stop")
         parent.recv()
-        loaded = asyncio.run(bench.phase(rate, seconds))
+        process.join(10)
+        print(f"1 client: {len(one.latencies_ms)} webhooks, p50_ms={percentile(sorted(one.latencies_ms), 0.5):.1f} "
+              f"p99_ms={percentile(sorted(one.latencies_ms), 0.99):.1f} errors={one.errors}", flush=True)
+        process, parent = _spawn_clients(bench.stack.ingress_url, keys)
+        loaded = asyncio.run(bench.phase(rate, seconds, f"{clients} clients", process.pid))
         time.sleep(DRAIN_S)  # an event later than this after its webhook counts as missed
         parent.send("stop")
         results: list[ClientResult] = parent.recv() if parent.poll(60) else []

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 POLL_S = 0.2
+HAND_OVER_S = 0.05
 HEARTBEAT_S = 15.0
 READY_TIMEOUT_S = 20.0
 METADATA_TIMEOUT_S = 10.0
@@ -190,12 +191,13 @@ class LiveHub:
         at_end: set[int] = set(range(len(layout.slots))) if known else set()
         if not known:
             self.layout = layout
+        pending: list[Entry] = []
+        moved = False  # positions advanced since the last hand-over
+        handed = time.monotonic()
         while self._running:
-            first = consumer.poll(POLL_S)
-            if first is None:
-                continue
-            batch = [first, *consumer.consume(BATCH - 1, 0)]
-            entries: list[Entry] = []
+            wait = max(0.0, handed + HAND_OVER_S - time.monotonic()) if known and moved else POLL_S
+            first = consumer.poll(wait)
+            batch = [first, *consumer.consume(BATCH - 1, 0)] if first is not None else []
             for msg in batch:
                 err = msg.error()
                 if err is not None:
@@ -208,14 +210,18 @@ class LiveHub:
                     continue
                 slot = decoder.slot(msg)
                 positions[slot] = (msg.offset() or 0) + 1
+                moved = True
                 if known:
                     entry = decoder.entry(msg, slot, tuple(positions))
                     if entry is not None:
-                        entries.append(entry)
+                        pending.append(entry)
             if not known and len(at_end) == len(layout.slots):
-                known = True
-            if known:
-                self._hand_over(entries, tuple(positions))
+                known = moved = True
+            # One hand-over per HAND_OVER_S at most: each wakes every stream that has something, so fewer,
+            # fuller batches cost the web process (and its webhook path) less for a few ms of latency.
+            if known and moved and time.monotonic() - handed >= HAND_OVER_S:
+                self._hand_over(pending, tuple(positions))
+                pending, moved, handed = [], False, time.monotonic()
 
     def _hand_over(self, entries: list[Entry], position: tuple[int, ...]) -> None:
         assert self._loop is not None
