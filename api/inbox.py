@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import Text, and_, column, false, func, or_, select, true, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -97,17 +97,20 @@ async def _last_messages(conn: AsyncConnection, tenant_id: str, keys: list[str])
 
 
 async def unread_counts(conn: AsyncConnection, tenant_id: str, user_id: str, keys: list[str]) -> dict[str, int]:
-    """How many of the customer's messages in each conversation of ``keys`` the user has not seen (capped)."""
+    """How many of the customer's messages in each conversation of ``keys`` the user has not seen, each count
+    stopping at ``MAX_UNREAD`` (a lateral, limited scan of the conversation's newest messages)."""
     if not keys:
         return {}
     m, r = messages.c, conversation_reads.c
+    listed = values(column("key", Text), name="listed").data([(k,) for k in keys])
     seen = func.coalesce(select(r.last_read_id).where(
-        r.tenant_id == tenant_id, r.user_id == user_id, r.conversation_key == m.conversation_key)
-        .scalar_subquery(), 0)
-    query = (select(m.conversation_key, func.count().label("n"))
-             .where(m.tenant_id == tenant_id, m.conversation_key.in_(keys), m.direction == "inbound", m.id > seen)
-             .group_by(m.conversation_key))
-    return {row.conversation_key: min(int(row.n), MAX_UNREAD) for row in await conn.execute(query)}
+        r.tenant_id == tenant_id, r.user_id == user_id, r.conversation_key == listed.c.key).scalar_subquery(), 0)
+    newest = (select(m.id).where(m.tenant_id == tenant_id, m.conversation_key == listed.c.key,
+                                 m.direction == "inbound", m.id > seen)
+              .order_by(m.id.desc()).limit(MAX_UNREAD).lateral("newest"))
+    query = (select(listed.c.key, func.count(newest.c.id).label("n"))
+             .select_from(listed.join(newest, true())).group_by(listed.c.key))
+    return {row.key: int(row.n) for row in await conn.execute(query)}
 
 
 async def summaries(conn: AsyncConnection, principal: Principal, rows: list[Any]) -> list[ConversationSummary]:

@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.tables import messages
 from tests.integration.helpers import Business, BusinessFactory, customer_writes, fresh_id, scalar, wait_for
 from tests.integration.inbox_fixtures import approved_template, seed
 from tests.integration.people import Person, person
@@ -230,3 +232,20 @@ async def test_a_template_reply_and_the_contacts_history(api: httpx.AsyncClient,
     assert (await api.get(f"/v1/conversations/{key}/history", headers=other.auth)).status_code == 404
     assert (await api.post(url, headers=other.auth, json={"template": {
         "id": template["id"], "values": {"body.1": "Ann", "body.2": "#42"}}})).status_code == 404
+
+
+async def test_unread_counts_stop_at_99(api: httpx.AsyncClient, db: AsyncEngine,
+                                        business_factory: BusinessFactory) -> None:
+    tenant = await business_factory("inbox unread cap")
+    agent = await person(api, db, tenant.tenant_id)
+    busy = await seed(db, tenant, fresh_id(), name="Busy Customer")
+    quiet = await seed(db, tenant, fresh_id(), name="Quiet Customer", minutes_ago=1)
+    async with db.begin() as conn:  # as the projector writes a customer's messages
+        await conn.execute(insert(messages), [
+            {"tenant_id": tenant.tenant_id, "wamid": f"wamid.cap-{fresh_id()}-{i}", "conversation_key": busy,
+             "direction": "inbound", "type": "text", "text": f"message {i}"} for i in range(120)])
+    listed = await _items(api, agent.auth)
+    assert (listed[busy]["unread"], listed[quiet]["unread"]) == (99, 0)
+    assert listed[busy]["last_message"]["text"] == "message 119"
+    assert (await api.post(f"/v1/conversations/{busy}/read", headers=agent.auth)).json()["unread"] == 0
+    assert (await _items(api, agent.auth))[busy]["unread"] == 0
