@@ -74,13 +74,14 @@ def error_page(request: Request, status_code: int, user: SessionPrincipal | None
                headers: dict[str, str] | None = None) -> Response:
     """The styled page for ``status_code``."""
     if status_code == status.HTTP_404_NOT_FOUND:
-        return render(request, "not_found.html", {"user": user, "path": request.url.path},
+        return render(request, "not_found.html", {"user": user, "path": request.url.path, "error_status": 404},
                       status_code=status_code, headers=headers)
     if status_code == status.HTTP_403_FORBIDDEN:
         return render(request, "forbidden.html", {"user": user, "message": message or "You cannot open this page."},
                       status_code=status_code, headers=headers)
     return render(request, "server_error.html",
-                  {"user": user, "status_code": status_code, "message": MESSAGES.get(status_code, DEFAULT_MESSAGE)},
+                  {"user": user, "status_code": status_code, "error_status": status_code,
+                   "message": MESSAGES.get(status_code, DEFAULT_MESSAGE)},
                   status_code=status_code, headers=headers)
 
 

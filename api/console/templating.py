@@ -10,6 +10,7 @@ Signup's) call.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ import jinja2
 from fastapi import Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from api.console.labels import label, meta_span, script_tables
@@ -40,11 +42,21 @@ def when(value: datetime | str | None, missing: str = "—") -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+INLINE_CODE = re.compile(r"`([^`]+)`")
+
+
+def inline_code(text: str | None) -> Markup:
+    """``text`` escaped, its `backticked` parts as ``<code>`` (the API's docstrings and descriptions)."""
+    escaped = str(escape(text or ""))
+    return Markup(INLINE_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", escaped))  # noqa: S704 - escaped above
+
+
 def _environment() -> jinja2.Environment:
     # autoescape=True escapes every template whatever its name; select_autoescape would skip unknown extensions.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = when
+    env.filters["inline_code"] = inline_code
     env.filters["meta"] = meta_span  # {{ value | meta("quality") }} → <span title="GREEN">High</span>
     env.globals["meta_label"] = label
     env.globals["meta_tables"] = script_tables

@@ -133,6 +133,7 @@ async def test_the_front_door_and_the_error_pages(browser: WebDriver, stack: Loc
     page = browser.find_element(By.ID, "error-page")
     assert page.get_attribute("data-status") == "404" and "Page not found" in page.text
     assert browser.find_element(By.ID, "nav-account").is_displayed()  # the way back: the navigation
+    assert browser.find_elements(By.CSS_SELECTOR, "[aria-current=page]") == []  # no page of the console is this
     browser.find_element(By.ID, "back").click()
     slow(browser).until(on(stack.ingress_url, "/console/inbox"))
 

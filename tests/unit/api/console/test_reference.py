@@ -8,7 +8,7 @@ import pytest
 
 from aerostic.web import create_app
 from api.console.reference import Operation, operations_by_tag
-from api.console.templating import templates
+from api.console.templating import inline_code, templates
 from api.reference import document
 from config.settings import IngressSettings
 from tests.unit.api.console._html import Page
@@ -47,3 +47,9 @@ def test_the_page_renders_every_operation(groups: list[tuple[str, list[Operation
     assert {"data-method": "POST", "data-path": "/v1/automations"}.items() <= next(
         a for a in articles if a["data-path"] == "/v1/automations" and a["data-method"] == "POST").items()
     assert len({a["id"] for a in articles}) == len(articles)  # anchors are unique
+
+
+def test_backticks_read_as_code_and_nothing_else_is_markup() -> None:
+    assert str(inline_code("pass `next_cursor` back <b>now</b>")) == (
+        "pass <code>next_cursor</code> back &lt;b&gt;now&lt;/b&gt;")
+    assert str(inline_code(None)) == ""
