@@ -246,7 +246,20 @@ def _dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     return run_dev(stop, ingress_port=args.port, sim_port=args.sim_port, exit_after_ready=args.smoke,
-                   keep_data=args.keep_data)
+                   keep_data=args.keep_data, scale=dict(args.scale))
+
+
+def _scale_item(value: str) -> tuple[str, int]:
+    """One ``--scale ROLE=N`` (checked by ``stack.scale.parse_scale``)."""
+    from stack.scale import parse_scale
+
+    ((role, count),) = parse_scale([value]).items()
+    return role, count
+
+
+def _add_scale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=_scale_item, action="append", default=[], metavar="ROLE=N",
+                        help="run N processes of a role (streams, campaigns, projector, ai, dispatcher, deliverer)")
 
 
 _USERNAME = re.compile(r"[A-Za-z0-9._]{3,35}")  # Meta's usernames, as the simulator checks them
@@ -289,7 +302,8 @@ def _bench_ingress(args: argparse.Namespace) -> int:
 def _bench_e2e(args: argparse.Namespace) -> int:
     from bench.e2e import main as bench_main
 
-    return bench_main(rates=tuple(args.rates), seconds=args.seconds)
+    return bench_main(rates=tuple(args.rates), seconds=args.seconds, drain_s=args.drain, budget_s=args.budget,
+                      relay=not args.no_relay, scale=dict(args.scale))
 
 
 def _bench_ai(args: argparse.Namespace) -> int:
@@ -339,7 +353,7 @@ def _bench_campaign(args: argparse.Namespace) -> int:
 def _bench_dispatch(args: argparse.Namespace) -> int:
     from bench.dispatch import main as bench_main
 
-    return bench_main(bulk=args.bulk, max_count=args.sends, seconds=args.seconds)
+    return bench_main(bulk=args.bulk, max_count=args.sends, seconds=args.seconds, scale=dict(args.scale))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smoke", action="store_true", help="exit once a message went each way")
     dev.add_argument("--keep-data", action="store_true", default=None,
                      help="keep the stack's data directory when it stops (also AEROSTIC_DEV_KEEP_DATA=1)")
+    _add_scale(dev)
     dev.set_defaults(func=_dev)
 
     ingress = sub.add_parser("ingress", help="run the webhook ingress (HTTP)")
@@ -443,8 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="target", required=True)
     bench_e2e = bench.add_parser("e2e", help="customer question to AI answer latency through the whole pipeline")
-    bench_e2e.add_argument("--rates", type=int, nargs="+", default=[200, 500])
-    bench_e2e.add_argument("--seconds", type=float, default=10.0)
+    bench_e2e.add_argument("--rates", type=int, nargs="+", default=[10, 25, 50, 100, 200, 500, 1000],
+                           help="stepped rates, in order; stepping stops after the first failing step")
+    bench_e2e.add_argument("--seconds", type=float, default=5.0, help="length of each step's sending")
+    bench_e2e.add_argument("--drain", type=float, default=10.0, help="seconds a step waits for late answers")
+    bench_e2e.add_argument("--budget", type=float, default=300.0, help="the whole run's time budget (seconds)")
+    bench_e2e.add_argument("--no-relay", action="store_true", help="skip the bare relay baseline")
+    _add_scale(bench_e2e)
     bench_e2e.set_defaults(func=_bench_e2e)
     bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")
     bench_ingress.add_argument("--duration", type=float, default=10.0)
@@ -454,9 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench_campaign.add_argument("--contacts", type=int, default=20_000, help="audience size (the issue's: 100000)")
     bench_campaign.set_defaults(func=_bench_campaign)
     bench_dispatch = bench.add_parser("dispatch", help="dispatcher throughput, limit accuracy and lane priority")
-    bench_dispatch.add_argument("--sends", type=int, default=20_000, help="sends of the limits-off run")
-    bench_dispatch.add_argument("--seconds", type=int, default=10, help="length of each rate-limited run")
-    bench_dispatch.add_argument("--bulk", type=int, default=100_000, help="bulk backlog behind interactive sends")
+    bench_dispatch.add_argument("--sends", type=int, default=5_000,
+                                help="sends of the limits-off and ceiling runs (the issue's long run: 20000)")
+    bench_dispatch.add_argument("--seconds", type=int, default=5,
+                                help="length of each rate-limited run (long run: 10)")
+    bench_dispatch.add_argument("--bulk", type=int, default=10_000,
+                                help="bulk backlog behind interactive sends (long run: 100000)")
+    _add_scale(bench_dispatch)
     bench_dispatch.set_defaults(func=_bench_dispatch)
     bench_live = bench.add_parser("live", help="the console's live feed: delivery to N clients, webhook p99 beside it")
     bench_live.add_argument("--clients", type=int, default=200)

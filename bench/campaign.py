@@ -23,7 +23,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.e2e import QUESTIONS, SECRET, _percentile
+from bench.e2e import QUESTIONS, SECRET
+from bench.steps import percentile as _percentile
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from db.tables import knowledge_entries, tenant_settings

@@ -1,42 +1,62 @@
-"""``aerostic bench e2e``: a customer's question to the AI's answer, through the whole pipeline.
+"""``aerostic bench e2e``: a customer's question to the AI's answer, through the whole pipeline, against a bare relay.
 
 Starts the local stack (broker, PostgreSQL, Redis, ingress, stream workers, projector, AI worker,
 dispatcher and the Meta simulator with its status webhooks off, so that only the question → answer
 path is loaded), connects a tenant whose knowledge base the offline scorer answers, then has
-simulated customers (each a new conversation) ask at a sustained rate. The latency of one message
-runs from the moment the simulator is asked to send the customer's webhook to the moment the AI's
-reply reaches the simulator's send endpoint (both on this machine's clock). A message without a
-reply when the pipeline has drained is lost; a customer answered twice is duplicated. Each rate's line also
-gives the CPU milliseconds per question of every Aerostic process, read from the process's own Prometheus
-metrics (``process_cpu_seconds_total``) before and after the run (drain included).
+simulated customers (each a new conversation) ask at stepped rates (10, 25, 50 … 1,000/s by default,
+each held ``--seconds``; stepping stops after the first step that fails). The latency of one message
+runs from the moment the simulator is asked to send the customer's webhook to the moment the reply
+reaches the simulator's send endpoint (both on this machine's clock). A question without a reply when
+its step's drain time ran out is lost; a customer answered twice is duplicated. A step passes when
+the load generator held the rate (≥ 90 % of it, no failed sends), nothing was lost and p99 ≤ 250 ms.
 
-Ends with one line:
-``RESULT e2e p50_ms_200=… p99_ms_200=… p50_ms_500=… p99_ms_500=… lost=… duplicated=…``
+The load generator (``ask``) never crashes and is not the bottleneck: requests in flight are bounded and
+its connection pool is sized to the rate, every request has a timeout, and a refused, failed or
+timed-out send is counted (lost), so an overloaded step is reported with its achieved rate, p99 and lost.
+
+In the same run: the bare relay (``bench.relay``: the same hops on the same broker, forwarding only; a
+second simulator posts the webhooks to it and receives its Graph calls) is stepped the same way, and a
+40/s run measures the CPU milliseconds per question of every process: the Aerostic processes from their
+own Prometheus metrics (``process_cpu_seconds_total``), the broker, PostgreSQL, Redis, the simulator and
+the load generator (this process) with psutil.
+
+Ends with one line: ``RESULT e2e sustained_rps=… p99_ms=… cpu_ms_per_q=… relay_rps=… relay_ratio=…
+lost=… duplicated=… lost_at_first_failed_step=…`` (``p99_ms``: the sustained step's; ``lost``: over the passing
+steps; ``duplicated``: over every step; ``cpu_ms_per_q``: every process but the simulator and load generator).
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
+import contextlib
+import os
+import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.relay import TOPICS, create_relay_topics
+from bench.steps import DEFAULT_RATES, Step, in_flight_cap, percentile, pool_size, should_continue, sustained
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from db.tables import knowledge_entries, tenant_settings
 from stack.launcher import LocalStack
+from stack.processes import Child, free_port, port_open, wait_until
 from tenants.commands import attach_number, create_tenant
 from tenants.config import bump_config_version
 from vault.cipher import Vault, generate_key_spec
 
-TARGET_P99_MS = 250.0
 SECRET = "bench-e2e-app-secret"  # noqa: S105 - the simulator's local app secret
+CPU_RATE = 40
+REQUEST_TIMEOUT_S = 10.0
+SIM_CALLBACK_CONCURRENCY = "64"  # the simulator's webhook POSTs in flight: not the limit at 1,000/s
 QUESTIONS = [
     ("How long does shipping take?", "Orders ship within 2 business days."),
     ("What is your return policy?", "Returns are free within 30 days."),
@@ -49,62 +69,163 @@ QUESTIONS = [
 
 @dataclass
 class Run:
-    """One sustained rate: when each customer's question left, and when answers arrived."""
+    """One step: when each customer's question left, and when answers arrived."""
 
     rate: int
+    asked: int = 0
     sent: dict[str, float] = field(default_factory=dict)
     answers: dict[str, list[float]] = field(default_factory=dict)
-    send_errors: int = 0
-    achieved_rate: float = 0.0
+    errors: int = 0
+    held_back: int = 0
+    send_seconds: float = 0.0
 
     def latencies_ms(self) -> list[float]:
         return sorted((times[0] - self.sent[wa_id]) * 1000 for wa_id, times in self.answers.items()
                       if wa_id in self.sent and times)
 
     @property
-    def lost(self) -> int:
+    def unanswered(self) -> int:
         return sum(1 for wa_id in self.sent if not self.answers.get(wa_id))
 
     @property
     def duplicated(self) -> int:
         return sum(1 for times in self.answers.values() if len(times) > 1)
 
+    def step(self) -> Step:
+        latencies = self.latencies_ms()
+        accepted = len(self.sent)
+        return Step(rate=self.rate, asked=self.asked, sent=accepted, errors=self.errors,
+                    lost=self.unanswered + self.errors, duplicated=self.duplicated,
+                    achieved_rate=accepted / self.send_seconds if self.send_seconds else 0.0,
+                    p50_ms=percentile(latencies, 0.5), p99_ms=percentile(latencies, 0.99), held_back=self.held_back)
 
-def cpu_seconds(stack: LocalStack) -> dict[str, float]:
-    """CPU seconds used so far by each Aerostic process, from its metrics (a process that does not answer: 0)."""
-    used: dict[str, float] = {}
-    for name in stack.metrics_ports:
+
+class Sim:
+    """A simulator, its number, and the load generator that makes its customers ask."""
+
+    def __init__(self, url: str, pnid: str) -> None:
+        self.url, self.pnid = url, pnid
+        self.customers = 0
+
+    async def run(self, rate: int, seconds: float, drain_s: float) -> Run:
+        """Ask at ``rate`` for ``seconds`` (sending stops at twice that), then wait up to ``drain_s`` for answers."""
+        result = Run(rate, asked=max(1, int(rate * seconds)))
+        cap = in_flight_cap(rate, REQUEST_TIMEOUT_S)
+        connections = pool_size(rate)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        timeout = httpx.Timeout(REQUEST_TIMEOUT_S, pool=REQUEST_TIMEOUT_S)
+        async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=timeout) as sim:
+            await sim.post("/_sim/reset")
+            slots = asyncio.Semaphore(cap)
+            began = time.perf_counter()
+            stop_at = began + 2 * seconds
+            tasks = []
+            for i in range(result.asked):
+                delay = began + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if slots.locked():
+                    result.held_back += 1
+                await slots.acquire()  # bounded: a slow system makes the sends fall behind, never pile up
+                if time.perf_counter() > stop_at:
+                    slots.release()
+                    break
+                self.customers += 1
+                wa_id = f"91{self.customers:010d}"
+                tasks.append(asyncio.create_task(self._ask(sim, slots, result, wa_id, QUESTIONS[i % 6][0])))
+            await asyncio.gather(*tasks)
+            result.send_seconds = max(time.perf_counter() - began, 1.0 / rate)
+            deadline = time.monotonic() + drain_s
+            while True:
+                await self._collect(sim, result)
+                if result.unanswered == 0 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # late duplicates would show up here
+            await self._collect(sim, result)
+        return result
+
+    async def _ask(self, sim: httpx.AsyncClient, slots: asyncio.Semaphore, result: Run, wa_id: str,
+                   question: str) -> None:
+        at = time.time()
         try:
-            text = httpx.get(stack.metrics_url(name), timeout=10).text
-        except httpx.HTTPError:
-            used[name] = 0.0
-            continue
-        used[name] = sum(sample.value for family in text_string_to_metric_families(text)
-                         for sample in family.samples if sample.name == "process_cpu_seconds_total")
+            answer = await sim.post("/_sim/customers/messages", json={
+                "phone_number_id": self.pnid, "from": wa_id, "type": "text", "text": question})
+            if answer.status_code == 200:
+                result.sent[wa_id] = at
+            else:
+                result.errors += 1
+        except httpx.HTTPError:  # a timeout, a refused or broken connection: counted, never raised
+            result.errors += 1
+        finally:
+            slots.release()
+
+    async def _collect(self, sim: httpx.AsyncClient, result: Run) -> None:
+        try:
+            entries = (await sim.get("/_sim/requests", params={"phone_number_id": self.pnid},
+                                     timeout=60)).json()["data"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return  # the next collection reads again
+        answers: dict[str, list[float]] = {}
+        for entry in entries:
+            if entry["status"] == 200 and entry["recipient"]:
+                answers.setdefault(entry["recipient"], []).append(entry["time"])
+        result.answers = {k: sorted(v) for k, v in answers.items()}
+
+
+def _metrics_cpu(url: str) -> float | None:
+    try:
+        text = httpx.get(url, timeout=10).text
+    except httpx.HTTPError:
+        return None
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == "process_cpu_seconds_total")
+
+
+def _psutil_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (PostgreSQL's backends)."""
+    try:
+        proc = psutil.Process(pid)
+        total = sum(proc.cpu_times()[:2])
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def cpu_seconds(stack: LocalStack, extra: dict[str, int] | None = None) -> dict[str, float]:
+    """CPU seconds used so far by each process: Aerostic's from their metrics, the rest (and a process whose
+    metrics do not answer) with psutil; ``loadgen`` is this process."""
+    used: dict[str, float] = {}
+    for name, child in stack.children.items():
+        from_metrics = _metrics_cpu(stack.metrics_url(name)) if name in stack.metrics_ports else None
+        used[name] = from_metrics if from_metrics is not None else _psutil_cpu(child.pid)
+    for name, service in stack.services.items():
+        used[name] = _psutil_cpu(service.child.pid)
+    for name, pid in (extra or {}).items():
+        used[name] = _psutil_cpu(pid)
+    used["loadgen"] = sum(psutil.Process().cpu_times()[:2])
     return used
 
 
-def _cpu_per_question(before: dict[str, float], after: dict[str, float], questions: int) -> str:
+def cpu_per_question(before: dict[str, float], after: dict[str, float], questions: int) -> dict[str, float]:
+    """CPU milliseconds per question of each process between two ``cpu_seconds`` readings."""
     if not questions:
-        return ""
-    return " ".join(f"{name}={1000 * (after[name] - before.get(name, 0.0)) / questions:.1f}"
-                    for name in sorted(after))
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(q * len(values)))]
+        return {}
+    return {name: 1000 * (after[name] - before.get(name, 0.0)) / questions for name in sorted(after)}
 
 
 class E2E:
-    def __init__(self) -> None:
-        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET})
+    def __init__(self, scale: dict[str, int] | None = None) -> None:
+        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET}, scale=dict(scale or {}))
         self.vault_keys = generate_key_spec("bench")
         self.pnid = str(uuid.uuid4().int)[:15]
-        self.customers = 0
+        self.relay: list[Child] = []
+        self.relay_sim: Sim | None = None
 
-    def start(self) -> None:
+    def start(self) -> Sim:
         stack = self.stack
         stack.start_services()
         stack.prepare()
@@ -112,9 +233,10 @@ class E2E:
         stack.start_streams()
         stack.start_projector()
         stack.start_ai()
-        stack.start_metasim(app_secret=SECRET)
+        stack.start_metasim(app_secret=SECRET, callback_concurrency=SIM_CALLBACK_CONCURRENCY)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
         stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256", http_connections="4")
+        return Sim(stack.metasim_url, self.pnid)
 
     async def tenant(self) -> None:
         settings = CoreSettings(environment=self.stack.environment, kafka_bootstrap_servers=self.stack.kafka,
@@ -143,92 +265,104 @@ class E2E:
         finally:
             await redis.aclose()
 
-    async def run(self, rate: int, seconds: float, drain_s: float) -> Run:
-        result = Run(rate)
-        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)  # httpcore slows down with more
-        async with httpx.AsyncClient(base_url=self.stack.metasim_url, limits=limits, timeout=30) as sim:
-            await sim.post("/_sim/reset")
-            count = int(rate * seconds)
-            began = time.perf_counter()
-            tasks = []
-            for i in range(count):
-                due = began + i / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self.customers += 1
-                wa_id = f"91{self.customers:010d}"
-                tasks.append(asyncio.create_task(self._ask(sim, result, wa_id, QUESTIONS[i % len(QUESTIONS)][0])))
-            await asyncio.gather(*tasks)
-            result.achieved_rate = count / (time.perf_counter() - began)
-            deadline = time.monotonic() + drain_s
-            while time.monotonic() < deadline:
-                await self._collect(sim, result)
-                if result.lost == 0:
-                    break
-                await asyncio.sleep(0.5)
-            await asyncio.sleep(1.0)  # late duplicates would show up here
-            await self._collect(sim, result)
-        return result
+    def start_relay(self) -> Sim:
+        """The bare relay chain and a second simulator whose webhooks go to it and whose Graph it calls."""
+        stack = self.stack
+        prefix = "bench."
+        create_relay_topics(stack.kafka, prefix)
+        relay_port, sim_port = free_port(), free_port()
+        base = [sys.executable, "-m", "bench.relay"]
+        common = ["--bootstrap", stack.kafka, "--prefix", prefix]
+        env = stack.env()
+        pnid, waba, token = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15], uuid.uuid4().hex
+        sim_url = f"http://127.0.0.1:{sim_port}"
 
-    async def _ask(self, sim: httpx.AsyncClient, result: Run, wa_id: str, question: str) -> None:
-        result.sent[wa_id] = time.time()
-        answer = await sim.post("/_sim/customers/messages", json={
-            "phone_number_id": self.pnid, "from": wa_id, "type": "text", "text": question})
-        if answer.status_code != 200:
-            result.send_errors += 1
-            del result.sent[wa_id]
+        def child(name: str, argv: list[str], extra: dict[str, str] | None = None) -> Child:
+            started = Child(name, argv, log_dir=stack.log_dir, env={**env, **(extra or {})}, cwd=stack.root).start()
+            self.relay.append(started)
+            return started
 
-    async def _collect(self, sim: httpx.AsyncClient, result: Run) -> None:
-        entries = (await sim.get("/_sim/requests", params={"phone_number_id": self.pnid})).json()["data"]
-        answers: dict[str, list[float]] = {}
-        for entry in entries:
-            if entry["status"] == 200 and entry["recipient"]:
-                answers.setdefault(entry["recipient"], []).append(entry["time"])
-        result.answers = {k: sorted(v) for k, v in answers.items()}
+        child("relay-ingress", [*base, "ingress", *common, "--port", str(relay_port)])
+        for source in range(TOPICS - 1):
+            child(f"relay-forward-{source}", [*base, "forward", *common, "--source", str(source)])
+        child("relay-send", [*base, "send", *common, "--graph-url", sim_url, "--phone-number-id", pnid,
+                             "--token", token])
+        sim = child("relay-metasim", [sys.executable, "-m", "aerostic", "metasim", "--host", "127.0.0.1",
+                                      "--port", str(sim_port)],
+                    {"METASIM_CALLBACK_URL": f"http://127.0.0.1:{relay_port}/webhooks/meta",
+                     "METASIM_APP_SECRET": SECRET, "METASIM_CALLBACK_CONCURRENCY": SIM_CALLBACK_CONCURRENCY})
+        wait_until(lambda: (port_open(relay_port) and port_open(sim_port)) or not sim.alive(), timeout=120,
+                   what="relay", interval=0.1)
+        httpx.put(f"{sim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
+        httpx.post(f"{sim_url}/_sim/numbers", json={"phone_number_id": pnid, "waba_id": waba, "token": token,
+                                                    "throughput": 1000}).raise_for_status()
+        self.relay_sim = Sim(sim_url, pnid)
+        return self.relay_sim
+
+    def stop_relay(self) -> None:
+        for child in reversed(self.relay):
+            child.stop(grace=5)
+        self.relay = []
 
     def stop(self) -> None:
+        self.stop_relay()
         self.stack.stop()
 
 
-def main(rates: tuple[int, ...] = (200, 500), seconds: float = 10.0, drain_s: float = 300.0,
-         baseline_rate: int = 10) -> int:
-    bench = E2E()
-    runs: list[Run] = []
+def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, drain_s: float,
+                 deadline: float) -> list[Step]:
+    """Run the rates in order while every step passes and the time budget lasts."""
+    steps: list[Step] = []
+    for rate in rates:
+        if time.monotonic() + seconds * 2 + drain_s > deadline:
+            print(f"{label}: time budget reached before {rate}/s", flush=True)
+            break
+        step = asyncio.run(sim.run(rate, seconds, drain_s)).step()
+        steps.append(step)
+        print(step.line(label), flush=True)
+        if not should_continue(steps):
+            break
+    return steps
+
+
+def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: float = 10.0,
+         budget_s: float = 300.0, relay: bool = True, scale: dict[str, int] | None = None) -> int:
+    """Warm up, CPU at 40/s, the pipeline's steps, then the relay's; prints one ``RESULT`` line."""
+    began = time.monotonic()
+    deadline = began + budget_s - 15  # the stop and the report
+    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+          flush=True)
+    bench = E2E(scale)
+    pipeline: list[Step] = []
+    relay_steps: list[Step] = []
+    cpu: dict[str, float] = {}
     try:
-        bench.start()
+        sim = bench.start()
         asyncio.run(bench.tenant())
-        warm = asyncio.run(bench.run(20, 2.0, 60.0))  # joins every consumer group and warms every cache
-        print(f"warm-up: {len(warm.sent)} questions, lost={warm.lost}", flush=True)
-        base = asyncio.run(bench.run(baseline_rate, 5.0, 60.0))  # the pipeline's latency when it is not loaded
-        base_p50, base_p99 = _percentile(base.latencies_ms(), 0.5), _percentile(base.latencies_ms(), 0.99)
-        print(f"baseline {baseline_rate}/s: p50_ms={base_p50:.1f} p99_ms={base_p99:.1f} lost={base.lost}", flush=True)
-        capacity = 0
-        for step in (25, 50, 75, 100):  # the highest rate this machine sustains within the p99 target
-            probe = asyncio.run(bench.run(step, 5.0, 60.0))
-            probe_p99 = _percentile(probe.latencies_ms(), 0.99)
-            print(f"step {step}/s: p99_ms={probe_p99:.1f} lost={probe.lost}", flush=True)
-            if probe_p99 > TARGET_P99_MS or probe.lost:
-                break
-            capacity = step
-        print(f"sustained within p99 <= {TARGET_P99_MS:.0f} ms: {capacity}/s", flush=True)
-        for rate in rates:
-            cpu_before = cpu_seconds(bench.stack)
-            run = asyncio.run(bench.run(rate, seconds, drain_s))
-            cpu = _cpu_per_question(cpu_before, cpu_seconds(bench.stack), len(run.sent))
-            runs.append(run)
-            latencies = run.latencies_ms()
-            print(f"rate {rate}/s (achieved {run.achieved_rate:.0f}/s): {len(run.sent)} questions, "
-                  f"answered {len(latencies)}, p50_ms={_percentile(latencies, 0.5):.1f} "
-                  f"p99_ms={_percentile(latencies, 0.99):.1f} max_ms={max(latencies, default=float('nan')):.1f} "
-                  f"mean_ms={statistics.fmean(latencies) if latencies else float('nan'):.1f} lost={run.lost} "
-                  f"duplicated={run.duplicated} send_errors={run.send_errors} "
-                  f"p99_vs_baseline={_percentile(latencies, 0.99) / base_p99:.1f}x", flush=True)
-            print(f"  cpu_ms per question (metrics): {cpu}", flush=True)
+        warm = asyncio.run(sim.run(20, 2.0, 60.0))  # joins every consumer group and warms every cache
+        print(f"warm-up: {len(warm.sent)} questions, lost={warm.unanswered + warm.errors} "
+              f"({time.monotonic() - began:.0f}s since start)", flush=True)
+        before = cpu_seconds(bench.stack)
+        at_40 = asyncio.run(sim.run(CPU_RATE, seconds, drain_s))
+        cpu = cpu_per_question(before, cpu_seconds(bench.stack), len(at_40.sent))
+        print(at_40.step().line("cpu"), flush=True)
+        print(f"cpu_ms per question at {CPU_RATE}/s: " + " ".join(f"{k}={v:.1f}" for k, v in cpu.items()), flush=True)
+        relay_reserve = (seconds * 2 + drain_s) * 4 if relay else 0.0  # the relay's first steps
+        pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline - relay_reserve)
+        if relay:
+            relay_sim = bench.start_relay()
+            asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
+            relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline)
     finally:
         bench.stop()
-    figures = " ".join(f"p50_ms_{r.rate}={_percentile(r.latencies_ms(), 0.5):.1f} "
-                       f"p99_ms_{r.rate}={_percentile(r.latencies_ms(), 0.99):.1f}" for r in runs)
-    print(f"RESULT e2e {figures} lost={sum(r.lost for r in runs)} duplicated={sum(r.duplicated for r in runs)}",
-          flush=True)
+    sustained_rps, relay_rps = sustained(pipeline), sustained(relay_steps)
+    held = next((s for s in pipeline if s.rate == sustained_rps), None)
+    total_cpu = sum(v for k, v in cpu.items() if k not in ("loadgen", "metasim", "relay-metasim"))
+    ratio = f"{sustained_rps / relay_rps:.3f}" if relay_rps else "nan"
+    print(f"cpu_ms_per_q: Aerostic and its services {total_cpu:.1f}; simulator {cpu.get('metasim', 0.0):.1f} and "
+          f"load generator {cpu.get('loadgen', 0.0):.1f} apart; wall {time.monotonic() - began:.0f}s", flush=True)
+    print(f"RESULT e2e sustained_rps={sustained_rps} p99_ms={held.p99_ms if held else float('nan'):.1f} "
+          f"cpu_ms_per_q={total_cpu:.1f} relay_rps={relay_rps} relay_ratio={ratio} "
+          f"lost={sum(s.lost for s in pipeline if s.passed)} duplicated={sum(s.duplicated for s in pipeline)} "
+          f"lost_at_first_failed_step={sum(s.lost for s in pipeline if not s.passed)}", flush=True)
     return 0

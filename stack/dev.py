@@ -79,16 +79,20 @@ def aerostic_command() -> str:
 
 
 def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = None,
-            exit_after_ready: bool = False, keep_data: bool | None = None) -> int:
+            exit_after_ready: bool = False, keep_data: bool | None = None,
+            scale: dict[str, int] | None = None) -> int:
     """Start everything, connect the demo tenant, prove a message each way, then wait.
 
     The stack's directory is removed when it stops unless ``keep_data`` (default: ``AEROSTIC_DEV_KEEP_DATA``).
+    ``scale``: processes per role (``--scale dispatcher=2``; see ``stack.scale``).
     """
     keep = keep_data_requested() if keep_data is None else keep_data
     on_main_thread = threading.current_thread() is threading.main_thread()
     if on_main_thread:  # the terminal closed: stop and clean up as for Ctrl-C
         previous_hup = signal.signal(signal.SIGHUP, lambda *_: stop.set())
     stack = LocalStack()
+    if scale:
+        stack.scale.update(scale)
     vault_keys = generate_key_spec("dev")
     try:
         stack.start_services()

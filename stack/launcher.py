@@ -22,6 +22,7 @@ from pathlib import Path
 from db.migrate import upgrade
 from dispatcher.idempotency import mark_epoch
 from stack.processes import Child, free_port, wait_until
+from stack.scale import process_names
 from stack.services import Service, start_broker, start_postgres, start_redis
 from stack.topics import create_topics
 
@@ -50,6 +51,7 @@ class LocalStack:
     sim_app_secret: str = ""
     metrics: bool = True  # give every Aerostic process a metrics port (listed in ``metrics_ports``)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # child name → its /metrics port on 127.0.0.1
+    scale: dict[str, int] = field(default_factory=dict)  # role → processes of it (``--scale``; default 1)
     _stop_at_exit: bool = field(default=False, init=False, repr=False)
 
     def _started(self) -> None:
@@ -106,6 +108,11 @@ class LocalStack:
         self.children[name] = child
         return child
 
+    def spawn_role(self, role: str, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
+        """``spawn`` ``self.scale[role]`` processes (default 1) named ``name``, ``name-2`` …; return the first."""
+        children = [self.spawn(each, *args, env=env) for each in process_names(name, self.scale.get(role, 1))]
+        return children[0]
+
     def metrics_url(self, name: str) -> str:
         """Where the child ``name`` serves its Prometheus metrics."""
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
@@ -117,29 +124,30 @@ class LocalStack:
         url = f"http://127.0.0.1:{port}"
         child = self.spawn("ingress", "ingress", "--host", "127.0.0.1", "--port", str(port), env={
             "AEROSTIC_PUBLIC_URL": url, "AEROSTIC_OAUTH_DIALOG_URL": f"http://127.0.0.1:{self.metasim_port}"})
-        wait_until(lambda: _healthy(url) or not child.alive(), timeout=30, what="ingress", interval=0.1)
+        wait_until(lambda: _healthy(url) or not child.alive(), timeout=120, what="ingress", interval=0.1)
         if not child.alive():
             raise RuntimeError(f"ingress exited:\n{child.tail()}")
         self.ingress_url = url
         return url
 
     def start_streams(self) -> Child:
-        return self.spawn("streams", "streams")
+        return self.spawn_role("streams", "streams", "streams")
 
     def start_campaigns(self) -> Child:
         """Run the campaign worker (expander, recipients, funnel, scheduler)."""
-        return self.spawn("campaigns", "campaigns")
+        return self.spawn_role("campaigns", "campaigns", "campaigns")
 
     def start_projector(self) -> Child:
-        return self.spawn("projector", "projector")
+        return self.spawn_role("projector", "projector", "projector")
 
     def start_deliverer(self, **settings: str) -> Child:
         """Run the webhook deliverer (``settings``: DelivererSettings fields, e.g. ``webhook_retry_base_s``)."""
-        return self.spawn("deliverer", "deliverer", env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
+        return self.spawn_role("deliverer", "deliverer", "deliverer",
+                               env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
 
     def start_ai(self, **settings: str) -> Child:
         """Run the AI worker (``settings``: AiSettings fields, e.g. ``openai_base_url``)."""
-        return self.spawn("ai", "ai", env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
+        return self.spawn_role("ai", "ai", "ai", env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
 
     def start_metasim(self, *, app_secret: str, port: int | None = None, **config: str) -> str:
         """Run the Meta simulator, posting its webhooks to this stack's ingress (``config``: SimConfig fields)."""
@@ -149,7 +157,7 @@ class LocalStack:
             "METASIM_CALLBACK_URL": f"{self.ingress_url}/webhooks/meta", "METASIM_APP_SECRET": app_secret,
             **{f"METASIM_{k.upper()}": v for k, v in config.items()}})
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _healthy(url, "/_sim/health") or not child.alive(), timeout=30, what="metasim",
+        wait_until(lambda: _healthy(url, "/_sim/health") or not child.alive(), timeout=120, what="metasim",
                    interval=0.1)
         if not child.alive():
             raise RuntimeError(f"metasim exited:\n{child.tail()}")
@@ -161,7 +169,7 @@ class LocalStack:
         env = {"AEROSTIC_VAULT_KEYS": vault_keys, "AEROSTIC_GRAPH_BASE_URL": self.metasim_url,
                "AEROSTIC_META_APP_SECRET": self.sim_app_secret,
                **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}}
-        return self.spawn(name, "dispatcher", env=env)
+        return self.spawn_role("dispatcher", name, "dispatcher", env=env)
 
     def restart_broker(self) -> None:
         """Stop and start the embedded broker on the same port (memory storage: topics recreated)."""

@@ -1,0 +1,194 @@
+"""The bare relay that ``aerostic bench e2e`` compares the pipeline with: the same hops, doing nothing but forward.
+
+The pipeline's question → answer path crosses five topics (``wa.webhooks.raw`` → ``wa.inbound`` →
+``ai.requests`` → ``ai.decisions`` → ``outbound.interactive``) between the ingress and the dispatcher's Graph
+call. The relay has the same shape on the same broker, each hop its own process:
+
+- ``ingress``: uvicorn + a bare ASGI app that appends the webhook body to ``relay.0`` and answers 200 once the
+  broker acknowledged it (the ingress's durable append, without signature check or parsing);
+- ``forward`` (one per hop): a plain confluent-kafka consumer and producer copying ``relay.i`` to ``relay.i+1``
+  and committing;
+- ``send``: consumes the last topic and makes the Graph call (``POST /{phone_number_id}/messages``) to the
+  customer named in the webhook, with an ``httpx.AsyncClient``.
+
+Run as ``python -m bench.relay <role> …``; ``RelayChain`` starts and stops the whole chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+TOPICS = 5  # as many topics as the pipeline's question → answer path
+PARTITIONS = 6  # as the catalogue's topics on that path
+GRAPH_VERSION = "v23.0"
+
+
+def topic(prefix: str, index: int) -> str:
+    return f"{prefix}relay.{index}"
+
+
+def create_relay_topics(bootstrap: str, prefix: str) -> None:
+    """The relay's topics on the broker (idempotent)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=30).topics)
+    wanted = [NewTopic(topic(prefix, i), PARTITIONS, 1) for i in range(TOPICS) if topic(prefix, i) not in existing]
+    for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
+        future.result(timeout=30)
+
+
+def _consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                     "auto.offset.reset": "earliest", "fetch.wait.max.ms": 20, "session.timeout.ms": 6000,
+                     "heartbeat.interval.ms": 1000, "log_level": 3})
+
+
+def _producer(bootstrap: str) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, "log_level": 3})
+
+
+def customer_of(body: bytes) -> str:
+    """The customer (``from``) of a Meta messages webhook."""
+    value = json.loads(body)["entry"][0]["changes"][0]["value"]
+    return str(value["messages"][0]["from"])
+
+
+def run_ingress(bootstrap: str, prefix: str, port: int) -> None:
+    import uvicorn
+
+    producer = _producer(bootstrap)
+    first = topic(prefix, 0)
+    stopping = threading.Event()
+
+    def poll() -> None:
+        while not stopping.is_set():
+            producer.poll(0.05)
+
+    threading.Thread(target=poll, name="relay-producer-poll", daemon=True).start()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[bool] = loop.create_future()
+
+        def settle(ok: bool) -> None:
+            if not acked.done():
+                acked.set_result(ok)
+
+        def delivered(err: Any, _msg: Any) -> None:
+            loop.call_soon_threadsafe(settle, err is None)
+
+        producer.produce(first, body, on_delivery=delivered)
+        status = 200 if await acked else 503
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning",
+                    access_log=False)
+    finally:
+        stopping.set()
+        producer.flush(5)
+
+
+def run_forward(bootstrap: str, prefix: str, source: int) -> None:
+    consumer = _consumer(bootstrap, f"{prefix}relay-forward-{source}")
+    producer = _producer(bootstrap)
+    consumer.subscribe([topic(prefix, source)])
+    target = topic(prefix, source + 1)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            batch = consumer.consume(500, 0.1)
+            records = [msg for msg in batch if not msg.error()]
+            if not records:
+                continue
+            for msg in records:
+                while True:
+                    try:
+                        producer.produce(target, msg.value(), msg.key())
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+            producer.flush(30)
+            try:
+                consumer.commit(asynchronous=True)
+            except KafkaException:
+                pass  # nothing to commit after a rebalance: the next batch commits
+    finally:
+        consumer.close()
+
+
+async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: str, token: str) -> None:
+    consumer = _consumer(bootstrap, f"{prefix}relay-send")
+    consumer.subscribe([topic(prefix, TOPICS - 1)])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    url = f"{graph_url.rstrip('/')}/{GRAPH_VERSION}/{phone_number_id}/messages"
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(limits=limits, timeout=15.0) as client:
+
+        async def call(body: bytes) -> None:
+            try:
+                await client.post(url, headers=headers, json={
+                    "messaging_product": "whatsapp", "to": customer_of(body), "type": "text",
+                    "text": {"body": "relayed"}})
+            except (httpx.HTTPError, ValueError, KeyError, IndexError):
+                pass  # the bench counts what reached the simulator; a failed call shows up as lost
+
+        try:
+            while not stop.is_set():
+                batch = await asyncio.to_thread(consumer.consume, 500, 0.1)
+                records = [value for msg in batch if not msg.error() and (value := msg.value()) is not None]
+                if records:
+                    await asyncio.gather(*(call(body) for body in records))
+                    try:
+                        consumer.commit(asynchronous=True)
+                    except KafkaException:
+                        pass
+        finally:
+            consumer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.relay")
+    parser.add_argument("role", choices=["ingress", "forward", "send"])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--prefix", default="")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--source", type=int, default=0)
+    parser.add_argument("--graph-url", default="")
+    parser.add_argument("--phone-number-id", default="")
+    parser.add_argument("--token", default="")
+    args = parser.parse_args(argv)
+    if args.role == "ingress":
+        run_ingress(args.bootstrap, args.prefix, args.port)
+    elif args.role == "forward":
+        run_forward(args.bootstrap, args.prefix, args.source)
+    else:
+        asyncio.run(_send(args.bootstrap, args.prefix, args.graph_url, args.phone_number_id, args.token))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

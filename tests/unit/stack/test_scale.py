@@ -1,0 +1,33 @@
+"""``--scale ROLE=N``: parsing, its errors, and the names of a role's processes."""
+
+import argparse
+
+import pytest
+
+from aerostic.cli import build_parser
+from stack.scale import parse_scale, process_names
+
+
+def test_parse_scale_reads_each_role() -> None:
+    assert parse_scale(["dispatcher=2", "streams=3"]) == {"dispatcher": 2, "streams": 3}
+    assert parse_scale(None) == {}
+
+
+@pytest.mark.parametrize("value", ["dispatcher", "ingress=2", "dispatcher=two", "dispatcher=0", "dispatcher=9"])
+def test_parse_scale_refuses_what_it_cannot_run(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="--scale"):
+        parse_scale([value])
+
+
+def test_process_names_keep_the_first_name() -> None:
+    assert process_names("dispatcher", 1) == ["dispatcher"]
+    assert process_names("dispatcher", 3) == ["dispatcher", "dispatcher-2", "dispatcher-3"]
+
+
+def test_the_cli_takes_scale_for_dev_and_the_benches() -> None:
+    parser = build_parser()
+    assert dict(parser.parse_args(["dev", "--scale", "dispatcher=2"]).scale) == {"dispatcher": 2}
+    assert dict(parser.parse_args(["bench", "dispatch", "--scale", "dispatcher=2"]).scale) == {"dispatcher": 2}
+    assert dict(parser.parse_args(["bench", "e2e"]).scale) == {}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dev", "--scale", "ingress=2"])
