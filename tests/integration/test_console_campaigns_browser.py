@@ -266,7 +266,7 @@ async def test_templates_page_shows_status_and_previews_a_new_one(
 
     # Sync from Meta, then delete the new template (Meta deletes by name).
     driver.find_element(By.ID, "sync").click()
-    wait(driver, LIVE_S).until(lambda d: "Synced from Meta" in d.find_element(By.ID, "registry-message").text)
+    wait(driver, LIVE_S * 1.5).until(lambda d: "Synced from Meta" in d.find_element(By.ID, "registry-message").text)
     driver.find_element(By.CSS_SELECTOR, f"{made} button.danger").click()
     driver.switch_to.alert.accept()
     wait(driver).until(lambda d: f"Deleting {name}" in d.find_element(By.ID, "registry-message").text)

@@ -83,15 +83,15 @@
       const requested = await api("/v1/templates/sync", {method: "POST"});
       const ids = new Set(requested.map((r) => r.request_id));
       say($("registry-message"), "Reading your templates from Meta…", "alert info");
-      for (let i = 0; i < 30; i++) {
+      for (let i = 0; i < 60; i++) {  // a minute at most, then the list is re-read a few times
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const syncs = await api("/v1/templates/syncs");
         const done = syncs.filter((s) => ids.has(s.request_id));
         if (done.length === ids.size) {
+          await loadTemplates(true);  // the list first, then the message: it is up to date when the message shows
           const failed = done.find((s) => s.status === "failed");
           if (failed) say($("registry-error"), `The sync failed: ${(failed.error && failed.error.message) || "no details"}`);
           else say($("registry-message"), `Synced from Meta: ${done.reduce((n, s) => n + (s.templates || 0), 0)} templates.`, "alert info");
-          await loadTemplates(true);
           return;
         }
       }
