@@ -100,9 +100,13 @@ def assert_secured(response: httpx.Response) -> None:
         nonce = re.search(r"'nonce-([^']+)'", policy)
         assert nonce is not None, policy
         page = Page(response.text)
-        inline = [attrs for tag, attrs in page.tags
-                  if tag == "style" or (tag == "script" and attrs.get("type") != "application/json")]
-        assert inline and all(attrs.get("nonce") == nonce.group(1) for attrs in inline)
+        inline = [attrs for tag, attrs in page.tags if tag == "style" or (
+            tag == "script" and "src" not in attrs and attrs.get("type") != "application/json")]
+        assert all(attrs.get("nonce") == nonce.group(1) for attrs in inline)
+        # Files come from this origin only (CSP 'self'): the stylesheet and scripts of /console/static.
+        files = [attrs.get("src") or attrs.get("href") for tag, attrs in page.tags
+                 if (tag == "script" and "src" in attrs) or (tag == "link" and attrs.get("rel") == "stylesheet")]
+        assert "/console/static/console.css" in files and all(f and f.startswith("/console/static/") for f in files)
 
 
 async def test_the_login_page_needs_no_session(web: httpx.AsyncClient) -> None:
