@@ -142,11 +142,16 @@ class Ring:
         return sum(max(0, f - s) for f, s in zip(self.floor, start, strict=True))
 
 
-def fan_out(entries: Iterable[Entry], clients_by_tenant: dict[str, set[Client]]) -> list[Client]:
-    """Queue each entry for its tenant's browsers that may see it; return the clients cut off on overflow."""
+def fan_out(items: list[Entry] | Ping, clients: Iterable[Client]) -> list[Client]:
+    """Queue the entries (or a heartbeat) for each of ``clients`` that may see them; return those cut off."""
     cut: list[Client] = []
-    for entry in entries:
-        for client in clients_by_tenant.get(entry.tenant_id, ()):
-            if client.wants(entry) and not client.offer(entry) and client not in cut:
+    for client in clients:
+        if isinstance(items, Ping):
+            if not client.offer(items):
                 cut.append(client)
+            continue
+        for entry in items:
+            if client.wants(entry) and not client.offer(entry):
+                cut.append(client)
+                break
     return cut

@@ -22,6 +22,8 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 POLL_S = 0.2
 HAND_OVER_S = 0.05
+SLICE = 32  # streams served per event-loop iteration: the webhook path's I/O is polled between slices
+MAX_BACKLOG = 10_000  # deliveries waiting for their slices; past it the loop is starved: every stream is cut
 HEARTBEAT_S = 15.0
 READY_TIMEOUT_S = 20.0
 METADATA_TIMEOUT_S = 10.0
@@ -90,6 +94,15 @@ def feed_layout(consumer: Consumer, prefix: str) -> Layout:
     return Layout.of({names[name]: len(topics[name].partitions) for name in names})
 
 
+@dataclass(slots=True)
+class _Delivery:
+    """Entries (or a heartbeat) being offered to streams, a slice at a time."""
+
+    items: list[Entry] | Ping
+    clients: list[Client]
+    served: int = 0
+
+
 class LiveHub:
     """The web process's feed: one consumer thread, the ring, the open streams."""
 
@@ -108,6 +121,9 @@ class LiveHub:
         self._running = False
         self._heartbeat: asyncio.Task[None] | None = None
         self.failure: str | None = None
+        # Deliveries in feed order: (entries or a heartbeat, the streams to offer them to, how many were served).
+        self._backlog: deque[_Delivery] = deque()
+        self._stepping = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -160,10 +176,7 @@ class LiveHub:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            ping = Ping(self.position)
-            for tenant in list(self.clients.values()):
-                for client in list(tenant):
-                    client.offer(ping)
+            self._deliver(Ping(self.position), [c for tenant in self.clients.values() for c in tenant])
 
     # --- the consumer thread -----------------------------------------------------------------------
 
@@ -235,8 +248,41 @@ class LiveHub:
         for entry in entries:
             self.ring.append(entry)
         self.position = position
-        for client in fan_out(entries, self.clients):
-            self.unregister(client)
+        tenants = {entry.tenant_id for entry in entries}
+        self._deliver(entries, [c for tenant in tenants for c in self.clients.get(tenant, ())])
         if not self.ready.is_set():
             self.ready.set()
 
+    def _deliver(self, items: list[Entry] | Ping, clients: list[Client]) -> None:
+        """Offer ``items`` to ``clients`` after everything offered before, a slice per loop iteration: a burst
+        for hundreds of streams never holds the webhook requests waiting behind it."""
+        if not clients:
+            return
+        if len(self._backlog) >= MAX_BACKLOG:
+            log.warning("live feed: the event loop cannot keep up; cutting every stream (they resume)")
+            self._backlog.clear()
+            for tenant in list(self.clients.values()):
+                for client in list(tenant):
+                    client.close("the server is overloaded")
+                    self.unregister(client)
+            return
+        self._backlog.append(_Delivery(items, clients))
+        if not self._stepping:
+            self._stepping = True
+            self._step()
+
+    def _step(self) -> None:
+        budget = SLICE
+        while self._backlog and budget > 0:
+            job = self._backlog[0]
+            chunk = job.clients[job.served:job.served + budget]
+            for client in fan_out(job.items, chunk):
+                self.unregister(client)
+            budget -= len(chunk)
+            job.served += len(chunk)
+            if job.served >= len(job.clients):
+                self._backlog.popleft()
+        if self._backlog:
+            asyncio.get_running_loop().call_soon(self._step)
+        else:
+            self._stepping = False

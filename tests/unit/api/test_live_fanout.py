@@ -9,6 +9,8 @@ import pytest
 
 from api.live.cursor import Layout
 from api.live.fanout import Client, Entry, Ping, Ring, fan_out
+from api.live.hub import SLICE, LiveHub
+from config.settings import IngressSettings
 
 LAYOUT = Layout.of({"a": 2})
 
@@ -22,9 +24,8 @@ def entry(slot: int, offset: int, vector: tuple[int, ...], tenant: str = "t1", t
 async def test_a_full_queue_cuts_that_client_only() -> None:
     slow = Client(LAYOUT, "t1", "admin", (0, 0), max_queue=3)
     fast = Client(LAYOUT, "t1", "admin", (0, 0), max_queue=10)
-    clients = {"t1": {slow, fast}}
     batch = [entry(0, i, (i + 1, 0)) for i in range(5)]
-    cut = fan_out(batch, clients)
+    cut = fan_out(batch, [slow, fast])
     assert cut == [slow] and slow.cut.is_set() and "slow client" in slow.cut_reason
     assert slow.queue.qsize() == 3 and fast.queue.qsize() == 5 and not fast.cut.is_set()
     assert not slow.offer(batch[0])  # a cut client takes nothing more
@@ -36,7 +37,7 @@ async def test_tenants_and_roles_filter_what_is_queued() -> None:
     agent = Client(LAYOUT, "t1", "agent", (0, 0), 10)
     other = Client(LAYOUT, "t2", "admin", (0, 0), 10)
     fan_out([entry(0, 0, (1, 0), type_="campaign"), entry(0, 1, (2, 0)), entry(1, 0, (2, 1), tenant="t2")],
-            {"t1": {admin, agent}, "t2": {other}})
+            [admin, agent, other])
     assert admin.queue.qsize() == 2 and agent.queue.qsize() == 1 and other.queue.qsize() == 1
     queued = await agent.queue.get()
     assert isinstance(queued, Entry) and queued.type == "presence"
@@ -80,3 +81,21 @@ def test_queue_bound_is_checked_without_a_loop_running() -> None:
         client = Client(LAYOUT, "t1", "admin", (0, 0), 1)
         assert client.offer(Ping((0, 0))) and not client.offer(Ping((0, 0)))
     asyncio.run(check())
+
+
+@pytest.mark.asyncio
+async def test_the_hub_serves_streams_a_slice_per_loop_iteration_in_feed_order() -> None:
+    hub = LiveHub(IngressSettings(environment="test", live_max_per_tenant=1000))
+    hub.layout, hub.position = LAYOUT, (0, 0)
+    clients = [hub.register("t1", "admin", None) for _ in range(SLICE * 3 + 5)]
+    hub._apply([entry(0, 0, (1, 0))], (1, 0))
+    assert sum(c.queue.qsize() for c in clients) == SLICE  # the first slice at once, the rest on later turns
+    hub._apply([entry(0, 1, (2, 0))], (2, 0))
+    hub._deliver(Ping(hub.position), clients)
+    for _ in range(20):  # one slice per loop turn: 2 x (3 + 1) slices of entries, then the heartbeat's
+        await asyncio.sleep(0)
+    assert not hub._backlog
+    for client in clients:
+        got = [client.queue.get_nowait() for _ in range(3)]
+        assert [type(g).__name__ for g in got] == ["Entry", "Entry", "Ping"]
+        assert [g.offset for g in got if isinstance(g, Entry)] == [0, 1]
