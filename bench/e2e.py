@@ -359,6 +359,10 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
     held = next((s for s in pipeline if s.rate == sustained_rps), None)
     total_cpu = sum(v for k, v in cpu.items() if k not in ("loadgen", "metasim", "relay-metasim"))
     ratio = f"{sustained_rps / relay_rps:.3f}" if relay_rps else "nan"
+    if pipeline and relay_steps and pipeline[0].rate == relay_steps[0].rate:
+        print(f"at {pipeline[0].rate}/s: pipeline p99 {pipeline[0].p99_ms:.1f} ms, relay p99 "
+              f"{relay_steps[0].p99_ms:.1f} ms (achieved {pipeline[0].achieved_rate:.0f}/s and "
+              f"{relay_steps[0].achieved_rate:.0f}/s)", flush=True)
     print(f"cpu_ms_per_q: Aerostic and its services {total_cpu:.1f}; simulator {cpu.get('metasim', 0.0):.1f} and "
           f"load generator {cpu.get('loadgen', 0.0):.1f} apart; wall {time.monotonic() - began:.0f}s", flush=True)
     print(f"RESULT e2e sustained_rps={sustained_rps} p99_ms={held.p99_ms if held else float('nan'):.1f} "

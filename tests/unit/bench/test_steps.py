@@ -73,3 +73,14 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.5) == 50.0
     assert percentile([7.0], 0.99) == 7.0
     assert math.isnan(percentile([], 0.5))
+
+
+def test_top_frames_counts_each_stacks_leaf() -> None:
+    from bench.profile import top_frames
+
+    raw = ("<module> (a.py:1);run (b.py:2);select (selectors.py:9) 60\n"
+           "<module> (a.py:1);run (b.py:2);encode (c.py:3) 30\n"
+           "<module> (a.py:1);other (d.py:4);select (selectors.py:9) 10\n"
+           "not a line\n")
+    assert top_frames(raw, 2) == [("select (selectors.py:9)", 70, 0.7), ("encode (c.py:3)", 30, 0.3)]
+    assert top_frames("") == []
