@@ -117,6 +117,7 @@ class Sim:
         async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=timeout) as sim:
             await sim.post("/_sim/reset")
             slots = asyncio.Semaphore(cap)
+            calls = asyncio.Semaphore(connections)  # httpcore's pool slows down badly with requests queued in it
             began = time.perf_counter()
             stop_at = began + 2 * seconds
             tasks = []
@@ -132,7 +133,8 @@ class Sim:
                     break
                 self.customers += 1
                 wa_id = f"91{self.customers:010d}"
-                tasks.append(asyncio.create_task(self._ask(sim, slots, result, wa_id, QUESTIONS[i % 6][0])))
+                tasks.append(asyncio.create_task(self._ask(sim, slots, calls, result, wa_id,
+                                                          QUESTIONS[i % 6][0])))
             await asyncio.gather(*tasks)
             result.send_seconds = max(time.perf_counter() - began, 1.0 / rate)
             deadline = time.monotonic() + drain_s
@@ -145,17 +147,21 @@ class Sim:
             await self._collect(sim, result)
         return result
 
-    async def _ask(self, sim: httpx.AsyncClient, slots: asyncio.Semaphore, result: Run, wa_id: str,
-                   question: str) -> None:
-        at = time.time()
-        try:
-            answer = await sim.post("/_sim/customers/messages", json={
-                "phone_number_id": self.pnid, "from": wa_id, "type": "text", "text": question})
+    async def _ask(self, sim: httpx.AsyncClient, slots: asyncio.Semaphore, calls: asyncio.Semaphore, result: Run,
+                   wa_id: str, question: str) -> None:
+        at = time.time()  # the customer asked now: a wait for a connection counts in the latency
+        async def call() -> httpx.Response:
+            async with calls:
+                return await sim.post("/_sim/customers/messages", json={
+                    "phone_number_id": self.pnid, "from": wa_id, "type": "text", "text": question})
+
+        try:  # the timeout covers the wait for a connection too: a step's send phase ends in bounded time
+            answer = await asyncio.wait_for(call(), REQUEST_TIMEOUT_S)
             if answer.status_code == 200:
                 result.sent[wa_id] = at
             else:
                 result.errors += 1
-        except httpx.HTTPError:  # a timeout, a refused or broken connection: counted, never raised
+        except (httpx.HTTPError, TimeoutError):  # a timeout, a refused or broken connection: counted, never raised
             result.errors += 1
         finally:
             slots.release()
