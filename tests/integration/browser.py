@@ -31,6 +31,7 @@ CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--disable-dev-shm-usage", "--window-size=1280,900")
 PASSWORD = "a long enough password"
 STEP_S = 20  # one page to load or one click to land
+LOAD_S = 60  # one page load while other stacks share the machine's two cores
 CONNECT_S = 90  # the whole signup: dispatcher exchange, discovery, subscription, registration, projector
 
 
@@ -44,7 +45,7 @@ def browser() -> Iterator[WebDriver]:
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(STEP_S)
+    driver.set_page_load_timeout(LOAD_S)
     try:
         yield driver
     finally:
