@@ -62,6 +62,11 @@ async def test_connecting_whatsapp_in_the_browser(browser: WebDriver, stack: Loc
     rows = browser.find_elements(By.CSS_SELECTOR, "#numbers tr[data-phone-number-id]")
     assert [row.get_attribute("data-phone-number-id") for row in rows] == meta.numbers
     assert f"+1 555-{meta.numbers[0][-4:]}" in rows[0].text and "Shop" in rows[0].text
+    # The script words Meta's codes as the server does, Meta's value on hover.
+    for cell, text, code in (("quality", "High", "GREEN"), ("tier", "1,000 customers a day", "TIER_1K"),
+                             ("throughput", "80 messages/s", "STANDARD")):
+        shown = rows[0].find_element(By.CSS_SELECTOR, f"td.{cell} span")
+        assert (shown.text, shown.get_attribute("title")) == (text, code)
     assert browser.find_element(By.ID, "connect").text == "Reconnect WhatsApp"
     assert console_errors(browser, stack) == []
 

@@ -24,12 +24,11 @@ from config.settings import CoreSettings
 from db.tables import phone_numbers
 from stack.launcher import LocalStack
 from tenants.users import create_user_for
-from tests.integration.browser import PASSWORD, console_errors, on, wait
+from tests.integration.browser import LOAD_S, PASSWORD, console_errors, on, wait
 from tests.integration.helpers import TenantFactory
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-LOAD_S = 60  # one page on a loaded machine
 PHONE = (375, 812)
 DESKTOP = (1280, 900)
 NO_SIDEWAYS = "return [document.documentElement.scrollWidth, window.innerWidth]"
@@ -43,13 +42,8 @@ async def user_of(settings: CoreSettings, tenant_id: str, role: str) -> str:
     return email
 
 
-@pytest.fixture(autouse=True)
-def patient(browser: WebDriver) -> None:
-    """Pages may load slowly while other stacks share the machine: wait up to ``LOAD_S`` for one."""
-    browser.set_page_load_timeout(LOAD_S)
-
-
 def slow(driver: WebDriver) -> Any:
+    """A wait as long as a page load may take on a loaded machine."""
     return wait(driver, LOAD_S)
 
 
