@@ -13,7 +13,10 @@
   let pageIndex = 0;
   let nextCursor = null;
 
+  let contactsSeq = 0;  // only the latest request's answer is shown (a slower earlier one is dropped)
+
   async function loadContacts() {
+    const seq = ++contactsSeq;
     const params = new URLSearchParams({limit: String(PAGE)});
     const q = $("contact-search").value.trim();
     if (q) params.set("q", q);
@@ -21,6 +24,7 @@
     if (pages[pageIndex]) params.set("cursor", pages[pageIndex]);
     try {
       const page = await api(`/v1/contacts?${params}`);
+      if (seq !== contactsSeq) return;
       const body = $("contacts-body");
       body.replaceChildren(...page.items.map(contactRow));
       if (!page.items.length) body.append(el("tr", {}, el("td", {colspan: 5, class: "muted", text: q ? "Nobody matches." : "No contacts yet."})));
@@ -212,12 +216,17 @@
     return parts.length ? parts.join("; ") : "every subscribed contact";
   }
 
+  let segmentsSeq = 0;
+
   async function loadSegments(reset) {
-    if (reset) { segmentsCursor = null; $("segments-body").replaceChildren(); }
+    const seq = ++segmentsSeq;
     const params = new URLSearchParams({limit: "50"});
-    if (segmentsCursor) params.set("cursor", segmentsCursor);
+    if (segmentsCursor && !reset) params.set("cursor", segmentsCursor);
     try {
       const page = await api(`/v1/segments?${params}`);
+      if (seq !== segmentsSeq) return;
+      if (reset) $("segments-body").replaceChildren();
+      else $("segments-body").querySelectorAll("tr:not([data-segment])").forEach((row) => row.remove());
       for (const s of page.items) {
         const count = el("td", {class: "num", "data-col": "count", text: "…"});
         $("segments-body").append(el("tr", {dataset: {segment: s.id, name: s.name}},

@@ -13,14 +13,17 @@
   let cursor = null;
   let shown = 0;
 
+  let seq = 0;  // only the latest request's answer is shown (a slower earlier one is dropped)
+
   async function loadTemplates(reset) {
-    if (reset) { cursor = null; shown = 0; }
+    const mine = ++seq;
     const params = new URLSearchParams({limit: String(PAGE)});
-    if (cursor) params.set("cursor", cursor);
+    if (cursor && !reset) params.set("cursor", cursor);
     try {
       const page = await api(`/v1/templates?${params}`);
+      if (mine !== seq) return;
       const body = $("templates-body");
-      if (reset) body.replaceChildren();
+      if (reset) { body.replaceChildren(); shown = 0; } else body.querySelectorAll("tr:not([data-template])").forEach((row) => row.remove());
       for (const t of page.items) body.append(templateRow(t));
       shown += page.items.length;
       if (!shown) body.replaceChildren(el("tr", {}, el("td", {colspan: 7, class: "muted", text: "No templates yet. Create one below, or sync the ones you made in WhatsApp Manager."})));
