@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,6 +67,20 @@ async def authenticate_request(
     if principal is None:
         raise unauthorized(INVALID, invalid=True)
     return principal
+
+
+def credential_of(request: Request) -> str | None:
+    """The API key or session token ``request`` carries (bearer header first, then the session cookie)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def authenticated(engine: AsyncEngine, token: str) -> bool:
+    """Whether ``token`` still authenticates (not revoked, not expired): for long-lived streams."""
+    return await _principal(engine, token) is not None
 
 
 async def _principal(engine: AsyncEngine, token: str) -> Principal | None:

@@ -17,8 +17,9 @@ feed's position, so even a quiet stream resumes exactly. Heartbeats (``: ping`` 
 15 s.
 
 Limits: ``live_max_connections`` streams per process (503 past it) and ``live_max_per_tenant`` per tenant
-(429); a browser with ``live_queue_events`` events waiting is cut off (it reconnects and resumes); a stream
-ends after ``MAX_STREAM_S`` so that the reconnect re-checks the session.
+(429); a browser with ``live_queue_events`` events waiting is cut off (it reconnects and resumes). The
+credential is checked again every ``RECHECK_S``: a revoked or expired session or key ends its stream then; and a
+stream ends after ``MAX_STREAM_S`` at the latest.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, cast
 
@@ -33,7 +35,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from api.auth import TenantDep
+from api.auth import TenantDep, authenticated, credential_of
 from api.live.fanout import Client, Entry, frame
 from api.live.gap import GapTooLong, read_gap
 from api.live.hub import LiveFull, LiveHub, payload
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["live"])
 
 MAX_STREAM_S = 3600.0
+RECHECK_S = 30.0  # how long a revoked session's open stream may outlive the revocation
 RETRY_MS = 2000
 COALESCE = 64  # frames written in one send when a browser has several waiting
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
@@ -99,7 +102,11 @@ async def live(request: Request, principal: TenantDep,
         raise HTTPException(full.status, full.detail, headers={"Retry-After": "5"}) from None
     if start is None:
         preface.append(b"id: " + hub.layout.encode(client.pos).encode() + b"\n\n")
-    return LiveStream(hub, client, preface, start)
+    stream = LiveStream(hub, client, preface, start)
+    token = credential_of(request)
+    if token is not None:
+        stream.recheck = lambda: authenticated(request.app.state.engine, token)
+    return stream
 
 
 class LiveStream(Response):
@@ -108,6 +115,7 @@ class LiveStream(Response):
     def __init__(self, hub: LiveHub, client: Client, preface: list[bytes], start: tuple[int, ...] | None) -> None:
         super().__init__(status_code=200)
         self.hub, self.client, self.preface, self.start = hub, client, preface, start
+        self.recheck: Callable[[], Awaitable[bool]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         tasks: list[asyncio.Task[object]] = []
@@ -115,6 +123,8 @@ class LiveStream(Response):
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             tasks = [asyncio.create_task(self._write(send)), asyncio.create_task(_disconnected(receive)),
                      asyncio.create_task(self.client.cut.wait())]
+            if self.recheck is not None:
+                tasks.append(asyncio.create_task(_still_valid(self.recheck, self.client)))
             expiry = asyncio.get_running_loop().call_later(MAX_STREAM_S, self.client.close, "the stream's time is up")
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -166,6 +176,15 @@ class LiveStream(Response):
             chunk = [f for f in (client.render(item) for item in items) if f is not None]
             if chunk:
                 await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
+
+
+async def _still_valid(recheck: Callable[[], Awaitable[bool]], client: Client) -> None:
+    """Return (ending the stream) once the stream's credential no longer authenticates."""
+    while True:
+        await asyncio.sleep(RECHECK_S)
+        if not await recheck():
+            client.close("the session ended")
+            return
 
 
 async def _disconnected(receive: Receive) -> None:
