@@ -136,6 +136,8 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     assert driver.find_element(By.ID, "cmp-template-preview").text == "Hi {{1}}, {{2}} is on sale"
     driver.find_element(By.ID, "wizard-next").click()
     wait(driver).until(attribute_is("wizard", "data-step", "2"))
+    wait(driver).until(lambda d: any(o.text == "spring buyers" for o in d.find_elements(By.CSS_SELECTOR,
+                                                                                      "#cmp-segment option")))
     Select(driver.find_element(By.ID, "cmp-segment")).select_by_visible_text("spring buyers")
     wait(driver).until(attribute_is("cmp-audience-count", "data-count", str(PEOPLE)))
     driver.find_element(By.ID, "wizard-next").click()
