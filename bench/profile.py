@@ -5,7 +5,7 @@ Starts the same stack as ``aerostic bench e2e``, warms it up, then asks question
 AI worker, dispatcher, ingress; py-spy needs root or ptrace rights) and psutil reads every process's CPU,
 the broker's (a native binary py-spy cannot read) included. Writes each process's collapsed stacks to
 ``DIR/<name>.txt`` and prints, per process, its CPU share and the five frames with the most samples of their
-own (``top_frames``).
+own (``top_frames``). Only the thread holding the GIL is sampled unless ``--all-threads``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="aerostic-profile-")))
+    parser.add_argument("--all-threads", action="store_true",
+                        help="sample every active thread (default: only the one holding the GIL, i.e. Python's work; "
+                             "the Kafka client's C calls release it)")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(sim.run(20, 2.0, 60.0))
         recorders = {name: subprocess.Popen(
             [spy, "record", "--pid", str(bench.stack.children[name].pid), "--format", "raw", "--rate", "100",
-             "--duration", str(args.seconds + 5), "--output", str(args.out / f"{name}.txt"), "--nonblocking"],
+             "--duration", str(args.seconds + 5), "--output", str(args.out / f"{name}.txt"), "--nonblocking",
+             *([] if args.all_threads else ["--gil"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name in PROFILED}
         before = cpu_seconds(bench.stack)
         began = time.monotonic()
