@@ -83,14 +83,17 @@
     button.disabled = true;
     say($("registry-error"), "");
     try {
+      // A WABA keeps its last sync only: ours, or one that ended after it (another sync may supersede ours).
+      const before = new Map((await api("/v1/templates/syncs")).map((s) => [s.waba_id, s.request_id]));
       const requested = await api("/v1/templates/sync", {method: "POST"});
       const ids = new Set(requested.map((r) => r.request_id));
       say($("registry-message"), "Reading your templates from Meta…", "alert info");
       for (let i = 0; i < 60; i++) {  // a minute at most, then the list is re-read a few times
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const syncs = await api("/v1/templates/syncs");
-        const done = syncs.filter((s) => ids.has(s.request_id));
-        if (done.length === ids.size) {
+        const done = requested.map((r) => syncs.find((s) => s.waba_id === r.waba_id
+          && (ids.has(s.request_id) || s.request_id !== before.get(r.waba_id)))).filter(Boolean);
+        if (done.length === requested.length) {
           await loadTemplates(true);  // the list first, then the message: it is up to date when the message shows
           const failed = done.find((s) => s.status === "failed");
           if (failed) say($("registry-error"), `The sync failed: ${(failed.error && failed.error.message) || "no details"}`);
