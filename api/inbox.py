@@ -103,13 +103,13 @@ async def unread_counts(conn: AsyncConnection, tenant_id: str, user_id: str, key
         return {}
     m, r = messages.c, conversation_reads.c
     listed = values(column("key", Text), name="listed").data([(k,) for k in keys])
-    seen = func.coalesce(select(r.last_read_id).where(
-        r.tenant_id == tenant_id, r.user_id == user_id, r.conversation_key == listed.c.key).scalar_subquery(), 0)
+    marked = listed.outerjoin(conversation_reads, and_(r.tenant_id == tenant_id, r.user_id == user_id,
+                                                      r.conversation_key == listed.c.key))
     newest = (select(m.id).where(m.tenant_id == tenant_id, m.conversation_key == listed.c.key,
-                                 m.direction == "inbound", m.id > seen)
-              .order_by(m.id.desc()).limit(MAX_UNREAD).lateral("newest"))
+                                 m.direction == "inbound", m.id > func.coalesce(r.last_read_id, 0))
+              .correlate(listed, conversation_reads).order_by(m.id.desc()).limit(MAX_UNREAD).lateral("newest"))
     query = (select(listed.c.key, func.count(newest.c.id).label("n"))
-             .select_from(listed.join(newest, true())).group_by(listed.c.key))
+             .select_from(marked.join(newest, true())).group_by(listed.c.key))
     return {row.key: int(row.n) for row in await conn.execute(query)}
 
 

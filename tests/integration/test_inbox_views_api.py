@@ -248,4 +248,10 @@ async def test_unread_counts_stop_at_99(api: httpx.AsyncClient, db: AsyncEngine,
     assert (listed[busy]["unread"], listed[quiet]["unread"]) == (99, 0)
     assert listed[busy]["last_message"]["text"] == "message 119"
     assert (await api.post(f"/v1/conversations/{busy}/read", headers=agent.auth)).json()["unread"] == 0
-    assert (await _items(api, agent.auth))[busy]["unread"] == 0
+    assert (await api.post(f"/v1/conversations/{quiet}/read", headers=agent.auth)).status_code == 200
+    async with db.begin() as conn:  # one more customer message after both markers
+        await conn.execute(insert(messages).values(
+            tenant_id=tenant.tenant_id, wamid=f"wamid.cap-{fresh_id()}", conversation_key=quiet,
+            direction="inbound", type="text", text="one more"))
+    listed = await _items(api, agent.auth)  # both listed conversations have a marker of this user
+    assert (listed[busy]["unread"], listed[quiet]["unread"]) == (0, 1)
