@@ -56,6 +56,15 @@ def _producer(bootstrap: str) -> Producer:
     return Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, "log_level": 3})
 
 
+def take(consumer: Consumer, max_records: int = 500, wait_s: float = 0.1) -> list[Any]:
+    """Wait up to ``wait_s`` for the first record only, then take what is already fetched (``consume(n, t)``
+    alone would hold a lone record for the whole ``t`` at every hop)."""
+    first = consumer.poll(wait_s)
+    if first is None:
+        return []
+    return [msg for msg in [first, *consumer.consume(max_records - 1, 0)] if not msg.error()]
+
+
 def customer_of(body: bytes) -> str:
     """The customer (``from``) of a Meta messages webhook."""
     value = json.loads(body)["entry"][0]["changes"][0]["value"]
@@ -117,8 +126,7 @@ def run_forward(bootstrap: str, prefix: str, source: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.is_set():
-            batch = consumer.consume(500, 0.1)
-            records = [msg for msg in batch if not msg.error()]
+            records = take(consumer)
             if not records:
                 continue
             for msg in records:
@@ -158,8 +166,8 @@ async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: st
 
         try:
             while not stop.is_set():
-                batch = await asyncio.to_thread(consumer.consume, 500, 0.1)
-                records = [value for msg in batch if not msg.error() and (value := msg.value()) is not None]
+                batch = await asyncio.to_thread(take, consumer)
+                records = [value for msg in batch if (value := msg.value()) is not None]
                 if records:
                     await asyncio.gather(*(call(body) for body in records))
                     try:

@@ -1,0 +1,50 @@
+"""The bare relay: the customer named in a webhook, and a batch that waits only for its first record."""
+
+import json
+from typing import Any
+
+from bench.relay import customer_of, take
+
+
+def test_customer_of_reads_the_sender_of_a_messages_webhook() -> None:
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "5"},
+        "messages": [{"from": "919000000001", "id": "wamid.1", "type": "text", "text": {"body": "hi"}}]}}]}]}
+    assert customer_of(json.dumps(body).encode()) == "919000000001"
+
+
+class Record:
+    def __init__(self, value: bytes, error: Any = None) -> None:
+        self._value, self._error = value, error
+
+    def value(self) -> bytes:
+        return self._value
+
+    def error(self) -> Any:
+        return self._error
+
+
+class FakeConsumer:
+    def __init__(self, first: Record | None, rest: list[Record]) -> None:
+        self.first, self.rest = first, rest
+        self.calls: list[tuple[str, float]] = []
+
+    def poll(self, timeout: float) -> Record | None:
+        self.calls.append(("poll", timeout))
+        return self.first
+
+    def consume(self, count: int, timeout: float) -> list[Record]:
+        self.calls.append(("consume", timeout))
+        return self.rest[:count]
+
+
+def test_take_waits_for_the_first_record_only_and_drops_errors() -> None:
+    consumer = FakeConsumer(Record(b"a"), [Record(b"b"), Record(b"", error="partition EOF"), Record(b"c")])
+    assert [m.value() for m in take(consumer, 500, 0.1)] == [b"a", b"b", b"c"]  # type: ignore[arg-type]
+    assert consumer.calls == [("poll", 0.1), ("consume", 0)]
+
+
+def test_take_returns_nothing_when_nothing_came() -> None:
+    consumer = FakeConsumer(None, [Record(b"late")])
+    assert take(consumer, 500, 0.1) == []  # type: ignore[arg-type]
+    assert consumer.calls == [("poll", 0.1)]
