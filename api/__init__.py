@@ -22,8 +22,8 @@ from api.automations import router as automations_router
 from api.campaigns import router as campaigns_router
 from api.canned_responses import router as canned_responses_router
 from api.connection import router as connection_router
-from api.dashboards import router as dashboards_router
 from api.contacts import router as contacts_router
+from api.dashboards import router as dashboards_router
 from api.inbox import router as inbox_router
 from api.inbox_actions import router as inbox_actions_router
 from api.inbox_thread import router as inbox_thread_router

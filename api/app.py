@@ -21,9 +21,9 @@ from api.console import errors as console_errors
 from api.console.admin_pages import router as console_admin_router
 from api.console.campaigns_page import router as console_campaigns_router
 from api.console.contacts_page import router as console_contacts_router
+from api.console.dashboards import router as console_dashboards_router
 from api.console.inbox import router as console_inbox_router
 from api.console.inbox_settings import router as console_inbox_settings_router
-from api.console.dashboards import router as console_dashboards_router
 from api.console.pages import router as console_router
 from api.console.reference import router as console_reference_router
 from api.console.templates_page import router as console_templates_router
