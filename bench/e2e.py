@@ -135,8 +135,9 @@ class Sim:
                 wa_id = f"91{self.customers:010d}"
                 tasks.append(asyncio.create_task(self._ask(sim, slots, calls, result, wa_id,
                                                           QUESTIONS[i % 6][0])))
+            issued = time.perf_counter() - began + 1.0 / rate  # the sends' window (their slow answers: latency)
             await asyncio.gather(*tasks)
-            result.send_seconds = max(time.perf_counter() - began, 1.0 / rate)
+            result.send_seconds = issued
             deadline = time.monotonic() + drain_s
             while True:
                 await self._collect(sim, result)
@@ -333,7 +334,7 @@ def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, dra
 
 def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: float = 10.0,
          budget_s: float = 300.0, relay: bool = True, scale: dict[str, int] | None = None) -> int:
-    """Warm up, CPU at 40/s, the pipeline's steps, then the relay's; prints one ``RESULT`` line."""
+    """Warm up, CPU at 40/s, the relay's steps (then the relay is stopped), the pipeline's; one ``RESULT`` line."""
     began = time.monotonic()
     deadline = began + budget_s - 15  # the stop and the report
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
@@ -353,12 +354,13 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
         cpu = cpu_per_question(before, cpu_seconds(bench.stack), len(at_40.sent))
         print(at_40.step().line("cpu"), flush=True)
         print(f"cpu_ms per question at {CPU_RATE}/s: " + " ".join(f"{k}={v:.1f}" for k, v in cpu.items()), flush=True)
-        relay_reserve = (seconds * 2 + drain_s) * 4 if relay else 0.0  # the relay's first steps
-        pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline - relay_reserve)
-        if relay:
+        if relay:  # first, then stopped: its last (failing) step's backlog never competes with the pipeline
             relay_sim = bench.start_relay()
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
-            relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline)
+            pipeline_reserve = (seconds * 2 + drain_s) * 3  # the pipeline's first steps
+            relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve)
+            bench.stop_relay()
+        pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline)
     finally:
         bench.stop()
     sustained_rps, relay_rps = sustained(pipeline), sustained(relay_steps)
