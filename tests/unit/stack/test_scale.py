@@ -1,6 +1,7 @@
 """``--scale ROLE=N``: parsing, its errors, and the names of a role's processes."""
 
 import argparse
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,23 @@ def test_the_cli_takes_scale_for_dev_and_the_benches() -> None:
     assert dict(parser.parse_args(["bench", "e2e"]).scale) == {}
     with pytest.raises(SystemExit):
         parser.parse_args(["dev", "--scale", "ingress=2"])
+
+
+def test_the_stack_starts_n_processes_of_a_scaled_role(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from stack.launcher import LocalStack
+
+    started: list[tuple[str, tuple[str, ...], dict[str, str]]] = []
+
+    def spawn(self: LocalStack, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        started.append((name, args, dict(env or {})))
+        return name
+
+    monkeypatch.setattr(LocalStack, "spawn", spawn)
+    stack = LocalStack(root=tmp_path, scale={"dispatcher": 2})
+    stack.metasim_url = "http://127.0.0.1:1"
+    first = stack.start_dispatcher(vault_keys="k")
+    stack.start_streams()
+    assert first == "dispatcher"
+    assert [(name, args) for name, args, _ in started] == [
+        ("dispatcher", ("dispatcher",)), ("dispatcher-2", ("dispatcher",)), ("streams", ("streams",))]
+    assert all(env["AEROSTIC_VAULT_KEYS"] == "k" for name, _, env in started if name.startswith("dispatcher"))
