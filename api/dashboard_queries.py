@@ -3,7 +3,7 @@
 Why the projections and not a stream aggregate: ``messages``, ``conversation_events``, ``campaign_recipients``
 already hold every fact the dashboards count, each row tenant-scoped, so any range (up to
 ``dashboard_range.MAX_DAYS``) is one bounded ``WHERE tenant_id = … AND time in [start, end)`` over an index
-(migration 0023), with exact medians (``percentile_cont``) that a pre-aggregated stream could not merge
+(migration 0021), with exact medians (``percentile_cont``) that a pre-aggregated stream could not merge
 across buckets. Measured on 100,000 messages of one tenant over 30 days (README, "Dashboards"; a loaded
 2-core machine): a day's figures take under 0.1 s, 7 days about 0.5 s, 30 days about 2.5 s, most of it finding
 the episodes by index lookups; nothing here needed a second copy of the facts.
@@ -77,7 +77,7 @@ ORDER BY n DESC, error_code
 LIMIT :limit
 """)
 
-# A conversation's state changes, looked up through ix_conversation_events_states (migration 0023).
+# A conversation's state changes, looked up through ix_conversation_events_states (migration 0021).
 _CHANGE = """FROM conversation_events c
     WHERE c.tenant_id = :tenant AND c.conversation_key = {key} AND c.kind = 'conversation_changed'
       AND (c.payload ->> 'state') {state}"""

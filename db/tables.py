@@ -725,7 +725,7 @@ canned_responses = Table(
     CheckConstraint("char_length(text) BETWEEN 1 AND 4096", name="ck_canned_responses_text"),
 )
 
-# The dashboards' range queries (migration 0023; api.dashboard_queries): messages by time, and each
+# The dashboards' range queries (migration 0021; api.dashboard_queries): messages by time, and each
 # conversation's state changes by state and time (closes, hand-offs).
 Index("ix_messages_tenant_time", messages.c.tenant_id, messages.c.sent_at,
       postgresql_include=["direction", "status"])

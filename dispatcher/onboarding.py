@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.tables import phone_numbers, tenants, whatsapp_accounts
 from dispatcher.exceptions import AmbiguousOutcome, DispatchError, GraphError
 from dispatcher.graph import GraphClient
+from schemas.meta_enums import THROUGHPUT_MPS, TIER_LIMITS
 from schemas.signup import SignupNumber, SignupRequest, SignupResult, SignupStep, SignupWaba
 from vault.cipher import Vault
 from vault.exceptions import AccountOwnershipError
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Meta's throughput levels and messaging-limit tiers (unique business-initiated recipients per 24 h).
-THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000, "COEXISTENCE": 20}
-TIER_LIMITS: dict[str, int | None] = {"TIER_50": 50, "TIER_250": 250, "TIER_1K": 1000, "TIER_2K": 2000,
-                                      "TIER_10K": 10_000, "TIER_100K": 100_000, "TIER_UNLIMITED": None}
 NUMBER_FIELDS = ("id,display_phone_number,verified_name,quality_rating,code_verification_status,status,"
                  "platform_type,throughput,messaging_limit_tier")
 ATTEMPTS = 3  # per step, for failures that certainly did not reach Meta or that Meta calls transient

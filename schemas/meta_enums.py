@@ -11,6 +11,12 @@ import logging
 
 log = logging.getLogger(__name__)
 
+# Meta's throughput levels (messages/s) and messaging-limit tiers (unique business-initiated recipients per
+# moving 24 h; None: unlimited): the dispatcher applies them, the console shows them.
+THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000, "COEXISTENCE": 20}
+TIER_LIMITS: dict[str, int | None] = {"TIER_50": 50, "TIER_250": 250, "TIER_1K": 1000, "TIER_2K": 2000,
+                                      "TIER_10K": 10_000, "TIER_100K": 100_000, "TIER_UNLIMITED": None}
+
 
 class TolerantEnum(enum.StrEnum):
     """A string enum whose unknown values map to ``UNKNOWN``."""

@@ -14,8 +14,8 @@ The facts the review step shows (sources: the project's reference notes on campa
   the audience, not Meta's invoice.
 - Messaging limits count unique users reached outside the customer-service window over a moving 24 hours,
   per business portfolio; tiers 250 → 2,000 → 10K → 100K → unlimited (Meta, "Messaging limits", developers.
-  facebook.com/documentation/business-messaging/whatsapp/messaging-limits). ``TIER_LIMITS`` is that ladder
-  as the number's ``messaging_limit_tier`` names it.
+  facebook.com/documentation/business-messaging/whatsapp/messaging-limits). ``schemas.meta_enums.TIER_LIMITS``
+  is that ladder as the number's ``messaging_limit_tier`` names it.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from api.console.access import page_user
 from api.console.templating import render
 from api.deps import EngineDep
 from campaigns.states import CampaignState, RecipientState
+from schemas.meta_enums import TIER_LIMITS
 
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
 
-TIER_LIMITS: dict[str, int | None] = {"TIER_50": 50, "TIER_250": 250, "TIER_1K": 1000, "TIER_2K": 2000,
-                                      "TIER_10K": 10_000, "TIER_100K": 100_000, "TIER_UNLIMITED": None}
 STATES = {"draft": "Draft", "scheduled": "Scheduled", "running": "Sending", "paused": "Paused",
           "completed": "Completed", "cancelled": "Cancelled", "failed": "Failed"}
 STATE_TONE = {"running": "good", "completed": "good", "scheduled": "warn", "paused": "warn", "cancelled": "bad",

@@ -5,15 +5,15 @@ episodes' first messages), with direction and status inside the index. ``ix_conv
 finds a conversation's state changes by state and time (its closes and hand-offs), for first response,
 resolution and deflection.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0021
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0023'
-down_revision = '0022'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
