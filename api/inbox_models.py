@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.agent_models import Team
-from api.message_models import IdempotencyKey, MessageContent, MessageItem
+from api.message_models import MESSAGE_EXAMPLE, IdempotencyKey, MessageContent, MessageItem
 
 StateName = Literal["bot", "queued", "agent", "closed"]
 StateFilter = Literal["bot", "queued", "agent", "closed", "open"]  # open: any state but closed
@@ -29,25 +29,28 @@ class LastMessage(BaseModel):
     at: datetime
 
 
+SUMMARY_EXAMPLE: dict[str, Any] = {
+    "key": "106540352242922:15551234567", "phone_number_id": "106540352242922", "wa_id": "15551234567",
+    "profile_name": "Maria Lopez", "phone": "+15551234567", "user_id": None, "username": None,
+    "tags": ["vip"], "opted_out": False, "state": "agent",
+    "assignee_id": "c41d7e9a-6b2f-4e3d-8a1c-5f6e7d8c9b0a", "team": "sales",
+    "handoff_reason": "customer asked for a person", "last_message_at": "2026-12-01T09:14:03Z",
+    "last_inbound_at": "2026-12-01T09:14:03Z", "window_open_until": "2026-12-02T09:14:03Z",
+    "state_changed_at": "2026-12-01T09:10:00Z", "window_expires_at": "2026-12-02T09:14:03Z",
+    "contact_id": "a7c3e1f9-4b2d-4e6a-8c0b-1d2e3f4a5b6c", "handled_by": "human", "unread": 1,
+    "last_message": {
+        "direction": "inbound", "type": "text", "text": "Where is my order?", "status": None,
+        "at": "2026-12-01T09:14:03Z",
+    },
+}
+
+
 class ConversationSummary(BaseModel):
     """One conversation of the inbox and its contact."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [
-            {
-                "key": "106540352242922:15551234567", "phone_number_id": "106540352242922", "wa_id": "15551234567",
-                "profile_name": "Maria Lopez", "phone": "+15551234567", "user_id": None, "username": None,
-                "tags": ["vip"], "opted_out": False, "state": "agent",
-                "assignee_id": "c41d7e9a-6b2f-4e3d-8a1c-5f6e7d8c9b0a", "team": "sales",
-                "handoff_reason": "customer asked for a person", "last_message_at": "2026-12-01T09:14:03Z",
-                "last_inbound_at": "2026-12-01T09:14:03Z", "window_open_until": "2026-12-02T09:14:03Z",
-                "state_changed_at": "2026-12-01T09:10:00Z", "window_expires_at": "2026-12-02T09:14:03Z",
-                "contact_id": "a7c3e1f9-4b2d-4e6a-8c0b-1d2e3f4a5b6c", "handled_by": "human", "unread": 1,
-                "last_message": {
-                    "direction": "inbound", "type": "text", "text": "Where is my order?", "status": None,
-                    "at": "2026-12-01T09:14:03Z",
-                },
-            },
+            SUMMARY_EXAMPLE,
         ]})
 
     key: str
@@ -120,13 +123,7 @@ class ThreadItem(MessageItem):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [
-            {
-                "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
-                "direction": "inbound", "type": "text", "text": "Where is my order?",
-                "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None, "error": None,
-                "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
-                "sender": {"kind": "customer", "id": None, "name": "Maria Lopez"},
-            },
+            {**MESSAGE_EXAMPLE, "sender": {"kind": "customer", "id": None, "name": "Maria Lopez"}},
         ]})
 
     sender: Sender
@@ -221,21 +218,8 @@ class ConversationPublic(ConversationSummary):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [
-            {
-                "key": "106540352242922:15551234567", "phone_number_id": "106540352242922", "wa_id": "15551234567",
-                "profile_name": "Maria Lopez", "phone": "+15551234567", "user_id": None, "username": None,
-                "tags": ["vip"], "opted_out": False, "state": "agent",
-                "assignee_id": "c41d7e9a-6b2f-4e3d-8a1c-5f6e7d8c9b0a", "team": "sales",
-                "handoff_reason": "customer asked for a person", "last_message_at": "2026-12-01T09:14:03Z",
-                "last_inbound_at": "2026-12-01T09:14:03Z", "window_open_until": "2026-12-02T09:14:03Z",
-                "state_changed_at": "2026-12-01T09:10:00Z", "window_expires_at": "2026-12-02T09:14:03Z",
-                "contact_id": "a7c3e1f9-4b2d-4e6a-8c0b-1d2e3f4a5b6c", "handled_by": "human", "unread": 1,
-                "last_message": {
-                    "direction": "inbound", "type": "text", "text": "Where is my order?", "status": None,
-                    "at": "2026-12-01T09:14:03Z",
-                },
-                "version": 7, "attributes": {"city": "Austin"}, "created_at": "2026-11-28T15:02:00Z",
-            },
+            {**SUMMARY_EXAMPLE, "version": 7, "attributes": {"city": "Austin"},
+             "created_at": "2026-11-28T15:02:00Z"},
         ]})
 
     version: int

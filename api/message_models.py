@@ -143,17 +143,20 @@ class MediaRef(BaseModel):
     error: str | None = None
 
 
+MESSAGE_EXAMPLE: dict[str, Any] = {
+    "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+    "direction": "inbound", "type": "text", "text": "Where is my order?",
+    "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None, "error": None,
+    "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
+}
+
+
 class MessageItem(BaseModel):
     """One message of a conversation listing (inbound messages have no Aerostic id)."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [
-            {
-                "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
-                "direction": "inbound", "type": "text", "text": "Where is my order?",
-                "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None, "error": None,
-                "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
-            },
+            MESSAGE_EXAMPLE,
         ]})
 
     id: str | None
