@@ -15,7 +15,7 @@ writes of the state and ``redis_run`` names the Redis server run it was last wri
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 HISTORY_TURNS = 6
@@ -58,7 +58,8 @@ class Conversation:
         return conv
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as they are stored (lists shared with the state, not copied: serialise it at once)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def successor(self) -> Conversation:
         """A fresh state for the same key (its number moved to another tenant): the version goes on."""

@@ -17,8 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import redis_keys
@@ -44,6 +43,28 @@ class DurableStates(Protocol):
         """Up to ``limit`` conversations waiting for a person, oldest first."""
 
 
+# Built once: bound arrays, so a batch's states go in one statement that is never compiled again.
+_KEY, _VERSION, _STATE = conversation_state.c.conversation_key, conversation_state.c.version, conversation_state.c.state
+LOAD_STATES = text("SELECT conversation_key, version, state FROM conversation_state "
+                   "WHERE conversation_key = ANY(CAST(:keys AS text[]))").columns(_KEY, _VERSION, _STATE)
+WAITING_STATES = text("SELECT conversation_key, state FROM conversation_state WHERE state->>'state' = 'queued' "
+                      "ORDER BY CAST(state->>'queued_at' AS float8), conversation_key LIMIT :limit").columns(
+    _KEY, _STATE)
+SAVE_STATES = text(
+    "INSERT INTO conversation_state (conversation_key, tenant_id, version, state) "
+    "SELECT r.key, CAST(r.tenant_id AS uuid), r.version, CAST(r.state AS jsonb) "
+    "FROM unnest(CAST(:keys AS text[]), CAST(:tenants AS text[]), CAST(:versions AS bigint[]), "
+    "CAST(:states AS text[])) WITH ORDINALITY AS r(key, tenant_id, version, state, n) ORDER BY r.n "
+    "ON CONFLICT (conversation_key) DO UPDATE SET tenant_id = excluded.tenant_id, version = excluded.version, "
+    "state = excluded.state, updated_at = now() WHERE conversation_state.version <= excluded.version "
+    "RETURNING conversation_key")
+
+
+def encoded(conv: Conversation) -> bytes:
+    """The stored form of a state (PostgreSQL's ``state`` and Redis's value alike)."""
+    return orjson.dumps(conv.to_dict())
+
+
 class PostgresStates:
     """``DurableStates`` in PostgreSQL's ``conversation_state``: one statement per batch each way.
 
@@ -57,10 +78,8 @@ class PostgresStates:
     async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
         if not keys:
             return {}
-        table = conversation_state
         async with self.engine.connect() as conn:
-            found = await conn.execute(select(table.c.conversation_key, table.c.version, table.c.state).where(
-                table.c.conversation_key.in_(sorted(keys))))
+            found = await conn.execute(LOAD_STATES, {"keys": sorted(keys)})
         states = {}
         for key, version, state in found:
             states[key] = Conversation.from_dict(state)
@@ -68,27 +87,19 @@ class PostgresStates:
         return states
 
     async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:
-        table = conversation_state
         async with self.engine.connect() as conn:
-            found = await conn.execute(select(table.c.conversation_key, table.c.state).where(
-                table.c.state["state"].astext == "queued").order_by(
-                table.c.state["queued_at"].as_float(), table.c.conversation_key).limit(limit))
+            found = await conn.execute(WAITING_STATES, {"limit": limit})
         return [(key, Conversation.from_dict(state)) for key, state in found]
 
     async def save(self, states: Mapping[str, Conversation]) -> set[str]:
         if not states:
             return set()
-        table = conversation_state
-        rows = insert(table).values([{"conversation_key": key, "tenant_id": conv.tenant_id, "version": conv.version,
-                                      "state": conv.to_dict()} for key, conv in sorted(states.items())])
-        upsert = rows.on_conflict_do_update(
-            index_elements=[table.c.conversation_key],
-            set_={"tenant_id": rows.excluded.tenant_id, "version": rows.excluded.version,
-                  "state": rows.excluded.state, "updated_at": func.now()},
-            where=table.c.version <= rows.excluded.version,
-        ).returning(table.c.conversation_key)
+        ordered = sorted(states.items())  # rows locked in key order: two writers never deadlock
+        params = {"keys": [k for k, _ in ordered], "tenants": [c.tenant_id for _, c in ordered],
+                  "versions": [c.version for _, c in ordered],
+                  "states": [encoded(c).decode() for _, c in ordered]}
         async with self.engine.begin() as conn:
-            written = set((await conn.execute(upsert)).scalars())
+            written = set((await conn.execute(SAVE_STATES, params)).scalars())
         return set(states) - written
 
 
@@ -146,7 +157,7 @@ class ConversationStore:
             for key in stale:
                 pipe.delete(redis_keys.conversation(key))
             for key, conv in cached.items():
-                pipe.set(redis_keys.conversation(key), orjson.dumps(conv.to_dict()), ex=STATE_TTL_S)
+                pipe.set(redis_keys.conversation(key), encoded(conv), ex=STATE_TTL_S)
                 if conv.last_inbound_at:
                     pnid, _, wa_id = key.partition(":")
                     pipe.set(redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
