@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -106,6 +107,48 @@ class AsyncProducer:
             await future
         finally:
             self._pending.pop(future, None)
+
+    async def send_all(self, records: Iterable[tuple[str, bytes, str | bytes | None]]) -> None:
+        """Append ``(topic, value, key)`` records in one loop and wait until the broker acknowledged them all.
+
+        One future per record, no task per record (``send`` in a ``gather`` costs a task each); the first
+        failure is raised once every record has its outcome.
+        """
+        assert self._producer is not None and self._loop is not None, "producer not started"
+        loop, produce = self._loop, self._producer.produce
+        deadline = loop.time() + self._wait_limit
+        futures: list[asyncio.Future[None]] = []
+        try:
+            for topic, value, key in records:
+                future: asyncio.Future[None] = loop.create_future()
+                produce(topic, value, key, on_delivery=self._reporter(future))
+                self._pending[future] = deadline
+                futures.append(future)
+        except BufferError as exc:
+            PRODUCE_ERRORS.inc()
+            await self._settle(futures)
+            raise DeliveryError("local produce queue is full") from exc
+        except KafkaException as exc:
+            PRODUCE_ERRORS.inc()
+            await self._settle(futures)
+            raise DeliveryError(str(exc)) from exc
+        await self._settle(futures, raise_first=True)
+
+    def _reporter(self, future: asyncio.Future[None]) -> Callable[[KafkaError | None, Any], None]:
+        """The delivery callback of one record: its outcome joins the poll's reports (see ``_poll_forever``)."""
+        return lambda err, _msg: self._done.append((future, err))
+
+    async def _settle(self, futures: list[asyncio.Future[None]], *, raise_first: bool = False) -> None:
+        """Wait for every one of ``futures`` (acknowledged, failed or overdue), then forget them."""
+        try:
+            outcomes = await asyncio.gather(*futures, return_exceptions=True) if futures else []
+        finally:
+            for future in futures:
+                self._pending.pop(future, None)
+        if raise_first:
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
     async def _sweep_forever(self) -> None:
         """Fail the appends whose delivery report is overdue (librdkafka normally reports them itself)."""

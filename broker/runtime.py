@@ -194,7 +194,7 @@ class StreamWorker:
     async def _attempt(self, batch: list[Message]) -> None:
         async def once() -> None:
             outputs = await self.processor.process(batch)
-            await asyncio.gather(*(self.producer.send(o.topic, o.value, o.key) for o in outputs))
+            await self.producer.send_all([(o.topic, o.value, o.key) for o in outputs])
             await self.processor.saved()
 
         await self._retry_transient(once)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -90,6 +90,10 @@ class FakeProducer:
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         self.sent.append((topic, value))
+
+    async def send_all(self, records: Iterable[tuple[str, bytes, bytes | None]]) -> None:
+        for topic, value, key in records:
+            await self.send(topic, value, key)
 
 
 class Echo:

@@ -32,3 +32,18 @@ async def test_a_failure_streak_replaces_the_producer_and_fails_what_was_in_flig
             await asyncio.wait_for(waiting, 5)
     finally:
         await producer.stop(flush_seconds=0)
+
+
+async def test_send_all_waits_for_every_record_then_raises_the_failure_and_forgets_them() -> None:
+    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=300)
+    producer._wait_limit = 600.0  # the sweeper stays out of it: the failures come from librdkafka's reports
+    await producer.start()
+    try:
+        sending = asyncio.create_task(producer.send_all([("t", b"a", b"k"), ("t", b"b", None), ("u", b"c", "k")]))
+        await asyncio.sleep(0)  # the three appends are queued and pending
+        assert len(producer._pending) == 3
+        with pytest.raises(DeliveryError):
+            await asyncio.wait_for(sending, 60)
+        assert producer._pending == {}
+    finally:
+        await producer.stop(flush_seconds=0)
