@@ -44,13 +44,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
 from confluent_kafka import Message
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.assignment import Assigner
@@ -100,8 +99,12 @@ log = logging.getLogger(__name__)
 OPT_OUT_REPLY = "You will no longer receive marketing messages from us. Reply START to subscribe again."
 OPT_IN_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
 Record = InboundMessage | SendCommand | ConversationCommand | AiDecision
-KINDS: dict[str, type[Record]] = {"inbound_message": InboundMessage, "send": SendCommand,
-                                  "conversation_command": ConversationCommand, "ai_decision": AiDecision}
+# One parse per record: the JSON is read once, its ``kind`` choosing the model (built once, here).
+RECORDS: TypeAdapter[Record] = TypeAdapter(Annotated[Record, Field(discriminator="kind")])
+UNKNOWN_KIND = frozenset({"union_tag_invalid", "union_tag_not_found"})
+# When the customer last wrote, as the projector stored it (built once, not per send).
+LAST_INBOUND = select(conversations.c.last_inbound_at).where(
+    conversations.c.key == bindparam("key"), conversations.c.tenant_id == bindparam("tenant_id"))
 
 
 def _now() -> datetime:
@@ -183,16 +186,15 @@ class ConversationProcessor:
         self._back = {}
 
     def _decode(self, msg: Message) -> Record | None:
-        raw = msg.value() or b""
         try:
-            kind = orjson.loads(raw).get("kind")
-            model = KINDS.get(kind)
-            if model is not None:
-                record = model.decode(raw)
-                return record if record.tenant_id else None
-        except (orjson.JSONDecodeError, ValidationError, AttributeError) as exc:  # the runtime dead-letters it
+            record = RECORDS.validate_json(msg.value() or b"")
+        except ValidationError as exc:  # the runtime dead-letters it
+            first = exc.errors()[0]
+            if first["type"] in UNKNOWN_KIND and not first["loc"]:
+                raise ValueError(f"record of unknown kind {first.get('ctx', {}).get('tag')!r} on {msg.topic()}") \
+                    from exc
             raise ValueError(f"undecodable record of {msg.topic()}: {exc}") from exc
-        raise ValueError(f"record of unknown kind {kind!r} on {msg.topic()}")
+        return record if record.tenant_id else None
 
     async def _load(self, keys: set[str]) -> dict[str, Conversation]:
         states, self._back = await self.store.load(keys)
@@ -527,8 +529,7 @@ class ConversationProcessor:
         if conv.tenant_id == command.tenant_id and conv.window_until > time.time():
             return
         async with self.engine.connect() as conn:
-            last = (await conn.execute(select(conversations.c.last_inbound_at).where(
-                conversations.c.key == key, conversations.c.tenant_id == command.tenant_id))).scalar()
+            last = (await conn.execute(LAST_INBOUND, {"key": key, "tenant_id": command.tenant_id})).scalar()
         if last is not None:
             conv.tenant_id = conv.tenant_id or command.tenant_id
             self._customer_wrote(key, conv, last.timestamp())

@@ -69,7 +69,7 @@ class _Connection:
     async def __aexit__(self, *_: object) -> None:
         return None
 
-    async def execute(self, _query: Any) -> _Result:
+    async def execute(self, _query: Any, _params: Any = None) -> _Result:
         return _Result(self.last_inbound)
 
 
