@@ -19,7 +19,9 @@ feed's position, so even a quiet stream resumes exactly. Heartbeats (``: ping`` 
 Limits: ``live_max_connections`` streams per process (503 past it) and ``live_max_per_tenant`` per tenant
 (429); a browser with ``live_queue_events`` events waiting is cut off (it reconnects and resumes). The
 credential is checked again every ``RECHECK_S``: a revoked or expired session or key ends its stream then; and a
-stream ends after ``MAX_STREAM_S`` at the latest.
+stream ends after ``MAX_STREAM_S`` at the latest. Each stream's rechecks start at a random point of the period
+(streams opened together do not query the database together, on the loop the webhooks share), and the streams
+of one credential share one answer for ``SHARE_S``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, cast
@@ -46,6 +50,7 @@ router = APIRouter(prefix="/v1", tags=["live"])
 
 MAX_STREAM_S = 3600.0
 RECHECK_S = 30.0  # how long a revoked session's open stream may outlive the revocation
+SHARE_S = 5.0  # a credential's answer (or its check under way) serves its other streams this long
 RETRY_MS = 2000
 COALESCE = 64  # frames written in one send when a browser has several waiting
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
@@ -105,8 +110,31 @@ async def live(request: Request, principal: TenantDep,
     stream = LiveStream(hub, client, preface, start)
     token = credential_of(request)
     if token is not None:
-        stream.recheck = lambda: authenticated(request.app.state.engine, token)
+        checks = checks_of(request)
+        stream.recheck = lambda: checks.check(token, lambda: authenticated(request.app.state.engine, token))
     return stream
+
+
+class SharedChecks:
+    """Credential rechecks shared by the streams of one credential: one database query per ``SHARE_S``."""
+
+    def __init__(self) -> None:
+        self.recent: dict[str, tuple[float, asyncio.Future[bool]]] = {}  # at most one per open stream's credential
+
+    def check(self, token: str, query: Callable[[], Awaitable[bool]]) -> Awaitable[bool]:
+        now = time.monotonic()
+        for old in [t for t, (at, _) in self.recent.items() if now - at >= SHARE_S]:
+            del self.recent[old]
+        if token not in self.recent:
+            self.recent[token] = (now, asyncio.ensure_future(query()))
+        return asyncio.shield(self.recent[token][1])
+
+
+def checks_of(request: Request) -> SharedChecks:
+    state = request.app.state
+    if getattr(state, "live_checks", None) is None:
+        state.live_checks = SharedChecks()
+    return cast(SharedChecks, state.live_checks)
 
 
 class LiveStream(Response):
@@ -180,8 +208,10 @@ class LiveStream(Response):
 
 async def _still_valid(recheck: Callable[[], Awaitable[bool]], client: Client) -> None:
     """Return (ending the stream) once the stream's credential no longer authenticates."""
+    period = max(0.0, RECHECK_S - SHARE_S)  # a shared answer is at most SHARE_S old: revoked ends ≤ RECHECK_S
+    await asyncio.sleep(period * random.random())  # noqa: S311 - spreads the streams' queries, not a secret
     while True:
-        await asyncio.sleep(RECHECK_S)
+        await asyncio.sleep(period)
         if not await recheck():
             client.close("the session ended")
             return
