@@ -22,9 +22,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, case, cast, delete, func, select, tuple_, update
+from sqlalchemy import DateTime, bindparam, case, cast, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import BindParameter
 
 from contacts.adoption import adopt_wa_id
 from db.tables import contacts, conversations, message_statuses, messages
@@ -38,6 +39,95 @@ log = logging.getLogger(__name__)
 # A status that can become a message's status gets a row even before the message is known.
 KNOWN_STATUSES = frozenset({*RANK, FAILED})
 
+# Every statement is built once, here: each write only binds its values (the columns of an INSERT are
+# the keys of its parameters), so SQLAlchemy compiles each statement once and then takes it from its cache.
+_INBOUND_OWNED = ("conversation_key", "direction", "type", "text", "payload", "sent_at")
+_QUEUED_OWNED = ("idempotency_key", "conversation_key", "direction", "type", "text", "payload", "sent_at",
+                 "requested_by", "created_at")
+_RESULT_OWNED = ("idempotency_key", "conversation_key", "direction", "result", "attempts", "ambiguous")
+_STATUS_OWNED = ("status_at", "error_code", "error_title", "error_details", "payload")
+
+_message_insert = insert(messages)
+_new = _message_insert.excluded
+_INBOUND = _message_insert.on_conflict_do_update(
+    constraint="uq_messages_tenant_wamid", set_={k: _new[k] for k in _INBOUND_OWNED},
+    where=messages.c.message_id.is_(None)).returning(messages.c.id)
+_QUEUED = _message_insert.on_conflict_do_update(
+    constraint="uq_messages_tenant_message_id", set_={k: _new[k] for k in _QUEUED_OWNED})
+_RESULT = _message_insert.on_conflict_do_update(
+    constraint="uq_messages_tenant_message_id", set_={k: _new[k] for k in _RESULT_OWNED},
+    where=messages.c.result.is_(None)
+    | (cast(_new.result["completed_at"].astext, DateTime(timezone=True))
+       < cast(messages.c.result["completed_at"].astext, DateTime(timezone=True))))
+_WAMID_ROW = _message_insert.on_conflict_do_update(
+    constraint="uq_messages_tenant_wamid", where=messages.c.message_id.is_(None),
+    set_={"idempotency_key": func.coalesce(messages.c.idempotency_key, _new.idempotency_key)})
+
+_status_insert = insert(message_statuses)
+_STATUS = _status_insert.on_conflict_do_update(
+    constraint="uq_statuses_tenant_wamid_status", set_={k: _status_insert.excluded[k] for k in _STATUS_OWNED},
+    where=_status_insert.excluded.status_at < message_statuses.c.status_at)
+
+
+def _profile_statement() -> Any:
+    stmt = insert(contacts)
+    new = stmt.excluded
+    newer = new.profile_name.is_not(None) & (
+        contacts.c.profile_name_at.is_(None)
+        | (tuple_(contacts.c.profile_name_at, contacts.c.profile_name) < tuple_(new.profile_name_at, new.profile_name)))
+    named = {"profile_name": case((newer, new.profile_name), else_=contacts.c.profile_name),
+             "profile_name_at": case((newer, new.profile_name_at), else_=contacts.c.profile_name_at)}
+    return stmt.on_conflict_do_update(
+        constraint="uq_contacts_tenant_wa_id",
+        where=newer | new.phone.is_distinct_from(contacts.c.phone) | new.user_id.is_distinct_from(contacts.c.user_id)
+        | new.username.is_distinct_from(contacts.c.username),
+        set_={**named, "phone": func.coalesce(new.phone, contacts.c.phone),
+              "user_id": func.coalesce(new.user_id, contacts.c.user_id),
+              "username": func.coalesce(new.username, contacts.c.username), "updated_at": func.now()})
+
+
+_PROFILE = _profile_statement()
+
+_conversation_insert = insert(conversations)
+_cnew = _conversation_insert.excluded
+_TOUCH = _conversation_insert.on_conflict_do_nothing(index_elements=["key"])
+_TOUCH_AT = _conversation_insert.on_conflict_do_update(
+    index_elements=["key"],
+    set_={"last_message_at": func.greatest(conversations.c.last_message_at, _cnew.last_message_at)},
+    where=conversations.c.tenant_id == _cnew.tenant_id)
+_TOUCH_INBOUND = _conversation_insert.on_conflict_do_update(
+    index_elements=["key"],
+    set_={"last_message_at": func.greatest(conversations.c.last_message_at, _cnew.last_message_at),
+          "last_inbound_at": func.greatest(conversations.c.last_inbound_at, _cnew.last_inbound_at)},
+    where=conversations.c.tenant_id == _cnew.tenant_id)
+
+_TENANT: BindParameter[str] = bindparam("tenant")
+_WAMID: BindParameter[str] = bindparam("wamid_of")
+_ours = select(messages.c.id, messages.c.wamid, messages.c.idempotency_key, messages.c.conversation_key,
+               messages.c.result, messages.c.sent_at).where(messages.c.tenant_id == _TENANT,
+                                                             messages.c.message_id.is_not(None))
+_OURS_BY_ID = _ours.where(messages.c.message_id == bindparam("message_id_of"))
+_OURS_BY_WAMID = _ours.where(messages.c.wamid == _WAMID)
+_OURS_BY_KEY = _ours.where(messages.c.idempotency_key == bindparam("key")).order_by(messages.c.message_id).limit(1)
+_REPORTED = select(messages.c.wamid).where(
+    messages.c.tenant_id == _TENANT, messages.c.idempotency_key == bindparam("key"),
+    messages.c.message_id.is_(None), messages.c.direction == "outbound", messages.c.wamid.is_not(None))
+_WAMID_HOLDER = select(messages.c.id, messages.c.message_id, messages.c.idempotency_key).where(
+    messages.c.tenant_id == _TENANT, messages.c.wamid == _WAMID)
+_EARLY_ROW = select(messages.c.id).where(
+    messages.c.tenant_id == _TENANT, messages.c.wamid == _WAMID, messages.c.message_id.is_(None))
+_DELETE_ROW = delete(messages).where(messages.c.id == bindparam("row_id"))
+_UPDATE_ROW = update(messages).where(messages.c.id == bindparam("row_id"))  # SET: the parameters' columns
+_COUNTS = select(message_statuses.c.id).where(
+    message_statuses.c.tenant_id == _TENANT, message_statuses.c.wamid == _WAMID,
+    message_statuses.c.status.in_(sorted(KNOWN_STATUSES))).limit(1)
+_HISTORY = select(message_statuses.c.status, message_statuses.c.status_at, message_statuses.c.error_code,
+                  message_statuses.c.error_title, message_statuses.c.error_details).where(
+    message_statuses.c.tenant_id == _TENANT, message_statuses.c.wamid == _WAMID)
+_APPLIED = update(message_statuses).where(
+    message_statuses.c.tenant_id == _TENANT, message_statuses.c.wamid == _WAMID).values(
+    applied=message_statuses.c.status.in_(bindparam("applied_statuses", expanding=True)))
+
 
 async def write_inbound(conn: AsyncConnection, event: InboundMessage) -> None:
     tenant = event.tenant_id
@@ -45,12 +135,10 @@ async def write_inbound(conn: AsyncConnection, event: InboundMessage) -> None:
     await _profile(conn, event)
     await touch_conversation(conn, tenant, event.conversation_key, event.phone_number_id, event.wa_id,
                              at=event.timestamp, inbound=True)
-    owned = {"conversation_key": event.conversation_key, "direction": "inbound", "type": event.type,
-             "text": event.text, "payload": event.payload, "sent_at": event.timestamp}
-    stmt = insert(messages).values(tenant_id=tenant, wamid=event.wamid, **owned)
-    row_id = (await conn.execute(stmt.on_conflict_do_update(
-        constraint="uq_messages_tenant_wamid", set_={k: stmt.excluded[k] for k in owned},
-        where=messages.c.message_id.is_(None)).returning(messages.c.id))).scalar()
+    row_id = (await conn.execute(_INBOUND, {
+        "tenant_id": tenant, "wamid": event.wamid, "conversation_key": event.conversation_key,
+        "direction": "inbound", "type": event.type, "text": event.text, "payload": event.payload,
+        "sent_at": event.timestamp})).scalar()
     if row_id is not None:  # its statuses may have come first
         await _derive(conn, tenant, row_id, event.wamid, verdict=None, queued_at=None)
 
@@ -58,37 +146,18 @@ async def write_inbound(conn: AsyncConnection, event: InboundMessage) -> None:
 async def _profile(conn: AsyncConnection, event: InboundMessage) -> None:
     """The contact's profile name is the one of its latest message (by Meta's timestamp, then name); its
     number, BSUID and username are filled when a message brings them (and the username follows the latest)."""
-    stmt = insert(contacts).values(tenant_id=event.tenant_id, wa_id=event.wa_id, profile_name=event.profile_name,
-                                   profile_name_at=event.timestamp if event.profile_name else None,
-                                   phone=event.phone, user_id=event.user_id, username=event.username)
-    new = stmt.excluded
-    newer = new.profile_name.is_not(None) & (
-        contacts.c.profile_name_at.is_(None)
-        | (tuple_(contacts.c.profile_name_at, contacts.c.profile_name) < tuple_(new.profile_name_at, new.profile_name)))
-    named = {"profile_name": case((newer, new.profile_name), else_=contacts.c.profile_name),
-             "profile_name_at": case((newer, new.profile_name_at), else_=contacts.c.profile_name_at)}
-    await conn.execute(stmt.on_conflict_do_update(
-        constraint="uq_contacts_tenant_wa_id",
-        where=newer | new.phone.is_distinct_from(contacts.c.phone) | new.user_id.is_distinct_from(contacts.c.user_id)
-        | new.username.is_distinct_from(contacts.c.username),
-        set_={**named, "phone": func.coalesce(new.phone, contacts.c.phone),
-              "user_id": func.coalesce(new.user_id, contacts.c.user_id),
-              "username": func.coalesce(new.username, contacts.c.username), "updated_at": func.now()}))
+    await conn.execute(_PROFILE, {
+        "tenant_id": event.tenant_id, "wa_id": event.wa_id, "profile_name": event.profile_name,
+        "profile_name_at": event.timestamp if event.profile_name else None, "phone": event.phone,
+        "user_id": event.user_id, "username": event.username})
 
 
 async def touch_conversation(conn: AsyncConnection, tenant: str, key: str, phone_number_id: str, wa_id: str, *,
                              at: datetime | None, inbound: bool = False) -> None:
     """Make sure the conversation exists; a message at ``at`` moves its activity forward, never back."""
-    stmt = insert(conversations).values(key=key, tenant_id=tenant, phone_number_id=phone_number_id, wa_id=wa_id,
-                                        last_message_at=at, last_inbound_at=at if inbound else None)
-    if at is None:
-        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-        return
-    changes = {"last_message_at": func.greatest(conversations.c.last_message_at, stmt.excluded.last_message_at)}
-    if inbound:
-        changes["last_inbound_at"] = func.greatest(conversations.c.last_inbound_at, stmt.excluded.last_inbound_at)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=["key"], set_=changes, where=conversations.c.tenant_id == stmt.excluded.tenant_id))
+    statement = _TOUCH if at is None else _TOUCH_INBOUND if inbound else _TOUCH_AT
+    await conn.execute(statement, {"key": key, "tenant_id": tenant, "phone_number_id": phone_number_id,
+                                   "wa_id": wa_id, "last_message_at": at, "last_inbound_at": at if inbound else None})
 
 
 async def write_queued(conn: AsyncConnection, event: MessageQueued) -> None:
@@ -96,12 +165,11 @@ async def write_queued(conn: AsyncConnection, event: MessageQueued) -> None:
                              at=event.created_at)
     body = event.message.get(event.message_type)
     text = body.get("body") if event.message_type == "text" and isinstance(body, dict) else None
-    owned = {"idempotency_key": event.idempotency_key, "conversation_key": event.conversation_key,
-             "direction": "outbound", "type": event.message_type, "text": text, "payload": event.message,
-             "sent_at": event.created_at, "requested_by": event.requested_by, "created_at": event.created_at}
-    stmt = insert(messages).values(tenant_id=event.tenant_id, message_id=event.message_id, **owned)
-    await conn.execute(stmt.on_conflict_do_update(constraint="uq_messages_tenant_message_id",
-                                                  set_={k: stmt.excluded[k] for k in owned}))
+    await conn.execute(_QUEUED, {
+        "tenant_id": event.tenant_id, "message_id": event.message_id, "idempotency_key": event.idempotency_key,
+        "conversation_key": event.conversation_key, "direction": "outbound", "type": event.message_type,
+        "text": text, "payload": event.message, "sent_at": event.created_at, "requested_by": event.requested_by,
+        "created_at": event.created_at})
     await _settle(conn, event.tenant_id, message_id=event.message_id)
 
 
@@ -112,14 +180,10 @@ async def write_result(conn: AsyncConnection, result: OutboundResult) -> None:
     verdict = {"outcome": result.outcome, "wamid": result.wamid, "error_code": result.error_code,
                "error_title": result.error_title, "error_details": result.error_details,
                "ambiguous": result.ambiguous, "completed_at": result.completed_at.isoformat()}
-    owned = {"idempotency_key": result.idempotency_key, "conversation_key": result.conversation_key,
-             "direction": "outbound", "result": verdict, "attempts": result.attempts, "ambiguous": result.ambiguous}
-    stmt = insert(messages).values(tenant_id=result.tenant_id, message_id=result.message_id, **owned)
-    stored = cast(messages.c.result["completed_at"].astext, DateTime(timezone=True))
-    new = cast(stmt.excluded.result["completed_at"].astext, DateTime(timezone=True))
-    await conn.execute(stmt.on_conflict_do_update(
-        constraint="uq_messages_tenant_message_id", set_={k: stmt.excluded[k] for k in owned},
-        where=messages.c.result.is_(None) | (new < stored)))
+    await conn.execute(_RESULT, {
+        "tenant_id": result.tenant_id, "message_id": result.message_id, "idempotency_key": result.idempotency_key,
+        "conversation_key": result.conversation_key, "direction": "outbound", "result": verdict,
+        "attempts": result.attempts, "ambiguous": result.ambiguous})
     await _settle(conn, result.tenant_id, message_id=result.message_id)
     if result.outcome == "accepted":  # Meta named the recipient by another id: the contact takes it
         await adopt_wa_id(conn, result.tenant_id, result.to, result.wa_id)
@@ -128,17 +192,13 @@ async def write_result(conn: AsyncConnection, result: OutboundResult) -> None:
 async def write_status(conn: AsyncConnection, event: StatusUpdate) -> None:
     tenant = event.tenant_id
     assert tenant is not None
-    fields = {"status_at": event.timestamp, "error_code": event.error_code, "error_title": event.error_title,
-              "error_details": event.error_details, "payload": event.payload}
-    stmt = insert(message_statuses).values(tenant_id=tenant, wamid=event.wamid, status=event.status, applied=False,
-                                           **fields)
-    await conn.execute(stmt.on_conflict_do_update(
-        constraint="uq_statuses_tenant_wamid_status", set_={k: stmt.excluded[k] for k in fields},
-        where=stmt.excluded.status_at < message_statuses.c.status_at))
+    await conn.execute(_STATUS, {
+        "tenant_id": tenant, "wamid": event.wamid, "status": event.status, "applied": False,
+        "status_at": event.timestamp, "error_code": event.error_code, "error_title": event.error_title,
+        "error_details": event.error_details, "payload": event.payload})
     key = event.biz_opaque_callback_data
     if event.status in KNOWN_STATUSES:  # a status that counts gives its wamid a row (until our message adopts it)
-        row = (await conn.execute(select(messages.c.message_id, messages.c.idempotency_key).where(
-            messages.c.tenant_id == tenant, messages.c.wamid == event.wamid))).first()
+        row = (await conn.execute(_WAMID_HOLDER, {"tenant": tenant, "wamid_of": event.wamid})).first()
         if row is None:
             await touch_conversation(conn, tenant, event.conversation_key, event.phone_number_id,
                                      event.recipient_id, at=None)
@@ -158,10 +218,8 @@ async def _settle(conn: AsyncConnection, tenant: str, *, message_id: str | None 
         verdict_wamid = main.result.get("wamid") if main.result else None
         reported = {main.wamid} if main.wamid else set()
         if verdict_wamid is None and main.idempotency_key is not None:
-            reported |= set((await conn.execute(select(messages.c.wamid).where(
-                messages.c.tenant_id == tenant, messages.c.idempotency_key == main.idempotency_key,
-                messages.c.message_id.is_(None), messages.c.direction == "outbound",
-                messages.c.wamid.is_not(None)))).scalars())
+            reported |= set((await conn.execute(_REPORTED, {"tenant": tenant,
+                                                            "key": main.idempotency_key})).scalars())
         current = message_wamid(verdict_wamid, reported)
         if current != main.wamid and not await _adopt(conn, tenant, main.id, current):
             current = main.wamid
@@ -172,8 +230,7 @@ async def _settle(conn: AsyncConnection, tenant: str, *, message_id: str | None 
         others.discard(current)
         await _derive(conn, tenant, main.id, current, verdict=main.result, queued_at=main.sent_at)
     for other in sorted(others):
-        row_id = (await conn.execute(select(messages.c.id).where(
-            messages.c.tenant_id == tenant, messages.c.wamid == other, messages.c.message_id.is_(None)))).scalar()
+        row_id = (await conn.execute(_EARLY_ROW, {"tenant": tenant, "wamid_of": other})).scalar()
         if row_id is not None:
             await _derive(conn, tenant, row_id, other, verdict=None, queued_at=None)
 
@@ -181,55 +238,42 @@ async def _settle(conn: AsyncConnection, tenant: str, *, message_id: str | None 
 async def _message(conn: AsyncConnection, tenant: str, *, message_id: str | None, wamid: str | None,
                    key: str | None) -> Any:
     """Our outbound message these facts are about: by message id, by wamid, else by idempotency key."""
-    columns = (messages.c.id, messages.c.wamid, messages.c.idempotency_key, messages.c.conversation_key,
-               messages.c.result, messages.c.sent_at)
-    ours = select(*columns).where(messages.c.tenant_id == tenant, messages.c.message_id.is_not(None))
     if message_id is not None:
-        return (await conn.execute(ours.where(messages.c.message_id == message_id))).first()
-    row = (await conn.execute(ours.where(messages.c.wamid == wamid))).first() if wamid else None
+        return (await conn.execute(_OURS_BY_ID, {"tenant": tenant, "message_id_of": message_id})).first()
+    row = (await conn.execute(_OURS_BY_WAMID, {"tenant": tenant, "wamid_of": wamid})).first() if wamid else None
     if row is None and key is not None:
-        row = (await conn.execute(ours.where(messages.c.idempotency_key == key)
-                                  .order_by(messages.c.message_id).limit(1))).first()
+        row = (await conn.execute(_OURS_BY_KEY, {"tenant": tenant, "key": key})).first()
     return row
 
 
 async def _adopt(conn: AsyncConnection, tenant: str, row_id: int, wamid: str | None) -> bool:
     """Move ``wamid`` to our message (its early row goes); False when another message holds it."""
     if wamid is not None:
-        holder = (await conn.execute(select(messages.c.id, messages.c.message_id).where(
-            messages.c.tenant_id == tenant, messages.c.wamid == wamid))).first()
+        holder = (await conn.execute(_WAMID_HOLDER, {"tenant": tenant, "wamid_of": wamid})).first()
         if holder is not None and holder.message_id is not None:
             log.warning("wamid %s of message row %s already belongs to message %s", wamid, row_id, holder.message_id)
             return False
         if holder is not None:
-            await conn.execute(delete(messages).where(messages.c.id == holder.id))
-    await conn.execute(update(messages).where(messages.c.id == row_id).values(wamid=wamid))
+            await conn.execute(_DELETE_ROW, {"row_id": holder.id})
+    await conn.execute(_UPDATE_ROW, {"row_id": row_id, "wamid": wamid})
     return True
 
 
 async def _counts(conn: AsyncConnection, tenant: str, wamid: str) -> bool:
     """Whether ``wamid`` has a status that can become a message's status."""
-    return (await conn.execute(select(message_statuses.c.id).where(
-        message_statuses.c.tenant_id == tenant, message_statuses.c.wamid == wamid,
-        message_statuses.c.status.in_(KNOWN_STATUSES)).limit(1))).first() is not None
+    return (await conn.execute(_COUNTS, {"tenant": tenant, "wamid_of": wamid})).first() is not None
 
 
 async def _wamid_row(conn: AsyncConnection, tenant: str, wamid: str, conversation_key: str, key: str | None) -> None:
     """The row of a wamid that is not (yet) our message's, with the idempotency key its statuses carry."""
-    stmt = insert(messages).values(tenant_id=tenant, wamid=wamid, idempotency_key=key,
-                                   conversation_key=conversation_key, direction="outbound")
-    await conn.execute(stmt.on_conflict_do_update(
-        constraint="uq_messages_tenant_wamid", where=messages.c.message_id.is_(None),
-        set_={"idempotency_key": func.coalesce(messages.c.idempotency_key, stmt.excluded.idempotency_key)}))
+    await conn.execute(_WAMID_ROW, {"tenant_id": tenant, "wamid": wamid, "idempotency_key": key,
+                                    "conversation_key": conversation_key, "direction": "outbound"})
 
 
 async def _derive(conn: AsyncConnection, tenant: str, row_id: int, wamid: str | None, *,
                   verdict: dict[str, Any] | None, queued_at: datetime | None) -> None:
     """Status, status_at and error of a row (and its history's ``applied``) from its facts alone."""
-    history = (await conn.execute(select(
-        message_statuses.c.status, message_statuses.c.status_at, message_statuses.c.error_code,
-        message_statuses.c.error_title, message_statuses.c.error_details).where(
-        message_statuses.c.tenant_id == tenant, message_statuses.c.wamid == wamid))).all() if wamid else []
+    history = (await conn.execute(_HISTORY, {"tenant": tenant, "wamid_of": wamid})).all() if wamid else []
     facts = [Fact(r.status, r.status_at, r.error_code, r.error_title, r.error_details) for r in history]
     if verdict is not None:
         facts.append(verdict_fact(verdict, meta_reported=bool(history)))
@@ -239,10 +283,9 @@ async def _derive(conn: AsyncConnection, tenant: str, row_id: int, wamid: str | 
     status, at = merged.status, merged.at
     if status is None and queued_at is not None:
         status, at = "queued", queued_at
-    await conn.execute(update(messages).where(messages.c.id == row_id).values(
-        status=status, status_at=at, error_code=merged.error_code, error_title=merged.error_title,
-        error_details=merged.error_details))
+    await conn.execute(_UPDATE_ROW, {"row_id": row_id, "status": status, "status_at": at,
+                                     "error_code": merged.error_code, "error_title": merged.error_title,
+                                     "error_details": merged.error_details})
     if history:
-        await conn.execute(update(message_statuses).where(
-            message_statuses.c.tenant_id == tenant, message_statuses.c.wamid == wamid).values(
-            applied=message_statuses.c.status.in_(sorted(merged.applied))))
+        await conn.execute(_APPLIED, {"tenant": tenant, "wamid_of": wamid,
+                                      "applied_statuses": sorted(merged.applied)})
