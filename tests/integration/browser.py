@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -64,7 +65,9 @@ async def new_admin(stack: LocalStack, name: str) -> str:
 
 
 def wait(driver: WebDriver, timeout: float = STEP_S) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1)
+    """A wait that polls every 0.1 s; an element the page re-rendered while the condition read it (a live update
+    replacing a list) only means "not yet": the condition is asked again."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def on(base_url: str, path: str | None = None) -> Any:
