@@ -66,23 +66,21 @@ async def test_every_process_serves_the_figures_of_its_traffic(
         now = total(await scrape(stack, child), name, **labels)
         return now - total(before[child], name, **labels)
 
-    async def accepted_send() -> float:
-        return await moved("dispatcher", "aerostic_dispatcher_sends_total", lane="interactive", result="accepted")
+    async def grew(child: str, name: str, **labels: str) -> float:
+        """How much ``name`` grew since ``before``, once it did (figures are counted when batches complete)."""
+        grown: float = await wait_for(lambda: moved(child, name, **labels), timeout=60,
+                                      what=f"{child} to count {name} {labels}")
+        return grown
 
-    assert await wait_for(accepted_send, timeout=60, what="the dispatcher to count an accepted send") >= 1
-    assert await moved("ingress", "aerostic_ingress_webhooks_total", result="accepted") >= 1
-    assert await moved("ingress", "aerostic_ingress_append_seconds_count") >= 1
-    assert await moved("streams", "aerostic_stream_records_total", group="aerostic-router") >= 1
-    assert await moved("streams", "aerostic_stream_batches_total", group="aerostic-conversations") >= 1
-    assert await moved("streams", "aerostic_consumer_commits_total", group="aerostic-router", result="ok") >= 1
-    assert await moved("streams", "aerostic_producer_records_total") >= 1
-    assert await moved("dispatcher", "aerostic_dispatcher_graph_seconds_count") >= 1
-
-    async def ai_decided() -> float:
-        return await moved("ai", "aerostic_ai_decisions_total")
-
-    assert await wait_for(ai_decided, timeout=60, what="the AI worker to count its decision") >= 1
-
+    assert await grew("dispatcher", "aerostic_dispatcher_sends_total", lane="interactive", result="accepted") >= 1
+    assert await grew("ingress", "aerostic_ingress_webhooks_total", result="accepted") >= 1
+    assert await grew("ingress", "aerostic_ingress_append_seconds_count") >= 1
+    assert await grew("streams", "aerostic_stream_records_total", group="aerostic-router") >= 1
+    assert await grew("streams", "aerostic_stream_batches_total", group="aerostic-conversations") >= 1
+    assert await grew("streams", "aerostic_consumer_commits_total", group="aerostic-router", result="ok") >= 1
+    assert await grew("streams", "aerostic_producer_records_total") >= 1
+    assert await grew("dispatcher", "aerostic_dispatcher_graph_seconds_count") >= 1
+    assert await grew("ai", "aerostic_ai_decisions_total") >= 1
     streams = await scrape(stack, "streams")
     lags = [value for (name, labels), value in streams.items()
             if name == "aerostic_consumer_lag_records" and ("group", "aerostic-router") in labels]
