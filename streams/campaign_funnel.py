@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Message
@@ -61,7 +61,7 @@ FACTS = {state: text(
 REPLY = text(
     "UPDATE campaign_recipients r SET state = 'replied', rank = :rank, replied_at = COALESCE(r.replied_at, :at), "
     "updated_at = now() FROM (SELECT campaign_id, contact FROM campaign_recipients "
-    "  WHERE tenant_id = CAST(:t AS uuid) AND wa_id = :w AND submitted_at > :since AND submitted_at <= :at "
+    "  WHERE tenant_id = CAST(:t AS uuid) AND wa_id = :w AND submitted_at > :since AND submitted_at < :until "
     "  ORDER BY submitted_at DESC LIMIT 1) last "
     "WHERE r.campaign_id = last.campaign_id AND r.contact = last.contact "
     "AND r.state NOT IN ('failed', 'skipped') AND r.rank < :rank RETURNING r.campaign_id")
@@ -149,8 +149,11 @@ class CampaignFunnel:
         if message.tenant_id is None:
             return set()
         since = datetime.fromtimestamp(message.timestamp.timestamp() - REPLY_WINDOW_S, UTC)
+        # Meta's timestamps are whole seconds: a reply stamped 10:00:00 was written before 10:00:01, perhaps
+        # after a campaign message submitted at 10:00:00.7.
+        until = message.timestamp + timedelta(seconds=1)
         rows = await conn.execute(REPLY, {"t": message.tenant_id, "w": message.wa_id, "at": message.timestamp,
-                                          "since": since, "rank": RANK[RecipientState.REPLIED]})
+                                          "until": until, "since": since, "rank": RANK[RecipientState.REPLIED]})
         return {str(row[0]) for row in rows}
 
     async def _template_event(self, conn: AsyncConnection, event: AccountEvent) -> set[str]:
