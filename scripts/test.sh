@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 ./scripts/install.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q --durations=30 "$@"  # the slowest tests, to keep the run short
