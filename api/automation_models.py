@@ -8,31 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from automations.rules import Rule
+from automations.rules import RULE_EXAMPLE, Rule
 
 
 class RulePublic(Rule):
     """A stored rule, as the API shows it."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [
-            {
-                "id": "5b0c9a8e-2f4d-4c1e-9a65-1f2b3c4d5e6f", "position": 0, "name": "After hours", "enabled": True,
-                "trigger": {"type": "outside_business_hours"},
-                "conditions": [{"type": "conversation_state", "states": ["bot"]}],
-                "actions": [
-                    {
-                        "type": "reply",
-                        "message": {
-                            "type": "text",
-                            "text": {"body": "Thanks for your message! We are closed now and answer from 9:00."},
-                        },
-                    },
-                    {"type": "add_tag", "tag": "after-hours"},
-                ],
-                "stop": True, "created_at": "2026-11-20T08:45:00Z", "updated_at": "2026-11-20T08:45:00Z",
-            },
-        ]})
+        json_schema_extra={"examples": [{
+            **RULE_EXAMPLE, "id": "5b0c9a8e-2f4d-4c1e-9a65-1f2b3c4d5e6f", "position": 0,
+            "created_at": "2026-11-20T08:45:00Z", "updated_at": "2026-11-20T08:45:00Z",
+        }]})
 
     created_at: datetime
     updated_at: datetime

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.agent_models import Team
-from api.message_models import MESSAGE_EXAMPLE, IdempotencyKey, MessageContent, MessageItem
+from api.message_models import MESSAGE_EXAMPLE, MESSAGE_PAGE_EXAMPLE, IdempotencyKey, MessageContent, MessageItem
 
 StateName = Literal["bot", "queued", "agent", "closed"]
 StateFilter = Literal["bot", "queued", "agent", "closed", "open"]  # open: any state but closed
@@ -42,6 +42,10 @@ SUMMARY_EXAMPLE: dict[str, Any] = {
         "direction": "inbound", "type": "text", "text": "Where is my order?", "status": None,
         "at": "2026-12-01T09:14:03Z",
     },
+}
+
+THREAD_ITEM_EXAMPLE: dict[str, Any] = {
+    **MESSAGE_EXAMPLE, "sender": {"kind": "customer", "id": None, "name": "Maria Lopez"},
 }
 
 
@@ -122,9 +126,7 @@ class ThreadItem(MessageItem):
     """One message of the inbox's thread: the send API's message and who sent it."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [
-            {**MESSAGE_EXAMPLE, "sender": {"kind": "customer", "id": None, "name": "Maria Lopez"}},
-        ]})
+        json_schema_extra={"examples": [THREAD_ITEM_EXAMPLE]})
 
     sender: Sender
 
@@ -135,14 +137,9 @@ class ThreadPage(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [
             {
+                **MESSAGE_PAGE_EXAMPLE,
                 "messages": [
-                    {
-                        "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
-                        "direction": "inbound", "type": "text", "text": "Where is my order?",
-                        "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None,
-                        "error": None, "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
-                        "sender": {"kind": "customer", "id": None, "name": "Maria Lopez"},
-                    },
+                    THREAD_ITEM_EXAMPLE,
                     {
                         "id": "0b9f6c1e-5d4a-4c3b-8a2f-7e6d5c4b3a21",
                         "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVBgBRGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcB",
@@ -153,7 +150,6 @@ class ThreadPage(BaseModel):
                         "sender": {"kind": "agent", "id": "c41d7e9a-6b2f-4e3d-8a1c-5f6e7d8c9b0a", "name": "Sam"},
                     },
                 ],
-                "next": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=",
             },
         ]})
 

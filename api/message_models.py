@@ -149,6 +149,9 @@ MESSAGE_EXAMPLE: dict[str, Any] = {
     "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None, "error": None,
     "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
 }
+MESSAGE_PAGE_EXAMPLE: dict[str, Any] = {
+    "messages": [MESSAGE_EXAMPLE], "next": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=",
+}
 
 
 class MessageItem(BaseModel):
@@ -176,19 +179,7 @@ class MessagePage(BaseModel):
     """A page of a conversation, newest first; pass ``next`` back as ``before`` for older ones."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [
-            {
-                "messages": [
-                    {
-                        "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
-                        "direction": "inbound", "type": "text", "text": "Where is my order?",
-                        "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None,
-                        "error": None, "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
-                    },
-                ],
-                "next": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=",
-            },
-        ]})
+        json_schema_extra={"examples": [MESSAGE_PAGE_EXAMPLE]})
 
     messages: list[MessageItem]
     next: str | None

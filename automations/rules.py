@@ -278,28 +278,26 @@ Action = Annotated[Reply | AddTag | RemoveTag | SetAttribute | Assign | Handoff 
                    Field(discriminator="type")]
 
 
+RULE_EXAMPLE: dict[str, Any] = {
+    "name": "After hours", "enabled": True, "trigger": {"type": "outside_business_hours"},
+    "conditions": [{"type": "conversation_state", "states": ["bot"]}],
+    "actions": [
+        {
+            "type": "reply",
+            "message": {
+                "type": "text", "text": {"body": "Thanks for your message! We are closed now and answer from 9:00."},
+            },
+        },
+        {"type": "add_tag", "tag": "after-hours"},
+    ],
+    "stop": True,
+}
+
+
 class RuleSpec(BaseModel):
     """What a tenant writes: a named rule."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [
-            {
-                "name": "After hours", "enabled": True, "trigger": {"type": "outside_business_hours"},
-                "conditions": [{"type": "conversation_state", "states": ["bot"]}],
-                "actions": [
-                    {
-                        "type": "reply",
-                        "message": {
-                            "type": "text",
-                            "text": {"body": "Thanks for your message! We are closed now and answer from 9:00."},
-                        },
-                    },
-                    {"type": "add_tag", "tag": "after-hours"},
-                ],
-                "stop": True,
-            },
-        ]},
-        extra="forbid")
+    model_config = ConfigDict(json_schema_extra={"examples": [RULE_EXAMPLE]}, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
