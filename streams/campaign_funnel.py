@@ -6,7 +6,9 @@ which Meta echoes in ``biz_opaque_callback_data``), ``wa.inbound`` (a message fr
 of a campaign's send: ``replied``) and ``wa.account.events`` (a template paused, disabled or recategorised by
 Meta pauses the running campaigns that use it, with the reason). A recipient only moves up its ladder
 (``campaigns.states.advances``, applied in SQL), so any delivery order ends in the same state; the funnel is
-counted from the recipients' states, so the two always agree. Touched campaigns publish their progress to
+counted from the recipients' states, so the two always agree. A batch's results and statuses are written with
+one ``UPDATE … FROM unnest(…)`` per round (``rounds``: the n-th fact of each recipient in the n-th), so a busy
+campaign costs a statement or two per batch, not one per status. Touched campaigns publish their progress to
 ``campaigns.progress`` (at most once a second each while busy; on every small batch and when they complete).
 """
 
@@ -50,14 +52,27 @@ TIMESTAMPS = {RecipientState.SUBMITTED: "submitted_at", RecipientState.SENT: "se
               RecipientState.REPLIED: "replied_at", RecipientState.FAILED: "failed_at"}
 PAUSING_EVENTS = {"PAUSED", "DISABLED"}
 
+_MOVES = "r.state NOT IN ('failed', 'skipped') AND r.rank < v.below"  # campaigns.states.advances, in SQL
+# One statement for a round of the batch's facts (at most one per recipient): the state's timestamp, the wamid and
+# message id (first wins), ambiguity, and the move up the ladder where ``advances`` allows it. Every SET expression
+# reads the row as it was, so the facts land whether or not the state moves.
 ADVANCE = text(
-    "UPDATE campaign_recipients SET state = :state, rank = :rank, error_code = COALESCE(:code, error_code), "
-    "error_title = COALESCE(:title, error_title), updated_at = now() "
-    "WHERE campaign_id = CAST(:c AS uuid) AND contact = :k AND state NOT IN ('failed', 'skipped') AND rank < :below")
-FACTS = {state: text(
-    f"UPDATE campaign_recipients SET {column} = COALESCE({column}, :at), wamid = COALESCE(wamid, :wamid), "  # noqa: S608
-    "message_id = COALESCE(message_id, :mid), ambiguous = ambiguous OR :amb "
-    "WHERE campaign_id = CAST(:c AS uuid) AND contact = :k") for state, column in TIMESTAMPS.items()}
+    "UPDATE campaign_recipients r SET "  # noqa: S608 - the columns are TIMESTAMPS' own names
+    + "".join(f"{column} = CASE WHEN v.state = '{state.value}' THEN COALESCE(r.{column}, v.at) ELSE r.{column} END, "
+              for state, column in TIMESTAMPS.items())
+    + "wamid = COALESCE(r.wamid, v.wamid), message_id = COALESCE(r.message_id, v.mid), "
+    "ambiguous = r.ambiguous OR v.amb, "
+    f"state = CASE WHEN {_MOVES} THEN v.state ELSE r.state END, "
+    f"rank = CASE WHEN {_MOVES} THEN v.rank ELSE r.rank END, "
+    f"error_code = CASE WHEN {_MOVES} THEN COALESCE(v.code, r.error_code) ELSE r.error_code END, "
+    f"error_title = CASE WHEN {_MOVES} THEN COALESCE(v.title, r.error_title) ELSE r.error_title END, "
+    f"updated_at = CASE WHEN {_MOVES} THEN now() ELSE r.updated_at END "
+    "FROM unnest(CAST(:c AS uuid[]), CAST(:k AS text[]), CAST(:state AS text[]), CAST(:rank AS smallint[]), "
+    "CAST(:below AS smallint[]), CAST(:code AS integer[]), CAST(:title AS text[]), CAST(:at AS timestamptz[]), "
+    "CAST(:wamid AS text[]), CAST(:mid AS text[]), CAST(:amb AS boolean[])) "
+    "AS v(c, k, state, rank, below, code, title, at, wamid, mid, amb) "
+    "WHERE r.campaign_id = v.c AND r.contact = v.k")
+ADVANCE_FIELDS = ("c", "k", "state", "rank", "below", "code", "title", "at", "wamid", "mid", "amb")
 REPLY = text(
     "UPDATE campaign_recipients r SET state = 'replied', rank = :rank, replied_at = COALESCE(r.replied_at, :at), "
     "updated_at = now() FROM (SELECT campaign_id, contact FROM campaign_recipients "
@@ -65,6 +80,21 @@ REPLY = text(
     "  ORDER BY submitted_at DESC LIMIT 1) last "
     "WHERE r.campaign_id = last.campaign_id AND r.contact = last.contact "
     "AND r.state NOT IN ('failed', 'skipped') AND r.rank < :rank RETURNING r.campaign_id")
+
+
+def rounds(moves: Sequence[tuple[Any, ...]]) -> list[dict[str, list[Any]]]:
+    """``ADVANCE``'s parameters: the n-th fact of each recipient goes in the n-th round, so a round names each
+    recipient once (one UPDATE may change a row once) and each recipient's facts apply in the batch's order."""
+    seen: dict[tuple[Any, Any], int] = {}
+    split: list[list[tuple[Any, ...]]] = []
+    for move in moves:
+        n = seen.get(move[:2], 0)
+        seen[move[:2]] = n + 1
+        if n == len(split):
+            split.append([])
+        split[n].append(move)
+    return [dict(zip(ADVANCE_FIELDS, (list(column) for column in zip(*part, strict=True)), strict=True))
+            for part in split]
 
 
 class CampaignFunnel:
@@ -83,26 +113,23 @@ class CampaignFunnel:
         self._published: dict[str, float] = {}
 
     async def process(self, batch: Sequence[Message]) -> list[Output]:
-        facts: dict[RecipientState, list[dict[str, Any]]] = {}
-        moves: list[dict[str, Any]] = []
+        moves: list[tuple[Any, ...]] = []  # ADVANCE_FIELDS of each fact, in the batch's order
         replies: list[InboundMessage] = []
         templates: list[AccountEvent] = []
         touched: set[str] = set()
         for msg in batch:
             name, raw = self.names.get(msg.topic() or ""), msg.value() or b""
             if name == OUTBOUND_RESULTS.name and b'"campaign_id"' in raw:
-                self._result(OutboundResult.decode(raw), facts, moves, touched)
+                self._result(OutboundResult.decode(raw), moves, touched)
             elif name == STATUSES.name and b'"campaign:' in raw:
-                self._status(StatusUpdate.decode(raw), facts, moves, touched)
+                self._status(StatusUpdate.decode(raw), moves, touched)
             elif name == INBOUND.name:
                 replies.append(InboundMessage.decode(raw))
             elif name == ACCOUNT_EVENTS.name and b"template" in raw:
                 templates.append(AccountEvent.decode(raw))
         async with self.engine.begin() as conn:
-            for state, rows in facts.items():
-                await conn.execute(FACTS[state], rows)
-            if moves:
-                await conn.execute(ADVANCE, moves)
+            for round_ in rounds(moves):
+                await conn.execute(ADVANCE, round_)
             for message in replies:
                 touched.update(await self._reply(conn, message))
             for event in templates:
@@ -112,38 +139,31 @@ class CampaignFunnel:
     async def saved(self) -> None:
         """The recipients were written in ``process``: nothing more to save."""
 
-    def _result(self, result: OutboundResult, facts: dict[RecipientState, list[dict[str, Any]]],
-                moves: list[dict[str, Any]], touched: set[str]) -> None:
+    def _result(self, result: OutboundResult, moves: list[tuple[Any, ...]], touched: set[str]) -> None:
         found = parse_key(result.idempotency_key)
         if found is None:
             return
         state = RecipientState.SUBMITTED if result.outcome == "accepted" else RecipientState.FAILED
-        self._add(found, state, result.completed_at, facts, moves, wamid=result.wamid if not result.local else None,
+        self._add(found, state, result.completed_at, moves, wamid=result.wamid if not result.local else None,
                   mid=result.message_id, amb=result.ambiguous, code=result.error_code, title=result.error_title)
         touched.add(found[0])
 
-    def _status(self, status: StatusUpdate, facts: dict[RecipientState, list[dict[str, Any]]],
-                moves: list[dict[str, Any]], touched: set[str]) -> None:
+    def _status(self, status: StatusUpdate, moves: list[tuple[Any, ...]], touched: set[str]) -> None:
         found = parse_key(status.biz_opaque_callback_data)
         state = STATUS_STATES.get(status.status)
         if found is None or state is None:
             return
         local = status.wamid.startswith("local.")
-        self._add(found, state, status.timestamp, facts, moves, wamid=None if local else status.wamid, mid=None,
+        self._add(found, state, status.timestamp, moves, wamid=None if local else status.wamid, mid=None,
                   amb=False, code=status.error_code, title=status.error_title)
         touched.add(found[0])
 
     @staticmethod
-    def _add(found: tuple[str, str], state: RecipientState, at: datetime,
-             facts: dict[RecipientState, list[dict[str, Any]]], moves: list[dict[str, Any]], *, wamid: str | None,
-             mid: str | None, amb: bool, code: int | None, title: str | None) -> None:
-        campaign_id, contact = found
-        facts.setdefault(state, []).append({"c": campaign_id, "k": contact, "at": at, "wamid": wamid, "mid": mid,
-                                            "amb": amb})
+    def _add(found: tuple[str, str], state: RecipientState, at: datetime, moves: list[tuple[Any, ...]], *,
+             wamid: str | None, mid: str | None, amb: bool, code: int | None, title: str | None) -> None:
         failed = state is RecipientState.FAILED
-        moves.append({"c": campaign_id, "k": contact, "state": state.value, "rank": RANK[state],
-                      "below": FAILED_OVERRIDES_BELOW if failed else RANK[state],
-                      "code": code if failed else None, "title": (title or "")[:300] or None if failed else None})
+        moves.append((*found, state.value, RANK[state], FAILED_OVERRIDES_BELOW if failed else RANK[state],
+                      code if failed else None, (title or "")[:300] or None if failed else None, at, wamid, mid, amb))
 
     async def _reply(self, conn: AsyncConnection, message: InboundMessage) -> set[str]:
         if message.tenant_id is None:

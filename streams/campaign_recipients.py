@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Message
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from broker.runtime import Output
@@ -41,6 +41,17 @@ from templates import Template, TemplateSendError, send_components, validate_sen
 log = logging.getLogger(__name__)
 
 COOLDOWN = timedelta(hours=24)
+# A batch's lookups, built once with bound arrays (an IN list would be compiled anew for each batch's size).
+QUEUED = text(
+    "SELECT contact FROM campaign_recipients WHERE campaign_id = CAST(:c AS uuid) "
+    "AND contact = ANY(CAST(:keys AS text[])) AND state = 'queued'")
+PEOPLE = text(
+    "SELECT wa_id, profile_name, attributes, opted_out FROM contacts "
+    "WHERE tenant_id = CAST(:t AS uuid) AND wa_id = ANY(CAST(:w AS text[]))",
+).columns(contacts.c.wa_id, contacts.c.profile_name, contacts.c.attributes, contacts.c.opted_out)
+COOLING = text(
+    "SELECT wa_id FROM campaign_recipients WHERE tenant_id = CAST(:t AS uuid) AND wa_id = ANY(CAST(:w AS text[])) "
+    "AND error_code = :code AND failed_at > :since")
 
 
 class CampaignRecipients:
@@ -76,20 +87,16 @@ class CampaignRecipients:
             return []  # paused: left queued for its resume; cancelled or gone: nothing more
         r = campaign_recipients.c
         keys = list({rec.contact for rec in records})
-        queued = {row.contact for row in await conn.execute(select(r.contact).where(
-            r.campaign_id == campaign_id, r.contact.in_(keys), r.state == RecipientState.QUEUED.value))}
+        queued = {row.contact for row in await conn.execute(QUEUED, {"c": campaign_id, "keys": keys})}
         todo = [rec for rec in records if rec.contact in queued and rec.wa_id]
         if not todo:
             return []
         wa_ids = list({rec.wa_id for rec in todo if rec.wa_id})
-        people: dict[str, Any] = {row.wa_id: row for row in await conn.execute(
-            select(contacts.c.wa_id, contacts.c.profile_name, contacts.c.attributes, contacts.c.opted_out)
-            .where(contacts.c.tenant_id == tenant, contacts.c.wa_id.in_(wa_ids)))}
+        people: dict[str, Any] = {row.wa_id: row for row in await conn.execute(PEOPLE, {"t": tenant, "w": wa_ids})}
         cooling = set()
         if campaign.template_category.lower() == "marketing":
-            cooling = {row.wa_id for row in await conn.execute(select(r.wa_id).where(
-                r.tenant_id == tenant, r.wa_id.in_(wa_ids), r.error_code == MARKETING_LIMIT_CODE,
-                r.failed_at > datetime.now(UTC) - COOLDOWN))}
+            cooling = {row.wa_id for row in await conn.execute(COOLING, {
+                "t": tenant, "w": wa_ids, "code": MARKETING_LIMIT_CODE, "since": datetime.now(UTC) - COOLDOWN})}
         template = await campaign_template(conn, tenant, campaign.phone_number_id, campaign.template_name,
                                            campaign.template_language)
         mapping = {name: VariableSource.model_validate(spec) for name, spec in (campaign.variables or {}).items()}
