@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import AdminDep, TenantDep
 from api.canned_response_models import CannedResponseCreate, CannedResponsePublic
 from api.deps import EngineDep
 from api.pages import Page, PageDep, keyset, page_of
+from api.unique import check_cap, unique_write
 from db.tables import canned_responses
 
 router = APIRouter(prefix="/v1", tags=["canned responses"])
@@ -38,8 +38,8 @@ def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, "canned response not found")
 
 
-def _taken(shortcut: str) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, f"the shortcut {shortcut!r} is already in use")
+def _taken(shortcut: str) -> str:
+    return f"the shortcut {shortcut!r} is already in use"
 
 
 async def _lock(conn: AsyncConnection, tenant_id: str) -> None:
@@ -70,17 +70,12 @@ async def create_canned_response(body: CannedResponseCreate, principal: AdminDep
                                  engine: EngineDep) -> CannedResponsePublic:
     """Save a reply under a shortcut."""
     tenant = principal.tenant_id
-    try:
-        async with engine.begin() as conn:
-            await _lock(conn, tenant)
-            count = (await conn.execute(select(func.count()).where(canned_responses.c.tenant_id == tenant))).scalar()
-            if (count or 0) >= MAX_RESPONSES:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                    f"a tenant keeps at most {MAX_RESPONSES} canned responses")
-            row = (await conn.execute(canned_responses.insert().values(
-                id=str(uuid.uuid4()), tenant_id=tenant, **body.model_dump()).returning(*canned_responses.c))).one()
-    except IntegrityError as exc:
-        raise _taken(body.shortcut) from exc
+    async with unique_write(engine, _taken(body.shortcut)) as conn:
+        await _lock(conn, tenant)
+        await check_cap(conn, canned_responses, tenant, MAX_RESPONSES,
+                        f"a tenant keeps at most {MAX_RESPONSES} canned responses")
+        row = (await conn.execute(canned_responses.insert().values(
+            id=str(uuid.uuid4()), tenant_id=tenant, **body.model_dump()).returning(*canned_responses.c))).one()
     return _public(row)
 
 
@@ -88,13 +83,10 @@ async def create_canned_response(body: CannedResponseCreate, principal: AdminDep
 async def replace_canned_response(response_id: ResponseId, body: CannedResponseCreate, principal: AdminDep,
                                   engine: EngineDep) -> CannedResponsePublic:
     """Change a saved reply's shortcut and text."""
-    try:
-        async with engine.begin() as conn:
-            row = (await conn.execute(update(canned_responses).where(
-                canned_responses.c.tenant_id == principal.tenant_id, canned_responses.c.id == str(response_id))
-                .values(**body.model_dump(), updated_at=func.now()).returning(*canned_responses.c))).first()
-    except IntegrityError as exc:
-        raise _taken(body.shortcut) from exc
+    async with unique_write(engine, _taken(body.shortcut)) as conn:
+        row = (await conn.execute(update(canned_responses).where(
+            canned_responses.c.tenant_id == principal.tenant_id, canned_responses.c.id == str(response_id))
+            .values(**body.model_dump(), updated_at=func.now()).returning(*canned_responses.c))).first()
     if row is None:
         raise _not_found()
     return _public(row)

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from api.auth import AdminDep, TenantDep
 from api.contact_models import SegmentCount, SegmentCreate, SegmentPublic
 from api.deps import EngineDep
 from api.pages import Page, PageDep, keyset, page_of
+from api.unique import check_cap, unique_write
 from contacts import segments as audience
 from contacts.segments import SegmentFilter
 from db.tables import segments
@@ -28,6 +28,7 @@ MAX_SEGMENTS = 500
 SegmentId = Annotated[uuid.UUID, Path()]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "the tenant has no such segment"}}
 TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "the tenant has a segment of this name"}}
+TAKEN_WORDS = "a segment of this name exists"
 
 
 def _public(row: Any) -> SegmentPublic:
@@ -37,10 +38,6 @@ def _public(row: Any) -> SegmentPublic:
 
 def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, "segment not found")
-
-
-def _taken() -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, "a segment of this name exists")
 
 
 @router.get("/segments")
@@ -57,17 +54,11 @@ async def list_segments(principal: TenantDep, engine: EngineDep, page: PageDep) 
 async def create_segment(body: SegmentCreate, principal: AdminDep, engine: EngineDep) -> SegmentPublic:
     """Save a segment."""
     tenant = principal.tenant_id
-    try:
-        async with engine.begin() as conn:
-            held = await conn.scalar(select(func.count()).where(segments.c.tenant_id == tenant))
-            if (held or 0) >= MAX_SEGMENTS:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                    f"a tenant has at most {MAX_SEGMENTS} segments")
-            row = (await conn.execute(segments.insert().values(
-                id=str(uuid.uuid4()), tenant_id=tenant, name=body.name, filter=body.filter.model_dump(mode="json"))
-                .returning(*segments.c))).one()
-    except IntegrityError as exc:
-        raise _taken() from exc
+    async with unique_write(engine, TAKEN_WORDS) as conn:
+        await check_cap(conn, segments, tenant, MAX_SEGMENTS, f"a tenant has at most {MAX_SEGMENTS} segments")
+        row = (await conn.execute(segments.insert().values(
+            id=str(uuid.uuid4()), tenant_id=tenant, name=body.name, filter=body.filter.model_dump(mode="json"))
+            .returning(*segments.c))).one()
     return _public(row)
 
 
@@ -103,14 +94,11 @@ async def count_segment(segment_id: SegmentId, principal: TenantDep, engine: Eng
 async def replace_segment(segment_id: SegmentId, body: SegmentCreate, principal: AdminDep,
                           engine: EngineDep) -> SegmentPublic:
     """Rename a segment or change its filter."""
-    try:
-        async with engine.begin() as conn:
-            row = (await conn.execute(segments.update().where(
-                segments.c.tenant_id == principal.tenant_id, segments.c.id == str(segment_id))
-                .values(name=body.name, filter=body.filter.model_dump(mode="json"), updated_at=func.now())
-                .returning(*segments.c))).first()
-    except IntegrityError as exc:
-        raise _taken() from exc
+    async with unique_write(engine, TAKEN_WORDS) as conn:
+        row = (await conn.execute(segments.update().where(
+            segments.c.tenant_id == principal.tenant_id, segments.c.id == str(segment_id))
+            .values(name=body.name, filter=body.filter.model_dump(mode="json"), updated_at=func.now())
+            .returning(*segments.c))).first()
     if row is None:
         raise _not_found()
     return _public(row)
