@@ -32,7 +32,7 @@ from api.pages import Page, PageDep, keyset, page_of
 from api.reference import json_example
 from broker.producer import DeliveryError
 from campaigns import store
-from campaigns.audience import CsvAudience, CsvError, RetargetAudience, SegmentAudience, parse_csv
+from campaigns.audience import AudienceRow, CsvAudience, CsvError, RetargetAudience, SegmentAudience, parse_csv
 from campaigns.cost import estimate, parse_rates
 from campaigns.states import CampaignState, RecipientState, TransitionError, transition
 from campaigns.templates_lookup import campaign_template
@@ -64,6 +64,44 @@ def _unprocessable(field: str, message: str) -> HTTPException:
 async def create_campaign(body: CampaignCreate, principal: AdminDep, engine: EngineDep) -> CampaignView:
     """A draft campaign: template and language, audience (segment, CSV or retarget), variables, schedule."""
     tenant = principal.tenant_id
+    sender, template = await _sender_and_template(engine, tenant, body)
+    async with engine.begin() as conn:
+        stored, size, rows = await _audience(conn, tenant, body)
+        campaign_id = str(uuid.uuid4())
+        await conn.execute(campaigns.insert().values(
+            id=campaign_id, tenant_id=tenant, **_draft_columns(body, sender, template, stored, size)))
+        await _keep_rows(conn, campaign_id, rows)
+        row = await store.load(conn, campaign_id, tenant)
+    assert row is not None
+    return _view(row)
+
+
+@router.put("/campaigns/{campaign_id}", responses={
+    **NOT_FOUND, 409: {"description": "the campaign is no longer a draft (launched, scheduled or cancelled)"}})
+async def replace_draft(campaign_id: CampaignId, body: CampaignCreate, principal: AdminDep,
+                        engine: EngineDep) -> CampaignView:
+    """Change a draft as a whole (what create takes); the console's wizard edits its draft this way."""
+    tenant = principal.tenant_id
+    sender, template = await _sender_and_template(engine, tenant, body)
+    async with engine.begin() as conn:
+        current = await _campaign(conn, campaign_id, tenant)
+        stored, size, rows = await _audience(conn, tenant, body)
+        changed = (await conn.execute(campaigns.update().where(
+            campaigns.c.id == current.id, campaigns.c.tenant_id == tenant,
+            campaigns.c.state == CampaignState.DRAFT.value).values(
+            **_draft_columns(body, sender, template, stored, size), updated_at=func.now())
+            .returning(campaigns.c.id))).first()
+        if changed is None:  # launched or cancelled before this change (the update waited for its lock)
+            raise HTTPException(status.HTTP_409_CONFLICT, "only a draft campaign can be changed")
+        await conn.execute(campaign_audience_rows.delete().where(campaign_audience_rows.c.campaign_id == current.id))
+        await _keep_rows(conn, current.id, rows)
+        row = await store.load(conn, current.id, tenant)
+    assert row is not None
+    return _view(row)
+
+
+async def _sender_and_template(engine: AsyncEngine, tenant: str, body: CampaignCreate) -> tuple[str, Template]:
+    """The number the campaign sends from and its approved template, the variables checked against it (422)."""
     sender = await sender_number(engine, tenant, body.from_)
     async with engine.connect() as conn:
         template = await campaign_template(conn, tenant, sender, body.template.name, body.template.language)
@@ -73,46 +111,52 @@ async def create_campaign(body: CampaignCreate, principal: AdminDep, engine: Eng
     if template.status.upper() not in ("APPROVED", "FLAGGED"):
         raise _unprocessable("template", f"the template is {template.status}, not APPROVED")
     _check_variables(template, body.variables)
+    return sender, template
+
+
+async def _audience(conn: AsyncConnection, tenant: str,
+                    body: CampaignCreate) -> tuple[dict[str, Any], int, list[AudienceRow]]:
+    """The audience as stored, its size, and a CSV audience's rows (422 naming what is wrong)."""
     audience = body.audience
-    rows = []
-    size: int
     stored = audience.model_dump(mode="json", exclude={"csv"})
-    async with engine.begin() as conn:
-        if isinstance(audience, CsvAudience):
-            try:
-                rows = parse_csv(audience.csv, audience.phone_column, audience.region)
-            except CsvError as exc:
-                raise _unprocessable("audience.csv", str(exc)) from exc
-            size = len(rows)
-        elif isinstance(audience, RetargetAudience):
-            if not audience.filter and not audience.states:
-                raise _unprocessable("audience.filter", "name a filter (not_read, …) or the states to retarget")
-            source = await store.load(conn, audience.campaign_id, tenant) if _is_uuid(audience.campaign_id) else None
-            if source is None:
-                raise _unprocessable("audience.campaign_id", "the tenant has no such campaign")
-            size = int(await conn.scalar(select(func.count()).select_from(campaign_recipients).where(
-                campaign_recipients.c.campaign_id == audience.campaign_id,
-                campaign_recipients.c.state.in_(audience.wanted()))) or 0)
-        else:
-            segment = await _segment(conn, tenant, audience)
-            stored = {"kind": "segment", "segment_id": audience.segment_id, "filter": segment.model_dump(mode="json")}
-            size = await count(conn, tenant, segment.model_copy(update={"include_opted_out": True}))
-        campaign_id = str(uuid.uuid4())
-        start = body.schedule.start_utc()
-        await conn.execute(campaigns.insert().values(
-            id=campaign_id, tenant_id=tenant, name=body.name, phone_number_id=sender,
-            template_name=template.name, template_language=template.language,
-            template_category=template.category.lower(), parameter_format=template.parameter_format,
-            audience=stored, variables={k: v.model_dump(exclude_none=True) for k, v in body.variables.items()},
-            schedule=body.schedule.model_dump(mode="json", exclude_none=True), send_at=start, audience_size=size))
-        if rows:
-            for at in range(0, len(rows), 5000):
-                await conn.execute(campaign_audience_rows.insert(), [
-                    {"campaign_id": campaign_id, "line": r.line, "wa_id": r.wa_id, "raw": r.raw, "columns": r.columns,
-                     "problem": r.problem} for r in rows[at:at + 5000]])
-        row = await store.load(conn, campaign_id, tenant)
-    assert row is not None
-    return _view(row)
+    if isinstance(audience, CsvAudience):
+        try:
+            rows = parse_csv(audience.csv, audience.phone_column, audience.region)
+        except CsvError as exc:
+            raise _unprocessable("audience.csv", str(exc)) from exc
+        return stored, len(rows), rows
+    if isinstance(audience, RetargetAudience):
+        if not audience.filter and not audience.states:
+            raise _unprocessable("audience.filter", "name a filter (not_read, …) or the states to retarget")
+        source = await store.load(conn, audience.campaign_id, tenant) if _is_uuid(audience.campaign_id) else None
+        if source is None:
+            raise _unprocessable("audience.campaign_id", "the tenant has no such campaign")
+        size = int(await conn.scalar(select(func.count()).select_from(campaign_recipients).where(
+            campaign_recipients.c.campaign_id == audience.campaign_id,
+            campaign_recipients.c.state.in_(audience.wanted()))) or 0)
+        return stored, size, []
+    segment = await _segment(conn, tenant, audience)
+    stored = {"kind": "segment", "segment_id": audience.segment_id, "filter": segment.model_dump(mode="json")}
+    return stored, await count(conn, tenant, segment.model_copy(update={"include_opted_out": True})), []
+
+
+def _draft_columns(body: CampaignCreate, sender: str, template: Template, stored: dict[str, Any],
+                   size: int) -> dict[str, Any]:
+    """A draft's columns, as create stores them and a change replaces them."""
+    return dict(
+        name=body.name, phone_number_id=sender, template_name=template.name, template_language=template.language,
+        template_category=template.category.lower(), parameter_format=template.parameter_format, audience=stored,
+        variables={k: v.model_dump(exclude_none=True) for k, v in body.variables.items()},
+        schedule=body.schedule.model_dump(mode="json", exclude_none=True), send_at=body.schedule.start_utc(),
+        audience_size=size)
+
+
+async def _keep_rows(conn: AsyncConnection, campaign_id: str, rows: list[AudienceRow]) -> None:
+    """A CSV audience's rows, 5000 an insert."""
+    for at in range(0, len(rows), 5000):
+        await conn.execute(campaign_audience_rows.insert(), [
+            {"campaign_id": campaign_id, "line": r.line, "wa_id": r.wa_id, "raw": r.raw, "columns": r.columns,
+             "problem": r.problem} for r in rows[at:at + 5000]])
 
 
 def _is_uuid(value: str) -> bool:

@@ -394,3 +394,29 @@ async def test_a_running_campaign_whose_expand_job_was_lost_is_still_expanded(
     assert done["funnel"]["submitted"] == 3
     sent = await sends(sim, business)
     assert set(sent) == set(people) and set(sent.values()) == {1}
+
+
+async def test_a_draft_is_changed_in_place_until_it_is_launched(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory) -> None:
+    business, other = await business_factory("campaign draft change"), await business_factory("campaign draft other")
+    await approved_template(db, sim, business)
+    await approved_template(db, sim, other)
+    created = await create(api, business, {"kind": "csv", "csv": csv_of([("12", "a"), ("not a number", "b")])})
+    body = {"name": "spring, second try", "template": {"name": TEMPLATE, "language": LANGUAGE},
+            "audience": {"kind": "csv", "csv": csv_of([("1", "a"), ("2", "b"), ("3", "c")])}, "variables": VARIABLES}
+    changed = await api.put(f"/v1/campaigns/{created['id']}", headers=business.auth, json=body)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["id"], changed.json()["name"], changed.json()["audience_size"], changed.json()["state"]) \
+        == (created["id"], "spring, second try", 3, "draft")
+    assert await scalar(db, "SELECT count(*) FROM campaign_audience_rows WHERE campaign_id = :c",
+                        c=created["id"]) == 3
+    assert await scalar(db, "SELECT count(*) FROM campaigns WHERE tenant_id = :t", t=business.tenant_id) == 1
+    refused = await api.put(f"/v1/campaigns/{created['id']}", headers=business.auth,
+                            json={**body, "variables": {}})  # the template's variables unmapped: nothing changes
+    assert refused.status_code == 422 and (await campaign(api, business, created["id"]))["name"] == "spring, second try"
+    foreign = await api.put(f"/v1/campaigns/{created['id']}", headers=other.auth, json=body)
+    assert foreign.status_code == 404, foreign.text  # another tenant's draft
+    await command(api, business, created["id"], "launch")
+    late = await api.put(f"/v1/campaigns/{created['id']}", headers=business.auth, json=body)
+    assert late.status_code == 409, late.text
+    await settled(api, business, created["id"], timeout=60)

@@ -260,14 +260,11 @@
       const key = JSON.stringify(request);
       const status = $("review-status");
       $("cmp-launch").disabled = true;
-      if (draft && key !== draftKey) {
-        await api(`/v1/campaigns/${draft.id}/cancel`, {method: "POST"}).catch(() => null);
-        draft = null;
-      }
-      if (!draft) {
+      if (!draft || key !== draftKey) {  // a back-step and a change edit the same draft
         status.textContent = "Saving the campaign as a draft…";
         try {
-          draft = await api("/v1/campaigns", {method: "POST", json: request});
+          draft = draft ? await api(`/v1/campaigns/${draft.id}`, {method: "PUT", json: request})
+            : await api("/v1/campaigns", {method: "POST", json: request});
           draftKey = key;
         } catch (err) {
           status.textContent = "";
