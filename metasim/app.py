@@ -4,10 +4,11 @@ Embedded Signup (the OAuth dialog, the code exchange and the onboarding calls, w
 admin API) comes from ``dialog.py``, ``oauth.py``, ``onboarding.py`` and ``signup_admin.py``.
 
 ``create_app(config)`` builds it; ``app.state.sim`` is the ``Simulator``. The order of the send
-checks is documented in ``limits.py``. The send endpoint is the hot path, so a bare ASGI middleware
-(``GraphPath``) answers it before FastAPI's routing and dependency machinery, as the ingress does for
-webhooks; ``/_sim/...`` (numbers, tokens, templates, faults, webhook settings, simulated customers,
-log and counts) is plain FastAPI.
+checks is documented in ``limits.py``. The send endpoint and a simulated customer's message are the hot
+paths, so ``SimApp`` answers them as bare ASGI (``GraphPath``) before FastAPI's middleware, routing and
+dependency machinery, as the ingress does for webhooks; ``/_sim/...`` (numbers, tokens, templates, faults,
+webhook settings, simulated customers, log and counts) is plain FastAPI (a customer's message that fails
+validation goes there too, for FastAPI's 422).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from metasim import dialog, media, oauth, onboarding, payloads, signup_admin, templates
 from metasim.callbacks import Route, WebhookSettings, addressed, billing, delivery_chain, failure_chain
@@ -58,8 +59,8 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
         finally:
             await sim.webhooks.stop()
 
-    app = FastAPI(title="Aerostic Meta simulator", lifespan=lifespan, docs_url="/_sim/docs",
-                  openapi_url="/_sim/openapi.json")
+    app = SimApp(title="Aerostic Meta simulator", lifespan=lifespan, docs_url="/_sim/docs",
+                 openapi_url="/_sim/openapi.json")
     app.state.sim = sim
     app.state.media = media.MediaBank(sim.now, url_ttl_s=config.media_url_ttl_s)
     app.include_router(admin)
@@ -71,8 +72,8 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None,
         app.include_router(graph)
     app.add_exception_handler(StarletteHTTPException, _graph_http_error)
     app.add_exception_handler(RequestValidationError, _graph_validation_error)
-    app.add_middleware(GraphPath, sim=sim)
     app.add_middleware(media.MediaPath, sim=sim, bank=app.state.media)
+    app.fast = GraphPath(sim, app.state.media)
     return app
 
 
@@ -109,33 +110,89 @@ UNSUPPORTED = ("Unsupported {method} request. Object with ID '{id}' does not exi
 
 
 class GraphPath:
-    """``POST /{version}/{phone_number_id}/messages`` as bare ASGI; everything else goes to FastAPI."""
+    """``POST /{version}/{phone_number_id}/messages`` and ``POST /_sim/customers/messages`` as bare ASGI."""
 
-    def __init__(self, app: ASGIApp, sim: Simulator) -> None:
-        self.app = app
+    def __init__(self, sim: Simulator, bank: media.MediaBank) -> None:
         self.sim = sim
+        self.bank = bank
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Answer a hot-path request; else the ``receive`` to pass on with the request (its body replayed if
+        read here)."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return receive
+        path = scope["path"]
+        if path == CUSTOMER_MESSAGES:
+            raw = await _body(receive)
+            try:
+                message = CustomerMessage.model_validate_json(raw) if _json_body(scope) else None
+            except ValidationError:
+                message = None
+            if message is None:  # FastAPI's own parsing and 422
+                return _replay(raw, receive)
+            try:
+                response = _json(200, await post_customer_message(self.sim, self.bank, message))
+            except HTTPException as exc:
+                response = _json(exc.status_code, {"detail": exc.detail})
+            await response(scope, receive, send)
+            return None
+        match = GRAPH_PATH.fullmatch(path)
+        if match is None or match["version"] == "_sim":
+            return receive
+        raw = await _body(receive)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        response = await send_message(self.sim, self.bank, scope, headers, raw, match["version"], match["number"])
+        await response(scope, receive, send)
+        return None
+
+
+class SimApp(FastAPI):
+    """FastAPI, with ``fast`` (``GraphPath``) answering the hot paths before any middleware."""
+
+    fast: GraphPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = GRAPH_PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
-        if match is None or scope["method"] != "POST" or match["version"] == "_sim":
-            await self.app(scope, receive, send)
-            return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        response = await send_message(self.sim, scope, headers, b"".join(chunks), match["version"], match["number"])
-        await response(scope, receive, send)
+        if self.fast is not None:
+            passed = await self.fast.handle(scope, receive, send)
+            if passed is None:
+                return
+            receive = passed
+        await super().__call__(scope, receive, send)
+
+
+CUSTOMER_MESSAGES = "/_sim/customers/messages"
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """``receive`` giving the already-read body first."""
+    pending = [{"type": "http.request", "body": raw, "more_body": False}]
+
+    async def replayed() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+def _json_body(scope: Scope) -> bool:
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+    return content_type.split(b";")[0].strip().lower() == b"application/json"
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-async def send_message(sim: Simulator, scope: Scope, headers: dict[str, str], raw: bytes, version: str,
-                       phone_number_id: str) -> Response:
+async def send_message(sim: Simulator, bank: media.MediaBank, scope: Scope, headers: dict[str, str], raw: bytes,
+                       version: str, phone_number_id: str) -> Response:
     """Meta's send endpoint: every request, answered or not, goes to the log."""
     entry: dict[str, Any] = {
         "time": sim.now(), "method": "POST", "path": scope["path"], "headers": headers,
@@ -143,7 +200,7 @@ async def send_message(sim: Simulator, scope: Scope, headers: dict[str, str], ra
         "biz_opaque_callback_data": None, "status": None, "response": None, "fault": None}
     sim.log.append(entry)
     token = _token(headers, scope.get("query_string", b""))
-    outcome, fault = await _process(sim, token, version, phone_number_id, entry, scope["app"].state.media)
+    outcome, fault = await _process(sim, token, version, phone_number_id, entry, bank)
     if outcome is not None:
         entry["status"], entry["response"] = outcome
         if outcome[0] != 200:
@@ -400,8 +457,13 @@ async def reset(request: Request) -> dict[str, bool]:
 
 @admin.post("/customers/messages")
 async def customer_message(message: CustomerMessage, request: Request) -> dict[str, Any]:
+    """Post the customer's message to the callback at once and open their service window (``SimApp`` answers
+    a valid request before this route; it keeps the schema and FastAPI's 422 for the others)."""
+    return await post_customer_message(_sim(request), request.app.state.media, message)
+
+
+async def post_customer_message(sim: Simulator, bank: media.MediaBank, message: CustomerMessage) -> dict[str, Any]:
     """Post the customer's message to the callback at once and open their service window."""
-    sim = _sim(request)
     number = sim.numbers.get(message.phone_number_id)
     if number is None:
         raise HTTPException(404, f"unknown phone_number_id {message.phone_number_id}")
@@ -410,7 +472,7 @@ async def customer_message(message: CustomerMessage, request: Request) -> dict[s
                                   username=message.username)
     sim.record_inbound(number.phone_number_id, customer.key, timestamp)
     wamid = payloads.new_wamid()
-    content = media.customer_media(request.app.state.media, number, message.type, message.media_id,
+    content = media.customer_media(bank, number, message.type, message.media_id,
                                    caption=message.text, filename=message.filename) \
         if message.type in media.MEDIA_KINDS else _content(message)
     inbound = {**({"from": customer.phone} if customer.phone else {}), "from_user_id": customer.user_id,

@@ -136,6 +136,8 @@ class MediaBank:
     def send_problem(self, number: Number, message: SendRequest) -> tuple[int, dict[str, Any]] | None:
         """131009 when the message (or a template's media parameter) names a media id this WABA does not have
         (links are fetched by Meta)."""
+        if message.type not in MEDIA_KINDS and message.template is None:
+            return None
         body = message.model_dump(exclude_none=True)
         objects = [body.get(message.type)] if message.type in MEDIA_KINDS else []
         for component in body.get("template", {}).get("components", []):

@@ -15,12 +15,15 @@ import time
 import uuid
 from typing import Any
 
+import orjson
+
 from metasim.customers import bsuid
 
 
 def encode(body: dict[str, Any]) -> bytes:
-    """Compact, ASCII-only JSON: the bytes Meta puts on the wire."""
-    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()
+    """Compact, ASCII-only JSON: the bytes Meta puts on the wire (orjson's, unless non-ASCII needs escaping)."""
+    raw = orjson.dumps(body)
+    return raw if raw.isascii() else json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def signed(body: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
