@@ -20,8 +20,7 @@ from typing import Any
 
 from confluent_kafka import Message
 from redis.asyncio import Redis
-from sqlalchemy import Row, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from broker.runtime import Output
@@ -35,7 +34,13 @@ from schemas.catalogue import CAMPAIGN_EXPANDER_GROUP, CAMPAIGNS_COMMANDS, CAMPA
 
 log = logging.getLogger(__name__)
 
-PAGE = 500
+PAGE = 2000  # contacts per job: each page costs a round trip through the broker, so pages are large
+WRITE_PAGE = text(  # one statement per page; a page handled again changes nothing
+    "INSERT INTO campaign_recipients (campaign_id, contact, tenant_id, wa_id, seq, state, rank, reason) "
+    "SELECT CAST(:c AS uuid), r.contact, CAST(:t AS uuid), r.wa_id, r.seq, r.state, r.rank, r.reason "
+    "FROM unnest(CAST(:contacts AS text[]), CAST(:wa_ids AS text[]), CAST(:seqs AS integer[]), "
+    "CAST(:states AS text[]), CAST(:ranks AS smallint[]), CAST(:reasons AS text[])) "
+    "AS r(contact, wa_id, seq, state, rank, reason) ON CONFLICT DO NOTHING")
 WAITING_FOR_TIER = "waiting_for_tier"
 EXPANDING = frozenset({CampaignState.RUNNING.value, CampaignState.PAUSED.value})
 
@@ -86,17 +91,18 @@ class CampaignExpander:
         else:
             rows = await self._segment_page(conn, campaign, job.cursor)
         records: list[RecipientRecord] = []
-        values: list[dict[str, Any]] = []
         for seq, contact, wa_id, problem, columns in rows:
-            state = RecipientState.SKIPPED if problem else RecipientState.QUEUED
-            values.append({"campaign_id": campaign.id, "contact": contact, "tenant_id": campaign.tenant_id,
-                           "wa_id": wa_id, "seq": seq, "state": state.value, "rank": RANK[state], "reason": problem})
             if not problem:
                 records.append(RecipientRecord(event_id=f"{campaign.id}:{contact}:expand", campaign_id=campaign.id,
                                                tenant_id=campaign.tenant_id, contact=contact, wa_id=wa_id, seq=seq,
                                                columns=columns))
-        if values:
-            await conn.execute(insert(campaign_recipients).on_conflict_do_nothing(), values)
+        if rows:
+            states = [RecipientState.SKIPPED if row[3] else RecipientState.QUEUED for row in rows]
+            await conn.execute(WRITE_PAGE, {
+                "c": campaign.id, "t": campaign.tenant_id, "contacts": [str(row[1]) for row in rows],
+                "wa_ids": [row[2] for row in rows], "seqs": [row[0] for row in rows],
+                "states": [state.value for state in states], "ranks": [RANK[state] for state in states],
+                "reasons": [row[3] for row in rows]})
         outputs = [self._record(r) for r in records]
         log.info("campaign %s: %d of its audience after %d expanded (%d to send)", campaign.id, len(rows), job.cursor,
                  len(records))
