@@ -283,9 +283,12 @@ def _schedule_statuses(sim: Simulator, number: Number, wa_id: str, marker: str |
                        verdict: Verdict, now: float, *, major: int, contact: dict[str, Any] | None) -> None:
     """Queue the status webhooks of an accepted message (conversation objects only before v24.0)."""
     settings = sim.webhooks.settings
-    route = Route(number.waba_id, number.phone_number_id, number.display_phone_number)
     if verdict.failure is not None:
         sim.counts.failed_statuses[str(verdict.failure)] += 1
+    if not settings.enabled:  # none would be posted
+        return
+    route = Route(number.waba_id, number.phone_number_id, number.display_phone_number)
+    if verdict.failure is not None:
         chain = failure_chain(settings, wamid, wa_id, error=status_error(verdict.failure),
                               callback_data=marker)
     else:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -38,7 +38,7 @@ def signature(raw: bytes, secret: str) -> str:
 
 
 def new_wamid() -> str:
-    return f"wamid.SIM{uuid.uuid4().hex.upper()}"
+    return f"wamid.SIM{os.urandom(16).hex().upper()}"
 
 
 def envelope(waba_id: str, changes: list[dict[str, Any]]) -> dict[str, Any]:
