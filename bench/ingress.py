@@ -127,10 +127,13 @@ def _healthy(port: int) -> bool:
         return False
 
 
+START_TIMEOUT_S = 120.0  # importing the web app takes over 30 s on a loaded machine (as the stack's launcher allows)
+
+
 def _start(child: Child, ready: Callable[[], bool], what: str) -> Child:
     """Start ``child`` and wait until ``ready``; raise with its log tail if it dies first."""
     child.start()
-    wait_until(lambda: ready() or not child.alive(), timeout=30, what=what, interval=0.1)
+    wait_until(lambda: ready() or not child.alive(), timeout=START_TIMEOUT_S, what=what, interval=0.1)
     if not child.alive():
         raise RuntimeError(f"{what} exited:\n{child.tail()}")
     return child
