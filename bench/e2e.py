@@ -18,7 +18,9 @@ In the same run: the bare relay (``bench.relay``: the same hops on the same brok
 second simulator posts the webhooks to it and receives its Graph calls) is stepped the same way, and a
 40/s run measures the CPU milliseconds per question of every process: the Aerostic processes from their
 own Prometheus metrics (``process_cpu_seconds_total``), the broker, PostgreSQL, Redis, the simulator and
-the load generator (this process) with psutil.
+the load generator (this process) with psutil. Before it the stack rests ``IDLE_S`` seconds: the table
+shows each process's CPU per second at rest beside its CPU per question (the broker's idle fetches are a
+cost per second, not per question).
 
 Ends with one line: ``RESULT e2e sustained_rps=… p99_ms=… cpu_ms_per_q=… relay_rps=… relay_ratio=…
 lost=… duplicated=… lost_at_first_failed_step=…`` (``p99_ms``: the sustained step's; ``lost``: over the passing
@@ -36,6 +38,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import httpcore  # noqa: F401 - httpx imports it on its first client: threads creating their first at once raced
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
@@ -55,6 +58,7 @@ from vault.cipher import Vault, generate_key_spec
 
 SECRET = "bench-e2e-app-secret"  # noqa: S105 - the simulator's local app secret
 CPU_RATE = 40
+IDLE_S = 10.0  # the stack at rest before the CPU run: each process's CPU per second with nothing asked
 REQUEST_TIMEOUT_S = 10.0
 SIM_CALLBACK_CONCURRENCY = "64"  # the simulator's webhook POSTs in flight: not the limit at 1,000/s
 QUESTIONS = [
@@ -115,7 +119,8 @@ class Sim:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         timeout = httpx.Timeout(REQUEST_TIMEOUT_S, pool=REQUEST_TIMEOUT_S)
         async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=timeout) as sim:
-            await sim.post("/_sim/reset")
+            with contextlib.suppress(httpx.HTTPError):  # an overloaded simulator: its old requests are filtered out
+                await sim.post("/_sim/reset")
             slots = asyncio.Semaphore(cap)
             calls = asyncio.Semaphore(connections)  # httpcore's pool slows down badly with requests queued in it
             began = time.perf_counter()
@@ -222,6 +227,21 @@ def cpu_per_question(before: dict[str, float], after: dict[str, float], question
     if not questions:
         return {}
     return {name: 1000 * (after[name] - before.get(name, 0.0)) / questions for name in sorted(after)}
+
+
+def cpu_per_second(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU milliseconds per second of each process between two ``cpu_seconds`` readings ``seconds`` apart."""
+    return {name: 1000 * (after[name] - before.get(name, 0.0)) / seconds for name in sorted(after)} if seconds else {}
+
+
+def cpu_table(idle: dict[str, float], per_question: dict[str, float], rate: int) -> str:
+    """Each process's CPU: ms per second with the stack idle, ms per question at ``rate`` (largest first) and
+    the part of it the idle cost accounts for (idle ms/s ÷ rate)."""
+    rows = [f"{'process':<14}{'idle ms/s':>10}{f'ms/q at {rate}/s':>16}{'of it idle':>12}"]
+    for name in sorted(per_question, key=lambda n: -per_question[n]):
+        still = idle.get(name, float("nan"))
+        rows.append(f"{name:<14}{still:>10.1f}{per_question[name]:>16.1f}{still / rate:>12.1f}")
+    return "\n".join(rows)
 
 
 class E2E:
@@ -333,8 +353,10 @@ def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, dra
 
 
 def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: float = 10.0,
-         budget_s: float = 300.0, relay: bool = True, scale: dict[str, int] | None = None) -> int:
-    """Warm up, CPU at 40/s, the relay's steps (then the relay is stopped), the pipeline's; one ``RESULT`` line."""
+         budget_s: float = 300.0, relay: bool = True, scale: dict[str, int] | None = None,
+         idle_s: float = IDLE_S) -> int:
+    """Warm up, CPU at rest and at 40/s, the relay's steps (then the relay is stopped), the pipeline's; one
+    ``RESULT`` line."""
     began = time.monotonic()
     deadline = began + budget_s - 15  # the stop and the report
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
@@ -349,11 +371,14 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
         warm = asyncio.run(sim.run(20, 2.0, 60.0))  # joins every consumer group and warms every cache
         print(f"warm-up: {len(warm.sent)} questions, lost={warm.unanswered + warm.errors} "
               f"({time.monotonic() - began:.0f}s since start)", flush=True)
+        still, rested = cpu_seconds(bench.stack), time.monotonic()
+        time.sleep(idle_s)  # nothing asked: what every process (the broker's idle fetches above all) costs at rest
         before = cpu_seconds(bench.stack)
+        idle = cpu_per_second(still, before, time.monotonic() - rested)
         at_40 = asyncio.run(sim.run(CPU_RATE, seconds, drain_s))
         cpu = cpu_per_question(before, cpu_seconds(bench.stack), len(at_40.sent))
         print(at_40.step().line("cpu"), flush=True)
-        print(f"cpu_ms per question at {CPU_RATE}/s: " + " ".join(f"{k}={v:.1f}" for k, v in cpu.items()), flush=True)
+        print(cpu_table(idle, cpu, CPU_RATE), flush=True)
         if relay:  # first, then stopped: its last (failing) step's backlog never competes with the pipeline
             relay_sim = bench.start_relay()
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join

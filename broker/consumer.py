@@ -4,6 +4,13 @@
 only after the effects they stand for are durable), earliest offset for a new group, the range
 assignor, the settings' session timeout and fetch wait. ``reader_config`` is the same for readers
 without a group (the tenant directory, replays), which assign partitions themselves.
+
+The fetch wait is the broker's idle cost and a hop's latency: the embedded broker answers a waiting fetch
+only when its wait runs out (new records do not wake it), so each idle consumer costs it CPU at 1/wait fetches
+per second, and a record that arrives while a fetch waits is read up to one wait later. The groups on a
+customer's reply path fetch with ``kafka_fetch_wait_ms``; ``BACKGROUND_GROUPS``, whose results nobody waits
+for within a second (the projector, media, signup and template lanes, the campaign funnel), with
+``kafka_background_fetch_wait_ms``.
 ``commit`` commits synchronously and checks every partition's own error: a commit can succeed
 as a request and still be refused for some partitions.
 """
@@ -16,12 +23,25 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from config.settings import CoreSettings
+from schemas.catalogue import (
+    CAMPAIGN_FUNNEL_GROUP,
+    MEDIA_GROUP,
+    MEDIA_INTAKE_GROUP,
+    PROJECTOR_GROUP,
+    SIGNUP_GROUP,
+    TEMPLATES_GROUP,
+)
 
 log = logging.getLogger(__name__)
+
+BACKGROUND_GROUPS = frozenset({PROJECTOR_GROUP, MEDIA_INTAKE_GROUP, MEDIA_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP,
+                               CAMPAIGN_FUNNEL_GROUP})
 
 
 def consumer_config(settings: CoreSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """The consumer configuration of a group; ``fetch_wait_max_ms=5`` overrides ``fetch.wait.max.ms``."""
+    wait = (settings.kafka_background_fetch_wait_ms if group_id in BACKGROUND_GROUPS
+            else settings.kafka_fetch_wait_ms)
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "group.id": settings.topic_prefix + group_id,  # deployments sharing a cluster share nothing
@@ -31,7 +51,7 @@ def consumer_config(settings: CoreSettings, group_id: str, **overrides: Any) -> 
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
-        "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
+        "fetch.wait.max.ms": wait,
         "reconnect.backoff.max.ms": 2000,
         "log_level": 3,
     }

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from broker.consumer import CommitError, commit, consumer_config, last_offsets
+from broker.consumer import BACKGROUND_GROUPS, CommitError, commit, consumer_config, last_offsets
 from config.settings import CoreSettings
+from schemas.catalogue import AI_GROUP, CONVERSATIONS_GROUP, DISPATCHER_GROUP, PROJECTOR_GROUP, ROUTER_GROUP
 
 SETTINGS = CoreSettings(environment="test", topic_prefix="blue.", kafka_fetch_wait_ms=20)
 
@@ -60,6 +61,15 @@ def test_one_configuration_with_the_prefixed_group() -> None:
     assert config["fetch.wait.max.ms"] == 5
     assert config["max.poll.interval.ms"] == SETTINGS.kafka_max_poll_interval_ms
     assert config["session.timeout.ms"] == SETTINGS.kafka_session_timeout_ms
+
+
+def test_groups_off_the_reply_path_wait_longer_at_the_broker() -> None:
+    settings = CoreSettings(environment="test", kafka_fetch_wait_ms=20, kafka_background_fetch_wait_ms=300)
+    for group in (ROUTER_GROUP, CONVERSATIONS_GROUP, AI_GROUP, DISPATCHER_GROUP):
+        assert group not in BACKGROUND_GROUPS
+        assert consumer_config(settings, group)["fetch.wait.max.ms"] == 20
+    assert consumer_config(settings, PROJECTOR_GROUP)["fetch.wait.max.ms"] == 300
+    assert consumer_config(settings, PROJECTOR_GROUP, fetch_wait_max_ms=7)["fetch.wait.max.ms"] == 7
 
 
 class Record:
