@@ -243,8 +243,12 @@ class StreamWorker:
             self.consumer.resume([TopicPartition(topic, partition) for topic, partition in sorted(wanted)])
 
     def _on_revoke(self, _consumer: object, partitions: list[TopicPartition]) -> None:
-        """On the polling thread: partitions given to another member are no longer this one's lag to report."""
+        """On the polling thread: partitions given to another member are no longer this one's lag to report, nor
+        (for a processor with a ``revoked()`` method) its state to keep in memory."""
         self.metrics.forget([(tp.topic, tp.partition) for tp in partitions])
+        revoked = getattr(self.processor, "revoked", None)
+        if revoked is not None:
+            revoked()
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         """Commit the batch's offsets (blocking: off the event loop), then record the partitions' lag."""

@@ -7,6 +7,13 @@ that never replaces a newer version), then to Redis, each tagged with the run id
 it was written to. Loading a batch asks Redis for the states and its run id in one round trip; a state
 Redis does not have, or wrote in another run, is read from PostgreSQL (one query for the batch) and the
 newer of the two (version, then saves) is used and written back to Redis with the batch.
+
+The states of the conversations this worker owns (it holds their partitions) are also kept in memory
+after a batch saved them (bounded, least recently used dropped): the next batch takes them from there and
+asks Redis only whether it still holds them (one ``EXISTS`` in the batch's round trip). Memory is
+forgotten when partitions are revoked or lost, when Redis lacks one of them or restarted, and for a
+state PostgreSQL refused: Redis and PostgreSQL stay the source of truth for the next owner. A state is
+serialised once per save, the same bytes going to PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from streams.conversation_state import Conversation
 log = logging.getLogger(__name__)
 
 STATE_TTL_S = 90 * 24 * 3600  # in Redis; PostgreSQL keeps it
+OWNED_MAX = 10_000  # owned conversations' states kept in memory between batches
 
 
 class DurableStates(Protocol):
@@ -36,8 +44,9 @@ class DurableStates(Protocol):
     async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
         """The stored states of those of ``keys`` that have one."""
 
-    async def save(self, states: Mapping[str, Conversation]) -> set[str]:
-        """Store ``states`` unless a newer version is stored; returns the keys that were not stored."""
+    async def save(self, states: Mapping[str, Conversation], values: Mapping[str, bytes]) -> set[str]:
+        """Store ``states`` (``values``: each one ``encoded``) unless a newer version is stored; returns the keys
+        that were not stored."""
 
     async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:
         """Up to ``limit`` conversations waiting for a person, oldest first."""
@@ -73,7 +82,8 @@ class PostgresStates:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        # Each operation is one statement: in autocommit, no BEGIN and COMMIT/ROLLBACK round trips around it.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
         if not keys:
@@ -91,14 +101,14 @@ class PostgresStates:
             found = await conn.execute(WAITING_STATES, {"limit": limit})
         return [(key, Conversation.from_dict(state)) for key, state in found]
 
-    async def save(self, states: Mapping[str, Conversation]) -> set[str]:
+    async def save(self, states: Mapping[str, Conversation], values: Mapping[str, bytes]) -> set[str]:
         if not states:
             return set()
         ordered = sorted(states.items())  # rows locked in key order: two writers never deadlock
         params = {"keys": [k for k, _ in ordered], "tenants": [c.tenant_id for _, c in ordered],
                   "versions": [c.version for _, c in ordered],
-                  "states": [encoded(c).decode() for _, c in ordered]}
-        async with self.engine.begin() as conn:
+                  "states": [values[k].decode() for k, _ in ordered]}
+        async with self.engine.connect() as conn:
             written = set((await conn.execute(SAVE_STATES, params)).scalars())
         return set(states) - written
 
@@ -107,30 +117,57 @@ WAITING_REBUILT = 10_000  # conversations put back in their queues after Redis r
 
 
 class ConversationStore:
-    """Conversation states in Redis, checked against and written through to ``DurableStates``."""
+    """Conversation states in Redis, checked against and written through to ``DurableStates``; the owned
+    ones also in memory between batches."""
 
-    def __init__(self, redis: Redis, durable: DurableStates) -> None:
+    def __init__(self, redis: Redis, durable: DurableStates, *, owned_max: int = OWNED_MAX) -> None:
         self.redis = redis
         self.durable = durable
         self.run_id: str | None = None  # of the Redis server, as last seen
         self.queues_doubtful = True  # the hand-off queues may lack waiting conversations (start, Redis restart)
+        self._owned: dict[str, Conversation] = {}  # saved states, least recently saved first
+        self._owned_max = owned_max
+        self._revocations = 0  # counted on the consumer's polling thread
+        self._forgotten_at = 0  # ``_revocations`` when memory was last forgotten
+
+    def revoked(self) -> None:
+        """Partitions were revoked or lost (the consumer's polling thread): forget memory before the next batch."""
+        self._revocations += 1
 
     async def load(self, keys: Collection[str]) -> tuple[dict[str, Conversation], dict[str, Conversation]]:
         """The states of ``keys`` (new ones empty), and those of them Redis lacked or held from another run."""
         ordered = sorted(keys)
         if not ordered:
             return {}, {}
+        if self._forgotten_at != self._revocations:
+            self._forgotten_at = self._revocations
+            self._owned.clear()
+        # Taken out of memory: the batch changes them in place, and puts them back only once they are saved.
+        held = {k: c for k in ordered if (c := self._owned.pop(k, None)) is not None}
+        asked = [k for k in ordered if k not in held]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.info("server")
-            pipe.mget([redis_keys.conversation(k) for k in ordered])
-            info, values = await pipe.execute(raise_on_error=False)
-        if isinstance(values, Exception):
-            raise values
-        self._seen_run(info)
-        cached = {k: Conversation.from_dict(orjson.loads(v)) for k, v in zip(ordered, values, strict=True) if v}
-        doubtful = [k for k in ordered if k not in cached or cached[k].redis_run != self.run_id]
+            if held:
+                pipe.exists(*(redis_keys.conversation(k) for k in held))
+            if asked:
+                pipe.mget([redis_keys.conversation(k) for k in asked])
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies[1:]:
+            if isinstance(reply, Exception):
+                raise reply
+        run_before = self.run_id
+        self._seen_run(replies[0])
+        if held and (replies[1] != len(held) or self.run_id != run_before):
+            # Redis lost one of them, or restarted: read them all as if memory had none.
+            log.info("%d conversation state(s) in memory checked again (Redis lacks some or restarted)", len(held))
+            held, asked = {}, ordered
+            values = await self.redis.mget([redis_keys.conversation(k) for k in ordered])
+        else:
+            values = replies[-1] if asked else []
+        cached = {k: Conversation.from_dict(orjson.loads(v)) for k, v in zip(asked, values, strict=True) if v}
+        doubtful = [k for k in asked if k not in cached or cached[k].redis_run != self.run_id]
         durable = await self.durable.load(doubtful) if doubtful else {}
-        states = {k: cached.get(k) or Conversation() for k in ordered}
+        states = {k: held.get(k) or cached.get(k) or Conversation() for k in ordered}
         back = {}
         for key in doubtful:
             found = [c for c in (cached.get(key), durable.get(key)) if c is not None]
@@ -141,28 +178,40 @@ class ConversationStore:
                      len(durable))
         return states, back
 
-    async def save(self, changed: Mapping[str, Conversation], back: Mapping[str, Conversation]) -> None:
-        """``changed`` states to PostgreSQL then Redis, ``back`` (as loaded) to Redis only."""
+    async def save(self, changed: Mapping[str, Conversation], back: Mapping[str, Conversation],
+                   kept: Mapping[str, Conversation] | None = None) -> None:
+        """``changed`` states to PostgreSQL then Redis, ``back`` (as loaded) to Redis only; all of them and
+        ``kept`` (the batch's other states, unchanged) to memory once written."""
         for conv in changed.values():
             conv.saves += 1
         for conv in [*changed.values(), *back.values()]:
             conv.redis_run = self.run_id
-        stale = await self.durable.save(changed)
+        values = {k: encoded(c) for k, c in {**back, **changed}.items()}  # once, for PostgreSQL and Redis
+        stale = await self.durable.save(changed, values)
         if stale:  # two writers at once (a rebalance) or Redis rolled back in the same run: keep PostgreSQL's
             log.error("conversation states older than PostgreSQL's not saved: %s", sorted(stale))
         cached = {k: c for k, c in {**back, **changed}.items() if k not in stale}
-        if not cached and not stale:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in stale:
-                pipe.delete(redis_keys.conversation(key))
-            for key, conv in cached.items():
-                pipe.set(redis_keys.conversation(key), encoded(conv), ex=STATE_TTL_S)
-                if conv.last_inbound_at:
-                    pnid, _, wa_id = key.partition(":")
-                    pipe.set(redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
-                             ex=SERVICE_WINDOW_S + 3600)
-            await pipe.execute()
+        if cached or stale:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in stale:
+                    pipe.delete(redis_keys.conversation(key))
+                for key, conv in cached.items():
+                    pipe.set(redis_keys.conversation(key), values[key], ex=STATE_TTL_S)
+                    if conv.last_inbound_at:
+                        pnid, _, wa_id = key.partition(":")
+                        pipe.set(redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
+                                 ex=SERVICE_WINDOW_S + 3600)
+                await pipe.execute()
+        self._own({**(kept or {}), **cached})
+
+    def _own(self, states: Mapping[str, Conversation]) -> None:
+        """Keep ``states`` (as saved) in memory for the next batch; the least recently saved go first."""
+        owned = self._owned
+        for key, conv in states.items():
+            owned.pop(key, None)
+            owned[key] = conv
+        while len(owned) > self._owned_max:
+            del owned[next(iter(owned))]
 
     def _seen_run(self, info: Any) -> None:
         run_id = str(info.get("run_id")) if isinstance(info, dict) and info.get("run_id") else None

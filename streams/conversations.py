@@ -31,7 +31,8 @@ fail locally outside the window). Before failing a send for a closed window, the
 PostgreSQL: the projector may have stored an inbound message this processor has not read yet.
 
 State (``streams.conversation_state``) is written after the batch's outputs were acknowledged, to
-PostgreSQL and Redis (``streams.conversation_store``); a state Redis lost or may hold from before a
+PostgreSQL and Redis (``streams.conversation_store``, which also keeps the states of the partitions this
+worker holds in memory until they are revoked); a state Redis lost or may hold from before a
 restart is read from PostgreSQL, and a conversation that was waiting for a person goes back in its
 queue. Redelivery changes nothing: an inbound message whose wamid the state remembers, a command or an
 AI answer already applied, is ignored (and counted), even when the router's marks in Redis are gone.
@@ -143,6 +144,7 @@ class ConversationProcessor:
                  states: DurableStates | None = None) -> None:
         self.redis = redis
         self.engine = engine
+        self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")  # one SELECT: no BEGIN/ROLLBACK
         self.store = ConversationStore(redis, states or PostgresStates(engine))
         self.prefix = prefix
         self.topics = [INBOUND.full_name(prefix), CONVERSATIONS_COMMANDS.full_name(prefix),
@@ -182,8 +184,14 @@ class ConversationProcessor:
 
     async def saved(self) -> None:
         changed = {k: self._convs[k] for k in self._dirty if self._convs[k].tenant_id is not None}
-        await self.store.save(changed, {k: c for k, c in self._back.items() if k not in changed})
+        back = {k: c for k, c in self._back.items() if k not in changed}
+        kept = {k: c for k, c in self._convs.items() if c.tenant_id is not None and k not in changed and k not in back}
+        await self.store.save(changed, back, kept)
         self._back = {}
+
+    def revoked(self) -> None:
+        """The runtime's consumer gave partitions up (on its polling thread): their states are read afresh."""
+        self.store.revoked()
 
     def _decode(self, msg: Message) -> Record | None:
         try:
@@ -528,7 +536,7 @@ class ConversationProcessor:
         conv = self._convs.setdefault(key, Conversation())
         if conv.tenant_id == command.tenant_id and conv.window_until > time.time():
             return
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             last = (await conn.execute(LAST_INBOUND, {"key": key, "tenant_id": command.tenant_id})).scalar()
         if last is not None:
             conv.tenant_id = conv.tenant_id or command.tenant_id

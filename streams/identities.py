@@ -15,8 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from config import redis_keys
@@ -39,28 +38,45 @@ class DurableIdentities(Protocol):
         """Insert ``new`` where nothing is recorded yet (first writer wins); what is recorded for each key."""
 
 
+# Built once: bound arrays, so a batch's keys go in one statement that is never compiled again.
+_C = contact_identities.c
+READ_IDENTITIES = text(
+    "SELECT i.tenant_id, i.identity, i.canonical FROM contact_identities AS i "
+    "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[])) AS k(tenant_id, identity) "
+    "ON i.tenant_id = k.tenant_id AND i.identity = k.identity").columns(_C.tenant_id, _C.identity, _C.canonical)
+RECORD_IDENTITIES = text(
+    "INSERT INTO contact_identities (tenant_id, identity, canonical) "
+    "SELECT r.tenant_id, r.identity, r.canonical FROM unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[]), "
+    "CAST(:canonicals AS text[])) WITH ORDINALITY AS r(tenant_id, identity, canonical, n) ORDER BY r.n "
+    "ON CONFLICT DO NOTHING")
+
+
 class PostgresIdentities:
     """``DurableIdentities`` in PostgreSQL's ``contact_identities``: one statement per batch each way."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        # Statements on their own (no BEGIN, COMMIT or ROLLBACK round trips): the read after the insert has a
+        # snapshot of its own, so it sees the records another router inserted first.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def load(self, keys: Collection[Key]) -> dict[Key, str]:
         async with self.engine.connect() as conn:
             return await self._read(conn, keys)
 
     async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(contact_identities).on_conflict_do_nothing(), [
-                {"tenant_id": t, "identity": n, "canonical": c} for (t, n), c in new.items()])
+        ordered = sorted(new.items())  # rows locked in key order: two routers never deadlock
+        async with self.engine.connect() as conn:
+            await conn.execute(RECORD_IDENTITIES, {"tenants": [t for (t, _), _ in ordered],
+                                                   "identities": [n for (_, n), _ in ordered],
+                                                   "canonicals": [c for _, c in ordered]})
             return await self._read(conn, new)
 
     @staticmethod
     async def _read(conn: AsyncConnection, keys: Collection[Key]) -> dict[Key, str]:
-        table = contact_identities
-        rows = await conn.execute(select(table.c.tenant_id, table.c.identity, table.c.canonical).where(
-            tuple_(table.c.tenant_id, table.c.identity).in_(list(keys))))
-        return {(str(r.tenant_id), r.identity): r.canonical for r in rows}
+        wanted = list(keys)
+        rows = await conn.execute(READ_IDENTITIES, {"tenants": [t for t, _ in wanted],
+                                                    "identities": [n for _, n in wanted]})
+        return {(str(t), n): c for t, n, c in rows}
 
 
 class IdentityBook:

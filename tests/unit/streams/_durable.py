@@ -23,13 +23,14 @@ class MemoryStates:
         self.loads.append(sorted(keys))
         return {k: self.get(k) for k in keys if k in self.rows}
 
-    async def save(self, states: Mapping[str, Conversation]) -> set[str]:
+    async def save(self, states: Mapping[str, Conversation], values: Mapping[str, bytes]) -> set[str]:
         stale = set()
         for key, conv in states.items():
             if key in self.rows and self.rows[key][0] > conv.version:
                 stale.add(key)
             else:
-                self.rows[key] = (conv.version, orjson.dumps(conv.to_dict()))
+                assert orjson.loads(values[key]) == orjson.loads(orjson.dumps(conv.to_dict()))
+                self.rows[key] = (conv.version, values[key])
         return stale
 
     async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:

@@ -22,6 +22,7 @@ from schemas.conversation import AiOutcome, ConversationChanged
 from schemas.events import InboundMessage
 from stack.services import start_redis
 from streams.conversation_state import RECENT_COMMANDS, RECENT_INBOUND, Conversation
+from streams.conversation_store import ConversationStore
 from streams.conversations import ConversationProcessor
 from tests.unit.streams._durable import MemoryStates
 from tests.unit.streams.test_conversations import (
@@ -211,3 +212,50 @@ async def test_a_state_redis_kept_from_before_a_restart_is_checked_against_postg
     finally:
         await redis.aclose()
         service.stop()
+
+
+# --- the owned states kept in memory ----------------------------------------------------------------
+
+
+async def _tamper(redis: aioredis.Redis, **fields: Any) -> None:
+    """Overwrite fields of the state Redis holds (another writer would, after a handover)."""
+    state = orjson.loads(await redis.get(f"aer:conv:{KEY}") or b"{}")
+    await redis.set(f"aer:conv:{KEY}", orjson.dumps({**state, **fields}))
+
+
+async def test_an_owned_state_comes_from_memory_until_its_partitions_are_revoked(
+        processor: ConversationProcessor, redis: aioredis.Redis, states: MemoryStates, tenant: str) -> None:
+    [first] = ai_requests(await run(processor, inbound(tenant, 0)))
+    await _tamper(redis, version=40)  # memory is this worker's own last save: Redis is not read while it owns it
+    [second] = ai_requests(await run(processor, inbound(tenant, 1)))
+    assert (first.version, second.version) == (1, 2) and len(states.loads) == 1
+    await _tamper(redis, version=40)  # the next owner wrote meanwhile
+    processor.revoked()  # the runtime's consumer gave the partitions up, then got them back
+    [third] = ai_requests(await run(processor, inbound(tenant, 2)))
+    assert third.version == 41 and states.get(KEY).version == 41  # read afresh from Redis
+
+
+async def test_a_state_postgres_refused_is_not_kept_in_memory(
+        processor: ConversationProcessor, redis: aioredis.Redis, states: MemoryStates, tenant: str) -> None:
+    await run(processor, inbound(tenant, 0))
+    newer = states.get(KEY)
+    newer.version = 9  # another writer (a rebalance) saved a newer version meanwhile
+    states.rows[KEY] = (9, orjson.dumps(newer.to_dict()))
+    await run(processor, inbound(tenant, 1))  # version 2 refused: Redis's copy deleted, memory forgets it
+    assert await redis.get(f"aer:conv:{KEY}") is None
+    [request] = ai_requests(await run(processor, inbound(tenant, 2)))
+    assert request.version == 10 and states.loads[-1] == [KEY]
+
+
+async def test_memory_is_bounded_and_a_batch_that_failed_reads_its_states_again(
+        redis: aioredis.Redis, states: MemoryStates, tenant: str) -> None:
+    processor = ConversationProcessor(redis, _Engine(), prefix="", configs=_Configs(),  # type: ignore[arg-type]
+                                      states=states)
+    processor.store = ConversationStore(redis, states, owned_max=1)
+    await run(processor, inbound_from(tenant, "111", 0), inbound_from(tenant, "222", 0))
+    [owned] = processor.store._owned
+    wa_id = owned.partition(":")[2]
+    await processor.process([inbound_from(tenant, wa_id, 1)])  # type: ignore[list-item]
+    assert processor.store._owned == {}  # taken for the batch, not saved (its outputs were not acknowledged)
+    [again] = ai_requests(await run(processor, inbound_from(tenant, wa_id, 1)))  # run again from Redis's state
+    assert again.version == 2 and list(processor.store._owned) == [owned]

@@ -82,6 +82,9 @@ class _Engine:
     def connect(self) -> _Connection:
         return _Connection(self.last_inbound)
 
+    def execution_options(self, **_options: Any) -> _Engine:
+        return self
+
 
 class _Configs:
     def __init__(self) -> None:
