@@ -1,7 +1,6 @@
 """The AI worker process: ``ai.requests`` → the tenant's provider → ``ai.decisions``.
 
-Requests are answered concurrently (a slow model never holds up other conversations); the decisions
-ready at one moment are published together (one produce loop, one wait for the broker) and their
+Requests are answered concurrently (a slow model never holds up other conversations) and their
 offsets committed only up to the last request whose decision the broker acknowledged. Each tenant's
 provider choice and threshold travel with the request (the conversation processor read them); its
 knowledge base comes from PostgreSQL, reloaded when a request names a newer configuration version.
@@ -114,9 +113,6 @@ class AiWorker:
         self._knowledge: dict[str, tuple[KnowledgeBase, SmallTalk]] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        # Decisions to publish: (key, value, position of their request); at most ``concurrency`` (each holds a slot).
-        self._ready: list[tuple[str, bytes, tuple[str, int, int]]] = []
-        self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._revoked: list[set[tuple[str, int]]] = []
 
@@ -129,7 +125,6 @@ class AiWorker:
         self.consumer.subscribe([self.topic], on_revoke=self._on_revoke)
         committer = keep_running("AI offset committer", self._commit_forever)
         health = keep_running("AI health record", self._health_forever)
-        publisher = keep_running("AI decision publisher", self._publish_forever)
         try:
             while not self._stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 200, 0.1)
@@ -142,12 +137,9 @@ class AiWorker:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
             committer.cancel()
             health.cancel()
-            publisher.cancel()
-            await asyncio.gather(committer, health, publisher, return_exceptions=True)
-            await self._publish_ready()  # what was decided last (or taken by the cancelled publisher is answered again)
+            await asyncio.gather(*self._tasks, committer, health, return_exceptions=True)
             await self._commit()
             await loop.run_in_executor(None, self.consumer.close)
             await self.producer.stop()
@@ -169,9 +161,7 @@ class AiWorker:
         self._revoked.append({(tp.topic, tp.partition) for tp in partitions})
 
     async def _handle(self, msg: Message) -> None:
-        """Decide one request; its decision joins those to publish (which then frees its slot)."""
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        queued = False
         try:
             self.offsets.received(topic, partition, offset)
             try:
@@ -183,34 +173,16 @@ class AiWorker:
             bind(tenant_id=request.tenant_id, conversation_key=request.conversation_key,
                  wamid=request.message_wamid)  # this request's own task: its lines carry them
             decision = await self._decide(request)
-            self._ready.append((request.conversation_key, decision.encode(), (topic, partition, offset)))
-            self._wake.set()
-            queued = True
-        finally:
-            if not queued:
-                self._slots.release()
-
-    async def _publish_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._publish_ready()
-
-    async def _publish_ready(self) -> None:
-        """Publish the decisions ready now in one go (retried until the broker acknowledges them all), then
-        mark their requests finished and free their slots."""
-        while self._ready:
-            ready, self._ready = self._ready, []
             while True:
                 try:
-                    await self.producer.send_all([(self.decisions, value, key) for key, value, _ in ready])
+                    await self.producer.send(self.decisions, decision.encode(), request.conversation_key)
                     break
                 except DeliveryError as exc:
-                    log.error("%d decision(s) not published (%s); retrying", len(ready), exc)
+                    log.error("decision for %s not published (%s); retrying", request.conversation_key, exc)
                     await asyncio.sleep(0.5)
-            for _, _, position in ready:
-                self.offsets.finished(*position)
-                self._slots.release()
+            self.offsets.finished(topic, partition, offset)
+        finally:
+            self._slots.release()
 
     async def _decide(self, request: AiRequest) -> AiDecision:
         loaded = self._knowledge.get(request.tenant_id)
