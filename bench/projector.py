@@ -7,13 +7,21 @@ the projector does. Every batch is then written again (a redelivery: the same ro
 the process's CPU time (``time.process_time``: Python, SQLAlchemy and asyncpg; PostgreSQL's own CPU is
 another process) and wall time.
 
-Ends with ``RESULT projector events_per_s=… cpu_ms_per_event=… batches=… batch_size=…``.
+The baseline is the projector of ``--baseline`` (a git revision; by default the last one that wrote event by
+event): its tree is extracted from git into a temporary directory and its own bench run there first, against
+the same database, with the same settings; then this tree's.
+
+Ends with ``RESULT projector events_per_s=… cpu_ms_per_event=… baseline_cpu_ms_per_event=… new_over_old=…
+batches=… batch_size=…`` (the baseline's fields only when there is one).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -30,6 +38,7 @@ from schemas.events import Event, InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
 from stack.services import start_postgres
 
+BASELINE = "78cf29b"  # the projector's last per-event writer (a statement or more per event)
 PHONE_NUMBER_ID = "bench-pn"
 WABA_ID = "bench-waba"
 EVENTS_PER_QUESTION = 7
@@ -107,12 +116,29 @@ async def run(url: str, *, batches: int, batch_size: int, warmup: int) -> tuple[
     return cpu, wall, written
 
 
+def baseline(revision: str, url: str, args: argparse.Namespace) -> float:
+    """The CPU ms per event of the bench (and projector) of ``revision``, run in a tree of its own."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="aerostic-bench-projector-baseline-") as tree:
+        archive = subprocess.run(["git", "-C", str(root), "archive", revision], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        out = subprocess.run([sys.executable, "-m", "bench.projector", "--database-url", url,
+                              "--batches", str(args.batches), "--batch-size", str(args.batch_size),
+                              "--warmup", str(args.warmup)], cwd=tree, check=True, capture_output=True, text=True)
+    found = re.search(r"^RESULT projector .*cpu_ms_per_event=([0-9.]+)", out.stdout, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"the baseline printed no RESULT: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+    print(f"baseline {revision}: {found.group(0)}", flush=True)
+    return float(found.group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=500, help="events per batch (whole questions of 7)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--database-url", default="", help="an existing, migrated database (else one is started)")
+    parser.add_argument("--baseline", default=BASELINE, help="the git revision measured first ('' for none)")
     args = parser.parse_args()
     service = None
     url = args.database_url
@@ -122,13 +148,16 @@ def main() -> None:
         url = service.url
         upgrade(url)
     try:
+        old = baseline(args.baseline, url, args) if args.baseline else None
         cpu, wall, written = asyncio.run(run(url, batches=args.batches, batch_size=args.batch_size,
                                              warmup=args.warmup))
     finally:
         if service is not None:
             service.stop()
     size = (args.batch_size // EVENTS_PER_QUESTION) * EVENTS_PER_QUESTION
-    print(f"RESULT projector events_per_s={written / wall:.0f} cpu_ms_per_event={1000 * cpu / written:.3f} "
+    new = 1000 * cpu / written
+    versus = f" baseline_cpu_ms_per_event={old:.3f} new_over_old={new / old:.3f}" if old else ""
+    print(f"RESULT projector events_per_s={written / wall:.0f} cpu_ms_per_event={new:.3f}{versus} "
           f"batches={2 * args.batches} batch_size={size}")
 
 

@@ -12,45 +12,65 @@ written to ``rule_executions`` (what the rules API shows).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contacts import optout, store
-from db.tables import contacts, conversation_events, conversations, rule_executions
+from db.tables import contacts, conversation_events
+from projector.bulk import columns, json_text, reduce, rows_insert
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 
+ConversationEvent = ConversationChanged | ContactChanged | RuleExecuted | AiOutcome
 
-async def write_conversation_event(conn: AsyncConnection,
-                                   event: ConversationChanged | ContactChanged | RuleExecuted | AiOutcome) -> None:
-    key = f"contact:{event.wa_id}" if isinstance(event, ContactChanged) else event.conversation_key
-    recorded = await conn.execute(insert(conversation_events).values(
-        event_id=event.event_id, tenant_id=event.tenant_id, conversation_key=key,
-        kind=event.kind, payload=event.model_dump(mode="json"), at=event.at,
-    ).on_conflict_do_nothing(index_elements=["event_id"]).returning(conversation_events.c.id))
-    if recorded.first() is None:
-        return  # seen before
-    if isinstance(event, ConversationChanged):
-        await _changed(conn, event)
-    elif isinstance(event, ContactChanged):
-        await _contact(conn, event)
-    elif isinstance(event, RuleExecuted):
-        await conn.execute(insert(rule_executions).values(
-            event_id=event.event_id, tenant_id=event.tenant_id, rule_id=event.rule_id, rule_name=event.rule_name,
-            conversation_key=event.conversation_key, trigger_event=event.trigger_event, actions=event.actions,
-            stopped=event.stopped, executed_at=event.at,
-        ).on_conflict_do_nothing(index_elements=["event_id"]))
+# Built once: a batch's events are bound as arrays (projector.bulk).
+_RECORD_COLUMNS = (("event_id", "text"), ("tenant_id", "uuid"), ("conversation_key", "text"), ("kind", "text"),
+                   ("payload", "jsonb"), ("at", "timestamptz"))
+_RECORD = rows_insert("conversation_events", _RECORD_COLUMNS,
+                      "ON CONFLICT (event_id) DO NOTHING RETURNING conversation_events.event_id")
+_STATE_COLUMNS = (("key", "text"), ("tenant_id", "uuid"), ("phone_number_id", "text"), ("wa_id", "text"),
+                  ("state", "text"), ("assignee_id", "text"), ("team", "text"), ("handoff_reason", "text"),
+                  ("version", "integer"), ("state_changed_at", "timestamptz"))
+_CHANGED = rows_insert("conversations", _STATE_COLUMNS, (
+    "ON CONFLICT (key) DO UPDATE SET " + ", ".join(f"{k} = excluded.{k}" for k, _ in _STATE_COLUMNS[4:])
+    + " WHERE conversations.tenant_id = excluded.tenant_id AND conversations.version < excluded.version"))
+_RULE_COLUMNS = (("event_id", "text"), ("tenant_id", "uuid"), ("rule_id", "text"), ("rule_name", "text"),
+                 ("conversation_key", "text"), ("trigger_event", "text"), ("actions", "jsonb"), ("stopped", "boolean"),
+                 ("executed_at", "timestamptz"))
+_RULES = rows_insert("rule_executions", _RULE_COLUMNS, "ON CONFLICT (event_id) DO NOTHING")
 
 
-async def _changed(conn: AsyncConnection, event: ConversationChanged) -> None:
-    values = {"state": event.state, "assignee_id": event.assignee_id, "team": event.team,
-              "handoff_reason": event.reason, "version": event.version, "state_changed_at": event.at}
-    stmt = insert(conversations).values(key=event.conversation_key, tenant_id=event.tenant_id,
-                                        phone_number_id=event.phone_number_id, wa_id=event.wa_id, **values)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[conversations.c.key], set_={k: stmt.excluded[k] for k in values},
-        where=(conversations.c.tenant_id == stmt.excluded.tenant_id)
-        & (conversations.c.version < stmt.excluded.version)))
+async def write_conversation_events(conn: AsyncConnection, events: Sequence[ConversationEvent]) -> None:
+    """Record a batch's events (in its order); apply each one recorded for the first time."""
+    if not events:
+        return
+    recorded = set((await conn.execute(_RECORD, columns([k for k, _ in _RECORD_COLUMNS], [
+        (e.event_id, e.tenant_id, f"contact:{e.wa_id}" if isinstance(e, ContactChanged) else e.conversation_key,
+         e.kind, e.model_dump_json(), e.at) for e in events]))).scalars())
+    new = list(reduce((e for e in events if e.event_id in recorded), lambda e: e.event_id,
+                      lambda kept, _: kept).values())  # an event twice in the batch applies once
+    await _changed(conn, [e for e in new if isinstance(e, ConversationChanged)])
+    rules = [e for e in new if isinstance(e, RuleExecuted)]
+    if rules:
+        await conn.execute(_RULES, columns([k for k, _ in _RULE_COLUMNS], [
+            (e.event_id, e.tenant_id, e.rule_id, e.rule_name, e.conversation_key, e.trigger_event,
+             json_text(e.actions), e.stopped, e.at) for e in rules]))
+    for event in new:
+        if isinstance(event, ContactChanged):
+            await _contact(conn, event)
+
+
+async def _changed(conn: AsyncConnection, events: Sequence[ConversationChanged]) -> None:
+    """A conversation takes the state of its newest version (of a tie, the first); a batch names each conversation
+    with one tenant (``projector.writer``)."""
+    if not events:
+        return
+    newest = reduce(events, lambda e: e.conversation_key, lambda kept, new: new if new.version > kept.version else kept)
+    await conn.execute(_CHANGED, columns([k for k, _ in _STATE_COLUMNS], [
+        (e.conversation_key, e.tenant_id, e.phone_number_id, e.wa_id, e.state, e.assignee_id, e.team, e.reason,
+         e.version, e.at) for e in newest.values()]))
 
 
 async def _contact(conn: AsyncConnection, event: ContactChanged) -> None:

@@ -9,283 +9,218 @@ Each input fills only the columns it owns, with an upsert that leaves the others
 
 An outbound message is the row with its message id. Meta's statuses name a wamid (and carry our
 idempotency key in ``biz_opaque_callback_data``) and may come before the result that tells which
-message that wamid is: they then wait in a row of their own, which the message adopts. After every
-input ``_settle`` derives what no input owns: the message's wamid (the result's, else the least
-wamid reported with its key, see ``projector.merge.message_wamid``), its status, status_at and
-error, and each status's ``applied`` flag (``projector.merge.merge``). Rows of one conversation are
-only written under its lock (``projector.writer``), so these read-then-write steps do not race.
+message that wamid is: they then wait in a row of their own, which the message adopts. What no
+input owns (the message's wamid, status and error, its statuses' ``applied``) is derived again from
+the facts after they are written (``projector.settle``).
+
+A batch is written a kind of fact at a time, one statement each (``projector.bulk``): a kind's inputs about
+one row are first reduced to what a sequence of their upserts would leave (the last queued record, the
+earliest result and status, the latest profile name), then every message the batch touched is settled.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, case, cast, delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.expression import BindParameter
 
 from contacts.adoption import adopt_wa_id
-from db.tables import contacts, conversations, message_statuses, messages
-from projector.merge import Fact, merge, message_wamid, verdict_fact
+from projector.bulk import columns, json_text, reduce, rows_insert
+from projector.settle import KNOWN_STATUSES, WAMID_ROWS, settle, wamid_rows
 from schemas.events import InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
-from schemas.status_rank import FAILED, RANK
 
-log = logging.getLogger(__name__)
+# Every statement is built once, here: a batch's rows are bound as arrays (see projector.bulk).
+_SET = ", ".join
 
-# A status that can become a message's status gets a row even before the message is known.
-KNOWN_STATUSES = frozenset({*RANK, FAILED})
+_INBOUND_COLUMNS = (("tenant_id", "uuid"), ("wamid", "text"), ("conversation_key", "text"), ("direction", "text"),
+                    ("type", "text"), ("text", "text"), ("payload", "jsonb"), ("sent_at", "timestamptz"))
+_INBOUND = rows_insert("messages", _INBOUND_COLUMNS, (
+    "ON CONFLICT ON CONSTRAINT uq_messages_tenant_wamid DO UPDATE SET "
+    + _SET(f"{k} = excluded.{k}" for k, _ in _INBOUND_COLUMNS[2:])
+    + " WHERE messages.message_id IS NULL RETURNING messages.id, messages.wamid, CAST(messages.tenant_id AS text)"))
+_QUEUED_COLUMNS = (("tenant_id", "uuid"), ("message_id", "text"), ("idempotency_key", "text"),
+                   ("conversation_key", "text"), ("direction", "text"), ("type", "text"), ("text", "text"),
+                   ("payload", "jsonb"), ("sent_at", "timestamptz"), ("requested_by", "text"),
+                   ("created_at", "timestamptz"))
+_QUEUED = rows_insert("messages", _QUEUED_COLUMNS, (
+    "ON CONFLICT ON CONSTRAINT uq_messages_tenant_message_id DO UPDATE SET "
+    + _SET(f"{k} = excluded.{k}" for k, _ in _QUEUED_COLUMNS[2:])))
+_RESULT_COLUMNS = (("tenant_id", "uuid"), ("message_id", "text"), ("idempotency_key", "text"),
+                   ("conversation_key", "text"), ("direction", "text"), ("result", "jsonb"), ("attempts", "integer"),
+                   ("ambiguous", "boolean"))
+_RESULT = rows_insert("messages", _RESULT_COLUMNS, (  # of two results for one message (a replay), the earlier stands
+    "ON CONFLICT ON CONSTRAINT uq_messages_tenant_message_id DO UPDATE SET "
+    + _SET(f"{k} = excluded.{k}" for k, _ in _RESULT_COLUMNS[2:])
+    + " WHERE messages.result IS NULL OR CAST(excluded.result ->> 'completed_at' AS timestamptz)"
+      " < CAST(messages.result ->> 'completed_at' AS timestamptz)"))
+_STATUS_COLUMNS = (("tenant_id", "uuid"), ("wamid", "text"), ("status", "text"), ("applied", "boolean"),
+                   ("status_at", "timestamptz"), ("error_code", "integer"), ("error_title", "text"),
+                   ("error_details", "text"), ("payload", "jsonb"))
+_STATUS = rows_insert("message_statuses", _STATUS_COLUMNS, (
+    "ON CONFLICT ON CONSTRAINT uq_statuses_tenant_wamid_status DO UPDATE SET "
+    + _SET(f"{k} = excluded.{k}" for k, _ in _STATUS_COLUMNS[4:])
+    + " WHERE excluded.status_at < message_statuses.status_at"))
+# The rows holding wamids: (tenant, wamid) → the row's message id and idempotency key.
+_HOLDERS = text(
+    "SELECT r.tenant_id AS tenant, m.wamid, m.message_id, m.idempotency_key FROM messages m "
+    "JOIN unnest(CAST(:tenants AS text[]), CAST(:wamids AS text[])) AS r(tenant_id, wamid) "
+    "ON m.tenant_id = CAST(r.tenant_id AS uuid) AND m.wamid = r.wamid")
 
-# Every statement is built once, here: each write only binds its values (the columns of an INSERT are
-# the keys of its parameters), so SQLAlchemy compiles each statement once and then takes it from its cache.
-_INBOUND_OWNED = ("conversation_key", "direction", "type", "text", "payload", "sent_at")
-_QUEUED_OWNED = ("idempotency_key", "conversation_key", "direction", "type", "text", "payload", "sent_at",
-                 "requested_by", "created_at")
-_RESULT_OWNED = ("idempotency_key", "conversation_key", "direction", "result", "attempts", "ambiguous")
-_STATUS_OWNED = ("status_at", "error_code", "error_title", "error_details", "payload")
-
-_message_insert = insert(messages)
-_new = _message_insert.excluded
-_INBOUND = _message_insert.on_conflict_do_update(
-    constraint="uq_messages_tenant_wamid", set_={k: _new[k] for k in _INBOUND_OWNED},
-    where=messages.c.message_id.is_(None)).returning(messages.c.id)
-_QUEUED = _message_insert.on_conflict_do_update(
-    constraint="uq_messages_tenant_message_id", set_={k: _new[k] for k in _QUEUED_OWNED})
-_RESULT = _message_insert.on_conflict_do_update(
-    constraint="uq_messages_tenant_message_id", set_={k: _new[k] for k in _RESULT_OWNED},
-    where=messages.c.result.is_(None)
-    | (cast(_new.result["completed_at"].astext, DateTime(timezone=True))
-       < cast(messages.c.result["completed_at"].astext, DateTime(timezone=True))))
-_WAMID_ROW = _message_insert.on_conflict_do_update(
-    constraint="uq_messages_tenant_wamid", where=messages.c.message_id.is_(None),
-    set_={"idempotency_key": func.coalesce(messages.c.idempotency_key, _new.idempotency_key)})
-
-_status_insert = insert(message_statuses)
-_STATUS = _status_insert.on_conflict_do_update(
-    constraint="uq_statuses_tenant_wamid_status", set_={k: _status_insert.excluded[k] for k in _STATUS_OWNED},
-    where=_status_insert.excluded.status_at < message_statuses.c.status_at)
-
-
-def _profile_statement() -> Any:
-    stmt = insert(contacts)
-    new = stmt.excluded
-    newer = new.profile_name.is_not(None) & (
-        contacts.c.profile_name_at.is_(None)
-        | (tuple_(contacts.c.profile_name_at, contacts.c.profile_name) < tuple_(new.profile_name_at, new.profile_name)))
-    named = {"profile_name": case((newer, new.profile_name), else_=contacts.c.profile_name),
-             "profile_name_at": case((newer, new.profile_name_at), else_=contacts.c.profile_name_at)}
-    return stmt.on_conflict_do_update(
-        constraint="uq_contacts_tenant_wa_id",
-        where=newer | new.phone.is_distinct_from(contacts.c.phone) | new.user_id.is_distinct_from(contacts.c.user_id)
-        | new.username.is_distinct_from(contacts.c.username),
-        set_={**named, "phone": func.coalesce(new.phone, contacts.c.phone),
-              "user_id": func.coalesce(new.user_id, contacts.c.user_id),
-              "username": func.coalesce(new.username, contacts.c.username), "updated_at": func.now()})
-
-
-_PROFILE = _profile_statement()
-
-_conversation_insert = insert(conversations)
-_cnew = _conversation_insert.excluded
-_TOUCH = _conversation_insert.on_conflict_do_nothing(index_elements=["key"])
-_TOUCH_AT = _conversation_insert.on_conflict_do_update(
-    index_elements=["key"],
-    set_={"last_message_at": func.greatest(conversations.c.last_message_at, _cnew.last_message_at)},
-    where=conversations.c.tenant_id == _cnew.tenant_id)
-_TOUCH_INBOUND = _conversation_insert.on_conflict_do_update(
-    index_elements=["key"],
-    set_={"last_message_at": func.greatest(conversations.c.last_message_at, _cnew.last_message_at),
-          "last_inbound_at": func.greatest(conversations.c.last_inbound_at, _cnew.last_inbound_at)},
-    where=conversations.c.tenant_id == _cnew.tenant_id)
-
-_TENANT: BindParameter[str] = bindparam("tenant")
-_WAMID: BindParameter[str] = bindparam("wamid_of")
-_ours = select(messages.c.id, messages.c.wamid, messages.c.idempotency_key, messages.c.conversation_key,
-               messages.c.result, messages.c.sent_at).where(messages.c.tenant_id == _TENANT,
-                                                             messages.c.message_id.is_not(None))
-_OURS_BY_ID = _ours.where(messages.c.message_id == bindparam("message_id_of"))
-_OURS_BY_WAMID = _ours.where(messages.c.wamid == _WAMID)
-_OURS_BY_KEY = _ours.where(messages.c.idempotency_key == bindparam("key")).order_by(messages.c.message_id).limit(1)
-_REPORTED = select(messages.c.wamid).where(
-    messages.c.tenant_id == _TENANT, messages.c.idempotency_key == bindparam("key"),
-    messages.c.message_id.is_(None), messages.c.direction == "outbound", messages.c.wamid.is_not(None))
-_WAMID_HOLDER = select(messages.c.id, messages.c.message_id, messages.c.idempotency_key).where(
-    messages.c.tenant_id == _TENANT, messages.c.wamid == _WAMID)
-_EARLY_ROW = select(messages.c.id).where(
-    messages.c.tenant_id == _TENANT, messages.c.wamid == _WAMID, messages.c.message_id.is_(None))
-_DELETE_ROW = delete(messages).where(messages.c.id == bindparam("row_id"))
-_UPDATE_ROW = update(messages).where(messages.c.id == bindparam("row_id"))  # SET: the parameters' columns
-_COUNTS = select(message_statuses.c.id).where(
-    message_statuses.c.tenant_id == _TENANT, message_statuses.c.wamid == _WAMID,
-    message_statuses.c.status.in_(sorted(KNOWN_STATUSES))).limit(1)
-_HISTORY = select(message_statuses.c.status, message_statuses.c.status_at, message_statuses.c.error_code,
-                  message_statuses.c.error_title, message_statuses.c.error_details).where(
-    message_statuses.c.tenant_id == _TENANT, message_statuses.c.wamid == _WAMID)
-_APPLIED = update(message_statuses).where(
-    message_statuses.c.tenant_id == _TENANT, message_statuses.c.wamid == _WAMID).values(
-    applied=message_statuses.c.status.in_(bindparam("applied_statuses", expanding=True)))
+# A contact's profile name is the one of its latest message (by Meta's timestamp, then name); its number,
+# BSUID and username are filled when a message brings them.
+_NEWER_NAME = ("(excluded.profile_name IS NOT NULL AND (contacts.profile_name_at IS NULL OR "
+               "(contacts.profile_name_at, contacts.profile_name) "
+               "< (excluded.profile_name_at, excluded.profile_name)))")
+_PROFILE_COLUMNS = (("tenant_id", "uuid"), ("wa_id", "text"), ("profile_name", "text"),
+                    ("profile_name_at", "timestamptz"), ("phone", "text"), ("user_id", "text"), ("username", "text"))
+_PROFILES = rows_insert("contacts", _PROFILE_COLUMNS, (
+    f"ON CONFLICT ON CONSTRAINT uq_contacts_tenant_wa_id DO UPDATE SET "
+    f"profile_name = CASE WHEN {_NEWER_NAME} THEN excluded.profile_name ELSE contacts.profile_name END, "
+    f"profile_name_at = CASE WHEN {_NEWER_NAME} THEN excluded.profile_name_at ELSE contacts.profile_name_at END, "
+    + _SET(f"{k} = coalesce(excluded.{k}, contacts.{k})" for k in ("phone", "user_id", "username"))
+    + f", updated_at = now() WHERE {_NEWER_NAME} OR "
+    + " OR ".join(f"excluded.{k} IS DISTINCT FROM contacts.{k}" for k in ("phone", "user_id", "username"))))
+# A conversation exists once a message names it; a message's time moves its activity forward, never back.
+_TOUCH_COLUMNS = (("key", "text"), ("tenant_id", "uuid"), ("phone_number_id", "text"), ("wa_id", "text"),
+                  ("last_message_at", "timestamptz"), ("last_inbound_at", "timestamptz"))
+_TOUCH = rows_insert("conversations", _TOUCH_COLUMNS, (
+    "ON CONFLICT (key) DO UPDATE SET "
+    "last_message_at = greatest(conversations.last_message_at, excluded.last_message_at), "
+    "last_inbound_at = greatest(conversations.last_inbound_at, excluded.last_inbound_at) "
+    "WHERE conversations.tenant_id = excluded.tenant_id AND excluded.last_message_at IS NOT NULL"))
 
 
-async def write_inbound(conn: AsyncConnection, event: InboundMessage) -> None:
-    tenant = event.tenant_id
-    assert tenant is not None
-    await _profile(conn, event)
-    await touch_conversation(conn, tenant, event.conversation_key, event.phone_number_id, event.wa_id,
-                             at=event.timestamp, inbound=True)
-    row_id = (await conn.execute(_INBOUND, {
-        "tenant_id": tenant, "wamid": event.wamid, "conversation_key": event.conversation_key,
-        "direction": "inbound", "type": event.type, "text": event.text, "payload": event.payload,
-        "sent_at": event.timestamp})).scalar()
-    if row_id is not None:  # its statuses may have come first
-        await _derive(conn, tenant, row_id, event.wamid, verdict=None, queued_at=None)
+@dataclass(frozen=True)
+class _Touch:
+    """A conversation a message names, and the time it moves its activity to (None: none)."""
+
+    key: str
+    tenant: str
+    phone_number_id: str
+    wa_id: str
+    at: datetime | None
+    inbound_at: datetime | None
 
 
-async def _profile(conn: AsyncConnection, event: InboundMessage) -> None:
-    """The contact's profile name is the one of its latest message (by Meta's timestamp, then name); its
-    number, BSUID and username are filled when a message brings them (and the username follows the latest)."""
-    await conn.execute(_PROFILE, {
-        "tenant_id": event.tenant_id, "wa_id": event.wa_id, "profile_name": event.profile_name,
-        "profile_name_at": event.timestamp if event.profile_name else None, "phone": event.phone,
-        "user_id": event.user_id, "username": event.username})
+def _touch_kept(kept: _Touch, new: _Touch) -> _Touch:
+    return _Touch(kept.key, kept.tenant, kept.phone_number_id, kept.wa_id, _latest(kept.at, new.at),
+                  _latest(kept.inbound_at, new.inbound_at))
 
 
-async def touch_conversation(conn: AsyncConnection, tenant: str, key: str, phone_number_id: str, wa_id: str, *,
-                             at: datetime | None, inbound: bool = False) -> None:
-    """Make sure the conversation exists; a message at ``at`` moves its activity forward, never back."""
-    statement = _TOUCH if at is None else _TOUCH_INBOUND if inbound else _TOUCH_AT
-    await conn.execute(statement, {"key": key, "tenant_id": tenant, "phone_number_id": phone_number_id,
-                                   "wa_id": wa_id, "last_message_at": at, "last_inbound_at": at if inbound else None})
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
-async def write_queued(conn: AsyncConnection, event: MessageQueued) -> None:
-    await touch_conversation(conn, event.tenant_id, event.conversation_key, event.phone_number_id, event.to,
-                             at=event.created_at)
-    body = event.message.get(event.message_type)
-    text = body.get("body") if event.message_type == "text" and isinstance(body, dict) else None
-    await conn.execute(_QUEUED, {
-        "tenant_id": event.tenant_id, "message_id": event.message_id, "idempotency_key": event.idempotency_key,
-        "conversation_key": event.conversation_key, "direction": "outbound", "type": event.message_type,
-        "text": text, "payload": event.message, "sent_at": event.created_at, "requested_by": event.requested_by,
-        "created_at": event.created_at})
-    await _settle(conn, event.tenant_id, message_id=event.message_id)
+async def write_messages(conn: AsyncConnection, inbound: Sequence[InboundMessage], queued: Sequence[MessageQueued],
+                         results: Sequence[OutboundResult], statuses: Sequence[StatusUpdate]) -> None:
+    """Write a batch's messages, results and statuses (each list in the batch's order), then settle every
+    message they are about."""
+    touches = [_Touch(e.conversation_key, str(e.tenant_id), e.phone_number_id, e.wa_id, e.timestamp, e.timestamp)
+               for e in inbound]
+    touches += [_Touch(e.conversation_key, e.tenant_id, e.phone_number_id, e.to, e.created_at, None) for e in queued]
+    touches += [_Touch(e.conversation_key, e.tenant_id, e.phone_number_id, e.to, None, None) for e in results]
+    if statuses:
+        await _write_statuses(conn, statuses)
+    inbound_rows = await _write_inbound(conn, inbound) if inbound else []
+    if queued:
+        await _write_queued(conn, queued)
+    if results:
+        await _write_results(conn, results)
+    touches += await _hold_wamids(conn, statuses)
+    await _touch(conn, touches)
+    await settle(conn, [(e.tenant_id, e.message_id) for e in (*queued, *results)],
+                 [(str(e.tenant_id), e.wamid, e.biz_opaque_callback_data) for e in statuses],
+                 [(tenant, row_id, wamid) for row_id, wamid, tenant in inbound_rows])  # statuses may have come first
+    for result in results:
+        if result.outcome == "accepted":  # Meta named the recipient by another id: the contact takes it
+            await adopt_wa_id(conn, result.tenant_id, result.to, result.wa_id)
 
 
-async def write_result(conn: AsyncConnection, result: OutboundResult) -> None:
-    """The verdict; of two results for one message (a replay), the earlier one stands."""
-    await touch_conversation(conn, result.tenant_id, result.conversation_key, result.phone_number_id, result.to,
-                             at=None)
-    verdict = {"outcome": result.outcome, "wamid": result.wamid, "error_code": result.error_code,
-               "error_title": result.error_title, "error_details": result.error_details,
-               "ambiguous": result.ambiguous, "completed_at": result.completed_at.isoformat()}
-    await conn.execute(_RESULT, {
-        "tenant_id": result.tenant_id, "message_id": result.message_id, "idempotency_key": result.idempotency_key,
-        "conversation_key": result.conversation_key, "direction": "outbound", "result": verdict,
-        "attempts": result.attempts, "ambiguous": result.ambiguous})
-    await _settle(conn, result.tenant_id, message_id=result.message_id)
-    if result.outcome == "accepted":  # Meta named the recipient by another id: the contact takes it
-        await adopt_wa_id(conn, result.tenant_id, result.to, result.wa_id)
+async def _write_inbound(conn: AsyncConnection, events: Sequence[InboundMessage]) -> list[Any]:
+    """Inbound messages and their senders' profiles; the message rows written (an outbound message of ours
+    holding the wamid is left alone)."""
+    profiles = reduce(events, lambda e: (e.tenant_id, e.wa_id), _profile_kept)
+    await conn.execute(_PROFILES, columns([k for k, _ in _PROFILE_COLUMNS], [
+        (e.tenant_id, e.wa_id, e.profile_name, e.timestamp if e.profile_name else None, e.phone, e.user_id,
+         e.username) for e in profiles.values()]))
+    last = reduce(events, lambda e: (e.tenant_id, e.wamid), lambda kept, new: new)
+    return list(await conn.execute(_INBOUND, columns([k for k, _ in _INBOUND_COLUMNS], [
+        (e.tenant_id, e.wamid, e.conversation_key, "inbound", e.type, e.text, json_text(e.payload), e.timestamp)
+        for e in last.values()])))
 
 
-async def write_status(conn: AsyncConnection, event: StatusUpdate) -> None:
-    tenant = event.tenant_id
-    assert tenant is not None
-    await conn.execute(_STATUS, {
-        "tenant_id": tenant, "wamid": event.wamid, "status": event.status, "applied": False,
-        "status_at": event.timestamp, "error_code": event.error_code, "error_title": event.error_title,
-        "error_details": event.error_details, "payload": event.payload})
-    key = event.biz_opaque_callback_data
-    if event.status in KNOWN_STATUSES:  # a status that counts gives its wamid a row (until our message adopts it)
-        row = (await conn.execute(_WAMID_HOLDER, {"tenant": tenant, "wamid_of": event.wamid})).first()
+def _profile_kept(kept: InboundMessage, new: InboundMessage) -> InboundMessage:
+    """What a sequence of two profile upserts leaves: the later-named profile, and each of number, BSUID and
+    username as the later message brings it, else the earlier."""
+    named = kept if new.profile_name is None or (
+        kept.profile_name is not None and (kept.timestamp, kept.profile_name) >= (new.timestamp, new.profile_name)) \
+        else new
+    return named.model_copy(update={k: getattr(kept, k) if getattr(new, k) is None else getattr(new, k)
+                                    for k in ("phone", "user_id", "username")})
+
+
+async def _write_queued(conn: AsyncConnection, events: Sequence[MessageQueued]) -> None:
+    last = reduce(events, lambda e: (e.tenant_id, e.message_id), lambda kept, new: new)
+    rows = []
+    for e in last.values():
+        body = e.message.get(e.message_type)
+        text_ = body.get("body") if e.message_type == "text" and isinstance(body, dict) else None
+        rows.append((e.tenant_id, e.message_id, e.idempotency_key, e.conversation_key, "outbound", e.message_type,
+                     text_, json_text(e.message), e.created_at, e.requested_by, e.created_at))
+    await conn.execute(_QUEUED, columns([k for k, _ in _QUEUED_COLUMNS], rows))
+
+
+async def _write_results(conn: AsyncConnection, events: Sequence[OutboundResult]) -> None:
+    earliest = reduce(events, lambda e: (e.tenant_id, e.message_id),
+                      lambda kept, new: new if new.completed_at < kept.completed_at else kept)
+    await conn.execute(_RESULT, columns([k for k, _ in _RESULT_COLUMNS], [
+        (e.tenant_id, e.message_id, e.idempotency_key, e.conversation_key, "outbound", json_text({
+            "outcome": e.outcome, "wamid": e.wamid, "error_code": e.error_code, "error_title": e.error_title,
+            "error_details": e.error_details, "ambiguous": e.ambiguous, "completed_at": e.completed_at.isoformat()}),
+         e.attempts, e.ambiguous) for e in earliest.values()]))
+
+
+async def _write_statuses(conn: AsyncConnection, events: Sequence[StatusUpdate]) -> None:
+    earliest = reduce(events, lambda e: (e.tenant_id, e.wamid, e.status),
+                      lambda kept, new: new if new.timestamp < kept.timestamp else kept)
+    await conn.execute(_STATUS, columns([k for k, _ in _STATUS_COLUMNS], [
+        (e.tenant_id, e.wamid, e.status, False, e.timestamp, e.error_code, e.error_title, e.error_details,
+         json_text(e.payload)) for e in earliest.values()]))
+
+
+async def _hold_wamids(conn: AsyncConnection, events: Sequence[StatusUpdate]) -> list[_Touch]:
+    """A wamid with a status that counts gets a row of its own until our message adopts it, with the first
+    idempotency key its statuses carry; returns the conversations of the wamids that had no row."""
+    counting = [e for e in events if e.status in KNOWN_STATUSES]
+    if not counting:
+        return []
+    first = reduce(counting, lambda e: (str(e.tenant_id), e.wamid),
+                   lambda kept, new: kept if kept.biz_opaque_callback_data or not new.biz_opaque_callback_data
+                   else kept.model_copy(update={"biz_opaque_callback_data": new.biz_opaque_callback_data}))
+    held = {(r.tenant, r.wamid): r for r in await conn.execute(_HOLDERS, {
+        "tenants": [t for t, _ in first], "wamids": [w for _, w in first]})}
+    touches: list[_Touch] = []
+    rows = []
+    for (tenant, wamid), e in first.items():
+        row, key = held.get((tenant, wamid)), e.biz_opaque_callback_data
         if row is None:
-            await touch_conversation(conn, tenant, event.conversation_key, event.phone_number_id,
-                                     event.recipient_id, at=None)
+            touches.append(_Touch(e.conversation_key, tenant, e.phone_number_id, e.recipient_id, None, None))
         if row is None or (row.message_id is None and row.idempotency_key is None and key is not None):
-            await _wamid_row(conn, tenant, event.wamid, event.conversation_key, key)
-    await _settle(conn, tenant, wamid=event.wamid, key=key)
+            rows.append((tenant, wamid, key, e.conversation_key))
+    if rows:
+        await conn.execute(WAMID_ROWS, wamid_rows(rows))
+    return touches
 
 
-# --- deriving -----------------------------------------------------------------------------------
-
-async def _settle(conn: AsyncConnection, tenant: str, *, message_id: str | None = None, wamid: str | None = None,
-                  key: str | None = None) -> None:
-    """Give our message its wamid and derived fields, and the rows of other wamids theirs."""
-    others = {wamid} if wamid else set()
-    main = await _message(conn, tenant, message_id=message_id, wamid=wamid, key=key)
-    if main is not None:
-        verdict_wamid = main.result.get("wamid") if main.result else None
-        reported = {main.wamid} if main.wamid else set()
-        if verdict_wamid is None and main.idempotency_key is not None:
-            reported |= set((await conn.execute(_REPORTED, {"tenant": tenant,
-                                                            "key": main.idempotency_key})).scalars())
-        current = message_wamid(verdict_wamid, reported)
-        if current != main.wamid and not await _adopt(conn, tenant, main.id, current):
-            current = main.wamid
-        elif current != main.wamid and main.wamid is not None and await _counts(conn, tenant, main.wamid):
-            # A copy it had adopted is not its own after all: it keeps its statuses in a row of its own.
-            await _wamid_row(conn, tenant, main.wamid, main.conversation_key, main.idempotency_key)
-            others.add(main.wamid)
-        others.discard(current)
-        await _derive(conn, tenant, main.id, current, verdict=main.result, queued_at=main.sent_at)
-    for other in sorted(others):
-        row_id = (await conn.execute(_EARLY_ROW, {"tenant": tenant, "wamid_of": other})).scalar()
-        if row_id is not None:
-            await _derive(conn, tenant, row_id, other, verdict=None, queued_at=None)
-
-
-async def _message(conn: AsyncConnection, tenant: str, *, message_id: str | None, wamid: str | None,
-                   key: str | None) -> Any:
-    """Our outbound message these facts are about: by message id, by wamid, else by idempotency key."""
-    if message_id is not None:
-        return (await conn.execute(_OURS_BY_ID, {"tenant": tenant, "message_id_of": message_id})).first()
-    row = (await conn.execute(_OURS_BY_WAMID, {"tenant": tenant, "wamid_of": wamid})).first() if wamid else None
-    if row is None and key is not None:
-        row = (await conn.execute(_OURS_BY_KEY, {"tenant": tenant, "key": key})).first()
-    return row
-
-
-async def _adopt(conn: AsyncConnection, tenant: str, row_id: int, wamid: str | None) -> bool:
-    """Move ``wamid`` to our message (its early row goes); False when another message holds it."""
-    if wamid is not None:
-        holder = (await conn.execute(_WAMID_HOLDER, {"tenant": tenant, "wamid_of": wamid})).first()
-        if holder is not None and holder.message_id is not None:
-            log.warning("wamid %s of message row %s already belongs to message %s", wamid, row_id, holder.message_id)
-            return False
-        if holder is not None:
-            await conn.execute(_DELETE_ROW, {"row_id": holder.id})
-    await conn.execute(_UPDATE_ROW, {"row_id": row_id, "wamid": wamid})
-    return True
-
-
-async def _counts(conn: AsyncConnection, tenant: str, wamid: str) -> bool:
-    """Whether ``wamid`` has a status that can become a message's status."""
-    return (await conn.execute(_COUNTS, {"tenant": tenant, "wamid_of": wamid})).first() is not None
-
-
-async def _wamid_row(conn: AsyncConnection, tenant: str, wamid: str, conversation_key: str, key: str | None) -> None:
-    """The row of a wamid that is not (yet) our message's, with the idempotency key its statuses carry."""
-    await conn.execute(_WAMID_ROW, {"tenant_id": tenant, "wamid": wamid, "idempotency_key": key,
-                                    "conversation_key": conversation_key, "direction": "outbound"})
-
-
-async def _derive(conn: AsyncConnection, tenant: str, row_id: int, wamid: str | None, *,
-                  verdict: dict[str, Any] | None, queued_at: datetime | None) -> None:
-    """Status, status_at and error of a row (and its history's ``applied``) from its facts alone."""
-    history = (await conn.execute(_HISTORY, {"tenant": tenant, "wamid_of": wamid})).all() if wamid else []
-    facts = [Fact(r.status, r.status_at, r.error_code, r.error_title, r.error_details) for r in history]
-    if verdict is not None:
-        facts.append(verdict_fact(verdict, meta_reported=bool(history)))
-    if not facts and queued_at is None:
-        return  # nothing to derive from (statuses are never removed, so nothing was derived before either)
-    merged = merge(facts)
-    status, at = merged.status, merged.at
-    if status is None and queued_at is not None:
-        status, at = "queued", queued_at
-    await conn.execute(_UPDATE_ROW, {"row_id": row_id, "status": status, "status_at": at,
-                                     "error_code": merged.error_code, "error_title": merged.error_title,
-                                     "error_details": merged.error_details})
-    if history:
-        await conn.execute(_APPLIED, {"tenant": tenant, "wamid_of": wamid,
-                                      "applied_statuses": sorted(merged.applied)})
+async def _touch(conn: AsyncConnection, touches: Sequence[_Touch]) -> None:
+    """Make sure the conversations exist and move their activity forward (a batch names each conversation with
+    one tenant: ``projector.writer``)."""
+    if touches:
+        folded = reduce(touches, lambda t: t.key, _touch_kept)
+        await conn.execute(_TOUCH, columns([k for k, _ in _TOUCH_COLUMNS], [
+            (t.key, t.tenant, t.phone_number_id, t.wa_id, t.at, t.inbound_at) for t in folded.values()]))

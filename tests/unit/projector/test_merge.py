@@ -103,7 +103,7 @@ def test_an_ambiguous_failure_yields_to_meta_statuses(reported: bool) -> None:
 def test_a_local_failure_and_its_status_agree_and_the_status_is_applied() -> None:
     local = dict(wamid="local.m1", error_code=-1, error_title="outside_service_window", error_details="template")
     status = Fact("failed", at(0.5), -1, "outside_service_window", "template")
-    got = in_every_order([verdict_fact(verdict("failed", **local), meta_reported=True), status])
+    got = in_every_order([verdict_fact(verdict("failed", 0.5, **local), meta_reported=True), status])
     assert (got.status, got.error_code, got.applied) == ("failed", -1, {"failed"})
 
 
