@@ -5,9 +5,11 @@ so only the Graph calls are measured), then runs the dispatcher process in three
 feeds it ``OutboundRequest`` records directly:
 
 1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare
-   ``httpx.AsyncClient`` loop (same concurrency and connections as the dispatcher) sending the same Graph
-   calls to the same simulator; ``ratio`` = dispatcher / ceiling. With ``--scale dispatcher=2`` the limits-off
-   run is repeated with two dispatcher processes (one consumer group);
+   ``httpx.AsyncClient`` loop (same concurrency, connections and event loop, uvloop, as the dispatcher)
+   sending the same Graph calls to the same simulator; ``ratio`` = dispatcher / ceiling. Each side's CPU
+   milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison, robust to a
+   machine that other work loads). With ``--scale dispatcher=2`` the limits-off run is repeated with two
+   dispatcher processes (one consumer group);
 2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
    sliding 1-second windows held more accepted messages than the limit (from the simulator's log);
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog.
@@ -15,9 +17,9 @@ feeds it ``OutboundRequest`` records directly:
 The defaults (5,000 sends, 5 s limited runs, a 10,000 bulk backlog) finish within five minutes; the issue's
 long version: ``--sends 20000 --seconds 10 --bulk 100000``.
 
-Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… rate80=… rate1000=… over_limit_windows=…
-interactive_p99_idle_ms=… interactive_p99_bulk_ms=… bulk_idle_ratio=…`` (and ``max_sps_2=`` with two
-dispatchers).
+Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
+cpu_ratio=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=… interactive_p99_bulk_ms=…
+bulk_idle_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
+import psutil
+import uvloop
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from broker.producer import AsyncProducer
@@ -40,6 +45,7 @@ from config.settings import CoreSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
+from stack.processes import wait_until
 from stack.scale import process_names
 from tenants.commands import attach_number, create_tenant
 from vault.cipher import Vault, generate_key_spec
@@ -50,6 +56,7 @@ HTTP_CONNECTIONS = 4
 INTERACTIVE_MAX_S = 30.0  # each interactive measurement stops producing after this long
 CEILING_MAX_S = 30.0  # the ceiling's loop stops sending after this long (a loaded machine: fewer sends)
 MAX_WAIT_S = 45.0  # a limits-off run reports what was accepted by then
+READY_MAX_S = 120.0  # a dispatcher serves its metrics within this long of its start (a loaded machine: slowly)
 QUIET_WEBHOOKS = {"enabled": False}
 
 
@@ -64,6 +71,7 @@ class Bench:
         self.tokens: dict[str, str] = {}
         self.producer: Producer | None = None
         self.recipients = 0  # every request goes to a new recipient: no pair limit in the way
+        self.cpu: Callable[[], float] = lambda: 0.0  # CPU seconds of the running dispatchers so far
 
     def start(self) -> None:
         stack = self.stack
@@ -100,6 +108,10 @@ class Bench:
         self.stack.start_dispatcher(vault_keys=self.vault_keys, name=name, concurrency=str(CONCURRENCY),
                                     http_connections=str(HTTP_CONNECTIONS), **settings)
         children = [self.stack.children[each] for each in process_names(name, processes)]
+        for each in process_names(name, processes):  # a loaded machine imports slowly: time it apart
+            url = self.stack.metrics_url(each)
+            wait_until(partial(_answers, url), timeout=READY_MAX_S, what=f"{each}'s metrics")
+        self.cpu = lambda: sum(sum(psutil.Process(c.pid).cpu_times()[:2]) for c in children)
         try:
             yield
         finally:
@@ -146,6 +158,13 @@ class Bench:
         self.stack.stop()
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_accepted(bench: Bench, target: int, timeout: float) -> int:
     """Wait until ``target`` sends were accepted or ``timeout`` passed; the count accepted (reported, not raised:
     an overloaded run still gives its rate)."""
@@ -177,18 +196,22 @@ def over_limit_windows(times: list[float], limit: int) -> int:
     return over
 
 
-def measure_max(bench: Bench, count: int, processes: int = 1) -> float:
+def measure_max(bench: Bench, count: int, processes: int = 1) -> tuple[float, float]:
+    """Sends per second as the simulator saw them, and the dispatchers' CPU milliseconds per send."""
     bench.reset()
     with bench.dispatcher(processes, rate_limits="false"):
+        before = bench.cpu()
         bench.produce("max", count)
-        wait_accepted(bench, count, timeout=MAX_WAIT_S)
-    return steady_rate(bench.accepted_times("max"))
+        accepted = wait_accepted(bench, count, timeout=MAX_WAIT_S)
+        cpu_s = bench.cpu() - before
+    return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(accepted, 1)
 
 
-def measure_ceiling(bench: Bench, count: int) -> float:
+def measure_ceiling(bench: Bench, count: int) -> tuple[float, float]:
     """A bare client loop: ``count`` Graph sends from the "max" number by ``CONCURRENCY`` workers, at most
     ``HTTP_CONNECTIONS`` calls on as many connections (the dispatcher's call gate), as the dispatcher sends
-    them; sends per second as the simulator saw them."""
+    them, on the dispatcher's event loop (uvloop); sends per second as the simulator saw them, and the loop's
+    CPU milliseconds per send."""
     bench.reset()
     pnid, token = bench.numbers["max"], bench.tokens["max"]
 
@@ -216,8 +239,10 @@ def measure_ceiling(bench: Bench, count: int) -> float:
 
             await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
-    asyncio.run(loop())
-    return steady_rate(bench.accepted_times("max"))
+    cpu = time.thread_time()
+    uvloop.run(loop())
+    cpu_s = time.thread_time() - cpu
+    return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(bench.accepted(), 1)
 
 
 def measure_limited(bench: Bench, number: str, limit: int, seconds: int) -> tuple[float, int]:
@@ -283,15 +308,16 @@ def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, intera
     bench = Bench()
     try:
         bench.start()
-        ceiling_sps = measure_ceiling(bench, max_count)
+        ceiling_sps, ceiling_cpu = measure_ceiling(bench, max_count)
         print(f"ceiling: {ceiling_sps:.0f} sends/s from a bare client loop (up to {max_count} sends, "
-              f"{CEILING_MAX_S:.0f} s at most)", flush=True)
-        max_sps = measure_max(bench, max_count)
+              f"{CEILING_MAX_S:.0f} s at most), {ceiling_cpu:.2f} CPU ms per send", flush=True)
+        max_sps, max_cpu = measure_max(bench, max_count)
         print(f"limits off: {max_sps:.0f} sends/s from one dispatcher ({max_count} sends), "
-              f"{_ratio(max_sps, ceiling_sps):.3f} of the ceiling", flush=True)
+              f"{_ratio(max_sps, ceiling_sps):.3f} of the ceiling; {max_cpu:.2f} CPU ms per send, "
+              f"{_ratio(ceiling_cpu, max_cpu):.3f} of the ceiling's per-send cost", flush=True)
         scaled = ""
         if dispatchers > 1:
-            max_sps_n = measure_max(bench, max_count, dispatchers)
+            max_sps_n, _ = measure_max(bench, max_count, dispatchers)
             print(f"limits off: {max_sps_n:.0f} sends/s from {dispatchers} dispatchers "
                   f"({_ratio(max_sps_n, max_sps):.2f}x one)", flush=True)
             scaled = f" max_sps_{dispatchers}={max_sps_n:.0f}"
@@ -310,7 +336,9 @@ def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, intera
                   flush=True)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
-              f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} rate80={rate80:.3f} rate1000={rate1000:.3f} "
+              f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} cpu_ms_per_send={max_cpu:.2f} "
+              f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
+              f"rate80={rate80:.3f} rate1000={rate1000:.3f} "
               f"over_limit_windows={over80 + over1000} interactive_p99_idle_ms={p99(idle):.1f} "
               f"interactive_p99_bulk_ms={p99(busy):.1f} bulk_idle_ratio={_ratio(p99(busy), p99(idle)):.2f}", flush=True)
         return 0

@@ -15,9 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 import redis as redis_sync
-import redis.asyncio as aioredis
 
 from config import redis_keys
+from dispatcher.coalesce import ScriptHost
 
 DEFAULT_TTL_S = 7 * 24 * 3600
 
@@ -151,7 +151,8 @@ class Record:
 class IdempotencyStore:
     """Records each send's idempotency key in Redis before and after the Graph call."""
 
-    def __init__(self, redis: aioredis.Redis, *, ttl_s: int = DEFAULT_TTL_S) -> None:
+    def __init__(self, redis: ScriptHost, *, ttl_s: int = DEFAULT_TTL_S) -> None:
+        """``redis``: a client, or a ``ScriptBatcher`` that pipelines the calls of concurrent senders."""
         self.ttl_s = ttl_s
         self._begin = redis.register_script(_BEGIN)
         self._finish = redis.register_script(_FINISH)

@@ -35,9 +35,17 @@ class Work:
 
 
 class Scheduler:
-    """Per-conversation FIFOs, one request in flight per conversation, interactive first."""
+    """Per-conversation FIFOs, one request in flight per conversation, interactive first.
 
-    def __init__(self) -> None:
+    At most ``max_bulk`` bulk requests are worked on at once (default: no bound), so that the workers left
+    over are always free for an interactive reply: it never waits for a bulk send to finish.
+    """
+
+    def __init__(self, *, max_bulk: int | None = None) -> None:
+        if max_bulk is not None and max_bulk < 1:
+            raise ValueError("max_bulk must be at least 1")
+        self.max_bulk = max_bulk
+        self.working_bulk = 0
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
         self._blocked: dict[str, str] = {}
@@ -93,6 +101,8 @@ class Scheduler:
         while True:
             self._release_timers()
             for lane in (True, False):
+                if not lane and self.max_bulk is not None and self.working_bulk >= self.max_bulk:
+                    break  # done() or again() of a bulk request wakes the workers
                 while self._ready[lane]:
                     key = self._ready[lane].popleft()
                     queue = self._queues.get(key)
@@ -101,6 +111,8 @@ class Scheduler:
                     work = queue.popleft()
                     self._busy.add(key)
                     self._count(work, -1)
+                    if not lane:
+                        self.working_bulk += 1
                     return work
             self._wakeup.clear()
             timeout = self._timers[0][0] - time.monotonic() if self._timers else None
@@ -119,9 +131,14 @@ class Scheduler:
 
     def done(self, work: Work) -> None:
         """The conversation's current request is finished: its next one may go."""
-        key = work.request.conversation_key
-        self._busy.discard(key)
-        self._schedule(key)
+        self._finished(work)
+        self._schedule(work.request.conversation_key)
+
+    def _finished(self, work: Work) -> None:
+        self._busy.discard(work.request.conversation_key)
+        if not work.interactive:
+            self.working_bulk -= 1
+            self._wakeup.set()
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""
@@ -129,7 +146,7 @@ class Scheduler:
         work.not_before = time.monotonic() + delay_s
         self._queues.setdefault(key, deque()).appendleft(work)
         self._count(work, +1)
-        self._busy.discard(key)
+        self._finished(work)
         self._schedule(key)
 
     def drop_partitions(self, revoked: set[tuple[str, int]]) -> int:

@@ -27,6 +27,7 @@ from config import redis_keys
 from config.settings import DispatcherSettings
 from dispatcher.accounts import Accounts, NumberProfile
 from dispatcher.campaigns import SENDING, CampaignGate
+from dispatcher.coalesce import ScriptBatcher
 from dispatcher.exceptions import (
     AmbiguousOutcome,
     AuthorizationError,
@@ -78,8 +79,9 @@ class Sender:
         self.redis = redis
         self.accounts = accounts
         self.graph = graph
-        self.idempotency = IdempotencyStore(redis)
-        self.limits = RateLimiter(redis, margin=settings.rate_margin, pair_interval_s=settings.pair_interval_s,
+        self.scripts = ScriptBatcher(redis)  # the Lua calls of concurrent sends share pipelines
+        self.idempotency = IdempotencyStore(self.scripts)
+        self.limits = RateLimiter(self.scripts, margin=settings.rate_margin, pair_interval_s=settings.pair_interval_s,
                                   pair_burst=settings.pair_burst)
         self.owner = f"{settings.worker_id}:{os.getpid()}:{time.time():.0f}"
         self.counts: Counter[str] = Counter()

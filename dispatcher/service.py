@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 
+import uvloop
 from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -62,6 +63,8 @@ from vault.cipher import Vault
 
 log = logging.getLogger(__name__)
 
+INTERACTIVE_SHARE = 8  # one worker in 8 is kept from bulk sends: a reply never waits for a free worker
+
 
 class Dispatcher:
     """Consumer, scheduler, workers and committer of one dispatcher process."""
@@ -91,7 +94,7 @@ class Dispatcher:
         ), self.redis, self.producer)
         self.templates = TemplateWorker(settings, self.graph, self.engine, vault, self.redis, self.producer,
                                         retry_base_s=settings.retry_base_s)
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE))
         self.offsets = OffsetTracker()
         self.group_metrics = GroupMetrics(DISPATCHER_GROUP)
         self._bulk_paused = False
@@ -293,5 +296,5 @@ def run(settings: DispatcherSettings | None = None) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await dispatcher.run()
 
-    asyncio.run(main())
+    uvloop.run(main())  # the cheaper event loop the ingress and the simulator run on too
 

@@ -14,7 +14,7 @@ def _work(message_id: str, *, to: str = "1555", lane: str = "interactive", offse
           attempt: int = 0) -> Work:
     request = OutboundRequest(event_id=message_id, tenant_id="t", message_id=message_id,
                               idempotency_key=f"t:{message_id}", phone_number_id="pn", to=to,
-                              message={"type": "text", "text": {"body": message_id}}, lane=lane,  # type: ignore[arg-type]
+                              message={"type": "text", "text": {"body": message_id}}, lane=lane,
                               created_at=datetime.now(UTC), attempt=attempt)
     return Work(request, f"outbound.{lane}", 0, offset)
 
@@ -94,3 +94,26 @@ def test_revoked_partitions_are_forgotten() -> None:
     scheduler.add(_work("z", offset=3))
     assert scheduler.drop_partitions({("outbound.interactive", 0)}) == 1
     assert scheduler.queued_interactive == 0
+
+
+async def test_bulk_work_is_bounded_and_a_reply_takes_a_free_worker() -> None:
+    scheduler = Scheduler(max_bulk=2)
+    bulk = [_work(f"b{i}", to=f"2{i}", lane="bulk", offset=i) for i in range(4)]
+    for work in bulk:
+        scheduler.add(work)
+    assert [await scheduler.next(), await scheduler.next()] == bulk[:2]
+    third = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not third.done() and scheduler.working_bulk == 2  # two bulk sends at most
+    reply = _work("reply", to="3000", offset=9)
+    scheduler.add(reply)
+    assert await asyncio.wait_for(third, 1) is reply  # the waiting worker takes the reply
+    scheduler.done(reply)
+    scheduler.again(bulk[0], 0.0)  # a bulk request put back frees its place too
+    assert await asyncio.wait_for(scheduler.next(), 1) is bulk[2]
+    fourth = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not fourth.done()
+    scheduler.done(bulk[1])
+    assert await asyncio.wait_for(fourth, 1) is bulk[3]
+    assert scheduler.working_bulk == 2

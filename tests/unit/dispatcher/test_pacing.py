@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 from dispatcher.pacing import CallGate, NumberPacer
+from dispatcher.ratelimit import Slots
 
 
 class _Limiter:
@@ -18,14 +19,15 @@ class _Limiter:
         self.next_at = 0.0
         self.calls = 0
 
-    async def reserve_number(self, _number: str, _rate: float, *, max_wait_s: float) -> float | None:
+    async def reserve_slots(self, _number: str, _rate: float, count: int, *, max_wait_s: float) -> Slots:
         self.calls += 1
         now = asyncio.get_running_loop().time()
         start = max(now, self.next_at)
         if start - now > max_wait_s:
-            return None
-        self.next_at = start + self.interval
-        return start - now
+            return Slots(0, start - now, self.interval)
+        booked = min(count, int((max_wait_s - (start - now)) / self.interval) + 1 if self.interval else count)
+        self.next_at = start + self.interval * booked
+        return Slots(booked, start - now, self.interval)
 
 
 async def test_a_reply_overtakes_the_bulk_sends_queued_before_it() -> None:

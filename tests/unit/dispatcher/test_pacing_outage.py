@@ -8,6 +8,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dispatcher.pacing import NumberPacer
+from dispatcher.ratelimit import Slots
 
 
 class FlakyLimits:
@@ -19,11 +20,11 @@ class FlakyLimits:
         self.failures = failures
         self.calls = 0
 
-    async def reserve_number(self, phone_number_id: str, rate: float, *, max_wait_s: float) -> float | None:
+    async def reserve_slots(self, phone_number_id: str, rate: float, count: int, *, max_wait_s: float) -> Slots:
         self.calls += 1
         if self.calls <= self.failures:
             raise RedisConnectionError("Connection closed by server.")
-        return 0.0
+        return Slots(1, 0.0, 1 / rate)
 
 
 async def test_waiters_are_served_after_the_limiter_failed() -> None:

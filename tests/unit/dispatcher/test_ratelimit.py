@@ -141,3 +141,16 @@ def test_tolerance_must_stay_below_margin() -> None:
         RateLimiter(aioredis.Redis(), margin=0.01, tolerance_s=0.01)
     with pytest.raises(ValueError):
         SlowDownPolicy(multiplier=1.0)
+
+
+async def test_reserve_slots_books_consecutive_slots_within_the_lookahead(redis_client: aioredis.Redis,
+                                                                           uid: str) -> None:
+    limiter = RateLimiter(redis_client)
+    first = await limiter.reserve_slots(uid, 100, 50, max_wait_s=0.1)
+    assert first.interval_s == pytest.approx(1.02 / 100)
+    assert first.booked == 10 and first.delay_s == 0  # slots 0, T, … 9T ≤ 0.1 s; 10T is further
+    second = await limiter.reserve_slots(uid, 100, 50, max_wait_s=0.05)
+    assert second.booked == 0 and 0.05 < second.delay_s <= 10 * first.interval_s  # none due within 50 ms
+    later = await limiter.reserve_slots(uid, 100, 3, max_wait_s=0.5)
+    assert later.booked == 3 and later.delay_s == pytest.approx(10 * first.interval_s, abs=0.05)
+    assert await limiter.acquire_number(uid, 100) > 12 * first.interval_s - 0.06  # the polling API sees them

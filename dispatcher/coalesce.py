@@ -1,0 +1,116 @@
+"""Lua calls to Redis coalesced: the calls made in one event-loop turn go out as one pipeline.
+
+The dispatcher's workers each run a few Lua scripts per send (idempotency record, rate slots). Sent one
+by one, every call is its own round trip and its own trip through the connection pool; with hundreds of
+sends in flight, most of a turn's calls can share a single write and a single read instead. Each call
+still runs as its own atomic script on the server (calls made one after another by one coroutine stay in
+that order: each awaits its reply), so nothing of a script's guarantees changes; a failure of the pipeline
+as a whole fails each of its calls.
+
+``ScriptBatcher.register_script`` has the signature of ``redis.asyncio.Redis.register_script`` (the
+returned callable takes ``keys`` and ``args``), so the stores that take a client take a batcher as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+MAX_BATCH = 256  # calls per pipeline; a busier turn sends several
+
+
+class ScriptHost(Protocol):
+    """What the dispatcher's stores need of Redis: scripts to register (a client or a ``ScriptBatcher``)."""
+
+    def register_script(self, script: str) -> Callable[..., Awaitable[Any]]: ...
+
+
+_Pending = tuple[AsyncScript, tuple[Any, ...], int, asyncio.Future[Any]]
+
+
+class ScriptBatcher:
+    """Registers scripts whose calls are sent to ``redis`` in pipelines, one per event-loop turn."""
+
+    def __init__(self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.redis = redis
+        self.max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.pipelines = 0  # sent so far, with ``calls`` calls in them
+        self.calls = 0
+
+    def register_script(self, script: str) -> _BatchedScript:
+        return _BatchedScript(self, self.redis.register_script(script))
+
+    def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((script, (*keys, *args), len(keys), future))
+        return future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), self.max_batch):
+            task = asyncio.create_task(self._send(pending[start:start + self.max_batch]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[_Pending]) -> None:
+        self.pipelines += 1
+        self.calls += len(batch)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for script, flat, numkeys, _ in batch:
+                    pipe.evalsha(script.sha, numkeys, *flat)
+                replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the connection failed (or we were cancelled): every call fails alike
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (script, flat, numkeys, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, NoScriptError):  # Redis restarted and lost its scripts: this call loads it
+                self._chain(future, script(keys=flat[:numkeys], args=flat[numkeys:]))
+            elif isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    def _chain(self, future: asyncio.Future[Any], call: Awaitable[Any]) -> None:
+        async def run() -> None:
+            try:
+                result = await call
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                return
+            if not future.done():
+                future.set_result(result)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _BatchedScript:
+    """A registered script whose calls go through the batcher."""
+
+    def __init__(self, batcher: ScriptBatcher, script: AsyncScript) -> None:
+        self.batcher = batcher
+        self.script = script
+
+    async def __call__(self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None) -> Any:
+        return await self.batcher.call(self.script, keys or (), args or ())
