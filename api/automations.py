@@ -23,14 +23,14 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.agents import is_member
 from api.auth import AdminDep
 from api.automation_models import RuleExecutionPublic, RuleOrder, RulePublic, RuleToggle, UnreadableRulePublic
 from api.deps import EngineDep, RedisDep
-from api.pages import Page, PageDep, keyset, page_of
+from api.pages import Page, PageDep, RankPageDep, encode_rank, keyset, page_of
 from automations.rules import Assign, Reply, RuleSpec
 from db.tables import automation_rules, phone_numbers, rule_executions
 from templates import TemplateSendError
@@ -107,11 +107,24 @@ async def _ordered(conn: AsyncConnection, tenant_id: str) -> list[AnyRule]:
     return [_public(r) for r in result]
 
 
-@router.get("/automations")
-async def list_rules(principal: AdminDep, engine: EngineDep) -> list[AnyRule]:
-    """The tenant's rules in the order they run."""
+RULES_EXAMPLE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"example": {
+    "items": RulePublic.model_config["json_schema_extra"]["examples"],  # type: ignore[index]
+    "next_cursor": None}}}}}
+
+
+@router.get("/automations", responses=RULES_EXAMPLE)
+async def list_rules(principal: AdminDep, engine: EngineDep, page: RankPageDep) -> Page[AnyRule]:
+    """The tenant's rules in the order they run, a page at a time (``limit``, ``cursor``)."""
+    rank = (automation_rules.c.position, automation_rules.c.id)
+    query = select(automation_rules).where(automation_rules.c.tenant_id == principal.tenant_id)
+    if page.after is not None:
+        position, rule_id = page.after
+        query = query.where(tuple_(*rank) > tuple_(literal(position), literal(rule_id, automation_rules.c.id.type)))
     async with engine.connect() as conn:
-        return await _ordered(conn, principal.tenant_id)
+        rows = list(await conn.execute(query.order_by(*rank).limit(page.limit + 1)))
+    shown = rows[:page.limit]
+    cursor = encode_rank((shown[-1].position, str(shown[-1].id))) if len(rows) > page.limit else None
+    return Page(items=[_public(r) for r in shown], next_cursor=cursor)
 
 
 @router.post("/automations", status_code=status.HTTP_201_CREATED)

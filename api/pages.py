@@ -2,8 +2,9 @@
 
 In: ``limit`` (1 to ``MAX_LIMIT``, default ``DEFAULT_LIMIT``) and ``cursor``, the ``next_cursor`` of the
 previous page. Out: ``{"items": [...], "next_cursor": "…" | null}``; ``null`` means the last page.
-Pages are keyset pages over a stable order (a timestamp, then a unique id), so rows added or removed
-between two calls never make a page skip or repeat a row. A cursor is the opaque base64url of the last
+Pages are keyset pages over a stable order (a timestamp, then a unique id; or, for a list the tenant orders,
+such as automation rules, its rank, then the id), so rows added or removed between two calls never make a page
+skip or repeat a row. A cursor is the opaque base64url of the last
 row's sort key: it carries no authority (every query stays scoped to the caller's tenant), and one that
 this API did not give is a 422.
 """
@@ -14,6 +15,7 @@ import base64
 import binascii
 import contextlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,16 +72,55 @@ def bad_cursor() -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'cursor' is not a cursor this API gave")
 
 
-def page_request(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH,
-                                        description="`next_cursor` of the previous page")] = None,
-) -> PageRequest:
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH,
+                                     description="`next_cursor` of the previous page")]
+
+
+def page_request(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PageRequest:
     """The ``limit`` and ``cursor`` query parameters."""
     return PageRequest(limit=limit, after=decode(cursor) if cursor is not None else None)
 
 
 PageDep = Annotated[PageRequest, Depends(page_request)]
+
+Rank = tuple[int, str]  # a place in an order the tenant chose (a rule's position), then the row's UUID
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    """A page of a list in a tenant-chosen order: at most ``limit`` rows, after the row ranked ``after``."""
+
+    limit: int = DEFAULT_LIMIT
+    after: Rank | None = None
+
+
+def encode_rank(key: Rank) -> str:
+    """The cursor of the row ranked ``key``."""
+    return base64.urlsafe_b64encode(json.dumps([key[0], key[1]]).encode()).decode()
+
+
+def decode_rank(cursor: str) -> Rank:
+    """The rank a cursor stands for; 422 when the cursor is not one this API gave."""
+    try:
+        rank, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise bad_cursor() from exc
+    if type(rank) is not int or not isinstance(row_id, str):
+        raise bad_cursor()
+    try:
+        uuid.UUID(row_id)
+    except ValueError as exc:
+        raise bad_cursor() from exc
+    return rank, row_id
+
+
+def rank_request(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> RankRequest:
+    """The ``limit`` and ``cursor`` query parameters of a ranked list."""
+    return RankRequest(limit=limit, after=decode_rank(cursor) if cursor is not None else None)
+
+
+RankPageDep = Annotated[RankRequest, Depends(rank_request)]
 
 
 def keyset(query: Select[Any], at: ColumnElement[Any], row_id: ColumnElement[Any], page: PageRequest, *,

@@ -34,7 +34,8 @@ async def create(api: httpx.AsyncClient, auth: dict[str, str], body: dict[str, A
 async def names(api: httpx.AsyncClient, auth: dict[str, str]) -> list[str]:
     response = await api.get("/v1/automations", headers=auth)
     assert response.status_code == 200, response.text
-    return [r["name"] for r in response.json()]
+    assert response.json()["next_cursor"] is None
+    return [r["name"] for r in response.json()["items"]]
 
 
 @ASYNC
@@ -131,6 +132,18 @@ async def test_the_order_is_set_as_a_whole(api: httpx.AsyncClient, business_fact
         assert refused.status_code == 422, (wrong, refused.text)
     assert await names(api, tenant.auth) == ["c", "a", "b"]
     assert await names(api, other.auth) == ["theirs"]
+
+    # The list is paged in the order the rules run, a cursor from one page to the next.
+    first = await api.get("/v1/automations", headers=tenant.auth, params={"limit": 2})
+    assert first.status_code == 200, first.text
+    assert [r["name"] for r in first.json()["items"]] == ["c", "a"] and first.json()["next_cursor"]
+    rest = await api.get("/v1/automations", headers=tenant.auth,
+                         params={"limit": 2, "cursor": first.json()["next_cursor"]})
+    assert [r["name"] for r in rest.json()["items"]] == ["b"] and rest.json()["next_cursor"] is None
+    for cursor in ("nonsense", "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=", "WzAsICJ4Il0="):
+        refused = await api.get("/v1/automations", headers=tenant.auth, params={"cursor": cursor})
+        assert refused.status_code == 422, (cursor, refused.text)  # garbage, a time cursor, an id not a UUID
+    assert (await api.get("/v1/automations", headers=tenant.auth, params={"limit": 201})).status_code == 422
 
 
 @ASYNC

@@ -40,7 +40,7 @@ async def _refused(api: httpx.AsyncClient, business: Business, body: dict[str, A
 async def _rules(api: httpx.AsyncClient, business: Business) -> list[dict[str, Any]]:
     response = await api.get("/v1/automations", headers=business.auth)
     assert response.status_code == 200, response.text
-    return list(response.json())
+    return list(response.json()["items"])
 
 
 async def test_a_template_reply_is_checked_against_the_registry_when_saved(

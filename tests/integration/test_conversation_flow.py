@@ -237,7 +237,7 @@ async def test_keyword_payload_business_hours_and_stop(
                                              "tags <> '[]'::jsonb", t=shop.business.tenant_id, w=keyword),
                           what="the tag")
     assert tags == ["pricing"]
-    price_rule = (await api.get("/v1/automations", headers=shop.auth)).json()[0]["id"]
+    price_rule = (await api.get("/v1/automations", headers=shop.auth)).json()["items"][0]["id"]
     executions = await api.get(f"/v1/automations/{price_rule}/executions", headers=shop.auth)
     assert executions.status_code == 200 and len(executions.json()["items"]) >= 1
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
-from api.pages import MAX_LIMIT, Page, PageDep, PageRequest, decode, encode, keyset, page_of
+from api.pages import MAX_LIMIT, Page, PageDep, PageRequest, decode, decode_rank, encode, encode_rank, keyset, page_of
 from db.keyset import BadPosition, window
 from db.tables import conversations, tenants
 
@@ -42,6 +42,24 @@ def test_a_cursor_this_api_did_not_give_is_a_422(cursor: str) -> None:
 
 def rows(n: int) -> list[SimpleNamespace]:
     return [SimpleNamespace(at=AT + timedelta(seconds=i), id=f"r{i}") for i in range(n)]
+
+
+def test_a_rank_cursor_gives_back_the_rank_it_was_made_of() -> None:
+    key = str(uuid.uuid4())
+    assert decode_rank(encode_rank((7, key))) == (7, key)
+
+
+@pytest.mark.parametrize("cursor", [
+    "not base64 at all!", base64.urlsafe_b64encode(b"[1]").decode(), base64.urlsafe_b64encode(b"{}").decode(),
+    base64.urlsafe_b64encode(b'["7", "x"]').decode(), base64.urlsafe_b64encode(b'[true, "x"]').decode(),
+    base64.urlsafe_b64encode(b'[1.5, "x"]').decode(), base64.urlsafe_b64encode(b"[7, 8]").decode(),
+    encode((AT, str(uuid.uuid4()))),  # a time-ordered list's cursor is no rank
+    base64.urlsafe_b64encode(b'[7, "not-a-uuid"]').decode(),
+])
+def test_a_rank_cursor_this_api_did_not_give_is_a_422(cursor: str) -> None:
+    with pytest.raises(HTTPException) as refused:
+        decode_rank(cursor)
+    assert refused.value.status_code == 422 and "cursor" in str(refused.value.detail)
 
 
 def test_a_page_with_one_row_more_has_a_next_cursor_at_its_last_row() -> None:
