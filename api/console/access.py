@@ -1,12 +1,16 @@
 """Who may open a console page: the browser's session, its role, and same-origin form posts.
 
 ``page_user`` is what every console page calls first: the session's principal, or the answer that
-refuses it (no session → the sign-in form; a role the page is not for → the styled 403 page).
+refuses it (no session → the sign-in form; a role the page is not for → the styled 403 page); ``page`` renders
+a page's template for that user.
 ``post_user`` adds the same-origin check every state-changing form post needs (``forms.same_origin``).
 JavaScript on the console's pages calls the JSON API (``/v1``) with the same session cookie.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,6 +54,16 @@ async def page_user(request: Request, engine: AsyncEngine, page: str) -> Session
     if principal.role not in BY_KEY[page].roles:
         return refused(request, not_for_role(page), principal)
     return principal
+
+
+async def page(request: Request, engine: AsyncEngine, key: str, template: str,
+               context: Mapping[str, Any] | None = None) -> Response:
+    """Console page ``key`` rendered from ``template`` for the signed-in user who may open it (``user`` in the
+    template, with ``context``), or the refusal."""
+    principal = await page_user(request, engine, key)
+    if isinstance(principal, Response):
+        return principal
+    return render(request, template, {"user": principal, **(context or {})})
 
 
 async def post_user(request: Request, engine: AsyncEngine, settings: IngressSettings, page: str

@@ -11,33 +11,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.console.access import page_user
-from api.console.templating import render
+from api.console.access import page
 from api.deps import EngineDep
 
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
 
 
-async def _page(request: Request, engine: EngineDep, key: str, template: str) -> Response:
-    principal = await page_user(request, engine, key)
-    if isinstance(principal, Response):
-        return principal
-    return render(request, template, {"user": principal})
-
-
 @router.get("/automations")
 async def automations_page(request: Request, engine: EngineDep) -> Response:
     """The tenant's automation rules: list in order, create, edit, reorder, enable, executions."""
-    return await _page(request, engine, "automations", "automations.html")
+    return await page(request, engine, "automations", "automations.html")
 
 
 @router.get("/ai")
 async def ai_page(request: Request, engine: EngineDep) -> Response:
     """The AI agent: knowledge base, settings, a question to try, calibration and knowledge gaps."""
-    return await _page(request, engine, "ai", "ai.html")
+    return await page(request, engine, "ai", "ai.html")
 
 
 @router.get("/agents")
 async def agents_page(request: Request, engine: EngineDep) -> Response:
     """The tenant's users with their teams, capacity and load; new users; teams and their queues."""
-    return await _page(request, engine, "agents", "agents.html")
+    return await page(request, engine, "agents", "agents.html")

@@ -24,8 +24,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from api.console.access import page_user
-from api.console.templating import render
+from api.console.access import page
 from api.deps import EngineDep
 from campaigns.states import CampaignState, RecipientState
 from schemas.meta_enums import TIER_LIMITS
@@ -61,28 +60,19 @@ def _data() -> dict[str, object]:
 @router.get("/campaigns")
 async def campaigns_page(request: Request, engine: EngineDep) -> Response:
     """The tenant's campaigns with their state and progress."""
-    user = await page_user(request, engine, "campaigns")
-    if isinstance(user, Response):
-        return user
-    return render(request, "campaigns.html", {"user": user, "page_data": _data()})
+    return await page(request, engine, "campaigns", "campaigns.html", {"page_data": _data()})
 
 
 @router.get("/campaigns/new")
 async def campaign_wizard(request: Request, engine: EngineDep) -> Response:
     """The create wizard."""
-    user = await page_user(request, engine, "campaigns")
-    if isinstance(user, Response):
-        return user
-    return render(request, "campaign_new.html", {"user": user, "page_data": _data()})
+    return await page(request, engine, "campaigns", "campaign_new.html", {"page_data": _data()})
 
 
 @router.get("/campaigns/{campaign_id}")
 async def campaign_page(campaign_id: uuid.UUID, request: Request, engine: EngineDep) -> Response:
     """One campaign: its live funnel, its commands, its recipients (the API answers 404 for another tenant's)."""
-    user = await page_user(request, engine, "campaigns")
-    if isinstance(user, Response):
-        return user
-    return render(request, "campaign.html", {"user": user, "page_data": {
+    return await page(request, engine, "campaigns", "campaign.html", {"page_data": {
         **_data(), "campaign_id": str(campaign_id),
         "recipient_state_values": [s.value for s in RecipientState],
         "final_states": [s.value for s in (CampaignState.COMPLETED, CampaignState.CANCELLED)]}})

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.console.access import page_user
-from api.console.templating import render
+from api.console.access import page
 from api.deps import EngineDep
 from contacts.csv_import import MAX_FILE_BYTES
 from contacts.segments import MAX_CONDITIONS, MAX_TAGS
@@ -27,10 +26,7 @@ OPT_SOURCES = {"keyword": "Customer wrote STOP/START", "rule": "Automation rule"
 @router.get("/contacts")
 async def contacts_page(request: Request, engine: EngineDep) -> Response:
     """Contacts, their details, CSV import and segments."""
-    user = await page_user(request, engine, "contacts")
-    if isinstance(user, Response):
-        return user
     data = {"operators": OPERATORS, "opt_sources": OPT_SOURCES, "max_file_bytes": MAX_FILE_BYTES,
             "max_conditions": MAX_CONDITIONS, "max_tags": MAX_TAGS}
-    return render(request, "contacts.html", {"user": user, "max_file_mb": MAX_FILE_BYTES // (1024 * 1024),
-                                             "page_data": data})
+    return await page(request, engine, "contacts", "contacts.html",
+                      {"max_file_mb": MAX_FILE_BYTES // (1024 * 1024), "page_data": data})

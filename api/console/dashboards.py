@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.console.access import page_user
-from api.console.templating import STATIC_DIR, render
+from api.console.access import page
+from api.console.templating import STATIC_DIR
 from api.deps import EngineDep
 
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
@@ -20,7 +20,4 @@ LIVE_SCRIPT = STATIC_DIR / "live.js"
 
 @router.get("/dashboards")
 async def dashboards_page(request: Request, engine: EngineDep) -> Response:
-    principal = await page_user(request, engine, "dashboards")
-    if isinstance(principal, Response):
-        return principal
-    return render(request, "dashboards.html", {"user": principal, "live_feed": LIVE_SCRIPT.is_file()})
+    return await page(request, engine, "dashboards", "dashboards.html", {"live_feed": LIVE_SCRIPT.is_file()})

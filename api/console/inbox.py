@@ -12,8 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.agents import PRESENCE_TTL_S
-from api.console.access import page_user
-from api.console.templating import render
+from api.console.access import page
 from api.deps import EngineDep
 
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
@@ -24,7 +23,4 @@ HEARTBEAT_S = PRESENCE_TTL_S // 3  # the presence heartbeat repeats well within 
 @router.get("/inbox")
 async def inbox_page(request: Request, engine: EngineDep) -> Response:
     """The inbox: conversation list, thread, composer and contact panel."""
-    principal = await page_user(request, engine, "inbox")
-    if isinstance(principal, Response):
-        return principal
-    return render(request, "inbox.html", {"user": principal, "heartbeat_s": HEARTBEAT_S})
+    return await page(request, engine, "inbox", "inbox.html", {"heartbeat_s": HEARTBEAT_S})

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.console.access import page_user
-from api.console.templating import render
+from api.console.access import page
 from api.deps import EngineDep
 from automations.rules import WEEKDAYS
 
@@ -23,7 +22,4 @@ DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "F
 @router.get("/inbox-settings")
 async def inbox_settings_page(request: Request, engine: EngineDep) -> Response:
     """Acknowledgement texts, business hours, the two choices, and canned responses."""
-    principal = await page_user(request, engine, "inbox-settings")
-    if isinstance(principal, Response):
-        return principal
-    return render(request, "inbox_settings.html", {"user": principal, "days": DAY_NAMES})
+    return await page(request, engine, "inbox-settings", "inbox_settings.html", {"days": DAY_NAMES})

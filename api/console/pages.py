@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.account_models import LoginRequest
 from api.auth import SESSION_COOKIE
 from api.connection import connection_view
-from api.console.access import refused, session_user
+from api.console.access import CROSS_SITE, LOGIN_PATH, post_user, refused, session_user
 from api.console.forms import FormError, read_form, same_origin
 from api.console.templating import redirect, render
 from api.console.whatsapp import as_json, numbers_of, script_labels, status_of
@@ -38,19 +38,12 @@ from tenants.sessions import SessionPrincipal, revoke_session
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", tags=["console pages"], include_in_schema=False)
 
-LOGIN_PATH = "/console/login"
 HOME_PATH = "/console"
 WRONG_CREDENTIALS = "Wrong email or password"
 THROTTLED = "Too many failed sign-ins. Wait a few minutes, then try again."
 MISSING_CREDENTIALS = "Enter your email and password."
-CROSS_SITE = "This form can only be sent from the console's own pages."
 ADMINS_ONLY = "Only a tenant admin can manage API keys."
 MAX_ATTEMPT_ID_LENGTH = 200
-
-
-async def _session(request: Request, engine: AsyncEngine) -> SessionPrincipal | None:
-    """The live session of the browser's cookie, or None."""
-    return await session_user(request, engine)
 
 
 def _login_page(request: Request, *, error: str | None = None, email: str = "", status_code: int = 200,
@@ -59,28 +52,19 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
                   headers=headers)
 
 
-def _refused(request: Request, message: str, principal: SessionPrincipal | None = None) -> Response:
-    """The styled 403 page (with the navigation when someone is signed in)."""
-    return refused(request, message, principal)
-
-
 async def _admin_post(request: Request, engine: AsyncEngine, settings: IngressSettings
                       ) -> SessionPrincipal | Response:
     """The admin behind a console form post, or the answer that refuses it (no session, cross-site, agent)."""
-    principal = await _session(request, engine)
-    if principal is None:
-        return redirect(LOGIN_PATH)
-    if not same_origin(request, public_url=settings.public_url):
-        return _refused(request, CROSS_SITE, principal)
-    if principal.role != "admin":
-        return _refused(request, ADMINS_ONLY, principal)
-    return principal
+    principal = await post_user(request, engine, settings, "account")
+    if isinstance(principal, Response) or principal.role == "admin":
+        return principal
+    return refused(request, ADMINS_ONLY, principal)
 
 
 @router.get("/login")
 async def login_page(request: Request, engine: EngineDep) -> Response:
     """The sign-in form (the console's only page reachable without a session)."""
-    if await _session(request, engine) is not None:
+    if await session_user(request, engine) is not None:
         return redirect(HOME_PATH)
     return _login_page(request)
 
@@ -89,7 +73,7 @@ async def login_page(request: Request, engine: EngineDep) -> Response:
 async def login_form(request: Request, engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Response:
     """Sign in with the form: the JSON login's checks and throttling, then the session cookie and the console."""
     if not same_origin(request, public_url=settings.public_url):
-        return _refused(request, CROSS_SITE)
+        return refused(request, CROSS_SITE)
     try:
         form = await read_form(request)
         credentials = LoginRequest(email=form.get("email", ""), password=form.get("password", ""))
@@ -117,7 +101,7 @@ async def login_form(request: Request, engine: EngineDep, redis: RedisDep, setti
 async def logout(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     """Revoke the browser's session, forget its cookie, back to the sign-in form."""
     if not same_origin(request, public_url=settings.public_url):
-        return _refused(request, CROSS_SITE)
+        return refused(request, CROSS_SITE)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         async with engine.begin() as conn:
@@ -130,7 +114,7 @@ async def logout(request: Request, engine: EngineDep, settings: SettingsDep) -> 
 @router.get("")
 async def home(request: Request, engine: EngineDep) -> Response:
     """The account page; ``?attempt=<id>`` is where Embedded Signup lands and follows that attempt."""
-    principal = await _session(request, engine)
+    principal = await session_user(request, engine)
     if principal is None:
         return redirect(LOGIN_PATH)
     attempt = request.query_params.get("attempt")

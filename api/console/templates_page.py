@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.console.access import page_user
-from api.console.templating import render
+from api.console.access import page
 from api.deps import EngineDep
 from templates.creation import BODY_MAX, BUTTON_TEXT_MAX, FOOTER_MAX, HEADER_MAX, MAX_BUTTONS
 
@@ -42,7 +41,5 @@ def labels() -> dict[str, dict[str, str]]:
 @router.get("/templates")
 async def templates_page(request: Request, engine: EngineDep) -> Response:
     """The registry, the create form with its preview, sync."""
-    user = await page_user(request, engine, "templates")
-    if isinstance(user, Response):
-        return user
-    return render(request, "templates.html", {"user": user, "page_data": {"labels": labels(), "limits": LIMITS}})
+    return await page(request, engine, "templates", "templates.html",
+                      {"page_data": {"labels": labels(), "limits": LIMITS}})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +20,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from stack.launcher import LocalStack
 from tests.integration.helpers import PLATFORM_KEY
@@ -101,3 +102,45 @@ def sign_in(driver: WebDriver, stack: LocalStack, email: str, password: str = PA
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login").click()
     wait(driver).until(lambda d: urlsplit(d.current_url).path != "/console/login")
+
+
+def attribute_is(element_id: str, name: str, expected: str) -> Any:
+    """A wait condition: the element's attribute ``name`` is ``expected``."""
+    def holds(driver: WebDriver) -> bool:
+        found = driver.find_elements(By.ID, element_id)
+        return bool(found) and found[0].get_attribute(name) == expected
+
+    return holds
+
+
+def present(css: str) -> Any:
+    """A wait condition: an element matches ``css`` (the matches, truthy)."""
+    return lambda driver: driver.find_elements(By.CSS_SELECTOR, css)
+
+
+def fill(driver: WebDriver, values: Mapping[str, str]) -> None:
+    """Type each value into the field of that id (a select chooses the option of that value)."""
+    for element_id, value in values.items():
+        field = driver.find_element(By.ID, element_id)
+        if field.tag_name == "select":
+            Select(field).select_by_value(value)
+        else:
+            field.send_keys(value)
+
+
+def save(driver: WebDriver, button_id: str, listed: str, timeout: float = STEP_S) -> None:
+    """Click the form's save button and wait until the list shows the saved item (``listed``, a CSS selector)."""
+    driver.find_element(By.ID, button_id).click()
+    wait(driver, timeout).until(present(listed))
+
+
+def refused(driver: WebDriver, button_id: str, errors_id: str) -> str:
+    """Click the form's save button, wait for the API's refusal in the errors box, and return its text."""
+    driver.find_element(By.ID, button_id).click()
+    return str(wait(driver).until(ec.visibility_of_element_located((By.ID, errors_id))).text)
+
+
+def fits_phone_width(driver: WebDriver) -> bool:
+    """The page scrolls no sideways (at a phone's width, say)."""
+    return bool(driver.execute_script(
+        "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"))

@@ -13,12 +13,21 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import SESSION_COOKIE
 from stack.launcher import LocalStack
-from tests.integration.browser import console_errors, sign_in, wait
+from tests.integration.browser import (
+    attribute_is,
+    console_errors,
+    fill,
+    fits_phone_width,
+    present,
+    refused,
+    save,
+    sign_in,
+    wait,
+)
 from tests.integration.helpers import BusinessFactory, customer_writes, fresh_id, wait_for
 from tests.integration.people import PASSWORD, person
 
@@ -29,11 +38,7 @@ ADMIN_PAGES = ("/console/automations", "/console/ai", "/console/agents")
 
 def loaded(element_id: str) -> Any:
     """A wait condition: the element's ``data-loaded`` is "true" (the page's script filled it)."""
-    def done(driver: WebDriver) -> bool:
-        found = driver.find_elements(By.ID, element_id)
-        return bool(found) and found[0].get_attribute("data-loaded") == "true"
-
-    return done
+    return attribute_is(element_id, "data-loaded", "true")
 
 
 def rule_names(driver: WebDriver) -> list[str]:
@@ -48,12 +53,6 @@ def only_refusals(driver: WebDriver, stack: LocalStack) -> bool:
     """The browser's errors so far are the API's 422 answers the test provoked (Chromium logs each one)."""
     errors = console_errors(driver, stack)
     return bool(errors) and all("status of 422" in e for e in errors)
-
-
-def fits_phone_width(driver: WebDriver) -> bool:
-    """No sideways scroll at a phone's width."""
-    return bool(driver.execute_script(
-        "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
 
 
 async def test_an_admin_manages_automations_and_sees_their_executions(
@@ -73,20 +72,17 @@ async def test_an_admin_manages_automations_and_sees_their_executions(
     # A rule the API refuses: its error is shown next to the form, in words.
     browser.find_element(By.ID, "new-rule").click()
     wait(browser).until(ec.visibility_of_element_located((By.ID, "rule-form")))
-    browser.find_element(By.ID, "rule-name").send_keys("Price reply")
-    browser.find_element(By.ID, "save-rule").click()
-    wait(browser).until(ec.visibility_of_element_located((By.ID, "rule-errors")))
-    trigger_error = browser.find_element(By.ID, "trigger-error").text
-    assert "keywords" in browser.find_element(By.ID, "rule-errors").text.lower() and trigger_error
-    assert '"loc"' not in browser.find_element(By.ID, "rule-errors").text  # words, not the raw answer
+    fill(browser, {"rule-name": "Price reply"})
+    errors = refused(browser, "save-rule", "rule-errors")
+    assert "keywords" in errors.lower() and browser.find_element(By.ID, "trigger-error").text
+    assert '"loc"' not in errors  # words, not the raw answer
     assert only_refusals(browser, stack)
 
     # Keyword trigger → reply action.
-    browser.find_element(By.ID, "trigger-keywords").send_keys("price, cost")
-    Select(browser.find_element(By.ID, "trigger-match")).select_by_value("word")
+    fill(browser, {"trigger-keywords": "price, cost", "trigger-match": "word"})
     browser.find_element(By.CSS_SELECTOR, '#actions [data-field="body"]').send_keys("Our prices start at 10 EUR.")
-    browser.find_element(By.ID, "save-rule").click()
-    wait(browser).until(lambda d: rule_names(d) == ["Greeting", "Price reply"])
+    save(browser, "save-rule", '#rules > li[data-name="Price reply"]')
+    assert rule_names(browser) == ["Greeting", "Price reply"]
     summary = rule_item(browser, "Price reply").find_element(By.CSS_SELECTOR, "[data-role=summary]").text
     assert "“price” or “cost”" in summary and "reply “Our prices start at 10 EUR.”" in summary
     assert rule_item(browser, "Price reply").get_attribute("data-enabled") == "true"
@@ -98,7 +94,7 @@ async def test_an_admin_manages_automations_and_sees_their_executions(
     wait(browser).until(lambda d: rule_names(d) == ["Price reply", "Greeting"])
     focused = browser.switch_to.active_element
     assert focused.get_attribute("aria-label") == "Move Price reply down"
-    order = (await api.get("/v1/automations", headers=tenant.auth)).json()
+    order = (await api.get("/v1/automations", headers=tenant.auth)).json()["items"]
     assert [r["name"] for r in order] == ["Price reply", "Greeting"]
     price_id = order[0]["id"]
 
@@ -144,17 +140,14 @@ async def test_an_admin_adds_knowledge_and_tries_a_question(
     assert "70 %" in browser.find_element(By.ID, "ai-threshold-meaning").text
 
     browser.find_element(By.ID, "kb-new").click()
-    browser.find_element(By.ID, "kb-save").click()  # empty: the API's words, beside the fields
-    wait(browser).until(ec.visibility_of_element_located((By.ID, "kb-errors")))
+    assert refused(browser, "kb-save", "kb-errors")  # empty: the API's words, beside the fields
     assert browser.find_element(By.ID, "kb-question-error").text
     assert only_refusals(browser, stack)
 
     question = "What are your opening hours?"
-    browser.find_element(By.ID, "kb-question").send_keys(question)
-    browser.find_element(By.ID, "kb-answer").send_keys("We are open 9:00 to 17:00, Monday to Friday.")
-    browser.find_element(By.ID, "kb-keywords").send_keys("open, hours")
-    browser.find_element(By.ID, "kb-save").click()
-    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'#kb-list > li[data-question="{question}"]'))
+    fill(browser, {"kb-question": question, "kb-answer": "We are open 9:00 to 17:00, Monday to Friday.",
+                   "kb-keywords": "open, hours"})
+    save(browser, "kb-save", f'#kb-list > li[data-question="{question}"]')
 
     browser.find_element(By.ID, "ai-try-question").send_keys(question)
     browser.find_element(By.ID, "ai-try").click()
@@ -191,16 +184,11 @@ async def test_an_admin_sets_capacity_and_team_and_adds_a_user(
     assert browser.switch_to.active_element == capacity
     capacity.clear()
     capacity.send_keys("101")
-    browser.find_element(By.ID, "agent-save").click()  # out of bounds: the API says so
-    wait(browser).until(ec.visibility_of_element_located((By.ID, "agent-errors")))
-    assert "100" in browser.find_element(By.ID, "agent-errors").text
+    assert "100" in refused(browser, "agent-save", "agent-errors")  # out of bounds: the API says so
     assert only_refusals(browser, stack)
     capacity.clear()
-    capacity.send_keys("7")
-    browser.find_element(By.ID, "agent-teams").send_keys("sales")
-    browser.find_element(By.ID, "agent-save").click()
-    wait(browser).until(lambda d: d.find_element(By.ID, f"agent-{agent.user_id}").get_attribute("data-capacity")
-                        == "7")
+    fill(browser, {"agent-capacity": "7", "agent-teams": "sales"})
+    save(browser, "agent-save", f'#agent-{agent.user_id}[data-capacity="7"]')
     row = browser.find_element(By.ID, f"agent-{agent.user_id}")
     assert row.find_element(By.CSS_SELECTOR, "[data-role=teams]").text == "sales"
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#teams > li[data-team="sales"]'))
@@ -210,10 +198,9 @@ async def test_an_admin_sets_capacity_and_team_and_adds_a_user(
     assert [(a["capacity"], a["teams"]) for a in listed if a["user_id"] == agent.user_id] == [(7, ["sales"])]
 
     email = f"new-{fresh_id()}@example.com"
-    browser.find_element(By.ID, "user-email-input").send_keys(email)
-    Select(browser.find_element(By.ID, "user-role-input")).select_by_value("agent")
-    browser.find_element(By.ID, "user-password-input").send_keys(PASSWORD, Keys.ENTER)
-    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'#agents-body tr[data-email="{email}"]'))
+    fill(browser, {"user-email-input": email, "user-role-input": "agent", "user-password-input": PASSWORD})
+    browser.find_element(By.ID, "user-password-input").send_keys(Keys.ENTER)  # the form is sent by keyboard
+    wait(browser).until(present(f'#agents-body tr[data-email="{email}"]'))
     assert email in browser.find_element(By.ID, "user-notice").text
 
     browser.set_window_size(390, 844)

@@ -1,8 +1,52 @@
-// Shared helpers of the admin work pages (templates, contacts, campaigns): JSON API calls with the session
-// cookie, API errors in words (and by field), the page's server-given data, small DOM helpers.
+// Shared by the admin pages (automations, AI, agents; templates, contacts, campaigns): JSON API calls with the
+// session cookie, the API's errors in words (and by field), the page's server-given data, small DOM helpers
+// (text only: nothing from the API is parsed as HTML).
 (function () {
   "use strict";
 
+  const LISTS = {conditions: "Condition", actions: "Action", questions: "Question", keywords: "Keyword"};
+  const KNOWN = {0: "The server could not be reached. Check the connection and try again.",
+    400: "The request was not understood.", 401: "Your session has ended: sign in again.",
+    403: "Your role cannot do this.", 404: "Not found (it may have been removed).",
+    409: "This conflicts with the current state; reload and try again.", 413: "The file is too large.",
+    429: "Too many requests: wait a moment and try again.", 503: "The service is busy: try again in a moment."};
+
+  function sentence(text) {
+    const s = String(text);
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  function cleanMessage(msg) {
+    return String(msg || "is not valid").replace(/^Value error, /, "").replace(/^Assertion failed, /, "");
+  }
+
+  // A field's place in words: ["actions", 0, "tag"] is "Action 1 › tag".
+  function where(loc) {
+    const parts = [];
+    for (let i = 0; i < loc.length; i += 1) {
+      const part = loc[i];
+      if (LISTS[part] && typeof loc[i + 1] === "number") {
+        parts.push(`${LISTS[part]} ${loc[i + 1] + 1}`);
+        i += 1;
+      } else if (typeof part === "number") {
+        parts.push(`item ${part + 1}`);
+      } else {
+        parts.push(String(part).replace(/_/g, " "));
+      }
+    }
+    return parts.join(" › ");
+  }
+
+  // A 422's problems: [{loc: ["actions", 0, "tag"], msg}] (the leading "body"/"query"/"path" dropped).
+  function problemsOf(detail) {
+    if (!Array.isArray(detail)) return [];
+    return detail.filter((d) => d && typeof d === "object").map((d) => ({
+      loc: (Array.isArray(d.loc) ? d.loc : []).filter((p, i) => !(i === 0 && ["body", "query", "path"].includes(p))),
+      msg: cleanMessage(d.msg),
+    }));
+  }
+
+  // An answer the API refused (status 0: the server was not reached); ``detail`` is the answer's detail.
   class ApiError extends Error {
     constructor(status, detail) {
       super(ApiError.words(status, detail));
@@ -10,42 +54,30 @@
       this.detail = detail;
     }
 
-    // Field errors of a 422: [{path: "components.1.text", msg}] (the leading "body"/"query" dropped).
+    get problems() {
+      return problemsOf(this.detail);
+    }
+
+    // The same as dotted paths: [{path: "components.1.text", msg}].
     get fields() {
-      if (!Array.isArray(this.detail)) return [];
-      return this.detail.filter((d) => d && Array.isArray(d.loc)).map((d) => ({
-        path: d.loc.filter((p, i) => !(i === 0 && (p === "body" || p === "query"))).join("."),
-        msg: String(d.msg || "is not valid").replace(/^Value error, /, ""),
-      }));
+      return this.problems.map((p) => ({path: p.loc.join("."), msg: p.msg}));
     }
 
     static words(status, detail) {
       if (typeof detail === "string" && detail) return sentence(detail);
       if (Array.isArray(detail) && detail.length) {
-        return detail.map((d) => {
-          const where = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body" && p !== "query").join(" › ") : "";
-          const msg = String(d.msg || "is not valid").replace(/^Value error, /, "");
-          return where ? `${where}: ${msg}` : msg;
-        }).join("; ");
+        return problemsOf(detail).map((p) => (p.loc.length ? `${where(p.loc)}: ${p.msg}` : p.msg)).join("; ");
       }
       if (detail && typeof detail === "object") {
         if (detail.message) return sentence(detail.message);
         if (detail.reason) return sentence(detail.reason);
       }
-      const known = {400: "The request was not understood.", 401: "Your session has ended: sign in again.",
-        403: "Your role cannot do this.", 404: "Not found (it may have been removed).",
-        409: "This conflicts with the current state; reload and try again.", 413: "The file is too large.",
-        429: "Too many requests: wait a moment and try again.", 503: "The service is busy: try again in a moment."};
-      return known[status] || `The server answered ${status}.`;
+      return KNOWN[status] || `The server answered ${status}. Try again.`;
     }
   }
 
-  function sentence(text) {
-    const s = String(text);
-    return s.charAt(0).toUpperCase() + s.slice(1);
-  }
-
-  // Call the JSON API; resolves to the parsed body (null for 204), rejects with ApiError (or a network Error).
+  // Call the JSON API: ``options`` are fetch's, plus ``json`` (a body sent as JSON). Resolves to the parsed
+  // body (null for 204); rejects with ApiError (status 0 when the server was not reached) or an AbortError.
   async function api(path, options) {
     const opts = Object.assign({credentials: "same-origin", headers: {}}, options || {});
     if (opts.json !== undefined) {
@@ -59,7 +91,7 @@
       response = await fetch(path, opts);
     } catch (err) {
       if (err && err.name === "AbortError") throw err;
-      throw new Error("The server could not be reached. Check your connection and try again.");
+      throw new ApiError(0, null);
     }
     if (response.status === 204) return null;
     let body = null;
@@ -68,6 +100,27 @@
     return body;
   }
 
+  // Save ``body`` in the collection at ``path``: as item ``id`` (PUT), or as a new item (POST) when ``id`` is null.
+  function store(path, id, body) {
+    return id ? api(`${path}/${id}`, {method: "PUT", json: body}) : api(path, {method: "POST", json: body});
+  }
+
+  // Every item of a paged list (``{items, next_cursor}``), at most ``maxPages`` pages of ``limit``.
+  async function everyPage(path, limit, maxPages) {
+    const items = [];
+    let cursor = null;
+    for (let page = 0; page < maxPages; page += 1) {
+      const params = new URLSearchParams({limit: String(limit)});
+      if (cursor) params.set("cursor", cursor);
+      const answer = await api(`${path}?${params}`);
+      items.push(...answer.items);
+      cursor = answer.next_cursor;
+      if (!cursor) break;
+    }
+    return items;
+  }
+
+  // An element: ``attrs`` are attributes, plus ``text``, ``dataset`` and ``on<event>`` listeners.
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
@@ -75,13 +128,38 @@
       if (key === "text") node.textContent = value;
       else if (key === "dataset") Object.assign(node.dataset, value);
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : value);
+      else node.setAttribute(key, value === true ? "" : String(value));
     }
     for (const child of children.flat()) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
     return node;
+  }
+
+  // An error in an errors box: one line a field problem, else the error's words.
+  function showErrors(box, error) {
+    box.replaceChildren();
+    const problems = error && error.problems && error.problems.length ? error.problems : null;
+    if (problems) {
+      box.append(el("ul", {}, problems.map((p) => el("li", {
+        text: p.loc.length ? `${where(p.loc)}: ${p.msg}` : p.msg}))));
+    } else {
+      box.append(el("p", {text: error ? error.message : ""}));
+    }
+    box.hidden = false;
+  }
+
+  function clearErrors(box) {
+    box.replaceChildren();
+    box.hidden = true;
+  }
+
+  // Show ``message`` (or clear it) in an alert element.
+  function say(node, message, kind) {
+    node.textContent = message || "";
+    node.hidden = !message;
+    if (kind) node.className = `alert ${kind}`;
   }
 
   function debounce(fn, ms) {
@@ -97,21 +175,26 @@
     return node ? JSON.parse(node.textContent) : {};
   }
 
-  // Show ``message`` (or clear it) in an alert element.
-  function say(node, message, kind) {
-    node.textContent = message || "";
-    node.hidden = !message;
-    if (kind) node.className = `alert ${kind}`;
-  }
-
   function when(iso) {
     if (!iso) return "—";
     const d = new Date(iso);
-    return isNaN(d) ? String(iso) : d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
 
   function number(n) {
     return n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US");
+  }
+
+  // "a, b" or "a\nb" as ["a", "b"].
+  function splitList(text) {
+    return String(text || "").split(/[,\n]/).map((s) => s.trim()).filter((s) => s.length > 0);
+  }
+
+  // ["a", "b", "c"] as “a”, “b” or “c”.
+  function quoteList(items, joiner) {
+    const quoted = items.map((k) => `“${k}”`);
+    if (quoted.length <= 1) return quoted.join("");
+    return `${quoted.slice(0, -1).join(", ")} ${joiner || "or"} ${quoted[quoted.length - 1]}`;
   }
 
   // A label from a {value: words} table, with Meta's own value on hover.
@@ -145,5 +228,6 @@
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   }
 
-  window.AdminPages = {api, ApiError, el, debounce, pageData, say, when, number, labelled, meta, download, csvCell};
+  window.AdminPages = {api, store, everyPage, ApiError, el, showErrors, clearErrors, say, debounce, pageData, when, number,
+    splitList, quoteList, where, labelled, meta, download, csvCell};
 })();

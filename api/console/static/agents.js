@@ -3,7 +3,7 @@
    members and waiting conversations (/v1/teams). Presence and load follow the live feed when it is there. */
 (function () {
   "use strict";
-  const {api, el, showErrors, clearErrors, splitList} = window.AerosticAdmin;
+  const {api, el, showErrors, clearErrors, splitList} = window.AdminPages;
   const $ = (id) => document.getElementById(id);
   const PAGE = 50;
 
@@ -22,7 +22,7 @@
       el("td", {"data-label": "Presence", "data-role": "presence", text: agent.presence}),
       el("td", {"data-label": "Open", "data-role": "open", text: String(agent.open_conversations)}),
       el("td", {}, el("button", {type: "button", class: "secondary small", "data-action": "edit", text: "Change",
-        "aria-label": `Change teams and capacity of ${agent.email}`, on: {click: () => openAgent(agent)}})));
+        "aria-label": `Change teams and capacity of ${agent.email}`, onclick: () => openAgent(agent)})));
   }
 
   function upsert(agent) {
@@ -37,7 +37,7 @@
     const params = new URLSearchParams({limit: String(PAGE)});
     if (more && cursor) params.set("cursor", cursor);
     try {
-      const page = await api("GET", `/v1/agents?${params}`);
+      const page = await api(`/v1/agents?${params}`);
       clearErrors($("agents-errors"));
       if (!more) { agents = []; $("agents-body").replaceChildren(); }
       for (const agent of page.items) upsert(agent);
@@ -85,7 +85,7 @@
     const button = $("agent-save");
     button.disabled = true;
     try {
-      const saved = await api("PUT", `/v1/agents/${editing.user_id}`, body);
+      const saved = await api(`/v1/agents/${editing.user_id}`, {method: "PUT", json: body});
       upsert(saved);
       $("agents-notice").textContent = `Saved ${saved.email}: capacity ${saved.capacity}, teams ${saved.teams.join(", ") || "none"}.`;
       closeAgent();
@@ -106,7 +106,7 @@
     const button = $("user-add");
     button.disabled = true;
     try {
-      const user = await api("POST", "/v1/users", body);
+      const user = await api("/v1/users", {method: "POST", json: body});
       $("user-notice").textContent = `Added ${user.email} (${user.role}). Give them the password to sign in.`;
       $("user-email-input").value = "";
       $("user-password-input").value = "";
@@ -120,7 +120,7 @@
 
   async function loadTeams() {
     try {
-      const teams = await api("GET", "/v1/teams");
+      const teams = await api("/v1/teams");
       clearErrors($("teams-errors"));
       const list = $("teams");
       list.replaceChildren();

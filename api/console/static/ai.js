@@ -2,7 +2,7 @@
    (provider, threshold), the calibration at the threshold, and the knowledge gaps (handed-over questions). */
 (function () {
   "use strict";
-  const {api, el, showErrors, clearErrors, when, splitList} = window.AerosticAdmin;
+  const {api, store, el, showErrors, clearErrors, when, splitList} = window.AdminPages;
   const $ = (id) => document.getElementById(id);
   const KB_PAGE = 20;
 
@@ -29,7 +29,7 @@
     button.disabled = true;
     $("ai-try-result").dataset.state = "asking";
     try {
-      const result = await api("POST", "/v1/ai/try", {question});
+      const result = await api("/v1/ai/try", {method: "POST", json: {question}});
       const verdict = $("ai-try-verdict");
       verdict.dataset.verdict = result.would_send ? "send" : "handover";
       verdict.textContent = result.would_send ? "Would send this reply" : "Would hand over to an agent";
@@ -61,9 +61,9 @@
       el("p", {class: "muted", text: `Changed ${when(entry.updated_at)}`}),
       el("div", {class: "actions-bar"},
         el("button", {type: "button", class: "secondary small", "data-action": "edit", text: "Edit",
-          "aria-label": `Edit “${entry.question}”`, on: {click: () => openEntry(entry)}}),
+          "aria-label": `Edit “${entry.question}”`, onclick: () => openEntry(entry)}),
         el("button", {type: "button", class: "danger", "data-action": "delete", text: "Delete",
-          "aria-label": `Delete “${entry.question}”`, on: {click: () => deleteEntry(entry)}})));
+          "aria-label": `Delete “${entry.question}”`, onclick: () => deleteEntry(entry)})));
   }
 
   async function loadEntries(more) {
@@ -71,7 +71,7 @@
     if (kbQuery) params.set("q", kbQuery);
     if (more && kbCursor) params.set("cursor", kbCursor);
     try {
-      const page = await api("GET", `/v1/knowledge?${params}`);
+      const page = await api(`/v1/knowledge?${params}`);
       clearErrors($("kb-list-errors"));
       const list = $("kb-list");
       if (!more) list.replaceChildren();
@@ -115,8 +115,7 @@
     const button = $("kb-save");
     button.disabled = true;
     try {
-      const saved = editingEntry ? await api("PUT", `/v1/knowledge/${editingEntry}`, body)
-        : await api("POST", "/v1/knowledge", body);
+      const saved = await store("/v1/knowledge", editingEntry, body);
       closeEntry();
       $("kb-notice").textContent = `Saved “${saved.question}”.`;
       await loadEntries(false);
@@ -137,7 +136,7 @@
   async function deleteEntry(entry) {
     if (!window.confirm(`Delete the entry “${entry.question}”?`)) return;
     try {
-      await api("DELETE", `/v1/knowledge/${entry.id}`);
+      await api(`/v1/knowledge/${entry.id}`, {method: "DELETE"});
       $("kb-notice").textContent = `Deleted “${entry.question}”.`;
       await loadEntries(false);
       $("kb-new").focus();
@@ -165,7 +164,7 @@
 
   async function loadSettings() {
     try {
-      settings = await api("GET", "/v1/settings/ai");
+      settings = await api("/v1/settings/ai");
       const radio = $(`provider-${settings.provider}`);
       if (radio) radio.checked = true;
       $("ai-threshold").value = String(settings.threshold);
@@ -175,7 +174,7 @@
       showErrors($("ai-settings-errors"), error);
     }
     try {
-      const status = await api("GET", "/v1/ai/status");
+      const status = await api("/v1/ai/status");
       const offline = status.api && status.api.offline;
       const workers = status.workers || [];
       $("ai-model-status").textContent = `${offline ? `The offline provider here: ${offline.provider}. ` : ""}`
@@ -196,7 +195,7 @@
     const button = $("ai-settings-save");
     button.disabled = true;
     try {
-      settings = await api("PUT", "/v1/settings/ai", body);
+      settings = await api("/v1/settings/ai", {method: "PUT", json: body});
       $("ai-settings-notice").textContent = `Saved: ${settings.provider}, threshold ${settings.threshold.toFixed(2)}.`;
       await loadCalibration();
     } catch (error) {
@@ -211,7 +210,7 @@
   async function loadCalibration() {
     $("calibration").dataset.loaded = "false";
     try {
-      const c = await api("GET", "/v1/ai/calibration");
+      const c = await api("/v1/ai/calibration");
       clearErrors($("calibration-errors"));
       $("calibration-threshold").textContent = c.threshold.toFixed(2);
       $("calibration-precision").textContent = `${percent(c.expected_precision)} of the replies sent would be right`;
@@ -232,7 +231,7 @@
     if (event) event.preventDefault();
     const days = $("gaps-days").value;
     try {
-      const gaps = await api("GET", `/v1/ai/gaps?days=${encodeURIComponent(days)}&limit=20`);
+      const gaps = await api(`/v1/ai/gaps?days=${encodeURIComponent(days)}&limit=20`);
       clearErrors($("gaps-errors"));
       $("gaps-summary").textContent = `${gaps.handed_over} question${gaps.handed_over === 1 ? "" : "s"} handed over in the last ${gaps.days} days, grouped by ${gaps.grouped_by}.`;
       const list = $("gaps");
@@ -244,7 +243,7 @@
           gap.examples && gap.examples.length ? el("p", {class: "muted", text: `Also asked as: ${gap.examples.join(" · ")}`}) : null,
           el("div", {class: "actions-bar"}, el("button", {type: "button", class: "secondary small", "data-action": "answer",
             text: "Answer it in the knowledge base", "aria-label": `Add a knowledge-base entry for “${gap.question}”`,
-            on: {click: () => openEntry(null, gap.question)}}))));
+            onclick: () => openEntry(null, gap.question)}))));
       });
       list.dataset.loaded = "true";
     } catch (error) {

@@ -2,7 +2,7 @@
    trigger, condition and action of /v1/automations, reordering, enabling, and each rule's executions. */
 (function () {
   "use strict";
-  const {api, el, showErrors, clearErrors, when, splitList, quoteList} = window.AerosticAdmin;
+  const {api, store, everyPage, el, showErrors, clearErrors, when, splitList, quoteList} = window.AdminPages;
   const $ = (id) => document.getElementById(id);
 
   const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -112,11 +112,11 @@
       const name = rule.name;
       const toggle = el("button", {type: "button", class: "secondary small", "aria-pressed": rule.enabled ? "true" : "false",
         "data-action": "toggle", text: rule.enabled ? "Disable" : "Enable", "aria-label": `${rule.enabled ? "Disable" : "Enable"} ${name}`,
-        on: {click: () => toggleRule(rule)}});
+        onclick: () => toggleRule(rule)});
       const up = el("button", {type: "button", class: "secondary small", "data-action": "up", text: "Move up",
-        "aria-label": `Move ${name} up`, disabled: index === 0, on: {click: () => move(rule, -1)}});
+        "aria-label": `Move ${name} up`, disabled: index === 0, onclick: () => move(rule, -1)});
       const down = el("button", {type: "button", class: "secondary small", "data-action": "down", text: "Move down",
-        "aria-label": `Move ${name} down`, disabled: index === rules.length - 1, on: {click: () => move(rule, 1)}});
+        "aria-label": `Move ${name} down`, disabled: index === rules.length - 1, onclick: () => move(rule, 1)});
       list.append(el("li", {id: `rule-${rule.id}`, dataset: {ruleId: rule.id, name, enabled: String(rule.enabled), position: String(index)}},
         el("h3", {},
           el("span", {class: "rule-name", text: `${index + 1}. ${name}`}),
@@ -127,11 +127,11 @@
         rule.problem ? el("p", {class: "part-error", text: `This rule no longer validates and never runs: ${rule.problem}. Edit or delete it.`}) : null,
         el("div", {class: "actions-bar"}, up, down, toggle,
           el("button", {type: "button", class: "secondary small", "data-action": "edit", text: "Edit", "aria-label": `Edit ${name}`,
-            on: {click: () => openEditor(rule)}}),
+            onclick: () => openEditor(rule)}),
           el("button", {type: "button", class: "secondary small", "data-action": "executions", text: "Executions",
-            "aria-label": `Executions of ${name}`, on: {click: () => openExecutions(rule)}}),
+            "aria-label": `Executions of ${name}`, onclick: () => openExecutions(rule)}),
           el("button", {type: "button", class: "danger", "data-action": "delete", text: "Delete", "aria-label": `Delete ${name}`,
-            on: {click: () => deleteRule(rule)}}))));
+            onclick: () => deleteRule(rule)}))));
     });
     $("rules").dataset.loaded = "true";
     if (focus) {
@@ -147,7 +147,7 @@
 
   async function load(focus) {
     try {
-      rules = await api("GET", "/v1/automations");
+      rules = await everyPage("/v1/automations", 200, 5);  // every rule: the order is set as a whole
       clearErrors($("list-errors"));
       renderRules(focus);
     } catch (error) {
@@ -166,7 +166,7 @@
     const ids = rules.map((r) => r.id);
     [ids[index], ids[target]] = [ids[target], ids[index]];
     try {
-      rules = await api("PUT", "/v1/automations/order", {ids});
+      rules = await api("/v1/automations/order", {method: "PUT", json: {ids}});
       clearErrors($("list-errors"));
       notice(`“${rule.name}” is now rule ${target + 1}.`);
       renderRules({id: rule.id, action: step < 0 ? "up" : "down"});
@@ -178,7 +178,7 @@
 
   async function toggleRule(rule) {
     try {
-      await api("PATCH", `/v1/automations/${rule.id}`, {enabled: !rule.enabled});
+      await api(`/v1/automations/${rule.id}`, {method: "PATCH", json: {enabled: !rule.enabled}});
       clearErrors($("list-errors"));
       notice(`“${rule.name}” is ${rule.enabled ? "disabled" : "enabled"}.`);
       await load({id: rule.id, action: "toggle"});
@@ -190,7 +190,7 @@
   async function deleteRule(rule) {
     if (!window.confirm(`Delete the rule “${rule.name}”? Its recorded executions stay.`)) return;
     try {
-      await api("DELETE", `/v1/automations/${rule.id}`);
+      await api(`/v1/automations/${rule.id}`, {method: "DELETE"});
       notice(`“${rule.name}” was deleted.`);
       if (executionsOf && executionsOf.id === rule.id) $("executions-panel").hidden = true;
       await load();
@@ -266,7 +266,7 @@
     const part = el("div", {class: "part", dataset: {type, kind}});
     const title = el("strong", {class: "part-title", text: `${kind === "condition" ? "Condition" : "Action"} ${n}: ${names[type]}`});
     const remove = el("button", {type: "button", class: "danger", "data-action": "remove",
-      text: "Remove", "aria-label": `Remove ${kind} ${n}`, on: {click: () => { part.remove(); renumber(container, kind, names); }}});
+      text: "Remove", "aria-label": `Remove ${kind} ${n}`, onclick: () => { part.remove(); renumber(container, kind, names); }});
     part.append(el("div", {class: "part-head"}, el("div", {}, title), remove));
     const body = el("div", {class: "part-body"});
     part.append(body, el("p", {class: "part-error", role: "alert"}));
@@ -481,7 +481,7 @@
     const button = $("save-rule");
     button.disabled = true;
     try {
-      const saved = editing ? await api("PUT", `/v1/automations/${editing}`, body) : await api("POST", "/v1/automations", body);
+      const saved = await store("/v1/automations", editing, body);
       closeEditor();
       notice(`“${saved.name}” was saved.`);
       await load({id: saved.id, action: "edit"});
@@ -500,7 +500,7 @@
     const params = new URLSearchParams({limit: String(EXECUTIONS_PAGE)});
     if (more && executionsCursor) params.set("cursor", executionsCursor);
     try {
-      const page = await api("GET", `/v1/automations/${rule.id}/executions?${params}`);
+      const page = await api(`/v1/automations/${rule.id}/executions?${params}`);
       if (executionsOf !== rule) return;
       clearErrors($("executions-errors"));
       const tbody = $("executions-body");
@@ -587,7 +587,7 @@
 
   (async () => {
     try {
-      const page = await api("GET", "/v1/agents?limit=200");
+      const page = await api("/v1/agents?limit=200");
       agents = page.items;
     } catch (error) {
       agents = [];

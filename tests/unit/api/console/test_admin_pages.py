@@ -46,7 +46,7 @@ def test_scripts_come_from_the_console_static_files(key: str) -> None:
     page = rendered(key)
     sources = [attrs.get("src") for tag, attrs in page.tags
                if tag == "script" and attrs.get("type") != "application/json"]
-    assert f"/console/static/{PAGES[key]}" in sources and "/console/static/admin_common.js" in sources
+    assert f"/console/static/{PAGES[key]}" in sources and "/console/static/admin-pages.js" in sources
     for source in sources:
         assert source and source.startswith("/console/static/"), source
         assert (STATIC_DIR / source.removeprefix("/console/static/")).is_file(), source
