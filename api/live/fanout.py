@@ -69,13 +69,15 @@ class Ping:
 class Batch:
     """One hand-over's entries for the streams of one tenant and role, their frames joined once."""
 
+    seq: int  # the hand-over's number: the feed's position only grows from one to the next
     before: tuple[int, ...]  # the feed's position before these entries: each one's offset is at or past it
+    after: tuple[int, ...]  # the feed's position after them
     entries: tuple[Entry, ...]
     frames: bytes
 
     @classmethod
-    def of(cls, before: tuple[int, ...], entries: Sequence[Entry]) -> Batch:
-        return cls(before, tuple(entries), b"".join(e.frame for e in entries))
+    def of(cls, seq: int, before: tuple[int, ...], after: tuple[int, ...], entries: Sequence[Entry]) -> Batch:
+        return cls(seq, before, after, tuple(entries), b"".join(e.frame for e in entries))
 
 
 Item = Entry | Batch | Ping
@@ -90,6 +92,7 @@ class Client:
         self.admin = role == "admin"
         self.pos = start
         self.synced = False
+        self.below = -1  # a hand-over whose feed position ``pos`` is known to be at or below (-1: none yet)
         self.max_queue = max_queue
         self.pending: deque[Item] = deque()  # what the stream's writer has yet to send, in feed order
         self.waiting = 0  # events in ``pending`` (a heartbeat counts as one)
@@ -128,11 +131,14 @@ class Client:
     def render(self, item: Item) -> bytes | None:
         """The bytes that deliver ``item`` to this browser (None: delivered already), moving its cursor."""
         if isinstance(item, Batch):
-            if self.synced and dominates(item.before, self.pos):
-                # Nothing of it was delivered and each entry's cursor is past the last: its joined frames, as is.
-                self.pos = item.entries[-1].vector
+            if self.synced and 0 <= self.below < item.seq:
+                # ``pos`` is at or below a position the batch starts past (the feed's only grows), so nothing of it
+                # was delivered and each entry's cursor is past the last: its joined frames, as they are.
+                self.pos, self.below = item.entries[-1].vector, item.seq
                 return item.frames
             parts = [f for f in (self.render(e) for e in item.entries) if f is not None]
+            if self.synced and dominates(item.after, self.pos):
+                self.below = item.seq
             return b"".join(parts) if parts else None
         if isinstance(item, Ping):
             if dominates(self.pos, item.vector):
@@ -181,20 +187,21 @@ class Ring:
         return sum(max(0, f - s) for f, s in zip(self.floor, start, strict=True))
 
 
-def batches(before: tuple[int, ...], entries: Sequence[Entry]) -> dict[tuple[str, bool], Batch]:
-    """One hand-over's entries as a batch per tenant and role (admin True/False), each built once; a role with
-    nothing to see has none."""
+def batches(seq: int, before: tuple[int, ...], after: tuple[int, ...],
+            entries: Sequence[Entry]) -> dict[tuple[str, bool], Batch]:
+    """Hand-over ``seq``'s entries as a batch per tenant and role (admin True/False), each built once; a role
+    with nothing to see has none."""
     by_tenant: dict[str, list[Entry]] = {}
     for entry in entries:
         by_tenant.setdefault(entry.tenant_id, []).append(entry)
     out: dict[tuple[str, bool], Batch] = {}
     for tenant, mine in by_tenant.items():
-        out[(tenant, True)] = admin = Batch.of(before, mine)
+        out[(tenant, True)] = admin = Batch.of(seq, before, after, mine)
         visible = [e for e in mine if e.type not in ADMIN_ONLY]
         if len(visible) == len(mine):
             out[(tenant, False)] = admin
         elif visible:
-            out[(tenant, False)] = Batch.of(before, visible)
+            out[(tenant, False)] = Batch.of(seq, before, after, visible)
     return out
 
 

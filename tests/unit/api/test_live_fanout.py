@@ -20,8 +20,8 @@ def entry(slot: int, offset: int, vector: tuple[int, ...], tenant: str = "t1", t
                        b'{"type":"' + type_.encode() + b'","at":"x","conversation_key":null,"data":{}}')
 
 
-def batch(before: tuple[int, ...], *entries: Entry) -> Batch:
-    return Batch.of(before, entries)
+def batch(before: tuple[int, ...], *entries: Entry, seq: int = 1) -> Batch:
+    return Batch.of(seq, before, entries[-1].vector, entries)
 
 
 @pytest.mark.asyncio
@@ -39,21 +39,22 @@ async def test_a_full_queue_cuts_that_client_only() -> None:
 
 
 def test_a_hand_over_is_one_batch_per_tenant_and_role_built_once() -> None:
-    got = batches((0, 0), [entry(0, 0, (1, 0), type_="campaign"), entry(0, 1, (2, 0)),
-                           entry(1, 0, (2, 1), tenant="t2")])
+    got = batches(1, (0, 0), (2, 1), [entry(0, 0, (1, 0), type_="campaign"), entry(0, 1, (2, 0)),
+                                      entry(1, 0, (2, 1), tenant="t2")])
     assert [e.offset for e in got[("t1", True)].entries] == [0, 1]
     assert [e.type for e in got[("t1", False)].entries] == ["presence"]  # agents never see campaigns
     assert got[("t2", True)] is got[("t2", False)]  # nothing admin-only: one batch, one join, for both roles
     assert got[("t1", True)].frames == b"".join(e.frame for e in got[("t1", True)].entries)
-    assert batches((0, 0), [entry(0, 0, (1, 0), type_="campaign")]).keys() == {("t1", True)}
+    assert batches(1, (0, 0), (1, 0), [entry(0, 0, (1, 0), type_="campaign")]).keys() == {("t1", True)}
 
 
 def test_a_synced_stream_takes_a_batch_s_joined_frames_and_the_last_cursor() -> None:
     client = Client(LAYOUT, "t1", "admin", (0, 0), 10)
     first = batch((0, 0), entry(0, 0, (1, 0)), entry(1, 0, (1, 1)))
-    assert client.render(first) == first.frames and client.pos == (1, 1) and client.synced
-    second = batch((1, 1), entry(0, 1, (2, 1)))
-    assert client.render(second) is second.frames and client.pos == (2, 1)
+    assert client.render(first) == first.frames and client.pos == (1, 1) and client.synced and client.below == 1
+    assert client.render(Ping((3, 1))) is not None and client.pos == (3, 1)  # the feed moved on elsewhere
+    second = batch((3, 1), entry(0, 3, (4, 1)), seq=2)
+    assert client.render(second) is second.frames and client.pos == (4, 1) and client.below == 2
 
 
 def test_a_resumed_stream_renders_a_batch_entry_by_entry() -> None:
@@ -61,7 +62,10 @@ def test_a_resumed_stream_renders_a_batch_entry_by_entry() -> None:
     got = client.render(batch((0, 0), entry(0, 0, (1, 0)), entry(0, 1, (2, 4))))
     assert got is not None and LAYOUT.encode((2, 9)).encode() in got and client.pos == (2, 9)
     assert b'"id":"' + LAYOUT.encode((1, 0)).encode() not in got  # the overlap is skipped
-    assert client.render(batch((0, 0), entry(0, 0, (1, 0)))) is None
+    assert client.below == -1  # still ahead of the feed in slot 1: every batch is rendered entry by entry
+    assert client.render(batch((0, 0), entry(0, 0, (1, 0)), seq=2)) is None
+    caught_up = batch((2, 9), entry(1, 9, (2, 10)), seq=3)
+    assert client.render(caught_up) == caught_up.frames and client.below == 3
 
 
 def test_a_resume_skips_what_was_delivered_and_frames_carry_the_cursor() -> None:
