@@ -1,12 +1,12 @@
 """The feed's one Kafka consumer per web process, and the hub that fans its events out to the browsers.
 
 A thread reads the feed's topics (``api.live.events.TOPICS``) with partitions assigned directly (no group,
-nothing committed) and a short fetch wait (``live_fetch_wait_ms``: the embedded broker does not wake a
-waiting fetch when data arrives, so the wait is the latency). It decodes each record once, serialises its
-event once, and hands what it read to the event loop at most every ``HAND_OVER_S`` in one
-``call_soon_threadsafe``; the loop keeps the ring of recent entries and queues each for its tenant's browsers,
-``SLICE`` streams per loop iteration (in feed order, heartbeats included), so that the webhook requests the
-same loop serves are read between slices rather than after hundreds of streams.
+nothing committed) and a fetch wait of ``live_fetch_wait_ms`` (the embedded broker does not wake a waiting
+fetch when data arrives, so the wait bounds the latency, and it is the feed's idle cost at the broker). It
+decodes each record once, serialises its event once, and hands what it read to the event loop at most every
+``HAND_OVER_S`` in one ``call_soon_threadsafe``; the loop keeps the ring of recent entries and queues each for
+its tenant's browsers, ``SLICE`` streams per loop iteration (in feed order, heartbeats included), so that the
+webhook requests the same loop serves are read between slices rather than after hundreds of streams.
 
 Finding "now": the broker's ListOffsets can report an end far below the real one (measured on Tansu: a
 partition of 1,326 records answered 1,285, and ``offsets_for_times`` answered one record early, or 0 for a
