@@ -84,7 +84,7 @@ async def test_nobody_online_acknowledges_once_then_the_ai_answers_while_queued_
     key = business.conversation(customer)
     await customer_writes(sim, db, business, customer, text=HANDOFF_TEXT)
     assert await wait_for(lambda: _texts(sim, business, customer, 1), what="the acknowledgement") == [IN_HOURS]
-    assert await _state(api, business, key) == "queued"
+    await wait_for(lambda: _queued(api, business, key), what="the conversation to be projected as queued")
     [author] = await rows(db, "SELECT requested_by FROM messages WHERE tenant_id = :t AND conversation_key = :k "
                               "AND direction = 'outbound'", t=business.tenant_id, k=key)
     assert author.requested_by == AUTHOR
@@ -103,7 +103,7 @@ async def test_nobody_online_acknowledges_once_then_the_ai_answers_while_queued_
     await customer_writes(sim, db, business, customer, text="how long does delivery take?")
     assert await wait_for(lambda: _texts(sim, business, customer, 2), what="the AI's answer while queued") == \
         [IN_HOURS, SHIPPING[1]]
-    assert await _state(api, business, key) == "queued"
+    await wait_for(lambda: _queued(api, business, key), what="the conversation to stay queued")
     queue = await api.get("/v1/conversations", headers=business.auth, params={"view": "queued"})
     assert key in [c["key"] for c in queue.json()["items"]]
 
@@ -117,6 +117,10 @@ async def test_nobody_online_acknowledges_once_then_the_ai_answers_while_queued_
     assert later not in await _asked(stack, key)
     assert len(await _queued_sends(stack, key)) == 2 and await _sent(sim, business, customer) == [IN_HOURS,
                                                                                                    SHIPPING[1]]
+
+
+async def _queued(api: httpx.AsyncClient, business: Business, key: str) -> bool:
+    return await _state(api, business, key) == "queued"
 
 
 async def _agent_holds(api: httpx.AsyncClient, business: Business, key: str) -> bool:
