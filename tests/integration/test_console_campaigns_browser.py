@@ -24,7 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.auth import SESSION_COOKIE
 from stack.launcher import LocalStack
 from templates.registry import template_id
-from tests.integration.browser import console_errors, on, sign_in, text_is, wait
+from tests.integration.browser import (
+    attribute_is,
+    console_errors,
+    fill,
+    fits_phone_width,
+    on,
+    present,
+    save,
+    sign_in,
+    text_is,
+    wait,
+)
 from tests.integration.helpers import BusinessFactory, scalar, wait_for
 from tests.integration.people import person
 from tests.integration.test_campaigns import LANGUAGE, TEMPLATE, approved_template, numbers, sends
@@ -44,18 +55,6 @@ def session(stack: LocalStack, token: str) -> httpx.AsyncClient:
 def count_of(driver: WebDriver, element_id: str) -> int:
     raw = driver.find_element(By.ID, element_id).get_attribute("data-count") or ""
     return int(raw) if raw.isdigit() else -1
-
-
-def attribute_is(element_id: str, name: str, expected: str) -> Any:
-    def holds(driver: WebDriver) -> bool:
-        found = driver.find_elements(By.ID, element_id)
-        return bool(found) and found[0].get_attribute(name) == expected
-
-    return holds
-
-
-def present(css: str) -> Any:
-    return lambda driver: driver.find_elements(By.CSS_SELECTOR, css)
 
 
 def at_least(element_id: str, least: int) -> Any:
@@ -122,9 +121,8 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     driver.find_element(By.ID, "seg-cond-0-value").clear()
     driver.find_element(By.ID, "seg-cond-0-value").send_keys("Pune")
     wait(driver).until(attribute_is("segment-count", "data-count", str(PEOPLE)))
-    driver.find_element(By.ID, "seg-name").send_keys("spring buyers")
-    driver.find_element(By.ID, "seg-save").click()
-    wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#segments-body tr[data-name='spring buyers']"))
+    fill(driver, {"seg-name": "spring buyers"})
+    save(driver, "seg-save", "#segments-body tr[data-name='spring buyers']")
     assert console_errors(driver, stack) == []
 
     # The wizard: template, audience, variables, schedule, review.
@@ -161,6 +159,23 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     assert str(PEOPLE) in driver.find_element(By.ID, "review-tier").text
     campaign_id = driver.find_element(By.ID, "wizard").get_attribute("data-campaign")
     assert campaign_id
+
+    # Back to the variables, a change, and forward again: the same draft is edited, none is left behind.
+    for step in ("4", "3"):
+        driver.find_element(By.ID, "wizard-back").click()
+        wait(driver).until(attribute_is("wizard", "data-step", step))
+    driver.find_element(By.ID, "cmp-var-1-value").clear()
+    fill(driver, {"cmp-var-1-value": "black tea"})
+    for step in ("4", "5"):
+        driver.find_element(By.ID, "wizard-next").click()
+        wait(driver).until(attribute_is("wizard", "data-step", step))
+    wait(driver).until(lambda d: re.fullmatch(r"Hi n\d+, black tea is on sale",
+                                              d.find_element(By.ID, "review-preview").text))
+    assert driver.find_element(By.ID, "wizard").get_attribute("data-campaign") == campaign_id
+    async with session(stack, admin.token) as client:
+        drafts = (await client.get("/v1/campaigns")).json()["items"]
+    assert [(c["id"], c["state"]) for c in drafts] == [(campaign_id, "draft")]
+    assert {"source": "text:black tea"} in drafts[0]["variables"].values()
     wait(driver).until(lambda d: d.find_element(By.ID, "cmp-launch").is_enabled())
     driver.find_element(By.ID, "cmp-launch").click()
     wait(driver, LIVE_S).until(on(stack.ingress_url, f"/console/campaigns/{campaign_id}"))
@@ -202,8 +217,7 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     assert len(exported.text.strip().splitlines()) == 1 + count_of(driver, "funnel-queued")
     driver.set_window_size(390, 844)  # the campaign's page at phone width: no sideways scroll
-    width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], width
+    assert fits_phone_width(driver)
     assert console_errors(driver, stack) == []
 
     # The list shows it paused, with its progress.
@@ -283,8 +297,7 @@ async def test_templates_page_shows_status_and_previews_a_new_one(
                                    "cmp-template option[value]:not([value=''])"), strict=True):
         driver.get(f"{stack.ingress_url}{path}")
         wait(driver).until(present(f"#{ready}"))
-        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], (path, width)
+        assert fits_phone_width(driver), path
     assert console_errors(driver, stack) == []
 
 

@@ -276,7 +276,9 @@
 
   const tagsOf = (id) => $(id).value.split(",").map((t) => t.trim()).filter(Boolean);
 
-  function rule() {
+  // The segment's filter; ``written`` leaves out a condition still being typed (no key, or no value its operator
+  // needs), so the live count never asks about half a condition.
+  function rule(written) {
     const attributes = [...$("seg-conditions").children].map((row) => {
       const get = (part) => row.querySelector(`[data-part=${part}]`).value;
       const op = get("op");
@@ -286,7 +288,7 @@
       else if (op === "in") value = raw.split(",").map((v) => v.trim()).filter(Boolean);
       else if ((op === "gt" || op === "lt") && /^-?[0-9]+(\.[0-9]+)?$/.test(raw)) value = Number(raw);
       return {key: get("key").trim(), op, value};
-    });
+    }).filter((c) => !written || (c.key && (c.value === null || (Array.isArray(c.value) ? c.value.length : c.value !== ""))));
     return {tags_all: tagsOf("seg-tags-all"), tags_any: tagsOf("seg-tags-any"), tags_none: tagsOf("seg-tags-none"),
       attributes, include_opted_out: $("seg-opted-out").checked};
   }
@@ -323,7 +325,7 @@
     out.textContent = "counting…";
     clearSegmentErrors();
     try {
-      const found = await api("/v1/segments/count", {method: "POST", json: rule(), signal: counting.signal});
+      const found = await api("/v1/segments/count", {method: "POST", json: rule(true), signal: counting.signal});
       if (seq !== countSeq) return;
       out.textContent = number(found.count);
       out.dataset.count = String(found.count);
