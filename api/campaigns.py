@@ -82,6 +82,8 @@ async def replace_draft(campaign_id: CampaignId, body: CampaignCreate, principal
                         engine: EngineDep) -> CampaignView:
     """Change a draft as a whole (what create takes); the console's wizard edits its draft this way."""
     tenant = principal.tenant_id
+    async with engine.connect() as conn:  # another tenant's campaign is a 404 whatever the body says
+        await _campaign(conn, campaign_id, tenant)
     sender, template = await _sender_and_template(engine, tenant, body)
     async with engine.begin() as conn:
         current = await _campaign(conn, campaign_id, tenant)

@@ -131,6 +131,9 @@ def body_for(route: Route, objects: dict[str, str]) -> dict[str, Any] | None:
         ("PATCH", "/v1/contacts/{contact_id}"): {"add_tags": ["A's tag"]},
         ("PUT", "/v1/segments/{segment_id}"): {"name": "A's segment", "filter": {}},
         ("POST", "/v1/campaigns/{campaign_id}/test"): {"to": ["+16505550780"]},
+        ("PUT", "/v1/campaigns/{campaign_id}"): {
+            "name": "A's campaign", "template": {"name": CAMPAIGN_TEMPLATE, "language": "en_US"},
+            "audience": {"kind": "csv", "csv": "phone\n+16505550781\n"}},
         ("PUT", "/v1/canned-responses/{response_id}"): {"shortcut": "mine", "text": "A's text"},
     }
     return bodies.get((route.method, route.path), {})
