@@ -59,7 +59,8 @@ async def get_dead_letters(engine: EngineDep, limit: Annotated[int, Query(ge=1, 
     latest = select(dead_letters).order_by(dead_letters.c.failed_at.desc(), dead_letters.c.event_id).limit(limit)
     if group is not None:
         latest = latest.where(dead_letters.c.consumer_group == group)
-    async with engine.connect() as conn:
+    async with engine.connect() as conn:  # one snapshot: the counts include every letter listed
+        await conn.execution_options(isolation_level="REPEATABLE READ")
         counted: dict[str, int] = dict((await conn.execute(select(dead_letters.c.consumer_group, func.count()).group_by(
             dead_letters.c.consumer_group))).tuples().all())
         rows = (await conn.execute(latest)).all()
