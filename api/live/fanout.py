@@ -2,20 +2,17 @@
 browser's bounded queue.
 
 An ``Entry`` is one event with its place in Kafka (slot, offset), the cursor after it (``vector``) and its
-SSE frame, serialised once for every browser. A ``Batch`` is what one hand-over of the consumer holds for
-one tenant and role: its entries and their frames joined once, so the streams of that tenant and role are
-each offered one item per hand-over, not one per event. A ``Client`` is one open stream: its tenant and
-role, the items waiting for it (at most ``live_queue_events`` events: a browser that falls that far behind
-is cut off, so it never slows the others; it reconnects with ``Last-Event-ID`` and catches up), and its own
-cursor, which only moves forward: an entry below it was delivered already (a resume's overlap) and is
-skipped.
+SSE frame, serialised once for every browser. A ``Client`` is one open stream: its tenant and role, a
+queue of at most ``live_queue_events`` entries (a browser that falls that far behind is cut off, so it
+never slows the others; it reconnects with ``Last-Event-ID`` and catches up), and its own cursor, which
+only moves forward: an entry below it was delivered already (a resume's overlap) and is skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from api.live.cursor import Layout
@@ -65,24 +62,6 @@ class Ping:
     vector: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """One hand-over's entries for the streams of one tenant and role, their frames joined once."""
-
-    seq: int  # the hand-over's number: the feed's position only grows from one to the next
-    before: tuple[int, ...]  # the feed's position before these entries: each one's offset is at or past it
-    after: tuple[int, ...]  # the feed's position after them
-    entries: tuple[Entry, ...]
-    frames: bytes
-
-    @classmethod
-    def of(cls, seq: int, before: tuple[int, ...], after: tuple[int, ...], entries: Sequence[Entry]) -> Batch:
-        return cls(seq, before, after, tuple(entries), b"".join(e.frame for e in entries))
-
-
-Item = Entry | Batch | Ping
-
-
 class Client:
     """One open stream of one browser."""
 
@@ -92,54 +71,30 @@ class Client:
         self.admin = role == "admin"
         self.pos = start
         self.synced = False
-        self.below = -1  # a hand-over whose feed position ``pos`` is known to be at or below (-1: none yet)
-        self.max_queue = max_queue
-        self.pending: deque[Item] = deque()  # what the stream's writer has yet to send, in feed order
-        self.waiting = 0  # events in ``pending`` (a heartbeat counts as one)
-        self.more = asyncio.Event()  # set when ``pending`` got something
-        self.cut = asyncio.Event()  # set when the stream must end (too many events waiting, or the feed stopped)
+        self.queue: asyncio.Queue[Entry | Ping] = asyncio.Queue(max_queue)
+        self.cut = asyncio.Event()  # set when the stream must end (its queue overflowed, or the feed stopped)
         self.cut_reason = ""
 
     def wants(self, entry: Entry) -> bool:
         return entry.tenant_id == self.tenant_id and (self.admin or entry.type not in ADMIN_ONLY)
 
-    def offer(self, item: Item) -> bool:
-        """Queue ``item``; False (and the stream is cut) when the browser would have too many events waiting."""
+    def offer(self, item: Entry | Ping) -> bool:
+        """Queue ``item``; False (and the stream is cut) when the browser has too many waiting."""
         if self.cut.is_set():
             return False
-        size = len(item.entries) if isinstance(item, Batch) else 1
-        if self.waiting + size > self.max_queue:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
             self.close("slow client: too many events waiting")
             return False
-        self.pending.append(item)
-        self.waiting += size
-        self.more.set()
         return True
-
-    def take(self) -> list[Item]:
-        """Everything waiting (at most ``max_queue`` events), oldest first; the writer sends it in one go."""
-        items = list(self.pending)
-        self.pending.clear()
-        self.waiting = 0
-        self.more.clear()
-        return items
 
     def close(self, reason: str) -> None:
         self.cut_reason = self.cut_reason or reason
         self.cut.set()
 
-    def render(self, item: Item) -> bytes | None:
+    def render(self, item: Entry | Ping) -> bytes | None:
         """The bytes that deliver ``item`` to this browser (None: delivered already), moving its cursor."""
-        if isinstance(item, Batch):
-            if self.synced and 0 <= self.below < item.seq:
-                # ``pos`` is at or below a position the batch starts past (the feed's only grows), so nothing of it
-                # was delivered and each entry's cursor is past the last: its joined frames, as they are.
-                self.pos, self.below = item.entries[-1].vector, item.seq
-                return item.frames
-            parts = [f for f in (self.render(e) for e in item.entries) if f is not None]
-            if self.synced and dominates(item.after, self.pos):
-                self.below = item.seq
-            return b"".join(parts) if parts else None
         if isinstance(item, Ping):
             if dominates(self.pos, item.vector):
                 return PING + b"\n"
@@ -187,24 +142,16 @@ class Ring:
         return sum(max(0, f - s) for f, s in zip(self.floor, start, strict=True))
 
 
-def batches(seq: int, before: tuple[int, ...], after: tuple[int, ...],
-            entries: Sequence[Entry]) -> dict[tuple[str, bool], Batch]:
-    """Hand-over ``seq``'s entries as a batch per tenant and role (admin True/False), each built once; a role
-    with nothing to see has none."""
-    by_tenant: dict[str, list[Entry]] = {}
-    for entry in entries:
-        by_tenant.setdefault(entry.tenant_id, []).append(entry)
-    out: dict[tuple[str, bool], Batch] = {}
-    for tenant, mine in by_tenant.items():
-        out[(tenant, True)] = admin = Batch.of(seq, before, after, mine)
-        visible = [e for e in mine if e.type not in ADMIN_ONLY]
-        if len(visible) == len(mine):
-            out[(tenant, False)] = admin
-        elif visible:
-            out[(tenant, False)] = Batch.of(seq, before, after, visible)
-    return out
-
-
-def fan_out(item: Batch | Ping, clients: Iterable[Client]) -> list[Client]:
-    """Queue one batch (or a heartbeat) for each of ``clients``; return those cut off."""
-    return [client for client in clients if not client.offer(item)]
+def fan_out(items: list[Entry] | Ping, clients: Iterable[Client]) -> list[Client]:
+    """Queue the entries (or a heartbeat) for each of ``clients`` that may see them; return those cut off."""
+    cut: list[Client] = []
+    for client in clients:
+        if isinstance(items, Ping):
+            if not client.offer(items):
+                cut.append(client)
+            continue
+        for entry in items:
+            if client.wants(entry) and not client.offer(entry):
+                cut.append(client)
+                break
+    return cut

@@ -33,7 +33,7 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Me
 
 from api.live.cursor import Layout
 from api.live.events import TOPICS, decode
-from api.live.fanout import Batch, Client, Entry, Ping, Ring, batches, fan_out
+from api.live.fanout import Client, Entry, Ping, Ring, fan_out
 from broker.consumer import reader_config
 from config.settings import IngressSettings
 
@@ -98,9 +98,9 @@ def feed_layout(consumer: Consumer, prefix: str) -> Layout:
 
 @dataclass(slots=True)
 class _Delivery:
-    """A batch (or a heartbeat) being offered to streams, a slice at a time."""
+    """Entries (or a heartbeat) being offered to streams, a slice at a time."""
 
-    item: Batch | Ping
+    items: list[Entry] | Ping
     clients: list[Client]
     served: int = 0
 
@@ -123,10 +123,9 @@ class LiveHub:
         self._running = False
         self._heartbeat: asyncio.Task[None] | None = None
         self.failure: str | None = None
-        # Deliveries in feed order: (a batch or a heartbeat, the streams to offer it to, how many were served).
+        # Deliveries in feed order: (entries or a heartbeat, the streams to offer them to, how many were served).
         self._backlog: deque[_Delivery] = deque()
         self._stepping = False
-        self._handed = 0  # hand-overs applied (numbers the batches)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -250,18 +249,14 @@ class LiveHub:
             self.ring = Ring(self.settings.live_ring_events, position)
         for entry in entries:
             self.ring.append(entry)
-        before = self.position if len(self.position) == len(position) else tuple(0 for _ in position)
         self.position = position
-        if entries and self.clients:
-            # Each tenant's and role's frames joined once; its streams share the bytes.
-            self._handed += 1
-            for (tenant, admin), batch in batches(self._handed, before, position, entries).items():
-                self._deliver(batch, [c for c in self.clients.get(tenant, ()) if c.admin is admin])
+        tenants = {entry.tenant_id for entry in entries}
+        self._deliver(entries, [c for tenant in tenants for c in self.clients.get(tenant, ())])
         if not self.ready.is_set():
             self.ready.set()
 
-    def _deliver(self, item: Batch | Ping, clients: list[Client]) -> None:
-        """Offer ``item`` to ``clients`` after everything offered before, a slice per loop iteration: a burst
+    def _deliver(self, items: list[Entry] | Ping, clients: list[Client]) -> None:
+        """Offer ``items`` to ``clients`` after everything offered before, a slice per loop iteration: a burst
         for hundreds of streams never holds the webhook requests waiting behind it."""
         if not clients:
             return
@@ -273,7 +268,7 @@ class LiveHub:
                     client.close("the server is overloaded")
                     self.unregister(client)
             return
-        self._backlog.append(_Delivery(item, clients))
+        self._backlog.append(_Delivery(items, clients))
         if not self._stepping:
             self._stepping = True
             self._step()
@@ -283,7 +278,7 @@ class LiveHub:
         while self._backlog and budget > 0:
             job = self._backlog[0]
             chunk = job.clients[job.served:job.served + budget]
-            for client in fan_out(job.item, chunk):
+            for client in fan_out(job.items, chunk):
                 self.unregister(client)
             budget -= len(chunk)
             job.served += len(chunk)

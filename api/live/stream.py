@@ -52,7 +52,7 @@ MAX_STREAM_S = 3600.0
 RECHECK_S = 30.0  # how long a revoked session's open stream may outlive the revocation
 SHARE_S = 5.0  # a credential's answer (or its check under way) serves its other streams this long
 RETRY_MS = 2000
-COALESCE = 64  # replayed frames written in one send
+COALESCE = 64  # frames written in one send when a browser has several waiting
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
            (b"x-accel-buffering", b"no")]
 
@@ -196,9 +196,12 @@ class LiveStream(Response):
             chunk = [f for f in (client.render(e) for e in replay[i:i + COALESCE]) if f is not None]
             if chunk:
                 await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
+        queue = client.queue
         while True:
-            await client.more.wait()
-            chunk = [f for f in (client.render(item) for item in client.take()) if f is not None]
+            items = [await queue.get()]
+            while len(items) < COALESCE and not queue.empty():
+                items.append(queue.get_nowait())
+            chunk = [f for f in (client.render(item) for item in items) if f is not None]
             if chunk:
                 await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from api.live.cursor import Layout
-from api.live.fanout import Batch, Client, Entry, Ping, Ring, batches, fan_out
+from api.live.fanout import Client, Entry, Ping, Ring, fan_out
 from api.live.hub import SLICE, LiveHub
 from config.settings import IngressSettings
 
@@ -20,52 +20,27 @@ def entry(slot: int, offset: int, vector: tuple[int, ...], tenant: str = "t1", t
                        b'{"type":"' + type_.encode() + b'","at":"x","conversation_key":null,"data":{}}')
 
 
-def batch(before: tuple[int, ...], *entries: Entry, seq: int = 1) -> Batch:
-    return Batch.of(seq, before, entries[-1].vector, entries)
+@pytest.mark.asyncio
+async def test_a_full_queue_cuts_that_client_only() -> None:
+    slow = Client(LAYOUT, "t1", "admin", (0, 0), max_queue=3)
+    fast = Client(LAYOUT, "t1", "admin", (0, 0), max_queue=10)
+    batch = [entry(0, i, (i + 1, 0)) for i in range(5)]
+    cut = fan_out(batch, [slow, fast])
+    assert cut == [slow] and slow.cut.is_set() and "slow client" in slow.cut_reason
+    assert slow.queue.qsize() == 3 and fast.queue.qsize() == 5 and not fast.cut.is_set()
+    assert not slow.offer(batch[0])  # a cut client takes nothing more
 
 
 @pytest.mark.asyncio
-async def test_a_full_queue_cuts_that_client_only() -> None:
-    slow = Client(LAYOUT, "t1", "admin", (0, 0), max_queue=6)
-    fast = Client(LAYOUT, "t1", "admin", (0, 0), max_queue=10)
-    first = batch((0, 0), *(entry(0, i, (i + 1, 0)) for i in range(4)))
-    second = batch((4, 0), *(entry(0, i, (i + 1, 0)) for i in range(4, 7)))
-    assert fan_out(first, [slow, fast]) == []
-    cut = fan_out(second, [slow, fast])  # 4 + 3 events waiting: past the slow one's 6
-    assert cut == [slow] and slow.cut.is_set() and "slow client" in slow.cut_reason
-    assert slow.waiting == 4 and fast.waiting == 7 and not fast.cut.is_set()
-    assert not slow.offer(Ping((0, 0)))  # a cut client takes nothing more
-    assert [len(i.entries) for i in fast.take() if isinstance(i, Batch)] == [4, 3] and fast.waiting == 0
-
-
-def test_a_hand_over_is_one_batch_per_tenant_and_role_built_once() -> None:
-    got = batches(1, (0, 0), (2, 1), [entry(0, 0, (1, 0), type_="campaign"), entry(0, 1, (2, 0)),
-                                      entry(1, 0, (2, 1), tenant="t2")])
-    assert [e.offset for e in got[("t1", True)].entries] == [0, 1]
-    assert [e.type for e in got[("t1", False)].entries] == ["presence"]  # agents never see campaigns
-    assert got[("t2", True)] is got[("t2", False)]  # nothing admin-only: one batch, one join, for both roles
-    assert got[("t1", True)].frames == b"".join(e.frame for e in got[("t1", True)].entries)
-    assert batches(1, (0, 0), (1, 0), [entry(0, 0, (1, 0), type_="campaign")]).keys() == {("t1", True)}
-
-
-def test_a_synced_stream_takes_a_batch_s_joined_frames_and_the_last_cursor() -> None:
-    client = Client(LAYOUT, "t1", "admin", (0, 0), 10)
-    first = batch((0, 0), entry(0, 0, (1, 0)), entry(1, 0, (1, 1)))
-    assert client.render(first) == first.frames and client.pos == (1, 1) and client.synced and client.below == 1
-    assert client.render(Ping((3, 1))) is not None and client.pos == (3, 1)  # the feed moved on elsewhere
-    second = batch((3, 1), entry(0, 3, (4, 1)), seq=2)
-    assert client.render(second) is second.frames and client.pos == (4, 1) and client.below == 2
-
-
-def test_a_resumed_stream_renders_a_batch_entry_by_entry() -> None:
-    client = Client(LAYOUT, "t1", "admin", (1, 9), 10)  # delivered offset 0 already; ahead in slot 1
-    got = client.render(batch((0, 0), entry(0, 0, (1, 0)), entry(0, 1, (2, 4))))
-    assert got is not None and LAYOUT.encode((2, 9)).encode() in got and client.pos == (2, 9)
-    assert b'"id":"' + LAYOUT.encode((1, 0)).encode() not in got  # the overlap is skipped
-    assert client.below == -1  # still ahead of the feed in slot 1: every batch is rendered entry by entry
-    assert client.render(batch((0, 0), entry(0, 0, (1, 0)), seq=2)) is None
-    caught_up = batch((2, 9), entry(1, 9, (2, 10)), seq=3)
-    assert client.render(caught_up) == caught_up.frames and client.below == 3
+async def test_tenants_and_roles_filter_what_is_queued() -> None:
+    admin = Client(LAYOUT, "t1", "admin", (0, 0), 10)
+    agent = Client(LAYOUT, "t1", "agent", (0, 0), 10)
+    other = Client(LAYOUT, "t2", "admin", (0, 0), 10)
+    fan_out([entry(0, 0, (1, 0), type_="campaign"), entry(0, 1, (2, 0)), entry(1, 0, (2, 1), tenant="t2")],
+            [admin, agent, other])
+    assert admin.queue.qsize() == 2 and agent.queue.qsize() == 1 and other.queue.qsize() == 1
+    queued = await agent.queue.get()
+    assert isinstance(queued, Entry) and queued.type == "presence"
 
 
 def test_a_resume_skips_what_was_delivered_and_frames_carry_the_cursor() -> None:
@@ -113,19 +88,14 @@ async def test_the_hub_serves_streams_a_slice_per_loop_iteration_in_feed_order()
     hub = LiveHub(IngressSettings(environment="test", live_max_per_tenant=1000))
     hub.layout, hub.position = LAYOUT, (0, 0)
     clients = [hub.register("t1", "admin", None) for _ in range(SLICE * 3 + 5)]
-    agents = [hub.register("t1", "agent", None) for _ in range(2)]
     hub._apply([entry(0, 0, (1, 0))], (1, 0))
-    assert sum(c.waiting for c in clients + agents) == SLICE  # the first slice at once, the rest on later turns
-    hub._apply([entry(0, 1, (2, 0)), entry(0, 2, (3, 0), type_="campaign")], (3, 0))
-    hub._deliver(Ping(hub.position), clients + agents)
-    for _ in range(20):  # one slice per loop turn: the batches' slices, then the heartbeat's
+    assert sum(c.queue.qsize() for c in clients) == SLICE  # the first slice at once, the rest on later turns
+    hub._apply([entry(0, 1, (2, 0))], (2, 0))
+    hub._deliver(Ping(hub.position), clients)
+    for _ in range(20):  # one slice per loop turn: 2 x (3 + 1) slices of entries, then the heartbeat's
         await asyncio.sleep(0)
     assert not hub._backlog
     for client in clients:
-        got = client.take()
-        assert [type(g).__name__ for g in got] == ["Batch", "Batch", "Ping"]
-        assert [[e.offset for e in g.entries] for g in got if isinstance(g, Batch)] == [[0], [1, 2]]
-    for agent in agents:
-        got = agent.take()
-        assert [[e.offset for e in g.entries] for g in got if isinstance(g, Batch)] == [[0], [1]]
-        assert b"".join(f for f in map(agent.render, got) if f is not None).count(b"data: ") == 2
+        got = [client.queue.get_nowait() for _ in range(3)]
+        assert [type(g).__name__ for g in got] == ["Entry", "Entry", "Ping"]
+        assert [g.offset for g in got if isinstance(g, Entry)] == [0, 1]
