@@ -221,6 +221,53 @@ def cpu_seconds(stack: LocalStack, extra: dict[str, int] | None = None) -> dict[
     return used
 
 
+HOP_METRIC = "aerostic_stream_hop_latency_seconds"
+
+
+def hop_histograms(stack: LocalStack) -> dict[str, dict[float, float]]:
+    """Every consumer group's hop-latency histogram so far, summed over the processes: ``{group: {le: count}}``
+    with ``le=inf`` the count and ``le=-1`` the sum of seconds (a process whose metrics do not answer is left out)."""
+    found: dict[str, dict[float, float]] = {}
+    for name in stack.metrics_ports:
+        try:
+            text = httpx.get(stack.metrics_url(name), timeout=10).text
+        except httpx.HTTPError:
+            continue
+        for family in text_string_to_metric_families(text):
+            if family.name != HOP_METRIC:
+                continue
+            for sample in family.samples:
+                group = sample.labels.get("group", "?").removeprefix("aerostic-")
+                if sample.name.endswith("_bucket"):
+                    le = float(sample.labels["le"])
+                elif sample.name.endswith("_sum"):
+                    le = -1.0
+                else:
+                    continue
+                bins = found.setdefault(group, {})
+                bins[le] = bins.get(le, 0.0) + sample.value
+    return found
+
+
+def hop_table(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]) -> str:
+    """Per group between two readings: batches observed, the mean hop latency and the bucket bounds of its p50
+    and p99 (Kafka timestamp → handling, once per batch and partition: the fetch wait and the queue before it)."""
+    rows = [f"{'hop (group)':<28}{'batches':>8}{'mean ms':>9}{'p50 ≤ ms':>10}{'p99 ≤ ms':>10}"]
+    for group in sorted(after):
+        bins = {le: n - before.get(group, {}).get(le, 0.0) for le, n in after[group].items()}
+        count = bins.get(float("inf"), 0.0)
+        if count <= 0:
+            continue
+        p50, p99 = (_bucket_bound(bins, count, q) for q in (0.5, 0.99))
+        rows.append(f"{group:<28}{count:>8.0f}{1000 * bins.get(-1.0, 0.0) / count:>9.1f}{p50:>10.1f}{p99:>10.1f}")
+    return "\n".join(rows)
+
+
+def _bucket_bound(bins: dict[float, float], count: float, q: float) -> float:
+    """The upper bound (ms) of the histogram bucket holding quantile ``q`` (cumulative buckets)."""
+    return next((le for le in sorted(b for b in bins if b >= 0) if bins[le] >= q * count), float("inf")) * 1000
+
+
 def cpu_per_question(before: dict[str, float], after: dict[str, float], questions: int) -> dict[str, float]:
     """CPU milliseconds per question of each process between two ``cpu_seconds`` readings."""
     if not questions:
@@ -374,10 +421,12 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
         time.sleep(idle_s)  # nothing asked: what every process (the broker's idle fetches above all) costs at rest
         before = cpu_seconds(bench.stack)
         idle = cpu_per_second(still, before, time.monotonic() - rested)
+        hops = hop_histograms(bench.stack)
         at_40 = asyncio.run(sim.run(CPU_RATE, seconds, drain_s))
         cpu = cpu_per_question(before, cpu_seconds(bench.stack), len(at_40.sent))
         print(at_40.step().line("cpu"), flush=True)
         print(cpu_table(idle, cpu, CPU_RATE), flush=True)
+        print(hop_table(hops, hop_histograms(bench.stack)), flush=True)
         if relay:  # first, then stopped: its last (failing) step's backlog never competes with the pipeline
             relay_sim = bench.start_relay()
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
