@@ -43,6 +43,7 @@ class ScriptBatcher:
         self.max_batch = max_batch
         self._pending: list[_Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loading: dict[str, asyncio.Future[Any]] = {}  # SCRIPT LOADs under way, by sha
         self.pipelines = 0  # sent so far, with ``calls`` calls in them
         self.calls = 0
 
@@ -82,12 +83,21 @@ class ScriptBatcher:
         for (script, flat, numkeys, future), reply in zip(batch, replies, strict=True):
             if future.done():  # its caller was cancelled
                 continue
-            if isinstance(reply, NoScriptError):  # Redis restarted and lost its scripts: this call loads it
-                self._chain(future, script(keys=flat[:numkeys], args=flat[numkeys:]))
+            if isinstance(reply, NoScriptError):  # Redis (re)started without the script: load it, call again
+                self._chain(future, self._again(script, flat, numkeys))
             elif isinstance(reply, Exception):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+    async def _again(self, script: AsyncScript, flat: tuple[Any, ...], numkeys: int) -> Any:
+        """Load ``script`` once for all the calls that found it missing (not once each), then call it again."""
+        loading = self._loading.get(script.sha)
+        if loading is None:
+            loading = self._loading[script.sha] = asyncio.ensure_future(self.redis.script_load(script.script))
+            loading.add_done_callback(lambda _: self._loading.pop(script.sha, None))
+        await asyncio.shield(loading)
+        return await self.call(script, flat[:numkeys], flat[numkeys:])
 
     def _chain(self, future: asyncio.Future[Any], call: Awaitable[Any]) -> None:
         async def run() -> None:
@@ -112,5 +122,6 @@ class _BatchedScript:
         self.batcher = batcher
         self.script = script
 
-    async def __call__(self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None) -> Any:
-        return await self.batcher.call(self.script, keys or (), args or ())
+    def __call__(self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None) -> asyncio.Future[Any]:
+        """The call's reply, to await (a plain future: no coroutine per call)."""
+        return self.batcher.call(self.script, keys or (), args or ())

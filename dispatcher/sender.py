@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
@@ -58,6 +58,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A send Aerostic's own policy refuses (a local failure), recorded only once no earlier result exists."""
+
+    reason: str
+    details: str
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What to do with a request after ``process``: exactly one field is set."""
 
@@ -90,14 +98,32 @@ class Sender:
         self._calls = CallGate(settings.http_connections)  # requests beyond the pool wait here, replies first
 
     async def process(self, request: OutboundRequest) -> Verdict:
+        """Send ``request``, or say why not; a request already finished replays its recorded result.
+
+        A send that passes every check reads its record only when it claims it (one Redis call: a final
+        record is replayed there); a check that would refuse or delay the request reads the record first,
+        so a redelivered request is still answered with what it got the first time.
+        """
+        checked = await self._check(request)
+        if isinstance(checked, tuple):
+            return await self._send(request, *checked)
+        return await self._unless_finished(request, checked)
+
+    async def _unless_finished(self, request: OutboundRequest, outcome: Verdict | _Refusal) -> Verdict:
+        """The recorded result of a request finished earlier, else ``outcome`` (a refusal recorded now)."""
         record = await self.idempotency.get(request.idempotency_key)
         if record is not None and record.final:
             self.counts["replayed"] += 1
             return Verdict(result=_from_record(request, record))
+        if isinstance(outcome, _Refusal):
+            return await self._local(request, outcome.reason, outcome.details)
+        return outcome
+
+    async def _check(self, request: OutboundRequest) -> Verdict | _Refusal | tuple[NumberProfile, dict[str, Any]]:
+        """The policy checks before a send: a verdict (not now), a refusal (never), or the profile and body."""
         profile = await self.accounts.profile(request.phone_number_id)
         if profile is None or profile.tenant_id != request.tenant_id:
-            return await self._local(request, "not_connected",
-                                     "this phone number is not connected to the tenant's WhatsApp account")
+            return _Refusal("not_connected", "this phone number is not connected to the tenant's WhatsApp account")
         if not profile.sendable:
             self.counts["held"] += 1
             self.accounts.forget(request.phone_number_id)
@@ -106,12 +132,11 @@ class Sender:
             try:               # that the registry predicts
                 await self.templates.check(request.tenant_id, profile.waba_id, request.message)
             except TemplateSendError as exc:
-                return await self._local(request, exc.code, f"{exc.reason} (Meta would answer {exc.meta_code})")
+                return _Refusal(exc.code, f"{exc.reason} (Meta would answer {exc.meta_code})")
         in_window = await self._in_window(request)
         if request.is_free_form and not in_window:
-            return await self._local(request, OUTSIDE_SERVICE_WINDOW,
-                                     "free-form messages can only be sent within 24 hours of the customer's last "
-                                     "message; send an approved template instead")
+            return _Refusal(OUTSIDE_SERVICE_WINDOW, "free-form messages can only be sent within 24 hours of the "
+                                                    "customer's last message; send an approved template instead")
         if request.campaign_id and (stopped := await self._campaign_stopped(request)):
             return stopped
         if request.message_type == "template" and not in_window and self.settings.rate_limits \
@@ -119,24 +144,27 @@ class Sender:
                                                             profile.tier_limit):
             if request.campaign_id:  # a campaign waits for the tier instead of failing
                 return self._held(request, WAITING_TIER)
-            return await self._local(request, "messaging_limit_reached",
-                                     f"the business portfolio reached its limit of {profile.tier_limit} unique "
-                                     "recipients of templates in 24 hours")
+            return _Refusal("messaging_limit_reached",
+                            f"the business portfolio reached its limit of {profile.tier_limit} unique recipients "
+                            "of templates in 24 hours")
         try:  # Aerostic's media ids become Meta's (uploaded once per number) before the claim, as the slots
             body = await self._body(request, profile)
         except MediaUnavailable as exc:
-            return await self._local(request, "media_unavailable", str(exc))
+            return _Refusal("media_unavailable", str(exc))
         except DispatchError as exc:  # the upload failed: no message left
             if exc.is_transient and request.attempt + 1 < self.settings.max_attempts:
                 return self._retry(request, exc.retry_after or 0.0, ambiguous=False)
-            return await self._local(request, "media_upload_failed", human_reason(exc))
+            return _Refusal("media_upload_failed", human_reason(exc))
+        return profile, body
+
+    async def _send(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any]) -> Verdict:
         if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
             await self._take_slots(request, profile)
         await self._calls.enter(interactive=request.lane == "interactive")
         try:  # a connection first: a record is in flight only while its call is
             if request.campaign_id and (stopped := await self._campaign_stopped(request)):
-                return stopped  # checked again right before the call: a pause or cancel is exact
-            claimed = await self._claim(request, record)
+                return await self._unless_finished(request, stopped)  # again right before the call: exact
+            claimed = await self._claim(request)
             if isinstance(claimed, Verdict):
                 return claimed
             return await self._call(request, profile, body, ambiguous_before=claimed)
@@ -174,17 +202,16 @@ class Sender:
             until = max(until, float(marker) + SERVICE_WINDOW_S)
         return until > time.time()
 
-    async def _claim(self, request: OutboundRequest, record: Record | None) -> bool | Verdict:
+    async def _claim(self, request: OutboundRequest) -> bool | Verdict:
         """Own the next attempt. Returns whether an earlier attempt's outcome was unknown, or a Verdict."""
+        record, epoch = await self.idempotency.begin_since(request.idempotency_key, owner=self.owner)
         if record is None:
-            record, epoch = await self.idempotency.begin_since(request.idempotency_key, owner=self.owner)
-            if record is None:
-                if request.created_at.timestamp() < epoch - 1:  # Redis lost its records since: maybe sent
-                    await self.idempotency.mark_ambiguous(request.idempotency_key)
-                    self.counts["ambiguous"] += 1
-                    self.counts["redis_lost"] += 1
-                    return True
-                return False
+            if request.created_at.timestamp() < epoch - 1:  # Redis lost its records since: maybe sent
+                await self.idempotency.mark_ambiguous(request.idempotency_key)
+                self.counts["ambiguous"] += 1
+                self.counts["redis_lost"] += 1
+                return True
+            return False
         if record.final:
             self.counts["replayed"] += 1
             return Verdict(result=_from_record(request, record))
@@ -297,12 +324,14 @@ class Sender:
         self.counts["failed"] += 1
         return Verdict(result=self._result(request, "failed", error_title=title, ambiguous=True))
 
-    def _result(self, request: OutboundRequest, outcome: str, **fields: object) -> OutboundResult:
-        return OutboundResult.model_validate({
-            "event_id": f"{request.message_id}:result", "tenant_id": request.tenant_id,
-            "message_id": request.message_id, "idempotency_key": request.idempotency_key,
-            "phone_number_id": request.phone_number_id, "to": request.to, "outcome": outcome,
-            "attempts": request.attempt + 1, "campaign_id": request.campaign_id, **fields})
+    def _result(self, request: OutboundRequest, outcome: Literal["accepted", "failed"],
+                **fields: Any) -> OutboundResult:
+        """Built without validation: every value comes from the validated request or is typed here."""
+        return OutboundResult.model_construct(
+            event_id=f"{request.message_id}:result", tenant_id=request.tenant_id,
+            message_id=request.message_id, idempotency_key=request.idempotency_key,
+            phone_number_id=request.phone_number_id, to=request.to, outcome=outcome,
+            attempts=request.attempt + 1, campaign_id=request.campaign_id, **fields)
 
 
 def _from_record(request: OutboundRequest, record: Record) -> OutboundResult:

@@ -18,6 +18,7 @@ _INCR = "return redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))"
 async def test_calls_of_one_turn_share_pipelines(redis_client: aioredis.Redis, uid: str) -> None:
     batcher = ScriptBatcher(redis_client, max_batch=40)
     incr = batcher.register_script(_INCR)
+    await redis_client.script_load(_INCR)
     replies = await asyncio.gather(*(incr(keys=[uid], args=[1]) for _ in range(100)))
     assert sorted(replies) == list(range(1, 101))  # each call its own script, each reply its own
     assert (batcher.calls, batcher.pipelines) == (100, 3)  # 40 + 40 + 20
@@ -38,6 +39,10 @@ async def test_scripts_lost_by_redis_are_loaded_again(redis_client: aioredis.Red
     assert await incr(keys=[uid], args=[1]) == 1
     await redis_client.script_flush()
     assert await asyncio.gather(incr(keys=[uid], args=[1]), incr(keys=[uid], args=[1])) in ([2, 3], [3, 2])
+    await redis_client.script_flush()
+    sent = batcher.pipelines
+    assert sorted(await asyncio.gather(*(incr(keys=[uid], args=[1]) for _ in range(20)))) == list(range(4, 24))
+    assert batcher.pipelines - sent == 2  # one that found the script missing, one after a single load
 
 
 async def test_a_broken_connection_fails_every_call_of_the_pipeline(uid: str) -> None:
