@@ -15,7 +15,8 @@ feeds it ``OutboundRequest`` records directly:
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog.
 
 The defaults (5,000 sends, 5 s limited runs, a 10,000 bulk backlog) finish within five minutes; the issue's
-long version: ``--sends 20000 --seconds 10 --bulk 100000``.
+long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(interactive_only=True)`` runs set-up 3
+alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
 cpu_ratio=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=… interactive_p99_bulk_ms=…
@@ -299,8 +300,29 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else float("nan")
 
 
+def measure_interactive(bench: Bench, bulk: int, count: int) -> tuple[list[float], list[float]]:
+    """Interactive produce→result milliseconds on the 1,000 msg/s number: idle, then behind ``bulk`` bulk sends
+    queued on the same number."""
+    bench.reset()
+    with bench.dispatcher():
+        interactive_latencies(bench, 10, 0.02)  # warm-up: the dispatcher has joined its group
+        idle = interactive_latencies(bench, count, 0.02)
+        print(f"interactive idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms", flush=True)
+        bench.produce("n1000", bulk)
+        busy = interactive_latencies(bench, count, 0.02)
+        print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms",
+              flush=True)
+    return idle, busy
+
+
+def _lanes(idle: list[float], busy: list[float]) -> str:
+    return (f"interactive_p99_idle_ms={p99(idle):.1f} interactive_p99_bulk_ms={p99(busy):.1f} "
+            f"bulk_idle_ratio={_ratio(p99(busy), p99(idle)):.2f}")
+
+
 def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, interactive: int = 100,
-         scale: dict[str, int] | None = None) -> int:
+         scale: dict[str, int] | None = None, interactive_only: bool = False) -> int:
+    """The whole bench, or with ``interactive_only`` just the lane-priority measurement (about a minute)."""
     began = time.monotonic()
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
           flush=True)
@@ -308,6 +330,11 @@ def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, intera
     bench = Bench()
     try:
         bench.start()
+        if interactive_only:
+            idle, busy = measure_interactive(bench, bulk, interactive)
+            print(f"wall {time.monotonic() - began:.0f}s", flush=True)
+            print(f"RESULT dispatch {_lanes(idle, busy)}", flush=True)
+            return 0
         ceiling_sps, ceiling_cpu = measure_ceiling(bench, max_count)
         print(f"ceiling: {ceiling_sps:.0f} sends/s from a bare client loop (up to {max_count} sends, "
               f"{CEILING_MAX_S:.0f} s at most), {ceiling_cpu:.2f} CPU ms per send", flush=True)
@@ -325,22 +352,13 @@ def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, intera
         print(f"80 msg/s number: achieved {rate80:.3f} of the limit, {over80} windows over it", flush=True)
         rate1000, over1000 = measure_limited(bench, "n1000", 1000, seconds)
         print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it", flush=True)
-        bench.reset()
-        with bench.dispatcher():
-            interactive_latencies(bench, 10, 0.02)  # warm-up: the dispatcher has joined its group
-            idle = interactive_latencies(bench, interactive, 0.02)
-            print(f"interactive idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms", flush=True)
-            bench.produce("n1000", bulk)
-            busy = interactive_latencies(bench, interactive, 0.02)
-            print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms",
-                  flush=True)
+        idle, busy = measure_interactive(bench, bulk, interactive)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
               f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"rate80={rate80:.3f} rate1000={rate1000:.3f} "
-              f"over_limit_windows={over80 + over1000} interactive_p99_idle_ms={p99(idle):.1f} "
-              f"interactive_p99_bulk_ms={p99(busy):.1f} bulk_idle_ratio={_ratio(p99(busy), p99(idle)):.2f}", flush=True)
+              f"over_limit_windows={over80 + over1000} {_lanes(idle, busy)}", flush=True)
         return 0
     finally:
         bench.stop()
