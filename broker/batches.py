@@ -2,9 +2,11 @@
 
 ``Consumer.consume(n, timeout)`` waits until it has ``n`` records or the timeout passed, so an
 idle pipeline would hold every single record for the whole timeout. ``next_batch`` waits only
-for the first record, then takes whatever else is already fetched. Error events (the broker is
+for the first record, then takes whatever else is already fetched. ``ready`` takes only what is
+already fetched and never waits, so a caller on the event loop can try it first and leave the
+thread-pool hop of ``next_batch`` to the case where it has to wait. Error events (the broker is
 unreachable, a partition is gone) are logged at most every few seconds and are not returned; when
-a poll brings only errors, the call still lasts its whole wait, so a caller's loop never spins.
+a poll brings only errors, ``next_batch`` still lasts its whole wait, so a caller's loop never spins.
 """
 
 from __future__ import annotations
@@ -26,12 +28,21 @@ def next_batch(consumer: Consumer, max_records: int, wait_s: float) -> list[Mess
     first = consumer.poll(wait_s)
     if first is None:
         return []
-    batch = [first, *consumer.consume(max_records - 1, 0)] if max_records > 1 else [first]
+    records = _records([first, *consumer.consume(max_records - 1, 0)] if max_records > 1 else [first])
+    if not records:
+        time.sleep(max(0.0, wait_s - (time.monotonic() - started)))
+    return records
+
+
+def ready(consumer: Consumer, max_records: int) -> list[Message]:
+    """Up to ``max_records`` records already fetched, without waiting (it serves the consumer's callbacks too)."""
+    return _records(consumer.consume(max_records, 0))
+
+
+def _records(batch: list[Message]) -> list[Message]:
     records = [m for m in batch if not m.error()]
     if len(records) < len(batch):
         _log_errors([m for m in batch if m.error()])
-        if not records:
-            time.sleep(max(0.0, wait_s - (time.monotonic() - started)))
     return records
 
 

@@ -12,15 +12,17 @@ customer's reply path fetch with ``kafka_fetch_wait_ms``; ``BACKGROUND_GROUPS``,
 for within a second (the projector, media, signup and template lanes, the campaign funnel), with
 ``kafka_background_fetch_wait_ms``.
 ``commit`` commits synchronously and checks every partition's own error: a commit can succeed
-as a request and still be refused for some partitions.
+as a request and still be refused for some partitions; ``refused`` reads the answer of an asynchronous
+commit (``build_consumer(..., on_commit=...)``) the same way.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from config.settings import CoreSettings
 from schemas.catalogue import (
@@ -64,8 +66,14 @@ def reader_config(settings: CoreSettings, **overrides: Any) -> dict[str, Any]:
     return consumer_config(settings, "aerostic-reader-unused", **overrides)
 
 
-def build_consumer(settings: CoreSettings, group_id: str, **overrides: Any) -> Consumer:
-    return Consumer(consumer_config(settings, group_id, **overrides))
+def build_consumer(settings: CoreSettings, group_id: str, *,
+                   on_commit: Callable[[KafkaError | None, list[TopicPartition]], None] | None = None,
+                   **overrides: Any) -> Consumer:
+    """A group's consumer; ``on_commit`` gets each asynchronous commit's answer, from the poll that serves it."""
+    config = consumer_config(settings, group_id, **overrides)
+    if on_commit is not None:
+        config["on_commit"] = on_commit
+    return Consumer(config)
 
 
 class CommitError(Exception):
@@ -84,9 +92,17 @@ def commit(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
                                   asynchronous=False)
     except KafkaException as exc:
         raise CommitError(str(exc)) from exc
-    refused = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in results or [] if tp.error is not None]
-    if refused:
-        raise CommitError("; ".join(refused))
+    problem = refused(None, results or [])
+    if problem:
+        raise CommitError(problem)
+
+
+def refused(error: KafkaError | None, partitions: list[TopicPartition]) -> str | None:
+    """What a commit's answer refused (the whole request, or partitions each with its own error), or None."""
+    problems = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in partitions if tp.error is not None]
+    if error is not None:
+        problems.insert(0, str(error))
+    return "; ".join(problems) or None
 
 
 def last_offsets(records: Any) -> dict[tuple[str, int], int]:

@@ -6,10 +6,11 @@ tenant or a conversation. Figures are updated once per batch, with label childre
 record.
 
 Lag is the fetch's own high watermark (``get_watermark_offsets(cached=True)``: what the last fetch response
-said) minus the group's committed position, per partition, refreshed after a commit at most every second. The
-broker's ListOffsets answer is not used: the embedded broker (Tansu) reports a ListOffsets high watermark far
-below the real end of a topic. A partition that has not been fetched yet has no cached watermark and shows no
-lag; a broker whose fetch responses also lag behind makes the figure low, never negative (clamped at zero).
+said) minus the group's committed position, per partition, refreshed when a commit is answered, at most every
+second. The broker's ListOffsets answer is not used: the embedded broker (Tansu) reports a ListOffsets high
+watermark far below the real end of a topic. A partition that has not been fetched yet has no cached watermark
+and shows no lag; a broker whose fetch responses also lag behind makes the figure low, never negative (clamped at
+zero).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ RECORDS = Counter("aerostic_stream_records",
 BATCHES = Counter("aerostic_stream_batches", "Batches handled and committed by a stream processor", ["group"])
 BATCH_RECORDS = Histogram("aerostic_stream_batch_records", "Records per batch", ["group"], buckets=BATCH_SIZES)
 BATCH_SECONDS = Histogram("aerostic_stream_batch_seconds",
-                          "One batch from the start of its handling to its commit (outputs acknowledged, state saved)",
+                          "One batch from the start of its handling until its offsets may be committed (outputs "
+                          "acknowledged, state saved; the commit itself is asynchronous)",
                           ["group"], buckets=SECONDS)
 HOP_SECONDS = Histogram("aerostic_stream_hop_latency_seconds",
                         "From a record's Kafka timestamp to the start of its handling: observed once per batch and "

@@ -3,9 +3,28 @@
 Each ``Processor`` gets its own consumer group. For every batch the runtime calls
 ``process(batch)`` (which returns the records to publish, in order), waits until the broker
 acknowledged every one of them, calls ``saved()`` so the processor can write the state that
-goes with the batch, and only then commits the batch's offsets. A crash anywhere re-runs the
-batch from the last commit: outputs may repeat (every consumer downstream is idempotent),
+goes with the batch, and only then may the batch's offsets be committed. A crash anywhere re-runs
+the batch from the last commit: outputs may repeat (every consumer downstream is idempotent),
 nothing is skipped.
+
+The batch loop does not wait for commits. A batch's offsets join those handled and not yet committed, which
+go to the broker in one asynchronous commit once none is in flight and the last one is ``COMMIT_EVERY_S`` old;
+its answer, served by a later poll of the consumer, counts ``commits_ok``/``commits_refused`` and lets the next
+one go. So a batch costs no broker round trip and no thread-pool hop for its commit, and a group commits at
+most ``1 / COMMIT_EVERY_S`` times a second, not once per batch (each commit costs the broker and this process
+CPU; a crash re-runs that much more at most). A refused commit is not retried: its records are handled again
+by whoever owns the partition next, as before.
+
+When partitions are revoked (a rebalance, or ``close`` at stop, which revokes the assignment before leaving
+the group), the revoke callback commits synchronously what was handled of them, the offsets of the commit in
+flight included, so their next owner starts right after the last record handled. librdkafka counts the commits
+in flight: it fetches no new assignment and does not finish ``close`` before they are answered (their
+``on_commit`` runs inside ``close``), and commits reach the group coordinator in the order they were made, so
+the synchronous one lands last. Partitions *lost* (the session timed out: another member may own them already)
+are forgotten without a commit.
+
+The loop first takes what the consumer has already fetched, on the event loop's thread (that never waits),
+and goes to the thread pool only to wait for records.
 
 Failures are of two kinds. An unreachable broker, Redis or PostgreSQL is *transient*: the batch is
 retried with back-off, its partitions paused and the consumer still polled so it keeps its place in
@@ -29,13 +48,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import NamedTuple, Protocol
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer, commit
+from broker.batches import next_batch, ready
+from broker.consumer import CommitError, build_consumer, commit, refused
 from broker.metrics import DEAD_LETTERS, GroupMetrics, slices
 from broker.producer import AsyncProducer, DeliveryError
 from config.logs import bind, log_context
@@ -46,6 +65,7 @@ from schemas.dead_letter import DeadLetter
 log = logging.getLogger(__name__)
 
 OWN_FAILURE_TRIES = 3  # a record is dead-lettered only when it fails alone this many times
+COMMIT_EVERY_S = 0.05  # a group's asynchronous commits are at least this far apart
 # PostgreSQL's SQLSTATEs of a server that cannot serve anyone right now, whatever the statement: connection
 # exceptions (class 08) and operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
 # now: starting up or shutting down). asyncpg raises them on connect, where SQLAlchemy marks no connection invalid.
@@ -122,12 +142,15 @@ class StreamWorker:
         self.prefix = settings.topic_prefix
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
-        self.consumer = build_consumer(settings, processor.group_id, **consumer_overrides)
+        self.consumer = build_consumer(settings, processor.group_id, on_commit=self._committed, **consumer_overrides)
         self.dead_lettered = 0
         self.metrics = GroupMetrics(processor.group_id)
         self._stopping = asyncio.Event()
         self._carried: list[Message] = []  # fetched while a batch waited for its services: handled next
         self._paused: set[tuple[str, int]] = set()  # paused while waiting for the services: resumed after
+        self._handled: dict[tuple[str, int], int] = {}  # next offsets handled, not yet asked to commit
+        self._in_flight: dict[tuple[str, int], int] | None = None  # the asynchronous commit not answered yet
+        self._commit_due = 0.0  # monotonic time before which no asynchronous commit is made
 
     def stop(self) -> None:
         self._stopping.set()
@@ -135,11 +158,14 @@ class StreamWorker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         bind(group=self.processor.group_id)  # this worker's task: every line it logs names its group
-        self.consumer.subscribe(self.processor.topics, on_revoke=self._on_revoke)
+        self.consumer.subscribe(self.processor.topics, on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not self._stopping.is_set():
                 batch, self._carried = self._carried, []
                 if not batch:
+                    batch = ready(self.consumer, self.batch_size)
+                if not batch:
+                    self._commit_handled()  # what waited for the answer of the commit before
                     batch = await loop.run_in_executor(None, next_batch, self.consumer, self.batch_size,
                                                        self.batch_wait_s)
                 if batch:
@@ -163,8 +189,8 @@ class StreamWorker:
                         self.processor.group_id, len(batch), type(exc).__name__, exc)
             for msg in batch:
                 await self._one(msg)
-        await asyncio.get_running_loop().run_in_executor(
-            None, self._commit, {tp: part.next_offset for tp, part in parts.items()})
+        self._handled.update((tp, part.next_offset) for tp, part in parts.items())
+        self._commit_handled()
         self.metrics.finished(time.monotonic() - started)
 
     async def _one(self, msg: Message) -> None:
@@ -243,24 +269,73 @@ class StreamWorker:
             self.consumer.resume([TopicPartition(topic, partition) for topic, partition in sorted(wanted)])
 
     def _on_revoke(self, _consumer: object, partitions: list[TopicPartition]) -> None:
-        """On the polling thread: partitions given to another member are no longer this one's lag to report, nor
-        (for a processor with a ``revoked()`` method) its state to keep in memory."""
-        self.metrics.forget([(tp.topic, tp.partition) for tp in partitions])
+        """On the polling thread (a rebalance, or ``close``): commit what was handled of the partitions, then let
+        them go (see the module's docstring)."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        offsets = {tp: offset for tp, offset in (*(self._in_flight or {}).items(), *self._handled.items())
+                   if tp in gone}
+        if offsets:
+            self._commit_now(offsets)
+        self._forget(gone)
+
+    def _on_lost(self, _consumer: object, partitions: list[TopicPartition]) -> None:
+        """Partitions lost with the session may have another owner already: let them go without a commit."""
+        self._forget({(tp.topic, tp.partition) for tp in partitions})
+
+    def _forget(self, gone: set[tuple[str, int]]) -> None:
+        """Partitions given to another member are no longer this one's offsets to commit, lag to report, nor (for a
+        processor with a ``revoked()`` method) state to keep in memory."""
+        self._handled = {tp: offset for tp, offset in self._handled.items() if tp not in gone}
+        if self._in_flight:
+            self._in_flight = {tp: offset for tp, offset in self._in_flight.items() if tp not in gone}
+        self.metrics.forget(list(gone))
         revoked = getattr(self.processor, "revoked", None)
         if revoked is not None:
             revoked()
 
-    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        """Commit the batch's offsets (blocking: off the event loop), then record the partitions' lag."""
+    def _commit_handled(self) -> None:
+        """Ask for the commit of every offset handled so far, unless a commit is in flight (its answer lets the
+        next one go) or the last one is too recent; never blocks: librdkafka sends it from its own thread."""
+        if self._in_flight is not None or not self._handled:
+            return
+        now = time.monotonic()
+        if now < self._commit_due:
+            return
+        self._commit_due = now + COMMIT_EVERY_S
+        offsets, self._handled = self._handled, {}
         try:
-            commit(self.consumer, offsets)
-        except CommitError as exc:  # partitions moved meanwhile: their new owner re-runs the batch
-            self.metrics.commits_refused.inc()
-            log.warning("%s: offset commit failed, the batch will be handled again: %s",
-                        self.processor.group_id, exc)
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                 asynchronous=True)
+        except KafkaException as exc:
+            self._refused(str(exc))
+            return
+        self._in_flight = offsets
+
+    def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The answer of an asynchronous commit (served by a poll of this worker's consumer)."""
+        offsets, self._in_flight = self._in_flight or {}, None
+        problem = refused(error, partitions)
+        if problem:
+            self._refused(problem)
             return
         self.metrics.commits_ok.inc()
         self.metrics.lag(self.consumer, offsets)
+
+    def _commit_now(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit synchronously (on a revoke), then record the partitions' lag."""
+        try:
+            commit(self.consumer, offsets)
+        except CommitError as exc:
+            self._refused(str(exc))
+            return
+        self.metrics.commits_ok.inc()
+        self.metrics.lag(self.consumer, offsets)
+
+    def _refused(self, problem: str) -> None:
+        """Partitions moved meanwhile (or the broker is away): their next owner handles the records again."""
+        self.metrics.commits_refused.inc()
+        log.warning("%s: offset commit failed, the records will be handled again: %s", self.processor.group_id,
+                    problem)
 
 
 def _text_key(msg: Message) -> str | None:

@@ -49,28 +49,40 @@ class FakeMessage:
 
 
 class FakeConsumer:
-    """Hands out one batch, then nothing; commits everything; its last fetch saw ``high`` per partition."""
+    """Hands out one batch, then nothing; commits everything (answering asynchronous commits in its next poll or
+    its close, as librdkafka does); its last fetch saw ``high`` per partition."""
 
     def __init__(self, batch: list[FakeMessage], high: dict[tuple[str, int], int]) -> None:
         self.batches = [batch]
         self.high = high
         self.committed: list[TopicPartition] = []
+        self.on_commit: Any = None
+        self._answers: list[list[TopicPartition]] = []
 
-    def subscribe(self, _topics: list[str], on_revoke: Any = None) -> None:
+    def subscribe(self, _topics: list[str], on_revoke: Any = None, on_lost: Any = None) -> None:
         self.on_revoke = on_revoke
 
+    def _answer(self) -> None:
+        answers, self._answers = self._answers, []
+        for offsets in answers:
+            self.on_commit(None, offsets)
+
     def poll(self, _timeout: float) -> FakeMessage | None:
+        self._answer()
         if not self.batches or not self.batches[0]:
             return None
         return self.batches[0].pop(0)
 
     def consume(self, count: int, _timeout: float) -> list[FakeMessage]:
+        self._answer()
         taken, self.batches[0] = self.batches[0][:count], self.batches[0][count:]
         return taken
 
-    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition]:
-        assert not asynchronous
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition] | None:
         self.committed += offsets
+        if asynchronous:
+            self._answers.append(offsets)
+            return None
         return offsets
 
     def get_watermark_offsets(self, tp: TopicPartition, cached: bool = False) -> tuple[int, int]:
@@ -81,7 +93,7 @@ class FakeConsumer:
         return []
 
     def close(self) -> None:
-        return None
+        self._answer()
 
 
 class FakeProducer:
@@ -117,7 +129,11 @@ def _value(name: str, **labels: str) -> float:
 
 
 def _worker(monkeypatch: pytest.MonkeyPatch, group: str, consumer: FakeConsumer) -> tuple[StreamWorker, FakeProducer]:
-    monkeypatch.setattr(runtime, "build_consumer", lambda *_a, **_k: consumer)
+    def build(*_args: Any, on_commit: Any, **_overrides: Any) -> FakeConsumer:
+        consumer.on_commit = on_commit
+        return consumer
+
+    monkeypatch.setattr(runtime, "build_consumer", build)
     producer = FakeProducer()
     worker = StreamWorker(Echo(group), producer, CoreSettings(environment="test"),  # type: ignore[arg-type]
                           batch_size=100, batch_wait_s=0.01)
