@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -324,14 +324,12 @@ class Sender:
         self.counts["failed"] += 1
         return Verdict(result=self._result(request, "failed", error_title=title, ambiguous=True))
 
-    def _result(self, request: OutboundRequest, outcome: Literal["accepted", "failed"],
-                **fields: Any) -> OutboundResult:
-        """Built without validation: every value comes from the validated request or is typed here."""
-        return OutboundResult.model_construct(
-            event_id=f"{request.message_id}:result", tenant_id=request.tenant_id,
-            message_id=request.message_id, idempotency_key=request.idempotency_key,
-            phone_number_id=request.phone_number_id, to=request.to, outcome=outcome,
-            attempts=request.attempt + 1, campaign_id=request.campaign_id, **fields)
+    def _result(self, request: OutboundRequest, outcome: str, **fields: object) -> OutboundResult:
+        return OutboundResult.model_validate({
+            "event_id": f"{request.message_id}:result", "tenant_id": request.tenant_id,
+            "message_id": request.message_id, "idempotency_key": request.idempotency_key,
+            "phone_number_id": request.phone_number_id, "to": request.to, "outcome": outcome,
+            "attempts": request.attempt + 1, "campaign_id": request.campaign_id, **fields})
 
 
 def _from_record(request: OutboundRequest, record: Record) -> OutboundResult:
