@@ -38,21 +38,14 @@ class Scheduler:
     """Per-conversation FIFOs, one request in flight per conversation, interactive first.
 
     At most ``max_bulk`` bulk requests are worked on at once (default: no bound), so that the workers left
-    over are always free for an interactive reply: it never waits for a bulk send to finish. While a reply
-    is being worked on, no new bulk request starts beyond ``bulk_beside_interactive`` of them:
-    every step of a reply (each Redis call, the connection, the result's acknowledgement) otherwise queues
-    behind the steps of hundreds of bulk sends on the same event loop.
+    over are always free for an interactive reply: it never waits for a bulk send to finish.
     """
 
-    def __init__(self, *, max_bulk: int | None = None, bulk_beside_interactive: int | None = None) -> None:
+    def __init__(self, *, max_bulk: int | None = None) -> None:
         if max_bulk is not None and max_bulk < 1:
             raise ValueError("max_bulk must be at least 1")
-        if bulk_beside_interactive is not None and bulk_beside_interactive < 1:
-            raise ValueError("bulk_beside_interactive must be at least 1")
         self.max_bulk = max_bulk
-        self.bulk_beside_interactive = bulk_beside_interactive
         self.working_bulk = 0
-        self.working_interactive = 0
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
         self._blocked: dict[str, str] = {}
@@ -108,8 +101,8 @@ class Scheduler:
         while True:
             self._release_timers()
             for lane in (True, False):
-                if not lane and self.working_bulk >= self._bulk_limit():
-                    break  # done() or again() of a bulk or interactive request wakes the workers
+                if not lane and self.max_bulk is not None and self.working_bulk >= self.max_bulk:
+                    break  # done() or again() of a bulk request wakes the workers
                 while self._ready[lane]:
                     key = self._ready[lane].popleft()
                     queue = self._queues.get(key)
@@ -118,9 +111,7 @@ class Scheduler:
                     work = queue.popleft()
                     self._busy.add(key)
                     self._count(work, -1)
-                    if lane:
-                        self.working_interactive += 1
-                    else:
+                    if not lane:
                         self.working_bulk += 1
                     return work
             self._wakeup.clear()
@@ -129,13 +120,6 @@ class Scheduler:
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
             except TimeoutError:
                 pass
-
-    def _bulk_limit(self) -> float:
-        """How many bulk requests may be worked on now: fewer while a reply is in flight."""
-        limit = float("inf") if self.max_bulk is None else self.max_bulk
-        if self.bulk_beside_interactive is not None and self.working_interactive:
-            limit = min(limit, self.bulk_beside_interactive)
-        return limit
 
     def _release_timers(self) -> None:
         now = time.monotonic()
@@ -152,11 +136,9 @@ class Scheduler:
 
     def _finished(self, work: Work) -> None:
         self._busy.discard(work.request.conversation_key)
-        if work.interactive:
-            self.working_interactive -= 1
-        else:
+        if not work.interactive:
             self.working_bulk -= 1
-        self._wakeup.set()
+            self._wakeup.set()
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""

@@ -8,10 +8,9 @@ A second consumer (``SignupWorker``) runs Embedded Signup's exchange for ``signu
 (``MediaWorker``) inbound media for ``media.requests``.
 Bulk partitions are paused while interactive requests wait or the bulk buffer is full, so a
 campaign backlog never delays a reply. Workers take requests from the
-``Scheduler`` (order within a conversation, interactive first; few new bulk sends while a reply is in
-flight, since each of its steps shares the event loop, Redis pipelines and connections with them). A
-result or retry is published and acknowledged before its offset counts as finished; only finished
-offsets are committed.
+``Scheduler`` (order within a conversation, interactive first). A result or retry is
+published and acknowledged before its offset counts as finished; only finished offsets are
+committed.
 """
 
 from __future__ import annotations
@@ -65,11 +64,6 @@ from vault.cipher import Vault
 log = logging.getLogger(__name__)
 
 INTERACTIVE_SHARE = 8  # one worker in 8 is kept from bulk sends: a reply never waits for a free worker
-# While a reply is in flight, bulk sends start only while fewer than this many Graph connections' worth work:
-# that keeps every connection busy (a reply gets the next free one first), and more would only queue for one
-# after steps (Redis calls, the pacer) that crowd the reply's own on the event loop.
-BULK_PER_CONNECTION_BESIDE_INTERACTIVE = 2
-ACCEPT_CHUNK = 50  # records decoded per event-loop turn: a whole 500-record batch stalled the loop 7-20 ms
 
 
 class Dispatcher:
@@ -100,9 +94,7 @@ class Dispatcher:
         ), self.redis, self.producer)
         self.templates = TemplateWorker(settings, self.graph, self.engine, vault, self.redis, self.producer,
                                         retry_base_s=settings.retry_base_s)
-        self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE),
-                                   bulk_beside_interactive=BULK_PER_CONNECTION_BESIDE_INTERACTIVE
-                                   * settings.http_connections)
+        self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE))
         self.offsets = OffsetTracker()
         self.group_metrics = GroupMetrics(DISPATCHER_GROUP)
         self._bulk_paused = False
@@ -150,11 +142,8 @@ class Dispatcher:
             self._apply_revocations()
             if batch:
                 self.group_metrics.started(slices(batch), time.time())
-            for start in range(0, len(batch), ACCEPT_CHUNK):
-                if start:
-                    await asyncio.sleep(0)  # a reply's next step runs between chunks
-                for msg in batch[start:start + ACCEPT_CHUNK]:
-                    self._accept(msg)
+            for msg in batch:
+                self._accept(msg)
             await self._flow_control()
 
     def _accept(self, msg: Message) -> None:

@@ -117,38 +117,3 @@ async def test_bulk_work_is_bounded_and_a_reply_takes_a_free_worker() -> None:
     scheduler.done(bulk[1])
     assert await asyncio.wait_for(fourth, 1) is bulk[3]
     assert scheduler.working_bulk == 2
-
-
-async def test_no_new_bulk_beyond_the_small_bound_while_a_reply_is_in_flight() -> None:
-    scheduler = Scheduler(max_bulk=4, bulk_beside_interactive=1)
-    bulk = [_work(f"b{i}", to=f"2{i}", lane="bulk", offset=i) for i in range(4)]
-    for work in bulk:
-        scheduler.add(work)
-    assert [await scheduler.next(), await scheduler.next()] == bulk[:2]  # no reply: up to max_bulk
-    reply = _work("reply", to="3000", offset=9)
-    scheduler.add(reply)
-    assert await scheduler.next() is reply
-    waiter = asyncio.create_task(scheduler.next())
-    await asyncio.sleep(0.01)
-    assert not waiter.done()  # two bulk sends already work beside the reply: no third starts
-    scheduler.done(bulk[0])
-    await asyncio.sleep(0.01)
-    assert not waiter.done()  # still one bulk send beside the reply, the bound
-    scheduler.done(reply)
-    assert await asyncio.wait_for(waiter, 1) is bulk[2]  # the reply is out: bulk goes up to max_bulk again
-    assert await asyncio.wait_for(scheduler.next(), 1) is bulk[3]
-    assert scheduler.working_bulk == 3 and scheduler.working_interactive == 0
-
-
-async def test_a_reply_put_back_for_later_does_not_hold_bulk_back() -> None:
-    scheduler = Scheduler(max_bulk=4, bulk_beside_interactive=1)
-    reply = _work("reply", to="3000")
-    bulk = [_work(f"b{i}", to=f"2{i}", lane="bulk", offset=i) for i in range(3)]
-    scheduler.add(reply)
-    assert await scheduler.next() is reply
-    for work in bulk:
-        scheduler.add(work)
-    assert await scheduler.next() is bulk[0]
-    scheduler.again(reply, 60.0)  # e.g. its account is held: it waits on a timer, not in flight
-    assert [await asyncio.wait_for(scheduler.next(), 1) for _ in range(2)] == bulk[1:]
-    assert scheduler.working_interactive == 0 and scheduler.queued_interactive == 1
