@@ -68,6 +68,19 @@ class Scheduler:
         if key not in self._busy:
             self._schedule(key)
 
+    @property
+    def interactive_waiting(self) -> bool:
+        """An interactive request could start now and waits for a worker. Not one parked on a timer (a held
+        account's re-check, a rate limit's delay) nor one behind its conversation's request in flight: pausing bulk
+        would not start those sooner, and one tenant's held replies would stop every tenant's campaigns."""
+        now = time.monotonic()
+        for key in self._ready[True]:
+            queue = self._queues.get(key)
+            if (queue and queue[0].interactive and queue[0].not_before <= now and key not in self._busy
+                    and key not in self._blocked):
+                return True
+        return False
+
     def block(self, work: Work) -> None:
         """Hold the conversation until ``work``'s retry comes back from ``outbound.retry``."""
         self._blocked[work.request.conversation_key] = work.request.message_id

@@ -186,8 +186,8 @@ class Dispatcher:
         self.offsets.finished(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
 
     async def _flow_control(self) -> None:
-        """Pause bulk while interactive work waits or the bulk buffer is full; resume otherwise."""
-        pause = self.scheduler.queued_interactive > 0 or self.scheduler.queued_bulk >= self.settings.bulk_buffer
+        """Pause bulk while an interactive request waits for a worker or the bulk buffer is full; resume otherwise."""
+        pause = self.scheduler.interactive_waiting or self.scheduler.queued_bulk >= self.settings.bulk_buffer
         if pause == self._bulk_paused:
             return
         partitions = [TopicPartition(t, p) for t, p in self._assigned if t == self.bulk_topic]

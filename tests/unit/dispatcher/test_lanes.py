@@ -117,3 +117,21 @@ async def test_bulk_work_is_bounded_and_a_reply_takes_a_free_worker() -> None:
     scheduler.done(bulk[1])
     assert await asyncio.wait_for(fourth, 1) is bulk[3]
     assert scheduler.working_bulk == 2
+
+
+async def test_only_a_reply_that_could_start_now_counts_as_waiting_for_bulk_to_pause() -> None:
+    scheduler = Scheduler()
+    assert not scheduler.interactive_waiting
+    held = _work("held", to="4000")
+    scheduler.add(held)
+    assert scheduler.interactive_waiting
+    assert await scheduler.next() is held
+    scheduler.again(held, 60.0)  # a held account's re-check: parked on a timer
+    behind_first, behind_second = _work("x1", to="5000", offset=1), _work("x2", to="5000", offset=2)
+    scheduler.add(behind_first)
+    assert await scheduler.next() is behind_first
+    scheduler.add(behind_second)  # waits for x1, in flight
+    assert scheduler.queued_interactive == 2
+    assert not scheduler.interactive_waiting  # bulk keeps flowing for every other tenant
+    scheduler.done(behind_first)
+    assert scheduler.interactive_waiting
