@@ -17,7 +17,7 @@
 
   var state = {
     view: "mine", cursor: null, items: [], byKey: {}, open: null, openRow: null,
-    messages: [], notes: [], threadNext: null, agents: {}, teams: [], canned: [], templates: null,
+    messages: [], early: [], notes: [], threadNext: null, agents: {}, teams: [], canned: [], templates: null,
     names: {}, mediaTries: 0, mediaTimer: null, presence: "offline", heartbeat: null, notified: 0, selfAssign: {}, suggestIndex: -1
   };
 
@@ -312,6 +312,7 @@
       }
     });
     state.messages.forEach(function (m, i) { m.seq = i; });
+    applyEarly();
   }
   function rankOf(status) { return status in RANK ? RANK[status] : -2; }
   async function loadThread(key, older) {
@@ -414,23 +415,43 @@
   }
 
   /* --- live ticks --------------------------------------------------------------------------------- */
-  function applyStatus(data) {
-    var found = state.messages.filter(function (m) {
-      return (data.message_id && m.id === data.message_id) || (data.wamid && m.wamid === data.wamid);
-    });
-    found.forEach(function (m) {
-      if (data.wamid) m.wamid = data.wamid;
-      var now = m.status || "queued";
-      if (data.status === "failed") {
-        if (rankOf(now) < RANK.delivered) {
-          m.status = "failed";
-          m.error = { code: data.error_code, title: data.error_title, details: data.error_details };
-        }
-      } else if (now !== "failed" && rankOf(data.status) > rankOf(now)) {
-        m.status = data.status;
+  // A status can reach the page before its message does, or before the message learns its wamid: Kafka keeps
+  // order within a partition, not between Meta's statuses (wa.statuses) and the dispatcher's results
+  // (outbound.results). Such a status waits here (the latest EARLY_MAX) until its message shows up.
+  var EARLY_MAX = 200;
+  function matches(m, data) {
+    return (data.message_id && m.id === data.message_id) || (data.wamid && m.wamid === data.wamid);
+  }
+  function applyOne(m, data) {
+    if (data.wamid) m.wamid = data.wamid;
+    var now = m.status || "queued";
+    if (data.status === "failed") {
+      if (rankOf(now) < RANK.delivered) {
+        m.status = "failed";
+        m.error = { code: data.error_code, title: data.error_title, details: data.error_details };
       }
+    } else if (now !== "failed" && rankOf(data.status) > rankOf(now)) {
+      m.status = data.status;
+    }
+  }
+  function applyEarly() {
+    var applied = false;
+    state.early = state.early.filter(function (data) {
+      var found = state.messages.filter(function (m) { return matches(m, data); });
+      found.forEach(function (m) { applyOne(m, data); });
+      applied = applied || found.length > 0;
+      return !found.length;
     });
-    if (found.length) renderThread();
+    return applied;
+  }
+  function applyStatus(data) {
+    var found = state.messages.filter(function (m) { return matches(m, data); });
+    found.forEach(function (m) { applyOne(m, data); });
+    if (!found.length) {
+      state.early.push(data);
+      if (state.early.length > EARLY_MAX) state.early.shift();
+    }
+    if (applyEarly() || found.length) renderThread();
   }
 
   /* --- the composer ------------------------------------------------------------------------------- */
