@@ -162,6 +162,7 @@
         var known = state.byKey[c.key];
         if (known && known.version && !c.version) c.version = known.version;
         state.byKey[c.key] = c;
+        nameToast(c.key, contactName(c));
       });
       say($("list-error"), "");
       renderList();
@@ -731,6 +732,7 @@
     box.appendChild(item);
     while (box.children.length > 4) box.removeChild(box.firstChild);
     setTimeout(function () { item.remove(); }, action ? 15000 : 5000);
+    return item;
   }
   function updateTitle() {
     document.title = (state.notified ? "(" + state.notified + ") " : "") + BASE_TITLE;
@@ -762,14 +764,23 @@
     var self = state.selfAssign[key];
     delete state.selfAssign[key];
     if (self && Date.now() - self < 60000) return;
-    var conv = state.byKey[key];
-    var name = conv ? contactName(conv) : (state.names[key] || data.wa_id || key);
+    var conv = state.byKey[key], known = conv ? contactName(conv) : state.names[key];
+    var reason = data.reason ? " (" + data.reason + ")" : "";
     state.notified += 1;
     updateTitle();
     root.dataset.lastAssigned = key;
-    toast("Assigned to you: " + name + (data.reason ? " (" + data.reason + ")" : ""),
-          { label: "Open", run: function () { openConversation(key); } });
+    var item = toast("Assigned to you: " + (known || data.wa_id || key) + reason,
+                     { label: "Open", run: function () { openConversation(key); } });
+    // The assignment can reach the page before the customer's message (another topic): name them when it does.
+    if (!known) assignedToasts[key] = { item: item, reason: reason };
     beep();
+  }
+  var assignedToasts = {};
+  function nameToast(key, name) {
+    var waiting = assignedToasts[key];
+    if (!waiting || !name) return;
+    delete assignedToasts[key];
+    waiting.item.firstChild.textContent = "Assigned to you: " + name + waiting.reason;
   }
 
   /* --- the contact panel -------------------------------------------------------------------------- */
@@ -851,7 +862,10 @@
       return;
     }
     if (event.type === "message.status") { applyStatus(data); return; }  // the list shows no ticks: no refresh
-    if (event.type === "message.in" && key && data.profile_name) state.names[key] = data.profile_name;
+    if (event.type === "message.in" && key && data.profile_name) {
+      state.names[key] = data.profile_name;
+      nameToast(key, data.profile_name);
+    }
     if (event.type === "message.in" || event.type === "message.out") {
       if (key && key === state.open) {
         if (event.type === "message.out") {
