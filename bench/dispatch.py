@@ -4,12 +4,14 @@ Starts a broker, PostgreSQL, Redis and the Meta simulator (its status webhooks s
 so only the Graph calls are measured), then runs the dispatcher process in three set-ups and
 feeds it ``OutboundRequest`` records directly:
 
-1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare
-   ``httpx.AsyncClient`` loop (same concurrency, connections and event loop, uvloop, as the dispatcher)
-   sending the same Graph calls to the same simulator; ``ratio`` = dispatcher / ceiling. Each side's CPU
-   milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison, robust to a
-   machine that other work loads). With ``--scale dispatcher=2`` the limits-off run is repeated with two
-   dispatcher processes (one consumer group);
+1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare loop of
+   the dispatcher's own HTTP client, ``aiohttp`` (same concurrency, connections and event loop, uvloop, as
+   the dispatcher) sending the same Graph calls to the same simulator; ``ratio`` = dispatcher / ceiling. Each
+   side's CPU milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison,
+   robust to a machine that other work loads). The same loop on ``httpx`` is reported beside it
+   (``httpx_sps``, ``httpx_cpu_ms_per_send``): the client the dispatcher used before. The limits-off number
+   has no throughput limit at the simulator. With ``--scale dispatcher=2`` the limits-off run is repeated
+   with two dispatcher processes (one consumer group);
 2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
    sliding 1-second windows held more accepted messages than the limit (from the simulator's log);
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog.
@@ -19,8 +21,8 @@ long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(interactive_o
 alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
-cpu_ratio=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=… interactive_p99_bulk_ms=…
-bulk_idle_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
+cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=…
+interactive_p99_bulk_ms=… bulk_idle_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 
+import aiohttp
 import httpx
 import psutil
 import uvloop
@@ -56,6 +59,7 @@ CONCURRENCY = 256  # sends in flight in the dispatcher, and in the ceiling's cli
 HTTP_CONNECTIONS = 4
 INTERACTIVE_MAX_S = 30.0  # each interactive measurement stops producing after this long
 CEILING_MAX_S = 30.0  # the ceiling's loop stops sending after this long (a loaded machine: fewer sends)
+UNLIMITED = 1_000_000  # the limits-off number's throughput at the simulator: it never answers 130429
 MAX_WAIT_S = 45.0  # a limits-off run reports what was accepted by then
 READY_MAX_S = 120.0  # a dispatcher serves its metrics within this long of its start (a loaded machine: slowly)
 QUIET_WEBHOOKS = {"enabled": False}
@@ -96,7 +100,8 @@ class Bench:
                                     waba_id=waba, throughput_mps=throughput, token=token,
                                     vault=Vault.from_spec(self.vault_keys))
             httpx.post(f"{self.stack.metasim_url}/_sim/numbers", json={  # noqa: ASYNC210 - set-up only
-                "phone_number_id": pnid, "waba_id": waba, "token": token, "throughput": throughput,
+                "phone_number_id": pnid, "waba_id": waba, "token": token,
+                "throughput": UNLIMITED if name == "max" else throughput,
             }).raise_for_status()
             self.numbers[name] = pnid
             self.tokens[name] = token
@@ -208,40 +213,56 @@ def measure_max(bench: Bench, count: int, processes: int = 1) -> tuple[float, fl
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(accepted, 1)
 
 
-def measure_ceiling(bench: Bench, count: int) -> tuple[float, float]:
+def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp") -> tuple[float, float]:
     """A bare client loop: ``count`` Graph sends from the "max" number by ``CONCURRENCY`` workers, at most
-    ``HTTP_CONNECTIONS`` calls on as many connections (the dispatcher's call gate), as the dispatcher sends
-    them, on the dispatcher's event loop (uvloop); sends per second as the simulator saw them, and the loop's
-    CPU milliseconds per send."""
+    ``HTTP_CONNECTIONS`` calls on as many connections (the dispatcher's call gate), on the dispatcher's event loop
+    (uvloop), with ``client`` ("aiohttp", the dispatcher's, or "httpx"); sends per second as the simulator saw
+    them, and the loop's CPU milliseconds per send."""
     bench.reset()
     pnid, token = bench.numbers["max"], bench.tokens["max"]
+    url = f"{bench.stack.metasim_url}/v23.0/{pnid}/messages"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    stop_at = time.monotonic() + CEILING_MAX_S
+    sent = 0
 
-    async def loop() -> None:
-        limits = httpx.Limits(max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS)
-        timeout = httpx.Timeout(30.0, pool=60.0)
-        next_index = 0
-        async with httpx.AsyncClient(base_url=f"{bench.stack.metasim_url}/v23.0/", limits=limits,
-                                     timeout=timeout, headers={"Authorization": f"Bearer {token}"}) as client:
+    def next_body() -> bytes | None:
+        nonlocal sent
+        if sent >= count or time.monotonic() > stop_at:
+            return None
+        sent += 1
+        bench.recipients += 1
+        return (f'{{"messaging_product":"whatsapp","to":"2{bench.recipients:010d}","type":"text",'
+                f'"text":{{"body":"c{sent}"}}}}').encode()
 
+    async def with_aiohttp() -> None:
+        connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(sock_read=30)) as session:
             calls = asyncio.Semaphore(HTTP_CONNECTIONS)  # as the dispatcher's CallGate: the pool never queues
 
-            stop_at = time.monotonic() + CEILING_MAX_S
+            async def worker() -> None:
+                while (body := next_body()) is not None:
+                    async with calls:
+                        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                            async with session.post(url, data=body, headers=headers) as response:
+                                await response.read()
+
+            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+    async def with_httpx() -> None:
+        limits = httpx.Limits(max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS)
+        async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, pool=60.0)) as session:
+            calls = asyncio.Semaphore(HTTP_CONNECTIONS)
 
             async def worker() -> None:
-                nonlocal next_index
-                while next_index < count and time.monotonic() < stop_at:
-                    next_index += 1
-                    bench.recipients += 1
+                while (body := next_body()) is not None:
                     async with calls:
                         with contextlib.suppress(httpx.HTTPError):
-                            await client.post(f"{pnid}/messages", json={
-                                "messaging_product": "whatsapp", "to": f"2{bench.recipients:010d}", "type": "text",
-                                "text": {"body": f"c{next_index}"}})
+                            await session.post(url, content=body, headers=headers)
 
             await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
     cpu = time.thread_time()
-    uvloop.run(loop())
+    uvloop.run(with_aiohttp() if client == "aiohttp" else with_httpx())
     cpu_s = time.thread_time() - cpu
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(bench.accepted(), 1)
 
@@ -336,8 +357,10 @@ def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, intera
             print(f"RESULT dispatch {_lanes(idle, busy)}", flush=True)
             return 0
         ceiling_sps, ceiling_cpu = measure_ceiling(bench, max_count)
-        print(f"ceiling: {ceiling_sps:.0f} sends/s from a bare client loop (up to {max_count} sends, "
+        print(f"ceiling: {ceiling_sps:.0f} sends/s from a bare aiohttp loop (up to {max_count} sends, "
               f"{CEILING_MAX_S:.0f} s at most), {ceiling_cpu:.2f} CPU ms per send", flush=True)
+        httpx_sps, httpx_cpu = measure_ceiling(bench, max_count, "httpx")
+        print(f"the same loop on httpx: {httpx_sps:.0f} sends/s, {httpx_cpu:.2f} CPU ms per send", flush=True)
         max_sps, max_cpu = measure_max(bench, max_count)
         print(f"limits off: {max_sps:.0f} sends/s from one dispatcher ({max_count} sends), "
               f"{_ratio(max_sps, ceiling_sps):.3f} of the ceiling; {max_cpu:.2f} CPU ms per send, "
@@ -357,6 +380,7 @@ def main(*, bulk: int = 10_000, max_count: int = 5_000, seconds: int = 5, intera
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
               f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
+              f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
               f"rate80={rate80:.3f} rate1000={rate1000:.3f} "
               f"over_limit_windows={over80 + over1000} {_lanes(idle, busy)}", flush=True)
         return 0

@@ -1,4 +1,8 @@
-"""The Graph client: success shapes, error mapping, transport failures, one pooled client, no token leaks."""
+"""The Graph client: success shapes, error mapping, transport failures, one pooled client, no token leaks.
+
+Sends go through aiohttp to a real local server that answers with the test's handler; the other calls go
+through httpx's ``MockTransport`` to the same handler.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from dispatcher import exceptions as ex
 from dispatcher.graph import GraphClient, SendAccepted
@@ -24,8 +30,29 @@ SEND_RESPONSES = [p for p in sorted((VECTORS / "send-responses").glob("*.json"))
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def client_for(handler: Handler) -> GraphClient:
-    return GraphClient("http://graph.test", "v23.0", transport=httpx.MockTransport(handler))
+@asynccontextmanager
+async def client_for(handler: Handler) -> AsyncIterator[GraphClient]:
+    """A client whose sends reach a local server answering with ``handler``, its other calls a mock transport."""
+
+    async def answer(request: web.Request) -> web.Response:
+        response = handler(httpx.Request(request.method, str(request.url), headers=dict(request.headers),
+                                         content=await request.read()))
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+        return web.Response(status=response.status_code, body=response.content, headers=headers,
+                            content_type=response.headers.get("content-type", "application/octet-stream"))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with GraphClient(f"http://127.0.0.1:{port}", "v23.0", transport=httpx.MockTransport(handler)) as graph:
+            yield graph
+    finally:
+        await runner.cleanup()
 
 
 def raising(exc: type[httpx.TransportError], text: str = "boom") -> Handler:
@@ -61,8 +88,9 @@ async def test_request_shape_and_message_status() -> None:
     assert accepted == SendAccepted("wamid.X", "held_for_quality_assessment", None)
     request = seen[0]
     assert request.method == "POST"
-    assert str(request.url) == "http://graph.test/v23.0/106540352242922/messages"
+    assert request.url.path == "/v23.0/106540352242922/messages"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == BODY
 
 
@@ -125,7 +153,7 @@ async def test_success_without_wamid_is_ambiguous() -> None:
 async def test_transport_failures(raised: type[httpx.TransportError], cls: type[ex.DispatchError]) -> None:
     async with client_for(raising(raised)) as graph:
         with pytest.raises(cls) as info:
-            await graph.send_message("1", TOKEN, BODY)
+            await graph.call("POST", "1/subscribed_apps", TOKEN)
     assert type(info.value) is cls
     assert isinstance(info.value.__cause__, raised)
 
@@ -163,18 +191,22 @@ async def test_call_with_params_and_no_token() -> None:
 
 
 async def test_aclose() -> None:
-    graph = client_for(lambda _req: httpx.Response(200, json={}))
-    assert not graph.closed
-    await graph.aclose()
-    assert graph.closed
+    async with client_for(lambda _req: httpx.Response(200, json={"messages": [{"id": "wamid.A"}]})) as graph:
+        await graph.send_message("1", TOKEN, BODY)
+        assert not graph.closed
+        await graph.aclose()
+        assert graph.closed
 
 
 # -- Against a real socket: keep-alive reuse and real timeouts ---------------------------------------------------
 class TinyServer:
-    """A minimal HTTP/1.1 keep-alive server that counts connections; ``silent`` never answers."""
+    """A minimal HTTP/1.1 keep-alive server that counts connections; ``silent`` never answers, ``hang_up`` closes
+    the connection once the request is read, ``garbage`` answers with bytes that are not HTTP."""
 
-    def __init__(self, *, silent: bool = False) -> None:
+    def __init__(self, *, silent: bool = False, hang_up: bool = False, garbage: bool = False) -> None:
         self.silent = silent
+        self.hang_up = hang_up
+        self.garbage = garbage
         self.connections = 0
         self.requests = 0
 
@@ -188,6 +220,12 @@ class TinyServer:
                 self.requests += 1
                 if self.silent:
                     await asyncio.sleep(30)
+                if self.hang_up:
+                    break
+                if self.garbage:
+                    writer.write(b"\x16\x03\x01 this is not HTTP\r\n\r\n")
+                    await writer.drain()
+                    break
                 payload = json.dumps({"messages": [{"id": f"wamid.{self.requests}"}]}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
@@ -230,3 +268,22 @@ async def test_real_connection_refused_is_not_sent() -> None:
         with pytest.raises(ex.TransportError) as info:
             await graph.send_message("1", TOKEN, BODY)
     assert not isinstance(info.value, ex.AmbiguousOutcome)
+
+
+@pytest.mark.parametrize("mode", ["hang_up", "garbage"])
+async def test_real_broken_answer_after_the_request_is_ambiguous(mode: str) -> None:
+    app = TinyServer(**{mode: True})
+    async for url in serve(app):
+        async with GraphClient(url, "v23.0") as graph:
+            with pytest.raises(ex.AmbiguousOutcome) as info:
+                await graph.send_message("1", TOKEN, BODY)
+    assert app.requests == 1 and TOKEN not in str(info.value)
+
+
+async def test_token_with_a_newline_is_refused_before_sending() -> None:
+    app = TinyServer()
+    async for url in serve(app):
+        async with GraphClient(url, "v23.0") as graph:
+            with pytest.raises(ex.RequestRejected) as info:
+                await graph.send_message("1", "abc\r\nX-Injected: 1", BODY)
+    assert app.requests == 0 and "X-Injected" not in str(info.value)
