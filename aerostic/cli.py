@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import re
 import signal
 import sys
@@ -33,13 +34,24 @@ S = TypeVar("S", bound=CoreSettings)
 
 def _observed(settings: S) -> S:
     """A long-running process's settings, once its secrets are masked in its logs and its metrics are served
-    (on ``AEROSTIC_METRICS_PORT``, if set)."""
+    (on ``AEROSTIC_METRICS_PORT``, if set), with its start-up heap frozen."""
     from broker.metrics_http import serve_metrics
     from config.logs import protect_settings
 
     protect_settings(settings)
     serve_metrics(settings.metrics_port, settings.metrics_host)
+    _freeze_heap()
     return settings
+
+
+def _freeze_heap() -> None:
+    """Move the objects made so far (the role's modules, imported by now) out of the garbage collector's reach.
+
+    They live as long as the process, and scanning them made every full collection stop the dispatcher's event
+    loop for 87-103 ms under load (measured), while collecting nothing.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 SHUTDOWN_GRACE_S = 5
@@ -156,6 +168,7 @@ def _metasim(args: argparse.Namespace) -> int:
     from metasim.server import run
     from metasim.state import SimConfig
 
+    _freeze_heap()  # a pause of Meta's stand-in would show as one of the dispatcher's
     run(SimConfig(), host=args.host, port=args.port)
     return 0
 

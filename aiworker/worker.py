@@ -216,13 +216,11 @@ class AiWorker:
         if not offsets:
             return
         try:
-            await commit_finished(self.consumer, self.offsets, offsets)
+            await commit_finished(self.consumer, self.offsets, offsets, self.group_metrics)
         except CommitError as exc:
             self.group_metrics.commits_refused.inc()
             log.warning("AI offsets not committed (the requests will be answered again): %s", exc)
             return
-        self.group_metrics.commits_ok.inc()
-        self.group_metrics.lag(self.consumer, offsets)
 
 
 def run(settings: AiSettings | None = None) -> None:

@@ -56,7 +56,7 @@ from vault.cipher import Vault, generate_key_spec
 
 SECRET = "bench-app-secret"  # noqa: S105 - the simulator's local app secret
 CONCURRENCY = 256  # sends in flight in the dispatcher, and in the ceiling's client loop
-HTTP_CONNECTIONS = 4
+HTTP_CONNECTIONS = 32  # the dispatcher's default
 INTERACTIVE_MAX_S = 30.0  # each interactive measurement stops producing after this long
 CEILING_MAX_S = 30.0  # the ceiling's loop stops sending after this long (a loaded machine: fewer sends)
 UNLIMITED = 1_000_000  # the limits-off number's throughput at the simulator: it never answers 130429

@@ -14,6 +14,7 @@ from functools import partial
 from confluent_kafka import Consumer
 
 from broker.consumer import commit
+from broker.metrics import GroupMetrics
 
 
 class OffsetTracker:
@@ -56,12 +57,23 @@ class OffsetTracker:
         return sum(len(v) for v in self._open.values())
 
 
-async def commit_finished(consumer: Consumer, tracker: OffsetTracker, offsets: dict[tuple[str, int], int]) -> None:
-    """Commit ``offsets`` (from ``tracker.committable()``) synchronously off the event loop, then record them.
+async def commit_finished(consumer: Consumer, tracker: OffsetTracker, offsets: dict[tuple[str, int], int],
+                          metrics: GroupMetrics | None = None) -> None:
+    """Commit ``offsets`` (from ``tracker.committable()``) synchronously off the event loop, then record them;
+    with ``metrics``, set the partitions' lag on the same pool thread.
 
-    Raises ``CommitError`` when the broker refused (the records are handled again after a rebalance).
+    Neither call may run on the event loop: a call to the consumer can wait for the fetch another thread has in
+    progress (measured: ``get_watermark_offsets`` held the dispatcher's loop for the fetch's 100 ms, once a
+    second). Raises ``CommitError`` when the broker refused (the records are handled again after a rebalance).
     """
     if not offsets:
         return
-    await asyncio.get_running_loop().run_in_executor(None, partial(commit, consumer, offsets))
+    await asyncio.get_running_loop().run_in_executor(None, partial(_commit_and_measure, consumer, offsets, metrics))
     tracker.committed(offsets)
+
+
+def _commit_and_measure(consumer: Consumer, offsets: dict[tuple[str, int], int], metrics: GroupMetrics | None) -> None:
+    commit(consumer, offsets)
+    if metrics is not None:
+        metrics.commits_ok.inc()
+        metrics.lag(consumer, offsets)

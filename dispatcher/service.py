@@ -270,13 +270,11 @@ class Dispatcher:
         if not offsets:
             return
         try:
-            await commit_finished(self.consumer, self.offsets, offsets)
+            await commit_finished(self.consumer, self.offsets, offsets, self.group_metrics)
         except CommitError as exc:
             self.group_metrics.commits_refused.inc()
             log.warning("offset commit failed (the requests will be re-evaluated, not re-sent): %s", exc)
             return
-        self.group_metrics.commits_ok.inc()
-        self.group_metrics.lag(self.consumer, offsets)
 
     async def _report_forever(self) -> None:
         while True:

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from broker import producer as producer_module
 from broker import runtime
 from broker.metrics import GroupMetrics, slices
+from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
@@ -224,3 +225,36 @@ def test_lag_is_refreshed_at_most_every_second_from_the_latest_positions() -> No
     metrics._lag_at -= 1.0
     metrics.lag(consumer, {})
     assert _value("aerostic_consumer_lag_records", group=group, topic="t", partition="0") == 40
+
+
+class BusyConsumer(FakeConsumer):
+    """Its calls wait for the fetch another thread has in progress, as confluent-kafka's do (measured: 100 ms)."""
+
+    def get_watermark_offsets(self, tp: TopicPartition, cached: bool = False) -> tuple[int, int]:
+        time.sleep(0.3)
+        return super().get_watermark_offsets(tp, cached)
+
+
+async def test_a_commit_and_its_lag_leave_the_event_loop_free() -> None:
+    group = "metrics-test-commit-off-loop"
+    consumer = BusyConsumer([], high={("t", 0): 12})
+    metrics, tracker = GroupMetrics(group), OffsetTracker()
+    tracker.received("t", 0, 9)
+    tracker.finished("t", 0, 9)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await commit_finished(consumer, tracker, tracker.committable(), metrics)  # type: ignore[arg-type]
+    finally:
+        ticker.cancel()
+    assert ticks >= 10  # the loop kept turning while the consumer's call waited
+    assert consumer.committed == [TopicPartition("t", 0, 10)]
+    assert _value("aerostic_consumer_lag_records", group=group, topic="t", partition="0") == 2
+    assert _value("aerostic_consumer_commits_total", group=group, result="ok") == 1
