@@ -4,7 +4,8 @@ One small loop per busy number books the number's next slots from the shared lim
 dispatcher processes share the number's throughput), as many as senders wait but only those due within
 ``lookahead_s``, in one call. Each booked slot is given out when its time comes, to the longest-waiting
 interactive request, else to the longest-waiting bulk one: a reply never waits behind slots promised to
-bulk sends. Waiters never poll Redis themselves: no stampede at 1,000 msg/s, and one round trip books
+bulk sends. Right before each call, ``spaced`` keeps this process's calls for a number one slot apart, again
+interactive first. Waiters never poll Redis themselves: no stampede at 1,000 msg/s, and one round trip books
 ~20 ms of a busy number's slots. The loop is supervised (``broker.tasks``): a Redis outage delays its
 waiters, never strands them.
 """
@@ -53,23 +54,37 @@ class NumberPacer:
         self.limits = limits
         self.lookahead_s = lookahead_s
         self._gates: dict[str, _Gate] = {}
-        self._last_call: dict[str, float] = {}
+        self._spacings: dict[str, _Spacing] = {}
 
-    async def spaced(self, phone_number_id: str, rate: float) -> None:
-        """Right before the call: keep this process's calls for a number at least one slot apart.
+    async def spaced(self, phone_number_id: str, rate: float, *, interactive: bool = False) -> None:
+        """Right before the call: keep this process's calls for a number at least one slot apart, a reply first.
 
         Slots are granted on time, but the work between a grant and the request (the idempotency
-        claim, the event loop's other work) jitters; this keeps bursts from forming on the wire.
+        claim, the event loop's other work) jitters; this keeps bursts from forming on the wire. Calls
+        go on a fixed schedule, one ``interval`` after the previous one's turn; a reply waiting for
+        its turn goes before every bulk call waiting (up to one per connection).
         """
-        interval = (1 + self.limits.margin) / rate
         loop = asyncio.get_running_loop()
-        last = self._last_call.get(phone_number_id, 0.0)
-        delay = last + interval - loop.time()
-        if delay > 0:
-            self._last_call[phone_number_id] = last + interval
-            await asyncio.sleep(delay)
-        else:
-            self._last_call[phone_number_id] = loop.time()
+        spacing = self._spacings.get(phone_number_id)
+        if spacing is None:
+            spacing = self._spacings[phone_number_id] = _Spacing((1 + self.limits.margin) / rate)
+        spacing.interval = (1 + self.limits.margin) / rate
+        now = loop.time()
+        if spacing.timer is None and now >= spacing.next_at:
+            spacing.next_at = now + spacing.interval
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        queue = spacing.waiting[interactive]
+        queue.append(waiter)
+        if spacing.timer is None:
+            spacing.timer = loop.call_at(spacing.next_at, _turn, spacing)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.cancelled():
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
 
     async def slot(self, phone_number_id: str, rate: float, *, interactive: bool) -> None:
         """Return when this sender may call Meta for ``phone_number_id`` (at ``rate`` msg/s)."""
@@ -110,6 +125,26 @@ class NumberPacer:
                 await asyncio.sleep(max(0.0, slots.delay_s + slots.booked * slots.interval_s - self.lookahead_s))
 
 
+@dataclass
+class _Spacing:
+    """One number's calls in this process: when the next may go, and who waits for it, per lane."""
+
+    interval: float
+    next_at: float = 0.0  # loop time
+    waiting: dict[bool, deque[asyncio.Future[None]]] = field(
+        default_factory=lambda: {True: deque(), False: deque()})
+    timer: asyncio.TimerHandle | None = None
+
+    def next_waiter(self) -> asyncio.Future[None] | None:
+        for lane in (True, False):
+            queue = self.waiting[lane]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    return waiter
+        return None
+
+
 def _grant(gate: _Gate) -> None:
     """A booked slot's time came: it goes to the next waiter, interactive first."""
     gate.booked -= 1
@@ -118,6 +153,18 @@ def _grant(gate: _Gate) -> None:
         waiter.set_result(None)
     if not gate.booked and not gate.waiters:
         gate.wake.set()  # nothing left to hand out: the loop ends
+
+
+def _turn(spacing: _Spacing) -> None:
+    """A number's next call may go: the longest-waiting reply's, else the longest-waiting bulk send's."""
+    spacing.timer = None
+    waiter = spacing.next_waiter()
+    if waiter is None:
+        return
+    waiter.set_result(None)
+    spacing.next_at += spacing.interval
+    if spacing.waiting[True] or spacing.waiting[False]:
+        spacing.timer = asyncio.get_running_loop().call_at(spacing.next_at, _turn, spacing)
 
 
 class CallGate:

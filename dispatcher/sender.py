@@ -258,7 +258,8 @@ class Sender:
         attempts = request.attempt + 1
         if self.settings.rate_limits:
             started = time.monotonic()
-            await self.pacer.spaced(request.phone_number_id, float(profile.throughput_mps))
+            await self.pacer.spaced(request.phone_number_id, float(profile.throughput_mps),
+                                    interactive=request.lane == "interactive")
             SPACING_WAIT.observe(time.monotonic() - started)
         called = time.monotonic()
         try:

@@ -61,6 +61,25 @@ async def test_calls_are_spaced_one_slot_apart_even_when_released_together() -> 
     assert min(gaps) >= 0.019, gaps
 
 
+async def test_a_reply_waiting_to_be_spaced_goes_before_earlier_bulk_calls() -> None:
+    limiter: Any = _Limiter(0.0)
+    pacer = NumberPacer(limiter)
+    loop = asyncio.get_running_loop()
+    order: list[tuple[str, float]] = []
+
+    async def call(name: str, *, interactive: bool) -> None:
+        await pacer.spaced("pn", 50.0, interactive=interactive)  # 20 ms apart
+        order.append((name, loop.time()))
+
+    waiting = [asyncio.create_task(call(f"bulk{i}", interactive=False)) for i in range(4)]
+    await asyncio.sleep(0)  # bulk0 goes at once, the others wait for their turns
+    waiting.append(asyncio.create_task(call("reply", interactive=True)))
+    await asyncio.gather(*waiting)
+    assert [name for name, _ in order] == ["bulk0", "reply", "bulk1", "bulk2", "bulk3"]
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(order)]
+    assert min(gaps) >= 0.019, gaps
+
+
 async def test_the_call_gate_lets_a_waiting_reply_in_before_earlier_bulk_sends() -> None:
     gate = CallGate(1)
     await gate.enter(interactive=False)
