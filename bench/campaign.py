@@ -187,6 +187,8 @@ def main(contacts: int = 20_000) -> int:
     ideal = contacts / RATE
     cpu = {name: (bench.cpu_after[name] - bench.cpu_before.get(name, 0.0)) * 1000 / contacts
            for name in bench.cpu_after if name != "loadgen"}  # the bench's own client is not the platform's
+    print("CPU ms per contact, per process: " + ", ".join(f"{name} {value:.2f}" for name, value in
+                                                        sorted(cpu.items(), key=lambda kv: -kv[1])), flush=True)
     print(f"RESULT campaign contacts={contacts} wall_s={wall:.1f} ideal_s={ideal:.1f} ratio={wall / ideal:.2f} "
           f"duplicated={duplicated} interactive_p99_idle_ms={_percentile(idle_ms, 0.99):.0f} "
           f"interactive_p99_campaign_ms={_percentile(during_ms, 0.99):.0f} "

@@ -38,13 +38,18 @@ class _Gate:
         return len(self.waiting[True]) + len(self.waiting[False])
 
     def next_waiter(self) -> asyncio.Future[None] | None:
-        for lane in (True, False):
-            queue = self.waiting[lane]
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    return waiter
-        return None
+        return _first_waiting(self.waiting)
+
+
+def _first_waiting(waiting: dict[bool, deque[asyncio.Future[None]]]) -> asyncio.Future[None] | None:
+    """The longest-waiting interactive waiter still waiting, else the longest-waiting bulk one (taken off)."""
+    for lane in (True, False):
+        queue = waiting[lane]
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                return waiter
+    return None
 
 
 class NumberPacer:
@@ -136,13 +141,7 @@ class _Spacing:
     timer: asyncio.TimerHandle | None = None
 
     def next_waiter(self) -> asyncio.Future[None] | None:
-        for lane in (True, False):
-            queue = self.waiting[lane]
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    return waiter
-        return None
+        return _first_waiting(self.waiting)
 
 
 def _grant(gate: _Gate) -> None:
