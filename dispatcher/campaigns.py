@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import redis_keys
 from db.tables import campaigns
+from dispatcher.coalesce import ScriptBatcher
 
 SENDING = "running"
 
@@ -20,12 +21,13 @@ SENDING = "running"
 class CampaignGate:
     """Reads a campaign's state for the sender (``running`` sends; anything else holds the message back)."""
 
-    def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
+    def __init__(self, redis: Redis, engine: AsyncEngine, reads: ScriptBatcher) -> None:
         self.redis = redis
         self.engine = engine
+        self.reads = reads  # the sender's batcher: the reads share the sends' pipelines
 
     async def state(self, campaign_id: str) -> str:
-        cached = await self.redis.get(redis_keys.campaign_state(campaign_id))
+        cached = await self.reads.get(redis_keys.campaign_state(campaign_id))
         if cached is not None:
             return cached.decode() if isinstance(cached, bytes) else str(cached)
         async with self.engine.connect() as conn:

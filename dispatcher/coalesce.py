@@ -9,6 +9,7 @@ as a whole fails each of its calls.
 
 ``ScriptBatcher.register_script`` has the signature of ``redis.asyncio.Redis.register_script`` (the
 returned callable takes ``keys`` and ``args``), so the stores that take a client take a batcher as well.
+``get`` reads a key in the same pipelines (a campaign's state, a service-window marker).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ScriptHost(Protocol):
     def register_script(self, script: str) -> Callable[..., Awaitable[Any]]: ...
 
 
-_Pending = tuple[AsyncScript, tuple[Any, ...], int, asyncio.Future[Any]]
+_Pending = tuple[AsyncScript | None, tuple[Any, ...], int, asyncio.Future[Any]]  # no script: a GET of flat[0]
 
 
 class ScriptBatcher:
@@ -51,11 +52,18 @@ class ScriptBatcher:
         return _BatchedScript(self, self.redis.register_script(script))
 
     def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future[Any]:
+        return self._queue(script, (*keys, *args), len(keys))
+
+    def get(self, key: str) -> asyncio.Future[Any]:
+        """``GET key`` in this turn's pipeline: the value (bytes) or None."""
+        return self._queue(None, (key,), 1)
+
+    def _queue(self, script: AsyncScript | None, flat: tuple[Any, ...], numkeys: int) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
-        self._pending.append((script, (*keys, *args), len(keys), future))
+        self._pending.append((script, flat, numkeys, future))
         return future
 
     def _flush(self) -> None:
@@ -71,7 +79,10 @@ class ScriptBatcher:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for script, flat, numkeys, _ in batch:
-                    pipe.evalsha(script.sha, numkeys, *flat)
+                    if script is None:
+                        pipe.get(flat[0])
+                    else:
+                        pipe.evalsha(script.sha, numkeys, *flat)
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed (or we were cancelled): every call fails alike
             for *_, future in batch:
@@ -83,7 +94,7 @@ class ScriptBatcher:
         for (script, flat, numkeys, future), reply in zip(batch, replies, strict=True):
             if future.done():  # its caller was cancelled
                 continue
-            if isinstance(reply, NoScriptError):  # Redis (re)started without the script: load it, call again
+            if isinstance(reply, NoScriptError) and script is not None:  # Redis (re)started without it: load, again
                 self._chain(future, self._again(script, flat, numkeys))
             elif isinstance(reply, Exception):
                 future.set_exception(reply)

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
-
 from campaigns.states import WAITING_TIER
 from config import redis_keys
 from config.settings import DispatcherSettings
@@ -79,15 +77,14 @@ class Verdict:
 class Sender:
     """The per-request pipeline; shared by all of the dispatcher's workers."""
 
-    def __init__(self, settings: DispatcherSettings, *, redis: Redis, accounts: Accounts, graph: GraphClient,
-                 campaigns: CampaignGate, media: MediaUploads | None = None) -> None:
+    def __init__(self, settings: DispatcherSettings, *, accounts: Accounts, graph: GraphClient,
+                 campaigns: CampaignGate, scripts: ScriptBatcher, media: MediaUploads | None = None) -> None:
         self.settings = settings
         self.media = media
         self.campaigns = campaigns
-        self.redis = redis
         self.accounts = accounts
         self.graph = graph
-        self.scripts = ScriptBatcher(redis)  # the Lua calls of concurrent sends share pipelines
+        self.scripts = scripts  # the Redis calls of concurrent sends share pipelines (one per event-loop turn)
         self.idempotency = IdempotencyStore(self.scripts)
         self.limits = RateLimiter(self.scripts, margin=settings.rate_margin, pair_interval_s=settings.pair_interval_s,
                                   pair_burst=settings.pair_burst)
@@ -194,7 +191,7 @@ class Sender:
         if until > time.time() + 60:  # clearly open: a newer inbound could only extend it
             return True
         try:
-            marker = await self.redis.get(redis_keys.service_window(request.phone_number_id, request.to))
+            marker = await self.scripts.get(redis_keys.service_window(request.phone_number_id, request.to))
         except Exception as exc:  # the request's own window still decides
             log.warning("service window marker unreadable: %s", exc)
             marker = None

@@ -39,6 +39,7 @@ from db.redis_client import connect_redis
 from dispatcher import metrics
 from dispatcher.accounts import Accounts
 from dispatcher.campaigns import CampaignGate
+from dispatcher.coalesce import ScriptBatcher
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
 from dispatcher.media import MediaUploads, MediaWorker
@@ -84,8 +85,9 @@ class Dispatcher:
                                  read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
         self.store = open_store(settings)
         accounts = Accounts(self.engine, vault, ttl_s=settings.account_cache_s)
-        self.sender = Sender(settings, redis=self.redis, accounts=accounts, graph=self.graph,
-                             campaigns=CampaignGate(self.redis, self.engine),
+        scripts = ScriptBatcher(self.redis)
+        self.sender = Sender(settings, accounts=accounts, graph=self.graph, scripts=scripts,
+                             campaigns=CampaignGate(self.redis, self.engine, scripts),
                              media=MediaUploads(self.engine, self.store, self.redis, self.graph))
         self.media = MediaWorker(settings, self.graph, accounts, self.store, self.producer, self.engine)
         self.signups = SignupWorker(settings, Onboarding(

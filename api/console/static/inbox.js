@@ -772,7 +772,12 @@
     var item = toast("Assigned to you: " + (known || data.wa_id || key) + reason,
                      { label: "Open", run: function () { openConversation(key); } });
     // The assignment can reach the page before the customer's message (another topic): name them when it does.
-    if (!known) assignedToasts[key] = { item: item, reason: reason };
+    if (!known) {
+      var waiting = assignedToasts[key] = { item: item, reason: reason };
+      setTimeout(function () {  // the toast is gone by then: so is the wait for the name
+        if (assignedToasts[key] === waiting) delete assignedToasts[key];
+      }, 15000);
+    }
     beep();
   }
   var assignedToasts = {};

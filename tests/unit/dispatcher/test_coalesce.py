@@ -65,3 +65,12 @@ async def test_the_idempotency_store_runs_on_a_batcher(redis_client: aioredis.Re
     assert await store.finish(f"{uid}:0", state=State.ACCEPTED, wamid="wamid.1")
     record = await store.get(f"{uid}:0")
     assert record is not None and record.state is State.ACCEPTED
+
+
+async def test_reads_share_the_pipelines_with_the_scripts(redis_client: aioredis.Redis, uid: str) -> None:
+    batcher = ScriptBatcher(redis_client)
+    incr = batcher.register_script(_INCR)
+    await redis_client.set(f"{uid}:state", "running")
+    replies = await asyncio.gather(batcher.get(f"{uid}:state"), incr(keys=[uid], args=[5]), batcher.get(f"{uid}:none"))
+    assert replies == [b"running", 5, None]
+    assert (batcher.calls, batcher.pipelines) == (3, 1)
