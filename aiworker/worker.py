@@ -218,9 +218,7 @@ class AiWorker:
         try:
             await commit_finished(self.consumer, self.offsets, offsets, self.group_metrics)
         except CommitError as exc:
-            self.group_metrics.commits_refused.inc()
             log.warning("AI offsets not committed (the requests will be answered again): %s", exc)
-            return
 
 
 def run(settings: AiSettings | None = None) -> None:

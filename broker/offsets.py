@@ -13,7 +13,7 @@ from functools import partial
 
 from confluent_kafka import Consumer
 
-from broker.consumer import commit
+from broker.consumer import CommitError, commit
 from broker.metrics import GroupMetrics
 
 
@@ -60,7 +60,7 @@ class OffsetTracker:
 async def commit_finished(consumer: Consumer, tracker: OffsetTracker, offsets: dict[tuple[str, int], int],
                           metrics: GroupMetrics | None = None) -> None:
     """Commit ``offsets`` (from ``tracker.committable()``) synchronously off the event loop, then record them;
-    with ``metrics``, set the partitions' lag on the same pool thread.
+    with ``metrics``, count the commit (ok or refused) and set the partitions' lag on the same pool thread.
 
     Neither call may run on the event loop: a call to the consumer can wait for the fetch another thread has in
     progress (measured: ``get_watermark_offsets`` held the dispatcher's loop for the fetch's 100 ms, once a
@@ -73,7 +73,12 @@ async def commit_finished(consumer: Consumer, tracker: OffsetTracker, offsets: d
 
 
 def _commit_and_measure(consumer: Consumer, offsets: dict[tuple[str, int], int], metrics: GroupMetrics | None) -> None:
-    commit(consumer, offsets)
+    try:
+        commit(consumer, offsets)
+    except CommitError:
+        if metrics is not None:
+            metrics.commits_refused.inc()
+        raise
     if metrics is not None:
         metrics.commits_ok.inc()
         metrics.lag(consumer, offsets)

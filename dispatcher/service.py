@@ -274,9 +274,7 @@ class Dispatcher:
         try:
             await commit_finished(self.consumer, self.offsets, offsets, self.group_metrics)
         except CommitError as exc:
-            self.group_metrics.commits_refused.inc()
             log.warning("offset commit failed (the requests will be re-evaluated, not re-sent): %s", exc)
-            return
 
     async def _report_forever(self) -> None:
         while True:

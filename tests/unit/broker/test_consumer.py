@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from broker.consumer import BACKGROUND_GROUPS, CommitError, commit, consumer_config, last_offsets
 from config.settings import CoreSettings
 from schemas.catalogue import AI_GROUP, CONVERSATIONS_GROUP, DISPATCHER_GROUP, PROJECTOR_GROUP, ROUTER_GROUP
+from tests.unit.broker.fakes import FakeMessage
 
 SETTINGS = CoreSettings(environment="test", topic_prefix="blue.", kafka_fetch_wait_ms=20)
 
@@ -72,24 +73,7 @@ def test_groups_off_the_reply_path_wait_longer_at_the_broker() -> None:
     assert consumer_config(settings, PROJECTOR_GROUP, fetch_wait_max_ms=7)["fetch.wait.max.ms"] == 7
 
 
-class Record:
-    def __init__(self, topic: str, partition: int, offset: int, error: KafkaError | None = None) -> None:
-        self._t, self._p, self._o, self._e = topic, partition, offset, error
-
-    def topic(self) -> str:
-        return self._t
-
-    def partition(self) -> int:
-        return self._p
-
-    def offset(self) -> int:
-        return self._o
-
-    def error(self) -> KafkaError | None:
-        return self._e
-
-
 def test_last_offsets_are_one_past_the_highest_of_each_partition() -> None:
-    batch = [Record("a", 0, 7), Record("a", 0, 3), Record("a", 1, 0), Record("b", 0, 2),
-             Record("b", 0, 99, KafkaError(KafkaError._PARTITION_EOF))]
+    batch = [FakeMessage("a", 0, 7), FakeMessage("a", 0, 3), FakeMessage("a", 1, 0), FakeMessage("b", 0, 2),
+             FakeMessage("b", 0, 99, error=KafkaError(KafkaError._PARTITION_EOF))]
     assert last_offsets(batch) == {("a", 0): 8, ("a", 1): 1, ("b", 0): 3}

@@ -10,43 +10,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from prometheus_client import REGISTRY
 
 from broker import producer as producer_module
 from broker import runtime
+from broker.consumer import CommitError
 from broker.metrics import GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
-
-
-class FakeMessage:
-    def __init__(self, topic: str, partition: int, offset: int, *, age_s: float = 0.0, key: bytes = b"k") -> None:
-        self._topic, self._partition, self._offset, self._key = topic, partition, offset, key
-        self._timestamp = int((time.time() - age_s) * 1000)
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return self._key
-
-    def value(self) -> bytes:
-        return b"{}"
-
-    def error(self) -> None:
-        return None
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self._timestamp
+from tests.unit.broker.fakes import FakeMessage
 
 
 class FakeConsumer:
@@ -258,3 +233,19 @@ async def test_a_commit_and_its_lag_leave_the_event_loop_free() -> None:
     assert consumer.committed == [TopicPartition("t", 0, 10)]
     assert _value("aerostic_consumer_lag_records", group=group, topic="t", partition="0") == 2
     assert _value("aerostic_consumer_commits_total", group=group, result="ok") == 1
+
+
+class RefusingConsumer(FakeConsumer):
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition] | None:
+        raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+
+
+async def test_a_refused_commit_is_counted_and_raised() -> None:
+    group = "metrics-test-commit-refused"
+    consumer, metrics, tracker = RefusingConsumer([], high={}), GroupMetrics(group), OffsetTracker()
+    tracker.received("t", 0, 3)
+    tracker.finished("t", 0, 3)
+    with pytest.raises(CommitError):
+        await commit_finished(consumer, tracker, tracker.committable(), metrics)  # type: ignore[arg-type]
+    assert _value("aerostic_consumer_commits_total", group=group, result="refused") == 1
+    assert tracker.committable() == {("t", 0): 4}  # nothing recorded as committed

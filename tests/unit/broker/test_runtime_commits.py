@@ -17,34 +17,13 @@ from prometheus_client import REGISTRY
 from broker import runtime
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
+from tests.unit.broker.fakes import FakeMessage
 
 Offsets = dict[tuple[str, int], int]
 
 
-class Record:
-    def __init__(self, partition: int, offset: int) -> None:
-        self._partition, self._offset = partition, offset
-
-    def topic(self) -> str:
-        return "in"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def value(self) -> bytes:
-        return b"{}"
-
-    def error(self) -> None:
-        return None
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, int(time.time() * 1000)
+def Record(partition: int, offset: int) -> FakeMessage:
+    return FakeMessage("in", partition, offset)
 
 
 class Consumer:
@@ -52,7 +31,7 @@ class Consumer:
     when ``answering``; runs ``rebalance`` (revoke or lost, partitions) from its next poll, as librdkafka serves
     callbacks; ``close`` revokes what is still assigned, then answers what is in flight."""
 
-    def __init__(self, batches: list[list[Record]], assigned: set[tuple[str, int]]) -> None:
+    def __init__(self, batches: list[list[FakeMessage]], assigned: set[tuple[str, int]]) -> None:
         self.batches = batches
         self.assigned = assigned
         self.answering = True
@@ -78,11 +57,11 @@ class Consumer:
                 error = KafkaError(KafkaError.REBALANCE_IN_PROGRESS) if self.refuse else None
                 self.on_commit(error, offsets)
 
-    def consume(self, _count: int, _timeout: float) -> list[Record]:
+    def consume(self, _count: int, _timeout: float) -> list[FakeMessage]:
         self._serve()
         return self.batches.pop(0) if self.batches else []
 
-    def poll(self, _timeout: float) -> Record | None:
+    def poll(self, _timeout: float) -> FakeMessage | None:
         self._serve()
         return None
 
