@@ -298,7 +298,11 @@ async def test_connecting_an_account_syncs_its_templates(
 
     [template] = await wait_for(listed, what="the connected account's templates in the registry")
     assert (template["name"], template["status"], template["category"]) == (name, "APPROVED", "MARKETING")
-    [sync] = (await api.get("/v1/templates/syncs", headers=admin.auth)).json()
+
+    async def syncs() -> list[dict[str, Any]]:  # the listing's templates are written before its sync record
+        return list((await api.get("/v1/templates/syncs", headers=admin.auth)).json())
+
+    [sync] = await wait_for(syncs, what="the connected account's registry sync")
     assert sync["waba_id"] == meta.waba_id and sync["request_id"].endswith(f":sync:{meta.waba_id}")
 
 
