@@ -64,7 +64,7 @@ class CampaignBench:
         stack.start_ai()
         stack.start_metasim(app_secret=SECRET)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
-        stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256", http_connections="4")
+        stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256")  # its default 32 connections
 
     async def tenant(self, contacts: int) -> None:
         stack = self.stack

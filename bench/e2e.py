@@ -308,7 +308,7 @@ class E2E:
         stack.start_ai()
         stack.start_metasim(app_secret=SECRET, callback_concurrency=SIM_CALLBACK_CONCURRENCY)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
-        stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256", http_connections="4")
+        stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256")  # its default 32 connections
         return Sim(stack.metasim_url, self.pnid)
 
     async def tenant(self) -> None:

@@ -42,9 +42,14 @@ log = logging.getLogger(__name__)
 
 COOLDOWN = timedelta(hours=24)
 # A batch's lookups, built once with bound arrays (an IN list would be compiled anew for each batch's size).
+# QUEUED reads only the batch's span of the campaign's (campaign, state, seq) index, and matches contacts by hash:
+# the planner has no statistics for a campaign being expanded (it expects one row), and written as
+# ``contact = ANY(...)`` over the whole campaign it took 395 ms per 500-contact batch at 20,000 recipients
+# (EXPLAIN ANALYZE; 145 ms on average in pg_stat_statements, 40 % of the database's time in the campaign bench).
 QUEUED = text(
-    "SELECT contact FROM campaign_recipients WHERE campaign_id = CAST(:c AS uuid) "
-    "AND contact = ANY(CAST(:keys AS text[])) AND state = 'queued'")
+    "SELECT r.contact FROM campaign_recipients r JOIN unnest(CAST(:keys AS text[])) AS k(contact) "
+    "ON r.contact = k.contact WHERE r.campaign_id = CAST(:c AS uuid) AND r.state = 'queued' "
+    "AND r.seq BETWEEN :lo AND :hi")
 PEOPLE = text(
     "SELECT wa_id, profile_name, attributes, opted_out FROM contacts "
     "WHERE tenant_id = CAST(:t AS uuid) AND wa_id = ANY(CAST(:w AS text[]))",
@@ -87,7 +92,9 @@ class CampaignRecipients:
             return []  # paused: left queued for its resume; cancelled or gone: nothing more
         r = campaign_recipients.c
         keys = list({rec.contact for rec in records})
-        queued = {row.contact for row in await conn.execute(QUEUED, {"c": campaign_id, "keys": keys})}
+        seqs = [rec.seq for rec in records]
+        queued = {row.contact for row in await conn.execute(QUEUED, {"c": campaign_id, "keys": keys,
+                                                                     "lo": min(seqs), "hi": max(seqs)})}
         todo = [rec for rec in records if rec.contact in queued and rec.wa_id]
         if not todo:
             return []
