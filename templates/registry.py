@@ -4,13 +4,17 @@
 dispatcher for automations' and campaigns' template messages): it raises ``TemplateSendError`` for a
 template message Meta would refuse. A template the registry does not hold is refused
 (``template_not_found``, Meta's 132001) once the WABA's registry has been synced; before any sync the
-registry cannot know, and the message goes on to Meta. Lookups are cached for ``ttl_s`` seconds.
+registry cannot know, and the message goes on to Meta. Lookups are cached for ``ttl_s`` seconds, and with a
+cache, concurrent lookups of one key share one read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -54,53 +58,63 @@ class Registry:
         self.engine = engine
         self.ttl_s = ttl_s
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._loading: dict[tuple[str, ...], asyncio.Future[Any]] = {}  # reads under way, by key
 
-    def _cached(self, key: tuple[str, ...]) -> tuple[bool, Any]:
+    async def _lookup(self, key: tuple[str, ...], read: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value of ``key``, else ``read()``'s. With a cache, concurrent lookups share one read: when
+        a campaign's template expires, every send in flight (hundreds) would otherwise query PostgreSQL at once.
+        Without one (``ttl_s`` 0: the API reads its own writes), each lookup reads anew."""
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
-            return True, hit[1]
-        return False, None
+            return hit[1]
+        if self.ttl_s <= 0:
+            return await read()
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(read())
+            loading.add_done_callback(partial(self._read_done, key, time.monotonic()))
+        return await asyncio.shield(loading)
 
-    def _keep(self, key: tuple[str, ...], value: Any) -> None:
+    def _read_done(self, key: tuple[str, ...], started: float, read: asyncio.Future[Any]) -> None:
+        """Keep a read that succeeded for ``ttl_s`` from when it started; a failed one is not kept."""
+        if self._loading.get(key) is read:
+            del self._loading[key]
+        if read.cancelled() or read.exception() is not None:
+            return
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
-        self._cache[key] = (time.monotonic() + self.ttl_s, value)
+        self._cache[key] = (started + self.ttl_s, read.result())
 
     async def find(self, tenant_id: str, waba_id: str, name: str, language: str) -> Template | None:
-        key = ("t", tenant_id, waba_id, name, language)
-        hit, value = self._cached(key)
-        if hit:
-            return value
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(message_templates).where(
-                message_templates.c.id == template_id(tenant_id, waba_id, name, language),
-                message_templates.c.tenant_id == tenant_id))).first()
-        found = row_template(row) if row is not None else None
-        self._keep(key, found)
+        async def read() -> Template | None:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(select(message_templates).where(
+                    message_templates.c.id == template_id(tenant_id, waba_id, name, language),
+                    message_templates.c.tenant_id == tenant_id))).first()
+            return row_template(row) if row is not None else None
+
+        found: Template | None = await self._lookup(("t", tenant_id, waba_id, name, language), read)
         return found
 
     async def synced(self, tenant_id: str, waba_id: str) -> bool:
         """Whether the WABA's registry was synced with Meta at least once."""
-        key = ("s", tenant_id, waba_id)
-        hit, value = self._cached(key)
-        if hit:
-            return bool(value)
-        async with self.engine.connect() as conn:
-            at = (await conn.execute(select(template_syncs.c.synced_at).where(
-                template_syncs.c.tenant_id == tenant_id, template_syncs.c.waba_id == waba_id))).scalar()
-        self._keep(key, at is not None)
-        return at is not None
+        async def read() -> bool:
+            async with self.engine.connect() as conn:
+                at = (await conn.execute(select(template_syncs.c.synced_at).where(
+                    template_syncs.c.tenant_id == tenant_id, template_syncs.c.waba_id == waba_id))).scalar()
+            return at is not None
+
+        return bool(await self._lookup(("s", tenant_id, waba_id), read))
 
     async def waba_of(self, tenant_id: str, phone_number_id: str) -> str | None:
         """The WABA of one of the tenant's numbers."""
-        key = ("w", tenant_id, phone_number_id)
-        hit, value = self._cached(key)
-        if hit:
-            return value
-        async with self.engine.connect() as conn:
-            waba = (await conn.execute(select(phone_numbers.c.waba_id).where(
-                phone_numbers.c.tenant_id == tenant_id, phone_numbers.c.phone_number_id == phone_number_id))).scalar()
-        self._keep(key, waba)
+        async def read() -> str | None:
+            async with self.engine.connect() as conn:
+                return (await conn.execute(select(phone_numbers.c.waba_id).where(
+                    phone_numbers.c.tenant_id == tenant_id,
+                    phone_numbers.c.phone_number_id == phone_number_id))).scalar()
+
+        waba: str | None = await self._lookup(("w", tenant_id, phone_number_id), read)
         return waba
 
     async def check(self, tenant_id: str, waba_id: str, message: dict[str, Any]) -> None:
