@@ -39,7 +39,7 @@ from db.redis_client import connect_redis
 from dispatcher import metrics
 from dispatcher.accounts import Accounts
 from dispatcher.campaigns import CampaignGate
-from dispatcher.coalesce import ScriptBatcher
+from dispatcher.coalesce import ScriptBatcher, urgent
 from dispatcher.graph import GraphClient
 from dispatcher.lanes import Scheduler, Work
 from dispatcher.media import MediaUploads, MediaWorker
@@ -225,7 +225,8 @@ class Dispatcher:
             with log_context(tenant_id=request.tenant_id, conversation_key=request.conversation_key,
                              message_id=request.message_id):
                 try:
-                    verdict = await self.sender.process(request)
+                    with urgent() if request.lane == "interactive" else contextlib.nullcontext():
+                        verdict = await self.sender.process(request)  # a reply's Redis calls skip bulk's pipelines
                     await self._settle(work, verdict)
                 except asyncio.CancelledError:
                     raise

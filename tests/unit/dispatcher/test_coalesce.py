@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from dispatcher.coalesce import ScriptBatcher
+from dispatcher.coalesce import ScriptBatcher, urgent
 from dispatcher.idempotency import IdempotencyStore, State
 
 _INCR = "return redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))"
@@ -22,6 +22,29 @@ async def test_calls_of_one_turn_share_pipelines(redis_client: aioredis.Redis, u
     replies = await asyncio.gather(*(incr(keys=[uid], args=[1]) for _ in range(100)))
     assert sorted(replies) == list(range(1, 101))  # each call its own script, each reply its own
     assert (batcher.calls, batcher.pipelines) == (100, 3)  # 40 + 40 + 20
+
+
+async def test_urgent_calls_get_a_pipeline_of_their_own_sent_first(redis_client: aioredis.Redis, uid: str) -> None:
+    batcher = ScriptBatcher(redis_client)
+    incr = batcher.register_script(_INCR)
+    await redis_client.script_load(_INCR)
+    sent: list[int] = []
+    send = batcher._send
+
+    async def recorded(batch: list) -> None:  # type: ignore[type-arg]
+        sent.append(len(batch))
+        await send(batch)
+
+    batcher._send = recorded  # type: ignore[method-assign]
+
+    bulk = [incr(keys=[uid], args=[1]) for _ in range(5)]
+    with urgent():  # the same turn, after the bulk calls
+        reply = incr(keys=[f"{uid}:reply"], args=[1])
+    replies = await asyncio.gather(*bulk, reply)
+    assert sorted(replies[:5]) == [1, 2, 3, 4, 5] and replies[5] == 1
+    assert sent == [1, 5]  # the reply's call alone, ahead of the turn's bulk calls
+    assert await incr(keys=[uid], args=[1]) == 6  # outside urgent(): the shared pipelines again
+    assert sent == [1, 5, 1]
 
 
 async def test_a_failing_call_fails_alone(redis_client: aioredis.Redis, uid: str) -> None:
