@@ -7,7 +7,6 @@ briefly in memory. ``mark_needs_reauth`` records a 190 from Meta so sends are he
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -15,6 +14,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.shared_reads import SharedReads
 from db.tables import phone_numbers, whatsapp_accounts
 from schemas.events import AccountEvent
 from vault.cipher import Vault
@@ -52,11 +52,9 @@ class Accounts:
     def __init__(self, engine: AsyncEngine, vault: Vault, *, ttl_s: float = 5.0, token_ttl_s: float = 60.0) -> None:
         self.engine = engine
         self.vault = vault
-        self.ttl_s = ttl_s
         self.token_ttl_s = token_ttl_s
-        self._profiles: dict[str, tuple[float, NumberProfile | None]] = {}
+        self._profiles: SharedReads[str, NumberProfile | None] = SharedReads(ttl_s)
         self._tokens: dict[tuple[str, str, bytes], tuple[float, str]] = {}
-        self._loading: dict[str, asyncio.Future[NumberProfile | None]] = {}  # reads under way, by number
 
     async def profile(self, phone_number_id: str) -> NumberProfile | None:
         """The number's profile (None when it is unknown or has no account).
@@ -64,23 +62,7 @@ class Accounts:
         One read at a time per number: when the cached profile expires, every send in flight on the number
         (hundreds) would otherwise query PostgreSQL at once; they share the first one's read instead.
         """
-        now = time.monotonic()
-        cached = self._profiles.get(phone_number_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        loading = self._loading.get(phone_number_id)
-        if loading is None:
-            loading = self._loading[phone_number_id] = asyncio.ensure_future(self._read(phone_number_id))
-            loading.add_done_callback(partial(self._read_done, phone_number_id, now))
-        return await asyncio.shield(loading)
-
-    def _read_done(self, phone_number_id: str, started: float, read: asyncio.Future[NumberProfile | None]) -> None:
-        """Cache the read, unless ``forget`` dropped it meanwhile (it may predate the change forgotten for)."""
-        if self._loading.get(phone_number_id) is not read:
-            return
-        del self._loading[phone_number_id]
-        if not read.cancelled() and read.exception() is None:
-            self._profiles[phone_number_id] = (started + self.ttl_s, read.result())
+        return await self._profiles.get(phone_number_id, partial(self._read, phone_number_id))
 
     async def _read(self, phone_number_id: str) -> NumberProfile | None:
         query = (select(phone_numbers.c.tenant_id, phone_numbers.c.waba_id, phone_numbers.c.throughput_mps,
@@ -112,8 +94,7 @@ class Accounts:
 
     def forget(self, phone_number_id: str) -> None:
         """Drop the cached profile so the next lookup reads PostgreSQL again."""
-        self._profiles.pop(phone_number_id, None)
-        self._loading.pop(phone_number_id, None)
+        self._profiles.forget(phone_number_id)
 
     async def mark_needs_reauth(self, profile: NumberProfile, reason: str) -> None:
         """Meta refused the token (190): hold the account's sends until it is re-authorised."""
@@ -137,6 +118,5 @@ class Accounts:
         except AccountNotFoundError:
             return False
         self._profiles.clear()
-        self._loading.clear()
         self._tokens = {k: v for k, v in self._tokens.items() if k[0] != waba_id}
         return True

@@ -10,16 +10,13 @@ cache, concurrent lookups of one key share one read.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.shared_reads import SharedReads
 from db.tables import message_templates, phone_numbers, template_syncs
 from templates.model import Template
 from templates.sending import TemplateSendError, validate_send
@@ -56,34 +53,7 @@ class Registry:
 
     def __init__(self, engine: AsyncEngine, *, ttl_s: float = 2.0) -> None:
         self.engine = engine
-        self.ttl_s = ttl_s
-        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
-        self._loading: dict[tuple[str, ...], asyncio.Future[Any]] = {}  # reads under way, by key
-
-    async def _lookup(self, key: tuple[str, ...], read: Callable[[], Awaitable[Any]]) -> Any:
-        """The cached value of ``key``, else ``read()``'s. With a cache, concurrent lookups share one read: when
-        a campaign's template expires, every send in flight (hundreds) would otherwise query PostgreSQL at once.
-        Without one (``ttl_s`` 0: the API reads its own writes), each lookup reads anew."""
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        if self.ttl_s <= 0:
-            return await read()
-        loading = self._loading.get(key)
-        if loading is None:
-            loading = self._loading[key] = asyncio.ensure_future(read())
-            loading.add_done_callback(partial(self._read_done, key, time.monotonic()))
-        return await asyncio.shield(loading)
-
-    def _read_done(self, key: tuple[str, ...], started: float, read: asyncio.Future[Any]) -> None:
-        """Keep a read that succeeded for ``ttl_s`` from when it started; a failed one is not kept."""
-        if self._loading.get(key) is read:
-            del self._loading[key]
-        if read.cancelled() or read.exception() is not None:
-            return
-        if len(self._cache) >= CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = (started + self.ttl_s, read.result())
+        self._reads: SharedReads[tuple[str, ...], Any] = SharedReads(ttl_s, size=CACHE_MAX)  # ttl 0: no sharing
 
     async def find(self, tenant_id: str, waba_id: str, name: str, language: str) -> Template | None:
         async def read() -> Template | None:
@@ -93,7 +63,7 @@ class Registry:
                     message_templates.c.tenant_id == tenant_id))).first()
             return row_template(row) if row is not None else None
 
-        found: Template | None = await self._lookup(("t", tenant_id, waba_id, name, language), read)
+        found: Template | None = await self._reads.get(("t", tenant_id, waba_id, name, language), read)
         return found
 
     async def synced(self, tenant_id: str, waba_id: str) -> bool:
@@ -104,7 +74,7 @@ class Registry:
                     template_syncs.c.tenant_id == tenant_id, template_syncs.c.waba_id == waba_id))).scalar()
             return at is not None
 
-        return bool(await self._lookup(("s", tenant_id, waba_id), read))
+        return bool(await self._reads.get(("s", tenant_id, waba_id), read))
 
     async def waba_of(self, tenant_id: str, phone_number_id: str) -> str | None:
         """The WABA of one of the tenant's numbers."""
@@ -114,7 +84,7 @@ class Registry:
                     phone_numbers.c.tenant_id == tenant_id,
                     phone_numbers.c.phone_number_id == phone_number_id))).scalar()
 
-        waba: str | None = await self._lookup(("w", tenant_id, phone_number_id), read)
+        waba: str | None = await self._reads.get(("w", tenant_id, phone_number_id), read)
         return waba
 
     async def check(self, tenant_id: str, waba_id: str, message: dict[str, Any]) -> None:
