@@ -1,4 +1,5 @@
-"""A campaign's funnel from its recipients' state counts (one source: the recipients' states).
+"""A campaign's funnel from its recipients' state counts (one source: the recipients' states, tallied by
+triggers as they change: ``campaigns.store.state_counts``).
 
 ``counts`` are rows of (state, reason or error code as text, number). Every stage is cumulative: a
 recipient who read was also sent and delivered. ``failed`` is split by code, ``skipped`` by reason.

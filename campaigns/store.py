@@ -3,17 +3,26 @@ campaign stream processors; every query names the tenant or a campaign id that w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Row, Text, cast, exists, func, select, update
+from sqlalchemy import Row, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns.funnel import funnel
 from campaigns.states import CampaignState, RecipientState
 from config import redis_keys
-from db.tables import campaign_recipients, campaigns
+from db.tables import campaign_recipient_tallies, campaign_recipients, campaigns
+
+# Deleting the rows and inserting their sums in one statement: a reader sees the rows before or after, never half.
+FOLD = text(
+    "WITH gone AS (DELETE FROM campaign_recipient_tallies WHERE campaign_id = CAST(:c AS uuid) "
+    "RETURNING state, detail, n) "
+    "INSERT INTO campaign_recipient_tallies (campaign_id, state, detail, n) "
+    "SELECT CAST(:c AS uuid), state, detail, sum(n) FROM gone GROUP BY state, detail HAVING sum(n) <> 0")
+LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(:key))")
 
 
 async def load(conn: AsyncConnection, campaign_id: str, tenant_id: str | None = None) -> Row[Any] | None:
@@ -40,13 +49,25 @@ async def set_state(conn: AsyncConnection, redis: Redis, campaign_id: str, state
 
 
 async def state_counts(conn: AsyncConnection, campaign_id: str) -> list[tuple[str, str | None, int]]:
-    """(state, reason or error code, number) of the campaign's recipients."""
-    detail = func.coalesce(campaign_recipients.c.reason, cast(campaign_recipients.c.error_code, Text))
+    """(state, reason or error code, number) of the campaign's recipients, from their tallies (migration 0022):
+    the rows written since the last ``fold_tallies``, not one per recipient."""
+    t = campaign_recipient_tallies.c
     rows = await conn.execute(
-        select(campaign_recipients.c.state, detail, func.count())
-        .where(campaign_recipients.c.campaign_id == campaign_id)
-        .group_by(campaign_recipients.c.state, detail))
+        select(t.state, t.detail, func.sum(t.n)).where(t.campaign_id == campaign_id)
+        .group_by(t.state, t.detail).having(func.sum(t.n) != 0))
     return [(str(state), None if d is None else str(d), int(n)) for state, d, n in rows]
+
+
+async def fold_tallies(conn: AsyncConnection, campaign_ids: Iterable[str]) -> int:
+    """Fold each campaign's tally rows into one per (state, detail), in the caller's transaction, so a read stays
+    small however many statements wrote; skips a campaign another transaction is folding (never waits). Writers
+    call it for the campaigns their batch touched. Returns how many it folded."""
+    folded = 0
+    for campaign_id in sorted(set(campaign_ids)):
+        if await conn.scalar(LOCK, {"key": f"campaign-tallies:{campaign_id}"}):
+            await conn.execute(FOLD, {"c": campaign_id})
+            folded += 1
+    return folded
 
 
 async def funnel_of(conn: AsyncConnection, campaign_id: str) -> dict[str, object]:

@@ -462,6 +462,19 @@ campaign_recipients = Table(
     Index("ix_campaign_recipients_contact", "tenant_id", "wa_id", "submitted_at"),
 )
 
+# Signed counts of a campaign's recipients by state and detail (reason, or error code as text), written by
+# triggers on campaign_recipients in the writer's transaction and folded by the funnel worker (migration 0022;
+# campaigns.store.state_counts reads them, fold_tallies folds them).
+campaign_recipient_tallies = Table(
+    "campaign_recipient_tallies", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("campaign_id", UUID(as_uuid=False), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("detail", Text),
+    Column("n", BigInteger, nullable=False),
+    Index("ix_campaign_recipient_tallies_campaign", "campaign_id"),
+)
+
 
 # --- contacts: opt-out history, imports, segments (migration 0013) ------------------------------
 

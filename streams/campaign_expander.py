@@ -24,6 +24,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from broker.runtime import Output
+from campaigns import store
 from campaigns.audience import RetargetAudience
 from campaigns.states import RANK, WAITING_TIER, CampaignState, RecipientState
 from contacts.segments import SegmentFilter
@@ -62,18 +63,22 @@ class CampaignExpander:
         outputs: list[Output] = []
         commands = [CAMPAIGN_COMMAND.validate_json(msg.value() or b"") for msg in batch]
         async with self.engine.begin() as conn:
+            touched: set[str] = set()
             for command in commands:
                 if isinstance(command, CampaignHeld):
                     await self._held(conn, command)
+                    touched.add(command.campaign_id)
                     continue
                 campaign = (await conn.execute(select(campaigns).where(
                     campaigns.c.id == command.campaign_id, campaigns.c.tenant_id == command.tenant_id))).first()
                 if campaign is None or campaign.state not in EXPANDING:
                     continue
+                touched.add(campaign.id)
                 if command.action == "expand":
                     outputs.extend(await self._expand(conn, campaign, command))
                 else:
                     outputs.extend(await self._requeue(conn, campaign, command))
+            await store.fold_tallies(conn, touched)
         return outputs
 
     async def saved(self) -> None:

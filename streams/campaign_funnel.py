@@ -134,6 +134,7 @@ class CampaignFunnel:
                 touched.update(await self._reply(conn, message))
             for event in templates:
                 touched.update(await self._template_event(conn, event))
+            await store.fold_tallies(conn, touched)
             return await self._progress(conn, touched, quiet=len(batch) < QUIET_BATCH)
 
     async def saved(self) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from broker.runtime import Output
+from campaigns import store
 from campaigns.schedule import Schedule
 from campaigns.states import MARKETING_LIMIT_CODE, RANK, CampaignState, RecipientState, SkipReason
 from campaigns.templates_lookup import campaign_template
@@ -79,6 +80,7 @@ class CampaignRecipients:
                 by_campaign.setdefault(record.campaign_id, []).append(record)
             for campaign_id, group in by_campaign.items():
                 outputs.extend(await self._campaign(conn, campaign_id, group))
+            await store.fold_tallies(conn, by_campaign)
         return outputs
 
     async def saved(self) -> None:
