@@ -40,6 +40,7 @@ from vault.cipher import Vault, generate_key_spec
 
 RATE = 1000
 TEMPLATE = "bench_offer"
+CONTACT_PREFIX = "9198"  # the campaign's contacts are CONTACT_PREFIX + 8 digits; the interactive probe's are not
 COMPONENTS = [{"type": "BODY", "text": "Hello {{1}}, our offer is on", "example": {"body_text": [["Ann"]]}}]
 
 
@@ -100,10 +101,10 @@ class CampaignBench:
                 for at in range(0, contacts, 10_000):
                     await conn.execute(text(
                         "INSERT INTO contacts (tenant_id, wa_id, profile_name, tags, attributes) "
-                        "SELECT CAST(:t AS uuid), '9198' || lpad(g::text, 8, '0'), 'Customer ' || g, "
+                        "SELECT CAST(:t AS uuid), CAST(:prefix AS text) || lpad(g::text, 8, '0'), 'Customer ' || g, "
                         "'[\"bench\"]'::jsonb, '{}'::jsonb "
                         "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"),
-                        {"t": tenant_id, "a": at, "b": min(contacts, at + 10_000) - 1})
+                        {"t": tenant_id, "prefix": CONTACT_PREFIX, "a": at, "b": min(contacts, at + 10_000) - 1})
         finally:
             await engine.dispose()
         redis = Redis.from_url(stack.redis_url)
@@ -162,15 +163,17 @@ class CampaignBench:
             self.cpu_after = cpu_seconds(self.stack)
             latencies = await during
             counts = (await sim.get("/_sim/counts")).json()
-            duplicated = sum(1 for wa_id, n in counts["by_recipient"].items() if wa_id.startswith("9198") and n > 1)
+            duplicated = sum(1 for wa_id, n in counts["by_recipient"].items()
+                             if wa_id.startswith(CONTACT_PREFIX) and n > 1)
             print(f"campaign: accepted {counts['accepted'] - before} sends (incl. replies), "
                   f"funnel {view['funnel']['submitted']} submitted", flush=True)
             return wall, duplicated, latencies
 
     async def last_accepted(self, sim: httpx.AsyncClient, since: float) -> float:
-        """When the simulator accepted the campaign's last message (its contacts are the ``9198…`` numbers)."""
+        """When the simulator accepted the campaign's last message (to a number starting with ``CONTACT_PREFIX``)."""
         entries = (await sim.get("/_sim/requests", params={"phone_number_id": self.pnid, "since": since})).json()
-        times = [e["time"] for e in entries["data"] if e["status"] == 200 and str(e["recipient"]).startswith("9198")]
+        times = [e["time"] for e in entries["data"]
+                 if e["status"] == 200 and str(e["recipient"]).startswith(CONTACT_PREFIX)]
         return max(times) if times else float("nan")
 
     def stop(self) -> None:
