@@ -26,7 +26,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from config.settings import CoreSettings
 from schemas.catalogue import (
+    CAMPAIGN_EXPANDER_GROUP,
     CAMPAIGN_FUNNEL_GROUP,
+    CAMPAIGN_RECIPIENTS_GROUP,
     MEDIA_GROUP,
     MEDIA_INTAKE_GROUP,
     PROJECTOR_GROUP,
@@ -36,8 +38,10 @@ from schemas.catalogue import (
 
 log = logging.getLogger(__name__)
 
+# Off a customer's reply path: a campaign's first sends may start a fraction of a second later, and each of these
+# idle consumers costs the embedded broker ~8 ms of CPU a second instead of ~37 (a consumer alone, 250 ms against 20).
 BACKGROUND_GROUPS = frozenset({PROJECTOR_GROUP, MEDIA_INTAKE_GROUP, MEDIA_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP,
-                               CAMPAIGN_FUNNEL_GROUP})
+                               CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP})
 
 
 def consumer_config(settings: CoreSettings, group_id: str, **overrides: Any) -> dict[str, Any]:

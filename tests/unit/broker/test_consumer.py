@@ -10,7 +10,16 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from broker.consumer import BACKGROUND_GROUPS, CommitError, commit, consumer_config, last_offsets
 from config.settings import CoreSettings
-from schemas.catalogue import AI_GROUP, CONVERSATIONS_GROUP, DISPATCHER_GROUP, PROJECTOR_GROUP, ROUTER_GROUP
+from schemas.catalogue import (
+    AI_GROUP,
+    CAMPAIGN_EXPANDER_GROUP,
+    CAMPAIGN_FUNNEL_GROUP,
+    CAMPAIGN_RECIPIENTS_GROUP,
+    CONVERSATIONS_GROUP,
+    DISPATCHER_GROUP,
+    PROJECTOR_GROUP,
+    ROUTER_GROUP,
+)
 from tests.unit.broker.fakes import FakeMessage
 
 SETTINGS = CoreSettings(environment="test", topic_prefix="blue.", kafka_fetch_wait_ms=20)
@@ -69,7 +78,8 @@ def test_groups_off_the_reply_path_wait_longer_at_the_broker() -> None:
     for group in (ROUTER_GROUP, CONVERSATIONS_GROUP, AI_GROUP, DISPATCHER_GROUP):
         assert group not in BACKGROUND_GROUPS
         assert consumer_config(settings, group)["fetch.wait.max.ms"] == 20
-    assert consumer_config(settings, PROJECTOR_GROUP)["fetch.wait.max.ms"] == 300
+    for group in (PROJECTOR_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP):
+        assert consumer_config(settings, group)["fetch.wait.max.ms"] == 300
     assert consumer_config(settings, PROJECTOR_GROUP, fetch_wait_max_ms=7)["fetch.wait.max.ms"] == 7
 
 
