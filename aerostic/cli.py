@@ -316,7 +316,7 @@ def _bench_e2e(args: argparse.Namespace) -> int:
     from bench.e2e import main as bench_main
 
     return bench_main(rates=tuple(args.rates), seconds=args.seconds, drain_s=args.drain, budget_s=args.budget,
-                      relay=not args.no_relay, scale=dict(args.scale))
+                      relay=not args.no_relay, scale=dict(args.scale), pg_stats=args.pg_stats)
 
 
 def _bench_ai(args: argparse.Namespace) -> int:
@@ -360,7 +360,7 @@ def _bench_live(args: argparse.Namespace) -> int:
 def _bench_campaign(args: argparse.Namespace) -> int:
     from bench.campaign import main as bench_main
 
-    return bench_main(contacts=args.contacts)
+    return bench_main(contacts=args.contacts, pg_stats=args.pg_stats)
 
 
 def _bench_dispatch(args: argparse.Namespace) -> int:
@@ -477,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_e2e.add_argument("--drain", type=float, default=10.0, help="seconds a step waits for late answers")
     bench_e2e.add_argument("--budget", type=float, default=300.0, help="the whole run's time budget (seconds)")
     bench_e2e.add_argument("--no-relay", action="store_true", help="skip the bare relay baseline")
+    bench_e2e.add_argument("--pg-stats", action="store_true",
+                           help="load pg_stat_statements and print PostgreSQL's costliest statements after the steps")
     _add_scale(bench_e2e)
     bench_e2e.set_defaults(func=_bench_e2e)
     bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")
@@ -485,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_ingress.set_defaults(func=_bench_ingress)
     bench_campaign = bench.add_parser("campaign", help="a campaign at 1,000 msg/s beside a customer conversation")
     bench_campaign.add_argument("--contacts", type=int, default=20_000, help="audience size (the issue's: 100000)")
+    bench_campaign.add_argument("--pg-stats", action="store_true",
+                                help="load pg_stat_statements; print PostgreSQL's costliest statements of the campaign")
     bench_campaign.set_defaults(func=_bench_campaign)
     bench_dispatch = bench.add_parser("dispatch", help="dispatcher throughput, limit accuracy and lane priority")
     bench_dispatch.add_argument("--sends", type=int, default=5_000,

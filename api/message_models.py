@@ -147,7 +147,7 @@ MESSAGE_EXAMPLE: dict[str, Any] = {
     "id": None, "wamid": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
     "direction": "inbound", "type": "text", "text": "Where is my order?",
     "payload": {"type": "text", "text": {"body": "Where is my order?"}}, "status": None, "error": None,
-    "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None,
+    "sent_at": None, "created_at": "2026-12-01T09:14:03Z", "media": None, "ambiguous": False,
 }
 MESSAGE_PAGE_EXAMPLE: dict[str, Any] = {
     "messages": [MESSAGE_EXAMPLE], "next": "WyIyMDI2LTEyLTAxVDA5OjE0OjAzKzAwOjAwIiwgIjBiOWY2YzFlIl0=",
@@ -173,6 +173,7 @@ class MessageItem(BaseModel):
     sent_at: datetime | None
     created_at: datetime
     media: MediaRef | None = None
+    ambiguous: bool = False  # the send timed out after Meta may have taken it: Meta's statuses decide
 
 
 class MessagePage(BaseModel):

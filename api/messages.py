@@ -218,7 +218,7 @@ async def _owns_conversation(conn: AsyncConnection, tenant_id: str, key: str) ->
 def _item(row: Any) -> MessageItem:
     return MessageItem(id=row.message_id, wamid=row.wamid, direction=row.direction, type=row.type, text=row.text,
                        payload=row.payload, status=row.status, error=_error(row), sent_at=row.sent_at,
-                       created_at=row.created_at)
+                       created_at=row.created_at, ambiguous=bool(row.ambiguous))
 
 
 def _error(row: Any) -> MessageError | None:

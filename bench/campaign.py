@@ -2,16 +2,18 @@
 customer conversation (questions the AI answers) runs beside it.
 
 Starts the whole local stack (status webhooks off, as in ``bench e2e``: the send path is measured, not the
-status path), a tenant whose number has 1,000 msg/s and an approved marketing template, and N contacts
-tagged ``bench``. Measures the conversation's reply latency idle, then launches a campaign to the segment
-``tags_all: [bench]`` through the API and asks again while it runs. ``wall_s`` runs from the launch request
+status path), a tenant whose number has 1,000 msg/s and an approved marketing template, N contacts
+tagged ``bench``, and another tenant's history of N sent messages with their statuses, analysed (``history``).
+Measures the conversation's reply latency idle, then launches a campaign to the segment ``tags_all: [bench]``
+through the API and asks again while it runs. ``wall_s`` runs from the launch request
 to the simulator's acceptance of the last campaign message (read from its request log once the campaign's
 view, read once a second as the console does, shows nothing queued); ``ideal_s`` = N / 1,000; ``duplicated`` counts
 contacts that received the campaign more than once. One line:
 ``RESULT campaign contacts=… wall_s=… ideal_s=… ratio=… duplicated=… interactive_p99_idle_ms=…
 interactive_p99_campaign_ms=… cpu_ms_campaigns=… cpu_ms_dispatcher=… cpu_ms_all=…``: the last three are the CPU
 milliseconds per contact that the campaign worker, the dispatcher and every process (broker and databases included)
-spent from the launch to the end.
+spent from the launch to the end. ``--pg-stats`` also prints PostgreSQL's costliest statements of the campaign
+(``bench.pg_stats``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import uuid
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench import pg_stats
 from bench.e2e import QUESTIONS, SECRET, cpu_seconds
 from bench.steps import percentile as _percentile
 from broker.producer import AsyncProducer
@@ -41,12 +44,25 @@ from vault.cipher import Vault, generate_key_spec
 RATE = 1000
 TEMPLATE = "bench_offer"
 CONTACT_PREFIX = "9198"  # the campaign's contacts are CONTACT_PREFIX + 8 digits; the interactive probe's are not
+# ``history``'s messages: g = 1 … :n, one a second from 40 days ago (at), read; their statuses.
+_HISTORY = (" FROM generate_series(1, CAST(:n AS integer)) g, "
+            "LATERAL (SELECT now() - interval '40 days' + g * interval '1 second' AS at) t")
+_HISTORY_MESSAGES = text(
+    "INSERT INTO messages (tenant_id, message_id, idempotency_key, wamid, conversation_key, direction, type, text, "
+    "sent_at, status, status_at, created_at, requested_by) "
+    "SELECT CAST(:t AS uuid), 'hist-' || g, 'hist-' || g, 'wamid.HIST' || g, 'hist:' || (g % 5000), 'outbound', "
+    "'text', 'Your order has shipped', at, 'read', at, at, 'api_key:history'" + _HISTORY)
+_HISTORY_STATUSES = text(
+    "INSERT INTO message_statuses (tenant_id, wamid, status, status_at, applied, payload) "
+    "SELECT CAST(:t AS uuid), 'wamid.HIST' || g, s, at, true, '{}'::jsonb" + _HISTORY
+    + ", unnest(ARRAY['sent', 'delivered', 'read']) s")
 COMPONENTS = [{"type": "BODY", "text": "Hello {{1}}, our offer is on", "example": {"body_text": [["Ann"]]}}]
 
 
 class CampaignBench:
-    def __init__(self) -> None:
-        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET})
+    def __init__(self, pg_stats: bool = False) -> None:
+        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET}, pg_statements=pg_stats)
+        self.pg_stats = pg_stats
         self.vault_keys = generate_key_spec("bench")
         self.pnid = str(uuid.uuid4().int)[:15]
         self.waba = str(uuid.uuid4().int)[:15]
@@ -54,6 +70,8 @@ class CampaignBench:
         self.customers = 0
         self.cpu_before: dict[str, float] = {}
         self.cpu_after: dict[str, float] = {}
+        self.redis_before: dict[str, int] = {}
+        self.redis_after: dict[str, int] = {}
 
     def start(self) -> None:
         stack = self.stack
@@ -64,6 +82,7 @@ class CampaignBench:
         stack.start_campaigns()
         stack.start_projector()
         stack.start_ai()
+        stack.start_deliverer()  # tenants' webhooks: none registered, yet it reads every event
         stack.start_metasim(app_secret=SECRET)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
         stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256")  # its default 32 connections
@@ -105,6 +124,7 @@ class CampaignBench:
                         "'[\"bench\"]'::jsonb, '{}'::jsonb "
                         "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"),
                         {"t": tenant_id, "prefix": CONTACT_PREFIX, "a": at, "b": min(contacts, at + 10_000) - 1})
+            await self.history(settings, engine, contacts)
         finally:
             await engine.dispose()
         redis = Redis.from_url(stack.redis_url)
@@ -112,6 +132,18 @@ class CampaignBench:
             await bump_config_version(redis, tenant_id)
         finally:
             await redis.aclose()
+
+    async def history(self, settings: CoreSettings, engine: AsyncEngine, messages: int) -> None:
+        """Another tenant's past: ``messages`` sent messages (40 days ago) with their statuses, analysed.
+
+        A deployment's tables hold a history and statistics. On empty ones, the projector's prepared batched
+        reads keep the generic plans of an empty table (a scan of the whole table per call) until autovacuum
+        analyses them, about a minute later: longer than the campaign."""
+        tenant_id = await create_tenant(settings, "bench history")
+        async with engine.begin() as conn:
+            await conn.execute(_HISTORY_MESSAGES, {"t": tenant_id, "n": messages})
+            await conn.execute(_HISTORY_STATUSES, {"t": tenant_id, "n": messages})
+            await conn.execute(text("ANALYZE messages, message_statuses"))
 
     async def conversation(self, sim: httpx.AsyncClient, questions: int, rate: float) -> list[float]:
         """Ask ``questions`` at ``rate``/s, each from a new customer; the latencies of their answers (ms)."""
@@ -146,6 +178,9 @@ class CampaignBench:
             created.raise_for_status()
             campaign_id = created.json()["id"]
             before = (await sim.get("/_sim/counts")).json()["accepted"]
+            if self.pg_stats:
+                await pg_stats.reset(self.stack.database_url)
+            self.redis_before = await redis_commands(self.stack.redis_url)
             self.cpu_before = cpu_seconds(self.stack)
             began, launched_at = time.monotonic(), time.time()
             (await api.post(f"/v1/campaigns/{campaign_id}/launch", headers=auth)).raise_for_status()
@@ -161,6 +196,9 @@ class CampaignBench:
                     break
                 await asyncio.sleep(1.0)
             self.cpu_after = cpu_seconds(self.stack)
+            self.redis_after = await redis_commands(self.stack.redis_url)
+            if self.pg_stats:
+                print(await pg_stats.report(self.stack.database_url), flush=True)
             latencies = await during
             counts = (await sim.get("/_sim/counts")).json()
             duplicated = sum(1 for wa_id, n in counts["by_recipient"].items()
@@ -180,8 +218,18 @@ class CampaignBench:
         self.stack.stop()
 
 
-def main(contacts: int = 20_000) -> int:
-    bench = CampaignBench()
+async def redis_commands(url: str) -> dict[str, int]:
+    """How many times Redis has run each command so far (``INFO commandstats``)."""
+    redis = Redis.from_url(url)
+    try:
+        stats = await redis.info("commandstats")
+    finally:
+        await redis.aclose()
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def main(contacts: int = 20_000, pg_stats: bool = False) -> int:
+    bench = CampaignBench(pg_stats)
     try:
         bench.start()
         asyncio.run(bench.tenant(contacts))
@@ -201,6 +249,9 @@ def main(contacts: int = 20_000) -> int:
            for name in bench.cpu_after if name != "loadgen"}  # the bench's own client is not the platform's
     print("CPU ms per contact, per process: " + ", ".join(f"{name} {value:.2f}" for name, value in
                                                         sorted(cpu.items(), key=lambda kv: -kv[1])), flush=True)
+    redis = {name: (n - bench.redis_before.get(name, 0)) / contacts for name, n in bench.redis_after.items()}
+    print(f"Redis commands per contact: {sum(redis.values()):.2f} (" + ", ".join(
+        f"{name} {n:.2f}" for name, n in sorted(redis.items(), key=lambda kv: -kv[1]) if n >= 0.01) + ")", flush=True)
     print(f"RESULT campaign contacts={contacts} wall_s={wall:.1f} ideal_s={ideal:.1f} ratio={wall / ideal:.2f} "
           f"duplicated={duplicated} interactive_p99_idle_ms={_percentile(idle_ms, 0.99):.0f} "
           f"interactive_p99_campaign_ms={_percentile(during_ms, 0.99):.0f} "

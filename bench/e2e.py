@@ -1,8 +1,8 @@
 """``aerostic bench e2e``: a customer's question to the AI's answer, through the whole pipeline, against a bare relay.
 
 Starts the local stack (broker, PostgreSQL, Redis, ingress, stream workers, projector, AI worker,
-dispatcher and the Meta simulator with its status webhooks off, so that only the question → answer
-path is loaded), connects a tenant whose knowledge base the offline scorer answers, then has
+webhook deliverer, dispatcher and the Meta simulator with its status webhooks off, so that only the
+question → answer path is loaded), connects a tenant whose knowledge base the offline scorer answers, then has
 simulated customers (each a new conversation) ask at stepped rates (10, 25, 50 … 1,000/s by default,
 each held ``--seconds``; stepping stops after the first step that fails). The latency of one message
 runs from the moment the simulator is asked to send the customer's webhook to the moment the reply
@@ -47,6 +47,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import pg_stats as bench_pg_stats
 from bench.relay import TOPICS, create_relay_topics
 from bench.steps import DEFAULT_RATES, Step, in_flight_cap, percentile, pool_size, should_continue, sustained
 from broker.producer import AsyncProducer
@@ -291,8 +292,9 @@ def cpu_table(idle: dict[str, float], per_question: dict[str, float], rate: int)
 
 
 class E2E:
-    def __init__(self, scale: dict[str, int] | None = None) -> None:
-        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET}, scale=dict(scale or {}))
+    def __init__(self, scale: dict[str, int] | None = None, pg_stats: bool = False) -> None:
+        self.stack = LocalStack(extra_env={"AEROSTIC_APP_SECRETS": SECRET}, scale=dict(scale or {}),
+                                pg_statements=pg_stats)
         self.vault_keys = generate_key_spec("bench")
         self.pnid = str(uuid.uuid4().int)[:15]
         self.relay: list[Child] = []
@@ -306,6 +308,7 @@ class E2E:
         stack.start_streams()
         stack.start_projector()
         stack.start_ai()
+        stack.start_deliverer()  # tenants' webhooks: none registered, yet it reads every event
         stack.start_metasim(app_secret=SECRET, callback_concurrency=SIM_CALLBACK_CONCURRENCY)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
         stack.start_dispatcher(vault_keys=self.vault_keys, concurrency="256")  # its default 32 connections
@@ -400,14 +403,14 @@ def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, dra
 
 def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: float = 10.0,
          budget_s: float = 300.0, relay: bool = True, scale: dict[str, int] | None = None,
-         idle_s: float = IDLE_S) -> int:
+         idle_s: float = IDLE_S, pg_stats: bool = False) -> int:
     """Warm up, CPU at rest and at 40/s, the relay's steps (then the relay is stopped), the pipeline's; one
     ``RESULT`` line."""
     began = time.monotonic()
     deadline = began + budget_s - 15  # the stop and the report
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
           flush=True)
-    bench = E2E(scale)
+    bench = E2E(scale, pg_stats)
     pipeline: list[Step] = []
     relay_steps: list[Step] = []
     cpu: dict[str, float] = {}
@@ -417,6 +420,8 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
         warm = asyncio.run(sim.run(20, 2.0, 60.0))  # joins every consumer group and warms every cache
         print(f"warm-up: {len(warm.sent)} questions, lost={warm.unanswered + warm.errors} "
               f"({time.monotonic() - began:.0f}s since start)", flush=True)
+        if pg_stats:  # from here on: rest, the CPU step, the relay's steps (no PostgreSQL) and the pipeline's
+            asyncio.run(bench_pg_stats.reset(bench.stack.database_url))
         still, rested = cpu_seconds(bench.stack), time.monotonic()
         time.sleep(idle_s)  # nothing asked: what every process (the broker's idle fetches above all) costs at rest
         before = cpu_seconds(bench.stack)
@@ -434,6 +439,8 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
             relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve)
             bench.stop_relay()
         pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline)
+        if pg_stats:
+            print(asyncio.run(bench_pg_stats.report(bench.stack.database_url)), flush=True)
     finally:
         bench.stop()
     sustained_rps, relay_rps = sustained(pipeline), sustained(relay_steps)

@@ -9,8 +9,8 @@ The fetch wait is the broker's idle cost and a hop's latency: the embedded broke
 only when its wait runs out (new records do not wake it), so each idle consumer costs it CPU at 1/wait fetches
 per second, and a record that arrives while a fetch waits is read up to one wait later. The groups on a
 customer's reply path fetch with ``kafka_fetch_wait_ms``; ``BACKGROUND_GROUPS``, whose results nobody waits
-for within a second (the projector, media, signup and template lanes, the campaign funnel), with
-``kafka_background_fetch_wait_ms``.
+for within a second (the projector, media, signup and template lanes, the campaign funnel, the tenants'
+webhooks), with ``kafka_background_fetch_wait_ms``.
 ``commit`` commits synchronously and checks every partition's own error: a commit can succeed
 as a request and still be refused for some partitions; ``refused`` reads the answer of an asynchronous
 commit (``build_consumer(..., on_commit=...)``) the same way.
@@ -29,6 +29,7 @@ from schemas.catalogue import (
     CAMPAIGN_EXPANDER_GROUP,
     CAMPAIGN_FUNNEL_GROUP,
     CAMPAIGN_RECIPIENTS_GROUP,
+    DELIVERER_GROUP,
     MEDIA_GROUP,
     MEDIA_INTAKE_GROUP,
     PROJECTOR_GROUP,
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 
 # Off a customer's reply path: a campaign's first sends may start a fraction of a second later, and each of these
 # idle consumers costs the embedded broker ~8 ms of CPU a second instead of ~37 (a consumer alone, 250 ms against 20).
+# A tenant's webhook (the deliverer) may go a quarter of a second later: it is no reply to a customer.
 BACKGROUND_GROUPS = frozenset({PROJECTOR_GROUP, MEDIA_INTAKE_GROUP, MEDIA_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP,
-                               CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP})
+                               CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP,
+                               DELIVERER_GROUP})
 
 
 def consumer_config(settings: CoreSettings, group_id: str, **overrides: Any) -> dict[str, Any]:

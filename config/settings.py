@@ -88,8 +88,8 @@ class CoreSettings(BaseSettings):
     # 20 ms costs ~5 ms per hop and halves its idle CPU against 5-10 ms.
     kafka_fetch_wait_ms: int = 20
     # The same for the groups off the reply path (broker.consumer.BACKGROUND_GROUPS: projector, media, signup,
-    # templates, the campaign stages), whose results may lag a fraction of a second: measured on the embedded broker,
-    # an idle consumer of 6 partitions costs it ~31 ms CPU per second at 20 ms, ~12 at 100 ms.
+    # templates, the campaign stages, tenants' webhooks), whose results may lag a fraction of a second: measured on
+    # the embedded broker, an idle consumer of 6 partitions costs it ~31 ms CPU per second at 20 ms, ~12 at 100 ms.
     kafka_background_fetch_wait_ms: int = 250
     # Longest pause between two polls before the group gives the consumer's partitions away: a dispatcher
     # in the middle of a long Graph exchange (Embedded Signup) must keep them.

@@ -742,6 +742,10 @@ canned_responses = Table(
 # conversation's state changes by state and time (closes, hand-offs).
 Index("ix_messages_tenant_time", messages.c.tenant_id, messages.c.sent_at,
       postgresql_include=["direction", "status"])
+# The early rows (statuses' wamids before their message is known) by idempotency key (migration 0023;
+# projector.settle._REPORTED): the plan of that per-message lookup at every table size.
+Index("ix_messages_early_by_key", messages.c.tenant_id, messages.c.idempotency_key, postgresql_include=["wamid"],
+      postgresql_where=text("message_id IS NULL AND wamid IS NOT NULL"))
 Index("ix_conversation_events_states", conversation_events.c.tenant_id, conversation_events.c.conversation_key,
       text("(payload ->> 'state')"), conversation_events.c.at,
       postgresql_where=text("kind = 'conversation_changed'"))

@@ -9,6 +9,7 @@ endpoint, event and origin). A record that cannot be read goes to the deliverer'
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -22,12 +23,28 @@ from schemas.catalogue import DELIVERER_GROUP
 from webhooks.mapping import MAPPERS
 
 
+def _timestamp_ms(msg: Message) -> int | None:
+    """The record's Kafka timestamp in ms, None without one."""
+    kind, ms = msg.timestamp()
+    return None if kind == TIMESTAMP_NOT_AVAILABLE or ms is None or ms < 0 else ms
+
+
 def recorded_at(msg: Message) -> datetime:
     """When the record was written (its Kafka timestamp): the events' ``timestamp``, the same on every replay."""
-    kind, ms = msg.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or ms is None or ms < 0:
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(ms / 1000, UTC)
+    ms = _timestamp_ms(msg)
+    return datetime.now(UTC) if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def in_record_order(batch: Sequence[Message], prefix: str) -> list[Message]:
+    """The batch as the records were written: each partition in offset order, partitions merged by record time,
+    ties in the topics' causal order (``MAPPERS``). A fetch returns partitions in no causal order, so a
+    conversation's hand-off (``conversations.events``) could otherwise come before the message that created it."""
+    rank = {prefix + name: i for i, name in enumerate(MAPPERS)}
+    runs: dict[tuple[str, int], list[Message]] = {}
+    for msg in batch:
+        runs.setdefault((msg.topic() or "", msg.partition() or 0), []).append(msg)
+    ordered = sorted(runs.items(), key=lambda run: (rank.get(run[0][0], len(rank)), run[0][1]))
+    return list(heapq.merge(*(msgs for _, msgs in ordered), key=lambda msg: _timestamp_ms(msg) or 0))
 
 
 def mapped(msg: Message, prefix: str) -> list[Recorded]:
@@ -52,7 +69,7 @@ class Intake:
         self.topics = [prefix + name for name in MAPPERS]
 
     async def process(self, batch: Sequence[Message]) -> list[Output]:
-        items = [item for msg in batch for item in mapped(msg, self.prefix)]
+        items = [item for msg in in_record_order(batch, self.prefix) for item in mapped(msg, self.prefix)]
         if not items:
             return []
         async with self.engine.begin() as conn:

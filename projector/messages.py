@@ -47,7 +47,10 @@ _QUEUED_COLUMNS = (("tenant_id", "uuid"), ("message_id", "text"), ("idempotency_
                    ("conversation_key", "text"), ("direction", "text"), ("type", "text"), ("text", "text"),
                    ("payload", "jsonb"), ("sent_at", "timestamptz"), ("requested_by", "text"),
                    ("created_at", "timestamptz"))
-_QUEUED = rows_insert("messages", _QUEUED_COLUMNS, (
+# A new row is queued as it is written (``projector.settle`` would derive just that); an existing one keeps its
+# status, which settling derives again.
+_QUEUED_INSERTED = (*_QUEUED_COLUMNS, ("status", "text"), ("status_at", "timestamptz"))
+_QUEUED = rows_insert("messages", _QUEUED_INSERTED, (
     "ON CONFLICT ON CONSTRAINT uq_messages_tenant_message_id DO UPDATE SET "
     + _SET(f"{k} = excluded.{k}" for k, _ in _QUEUED_COLUMNS[2:])))
 _RESULT_COLUMNS = (("tenant_id", "uuid"), ("message_id", "text"), ("idempotency_key", "text"),
@@ -171,8 +174,8 @@ async def _write_queued(conn: AsyncConnection, events: Sequence[MessageQueued]) 
         body = e.message.get(e.message_type)
         text_ = body.get("body") if e.message_type == "text" and isinstance(body, dict) else None
         rows.append((e.tenant_id, e.message_id, e.idempotency_key, e.conversation_key, "outbound", e.message_type,
-                     text_, json_text(e.message), e.created_at, e.requested_by, e.created_at))
-    await conn.execute(_QUEUED, columns([k for k, _ in _QUEUED_COLUMNS], rows))
+                     text_, json_text(e.message), e.created_at, e.requested_by, e.created_at, "queued", e.created_at))
+    await conn.execute(_QUEUED, columns([k for k, _ in _QUEUED_INSERTED], rows))
 
 
 async def _write_results(conn: AsyncConnection, events: Sequence[OutboundResult]) -> None:

@@ -9,7 +9,9 @@ alone (``projector.merge.merge``).
 A batch settles the messages of its queued records and results first, each once, then those its statuses
 name (one already settled and holding the status's wamid is not settled again: nothing it depends on
 changed since), and derives every row at the end: the wamids' histories read in one query, the rows and
-flags written in one statement each. Rows of one conversation are only written under its lock
+flags written in one statement each. A row is written only when what it derives differs from what it holds,
+and a wamid the batch's last adoptions moved is written in that same update (each version of a row writes
+every index of ``messages``). Rows of one conversation are only written under its lock
 (``projector.writer``), so these read-then-write steps do not race.
 """
 
@@ -39,17 +41,19 @@ KNOWN_STATUSES = frozenset({*RANK, FAILED})
 _TENANT: BindParameter[str] = bindparam("tenant")
 _WAMID: BindParameter[str] = bindparam("wamid_of")
 _m = messages.c
-_OURS = (_m.id, _m.wamid, _m.idempotency_key, _m.conversation_key, _m.result, _m.sent_at)
+_OURS = (_m.id, _m.wamid, _m.idempotency_key, _m.conversation_key, _m.result, _m.sent_at,
+         _m.status, _m.status_at, _m.error_code, _m.error_title, _m.error_details)
 _ours = select(*_OURS).where(_m.tenant_id == _TENANT, _m.message_id.is_not(None))
 _OURS_BY_WAMID = _ours.where(_m.wamid == _WAMID)
 _OURS_BY_KEY = _ours.where(_m.idempotency_key == bindparam("key")).order_by(_m.message_id).limit(1)
 _TENANT_COLUMN = column("tenant", Text)
 _OURS_OF = ("SELECT r.tenant AS tenant, m.message_id, m.id, m.wamid, m.idempotency_key, m.conversation_key, "
-             "m.result, m.sent_at FROM messages m "
+             "m.result, m.sent_at, m.status, m.status_at, m.error_code, m.error_title, m.error_details FROM messages m "
              "JOIN unnest(CAST(:tenants AS text[]), CAST(:keys AS text[])) AS r(tenant, key) "
              "ON m.tenant_id = CAST(r.tenant AS uuid) AND m.message_id IS NOT NULL AND m.")
 _OURS_BY_IDS = text(_OURS_OF + "message_id = r.key").columns(_TENANT_COLUMN, _m.message_id, *_OURS)
 _OURS_BY_WAMIDS = text(_OURS_OF + "wamid = r.key").columns(_TENANT_COLUMN, _m.message_id, *_OURS)
+# Served by the partial index ix_messages_early_by_key (migration 0023) at every table size.
 _REPORTED = select(_m.wamid).where(
     _m.tenant_id == _TENANT, _m.idempotency_key == bindparam("key"), _m.message_id.is_(None),
     _m.direction == "outbound", _m.wamid.is_not(None))
@@ -80,12 +84,14 @@ _HISTORIES = text(
     "FROM message_statuses s JOIN unnest(CAST(:tenants AS text[]), CAST(:keys AS text[])) AS r(tenant, key) "
     "ON s.tenant_id = CAST(r.tenant AS uuid) AND s.wamid = r.key").columns(
     _TENANT_COLUMN, _s.wamid, _s.status, _s.status_at, _s.error_code, _s.error_title, _s.error_details)
+# A row's wamid moved by the batch's last adoptions (``_Batch.moves``) is written with its status: one new
+# version of the row instead of two (every update of ``status`` writes all of the table's indexes).
 _DERIVED = text(
-    "UPDATE messages m SET status = r.status, status_at = r.status_at, error_code = r.error_code, "
-    "error_title = r.error_title, error_details = r.error_details "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:ats AS timestamptz[]), "
-    "CAST(:codes AS integer[]), CAST(:titles AS text[]), CAST(:details AS text[])) "
-    "AS r(id, status, status_at, error_code, error_title, error_details) WHERE m.id = r.id")
+    "UPDATE messages m SET wamid = coalesce(r.wamid, m.wamid), status = r.status, status_at = r.status_at, "
+    "error_code = r.error_code, error_title = r.error_title, error_details = r.error_details "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:wamids AS text[]), CAST(:statuses AS text[]), "
+    "CAST(:ats AS timestamptz[]), CAST(:codes AS integer[]), CAST(:titles AS text[]), CAST(:details AS text[])) "
+    "AS r(id, wamid, status, status_at, error_code, error_title, error_details) WHERE m.id = r.id")
 _APPLIED = text(
     "UPDATE message_statuses s SET applied = s.status IN (SELECT jsonb_array_elements_text(CAST(r.applied AS jsonb))) "
     "FROM unnest(CAST(:tenants AS text[]), CAST(:wamids AS text[]), CAST(:applied AS text[])) "
@@ -106,6 +112,11 @@ class _Derivation:
     wamid: str | None
     verdict: dict[str, Any] | None
     queued_at: datetime | None
+    derived: tuple[Any, ...] | None = None  # what the row holds (status, status_at, error): not written again
+
+
+def _derived(row: Any) -> tuple[Any, ...]:
+    return (row.status, row.status_at, row.error_code, row.error_title, row.error_details)
 
 
 @dataclass
@@ -144,13 +155,15 @@ class _Batch:
             self.touched.update((tenant, w) for w in (wamid, old) if w is not None)
         return adopted
 
-    async def flush(self, conn: AsyncConnection) -> None:
-        """Write the adoptions decided (the early rows deleted first, then the wamids moved)."""
+    async def flush(self, conn: AsyncConnection, *, moves: bool = True) -> None:
+        """Write the adoptions decided (the early rows deleted first, then the wamids moved); ``moves=False``
+        leaves the moves to ``_derive`` (nothing reads a row by its wamid before it)."""
         if self.deletes:
             await conn.execute(_DELETE_ROWS, {"ids": self.deletes})
-        if self.moves:
+        if self.moves and moves:
             await conn.execute(_MOVE_WAMIDS, columns(("ids", "wamids"), self.moves))
-        self.deletes, self.moves = [], []
+            self.moves = []
+        self.deletes = []
 
 
 async def settle(conn: AsyncConnection, message_ids: Iterable[tuple[str, str]],
@@ -159,6 +172,7 @@ async def settle(conn: AsyncConnection, message_ids: Iterable[tuple[str, str]],
     of statuses, then derive these and the (tenant, row id, wamid) rows."""
     batch = _Batch()
     ids = list(dict.fromkeys(message_ids))
+    triples = list(dict.fromkeys(wamids))
     if ids:
         found = {(r.tenant, r.message_id): r for r in await conn.execute(_OURS_BY_IDS, _pairs(ids))}
         named = {(r.tenant, r.result["wamid"]): None for r in found.values() if r.result and r.result.get("wamid")}
@@ -167,9 +181,8 @@ async def settle(conn: AsyncConnection, message_ids: Iterable[tuple[str, str]],
             batch.read = set(named)
         for tenant, message_id in ids:
             await _settle(conn, batch, tenant, found.get((tenant, message_id)), None)
-        await batch.flush(conn)
+        await batch.flush(conn, moves=bool(triples))  # the statuses' settling reads rows by wamid
         batch.holders, batch.read = {}, set()  # what follows reads the database
-    triples = list(dict.fromkeys(wamids))
     if triples:
         # Read once for them all: a message's row changes only when it is settled (it is read again after that).
         holders = {(r.tenant, r.wamid): r for r in await conn.execute(
@@ -184,7 +197,7 @@ async def settle(conn: AsyncConnection, message_ids: Iterable[tuple[str, str]],
             if main is not None:
                 batch.resettled.add(main.id)
     batch.derivations += [_Derivation(tenant, row_id, wamid, None, None) for tenant, row_id, wamid in rows]
-    await _derive(conn, batch.derivations)
+    await _derive(conn, batch.derivations, batch.moves)
 
 
 def _pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -213,7 +226,7 @@ async def _settle(conn: AsyncConnection, batch: _Batch, tenant: str, main: Any, 
                                                         main.conversation_key)]))
             others.add(main.wamid)
         others.discard(current)
-        batch.derivations.append(_Derivation(tenant, main.id, current, main.result, main.sent_at))
+        batch.derivations.append(_Derivation(tenant, main.id, current, main.result, main.sent_at, _derived(main)))
     if others:
         await batch.flush(conn)
     for other in sorted(others):
@@ -248,9 +261,11 @@ async def _counts(conn: AsyncConnection, tenant: str, wamid: str) -> bool:
     return (await conn.execute(_COUNTS, {"tenant": tenant, "wamid_of": wamid})).first() is not None
 
 
-async def _derive(conn: AsyncConnection, derivations: Sequence[_Derivation]) -> None:
+async def _derive(conn: AsyncConnection, derivations: Sequence[_Derivation],
+                  moves: Sequence[tuple[int, str]] = ()) -> None:
     """Status, status_at and error of each row (and its history's ``applied``) from its facts alone; of two
-    derivations of one row (or one history), the later stands."""
+    derivations of one row (or one history), the later stands. ``moves`` (row id, wamid) not written yet are
+    written with their row's status (alone for a row with nothing to derive)."""
     wamids = {(d.tenant, d.wamid): None for d in derivations if d.wamid is not None}
     histories: dict[tuple[str, str], list[Fact]] = {}
     if wamids:
@@ -258,6 +273,7 @@ async def _derive(conn: AsyncConnection, derivations: Sequence[_Derivation]) -> 
             histories.setdefault((r.tenant, r.wamid), []).append(
                 Fact(r.status, r.status_at, r.error_code, r.error_title, r.error_details))
     rows: dict[int, tuple[Any, ...]] = {}
+    moved = dict(moves)
     applied: dict[tuple[str, str], str] = {}
     for d in derivations:
         history = histories.get((d.tenant, d.wamid), []) if d.wamid is not None else []
@@ -271,12 +287,17 @@ async def _derive(conn: AsyncConnection, derivations: Sequence[_Derivation]) -> 
         if status is None and d.queued_at is not None:
             status, at = "queued", d.queued_at
         rows.pop(d.row_id, None)  # the later derivation stands, in its place
-        rows[d.row_id] = (d.row_id, status, at, merged.error_code, merged.error_title, merged.error_details)
+        derived = (status, at, merged.error_code, merged.error_title, merged.error_details)
+        if derived != d.derived:  # a row that holds it already is not written again (a queued one, say)
+            rows[d.row_id] = (d.row_id, moved.get(d.row_id), *derived)
         if history and d.wamid is not None:
             applied.pop((d.tenant, d.wamid), None)
             applied[(d.tenant, d.wamid)] = json_text(sorted(merged.applied)) or "[]"
+    alone = [(row_id, wamid) for row_id, wamid in moved.items() if row_id not in rows]
+    if alone:
+        await conn.execute(_MOVE_WAMIDS, columns(("ids", "wamids"), alone))
     if rows:
-        await conn.execute(_DERIVED, columns(("ids", "statuses", "ats", "codes", "titles", "details"),
+        await conn.execute(_DERIVED, columns(("ids", "wamids", "statuses", "ats", "codes", "titles", "details"),
                                              list(rows.values())))
     if applied:
         await conn.execute(_APPLIED, {"tenants": [t for t, _ in applied], "wamids": [w for _, w in applied],

@@ -52,6 +52,7 @@ class LocalStack:
     metrics: bool = True  # give every Aerostic process a metrics port (listed in ``metrics_ports``)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # child name → its /metrics port on 127.0.0.1
     scale: dict[str, int] = field(default_factory=dict)  # role → processes of it (``--scale``; default 1)
+    pg_statements: bool = False  # load pg_stat_statements in the embedded PostgreSQL (``bench.pg_stats``)
     _stop_at_exit: bool = field(default=False, init=False, repr=False)
 
     def _started(self) -> None:
@@ -69,7 +70,7 @@ class LocalStack:
         self.kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or self._start(
             "kafka", lambda: start_broker(self.log_dir))
         self.database_url = os.environ.get("DATABASE_URL") or self._start(
-            "postgres", lambda: start_postgres(self.log_dir, self.root / "postgres"))
+            "postgres", lambda: start_postgres(self.log_dir, self.root / "postgres", statements=self.pg_statements))
         self.redis_url = os.environ.get("REDIS_URL") or self._start(
             "redis", lambda: start_redis(self.log_dir, self.root / "redis"))
         return self
@@ -194,7 +195,8 @@ class LocalStack:
         """Stop the embedded PostgreSQL (fast shutdown: every client cut off) and start it on the same port and data."""
         old = self.services["postgres"]
         old.stop()
-        self.services["postgres"] = start_postgres(self.log_dir, self.root / "postgres", port=old.port)
+        self.services["postgres"] = start_postgres(self.log_dir, self.root / "postgres", port=old.port,
+                                                   statements=self.pg_statements)
 
     def stop(self) -> None:
         """Stop every child, then every service, in reverse order; one that fails does not keep the rest up."""

@@ -108,8 +108,15 @@ def _make_traversable(path: Path) -> None:
                                  target.stat().st_mode | 0o044 | (0o011 if target.stat().st_mode & 0o100 else 0))
 
 
-def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, database: str = "aerostic") -> Service:
-    """initdb (once) and run PostgreSQL on 127.0.0.1, then create ``database``."""
+# Loaded only when asked (``statements``): every statement's count and time, for finding what costs PostgreSQL.
+STATEMENTS_SETTINGS = ("-c", "shared_preload_libraries=pg_stat_statements",
+                       "-c", "pg_stat_statements.track_planning=on")
+
+
+def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, database: str = "aerostic", *,
+                   statements: bool = False) -> Service:
+    """initdb (once) and run PostgreSQL on 127.0.0.1, then create ``database``; with ``statements``, load
+    ``pg_stat_statements`` (planning times too) and create it there (``bench.pg_stats``)."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
         raise ValueError(f"invalid database name {database!r}")
     port = port or free_port()
@@ -131,7 +138,7 @@ def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, datab
     child = Child("postgres", [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port),
                                "-h", "127.0.0.1", "-k", str(data_dir), "-c", "fsync=off",
                                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                               "-c", "max_connections=200"],
+                               "-c", "max_connections=200", *(STATEMENTS_SETTINGS if statements else ())],
                   log_dir=log_dir, user=user, death_signal=signal.SIGQUIT, stop_signal=signal.SIGINT,
                   stop_group=False).start()
 
@@ -150,4 +157,7 @@ def start_postgres(log_dir: Path, data_dir: Path, port: int | None = None, datab
     if exists.stdout.strip() != "1":
         run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database],
             check=True, capture_output=True)
+    if statements:
+        run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", database,
+             "-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"], check=True, capture_output=True)
     return Service("postgres", port, child, f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}")

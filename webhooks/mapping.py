@@ -177,12 +177,13 @@ def campaign_progress(raw: bytes) -> list[TenantEvent]:
         "funnel": progress.funnel, "at": progress.at.isoformat()})]
 
 
-# topic (without the deployment's prefix) → mapper
+# topic (without the deployment's prefix) → mapper, in causal order: a customer's message, what the conversation
+# made of it (a hand-off, a queued reply), the reply's result, then Meta's statuses (ties of one millisecond)
 MAPPERS: dict[str, Mapper] = {
     INBOUND.name: inbound,
-    STATUSES.name: statuses,
-    OUTBOUND_RESULTS.name: results,
     CONVERSATIONS_EVENTS.name: conversation_events,
+    OUTBOUND_RESULTS.name: results,
+    STATUSES.name: statuses,
     ACCOUNT_EVENTS.name: account_events,
     TEMPLATES_RESULTS.name: template_results,
     CAMPAIGNS_PROGRESS.name: campaign_progress,

@@ -10,8 +10,11 @@ type                data
 ``message.in``      wamid, wa_id, profile_name, type, text, timestamp, media_id (``wa.inbound``)
 ``message.out``     message_id, to, type, text, message, requested_by, author (agent/api/ai/rule/campaign),
                     campaign_id (``MessageQueued`` on ``conversations.events``)
-``message.status``  message_id, wamid, status, timestamp, error_code, error_title, error_details
-                    (``wa.statuses``; ``outbound.results`` as accepted / failed)
+``message.status``  message_id, wamid, key, status, timestamp, error_code, error_title, error_details
+                    (``wa.statuses``; ``outbound.results`` as accepted / failed, with ``ambiguous``: the
+                    send timed out after Meta may have taken it, so Meta's own statuses win over it).
+                    ``key`` is the send's idempotency key, which Meta's statuses carry back: it ties
+                    an ambiguous send, which has no wamid, to the statuses Meta reports for it
 ``conversation``    state, assignee_id, team, cause, reason, version, phone_number_id, wa_id
 ``contact``         wa_id, tags, attributes, opted_out
 ``ai``              outcome, confidence, reason, applied
@@ -74,15 +77,17 @@ def _status(v: dict[str, Any], key: str | None) -> LiveEvent:
     wamid = str(v.get("wamid") or "")
     return LiveEvent(v["tenant_id"], "message.status", key, {
         "message_id": wamid.removeprefix(LOCAL_WAMID) if wamid.startswith(LOCAL_WAMID) else None,
-        "wamid": wamid or None, "status": v.get("status"), "timestamp": v.get("timestamp"),
+        "wamid": wamid or None, "key": v.get("biz_opaque_callback_data"), "status": v.get("status"),
+        "timestamp": v.get("timestamp"),
         "error_code": v.get("error_code"), "error_title": v.get("error_title"),
         "error_details": v.get("error_details")})
 
 
 def _result(v: dict[str, Any], key: str | None) -> LiveEvent:
     return LiveEvent(v["tenant_id"], "message.status", key, {
-        "message_id": v.get("message_id"), "wamid": v.get("wamid"), "status": v.get("outcome"),
-        "timestamp": v.get("completed_at"), "error_code": v.get("error_code"), "error_title": v.get("error_title"),
+        "message_id": v.get("message_id"), "wamid": v.get("wamid"), "key": v.get("idempotency_key"),
+        "status": v.get("outcome"), "ambiguous": bool(v.get("ambiguous")), "timestamp": v.get("completed_at"),
+        "error_code": v.get("error_code"), "error_title": v.get("error_title"),
         "error_details": v.get("error_details")})
 
 

@@ -208,7 +208,8 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
 
     # Recipients by state, and their export.
     Select(driver.find_element(By.ID, "recipient-state")).select_by_value("queued")
-    wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#recipients-body tr[data-state='queued']"))
+    wait(driver).until(attribute_is("recipients-body", "data-showing", "queued"))
+    assert driver.find_elements(By.CSS_SELECTOR, "#recipients-body tr[data-state='queued']")
     assert not driver.find_elements(By.CSS_SELECTOR, "#recipients-body tr[data-state]:not([data-state='queued'])")
     export = driver.find_element(By.ID, "recipients-export").get_attribute("href") or ""
     assert export.endswith(f"/v1/campaigns/{campaign_id}/recipients?format=csv&state=queued")

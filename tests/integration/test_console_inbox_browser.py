@@ -6,12 +6,15 @@ template composer once the 24-hour window has closed. Also: phone width, the key
 from __future__ import annotations
 
 import base64
+import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -21,13 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stack.launcher import LocalStack
 from tests.integration.browser import console_errors, sign_in, wait
-from tests.integration.helpers import Business, BusinessFactory, customer_writes, fresh_id
+from tests.integration.helpers import Business, BusinessFactory, customer_writes, fresh_id, scalar, wait_for
 from tests.integration.inbox_fixtures import approved_template, seed
 from tests.integration.people import Person, person
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("pipeline_ready")]
 LIVE_S = 60  # a customer's message through ingress, router, processor, AI and the feed, on a loaded machine
 CANNED = "Thanks for waiting! I am looking into it now."
+STATUS_DELAY_S = 20  # Meta's statuses held back past an ambiguous failure (two attempts of 3 s and a retry)
 
 
 def _wa_id() -> str:
@@ -280,4 +284,132 @@ async def test_the_thread_shows_media_inline_and_meta_errors(browser: WebDriver,
     failure = browser.execute_script(OUTBOUND_BY_TEXT, reply)[1]
     assert failure.startswith("Failed (131026)"), failure
     assert _text(browser, '#messages .bubble[data-status="failed"] .ticks') == "⚠ failed"
+    assert console_errors(browser, stack) == []
+
+
+# Counts the thread reads whose answer the page has merged (the count moves a task after the JSON resolves).
+COUNT_THREAD_READS = """
+window.threadReads = 0;
+var original = window.fetch;
+window.fetch = function (input) {
+  var reading = original.apply(this, arguments);
+  if (String(input).indexOf('/thread?') < 0) return reading;
+  return reading.then(function (response) {
+    var json = response.json.bind(response);
+    response.json = function () {
+      return json().then(function (data) { setTimeout(function () { window.threadReads++; }, 0); return data; });
+    };
+    return response;
+  });
+};
+"""
+INBOUND = '#messages .bubble[data-direction="inbound"]'
+INBOUND_TEXTS = f"""return Array.prototype.map.call(document.querySelectorAll('{INBOUND} .body'),
+                                   function (b) {{ return b.textContent; }});"""
+
+
+async def _a_thread_open(browser: WebDriver, stack: LocalStack, api: httpx.AsyncClient, db: AsyncEngine,
+                         sim: httpx.AsyncClient, business_factory: BusinessFactory, label: str,
+                         text: str) -> tuple[Business, str]:
+    """A new business whose agent has the inbox open on a new customer's thread, showing ``text``."""
+    tenant = await business_factory(label)
+    agent = await _agent(api, db, tenant, "Noor")
+    _open_inbox(browser, stack, agent)
+    browser.find_element(By.ID, "tab-all").click()
+    customer = _wa_id()
+    await customer_writes(sim, db, tenant, customer, text, name="Waiting Customer")
+    _click(browser, _row(tenant.conversation(customer)), LIVE_S)
+    wait(browser, LIVE_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, INBOUND))
+    return tenant, customer
+
+
+async def test_an_ambiguous_failure_yields_to_the_statuses_meta_reports(
+        browser: WebDriver, stack: LocalStack, api: httpx.AsyncClient, db: AsyncEngine, sim: httpx.AsyncClient,
+        business_factory: BusinessFactory) -> None:
+    """Meta takes the reply and never answers, twice: the dispatcher gives up with an ambiguous failure, which
+    has no wamid. Meta's statuses for it carry the send's idempotency key, and the bubble turns to them live."""
+    tenant, _ = await _a_thread_open(browser, stack, api, db, sim, business_factory, "inbox ambiguous",
+                                     "Did my parcel leave?")
+
+    # Meta's statuses come 20 s after it took the message: after the dispatcher's two 3 s attempts gave up.
+    before = (await sim.get("/_sim/webhooks")).json()
+    assert (await sim.put("/_sim/webhooks", json={"sent_delay_s": STATUS_DELAY_S})).status_code == 200
+    faults = await sim.post(f"/_sim/faults/{tenant.phone_number_id}",
+                            json={"timeout_after_accept_rate": 1.0, "hang_s": 5, "seed": 1})
+    assert faults.status_code < 300, faults.text
+    reply = "It left this morning."
+    try:
+        browser.find_element(By.ID, "reply-text").send_keys(reply)
+        browser.find_element(By.ID, "send").click()
+        wait(browser, LIVE_S).until(lambda d: (d.execute_script(OUTBOUND_BY_TEXT, reply) or [""])[0] == "failed")
+        assert "ambiguous_outcome" in browser.execute_script(OUTBOUND_BY_TEXT, reply)[1]
+        wait(browser, LIVE_S).until(lambda d: (d.execute_script(OUTBOUND_BY_TEXT, reply) or [""])[0] == "read")
+    finally:
+        await sim.delete(f"/_sim/faults/{tenant.phone_number_id}")
+        await sim.put("/_sim/webhooks", json={"sent_delay_s": before["sent_delay_s"]})
+    status, failure = browser.execute_script(OUTBOUND_BY_TEXT, reply)
+    assert failure == "", (status, failure)
+    assert await scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND text = :x AND ambiguous "
+                            "AND result ->> 'outcome' = 'failed'", t=tenant.tenant_id, x=reply) == 1
+    assert console_errors(browser, stack) == []
+
+
+async def _why_not_failed(browser: WebDriver, sim: httpx.AsyncClient, tenant: Business, customer: str,
+                          reply: str) -> str:
+    """What the page, the live feed and the simulator show when the failed tick never came."""
+    log = (await sim.get("/_sim/requests", params={"phone_number_id": tenant.phone_number_id})).json()["data"]
+    calls = [(entry.get("status"), entry.get("body", {}).get("type")) for entry in log
+             if entry.get("body", {}).get("to") == customer]
+    return (f"the reply's bubble {browser.execute_script(OUTBOUND_BY_TEXT, reply)!r}, "
+            f"the feed {_attr(browser, '#live-status', 'data-status')!r}, "
+            f"the simulator's answers to the customer {calls!r}")
+
+
+async def test_a_failure_the_feed_showed_outlives_an_older_read_of_the_thread(
+        browser: WebDriver, stack: LocalStack, api: httpx.AsyncClient, db: AsyncEngine, sim: httpx.AsyncClient,
+        business_factory: BusinessFactory) -> None:
+    """The feed tells of Meta's refusal (``outbound.results``) before the projector has written it; a thread
+    read in between still holds the reply as queued, and must not turn the failed bubble back."""
+    tenant, customer = await _a_thread_open(browser, stack, api, db, sim, business_factory, "inbox stale read",
+                                            "Is my order on its way?")
+
+    # Meta refuses the reply (131026). The dispatcher waits until the projector has stored the reply as queued,
+    # and the projector is paused before the refusal reaches it.
+    assert (await sim.post("/_sim/recipients/undeliverable", json={"wa_id": customer})).status_code < 300
+    dispatcher, projector = stack.children["dispatcher"], stack.children["projector"]
+    paused: list[int] = []
+    try:
+        os.kill(dispatcher.pid, signal.SIGSTOP)
+        paused.append(dispatcher.pid)
+        reply = "Let me check the courier for you."
+        browser.find_element(By.ID, "reply-text").send_keys(reply)
+        browser.find_element(By.ID, "send").click()
+        await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND text = :x "
+                                          "AND direction = 'outbound' AND status IS DISTINCT FROM 'failed'",
+                                      t=tenant.tenant_id, x=reply), what="the queued reply to be stored")
+        os.kill(projector.pid, signal.SIGSTOP)
+        paused.append(projector.pid)
+        os.kill(dispatcher.pid, signal.SIGCONT)
+        paused.remove(dispatcher.pid)
+        try:
+            wait(browser, LIVE_S).until(lambda d: (d.execute_script(OUTBOUND_BY_TEXT, reply) or [""])[0] == "failed")
+        except TimeoutException as exc:
+            raise AssertionError(await _why_not_failed(browser, sim, tenant, customer, reply)) from exc
+
+        # The customer writes again: the page shows it at once and reads the thread, where the reply is queued.
+        browser.execute_script(COUNT_THREAD_READS)
+        again = await sim.post("/_sim/customers/messages", json={
+            "phone_number_id": tenant.phone_number_id, "from": customer, "type": "text", "text": "Thanks!"})
+        assert again.status_code == 200, again.text
+        wait(browser, LIVE_S).until(lambda d: "Thanks!" in (d.execute_script(INBOUND_TEXTS) or [])
+                                    and d.execute_script("return window.threadReads") >= 1)
+        status, failure = browser.execute_script(OUTBOUND_BY_TEXT, reply)
+        assert status == "failed"
+        assert failure.startswith("Failed (131026)"), failure
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+    await wait_for(lambda: scalar(db, "SELECT count(*) FROM messages WHERE tenant_id = :t AND text = :x "
+                                      "AND status = 'failed' AND error_code = 131026", t=tenant.tenant_id, x=reply),
+                   what="the projector, resumed, to store the failure")
     assert console_errors(browser, stack) == []

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.tables import tenants
 from projector.writer import write_events
@@ -203,3 +203,36 @@ async def test_the_repeats_end_as_their_upserts_in_sequence_would(db: AsyncEngin
     assert (conversation["state"], conversation["version"]) == ("queued", 3)
     assert conversation["last_inbound_at"].startswith("2025-06-01T12:00:30")
     assert len(rows["rule_executions"]) == 1
+
+
+async def _row_writes(conn: AsyncConnection) -> tuple[int, int]:
+    """The rows of ``messages`` inserted and updated by this connection's statistics not reported yet (its earlier
+    transactions' too: compare two readings in one transaction, where nothing is reported)."""
+    row = (await conn.execute(text(
+        "SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'messages'"))).one()
+    return int(row.n_tup_ins), int(row.n_tup_upd)
+
+
+@pytest.mark.parametrize("one_batch", [False, True], ids=["two batches", "one batch"])
+async def test_a_reply_is_inserted_queued_and_settled_in_one_update(db: AsyncEngine, one_batch: bool) -> None:
+    """Each version of a ``messages`` row writes every index of the table (``status`` is in the dashboards'):
+    a queued reply is inserted with its status, not updated after; its result is the verdict's update, then one
+    update of its wamid and status together."""
+    run = await _new_run(db)
+    queued, result = _reply(run, 1, 0)
+    async with db.begin() as conn:
+        before = await _row_writes(conn)
+
+        async def written() -> tuple[int, int]:
+            now = await _row_writes(conn)
+            return now[0] - before[0], now[1] - before[1]
+
+        if one_batch:
+            await write_events(conn, [queued, result])
+        else:
+            await write_events(conn, [queued])
+            assert await written() == (1, 0)
+            await write_events(conn, [result])
+        assert await written() == (1, 2)
+    [row] = [json.loads(found) for found in (await _rows(db, run))["messages"]]
+    assert (row["status"], row["wamid"], row["status_at"]) == ("accepted", "TENANT:w1", "2025-06-01T12:00:00.5+00:00")

@@ -424,7 +424,9 @@
 
     // Recipients, a page at a time, by state.
     let recipientsCursor = null;
+    let recipientsAsked = 0;  // only the latest request's answer is shown: an older one may come back later
     async function recipients(reset) {
+      const asked = ++recipientsAsked;
       const params = new URLSearchParams({limit: "50"});
       const state = $("recipient-state").value;
       if (state) params.set("state", state);
@@ -434,6 +436,8 @@
       $("recipients-export").href = `/v1/campaigns/${id}/recipients?${exportParams}`;
       try {
         const page = await api(`/v1/campaigns/${id}/recipients?${params}`);
+        if (asked !== recipientsAsked) return;
+        $("recipients-body").dataset.showing = state || "all";
         $("recipients-body").replaceChildren(...page.items.map((r) => el("tr", {dataset: {state: r.state}},
           el("td", {text: r.wa_id ? `+${r.wa_id}` : r.contact}),
           el("td", {}, labelled(data.recipient_states, r.state)),
@@ -445,6 +449,7 @@
         $("recipients-first").disabled = reset;
         say($("recipients-error"), "");
       } catch (err) {
+        if (asked !== recipientsAsked) return;
         say($("recipients-error"), `The recipients could not be loaded: ${err.message}`);
       }
     }

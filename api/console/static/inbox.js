@@ -62,6 +62,12 @@
   }
 
   /* --- time --------------------------------------------------------------------------------------- */
+  // A record's time as ISO: the feed sends ISO strings; Meta's webhooks say epoch seconds. null if neither.
+  function isoTime(value) {
+    if (value === null || value === undefined || value === "") return null;
+    var d = /^[0-9]+$/.test(String(value)) ? new Date(Number(value) * 1000) : new Date(value);
+    return isNaN(d.getTime()) ? null : d.toISOString();
+  }
   function clock(iso) {
     if (!iso) return "";
     var d = new Date(iso), now = new Date();
@@ -303,7 +309,7 @@
       var id = m.id || m.wamid, at = known[id];
       if (at !== undefined) {
         var old = state.messages[at];
-        if (rankOf(old.status) > rankOf(m.status) && old.status !== "failed") m.status = old.status;
+        keepNewerStatus(old, m);
         if (!m.text && old.text) m.text = old.text;
         if (!m.sender && old.sender) m.sender = old.sender;
         state.messages[at] = m;
@@ -316,6 +322,26 @@
     applyEarly();
   }
   function rankOf(status) { return status in RANK ? RANK[status] : -2; }
+  // Whether the status ``incoming`` brings replaces the one ``current`` holds (each a message or a status event),
+  // whichever way they arrive: a failure stands against anything short of delivered, otherwise the higher status
+  // wins. An ambiguous failure (the send timed out after Meta may have taken it) replaces no status Meta reported
+  // and yields to any, as the projector's does.
+  function replaces(incoming, current) {
+    var status = incoming.status, now = current.status || "queued";
+    var ambiguous = !!(status === "failed" ? incoming.ambiguous : current.ambiguous);
+    if (status === "failed") return rankOf(now) < (ambiguous ? RANK.sent : RANK.delivered);
+    if (now === "failed") return ambiguous && rankOf(status) >= RANK.sent;
+    return rankOf(status) > rankOf(now);
+  }
+  // What the page already knows can be newer than what a read brings: a failure or a tick from the feed before
+  // the projector wrote it (a thread read in between), or the feed's "message.out" after the result.
+  function keepNewerStatus(old, m) {
+    if (old.key && !m.key) m.key = old.key;
+    if (m.status === "failed" && !m.ambiguous) return;  // a failure the projector stored stands
+    if (!replaces(old, m)) return;
+    m.status = old.status;
+    if (old.status === "failed") m.error = m.error || old.error;
+  }
   async function loadThread(key, older) {
     var path = "/v1/conversations/" + encodeURIComponent(key) + "/thread?limit=" + PAGE +
                (older && state.threadNext ? "&before=" + state.threadNext : "");
@@ -420,20 +446,19 @@
   // order within a partition, not between Meta's statuses (wa.statuses) and the dispatcher's results
   // (outbound.results). Such a status waits here (the latest EARLY_MAX) until its message shows up.
   var EARLY_MAX = 200;
+  // A status is the message's by id (results, local failures), by wamid, or by the idempotency key Meta's
+  // statuses carry back (an ambiguous send has no wamid of its own).
   function matches(m, data) {
-    return (data.message_id && m.id === data.message_id) || (data.wamid && m.wamid === data.wamid);
+    return (data.message_id && m.id === data.message_id) || (data.wamid && m.wamid === data.wamid) ||
+           (data.key && m.key === data.key);
   }
   function applyOne(m, data) {
     if (data.wamid) m.wamid = data.wamid;
-    var now = m.status || "queued";
-    if (data.status === "failed") {
-      if (rankOf(now) < RANK.delivered) {
-        m.status = "failed";
-        m.error = { code: data.error_code, title: data.error_title, details: data.error_details };
-      }
-    } else if (now !== "failed" && rankOf(data.status) > rankOf(now)) {
-      m.status = data.status;
-    }
+    if (data.key) m.key = data.key;
+    if (data.status === "failed" && data.ambiguous) m.ambiguous = true;
+    if (!replaces(data, m)) return;
+    m.status = data.status;
+    m.error = data.status === "failed" ? { code: data.error_code, title: data.error_title, details: data.error_details } : null;
   }
   function applyEarly() {
     var applied = false;
@@ -879,7 +904,7 @@
                            sender: { kind: { agent: "agent", ai: "ai", rule: "rule", campaign: "campaign" }[data.author] || "api",
                                      id: data.author === "agent" ? data.requested_by : null } }]);
         } else {
-          var sent = data.timestamp ? new Date(Number(data.timestamp) * 1000).toISOString() : event.at;
+          var sent = isoTime(data.timestamp) || event.at;
           mergeMessages([{ id: null, wamid: data.wamid, direction: "inbound", type: data.type, text: data.text,
                            status: null, sent_at: sent, created_at: event.at }]);
         }

@@ -43,6 +43,8 @@ END $$;
 
 
 def upgrade() -> None:
+    # Writers wait until the triggers exist: none lands between the backfill's snapshot and the triggers.
+    op.execute("LOCK TABLE campaign_recipients IN SHARE ROW EXCLUSIVE MODE")
     op.create_table(
         'campaign_recipient_tallies',
         sa.Column('id', sa.BigInteger(), sa.Identity(), primary_key=True),

@@ -82,6 +82,16 @@ def test_a_local_failure_names_its_message() -> None:
     assert event.data["message_id"] == "m1" and event.data["error_code"] == -1
 
 
+def test_an_ambiguous_failure_and_metas_statuses_carry_the_sends_key() -> None:
+    result = decode("outbound.results", b"p:w", b'{"tenant_id": "t", "message_id": "m1", "idempotency_key": "k1",'
+                                                b' "outcome": "failed", "ambiguous": true, "wamid": null}')
+    status = decode("wa.statuses", b"p:w", b'{"tenant_id": "t", "wamid": "wamid.X", "status": "delivered",'
+                                           b' "biz_opaque_callback_data": "k1"}')
+    assert result is not None and status is not None
+    assert (result.data["key"], result.data["ambiguous"], result.data["wamid"]) == ("k1", True, None)
+    assert (status.data["key"], status.data["wamid"], status.data["status"]) == ("k1", "wamid.X", "delivered")
+
+
 def test_agents_see_no_campaigns() -> None:
     assert visible("campaign", "admin") and not visible("campaign", "agent")
     assert all(visible(t, "agent") for t in ("message.in", "message.out", "message.status", "conversation",

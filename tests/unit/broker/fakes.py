@@ -11,9 +11,9 @@ class FakeMessage:
     """A consumed record: what the runtime and the metrics read of ``confluent_kafka.Message``."""
 
     def __init__(self, topic: str, partition: int, offset: int, *, age_s: float = 0.0, key: bytes = b"k",
-                 error: KafkaError | None = None) -> None:
+                 error: KafkaError | None = None, timestamp_ms: int | None = None) -> None:
         self._topic, self._partition, self._offset, self._key, self._error = topic, partition, offset, key, error
-        self._timestamp = int((time.time() - age_s) * 1000)
+        self._timestamp = int((time.time() - age_s) * 1000) if timestamp_ms is None else timestamp_ms
 
     def topic(self) -> str:
         return self._topic

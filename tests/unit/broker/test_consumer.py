@@ -16,6 +16,7 @@ from schemas.catalogue import (
     CAMPAIGN_FUNNEL_GROUP,
     CAMPAIGN_RECIPIENTS_GROUP,
     CONVERSATIONS_GROUP,
+    DELIVERER_GROUP,
     DISPATCHER_GROUP,
     PROJECTOR_GROUP,
     ROUTER_GROUP,
@@ -78,7 +79,8 @@ def test_groups_off_the_reply_path_wait_longer_at_the_broker() -> None:
     for group in (ROUTER_GROUP, CONVERSATIONS_GROUP, AI_GROUP, DISPATCHER_GROUP):
         assert group not in BACKGROUND_GROUPS
         assert consumer_config(settings, group)["fetch.wait.max.ms"] == 20
-    for group in (PROJECTOR_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP):
+    for group in (PROJECTOR_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP,
+                  DELIVERER_GROUP):
         assert consumer_config(settings, group)["fetch.wait.max.ms"] == 300
     assert consumer_config(settings, PROJECTOR_GROUP, fetch_wait_max_ms=7)["fetch.wait.max.ms"] == 7
 
