@@ -138,7 +138,11 @@ def _conversation_changed(event: ConversationChanged) -> list[TenantEvent]:
         found.append(TenantEvent("conversation.handed_off", tenant, source, key, data))
     if event.state == "agent" and event.assignee_id:
         found.append(TenantEvent("conversation.assigned", tenant, source, key, data))
-    return found
+    if not found:
+        return found
+    # whichever of a conversation's records the deliverer reads first creates it, so its creation comes first
+    # even when the customer's message (another topic) is fetched after the hand-off it caused
+    return [_conversation_created(tenant, key, source, event.at.isoformat()), *found]
 
 
 def account_events(raw: bytes) -> list[TenantEvent]:

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
+from schemas.catalogue import CONVERSATIONS_EVENTS
+from schemas.conversation import ConversationChanged
 from tests.integration.helpers import Business, BusinessFactory, customer_writes, scalar, wait_for
 from tests.unit.deliverer.receiver import HANG, Receiver
 from webhooks.signing import verify
@@ -335,6 +340,33 @@ async def test_a_conversations_life_and_its_contacts_opt_out_are_events(
     contact = [b["type"] for b in bodies if b["data"].get("wa_id") == customer and b["type"].startswith("contact.")]
     assert contact == ["contact.created", "contact.opted_out"]
     assert len({b["id"] for b in bodies}) == len(bodies)
+
+
+@ASYNC
+async def test_a_hand_off_read_before_the_message_that_opened_its_conversation_still_comes_after_its_creation(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory,
+        receiver: Receiver, producer: AsyncProducer, settings: CoreSettings) -> None:
+    """The customer's message and the hand-off it causes are on two topics, and a fetch may bring the hand-off
+    first (in an earlier batch); here it is written first. The conversation is still created before it, once."""
+    shop = await business_factory("webhooks early hand-off")
+    await _endpoint(api, shop, receiver.url("/early"), [
+        "conversation.created", "conversation.handed_off", "message.received"])
+    customer = "16505550971"
+    key = shop.conversation(customer)
+    early = ConversationChanged(
+        event_id=f"{key}:read-early", tenant_id=shop.tenant_id, conversation_key=key,
+        phone_number_id=shop.phone_number_id, wa_id=customer, state="queued", cause="rule", reason="read early",
+        version=1, at=datetime.now(UTC))
+    await producer.send(CONVERSATIONS_EVENTS.full_name(settings.topic_prefix), early.model_dump_json().encode(),
+                        key.encode())
+    await wait_for(lambda: _types_at(receiver, "/early", "conversation.handed_off"), what="the early hand-off")
+    await customer_writes(sim, db, shop, customer)
+    await wait_for(lambda: _types_at(receiver, "/early", "message.received"), what="the customer's message")
+
+    types = [b["type"] for b in _bodies(receiver, "/early") if b["data"].get("conversation_key") == key]
+    assert types[:2] == ["conversation.created", "conversation.handed_off"], types
+    assert types.count("conversation.created") == 1, types
+    assert _bodies(receiver, "/early", "conversation.handed_off")[0]["data"]["reason"] == "read early"
 
 
 async def _types_at(receiver: Receiver, path: str, event_type: str) -> bool:

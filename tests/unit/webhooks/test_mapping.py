@@ -64,11 +64,15 @@ def test_conversation_changes_become_assigned_handed_off_and_resolved() -> None:
         return ConversationChanged(event_id=f"{KEY}:v{state}", tenant_id=T, conversation_key=KEY,
                                    phone_number_id="1065", wa_id="16505551234", state=state,  # type: ignore[arg-type]
                                    assignee_id=assignee, cause=cause, version=2, at=AT).model_dump_json().encode()
-    assert _types("conversations.events", changed("queued", "ai_handoff")) == ["conversation.handed_off"]
-    assert _types("conversations.events", changed("agent", "ai_handoff", "u1")) == [
-        "conversation.handed_off", "conversation.assigned"]
-    assert _types("conversations.events", changed("agent", "assign", "u1")) == ["conversation.assigned"]
-    assert _types("conversations.events", changed("closed", "resolve")) == ["conversation.resolved"]
+    def types(raw: bytes) -> list[str]:  # each comes after its conversation's creation, guarded "first"
+        created, *events = MAPPERS["conversations.events"](raw)
+        source = ConversationChanged.model_validate_json(raw).event_id
+        assert (created.type, created.guard) == ("conversation.created", ("first", f"conversation:{KEY}", source))
+        return [e.type for e in events]
+    assert types(changed("queued", "ai_handoff")) == ["conversation.handed_off"]
+    assert types(changed("agent", "ai_handoff", "u1")) == ["conversation.handed_off", "conversation.assigned"]
+    assert types(changed("agent", "assign", "u1")) == ["conversation.assigned"]
+    assert types(changed("closed", "resolve")) == ["conversation.resolved"]
     assert _types("conversations.events", changed("bot", "inbound")) == []
 
 
