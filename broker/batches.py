@@ -39,6 +39,15 @@ def ready(consumer: Consumer, max_records: int) -> list[Message]:
     return _records(consumer.consume(max_records, 0))
 
 
+def settled(consumer: Consumer, batch: list[Message], max_records: int, settle_s: float) -> list[Message]:
+    """``batch`` with whatever else arrives within ``settle_s`` (up to ``max_records`` in all). librdkafka hands a
+    fetch response over partition by partition, so a reader woken by the first partition's records can take the
+    response in two batches; a reader that orders a batch across partitions settles for a moment first."""
+    if len(batch) >= max_records:
+        return batch
+    return batch + _records(consumer.consume(max_records - len(batch), settle_s))
+
+
 def _records(batch: list[Message]) -> list[Message]:
     records = [m for m in batch if not m.error()]
     if len(records) < len(batch):

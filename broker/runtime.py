@@ -53,7 +53,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from broker.batches import next_batch, ready
+from broker.batches import next_batch, ready, settled
 from broker.consumer import CommitError, build_consumer, commit, refused
 from broker.metrics import DEAD_LETTERS, GroupMetrics, slices
 from broker.producer import AsyncProducer, DeliveryError
@@ -136,12 +136,14 @@ class StreamWorker:
     """Runs one ``Processor`` until stopped."""
 
     def __init__(self, processor: Processor, producer: AsyncProducer, settings: CoreSettings, *,
-                 batch_size: int = 500, batch_wait_s: float = 0.1, **consumer_overrides: object) -> None:
+                 batch_size: int = 500, batch_wait_s: float = 0.1, settle_s: float = 0.0,
+                 **consumer_overrides: object) -> None:
         self.processor = processor
         self.producer = producer
         self.prefix = settings.topic_prefix
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
+        self.settle_s = settle_s  # > 0: a fresh batch waits this long for the rest of its fetch (``settled``)
         self.consumer = build_consumer(settings, processor.group_id, on_commit=self._committed, **consumer_overrides)
         self.dead_lettered = 0
         self.metrics = GroupMetrics(processor.group_id)
@@ -168,6 +170,9 @@ class StreamWorker:
                     self._commit_handled()  # what waited for the answer of the commit before
                     batch = await loop.run_in_executor(None, next_batch, self.consumer, self.batch_size,
                                                        self.batch_wait_s)
+                if batch and self.settle_s:
+                    batch = await loop.run_in_executor(None, settled, self.consumer, batch, self.batch_size,
+                                                       self.settle_s)
                 if batch:
                     await self._handle(batch)
         except Stopped:

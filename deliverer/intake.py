@@ -22,6 +22,8 @@ from deliverer.queue import Recorded, enqueue, live_endpoints, pass_guards
 from schemas.catalogue import DELIVERER_GROUP
 from webhooks.mapping import MAPPERS
 
+SETTLE_S = 0.01  # a batch waits this long for the rest of its fetch, so one fetch is ordered as a whole
+
 
 def _timestamp_ms(msg: Message) -> int | None:
     """The record's Kafka timestamp in ms, None without one."""

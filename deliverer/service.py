@@ -16,7 +16,7 @@ from broker.runtime import StreamWorker
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
 from config.settings import DelivererSettings
-from deliverer.intake import Intake
+from deliverer.intake import SETTLE_S, Intake
 from deliverer.replay import Replayer
 from deliverer.scheduler import Scheduler
 
@@ -52,7 +52,8 @@ def run(settings: DelivererSettings | None = None) -> None:
         await producer.start()
         wake = asyncio.Event()
         scheduler = Scheduler(engine, settings, wake)
-        worker = StreamWorker(Intake(engine, prefix=settings.topic_prefix, wake=wake), producer, settings)
+        worker = StreamWorker(Intake(engine, prefix=settings.topic_prefix, wake=wake), producer, settings,
+                              settle_s=SETTLE_S)
 
         async def pruning() -> None:
             while True:
