@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 
+import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -76,4 +77,4 @@ def run(settings: DelivererSettings | None = None) -> None:
             await producer.stop()
             await engine.dispose()
 
-    asyncio.run(main())
+    uvloop.run(main())  # the cheaper event loop every long-running process runs on

@@ -11,11 +11,11 @@ dispatcher for a sync (``templates.requests``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import uvloop
 from confluent_kafka import Message
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -121,4 +121,4 @@ def run(settings: ProjectorSettings | None = None) -> None:
             await producer.stop()
             await engine.dispose()
 
-    asyncio.run(main())
+    uvloop.run(main())  # the cheaper event loop every long-running process runs on

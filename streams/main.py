@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import uvloop
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -60,7 +61,7 @@ def run(settings: StreamsSettings | None = None) -> None:
                 MediaIntake(prefix=prefix)]
 
     try:
-        asyncio.run(_serve(settings, build))
+        uvloop.run(_serve(settings, build))  # the cheaper event loop every long-running process runs on
     finally:
         directory.stop()
 
@@ -79,7 +80,7 @@ def run_campaigns(settings: CampaignsSettings | None = None) -> None:
             r.engine, r.redis, r.producer, prefix=prefix, interval_s=settings.campaign_tick_s,
             tier_recheck_s=settings.campaign_tier_recheck_s).run}
 
-    asyncio.run(_serve(settings, build, loops))
+    uvloop.run(_serve(settings, build, loops))
 
 
 async def _serve(settings: CoreSettings, build: Build, loops: Loops | None = None) -> None:
