@@ -117,7 +117,7 @@ async def _until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.002)
 
 
-def _start(monkeypatch: pytest.MonkeyPatch, group: str, consumer: Consumer
+def _start(monkeypatch: pytest.MonkeyPatch, group: str, consumer: Consumer, settle_s: float = 0.0
            ) -> tuple[StreamWorker, Counting, asyncio.Task[None]]:
     def build(*_args: Any, on_commit: Any, **_overrides: Any) -> Consumer:
         consumer.on_commit = on_commit
@@ -126,7 +126,7 @@ def _start(monkeypatch: pytest.MonkeyPatch, group: str, consumer: Consumer
     monkeypatch.setattr(runtime, "build_consumer", build)
     processor = Counting(group)
     worker = StreamWorker(processor, Producer(), CoreSettings(environment="test"),  # type: ignore[arg-type]
-                          batch_size=100, batch_wait_s=0.001)
+                          batch_size=100, batch_wait_s=0.001, settle_s=settle_s)
     return worker, processor, asyncio.create_task(worker.run())
 
 

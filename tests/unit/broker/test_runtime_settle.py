@@ -3,16 +3,10 @@ librdkafka hands over partition by partition, so a reader that orders a batch ac
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
 
-from broker import runtime
-from broker.runtime import StreamWorker
-from config.settings import CoreSettings
 from tests.unit.broker.fakes import FakeMessage
-from tests.unit.broker.test_runtime_commits import Consumer, Counting, Producer, _until
+from tests.unit.broker.test_runtime_commits import Consumer, _start, _stop, _until
 
 
 class Handing(Consumer):
@@ -23,20 +17,9 @@ class Handing(Consumer):
 
 
 async def _handled(monkeypatch: pytest.MonkeyPatch, group: str, settle_s: float) -> list[list[tuple[int, int]]]:
-    consumer = Handing()
-
-    def build(*_args: Any, on_commit: Any, **_overrides: Any) -> Consumer:
-        consumer.on_commit = on_commit
-        return consumer
-
-    monkeypatch.setattr(runtime, "build_consumer", build)
-    processor = Counting(group)
-    worker = StreamWorker(processor, Producer(), CoreSettings(environment="test"),  # type: ignore[arg-type]
-                          batch_size=100, batch_wait_s=0.001, settle_s=settle_s)
-    task = asyncio.create_task(worker.run())
+    worker, processor, task = _start(monkeypatch, group, Handing(), settle_s)
     await _until(lambda: sum(len(b) for b in processor.handled) == 2)
-    worker.stop()
-    await task
+    await _stop(worker, task)
     return processor.handled
 
 
