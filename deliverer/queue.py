@@ -9,15 +9,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import webhook_deliveries, webhook_endpoints, webhook_events, webhook_subjects
+from db.bulk import columns, rows_insert
+from db.tables import webhook_endpoints, webhook_subjects
 from webhooks.catalogue import TenantEvent, subscribed
 
 LIVE = "live"
-CHUNK = 1000  # rows per INSERT (asyncpg takes at most 32,767 parameters in one statement)
+
+# Built once: a batch's rows are bound as one array per column (db.bulk), so no statement is compiled per batch.
+_SUBJECT_COLUMNS = (("tenant_id", "uuid"), ("subject", "text"), ("first_source", "text"))
+INSERT_SUBJECTS = rows_insert("webhook_subjects", _SUBJECT_COLUMNS, "ON CONFLICT DO NOTHING")
+_S = webhook_subjects.c
+READ_SUBJECTS = text(
+    "SELECT s.tenant_id, s.subject, s.first_source, s.opted_out, s.opted_out_source FROM webhook_subjects AS s "
+    "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:subjects AS text[])) AS k(tenant_id, subject) "
+    "ON s.tenant_id = k.tenant_id AND s.subject = k.subject",
+).columns(_S.tenant_id, _S.subject, _S.first_source, _S.opted_out, _S.opted_out_source)
+_EVENT_COLUMNS = (("event_id", "text"), ("tenant_id", "uuid"), ("type", "text"), ("ordering_key", "text"),
+                  ("recorded_at", "timestamptz"), ("body", "text"))
+INSERT_EVENTS = rows_insert("webhook_events", _EVENT_COLUMNS, "ON CONFLICT DO NOTHING")
+_DELIVERY_COLUMNS = (("id", "uuid"), ("tenant_id", "uuid"), ("endpoint_id", "uuid"), ("event_id", "text"),
+                     ("event_type", "text"), ("ordering_key", "text"), ("origin", "text"))
+# In the batch's order: a delivery's seq is its place in its conversation.
+INSERT_DELIVERIES = rows_insert("webhook_deliveries", _DELIVERY_COLUMNS, "ON CONFLICT DO NOTHING RETURNING id")
 
 
 @dataclass(frozen=True)
@@ -41,11 +58,10 @@ async def live_endpoints(conn: AsyncConnection, tenant_ids: set[str]) -> dict[st
 
 async def pass_guards(conn: AsyncConnection, items: Sequence[Recorded]) -> list[Recorded]:
     """The events whose guard lets them through, in order; the subjects' state is updated as they pass."""
-    firsts = [i.event for i in items if i.event.guard and i.event.guard[0] == "first"]
+    firsts = [(e.tenant_id, e.guard[1], e.guard[2]) for e in (i.event for i in items)
+              if e.guard and e.guard[0] == "first"]
     if firsts:
-        values = [{"tenant_id": e.tenant_id, "subject": e.guard[1], "first_source": e.guard[2]}
-                  for e in firsts if e.guard]
-        await conn.execute(insert(webhook_subjects).values(values).on_conflict_do_nothing())
+        await conn.execute(INSERT_SUBJECTS, columns([name for name, _ in _SUBJECT_COLUMNS], firsts))
     known = await _subjects(conn, [i.event for i in items if i.event.guard])
     passed = []
     for item in items:
@@ -90,9 +106,7 @@ async def _subjects(conn: AsyncConnection, events: list[TenantEvent]) -> dict[tu
     pairs = sorted({(e.tenant_id, e.guard[1]) for e in events if e.guard})
     if not pairs:
         return {}
-    t = webhook_subjects.c
-    rows = await conn.execute(select(webhook_subjects).where(
-        t.subject.in_([p[1] for p in pairs]), t.tenant_id.in_(sorted({p[0] for p in pairs}))))
+    rows = await conn.execute(READ_SUBJECTS, {"tenants": [p[0] for p in pairs], "subjects": [p[1] for p in pairs]})
     return {(r.tenant_id, r.subject): dict(r._mapping) for r in rows}
 
 
@@ -111,31 +125,23 @@ async def enqueue(conn: AsyncConnection, items: Sequence[Recorded], targets: dic
                   *, origin: str = LIVE) -> int:
     """Store the events some endpoint subscribed to and one pending delivery per (endpoint, event), in ``items``'
     order; a delivery already recorded (a re-run batch) is kept as it is. The number of deliveries added."""
-    events: dict[str, dict[str, Any]] = {}
-    deliveries: list[dict[str, Any]] = []
+    events: dict[str, tuple[Any, ...]] = {}
+    deliveries: list[tuple[str, ...]] = []
     for item in items:
         event = item.event
         for endpoint_id, filters in targets.get(event.tenant_id, []):
             if not subscribed(filters, event.type):
                 continue
-            events.setdefault(event.id, {
-                "event_id": event.id, "tenant_id": event.tenant_id, "type": event.type,
-                "ordering_key": event.ordering_key, "recorded_at": item.recorded_at,
-                "body": item.event.body(item.recorded_at).decode()})
-            deliveries.append({"id": str(uuid.uuid4()), "tenant_id": event.tenant_id, "endpoint_id": endpoint_id,
-                               "event_id": event.id, "event_type": event.type, "ordering_key": event.ordering_key,
-                               "origin": origin})
+            if event.id not in events:
+                events[event.id] = (event.id, event.tenant_id, event.type, event.ordering_key, item.recorded_at,
+                                    event.body(item.recorded_at).decode())
+            deliveries.append((str(uuid.uuid4()), event.tenant_id, endpoint_id, event.id, event.type,
+                               event.ordering_key, origin))
     if not deliveries:
         return 0
-    bodies = list(events.values())
-    for start in range(0, len(bodies), CHUNK):
-        await conn.execute(insert(webhook_events).values(bodies[start:start + CHUNK]).on_conflict_do_nothing())
-    added = 0
-    for start in range(0, len(deliveries), CHUNK):  # in order: a delivery's seq is its place in its conversation
-        result = await conn.execute(insert(webhook_deliveries).values(deliveries[start:start + CHUNK])
-                                    .on_conflict_do_nothing().returning(webhook_deliveries.c.id))
-        added += len(result.all())
-    return added
+    await conn.execute(INSERT_EVENTS, columns([name for name, _ in _EVENT_COLUMNS], list(events.values())))
+    result = await conn.execute(INSERT_DELIVERIES, columns([name for name, _ in _DELIVERY_COLUMNS], deliveries))
+    return len(result.all())
 
 
 async def endpoint_target(conn: AsyncConnection, tenant_id: str,

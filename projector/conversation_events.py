@@ -19,13 +19,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contacts import optout, store
+from db.bulk import columns, json_text, reduce, rows_insert
 from db.tables import contacts, conversation_events
-from projector.bulk import columns, json_text, reduce, rows_insert
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 
 ConversationEvent = ConversationChanged | ContactChanged | RuleExecuted | AiOutcome
 
-# Built once: a batch's events are bound as arrays (projector.bulk).
+# Built once: a batch's events are bound as arrays (db.bulk).
 _RECORD_COLUMNS = (("event_id", "text"), ("tenant_id", "uuid"), ("conversation_key", "text"), ("kind", "text"),
                    ("payload", "jsonb"), ("at", "timestamptz"))
 _RECORD = rows_insert("conversation_events", _RECORD_COLUMNS,

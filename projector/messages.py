@@ -13,7 +13,7 @@ message that wamid is: they then wait in a row of their own, which the message a
 input owns (the message's wamid, status and error, its statuses' ``applied``) is derived again from
 the facts after they are written (``projector.settle``).
 
-A batch is written a kind of fact at a time, one statement each (``projector.bulk``): a kind's inputs about
+A batch is written a kind of fact at a time, one statement each (``db.bulk``): a kind's inputs about
 one row are first reduced to what a sequence of their upserts would leave (the last queued record, the
 earliest result and status, the latest profile name), then every message the batch touched is settled.
 """
@@ -29,12 +29,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contacts.adoption import adopt_wa_id
-from projector.bulk import columns, json_text, reduce, rows_insert
+from db.bulk import columns, json_text, reduce, rows_insert
 from projector.settle import KNOWN_STATUSES, WAMID_ROWS, settle, wamid_rows
 from schemas.events import InboundMessage, StatusUpdate
 from schemas.outbound import MessageQueued, OutboundResult
 
-# Every statement is built once, here: a batch's rows are bound as arrays (see projector.bulk).
+# Every statement is built once, here: a batch's rows are bound as arrays (see db.bulk).
 _SET = ", ".join
 
 _INBOUND_COLUMNS = (("tenant_id", "uuid"), ("wamid", "text"), ("conversation_key", "text"), ("direction", "text"),

@@ -27,8 +27,8 @@ from sqlalchemy import Text, bindparam, column, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import BindParameter
 
+from db.bulk import columns, json_text, rows_insert
 from db.tables import message_statuses, messages
-from projector.bulk import columns, json_text, rows_insert
 from projector.merge import Fact, merge, message_wamid, verdict_fact
 from schemas.status_rank import FAILED, RANK
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # A status that can become a message's status gets a row even before the message is known.
 KNOWN_STATUSES = frozenset({*RANK, FAILED})
 
-# Built once: single rows bind their values, a batch's rows are bound as arrays (projector.bulk).
+# Built once: single rows bind their values, a batch's rows are bound as arrays (db.bulk).
 _TENANT: BindParameter[str] = bindparam("tenant")
 _WAMID: BindParameter[str] = bindparam("wamid_of")
 _m = messages.c

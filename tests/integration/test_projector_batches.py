@@ -1,6 +1,6 @@
 """A batch writes what its events write one transaction each, repeats and all.
 
-The projector writes a batch a kind of fact at a time (one statement per kind: ``projector.bulk``), so the
+The projector writes a batch a kind of fact at a time (one statement per kind: ``db.bulk``), so the
 inputs of one kind about one row — a redelivered status with another time, a result and its replay, a
 customer's messages under changing profile names, two changes of one conversation, one event twice — are
 first reduced to what their upserts in sequence would leave. Each case below projects the same inputs in a

@@ -1,8 +1,8 @@
-"""projector.bulk: rows bound as column arrays, reduced to one per key."""
+"""db.bulk: rows bound as column arrays, reduced to one per key."""
 
 from __future__ import annotations
 
-from projector.bulk import columns, json_text, reduce, rows_insert
+from db.bulk import columns, json_text, reduce, rows_insert
 
 
 def test_an_insert_binds_one_array_per_column_and_keeps_the_rows_order() -> None:
