@@ -79,6 +79,9 @@ class Dispatcher:
         self.bulk_topic = self.topics[OUTBOUND_BULK.name]
         self.consumer = build_consumer(settings, DISPATCHER_GROUP)
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=2)
+        # Bulk outcomes wait longer to be published together: fewer produce requests for the broker and this
+        # process. A conversation's next request waits for its outcome, and both of its producers keep that order.
+        self.bulk_producer = AsyncProducer(settings.kafka_bootstrap_servers, linger_ms=settings.bulk_linger_ms)
         self.redis = connect_redis(settings.redis_url.get_secret_value(), max_connections=settings.concurrency + 16)
         self.engine = create_async_engine(settings.database_url.get_secret_value(), pool_size=4)
         self.graph = GraphClient(settings.graph_base_url, settings.graph_version,
@@ -110,6 +113,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         await self.producer.start()
+        await self.bulk_producer.start()
         self.consumer.subscribe([self.topics[OUTBOUND_INTERACTIVE.name], self.bulk_topic,
                                  self.topics[OUTBOUND_RETRY.name], self.topics[ACCOUNT_EVENTS.name]],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -130,6 +134,7 @@ class Dispatcher:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.consumer.close)
             await self.producer.stop()
+            await self.bulk_producer.stop()
             await self.graph.aclose()
             await self.store.aclose()
             await self.redis.aclose()
@@ -239,19 +244,20 @@ class Dispatcher:
             self.scheduler.again(work, verdict.later_s)
             return
         key = work.request.conversation_key.encode()
+        producer = self.producer if work.interactive else self.bulk_producer
         try:
             if verdict.held is not None:  # the campaign records why its recipient waits
-                await self.producer.send(self.topics[CAMPAIGNS_COMMANDS.name], verdict.held.encode(),
+                await producer.send(self.topics[CAMPAIGNS_COMMANDS.name], verdict.held.encode(),
                                          verdict.held.campaign_id.encode())
             elif verdict.retry is not None:
                 self.scheduler.block(work)  # before publishing: the retry may be consumed at once
-                await self.producer.send(self.topics[OUTBOUND_RETRY.name], verdict.retry.encode(), key)
+                await producer.send(self.topics[OUTBOUND_RETRY.name], verdict.retry.encode(), key)
                 metrics.retried(work.request.lane)
             elif verdict.result is not None:
-                await self.producer.send(self.topics[OUTBOUND_RESULTS.name], verdict.result.encode(), key)
+                await producer.send(self.topics[OUTBOUND_RESULTS.name], verdict.result.encode(), key)
                 if verdict.result.local:
                     status = local_failure_status(verdict.result)
-                    await self.producer.send(self.topics[STATUSES.name], status.encode(), key)
+                    await producer.send(self.topics[STATUSES.name], status.encode(), key)
                 metrics.sent(work.request.lane, verdict.result.outcome, verdict.result.error_code)
         except DeliveryError as exc:
             self.scheduler.unblock(work)
