@@ -23,10 +23,12 @@ LIVE = "live"
 _SUBJECT_COLUMNS = (("tenant_id", "uuid"), ("subject", "text"), ("first_source", "text"))
 INSERT_SUBJECTS = rows_insert("webhook_subjects", _SUBJECT_COLUMNS, "ON CONFLICT DO NOTHING")
 _S = webhook_subjects.c
+# LATERAL (kept by OFFSET 0 from being flattened into a join): one primary-key lookup per pair; a join's plan
+# for a batch of hundreds hashes the whole table.
 READ_SUBJECTS = text(
-    "SELECT s.tenant_id, s.subject, s.first_source, s.opted_out, s.opted_out_source FROM webhook_subjects AS s "
-    "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:subjects AS text[])) AS k(tenant_id, subject) "
-    "ON s.tenant_id = k.tenant_id AND s.subject = k.subject",
+    "SELECT s.tenant_id, s.subject, s.first_source, s.opted_out, s.opted_out_source "
+    "FROM unnest(CAST(:tenants AS uuid[]), CAST(:subjects AS text[])) AS k(tenant_id, subject) CROSS JOIN LATERAL ("
+    "SELECT * FROM webhook_subjects AS w WHERE w.tenant_id = k.tenant_id AND w.subject = k.subject OFFSET 0) AS s",
 ).columns(_S.tenant_id, _S.subject, _S.first_source, _S.opted_out, _S.opted_out_source)
 _EVENT_COLUMNS = (("event_id", "text"), ("tenant_id", "uuid"), ("type", "text"), ("ordering_key", "text"),
                   ("recorded_at", "timestamptz"), ("body", "text"))

@@ -9,10 +9,11 @@ alone (``projector.merge.merge``).
 A batch settles the messages of its queued records and results first, each once, then those its statuses
 name (one already settled and holding the status's wamid is not settled again: nothing it depends on
 changed since), and derives every row at the end: the wamids' histories read in one query, the rows and
-flags written in one statement each. A row is written only when what it derives differs from what it holds,
-and a wamid the batch's last adoptions moved is written in that same update (each version of a row writes
-every index of ``messages``). Rows of one conversation are only written under its lock
-(``projector.writer``), so these read-then-write steps do not race.
+flags written in one statement each. The early wamids of the messages without a verdict are read in one
+query too, and again for a message only when the batch moved one of them. A row is written only when what
+it derives differs from what it holds, and a wamid the batch's last adoptions moved is written in that same
+update (each version of a row writes every index of ``messages``). Rows of one conversation are only
+written under its lock (``projector.writer``), so these read-then-write steps do not race.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ _OURS_BY_WAMIDS = text(_OURS_OF + "wamid = r.key").columns(_TENANT_COLUMN, _m.me
 _REPORTED = select(_m.wamid).where(
     _m.tenant_id == _TENANT, _m.idempotency_key == bindparam("key"), _m.message_id.is_(None),
     _m.direction == "outbound", _m.wamid.is_not(None))
+# The same for a batch's (tenant, key) pairs at once (``_Batch.reported``).
+# LATERAL (kept by OFFSET 0 from being flattened into a join): one lookup of ``ix_messages_early_by_key`` per
+# pair, however many early rows the tenants have.
+_REPORTED_OF = text(
+    "SELECT r.tenant AS tenant, r.key AS idempotency_key, e.wamid "
+    "FROM unnest(CAST(:tenants AS text[]), CAST(:keys AS text[])) AS r(tenant, key) CROSS JOIN LATERAL ("
+    "SELECT m.wamid FROM messages m WHERE m.tenant_id = CAST(r.tenant AS uuid) AND m.idempotency_key = r.key "
+    "AND m.message_id IS NULL AND m.direction = 'outbound' AND m.wamid IS NOT NULL OFFSET 0) AS e",
+).columns(_TENANT_COLUMN, _m.idempotency_key, _m.wamid)
 _WAMID_HOLDER = select(_m.id, _m.message_id, _m.idempotency_key).where(_m.tenant_id == _TENANT, _m.wamid == _WAMID)
 _EARLY_ROW = select(_m.id).where(_m.tenant_id == _TENANT, _m.wamid == _WAMID, _m.message_id.is_(None))
 _DELETE_ROW = delete(messages).where(_m.id == bindparam("row_id"))
@@ -132,6 +142,24 @@ class _Batch:
     touched: set[tuple[str, str]] = field(default_factory=set)  # wamids moved since ``holders`` was read
     deletes: list[int] = field(default_factory=list)
     moves: list[tuple[int, str]] = field(default_factory=list)
+    # The early wamids of (tenant, idempotency key) pairs, read once for a batch's messages that have no verdict
+    # yet; a pair is read again once the batch moved one of its wamids or gave it a row (``dirty``).
+    reported: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    dirty: set[tuple[str, str]] = field(default_factory=set)
+
+    async def read_reported(self, conn: AsyncConnection, pairs: Sequence[tuple[str, str]]) -> None:
+        self.reported = {pair: set() for pair in pairs}
+        for row in await conn.execute(_REPORTED_OF, _pairs(pairs)):
+            self.reported[(row.tenant, row.idempotency_key)].add(row.wamid)
+
+    async def reported_wamids(self, conn: AsyncConnection, tenant: str, key: str) -> set[str]:
+        """The wamids statuses reported with ``key`` whose rows wait for their message (``_REPORTED``)."""
+        known = self.reported.get((tenant, key))
+        if known is not None and (tenant, key) not in self.dirty \
+                and not any((tenant, wamid) in self.touched for wamid in known):
+            return known
+        await self.flush(conn)
+        return set((await conn.execute(_REPORTED, {"tenant": tenant, "key": key})).scalars())
 
     async def adopt(self, conn: AsyncConnection, tenant: str, row_id: int, old: str | None,
                     wamid: str | None) -> bool:
@@ -179,10 +207,14 @@ async def settle(conn: AsyncConnection, message_ids: Iterable[tuple[str, str]],
         if named:  # who holds the wamids the results name, read once for them all
             batch.holders = {(r.tenant, r.wamid): r for r in await conn.execute(_HOLDERS, _pairs(named))}
             batch.read = set(named)
+        unsent = list(dict.fromkeys((r.tenant, r.idempotency_key) for r in found.values()
+                                    if r.idempotency_key is not None and not (r.result and r.result.get("wamid"))))
+        if unsent:  # the early wamids of the messages without a verdict's wamid, read once for them all
+            await batch.read_reported(conn, unsent)
         for tenant, message_id in ids:
             await _settle(conn, batch, tenant, found.get((tenant, message_id)), None)
         await batch.flush(conn, moves=bool(triples))  # the statuses' settling reads rows by wamid
-        batch.holders, batch.read = {}, set()  # what follows reads the database
+        batch.holders, batch.read, batch.reported = {}, set(), {}  # what follows reads the database
     if triples:
         # Read once for them all: a message's row changes only when it is settled (it is read again after that).
         holders = {(r.tenant, r.wamid): r for r in await conn.execute(
@@ -213,9 +245,7 @@ async def _settle(conn: AsyncConnection, batch: _Batch, tenant: str, main: Any, 
         verdict_wamid = main.result.get("wamid") if main.result else None
         reported = {main.wamid} if main.wamid else set()
         if verdict_wamid is None and main.idempotency_key is not None:
-            await batch.flush(conn)
-            reported |= set((await conn.execute(_REPORTED, {"tenant": tenant,
-                                                            "key": main.idempotency_key})).scalars())
+            reported |= await batch.reported_wamids(conn, tenant, main.idempotency_key)
         current = message_wamid(verdict_wamid, reported)
         if current != main.wamid and not await batch.adopt(conn, tenant, main.id, main.wamid, current):
             current = main.wamid
@@ -224,6 +254,8 @@ async def _settle(conn: AsyncConnection, batch: _Batch, tenant: str, main: Any, 
             await batch.flush(conn)
             await conn.execute(WAMID_ROWS, wamid_rows([(tenant, main.wamid, main.idempotency_key,
                                                         main.conversation_key)]))
+            if main.idempotency_key is not None:
+                batch.dirty.add((tenant, main.idempotency_key))
             others.add(main.wamid)
         others.discard(current)
         batch.derivations.append(_Derivation(tenant, main.id, current, main.result, main.sent_at, _derived(main)))

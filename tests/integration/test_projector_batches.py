@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sql_events
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -89,6 +90,15 @@ def replies_with_repeats(run: Run) -> list[Event]:
         _status(run, "w1", "read", 4, "r1"), _status(run, "w1", "read", 4, "r1-copy"),
         _status(run, "w2", "delivered", 12.5, "d2-earlier"),
     ]
+
+
+def queued_replies_some_reported_early(run: Run) -> list[Event]:
+    """Twelve queued replies: statuses reported with the keys of three before any result (their rows wait for
+    their message), results for two of those three and two others."""
+    replies = [_reply(run, n, n) for n in range(1, 13)]
+    early = [_status(run, f"w{n}", "sent", n + 0.2, f"s{n}", key=replies[n - 1][0].idempotency_key)
+             for n in (3, 7, 11)]
+    return [*early, *(queued for queued, _ in replies), *(replies[n - 1][1] for n in (3, 5, 7, 9))]
 
 
 def _inbound(run: Run, n: int, seconds: float, profile: str | None, **names: str) -> InboundMessage:
@@ -168,7 +178,8 @@ async def _write(db: AsyncEngine, events: Sequence[Event]) -> None:
 
 
 @pytest.mark.parametrize("case", [replies_with_repeats, customer_messages, conversation_changes,
-                                  a_key_under_two_tenants], ids=lambda case: case.__name__)
+                                  a_key_under_two_tenants, queued_replies_some_reported_early],
+                         ids=lambda case: case.__name__)
 async def test_a_batch_writes_what_its_events_write_one_by_one(db: AsyncEngine, case: Case) -> None:
     one_by_one = await _new_run(db)
     for event in case(one_by_one):
@@ -236,3 +247,28 @@ async def test_a_reply_is_inserted_queued_and_settled_in_one_update(db: AsyncEng
         assert await written() == (1, 2)
     [row] = [json.loads(found) for found in (await _rows(db, run))["messages"]]
     assert (row["status"], row["wamid"], row["status_at"]) == ("accepted", "TENANT:w1", "2025-06-01T12:00:00.5+00:00")
+
+
+async def test_a_batch_reads_the_early_wamids_of_its_queued_replies_in_one_statement(db: AsyncEngine) -> None:
+    """Settling a queued reply looks for the wamids Meta reported with its key before its result: one statement
+    for the whole batch, not one per reply; the replies reported early still take their wamids."""
+    run = await _new_run(db)
+    events = queued_replies_some_reported_early(run)
+    early_lookups: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "idempotency_key" in statement and "message_id IS NULL" in statement and statement.startswith("SELECT"):
+            early_lookups.append(statement)
+
+    sql_events.listen(db.sync_engine, "before_cursor_execute", record)
+    try:
+        await _write(db, events)
+    finally:
+        sql_events.remove(db.sync_engine, "before_cursor_execute", record)
+    assert len(early_lookups) == 1, early_lookups
+    rows = [json.loads(found) for found in (await _rows(db, run))["messages"]]
+    wamids = {row["message_id"]: row["wamid"] for row in rows if row["message_id"]}
+    assert len(wamids) == 12
+    assert {n for n in range(1, 13) if wamids[f"TENANT:m{n}"]} == {3, 5, 7, 9, 11}
+    assert wamids["TENANT:m11"] == "TENANT:w11"  # reported early, no result yet: adopted all the same
+    assert not [row for row in rows if not row["message_id"]]  # no early row left waiting

@@ -32,6 +32,8 @@ LOOKUPS: list[tuple[str, Any, list[str], set[str], int]] = [
      {"tenant_id", "idempotency_key"}, 0),
     ("early wamids of a key, 5000 rows", settle._REPORTED, [TENANT, "'k17'", "'outbound'"],
      {"tenant_id", "idempotency_key"}, 5000),
+    ("early wamids of a batch's keys, 5000 rows", settle._REPORTED_OF, [f"ARRAY[{TENANT}]", "ARRAY['k17', 'k18']"],
+     {"tenant_id", "idempotency_key"}, 5000),
     ("holder of a wamid, 5000 rows", settle._WAMID_HOLDER, [TENANT, "'w17'"], {"tenant_id", "wamid"}, 5000),
     ("our message by wamid, 5000 rows", settle._OURS_BY_WAMID, [TENANT, "'w17'"], {"tenant_id", "wamid"}, 5000),
 ]
