@@ -248,7 +248,7 @@ class Dispatcher:
         try:
             if verdict.held is not None:  # the campaign records why its recipient waits
                 await producer.send(self.topics[CAMPAIGNS_COMMANDS.name], verdict.held.encode(),
-                                         verdict.held.campaign_id.encode())
+                                    verdict.held.campaign_id.encode())
             elif verdict.retry is not None:
                 self.scheduler.block(work)  # before publishing: the retry may be consumed at once
                 await producer.send(self.topics[OUTBOUND_RETRY.name], verdict.retry.encode(), key)

@@ -58,9 +58,8 @@ _OURS_BY_WAMIDS = text(_OURS_OF + "wamid = r.key").columns(_TENANT_COLUMN, _m.me
 _REPORTED = select(_m.wamid).where(
     _m.tenant_id == _TENANT, _m.idempotency_key == bindparam("key"), _m.message_id.is_(None),
     _m.direction == "outbound", _m.wamid.is_not(None))
-# The same for a batch's (tenant, key) pairs at once (``_Batch.reported``).
-# LATERAL (kept by OFFSET 0 from being flattened into a join): one lookup of ``ix_messages_early_by_key`` per
-# pair, however many early rows the tenants have.
+# The same for a batch's (tenant, key) pairs at once (``_Batch.reported``). LATERAL, kept by OFFSET 0 from being
+# flattened into a join: one lookup of ``ix_messages_early_by_key`` per pair, however many early rows there are.
 _REPORTED_OF = text(
     "SELECT r.tenant AS tenant, r.key AS idempotency_key, e.wamid "
     "FROM unnest(CAST(:tenants AS text[]), CAST(:keys AS text[])) AS r(tenant, key) CROSS JOIN LATERAL ("
