@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
@@ -119,18 +118,25 @@ def test_the_classifier_separates_its_training_classes() -> None:
     assert (gate(0.2), gate(0.4), gate(0.9)) == (0.0, pytest.approx(0.5), 1.0)
 
 
-async def test_a_question_takes_less_than_20_ms_of_cpu(semantic: SemanticScorer) -> None:
-    """The budget is p99 ≤ 20 ms per question; measured as this process's CPU time, which other processes
-    sharing the machine do not inflate (wall-clock figures are in ``aerostic bench ai``)."""
+def test_a_question_costs_one_forward_pass_of_itself_and_no_index_build(encoder: Encoder) -> None:
+    """What keeps a question within its CPU budget: once a tenant's index exists, a question is one forward
+    pass of one text (a repeated question none). The budget itself (p99 ≤ 20 ms) is a figure of
+    ``aerostic bench ai`` (``p99_cpu_ms``), not of a timed test on a shared machine."""
+    passes: list[list[str]] = []
+
+    class Counting:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            passes.append(list(texts))
+            return encoder.encode(texts)
+
+    scorer = SemanticScorer(Counting(), lexical=OfflineScorer())  # type: ignore[arg-type]
     kb = KnowledgeBase(BANK, tenant_id="speed")
-    semantic.score("warm up", kb)
-    timings = []
-    for i in range(60):
-        started = time.process_time()
-        semantic.score(f"question {i}: how do I get my card back from the cash machine", kb)
-        timings.append((time.process_time() - started) * 1000.0)
-    timings.sort()
-    assert timings[int(len(timings) * 0.99) - 1] <= 20.0, timings[-5:]
+    scorer.score("warm up", kb)
+    builds, passes[:] = scorer.index_builds, []
+    questions = [f"question {i}: how do I get my card back from the cash machine" for i in range(20)]
+    for question in questions + questions[:5]:
+        assert scorer.score(question, kb).reply == BANK[0].answer
+    assert scorer.index_builds == builds and passes == [[q] for q in questions]
 
 
 def test_indexes_are_dropped_least_recently_used_past_their_memory_budget(

@@ -56,15 +56,16 @@ def message(text: str) -> Context:
 def test_a_catastrophic_pattern_takes_no_measurable_time() -> None:
     rules = [regex_rule(CATASTROPHIC)]
     # Python's backtracking engine needs seconds for 30 word characters and a '!' (it doubles per
-    # character); RE2 is linear in the text. The bounds are loose for a loaded machine.
+    # character, so minutes here); RE2 is linear in the text. The bounds are loose enough that only a
+    # backtracking engine misses them, however loaded the machine.
     started = time.perf_counter()
     assert evaluate(rules, message("a" * 30 + "!")) == []
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 1.0
     started = time.perf_counter()
     assert evaluate(rules, message("word " * (MAX_TEXT // 5) + "!")) == []
     # Only the first MAX_TEXT characters are searched: without the '!' they match.
     assert [e.rule_id for e in evaluate(rules, message("x" * 1_000_000 + "!"))] == ["re"]
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 3.0
     assert [e.rule_id for e in evaluate(rules, message("Hello there"))] == ["re"]
 
 
