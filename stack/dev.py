@@ -90,7 +90,7 @@ def run_dev(stop: threading.Event, *, ingress_port: int, sim_port: int | None = 
     on_main_thread = threading.current_thread() is threading.main_thread()
     if on_main_thread:  # the terminal closed: stop and clean up as for Ctrl-C
         previous_hup = signal.signal(signal.SIGHUP, lambda *_: stop.set())
-    stack = LocalStack()
+    stack = LocalStack(keep_data=keep)
     if scale:
         stack.scale.update(scale)
     vault_keys = generate_key_spec("dev")

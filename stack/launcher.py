@@ -2,7 +2,8 @@
 
 Used by ``aerostic dev`` and by the test session. A service whose URL is set in the
 environment (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``REDIS_URL``) is used instead of
-starting the embedded one. ``stop()`` stops everything this stack started, in reverse order; it also
+starting the embedded one. ``stop()`` stops everything this stack started, in reverse order, and removes
+its data (PostgreSQL's, Redis's, the media) unless ``keep_data``: the logs stay for a post-mortem. It also
 runs at interpreter exit if nobody called it. Whatever way this process ends (an uncaught signal,
 SIGKILL), every child dies with it: see ``stack.processes``.
 """
@@ -29,6 +30,7 @@ from stack.topics import create_topics
 log = logging.getLogger(__name__)
 
 # The commands that serve Prometheus metrics (broker.metrics_http): each child gets a port of its own.
+DATA_DIRS = ("postgres", "redis", "media")  # under the stack's root; ``logs`` is kept
 METRICS_COMMANDS = frozenset({"ingress", "streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"})
 
 
@@ -53,6 +55,7 @@ class LocalStack:
     metrics_ports: dict[str, int] = field(default_factory=dict)  # child name → its /metrics port on 127.0.0.1
     scale: dict[str, int] = field(default_factory=dict)  # role → processes of it (``--scale``; default 1)
     pg_statements: bool = False  # load pg_stat_statements in the embedded PostgreSQL (``bench.pg_stats``)
+    keep_data: bool = False  # ``stop()`` leaves the data directories (``aerostic dev --keep-data``)
     _stop_at_exit: bool = field(default=False, init=False, repr=False)
 
     def _started(self) -> None:
@@ -207,6 +210,9 @@ class LocalStack:
                 stoppable.stop()
             except Exception:
                 log.exception("stopping %s failed", name)
+        if not self.keep_data:  # hundreds of megabytes a stack: a test session or a bench must not pile them up
+            for data in DATA_DIRS:
+                shutil.rmtree(self.root / data, ignore_errors=True)
 
 
 def _healthy(url: str, path: str = "/healthz") -> bool:

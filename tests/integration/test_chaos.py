@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import statistics
 import tempfile
 import time
@@ -94,9 +93,7 @@ def chaos_stack() -> Iterator[LocalStack]:
     try:
         yield local
     finally:
-        local.stop()
-        for data in ("postgres", "redis"):  # the logs and the figures stay
-            shutil.rmtree(local.root / data, ignore_errors=True)
+        local.stop()  # removes the data: the logs and the figures stay
 
 
 async def until(probe: Callable[[], Awaitable[Any]], *, timeout: float, what: str,  # noqa: ASYNC109

@@ -20,7 +20,8 @@ class FailingStack:
 
     instances: list[FailingStack] = []
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_data: bool = False) -> None:
+        self.keep_data = keep_data
         self.root = Path(tempfile.mkdtemp(prefix="aerostic-dev-test-"))
         (self.root / "logs").mkdir()
         (self.root / "logs" / "kafka.log").write_text("…")
@@ -55,12 +56,14 @@ def test_the_data_directory_is_removed_when_dev_stops(failing_stack: type[Failin
 
 
 def test_keep_data_keeps_it(failing_stack: type[FailingStack], monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _run(keep_data=True).root
-    assert (root / "logs" / "kafka.log").exists()
+    kept = _run(keep_data=True)
+    root = kept.root
+    assert (root / "logs" / "kafka.log").exists() and kept.keep_data  # the stack's own stop keeps it too
     FailingStack.instances.clear()
     monkeypatch.setenv(KEEP_DATA_ENV, "1")
-    root2 = _run().root
-    assert root2.exists()
+    kept = _run()
+    root2 = kept.root
+    assert root2.exists() and kept.keep_data
     for path in (root, root2):
         shutil.rmtree(path)
 
