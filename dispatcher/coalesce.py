@@ -4,14 +4,14 @@ The dispatcher's workers each run a few Lua scripts per send (idempotency record
 by one, every call is its own round trip and its own trip through the connection pool; with hundreds of
 sends in flight, most of a turn's calls can share a single write and a single read instead. Each call
 still runs as its own atomic script on the server (calls made one after another by one coroutine stay in
-that order: each awaits its reply), so nothing of a script's guarantees changes; a failure of the pipeline
-as a whole fails each of its calls.
+that order: each awaits its reply), so nothing of a script's guarantees changes; a lost connection fails
+each call waiting on it. The pipelines share one connection (``dispatcher.multiplex``).
 
 ``ScriptBatcher.register_script`` has the signature of ``redis.asyncio.Redis.register_script`` (the
 returned callable takes ``keys`` and ``args``), so the stores that take a client take a batcher as well.
 ``get`` reads a key in the same pipelines (a campaign's state, a service-window marker). Calls made inside
-``urgent()`` (an interactive reply's) go in pipelines of their own: in a turn shared with hundreds of bulk calls,
-a reply's call waited for all of them to run and be parsed (10-30 ms per call behind a 10,000-send backlog,
+``urgent()`` (an interactive reply's) go first, in pipelines of their own: in a turn shared with hundreds of bulk
+calls, a reply's call waited for all of them to run and be parsed (10-30 ms per call behind a 10,000-send backlog,
 three calls per send: measured step by step in ``bench dispatch``).
 """
 
@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
+
+from dispatcher.multiplex import Multiplexed
 
 MAX_BATCH = 256  # calls per pipeline; a busier turn sends several
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("aerostic_redis_urgent", default=False)
@@ -51,13 +53,18 @@ _Pending = tuple[AsyncScript | None, tuple[Any, ...], int, asyncio.Future[Any]] 
 
 
 class ScriptBatcher:
-    """Registers scripts whose calls are sent to ``redis`` in pipelines, one per event-loop turn."""
+    """Registers scripts whose calls are sent to ``redis`` in pipelines, one per event-loop turn.
+
+    The pipelines go back to back on one connection of their own (``dispatcher.multiplex``), not through
+    ``redis``'s pool; ``redis`` itself loads the scripts.
+    """
 
     def __init__(self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.redis = redis
         self.max_batch = max_batch
+        self.wire = Multiplexed(redis, self._reply)
         self._pending: list[_Pending] = []
         self._urgent: list[_Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,6 +82,10 @@ class ScriptBatcher:
         """``GET key`` in this turn's pipeline: the value (bytes) or None."""
         return self._queue(None, (key,), 1)
 
+    async def aclose(self) -> None:
+        """Close the batcher's connection (calls still waiting fail)."""
+        await self.wire.aclose()
+
     def _queue(self, script: AsyncScript | None, flat: tuple[Any, ...], numkeys: int) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -86,39 +97,26 @@ class ScriptBatcher:
     def _flush(self) -> None:
         urgent, self._urgent = self._urgent, []
         pending, self._pending = self._pending, []
-        for calls in (urgent, pending):
+        for calls in (urgent, pending):  # Redis runs and answers them in this order
             for start in range(0, len(calls), self.max_batch):
-                task = asyncio.create_task(self._send(calls[start:start + self.max_batch]))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._send(calls[start:start + self.max_batch])
 
-    async def _send(self, batch: list[_Pending]) -> None:
+    def _send(self, batch: list[_Pending]) -> None:
         self.pipelines += 1
         self.calls += len(batch)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for script, flat, numkeys, _ in batch:
-                    if script is None:
-                        pipe.get(flat[0])
-                    else:
-                        pipe.evalsha(script.sha, numkeys, *flat)
-                replies = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection failed (or we were cancelled): every call fails alike
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
-            if not isinstance(exc, Exception):
-                raise
+        self.wire.write([("GET", flat[0]) if script is None else ("EVALSHA", script.sha, numkeys, *flat)
+                         for script, flat, numkeys, _ in batch], batch)
+
+    def _reply(self, call: _Pending, reply: Any) -> None:
+        script, flat, numkeys, future = call
+        if future.done():  # its caller was cancelled
             return
-        for (script, flat, numkeys, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(reply, NoScriptError) and script is not None:  # Redis (re)started without it: load, again
-                self._chain(future, self._again(script, flat, numkeys))
-            elif isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        if isinstance(reply, NoScriptError) and script is not None:  # Redis (re)started without it: load, again
+            self._chain(future, self._again(script, flat, numkeys))
+        elif isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
 
     async def _again(self, script: AsyncScript, flat: tuple[Any, ...], numkeys: int) -> Any:
         """Load ``script`` once for all the calls that found it missing (not once each), then call it again."""

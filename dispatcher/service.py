@@ -88,9 +88,9 @@ class Dispatcher:
                                  read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
         self.store = open_store(settings)
         accounts = Accounts(self.engine, vault, ttl_s=settings.account_cache_s)
-        scripts = ScriptBatcher(self.redis)
-        self.sender = Sender(settings, accounts=accounts, graph=self.graph, scripts=scripts,
-                             campaigns=CampaignGate(self.redis, self.engine, scripts),
+        self.scripts = ScriptBatcher(self.redis)
+        self.sender = Sender(settings, accounts=accounts, graph=self.graph, scripts=self.scripts,
+                             campaigns=CampaignGate(self.redis, self.engine, self.scripts),
                              media=MediaUploads(self.engine, self.store, self.redis, self.graph))
         self.media = MediaWorker(settings, self.graph, accounts, self.store, self.producer, self.engine)
         self.signups = SignupWorker(settings, Onboarding(
@@ -137,6 +137,7 @@ class Dispatcher:
             await self.bulk_producer.stop()
             await self.graph.aclose()
             await self.store.aclose()
+            await self.scripts.aclose()
             await self.redis.aclose()
             await self.engine.dispose()
 

@@ -31,9 +31,9 @@ async def test_urgent_calls_get_a_pipeline_of_their_own_sent_first(redis_client:
     sent: list[int] = []
     send = batcher._send
 
-    async def recorded(batch: list) -> None:  # type: ignore[type-arg]
+    def recorded(batch: list) -> None:  # type: ignore[type-arg]
         sent.append(len(batch))
-        await send(batch)
+        send(batch)
 
     batcher._send = recorded  # type: ignore[method-assign]
 
@@ -42,7 +42,7 @@ async def test_urgent_calls_get_a_pipeline_of_their_own_sent_first(redis_client:
         reply = incr(keys=[f"{uid}:reply"], args=[1])
     replies = await asyncio.gather(*bulk, reply)
     assert sorted(replies[:5]) == [1, 2, 3, 4, 5] and replies[5] == 1
-    assert sent == [1, 5]  # the reply's call alone, ahead of the turn's bulk calls
+    assert sent == [1, 5]  # the reply's call alone, written ahead of the turn's bulk calls
     assert await incr(keys=[uid], args=[1]) == 6  # outside urgent(): the shared pipelines again
     assert sent == [1, 5, 1]
 
@@ -93,6 +93,7 @@ async def test_the_idempotency_store_runs_on_a_batcher(redis_client: aioredis.Re
 async def test_reads_share_the_pipelines_with_the_scripts(redis_client: aioredis.Redis, uid: str) -> None:
     batcher = ScriptBatcher(redis_client)
     incr = batcher.register_script(_INCR)
+    await redis_client.script_load(_INCR)
     await redis_client.set(f"{uid}:state", "running")
     replies = await asyncio.gather(batcher.get(f"{uid}:state"), incr(keys=[uid], args=[5]), batcher.get(f"{uid}:none"))
     assert replies == [b"running", 5, None]
