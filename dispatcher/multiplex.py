@@ -9,7 +9,8 @@ pipelines back to back: each write queues its calls, and hiredis (the parser red
 as they arrive, each going to the oldest call still waiting. Error replies become redis-py's exceptions.
 
 A lost connection fails every call waiting on it with ``ConnectionError`` (their outcome is unknown, as a
-failed redis-py pipeline's is); the next write connects again. Host, port, TLS, database and credentials
+failed redis-py pipeline's is); so does a connection on which Redis answered nothing for ``REPLY_TIMEOUT_S``
+while calls waited. The next write connects again. Host, port, TLS, database and credentials
 are the client's own (its connection pool's settings).
 """
 
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
@@ -27,37 +29,59 @@ from redis._parsers.base import BaseParser
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+REPLY_TIMEOUT_S = 10.0  # no reply for this long while calls wait: the connection is dropped, the calls fail
 Command = tuple[Any, ...]
 Reply = Callable[[Any, Any], None]  # (the call's token, its reply or exception)
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, on_reply: Reply) -> None:
+    def __init__(self, on_reply: Reply, reply_timeout_s: float) -> None:
         self.on_reply = on_reply
+        self.reply_timeout_s = reply_timeout_s
         self.reader = hiredis.Reader(replyError=BaseParser.parse_error)
         self.waiting: collections.deque[Any] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        self.progress_at = 0.0  # loop time of the last reply, or of the write that found nothing waiting
+        self.watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
+            self.progress_at = asyncio.get_running_loop().time()
             self.on_reply(self.waiting.popleft(), reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         error = RedisConnectionError(f"the connection to Redis was lost: {exc or 'closed by the server'}")
         while self.waiting:
             self.on_reply(self.waiting.popleft(), error)
 
     def write(self, commands: Sequence[Command], tokens: Sequence[Any]) -> None:
         assert self.transport is not None
+        if not self.waiting:
+            loop = asyncio.get_running_loop()
+            self.progress_at = loop.time()
+            if self.watchdog is None:
+                self.watchdog = loop.call_later(self.reply_timeout_s, self._check)
         self.transport.write(b"".join(hiredis.pack_command(c) for c in commands))
         self.waiting.extend(tokens)
+
+    def _check(self) -> None:
+        """A Redis that stopped answering (no reply for ``reply_timeout_s``) fails its calls instead of hanging."""
+        self.watchdog = None
+        if not self.waiting or self.transport is None:
+            return
+        late = asyncio.get_running_loop().time() - self.progress_at
+        if late >= self.reply_timeout_s:
+            self.transport.abort()  # connection_lost fails every call waiting
+        else:
+            self.watchdog = asyncio.get_running_loop().call_later(self.reply_timeout_s - late, self._check)
 
     @property
     def usable(self) -> bool:
@@ -67,8 +91,9 @@ class _Protocol(asyncio.Protocol):
 class Multiplexed:
     """Writes batches of commands on one connection to the Redis of ``client``; ``on_reply`` gets each reply."""
 
-    def __init__(self, client: aioredis.Redis, on_reply: Reply) -> None:
+    def __init__(self, client: aioredis.Redis, on_reply: Reply, *, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
         self.on_reply = on_reply
+        self.reply_timeout_s = reply_timeout_s
         pool = client.connection_pool
         self._kind = pool.connection_class
         self._options = dict(pool.connection_kwargs)
@@ -97,21 +122,28 @@ class Multiplexed:
         try:
             protocol = await self._open()
         except BaseException as exc:
-            error = exc if isinstance(exc, RedisConnectionError) else RedisConnectionError(
-                f"cannot connect to Redis: {exc}")
-            backlog, self._backlog = self._backlog, []
-            for _, tokens in backlog:
-                for token in tokens:
-                    self.on_reply(token, error)
+            self._connecting = None
+            self._fail_backlog(exc if isinstance(exc, RedisConnectionError) else RedisConnectionError(
+                f"cannot connect to Redis: {exc}"))
             if not isinstance(exc, Exception):
                 raise
             return
-        finally:
-            self._connecting = None
+        self._connecting = None
         self._protocol = protocol
         backlog, self._backlog = self._backlog, []
         for commands, tokens in backlog:
-            protocol.write(commands, tokens)
+            if protocol.usable:
+                protocol.write(commands, tokens)
+            else:  # lost again already: the next write connects
+                self._backlog.append((commands, tokens))
+        if self._backlog:
+            self._fail_backlog(RedisConnectionError("the connection to Redis was lost while connecting"))
+
+    def _fail_backlog(self, error: Exception) -> None:
+        backlog, self._backlog = self._backlog, []
+        for _, tokens in backlog:
+            for token in tokens:
+                self.on_reply(token, error)
 
     async def _open(self) -> _Protocol:
         """A connected, authenticated protocol on the client's database."""
@@ -123,13 +155,14 @@ class Multiplexed:
 
         o = self._options
         timeout = o.get("socket_connect_timeout") or 5.0
+        factory = functools.partial(_Protocol, handshake_reply, self.reply_timeout_s)
         if issubclass(self._kind, UnixDomainSocketConnection):
-            connecting = loop.create_unix_connection(lambda: _Protocol(handshake_reply), o["path"])
+            connecting = loop.create_unix_connection(factory, o["path"])
         else:
             context: ssl.SSLContext | None = None
             if issubclass(self._kind, SSLConnection):
                 context = self._kind(**o).ssl_context.get()
-            connecting = loop.create_connection(lambda: _Protocol(handshake_reply), o.get("host", "localhost"),
+            connecting = loop.create_connection(factory, o.get("host", "localhost"),
                                                 int(o.get("port", 6379)), ssl=context)
         try:
             _, protocol = await asyncio.wait_for(connecting, timeout)

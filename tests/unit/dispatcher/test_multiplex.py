@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+import uvloop
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -93,3 +94,43 @@ async def test_a_lost_connection_fails_the_waiting_calls_and_the_next_call_conne
         await client.aclose()
         listening.close()
         await listening.wait_closed()
+
+
+async def test_a_redis_that_answers_nothing_fails_the_calls_after_the_reply_timeout(uid: str) -> None:
+    heard = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        heard.set()
+        await reader.read(1024)  # until the client hangs up
+        writer.close()
+
+    listening = await asyncio.start_server(silent, "127.0.0.1", 0)
+    client = aioredis.Redis(port=listening.sockets[0].getsockname()[1])
+    batcher = ScriptBatcher(client)
+    batcher.wire.reply_timeout_s = 0.3
+    try:
+        call = batcher.get(f"{uid}:a")
+        await asyncio.wait_for(heard.wait(), 10)
+        with pytest.raises(RedisConnectionError, match="lost"):
+            await asyncio.wait_for(call, 10)
+    finally:
+        await batcher.aclose()
+        await client.aclose()
+        listening.close()
+        await listening.wait_closed()
+
+
+def test_it_runs_on_uvloop_as_the_dispatcher_does(redis_url: str, uid: str) -> None:
+    async def calls() -> list[object]:
+        client = aioredis.from_url(redis_url)
+        batcher = ScriptBatcher(client)
+        try:
+            await client.set(f"{uid}:state", "running")
+            incr = batcher.register_script(_INCR)
+            return list(await asyncio.gather(batcher.get(f"{uid}:state"), incr(keys=[uid], args=[2])))
+        finally:
+            await batcher.aclose()
+            await client.aclose()
+
+    assert uvloop.run(asyncio.wait_for(calls(), 10)) == [b"running", 2]
