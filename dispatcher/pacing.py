@@ -25,7 +25,7 @@ MAX_BOOKED = 256  # slots one number's loop holds booked ahead at most
 # How far behind its schedule a number's spacing may catch up after a late turn (the event loop or the machine
 # stalled): a stall of 40 ms at 1,000 msg/s would otherwise put 40 calls on the wire at once, more than the
 # rate limiter's margin absorbs in a 1-second window. Later than this, the time lost is not made up.
-CATCH_UP_S = 0.005
+CATCH_UP_S = 0.010
 
 
 @dataclass
