@@ -42,7 +42,7 @@ class _Protocol(asyncio.Protocol):
         self.waiting: collections.deque[Any] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
-        self.progress_at = 0.0  # loop time of the last reply, or of the write that found nothing waiting
+        self.progress_at = 0.0  # loop time of the last data from Redis, or of the write that found nothing waiting
         self.watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -50,8 +50,8 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
+        self.progress_at = asyncio.get_running_loop().time()
         while (reply := self.reader.gets()) is not False:
-            self.progress_at = asyncio.get_running_loop().time()
             self.on_reply(self.waiting.popleft(), reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -130,14 +130,12 @@ class Multiplexed:
             return
         self._connecting = None
         self._protocol = protocol
+        if not protocol.usable:  # lost again already: the next write connects
+            self._fail_backlog(RedisConnectionError("the connection to Redis was lost while connecting"))
+            return
         backlog, self._backlog = self._backlog, []
         for commands, tokens in backlog:
-            if protocol.usable:
-                protocol.write(commands, tokens)
-            else:  # lost again already: the next write connects
-                self._backlog.append((commands, tokens))
-        if self._backlog:
-            self._fail_backlog(RedisConnectionError("the connection to Redis was lost while connecting"))
+            protocol.write(commands, tokens)
 
     def _fail_backlog(self, error: Exception) -> None:
         backlog, self._backlog = self._backlog, []

@@ -29,8 +29,8 @@ from stack.topics import create_topics
 
 log = logging.getLogger(__name__)
 
+DATA_DIRS = ("postgres", "redis", "media")  # under the stack's root, removed by ``stop()``; ``logs`` is kept
 # The commands that serve Prometheus metrics (broker.metrics_http): each child gets a port of its own.
-DATA_DIRS = ("postgres", "redis", "media")  # under the stack's root; ``logs`` is kept
 METRICS_COMMANDS = frozenset({"ingress", "streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"})
 
 
