@@ -53,6 +53,17 @@ def _present(driver: WebDriver, css: str, timeout: float = 20) -> WebElement:
     return element
 
 
+def _shown(driver: WebDriver, css: str, timeout: float = 20) -> WebElement:
+    """The first element ``css`` finds, once there is one and it is displayed."""
+    def shown(d: WebDriver) -> WebElement | bool:
+        element = _found(d, css)
+        return element if element is not None and element.is_displayed() else False
+
+    element = wait(driver, timeout).until(shown)
+    assert isinstance(element, WebElement)
+    return element
+
+
 def _attr(driver: WebDriver, css: str, name: str) -> str | None:
     """An attribute of the first element ``css`` finds (None without one), read at once (never stale)."""
     value = driver.execute_script("var e = document.querySelector(arguments[0]);"
@@ -145,7 +156,7 @@ async def test_an_agent_works_the_inbox_live(browser: WebDriver, stack: LocalSta
                                 == agent.user_id)
     box = browser.find_element(By.ID, "reply-text")
     box.send_keys("/than")
-    _present(browser, '#canned-suggestions li[data-shortcut="thanks"]')
+    _shown(browser, '#canned-suggestions li[data-shortcut="thanks"]')
     box.send_keys(Keys.ENTER)
     assert box.get_attribute("value") == CANNED
     browser.find_element(By.ID, "send").click()

@@ -525,6 +525,7 @@
     return match ? { start: caret - match[2].length - 1, end: caret, query: match[2].toLowerCase() } : null;
   }
   function closeSuggestions() {
+    $("canned-suggestions").textContent = "";
     show($("canned-suggestions"), false);
     $("reply-text").setAttribute("aria-expanded", "false");
     state.suggestIndex = -1;
@@ -993,7 +994,10 @@
   $("composer").addEventListener("submit", sendReply);
   $("reply-text").addEventListener("input", renderSuggestions);
   $("reply-text").addEventListener("keydown", composerKeys);
-  $("reply-text").addEventListener("blur", function () { setTimeout(closeSuggestions, 150); });
+  // Closed a moment after the box loses focus (a click on a suggestion lands first), unless it has it again by then.
+  $("reply-text").addEventListener("blur", function () {
+    setTimeout(function () { if (document.activeElement !== $("reply-text")) closeSuggestions(); }, 150);
+  });
   $("note-mode").addEventListener("change", function () { composerMode(state.byKey[state.open] || {}); });
   $("template-select").addEventListener("change", chooseTemplate);
   $("send-template").addEventListener("click", sendTemplate);
