@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench import pg_stats
 from bench.e2e import QUESTIONS, SECRET, cpu_seconds
+from bench.redis_stats import per_unit, redis_commands
 from bench.steps import percentile as _percentile
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings
@@ -232,16 +233,6 @@ class CampaignBench:
         self.stack.stop()
 
 
-async def redis_commands(url: str) -> dict[str, int]:
-    """How many times Redis has run each command so far (``INFO commandstats``)."""
-    redis = Redis.from_url(url)
-    try:
-        stats = await redis.info("commandstats")
-    finally:
-        await redis.aclose()
-    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
-
-
 def main(contacts: int = 20_000, pg_stats: bool = False) -> int:
     bench = CampaignBench(pg_stats)
     try:
@@ -263,9 +254,7 @@ def main(contacts: int = 20_000, pg_stats: bool = False) -> int:
            for name in bench.cpu_after if name != "loadgen"}  # the bench's own client is not the platform's
     print("CPU ms per contact, per process: " + ", ".join(f"{name} {value:.2f}" for name, value in
                                                         sorted(cpu.items(), key=lambda kv: -kv[1])), flush=True)
-    redis = {name: (n - bench.redis_before.get(name, 0)) / contacts for name, n in bench.redis_after.items()}
-    print(f"Redis commands per contact: {sum(redis.values()):.2f} (" + ", ".join(
-        f"{name} {n:.2f}" for name, n in sorted(redis.items(), key=lambda kv: -kv[1]) if n >= 0.01) + ")", flush=True)
+    print(per_unit(bench.redis_before, bench.redis_after, contacts, "contact"), flush=True)
     print(f"RESULT campaign contacts={contacts} wall_s={wall:.1f} ideal_s={ideal:.1f} ratio={wall / ideal:.2f} "
           f"duplicated={duplicated} interactive_p99_idle_ms={_percentile(idle_ms, 0.99):.0f} "
           f"interactive_p99_campaign_ms={_percentile(during_ms, 0.99):.0f} "

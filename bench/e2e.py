@@ -48,6 +48,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import pg_stats as bench_pg_stats
+from bench.redis_stats import per_unit, redis_commands
 from bench.relay import TOPICS, create_relay_topics
 from bench.steps import DEFAULT_RATES, Step, in_flight_cap, percentile, pool_size, should_continue, sustained
 from broker.producer import AsyncProducer
@@ -427,10 +428,13 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
         before = cpu_seconds(bench.stack)
         idle = cpu_per_second(still, before, time.monotonic() - rested)
         hops = hop_histograms(bench.stack)
+        commands = asyncio.run(redis_commands(bench.stack.redis_url))
         at_40 = asyncio.run(sim.run(CPU_RATE, seconds, drain_s))
         cpu = cpu_per_question(before, cpu_seconds(bench.stack), len(at_40.sent))
         print(at_40.step().line("cpu"), flush=True)
         print(cpu_table(idle, cpu, CPU_RATE), flush=True)
+        print(per_unit(commands, asyncio.run(redis_commands(bench.stack.redis_url)), len(at_40.sent), "question"),
+              flush=True)
         print(hop_table(hops, hop_histograms(bench.stack)), flush=True)
         if relay:  # first, then stopped: its last (failing) step's backlog never competes with the pipeline
             relay_sim = bench.start_relay()

@@ -7,6 +7,9 @@ missing from Redis (Redis lost its data) is read back from PostgreSQL and cached
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,8 +29,13 @@ class CampaignGate:
         self.engine = engine
         self.reads = reads  # the sender's batcher: the reads share the sends' pipelines
 
-    async def state(self, campaign_id: str) -> str:
-        cached = await self.reads.get(redis_keys.campaign_state(campaign_id))
+    def ask(self, campaign_id: str) -> asyncio.Future[Any]:
+        """The campaign's cached state, read in the batcher's next turn (with the other reads made before it)."""
+        return self.reads.get(redis_keys.campaign_state(campaign_id))
+
+    async def state(self, campaign_id: str, asked: asyncio.Future[Any] | None = None) -> str:
+        """The campaign's state: its cached value (``asked``, or read now), else PostgreSQL's."""
+        cached = await (asked if asked is not None else self.ask(campaign_id))
         if cached is not None:
             return cached.decode() if isinstance(cached, bytes) else str(cached)
         async with self.engine.connect() as conn:

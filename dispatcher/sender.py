@@ -130,11 +130,15 @@ class Sender:
                 await self.templates.check(request.tenant_id, profile.waba_id, request.message)
             except TemplateSendError as exc:
                 return _Refusal(exc.code, f"{exc.reason} (Meta would answer {exc.meta_code})")
+        # A campaign's state is read in the same turn as the window's marker (one wake-up, not two).
+        state = self.campaigns.ask(request.campaign_id) if request.campaign_id else None
         in_window = await self._in_window(request)
         if request.is_free_form and not in_window:
+            if state is not None:
+                state.cancel()  # not needed: its reply is dropped
             return _Refusal(OUTSIDE_SERVICE_WINDOW, "free-form messages can only be sent within 24 hours of the "
                                                     "customer's last message; send an approved template instead")
-        if request.campaign_id and (stopped := await self._campaign_stopped(request)):
+        if state is not None and (stopped := await self._campaign_stopped(request, state)):
             return stopped
         if request.message_type == "template" and not in_window and self.settings.rate_limits \
                 and not await self.limits.reserve_recipient(profile.business_id or profile.waba_id, request.to,
@@ -168,10 +172,12 @@ class Sender:
         finally:
             self._calls.leave()
 
-    async def _campaign_stopped(self, request: OutboundRequest) -> Verdict | None:
-        """None while the request's campaign is running; else drop it (a resume hands its recipients again)."""
+    async def _campaign_stopped(self, request: OutboundRequest, asked: asyncio.Future[Any] | None = None
+                                ) -> Verdict | None:
+        """None while the request's campaign is running; else drop it (a resume hands its recipients again).
+        ``asked``: its state's read, already queued."""
         assert request.campaign_id is not None
-        state = await self.campaigns.state(request.campaign_id)
+        state = await self.campaigns.state(request.campaign_id, asked)
         if state == SENDING:
             return None
         self.counts[f"campaign_{state}"] += 1

@@ -1,0 +1,70 @@
+"""The sender's reads before a campaign's call, on a real redis-server: how many turns (wake-ups) they take."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+
+from config import redis_keys
+from config.settings import DispatcherSettings
+from dispatcher.accounts import NumberProfile
+from dispatcher.campaigns import CampaignGate
+from dispatcher.coalesce import ScriptBatcher
+from dispatcher.sender import Sender
+from schemas.outbound import OutboundRequest
+
+PNID = "1500"
+
+
+class _Accounts:
+    """A connected number (the sender's only use of its accounts before a call)."""
+
+    engine: Any = None
+
+    async def profile(self, phone_number_id: str) -> NumberProfile:
+        return NumberProfile(phone_number_id=phone_number_id, tenant_id="t", waba_id="w", business_id="b",
+                             throughput_mps=80, tier_limit=None, account_status="connected",
+                             token_ciphertext=b"x", token_key_id="k")
+
+
+def _sender(redis: aioredis.Redis) -> tuple[Sender, ScriptBatcher]:
+    scripts = ScriptBatcher(redis)
+    settings = DispatcherSettings(environment="test", vault_keys=SecretStr("k1:" + "A" * 44), rate_limits=False)
+    sender = Sender(settings, accounts=_Accounts(), graph=None,  # type: ignore[arg-type]
+                    campaigns=CampaignGate(redis, None, scripts), scripts=scripts)  # type: ignore[arg-type]
+
+    async def approved(*_: object) -> None:
+        return None
+
+    sender.templates.check = approved  # type: ignore[method-assign,assignment]
+    return sender, scripts
+
+
+def _campaign_send(campaign_id: str, to: str) -> OutboundRequest:
+    return OutboundRequest(event_id=f"{campaign_id}:{to}", tenant_id="t", message_id=f"{campaign_id}:{to}",
+                           idempotency_key=f"t:{campaign_id}:{to}", phone_number_id=PNID, to=to,
+                           message={"type": "template", "template": {"name": "offer", "language": {"code": "en"}}},
+                           lane="bulk", campaign_id=campaign_id, created_at=datetime.now(UTC))
+
+
+async def test_a_campaign_send_reads_its_window_and_its_campaign_in_one_turn(redis_client: aioredis.Redis,
+                                                                             uid: str) -> None:
+    sender, scripts = _sender(redis_client)
+    await redis_client.set(redis_keys.campaign_state(uid), "running")
+    checked = await sender._check(_campaign_send(uid, "15550001"))
+    assert isinstance(checked, tuple)  # the profile and the body: it may be sent
+    assert (scripts.calls, scripts.pipelines) == (2, 1)  # the window's marker and the campaign's state
+    await scripts.aclose()
+
+
+async def test_a_paused_campaign_is_stopped_by_that_same_turn(redis_client: aioredis.Redis, uid: str) -> None:
+    sender, scripts = _sender(redis_client)
+    await redis_client.set(redis_keys.campaign_state(uid), "paused")
+    await redis_client.set(redis_keys.service_window(PNID, "15550002"), str(datetime.now(UTC).timestamp()))
+    verdict = await sender._check(_campaign_send(uid, "15550002"))
+    assert not isinstance(verdict, tuple) and getattr(verdict, "dropped", None) == "campaign paused"
+    assert (scripts.calls, scripts.pipelines) == (2, 1)
+    await scripts.aclose()
