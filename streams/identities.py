@@ -2,10 +2,10 @@
 
 The rule is ``schemas.identity.canonical``. Records are written once and never re-pointed, so they are
 cached without expiry in memory (bounded), in Redis and, durably, in PostgreSQL's ``contact_identities``:
-a batch's new records are inserted there first (``ON CONFLICT DO NOTHING``, then read back, so two
-routers meeting the same person at once agree on the winner), then in Redis. A lookup tries memory, then
-Redis (one ``MGET``), then PostgreSQL (one query) for what Redis lacks, so a lost Redis costs a query,
-never a second conversation.
+a batch's new records are inserted there first (``ON CONFLICT DO NOTHING``, the winners read back in the same
+statement, so two routers meeting the same person at once agree on the winner), then in Redis with the router's
+own writes once its batch is published (``cache_into``). A lookup tries memory, then Redis (one ``MGET``), then
+PostgreSQL (one query) for what Redis lacks, so a lost Redis costs a query, never a second conversation.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,6 +24,7 @@ from db.tables import contact_identities
 from schemas.identity import Identity, canonical
 
 MEMORY_MAX = 100_000  # records kept in memory (least recently used dropped)
+UNCACHED_MAX = 10_000  # records waiting to be written to Redis (more are left to PostgreSQL)
 REDIS_TTL_S = 90 * 24 * 3600  # PostgreSQL keeps them
 Person = tuple[str, Identity]  # (tenant id, what one webhook says of a customer)
 Key = tuple[str, str]  # (tenant id, identity)
@@ -44,19 +46,25 @@ READ_IDENTITIES = text(
     "SELECT i.tenant_id, i.identity, i.canonical FROM contact_identities AS i "
     "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[])) AS k(tenant_id, identity) "
     "ON i.tenant_id = k.tenant_id AND i.identity = k.identity").columns(_C.tenant_id, _C.identity, _C.canonical)
+# New records and, for keys recorded before, the records that won, in one statement. A key another router is
+# inserting at the same moment (committed after this statement's snapshot) is in neither part: the caller finds it
+# missing, as if that router had won, and resolves again.
 RECORD_IDENTITIES = text(
-    "INSERT INTO contact_identities (tenant_id, identity, canonical) "
+    "WITH inserted AS (INSERT INTO contact_identities (tenant_id, identity, canonical) "
     "SELECT r.tenant_id, r.identity, r.canonical FROM unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[]), "
     "CAST(:canonicals AS text[])) WITH ORDINALITY AS r(tenant_id, identity, canonical, n) ORDER BY r.n "
-    "ON CONFLICT DO NOTHING")
+    "ON CONFLICT DO NOTHING RETURNING tenant_id, identity, canonical) "
+    "SELECT tenant_id, identity, canonical FROM inserted UNION ALL "
+    "SELECT i.tenant_id, i.identity, i.canonical FROM contact_identities AS i "
+    "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[])) AS k(tenant_id, identity) "
+    "ON i.tenant_id = k.tenant_id AND i.identity = k.identity").columns(_C.tenant_id, _C.identity, _C.canonical)
 
 
 class PostgresIdentities:
     """``DurableIdentities`` in PostgreSQL's ``contact_identities``: one statement per batch each way."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        # Statements on their own (no BEGIN, COMMIT or ROLLBACK round trips): the read after the insert has a
-        # snapshot of its own, so it sees the records another router inserted first.
+        # Statements on their own: no BEGIN, COMMIT or ROLLBACK round trips around them.
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def load(self, keys: Collection[Key]) -> dict[Key, str]:
@@ -66,10 +74,10 @@ class PostgresIdentities:
     async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
         ordered = sorted(new.items())  # rows locked in key order: two routers never deadlock
         async with self.engine.connect() as conn:
-            await conn.execute(RECORD_IDENTITIES, {"tenants": [t for (t, _), _ in ordered],
-                                                   "identities": [n for (_, n), _ in ordered],
-                                                   "canonicals": [c for _, c in ordered]})
-            return await self._read(conn, new)
+            rows = await conn.execute(RECORD_IDENTITIES, {"tenants": [t for (t, _), _ in ordered],
+                                                          "identities": [n for (_, n), _ in ordered],
+                                                          "canonicals": [c for _, c in ordered]})
+            return {(str(t), n): c for t, n, c in rows}
 
     @staticmethod
     async def _read(conn: AsyncConnection, keys: Collection[Key]) -> dict[Key, str]:
@@ -87,6 +95,7 @@ class IdentityBook:
         self.durable = durable
         self._memory: OrderedDict[Key, str] = OrderedDict()
         self._memory_max = memory_max
+        self.uncached: dict[Key, str] = {}  # read from or written to PostgreSQL, not yet to Redis
 
     async def resolve(self, people: Sequence[Person], *, attempts: int = 3) -> list[str]:
         """The one identity of each person, in order; new identities are recorded before this returns."""
@@ -118,8 +127,7 @@ class IdentityBook:
             missing = [k for k in missing if k not in found]
         if missing:
             durable = await self.durable.load(missing)
-            if durable:
-                await self._cache(durable)
+            self._uncached(durable)
             found |= durable
         for key, value in found.items():
             self._remember(key, value)
@@ -128,16 +136,20 @@ class IdentityBook:
     async def _record(self, new: dict[Key, str]) -> dict[Key, str]:
         """Insert ``new`` (first writer wins) and return what is recorded for each key."""
         stored = await self.durable.record(new)
-        await self._cache(stored)
+        self._uncached(stored)
         for key, value in stored.items():
             self._remember(key, value)
         return stored
 
-    async def _cache(self, records: dict[Key, str]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (tenant, name), person in records.items():
-                pipe.set(redis_keys.identity(tenant, name), person, ex=REDIS_TTL_S)
-            await pipe.execute()
+    def cache_into(self, pipe: Pipeline) -> None:
+        """Queue the Redis writes of the records PostgreSQL gave since the last call on ``pipe``."""
+        for (tenant, name), person in self.uncached.items():
+            pipe.set(redis_keys.identity(tenant, name), person, ex=REDIS_TTL_S)
+        self.uncached = {}
+
+    def _uncached(self, records: dict[Key, str]) -> None:
+        room = UNCACHED_MAX - len(self.uncached)
+        self.uncached.update(list(records.items())[:max(room, 0)])
 
     def _remember(self, key: Key, value: str) -> None:
         self._memory[key] = value

@@ -87,10 +87,11 @@ class Router:
         return [*letters, *(self._route(event) for event in await self._identify(fresh))]
 
     async def saved(self) -> None:
-        if self._marks:
+        if self._marks or self.identities.uncached:  # the batch's marks and its new identities' cache: one trip
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in self._marks:
                     pipe.set(redis_keys.routed(key), b"1", ex=SEEN_TTL_S)
+                self.identities.cache_into(pipe)
                 await pipe.execute()
 
     async def _identify(self, events: list[RoutedEvent]) -> list[RoutedEvent]:
