@@ -37,7 +37,8 @@ class DurableIdentities(Protocol):
         """The records of those of ``keys`` that have one."""
 
     async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
-        """Insert ``new`` where nothing is recorded yet (first writer wins); what is recorded for each key."""
+        """Insert ``new`` where nothing is recorded yet (first writer wins); what is recorded for each key (a key
+        another writer is recording at that moment may be missing: its record is read again)."""
 
 
 # Built once: bound arrays, so a batch's keys go in one statement that is never compiled again.
