@@ -206,8 +206,9 @@ async def list_campaigns(principal: TenantDep, engine: EngineDep, page: PageDep)
 @router.get("/campaigns/{campaign_id}", responses=NOT_FOUND)
 async def get_campaign(campaign_id: CampaignId, principal: TenantDep, engine: EngineDep) -> CampaignView:
     """The campaign with its funnel, progress and ETA."""
-    # One snapshot: a hold the campaign worker commits between the reads shows in both the funnel and the state.
-    async with engine.execution_options(isolation_level="REPEATABLE READ").connect() as conn:
+    async with engine.connect() as conn:
+        # One snapshot: a hold the campaign worker commits between the reads shows in both the funnel and the state.
+        await conn.execution_options(isolation_level="REPEATABLE READ")
         row = await _campaign(conn, campaign_id, principal.tenant_id)
         funnel = await store.funnel_of(conn, row.id)
         rate = await conn.scalar(select(phone_numbers.c.throughput_mps).where(

@@ -131,14 +131,14 @@ class Sender:
             except TemplateSendError as exc:
                 return _Refusal(exc.code, f"{exc.reason} (Meta would answer {exc.meta_code})")
         # A campaign's state is read in the same turn as the window's marker (one wake-up, not two).
-        state = self.campaigns.ask(request.campaign_id) if request.campaign_id else None
+        asked = self.campaigns.ask(request.campaign_id) if request.campaign_id else None
         in_window = await self._in_window(request)
         if request.is_free_form and not in_window:
-            if state is not None:
-                state.cancel()  # not needed: its reply is dropped
+            if asked is not None:
+                asked.cancel()  # not needed: its reply is dropped
             return _Refusal(OUTSIDE_SERVICE_WINDOW, "free-form messages can only be sent within 24 hours of the "
                                                     "customer's last message; send an approved template instead")
-        if state is not None and (stopped := await self._campaign_stopped(request, state)):
+        if asked is not None and (stopped := await self._campaign_stopped(request, asked)):
             return stopped
         if request.message_type == "template" and not in_window and self.settings.rate_limits \
                 and not await self.limits.reserve_recipient(profile.business_id or profile.waba_id, request.to,
