@@ -128,16 +128,17 @@ class IdentityBook:
             missing = [k for k in missing if k not in found]
         if missing:
             durable = await self.durable.load(missing)
-            self._uncached(durable)
+            self._to_cache(durable)
             found |= durable
         for key, value in found.items():
             self._remember(key, value)
         return found
 
     async def _record(self, new: dict[Key, str]) -> dict[Key, str]:
-        """Insert ``new`` (first writer wins) and return what is recorded for each key."""
+        """Insert ``new`` (first writer wins) and return what is recorded for each key (one being recorded by another
+        router at that moment may be missing)."""
         stored = await self.durable.record(new)
-        self._uncached(stored)
+        self._to_cache(stored)
         for key, value in stored.items():
             self._remember(key, value)
         return stored
@@ -148,7 +149,7 @@ class IdentityBook:
             pipe.set(redis_keys.identity(tenant, name), person, ex=REDIS_TTL_S)
         self.uncached = {}
 
-    def _uncached(self, records: dict[Key, str]) -> None:
+    def _to_cache(self, records: dict[Key, str]) -> None:
         room = UNCACHED_MAX - len(self.uncached)
         self.uncached.update(list(records.items())[:max(room, 0)])
 
