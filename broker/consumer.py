@@ -31,7 +31,6 @@ from schemas.catalogue import (
     CAMPAIGN_RECIPIENTS_GROUP,
     DELIVERER_GROUP,
     MEDIA_GROUP,
-    MEDIA_INTAKE_GROUP,
     PROJECTOR_GROUP,
     SIGNUP_GROUP,
     TEMPLATES_GROUP,
@@ -42,7 +41,7 @@ log = logging.getLogger(__name__)
 # Off a customer's reply path: a campaign's first sends may start a fraction of a second later, and each of these
 # idle consumers costs the embedded broker ~8 ms of CPU a second instead of ~37 (a consumer alone, 250 ms against 20).
 # A tenant's webhook (the deliverer) may go a quarter of a second later: it is no reply to a customer.
-BACKGROUND_GROUPS = frozenset({PROJECTOR_GROUP, MEDIA_INTAKE_GROUP, MEDIA_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP,
+BACKGROUND_GROUPS = frozenset({PROJECTOR_GROUP, MEDIA_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP,
                                CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP,
                                DELIVERER_GROUP})
 

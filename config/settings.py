@@ -244,7 +244,7 @@ class IngressSettings(CoreSettings):
 
 
 class StreamsSettings(CoreSettings):
-    """The stream worker (router, conversation processor, media intake)."""
+    """The stream worker (router and conversation processor)."""
 
     directory_sync_timeout_s: float = 2.0
 

@@ -96,11 +96,10 @@ CAMPAIGN_EXPANDER_GROUP = "aerostic-campaign-expander"
 CAMPAIGN_RECIPIENTS_GROUP = "aerostic-campaign-recipients"
 CAMPAIGN_FUNNEL_GROUP = "aerostic-campaign-funnel"
 DELIVERER_GROUP = "aerostic-deliverer"  # tenants' outbound webhooks
-MEDIA_INTAKE_GROUP = "aerostic-media-intake"  # inbound media messages → media.requests (stream worker)
 MEDIA_GROUP = "aerostic-dispatcher-media"  # media.requests → Meta → the media store (dispatcher)
 GROUPS: tuple[str, ...] = (ROUTER_GROUP, CONVERSATIONS_GROUP, PROJECTOR_GROUP, AI_GROUP, DISPATCHER_GROUP,
                            SIGNUP_GROUP, TEMPLATES_GROUP, CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP,
-                           CAMPAIGN_FUNNEL_GROUP, DELIVERER_GROUP, MEDIA_INTAKE_GROUP, MEDIA_GROUP)
+                           CAMPAIGN_FUNNEL_GROUP, DELIVERER_GROUP, MEDIA_GROUP)
 DEAD_LETTERS: dict[str, TopicSpec] = {
     group: TopicSpec(f"dlq.{group}", "the source record's key", dead_letter.DeadLetter, partitions=1,
                      retention_ms=-1, max_message_bytes=DEAD_LETTER_RECORD_BYTES)

@@ -8,20 +8,21 @@ maintained clients document them): image ``image/jpeg``/``image/png`` 5 MB; vide
 documents are checked for size only.
 
 ``MediaRequest`` (``media.requests``, keyed by conversation): an inbound media message for the dispatcher to
-resolve (``GET /{media-id}``), download and store. ``MediaResult`` (``media.results``): what came of it; the
-projector writes it to ``media``, which the API serves (``GET /v1/media/{id}``).
+resolve (``GET /{media-id}``), download and store; the router asks it (``media_request``) as it routes the
+message. ``MediaResult`` (``media.results``): what came of it; the projector writes it to ``media``, which the
+API serves (``GET /v1/media/{id}``).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.events import Event
+from schemas.events import Event, InboundMessage
 
 MB = 1024 * 1024
 KB = 1024
@@ -164,3 +165,20 @@ class MediaResult(Event):
     error_code: int | None = None
     error: str | None = Field(None, max_length=1000)
     completed_at: datetime
+
+
+def media_request(message: InboundMessage) -> MediaRequest | None:
+    """The request for ``message``'s media, or None when it carries none (or has no tenant)."""
+    if message.type not in MEDIA_KINDS or message.tenant_id is None:
+        return None
+    media = message.payload.get(message.type)
+    if not isinstance(media, dict) or not isinstance(media.get("id"), str) or not media["id"]:
+        return None
+    kind: MediaKind = message.type  # narrowed by the MEDIA_KINDS check above
+    filename = media.get("filename")
+    return MediaRequest(
+        event_id=f"media:{message.event_id}", media_id=inbound_media_id(message.tenant_id, message.wamid),
+        tenant_id=message.tenant_id, phone_number_id=message.phone_number_id, waba_id=message.waba_id,
+        conversation_key=message.conversation_key, wamid=message.wamid, meta_media_id=media["id"][:128],
+        media_kind=kind, mime_type=str(media.get("mime_type") or "") or None,
+        filename=filename[:255] if isinstance(filename, str) else None, requested_at=datetime.now(UTC))

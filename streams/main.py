@@ -1,4 +1,4 @@
-"""Entry points of the stream workers: ``run`` (router, conversation processor, media intake) and
+"""Entry points of the stream workers: ``run`` (router and conversation processor) and
 ``run_campaigns`` (the campaign processors and scheduler, a process of their own so that a campaign's
 backlog never delays an inbox reply). Both serve their processors through ``_serve``."""
 
@@ -27,7 +27,6 @@ from streams.campaign_scheduler import CampaignScheduler
 from streams.conversations import ConversationProcessor
 from streams.directory import TenantDirectory
 from streams.identities import IdentityBook, PostgresIdentities
-from streams.media_intake import MediaIntake
 from streams.router import Router
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ Loops = Callable[[Resources], dict[str, Callable[[], Awaitable[None]]]]
 
 
 def run(settings: StreamsSettings | None = None) -> None:
-    """Load the tenant directory, then run the router, the conversation processor and media intake until stopped."""
+    """Load the tenant directory, then run the router and the conversation processor until stopped."""
     settings = settings or StreamsSettings()
     directory = TenantDirectory(settings, TENANTS_DIRECTORY.full_name(settings.topic_prefix))
     directory.start()
@@ -57,8 +56,7 @@ def run(settings: StreamsSettings | None = None) -> None:
     def build(r: Resources) -> list[Processor]:
         return [Router(directory, r.redis, IdentityBook(r.redis, PostgresIdentities(r.engine)), prefix=prefix,
                        sync_timeout=settings.directory_sync_timeout_s),
-                ConversationProcessor(r.redis, r.engine, prefix=prefix),
-                MediaIntake(prefix=prefix)]
+                ConversationProcessor(r.redis, r.engine, prefix=prefix)]
 
     try:
         uvloop.run(_serve(settings, build))  # the cheaper event loop every long-running process runs on

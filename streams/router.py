@@ -4,7 +4,8 @@ For each batch from ``wa.webhooks.raw``: split every body into its events, drop 
 routed (a seen-set in Redis, plus duplicates inside the batch), resolve the tenant from the
 directory, give each customer their one identity (``streams.identities``: a number, a BSUID or both name
 one person), and emit to ``wa.inbound`` / ``wa.statuses`` / ``wa.account.events`` (or
-``wa.unroutable``). Events are marked seen only after the runtime has the broker's
+``wa.unroutable``), with a customer's media asked of the dispatcher on ``media.requests``
+(``schemas.routing.routed_records``). Events are marked seen only after the runtime has the broker's
 acknowledgement of the outputs, and the source offsets are committed after that: a crash may
 re-emit (the projector absorbs it), never lose.
 """
@@ -25,7 +26,7 @@ from config import redis_keys
 from schemas.catalogue import ROUTER_GROUP, WEBHOOKS_RAW
 from schemas.events import InboundMessage, RoutedEvent, StatusUpdate
 from schemas.identity import Identity
-from schemas.routing import dedupe_key, destination, route_key, unroutable
+from schemas.routing import dedupe_key, route_key, routed_records, unroutable
 from streams.directory import TenantDirectory
 from streams.identities import IdentityBook
 from streams.split import split_parts
@@ -84,7 +85,7 @@ class Router:
         # moment ago is then found, and a batch of unroutable events waits for one sync, not one each.
         if any(self.directory.lookup(route_key(e)) is None and route_key(e) for e in fresh):
             await asyncio.get_running_loop().run_in_executor(None, self.directory.sync, self.sync_timeout)
-        return [*letters, *(self._route(event) for event in await self._identify(fresh))]
+        return [*letters, *(out for event in await self._identify(fresh) for out in self._route(event))]
 
     async def saved(self) -> None:
         if self._marks or self.identities.uncached:  # the batch's marks and its new identities' cache: one trip
@@ -113,12 +114,12 @@ class Router:
             out[i] = out[i].model_copy(update={field: person})
         return out
 
-    def _route(self, event: RoutedEvent) -> Output:
+    def _route(self, event: RoutedEvent) -> list[Output]:
         tenant = self.directory.lookup(route_key(event))
         if tenant is None:
             spec, key, value = unroutable(event)  # type: ignore[arg-type]
             log.info("no tenant for %s; event kept in %s", key, spec.name)
-            return Output(spec.full_name(self.prefix), key.encode(), value.encode())
+            return [Output(spec.full_name(self.prefix), key.encode(), value.encode())]
         routed = event.model_copy(update={"tenant_id": tenant})
-        spec, key = destination(routed)
-        return Output(spec.full_name(self.prefix), key.encode(), routed.encode())
+        return [Output(spec.full_name(self.prefix), key.encode(), value)
+                for spec, key, value in routed_records(routed)]

@@ -4,8 +4,9 @@ Reads every partition of ``wa.unroutable`` from the start to its current end (no
 group: the topic is kept whole, and replaying twice is harmless because every downstream
 write is idempotent). The end is where the consumer reports partition EOF (``broker.reading``),
 not the high watermark, which some brokers under-report. Each
-matching event, now owned by the tenant, goes to the topic it would have gone to at first,
-through the caller's producer (the dispatcher's, or the command line's own).
+matching event, now owned by the tenant, goes where the router would have sent it at first (its topic, and a
+media message's request too: ``schemas.routing.routed_records``), through the caller's producer (the
+dispatcher's, or the command line's own).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from broker.reading import read_all
 from config.settings import CoreSettings
 from schemas.catalogue import UNROUTABLE
 from schemas.events import UnroutableEvent
-from schemas.routing import destination
+from schemas.routing import routed_records
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +28,22 @@ async def replay_unroutable(settings: CoreSettings, producer: AsyncProducer, rou
                             tenant_id: str, read_timeout: float = 30.0) -> int:
     """Send every held event for these phone_number_ids / WABA ids on as ``tenant_id``'s; return how many."""
     loop = asyncio.get_running_loop()
-    records = await loop.run_in_executor(None, lambda: held_records(settings, route_keys, tenant_id=tenant_id,
-                                                                    timeout=read_timeout))
-    await asyncio.gather(*(producer.send(topic, value, key) for topic, key, value in records))
-    log.info("replayed %d held events for %s", len(records), sorted(route_keys))
-    return len(records)
+    events = await loop.run_in_executor(None, lambda: held_records(settings, route_keys, tenant_id=tenant_id,
+                                                                   timeout=read_timeout))
+    await producer.send_all((topic, value, key) for records in events for topic, key, value in records)
+    log.info("replayed %d held events for %s", len(events), sorted(route_keys))
+    return len(events)
 
 
 def held_records(settings: CoreSettings, route_keys: set[str], *, tenant_id: str,
-                 timeout: float = 30.0) -> list[tuple[str, str, bytes]]:
-    """(topic, key, value) of every held event for these keys, re-addressed to ``tenant_id``."""
-    records: list[tuple[str, str, bytes]] = []
+                 timeout: float = 30.0) -> list[list[tuple[str, str, bytes]]]:
+    """The (topic, key, value) records of every held event for these keys, re-addressed to ``tenant_id``."""
+    records: list[list[tuple[str, str, bytes]]] = []
     for msg in read_all(settings, UNROUTABLE.full_name(settings.topic_prefix), timeout=timeout):
         if (msg.key() or b"").decode() not in route_keys:
             continue
         held = UnroutableEvent.decode(msg.value() or b"")
         event = held.inner.model_copy(update={"tenant_id": tenant_id})
-        spec, key = destination(event)
-        records.append((spec.full_name(settings.topic_prefix), key, event.encode()))
+        records.append([(spec.full_name(settings.topic_prefix), key, value)
+                        for spec, key, value in routed_records(event)])
     return records

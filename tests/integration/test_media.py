@@ -4,6 +4,7 @@ simulator) → media store → PostgreSQL → the tenant API; uploads through th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -16,10 +17,25 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from broker.producer import AsyncProducer
+from config.settings import CoreSettings
 from mediastore.local import LocalStore
 from mediastore.retention import prune, purge_tenant
+from schemas.catalogue import UNROUTABLE
 from stack.launcher import LocalStack
-from tests.integration.helpers import Business, BusinessFactory, customer_writes, scalar, wait_for
+from tenants.api_keys import create_key_for
+from tenants.commands import attach_number, create_tenant
+from tests.integration.helpers import (
+    VAULT_KEYS,
+    Business,
+    BusinessFactory,
+    TopicTail,
+    customer_writes,
+    fresh_id,
+    scalar,
+    wait_for,
+)
+from vault.cipher import Vault
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -83,6 +99,38 @@ async def test_inbound_image_is_served_to_its_tenant_only(
     assert (await api.get(media["url"], headers=other.auth)).status_code == 404
     assert (await api.get(f"{media['url']}/info", headers=other.auth)).status_code == 404
     assert (await api.get(media["url"])).status_code == 401
+
+
+async def test_media_of_a_number_attached_late_is_fetched_when_its_message_is_replayed(
+        stack: LocalStack, settings: CoreSettings, producer: AsyncProducer, api: httpx.AsyncClient,
+        sim: httpx.AsyncClient) -> None:
+    """A customer's picture to a number no tenant has yet is held; once the number is attached, the replay asks
+    for its media as the router would have (``schemas.routing.routed_records``), and the tenant gets the file."""
+    pnid, waba, business_id = fresh_id(), fresh_id(), fresh_id()
+    token = f"EAAG{random.getrandbits(128):032x}"
+    registered = await sim.post("/_sim/numbers", json={
+        "phone_number_id": pnid, "waba_id": waba, "business_id": business_id, "token": token,
+        "display_phone_number": "15550003333", "throughput": 80})
+    assert registered.status_code < 300, registered.text
+    customer = _wa_id()
+    held = TopicTail(stack.kafka, UNROUTABLE.name)
+    try:
+        wamid = await _customer_sends(sim, Business("", pnid, waba, business_id, token, ""), customer, "image",
+                                      await _seed(sim, Business("", pnid, waba, business_id, token, ""), JPEG,
+                                                  "image/jpeg"))
+        await wait_for(lambda: asyncio.to_thread(held.count, wamid.encode()), timeout=30,
+                       what="the message in wa.unroutable")
+    finally:
+        held.close()
+
+    tenant_id = await create_tenant(settings, "media-late")
+    assert await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
+                               token=token, vault=Vault.from_spec(VAULT_KEYS), business_id=business_id) == 1
+    _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
+    business = Business(tenant_id, pnid, waba, business_id, token, api_key)
+    media = await _media_of(api, business, customer, wamid)
+    served = await api.get(media["url"], headers=business.auth)
+    assert served.status_code == 200 and served.content == JPEG
 
 
 async def test_an_expired_media_url_is_resolved_again_once(

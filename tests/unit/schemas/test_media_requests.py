@@ -1,4 +1,5 @@
-"""The media intake: which routed inbound messages become media requests, over Meta's real media webhooks."""
+"""Which routed inbound messages become media requests, and the records the router writes for them, over Meta's
+real media webhooks."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from schemas.catalogue import INBOUND, MEDIA_REQUESTS
 from schemas.events import InboundMessage
-from schemas.media import MediaRequest, inbound_media_id
-from streams.media_intake import media_request
+from schemas.media import MediaRequest, inbound_media_id, media_request
+from schemas.routing import routed_records
 from streams.split import split_webhook
 from tests.unit._vectors import webhook
 
@@ -50,3 +52,19 @@ def test_a_message_without_a_tenant_or_media_id_asks_nothing() -> None:
     assert media_request(message.model_copy(update={"tenant_id": None})) is None
     bare = message.model_copy(update={"payload": {**message.payload, "image": {"mime_type": "image/jpeg"}}})
     assert media_request(bare) is None
+
+
+def test_a_media_message_is_routed_with_its_request_in_the_same_batch() -> None:
+    message = _inbound("pywa-message-document.json")
+    (spec, key, value), (media_spec, media_key, media_value) = routed_records(message)
+    assert (spec, key) == (INBOUND, message.conversation_key)
+    assert InboundMessage.decode(value) == message
+    assert (media_spec, media_key) == (MEDIA_REQUESTS, message.conversation_key)  # the conversation's partition
+    request = MediaRequest.decode(media_value)
+    assert request.media_id == inbound_media_id(TENANT, message.wamid)
+    assert request.filename == message.payload["document"].get("filename")
+
+
+def test_a_text_is_routed_alone() -> None:
+    message = _inbound("pywa-message-text.json")
+    assert [(spec, key) for spec, key, _ in routed_records(message)] == [(INBOUND, message.conversation_key)]
