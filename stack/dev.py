@@ -201,6 +201,13 @@ async def _until(probe: Any, what: str, timeout: float = 120) -> None:  # noqa: 
         await asyncio.sleep(0.1)
 
 
+def _over_tcp(stack: LocalStack, name: str) -> str:
+    """``  (also <TCP URL>)`` for a service the stack started (its processes use its Unix socket), else nothing."""
+    service = stack.services.get(name)
+    tcp = service.extra.get("tcp_url") if service else None
+    return f"  (also {tcp})" if tcp else ""
+
+
 def _banner(stack: LocalStack, url: str, demo: dict[str, Any], *, keep: bool = False) -> None:
     data = "kept when it stops" if keep else f"removed when it stops; {KEEP_DATA_ENV}=1 keeps it"
     metrics = " ".join(f"{name}:{port}" for name, port in stack.metrics_ports.items())
@@ -211,8 +218,8 @@ def _banner(stack: LocalStack, url: str, demo: dict[str, Any], *, keep: bool = F
         f"  tenant API        {url}/v1  (API key of the demo tenant: {demo['api_key']})",
         f"  Meta simulator    {stack.metasim_url}  (inspection: {stack.metasim_url}/_sim/requests)",
         f"  Kafka bootstrap   {stack.kafka}",
-        f"  PostgreSQL        {stack.database_url}",
-        f"  Redis             {stack.redis_url}",
+        f"  PostgreSQL        {stack.database_url}{_over_tcp(stack, 'postgres')}",
+        f"  Redis             {stack.redis_url}{_over_tcp(stack, 'redis')}",
         f"  demo tenant       {demo['tenant_id']} (number {DEMO_PHONE_NUMBER_ID})",
         f"  demo signup       connected {demo['signup_s']:.2f}s after the dialog was approved",
         f"  Meta's dialog     log in as {DEMO_META_ACCOUNT['email']} / {DEMO_META_ACCOUNT['password']} "
