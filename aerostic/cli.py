@@ -16,6 +16,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from aerostic.dlq import add_commands as add_dlq_commands
+from bench.steps import DEFAULT_RATES
 from config.logs import configure
 from config.settings import (
     AiSettings,
@@ -471,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="target", required=True)
     bench_e2e = bench.add_parser("e2e", help="customer question to AI answer latency through the whole pipeline")
-    bench_e2e.add_argument("--rates", type=int, nargs="+", default=[10, 25, 50, 100, 200, 500, 1000],
+    bench_e2e.add_argument("--rates", type=int, nargs="+", default=list(DEFAULT_RATES),
                            help="stepped rates, in order; stepping stops after the first failing step")
     bench_e2e.add_argument("--seconds", type=float, default=5.0, help="length of each step's sending")
     bench_e2e.add_argument("--drain", type=float, default=10.0, help="seconds a step waits for late answers")

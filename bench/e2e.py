@@ -3,7 +3,7 @@
 Starts the local stack (broker, PostgreSQL, Redis, ingress, stream workers, projector, AI worker,
 webhook deliverer, dispatcher and the Meta simulator with its status webhooks off, so that only the
 question → answer path is loaded), connects a tenant whose knowledge base the offline scorer answers, then has
-simulated customers (each a new conversation) ask at stepped rates (10, 25, 50 … 1,000/s by default,
+simulated customers (each a new conversation) ask at stepped rates (10, 25, 50, 75 … 1,000/s by default,
 each held ``--seconds``; stepping stops after the first step that fails). The latency of one message
 runs from the moment the simulator is asked to send the customer's webhook to the moment the reply
 reaches the simulator's send endpoint (both on this machine's clock). A question without a reply when

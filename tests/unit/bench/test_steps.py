@@ -1,8 +1,18 @@
 """Stepped-rate benchmarks: a step's verdict, the sustained rate, when to stop, the load generator's bound."""
 
+import itertools
 import math
 
-from bench.steps import TARGET_P99_MS, Step, in_flight_cap, percentile, pool_size, should_continue, sustained
+from bench.steps import (
+    DEFAULT_RATES,
+    TARGET_P99_MS,
+    Step,
+    in_flight_cap,
+    percentile,
+    pool_size,
+    should_continue,
+    sustained,
+)
 
 
 def step(rate: int, *, achieved: float | None = None, p99: float = 100.0, lost: int = 0, errors: int = 0,
@@ -84,3 +94,8 @@ def test_top_frames_counts_each_stacks_leaf() -> None:
            "not a line\n")
     assert top_frames(raw, 2) == [("select (selectors.py:9)", 70, 0.7), ("encode (c.py:3)", 30, 0.3)]
     assert top_frames("") == []
+
+
+def test_the_default_steps_reach_1000_per_second_at_most_half_again_apart_from_50() -> None:
+    assert DEFAULT_RATES[-1] >= 1000 and list(DEFAULT_RATES) == sorted(set(DEFAULT_RATES))
+    assert all(b <= 1.5 * a for a, b in itertools.pairwise(DEFAULT_RATES) if a >= 50)
