@@ -36,6 +36,12 @@ LOOKUPS: list[tuple[str, Any, list[str], set[str], int]] = [
      {"tenant_id", "idempotency_key"}, 5000),
     ("holder of a wamid, 5000 rows", settle._WAMID_HOLDER, [TENANT, "'w17'"], {"tenant_id", "wamid"}, 5000),
     ("our message by wamid, 5000 rows", settle._OURS_BY_WAMID, [TENANT, "'w17'"], {"tenant_id", "wamid"}, 5000),
+    ("our messages of a batch's ids, 5000 rows", settle._OURS_BY_IDS, [f"ARRAY[{TENANT}]", "ARRAY['m17', 'm18']"],
+     {"tenant_id", "message_id"}, 5000),
+    ("our messages of a batch's wamids, 5000 rows", settle._OURS_BY_WAMIDS,
+     [f"ARRAY[{TENANT}]", "ARRAY['w17', 'w18']"], {"tenant_id", "wamid"}, 5000),
+    ("holders of a batch's wamids, 5000 rows", settle._HOLDERS, [f"ARRAY[{TENANT}]", "ARRAY['w17', 'w18']"],
+     {"tenant_id", "wamid"}, 5000),
 ]
 
 
