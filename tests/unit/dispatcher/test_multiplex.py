@@ -41,10 +41,17 @@ async def acl_user(redis_client: aioredis.Redis, uid: str) -> AsyncIterator[str]
         await redis_client.acl_deluser(uid)
 
 
-async def test_the_clients_database_and_credentials_are_used(redis_url: str, acl_user: str, uid: str) -> None:
-    host_port = redis_url.removeprefix("redis://").split("/")[0]
-    client = aioredis.from_url(f"redis://{acl_user}:secret@{host_port}/3")
-    wrong = aioredis.from_url(f"redis://{acl_user}:wrong@{host_port}/3")
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+async def test_the_clients_database_and_credentials_are_used(redis_url: str, redis_tcp_url: str, acl_user: str,
+                                                              uid: str, transport: str) -> None:
+    if transport == "tcp":
+        host_port = redis_tcp_url.removeprefix("redis://").split("/")[0]
+        client = aioredis.from_url(f"redis://{acl_user}:secret@{host_port}/3")
+        wrong = aioredis.from_url(f"redis://{acl_user}:wrong@{host_port}/3")
+    else:
+        path = redis_url.removeprefix("unix://").split("?")[0]
+        client = aioredis.from_url(f"unix://{acl_user}:secret@{path}?db=3")
+        wrong = aioredis.from_url(f"unix://{acl_user}:wrong@{path}?db=3")
     batcher, refused = ScriptBatcher(client), ScriptBatcher(wrong)
     try:
         await client.set(f"{uid}:on-3", "here")
