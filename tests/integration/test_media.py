@@ -112,12 +112,11 @@ async def test_media_of_a_number_attached_late_is_fetched_when_its_message_is_re
         "phone_number_id": pnid, "waba_id": waba, "business_id": business_id, "token": token,
         "display_phone_number": "15550003333", "throughput": 80})
     assert registered.status_code < 300, registered.text
-    customer = _wa_id()
+    customer, at_meta_only = _wa_id(), Business("", pnid, waba, business_id, token, "")  # no tenant, no key yet
     held = TopicTail(stack.kafka, UNROUTABLE.name)
     try:
-        wamid = await _customer_sends(sim, Business("", pnid, waba, business_id, token, ""), customer, "image",
-                                      await _seed(sim, Business("", pnid, waba, business_id, token, ""), JPEG,
-                                                  "image/jpeg"))
+        meta_id = await _seed(sim, at_meta_only, JPEG, "image/jpeg")
+        wamid = await _customer_sends(sim, at_meta_only, customer, "image", meta_id)
         await wait_for(lambda: asyncio.to_thread(held.count, wamid.encode()), timeout=30,
                        what="the message in wa.unroutable")
     finally:
