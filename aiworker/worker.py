@@ -40,7 +40,7 @@ from ai.scorer import OfflineScorer
 from ai.small_talk import SmallTalk
 from aiworker.metrics import Measured, decided
 from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer
+from broker.consumer import COMMIT_EVERY_S, CommitError, build_consumer
 from broker.metrics import GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
@@ -209,7 +209,7 @@ class AiWorker:
 
     async def _commit_forever(self) -> None:
         while True:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(COMMIT_EVERY_S)
             await self._commit()
 
     async def _commit(self) -> None:

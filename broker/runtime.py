@@ -54,7 +54,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from broker.batches import next_batch, ready, settled
-from broker.consumer import CommitError, build_consumer, commit, refused
+from broker.consumer import COMMIT_EVERY_S, CommitError, build_consumer, commit, refused
 from broker.metrics import DEAD_LETTERS, GroupMetrics, slices
 from broker.producer import AsyncProducer, DeliveryError
 from config.logs import bind, log_context
@@ -65,7 +65,6 @@ from schemas.dead_letter import DeadLetter
 log = logging.getLogger(__name__)
 
 OWN_FAILURE_TRIES = 3  # a record is dead-lettered only when it fails alone this many times
-COMMIT_EVERY_S = 0.05  # a group's asynchronous commits are at least this far apart
 # PostgreSQL's SQLSTATEs of a server that cannot serve anyone right now, whatever the statement: connection
 # exceptions (class 08) and operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
 # now: starting up or shutting down). asyncpg raises them on connect, where SQLAlchemy marks no connection invalid.
