@@ -115,6 +115,7 @@ class AiWorker:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._commit_soon = asyncio.Event()  # a request was set aside: commit it now, not at the next interval
         self._revoked: list[set[tuple[str, int]]] = []
 
     def stop(self) -> None:
@@ -170,6 +171,7 @@ class AiWorker:
             except ValidationError as exc:
                 await set_aside(self.producer, AI_GROUP, msg, exc, self.settings.topic_prefix)
                 self.offsets.finished(topic, partition, offset)
+                self._commit_soon.set()
                 return
             bind(tenant_id=request.tenant_id, conversation_key=request.conversation_key,
                  wamid=request.message_wamid)  # this request's own task: its lines carry them
@@ -209,7 +211,9 @@ class AiWorker:
 
     async def _commit_forever(self) -> None:
         while True:
-            await asyncio.sleep(COMMIT_EVERY_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._commit_soon.wait(), COMMIT_EVERY_S)
+            self._commit_soon.clear()
             await self._commit()
 
     async def _commit(self) -> None:

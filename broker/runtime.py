@@ -12,7 +12,8 @@ go to the broker in one asynchronous commit once none is in flight and the last 
 its answer, served by a later poll of the consumer, counts ``commits_ok``/``commits_refused`` and lets the next
 one go. So a batch costs no broker round trip and no thread-pool hop for its commit, and a group commits at
 most ``1 / COMMIT_EVERY_S`` times a second, not once per batch (each commit costs the broker and this process
-CPU; a crash re-runs that much more at most). A refused commit is not retried: its records are handled again
+CPU; a crash re-runs that much more at most). A batch that set a record aside (a dead letter) is committed at once,
+so a crash rarely writes the same dead letter twice. A refused commit is not retried: its records are handled again
 by whoever owns the partition next, as before.
 
 When partitions are revoked (a rebalance, or ``close`` at stop, which revokes the assignment before leaving
@@ -59,6 +60,7 @@ from broker.metrics import DEAD_LETTERS, GroupMetrics, slices
 from broker.producer import AsyncProducer, DeliveryError
 from config.logs import bind, log_context
 from config.settings import CoreSettings
+from schemas.catalogue import DEAD_LETTERS as DEAD_LETTERS_OF
 from schemas.catalogue import dead_letters
 from schemas.dead_letter import DeadLetter
 
@@ -145,6 +147,8 @@ class StreamWorker:
         self.settle_s = settle_s  # > 0: a fresh batch waits this long for the rest of its fetch (``settled``)
         self.consumer = build_consumer(settings, processor.group_id, on_commit=self._committed, **consumer_overrides)
         self.dead_lettered = 0
+        letters = DEAD_LETTERS_OF.get(processor.group_id)  # the group's own dead-letter topic
+        self._letters_topic = letters.full_name(self.prefix) if letters is not None else None
         self.metrics = GroupMetrics(processor.group_id)
         self._stopping = asyncio.Event()
         self._carried: list[Message] = []  # fetched while a batch waited for its services: handled next
@@ -215,6 +219,7 @@ class StreamWorker:
                                   self.processor.group_id, msg.topic(), msg.partition(), msg.offset())
                     await self._retry_transient(partial(self._publish, dead_letter(
                         self.processor.group_id, msg, exc, self.prefix)))
+                    self._commit_due = 0.0  # see _attempt
                     self.dead_lettered += 1
                     self.metrics.dead_letters.inc()
 
@@ -226,6 +231,8 @@ class StreamWorker:
             outputs = await self.processor.process(batch)
             await self.producer.send_all([(o.topic, o.value, o.key) for o in outputs])
             await self.processor.saved()
+            if any(o.topic == self._letters_topic for o in outputs):
+                self._commit_due = 0.0  # a record set aside is committed at once: a crash rarely sets it aside twice
 
         await self._retry_transient(once)
 

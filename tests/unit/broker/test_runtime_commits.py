@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from broker import runtime
 from broker.runtime import Output, StreamWorker
 from config.settings import CoreSettings
+from schemas.catalogue import ROUTER_GROUP
 from tests.unit.broker.fakes import FakeMessage
 
 Offsets = dict[tuple[str, int], int]
@@ -221,3 +222,35 @@ async def test_batches_within_the_interval_share_one_commit(monkeypatch: pytest.
     assert consumer.asynchronous == [{("in", 0): 1}]  # answered, but the next one waits for the interval
     await _stop(worker, task)
     assert consumer.synchronous == [{("in", 0): 3}]
+
+
+class SettingAside(Counting):
+    """Sets aside (as a dead letter) every record at offset 1 or 3; publishes nothing for the others."""
+
+    async def process(self, batch: Sequence[Any]) -> list[Output]:
+        await super().process(batch)
+        return [runtime.dead_letter(self.group_id, m, ValueError("poison"), "") for m in batch if m.offset() in (1, 3)]
+
+
+async def test_a_batch_that_set_a_record_aside_is_committed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "COMMIT_EVERY_S", 3600.0)
+    consumer = Consumer([[Record(0, 0)], [Record(0, 1)], [Record(0, 2)], [Record(0, 3)]], {("in", 0)})
+    consumer.answering = False
+
+    def build(*_args: Any, on_commit: Any, **_overrides: Any) -> Consumer:
+        consumer.on_commit = on_commit
+        return consumer
+
+    monkeypatch.setattr(runtime, "build_consumer", build)
+    processor = SettingAside(ROUTER_GROUP)  # a catalogued group: it has a dead-letter topic
+    worker = StreamWorker(processor, Producer(), CoreSettings(environment="test"),  # type: ignore[arg-type]
+                          batch_size=100, batch_wait_s=0.001)
+    task = asyncio.create_task(worker.run())
+    await _until(lambda: len(processor.handled) == 4)
+    assert consumer.asynchronous == [{("in", 0): 1}]  # the first batch's; the next waits for its answer
+    consumer.answering = True
+    await _until(lambda: len(consumer.asynchronous) == 2)
+    # not an hour later: the batches after the first set records aside, so all they handled goes at once
+    assert consumer.asynchronous[1] == {("in", 0): 4}
+    await _stop(worker, task)
+    assert consumer.synchronous == []
