@@ -5,6 +5,12 @@ on at a time (strict order within a conversation, many conversations in parallel
 conversations whose head is interactive go first. A head that must wait (retry back-off, a
 held account) parks its conversation on a timer. Which offsets may be committed is
 ``broker.offsets.OffsetTracker``'s business.
+
+Idle workers wait in line, each on a future of its own, and a conversation made ready wakes one of them (a worker
+that takes a request while more are ready wakes the next): not every worker at every change. With the dispatcher's
+256 workers, one shared event woke all of them for each reply (measured: at 40 replies a second, 2.5 ms of CPU per
+reply against 0.6 for a bulk send, whose workers are busy). One timer, for the earliest parked conversation, wakes
+as many as it releases.
 """
 
 from __future__ import annotations
@@ -52,7 +58,9 @@ class Scheduler:
         self._ready: dict[bool, deque[str]] = {True: deque(), False: deque()}
         self._timers: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        self._wakeup = asyncio.Event()
+        self._waiters: deque[asyncio.Future[None]] = deque()  # idle workers, longest waiting first
+        self._alarm: asyncio.TimerHandle | None = None  # fires at ``self._alarm_at``: the earliest timer
+        self._alarm_at = 0.0
         self.queued_interactive = 0
         self.queued_bulk = 0
 
@@ -105,42 +113,93 @@ class Scheduler:
         delay = head.not_before - time.monotonic()
         if delay > 0:
             heapq.heappush(self._timers, (head.not_before, next(self._seq), key))
+            if self._waiters:
+                self._set_alarm()
         else:
             self._ready[head.interactive].append(key)
-        self._wakeup.set()
+            self._wake(1)
 
     async def next(self) -> Work:
         """Wait for the next request whose conversation is free, interactive lane first."""
         while True:
             self._release_timers()
-            for lane in (True, False):
-                if not lane and self.max_bulk is not None and self.working_bulk >= self.max_bulk:
-                    break  # done() or again() of a bulk request wakes the workers
-                while self._ready[lane]:
-                    key = self._ready[lane].popleft()
-                    queue = self._queues.get(key)
-                    if key in self._busy or key in self._blocked or not queue or queue[0].not_before > time.monotonic():
-                        continue
-                    work = queue.popleft()
-                    self._busy.add(key)
-                    self._count(work, -1)
-                    if not lane:
-                        self.working_bulk += 1
-                    return work
-            self._wakeup.clear()
-            timeout = self._timers[0][0] - time.monotonic() if self._timers else None
+            work = self._take()
+            if work is not None:
+                if self._ready[True] or self._ready[False]:
+                    self._wake(1)  # more may be ready: the next idle worker looks
+                return work
+            self._set_alarm()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                pass
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake(1)  # woken, then cancelled: the wake-up goes to another worker
+                else:
+                    self._discard(waiter)
+                raise
 
-    def _release_timers(self) -> None:
-        now = time.monotonic()
+    def _take(self) -> Work | None:
+        """The next request that may start now, interactive lane first; None when there is none."""
+        for lane in (True, False):
+            if not lane and self.max_bulk is not None and self.working_bulk >= self.max_bulk:
+                break  # done() or again() of a bulk request wakes a worker
+            while self._ready[lane]:
+                key = self._ready[lane].popleft()
+                queue = self._queues.get(key)
+                if key in self._busy or key in self._blocked or not queue or queue[0].not_before > time.monotonic():
+                    continue
+                work = queue.popleft()
+                self._busy.add(key)
+                self._count(work, -1)
+                if not lane:
+                    self.working_bulk += 1
+                return work
+        return None
+
+    def _wake(self, count: int) -> None:
+        """Wake up to ``count`` idle workers, those waiting longest first."""
+        while count > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
+
+    def _discard(self, waiter: asyncio.Future[None]) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
+
+    def _set_alarm(self) -> None:
+        """Have the earliest parked conversation wake a worker when its time comes (one timer for all)."""
+        if not self._timers:
+            return
+        at = self._timers[0][0]
+        if self._alarm is not None:
+            if self._alarm_at <= at:
+                return
+            self._alarm.cancel()
+        self._alarm_at = at
+        self._alarm = asyncio.get_running_loop().call_later(max(0.0, at - time.monotonic()), self._ring)
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self._wake(self._release_timers())
+        if self._waiters:
+            self._set_alarm()
+
+    def _release_timers(self) -> int:
+        """Move the conversations whose time has come to their lane; how many were moved."""
+        now, released = time.monotonic(), 0
         while self._timers and self._timers[0][0] <= now:
             _, _, key = heapq.heappop(self._timers)
             queue = self._queues.get(key)
             if queue and key not in self._busy and key not in self._blocked and queue[0].not_before <= now:
                 self._ready[queue[0].interactive].append(key)
+                released += 1
+        return released
 
     def done(self, work: Work) -> None:
         """The conversation's current request is finished: its next one may go."""
@@ -151,7 +210,7 @@ class Scheduler:
         self._busy.discard(work.request.conversation_key)
         if not work.interactive:
             self.working_bulk -= 1
-            self._wakeup.set()
+            self._wake(1)  # a bulk request may start
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""

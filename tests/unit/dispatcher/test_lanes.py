@@ -135,3 +135,66 @@ async def test_only_a_reply_that_could_start_now_counts_as_waiting_for_bulk_to_p
     assert not scheduler.interactive_waiting  # bulk keeps flowing for every other tenant
     scheduler.done(behind_first)
     assert scheduler.interactive_waiting
+
+
+class CountingLooks(Scheduler):
+    """Counts how often a worker looked for work (each look is one wake-up of a worker)."""
+
+    looks = 0
+
+    def _take(self) -> Work | None:
+        self.looks += 1
+        return super()._take()
+
+
+async def _settle_loop() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_request_wakes_one_idle_worker_not_all_of_them() -> None:
+    scheduler = CountingLooks()
+    workers = [asyncio.create_task(scheduler.next()) for _ in range(50)]
+    await _settle_loop()
+    assert scheduler.looks == 50  # each looked once, found nothing and waits
+    reply = _work("r1")
+    scheduler.add(reply)
+    await _settle_loop()
+    assert scheduler.looks == 51  # one woke and took it; 49 slept on
+    assert [w.result() for w in workers if w.done()] == [reply]
+    scheduler.add(_work("r2", to="1777"))
+    scheduler.add(_work("r3", to="1888"))
+    await _settle_loop()
+    assert sum(w.done() for w in workers) == 3
+    assert scheduler.looks - 51 <= 3  # two wake-ups, and one more when the first still saw the second ready
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def test_one_timer_wakes_as_many_workers_as_conversations_it_releases() -> None:
+    scheduler = Scheduler()
+    parked = [_work(f"p{i}", to=f"4{i}", offset=i) for i in range(5)]
+    for work in parked:
+        scheduler.add(work)
+    for _ in parked:
+        scheduler.again(await scheduler.next(), 0.03)
+    workers = [asyncio.create_task(scheduler.next()) for _ in range(8)]
+    got = await asyncio.wait_for(asyncio.gather(*workers[:5]), 1)
+    assert sorted(w.request.message_id for w in got) == [w.request.message_id for w in parked]
+    assert not any(w.done() for w in workers[5:])
+    for worker in workers[5:]:
+        worker.cancel()
+    await asyncio.gather(*workers[5:], return_exceptions=True)
+
+
+async def test_a_worker_cancelled_after_its_wake_up_passes_it_on() -> None:
+    scheduler = Scheduler()
+    first, second = asyncio.create_task(scheduler.next()), asyncio.create_task(scheduler.next())
+    await _settle_loop()
+    work = _work("w1")
+    scheduler.add(work)  # wakes the first waiter...
+    first.cancel()  # ...which is cancelled before it runs
+    assert await asyncio.wait_for(second, 1) is work
+    await asyncio.gather(first, return_exceptions=True)
+    assert first.cancelled()
