@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from campaigns.states import WAITING_TIER
 from config import redis_keys
 from config.settings import DispatcherSettings
@@ -53,6 +56,7 @@ from templates import TemplateSendError
 from templates.registry import Registry
 
 log = logging.getLogger(__name__)
+RECORD_TRIES = 8  # recording an accepted send waits out a Redis restart: about 5 s (0.1, 0.2, 0.4, then 1 s apart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,10 +305,32 @@ class Sender:
             return Verdict(result=self._result(request, "failed", error_code=code, error_title=human_reason(exc),
                                                error_details=getattr(exc, "details", None) or None,
                                                ambiguous=ambiguous_before))
-        await self.idempotency.finish(key, state=State.ACCEPTED, wamid=accepted.wamid, ambiguous=ambiguous_before)
+        await self._record_accepted(key, accepted.wamid, ambiguous_before)
         self.counts["accepted"] += 1
         return Verdict(result=self._result(request, "accepted", wamid=accepted.wamid, wa_id=accepted.wa_id,
                                            ambiguous=ambiguous_before))
+
+    async def _record_accepted(self, key: str, wamid: str, ambiguous: bool) -> None:
+        """Record that Meta accepted ``key``, retrying while Redis is unreachable (it may be restarting).
+
+        Meta has the message: the result must be published whatever Redis says. Giving the request back to the
+        scheduler instead would call Meta again, and if Redis came back empty the claim would find no record of a
+        request made moments ago and send it twice uncounted. After ``RECORD_TRIES`` tries the result goes out
+        unrecorded; its offset is committed once it is published, so only a crash before that commit reads the
+        request again (and a claim after the epoch then counts it as ambiguous when it is old enough).
+        """
+        delay = 0.1
+        for attempt in range(1, RECORD_TRIES + 1):
+            try:
+                await self.idempotency.finish(key, state=State.ACCEPTED, wamid=wamid, ambiguous=ambiguous)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if attempt == RECORD_TRIES:
+                    log.error("accepted send %s not recorded in Redis (%s); its result is published", key, exc)
+                    return
+                log.warning("accepted send %s not recorded yet (%s); retrying in %.1fs", key, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def _retry(self, request: OutboundRequest, minimum_s: float, *, ambiguous: bool) -> Verdict:
         base = min(self.settings.retry_max_s, self.settings.retry_base_s * 2 ** request.attempt)
