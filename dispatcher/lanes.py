@@ -8,9 +8,9 @@ held account) parks its conversation on a timer. Which offsets may be committed 
 
 Idle workers wait in line, each on a future of its own, and a conversation made ready wakes one of them (a worker
 that takes a request while more are ready wakes the next): not every worker at every change. With the dispatcher's
-256 workers, one shared event woke all of them for each reply (measured: at 40 replies a second, 2.5 ms of CPU per
-reply against 0.6 for a bulk send, whose workers are busy). One timer, for the earliest parked conversation, wakes
-as many as it releases.
+256 workers, one shared event woke all of them for each reply, each making a task and a timer for its wait (measured
+at 40 replies a second: the dispatcher's CPU per reply 2.1-2.3 ms in line against 2.5-2.6). One timer, for the
+earliest parked conversation, wakes as many as it releases.
 """
 
 from __future__ import annotations
