@@ -56,7 +56,7 @@ from templates import TemplateSendError
 from templates.registry import Registry
 
 log = logging.getLogger(__name__)
-RECORD_TRIES = 8  # recording an accepted send waits out a Redis restart: about 5 s (0.1, 0.2, 0.4, then 1 s apart)
+RECORD_TRIES = 8  # recording an accepted send waits out a Redis restart: about 5 s (0.1, 0.2, 0.4, 0.8, then 1 s apart)
 
 
 @dataclass(frozen=True, slots=True)
