@@ -16,6 +16,7 @@ earliest parked conversation, wakes as many as it releases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -125,7 +126,7 @@ class Scheduler:
             self._release_timers()
             work = self._take()
             if work is not None:
-                if self._ready[True] or self._ready[False]:
+                if self._ready[True] or (self._ready[False] and not self._bulk_full):
                     self._wake(1)  # more may be ready: the next idle worker looks
                 return work
             self._set_alarm()
@@ -143,7 +144,7 @@ class Scheduler:
     def _take(self) -> Work | None:
         """The next request that may start now, interactive lane first; None when there is none."""
         for lane in (True, False):
-            if not lane and self.max_bulk is not None and self.working_bulk >= self.max_bulk:
+            if not lane and self._bulk_full:
                 break  # done() or again() of a bulk request wakes a worker
             while self._ready[lane]:
                 key = self._ready[lane].popleft()
@@ -158,6 +159,10 @@ class Scheduler:
                 return work
         return None
 
+    @property
+    def _bulk_full(self) -> bool:
+        return self.max_bulk is not None and self.working_bulk >= self.max_bulk
+
     def _wake(self, count: int) -> None:
         """Wake up to ``count`` idle workers, those waiting longest first."""
         while count > 0 and self._waiters:
@@ -167,10 +172,8 @@ class Scheduler:
                 count -= 1
 
     def _discard(self, waiter: asyncio.Future[None]) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
-        except ValueError:
-            pass
 
     def _set_alarm(self) -> None:
         """Have the earliest parked conversation wake a worker when its time comes (one timer for all)."""

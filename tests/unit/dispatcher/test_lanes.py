@@ -198,3 +198,18 @@ async def test_a_worker_cancelled_after_its_wake_up_passes_it_on() -> None:
     assert await asyncio.wait_for(second, 1) is work
     await asyncio.gather(first, return_exceptions=True)
     assert first.cancelled()
+
+
+async def test_at_the_bulk_bound_taking_bulk_work_wakes_nobody_more() -> None:
+    scheduler = CountingLooks(max_bulk=1)
+    workers = [asyncio.create_task(scheduler.next()) for _ in range(3)]
+    await _settle_loop()
+    first, second = _work("b1", to="2001", lane="bulk"), _work("b2", to="2002", lane="bulk", offset=1)
+    scheduler.add(first)
+    scheduler.add(second)  # one wake-up each
+    await _settle_loop()
+    assert [w.result() for w in workers if w.done()] == [first]
+    assert scheduler.looks == 3 + 2  # the one that took b1 woke no one for b2: the bound holds it back
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
