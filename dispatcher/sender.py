@@ -56,7 +56,7 @@ from templates import TemplateSendError
 from templates.registry import Registry
 
 log = logging.getLogger(__name__)
-RECORD_TRIES = 8  # recording an accepted send waits out a Redis restart: about 5 s (0.1, 0.2, 0.4, 0.8, then 1 s apart)
+RECORD_TRIES = 8  # recording a call's outcome waits out a Redis restart: about 5 s (0.1, 0.2, 0.4, 0.8, then 1 s apart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,12 +276,12 @@ class Sender:
                 GRAPH_SECONDS.observe(time.monotonic() - called)
         except AmbiguousOutcome as exc:
             self.counts["ambiguous"] += 1
-            await self.idempotency.finish(key, state=State.DEFERRED, ambiguous=True)
+            await self._record(key, state=State.DEFERRED, ambiguous=True)
             if ambiguous_before:
                 return await self._ambiguous_failure(request, reason=human_reason(exc))
             return self._retry(request, 0.5, ambiguous=True)
         except AuthorizationError as exc:
-            await self.idempotency.finish(key, state=State.DEFERRED, error_code=exc.code)
+            await self._record(key, state=State.DEFERRED, error_code=exc.code)
             await self.accounts.mark_needs_reauth(profile, human_reason(exc))
             self.counts["needs_reauth"] += 1
             log.warning("WABA %s needs re-authorisation (code %s); its sends are held", profile.waba_id, exc.code)
@@ -297,38 +297,39 @@ class Sender:
                     and await self.media.forget(request.message, request.phone_number_id):
                 transient = True  # Meta no longer has the file we uploaded: once more, uploading it again
             if transient and attempts < self.settings.max_attempts:
-                await self.idempotency.finish(key, state=State.DEFERRED, error_code=code)
+                await self._record(key, state=State.DEFERRED, error_code=code)
                 return self._retry(request, exc.retry_after or 0.0, ambiguous=ambiguous_before)
-            await self.idempotency.finish(key, state=State.FAILED, error_code=code, error_title=human_reason(exc),
+            await self._record(key, state=State.FAILED, error_code=code, error_title=human_reason(exc),
                                           ambiguous=ambiguous_before)
             self.counts["failed"] += 1
             return Verdict(result=self._result(request, "failed", error_code=code, error_title=human_reason(exc),
                                                error_details=getattr(exc, "details", None) or None,
                                                ambiguous=ambiguous_before))
-        await self._record_accepted(key, accepted.wamid, ambiguous_before)
+        await self._record(key, state=State.ACCEPTED, wamid=accepted.wamid, ambiguous=ambiguous_before)
         self.counts["accepted"] += 1
         return Verdict(result=self._result(request, "accepted", wamid=accepted.wamid, wa_id=accepted.wa_id,
                                            ambiguous=ambiguous_before))
 
-    async def _record_accepted(self, key: str, wamid: str, ambiguous: bool) -> None:
-        """Record that Meta accepted ``key``, retrying while Redis is unreachable (it may be restarting).
+    async def _record(self, key: str, **outcome: Any) -> None:
+        """Record the outcome of ``key``'s Graph call, retrying while Redis is unreachable (it may be restarting).
 
-        Meta has the message: the result must be published whatever Redis says. Giving the request back to the
-        scheduler instead would call Meta again, and if Redis came back empty the claim would find no record of a
-        request made moments ago and send it twice uncounted. After ``RECORD_TRIES`` tries the result goes out
-        unrecorded; its offset is committed once it is published, so only a crash before that commit reads the
-        request again (and a claim after the epoch then counts it as ambiguous when it is old enough).
+        The call has happened: its verdict must go out whatever Redis says. Raising instead would give the request
+        back to the scheduler, which would call Meta again; and if Redis came back empty, the claim would find no
+        record of a request made moments ago and send it twice uncounted (an accepted or ambiguous call). After
+        ``RECORD_TRIES`` tries the verdict goes out unrecorded; its offset is committed once it is published, so only
+        a crash before that commit reads the request again (and a claim after the epoch then counts it as
+        ambiguous when it is old enough).
         """
         delay = 0.1
         for attempt in range(1, RECORD_TRIES + 1):
             try:
-                await self.idempotency.finish(key, state=State.ACCEPTED, wamid=wamid, ambiguous=ambiguous)
+                await self.idempotency.finish(key, **outcome)
                 return
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 if attempt == RECORD_TRIES:
-                    log.error("accepted send %s not recorded in Redis (%s); its result is published", key, exc)
+                    log.error("the call for %s not recorded in Redis (%s); its verdict is published", key, exc)
                     return
-                log.warning("accepted send %s not recorded yet (%s); retrying in %.1fs", key, exc, delay)
+                log.warning("the call for %s not recorded yet (%s); retrying in %.1fs", key, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 

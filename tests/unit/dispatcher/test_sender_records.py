@@ -1,5 +1,5 @@
-"""An accepted send's record waits out a Redis restart instead of giving the request back (which would call Meta
-again and, with Redis come back empty, send it twice uncounted: found by the chaos suite's redis-lost round)."""
+"""A Graph call's outcome is recorded through a Redis restart instead of giving the request back (which would call
+Meta again and, with Redis come back empty, send it twice uncounted: found by the chaos suite's redis-lost round)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 async def test_an_accepted_send_is_recorded_once_redis_answers_again(waits: list[float]) -> None:
     idempotency = _Idempotency(failures=3)
-    await _sender(idempotency)._record_accepted("t:k1", "wamid.1", ambiguous=False)
+    await _sender(idempotency)._record("t:k1", state=State.ACCEPTED, wamid="wamid.1", ambiguous=False)
     assert len(idempotency.calls) == 4
     assert idempotency.calls[-1] == {"key": "t:k1", "state": State.ACCEPTED, "wamid": "wamid.1", "ambiguous": False}
     assert waits == [0.1, 0.2, 0.4]
@@ -72,6 +72,6 @@ async def test_an_accepted_send_is_recorded_once_redis_answers_again(waits: list
 
 async def test_a_redis_that_stays_away_does_not_hold_back_the_result(waits: list[float]) -> None:
     idempotency = _Idempotency(failures=RECORD_TRIES + 5)
-    await _sender(idempotency)._record_accepted("t:k2", "wamid.2", ambiguous=True)  # returns: no exception
+    await _sender(idempotency)._record("t:k2", state=State.DEFERRED, ambiguous=True)  # returns: no exception
     assert len(idempotency.calls) == RECORD_TRIES
     assert len(waits) == RECORD_TRIES - 1 and max(waits) == 1.0 and sum(waits) < 6
