@@ -28,6 +28,8 @@ import httpx
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from config.settings import CoreSettings
+
 TOPICS = 5  # as many topics as the pipeline's question → answer path
 PARTITIONS = 6  # as the catalogue's topics on that path
 GRAPH_VERSION = "v23.0"
@@ -46,9 +48,10 @@ def create_relay_topics(bootstrap: str, prefix: str) -> None:
         future.result(timeout=30)
 
 
-def _consumer(bootstrap: str, group: str) -> Consumer:
+def _consumer(bootstrap: str, group: str, fetch_wait_ms: int) -> Consumer:
+    """Fetching with the reply path's wait (``kafka_fetch_wait_ms``): the same idle cost and latency."""
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                     "auto.offset.reset": "earliest", "fetch.wait.max.ms": 20, "session.timeout.ms": 6000,
+                     "auto.offset.reset": "earliest", "fetch.wait.max.ms": fetch_wait_ms, "session.timeout.ms": 6000,
                      "heartbeat.interval.ms": 1000, "log_level": 3})
 
 
@@ -117,8 +120,8 @@ def run_ingress(bootstrap: str, prefix: str, port: int) -> None:
         producer.flush(5)
 
 
-def run_forward(bootstrap: str, prefix: str, source: int) -> None:
-    consumer = _consumer(bootstrap, f"{prefix}relay-forward-{source}")
+def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) -> None:
+    consumer = _consumer(bootstrap, f"{prefix}relay-forward-{source}", fetch_wait_ms)
     producer = _producer(bootstrap)
     consumer.subscribe([topic(prefix, source)])
     target = topic(prefix, source + 1)
@@ -145,8 +148,9 @@ def run_forward(bootstrap: str, prefix: str, source: int) -> None:
         consumer.close()
 
 
-async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: str, token: str) -> None:
-    consumer = _consumer(bootstrap, f"{prefix}relay-send")
+async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: str, token: str,
+                fetch_wait_ms: int) -> None:
+    consumer = _consumer(bootstrap, f"{prefix}relay-send", fetch_wait_ms)
     consumer.subscribe([topic(prefix, TOPICS - 1)])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,13 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graph-url", default="")
     parser.add_argument("--phone-number-id", default="")
     parser.add_argument("--token", default="")
+    parser.add_argument("--fetch-wait-ms", type=int, default=CoreSettings().kafka_fetch_wait_ms)
     args = parser.parse_args(argv)
     if args.role == "ingress":
         run_ingress(args.bootstrap, args.prefix, args.port)
     elif args.role == "forward":
-        run_forward(args.bootstrap, args.prefix, args.source)
+        run_forward(args.bootstrap, args.prefix, args.source, args.fetch_wait_ms)
     else:
-        asyncio.run(_send(args.bootstrap, args.prefix, args.graph_url, args.phone_number_id, args.token))
+        asyncio.run(_send(args.bootstrap, args.prefix, args.graph_url, args.phone_number_id, args.token,
+                          args.fetch_wait_ms))
     return 0
 
 

@@ -84,9 +84,10 @@ class CoreSettings(BaseSettings):
     topic_prefix: str = ""
     kafka_session_timeout_ms: int = 6000
     # How long an idle fetch waits at the broker. The embedded broker answers a waiting fetch only when this
-    # runs out (measured: ~0.45 x the wait per hop), and every idle consumer costs it CPU at 1/wait fetches/s:
-    # 20 ms costs ~5 ms per hop and halves its idle CPU against 5-10 ms.
-    kafka_fetch_wait_ms: int = 20
+    # runs out (measured: ~0.45 x the wait per hop), and every idle consumer costs it CPU at 1/wait fetches/s.
+    # 40 ms against 20 (bench e2e, alternated): 21.4-21.9 ms of CPU a question at 40/s against 23.3-24.0, and
+    # 9.8-10.0 against 10.6-10.7 at 150/s; a reply's p99 at 10-50/s 100-106 ms against 56-66.
+    kafka_fetch_wait_ms: int = 40
     # The same for the groups off the reply path (broker.consumer.BACKGROUND_GROUPS: projector, media, signup,
     # templates, the campaign stages, tenants' webhooks), whose results may lag a fraction of a second: measured on
     # the embedded broker, an idle consumer of 6 partitions costs it ~31 ms CPU per second at 20 ms, ~12 at 100 ms.
