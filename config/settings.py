@@ -337,5 +337,8 @@ class DelivererSettings(CoreSettings):
     webhook_retry_max_s: float = Field(3 * 3600.0, gt=0)
     webhook_retry_horizon_s: float = Field(24 * 3600.0, gt=0)
     webhook_disable_after_s: float = Field(24 * 3600.0, gt=0)
-    webhook_poll_s: float = Field(0.2, gt=0, le=5)  # how often due deliveries are looked for
+    webhook_poll_s: float = Field(0.2, gt=0, le=5)  # how often redelivery requests are looked for (0.5 s at least)
+    # The scheduler sleeps until the next pending delivery is due, or until its own intake, an attempt or a
+    # redelivery wakes it; at most this long, so it sees what another process made due (an endpoint switched back on).
+    webhook_idle_poll_s: float = Field(2.0, gt=0, le=60)
     webhook_log_retention_days: int = Field(7, ge=1, le=90)  # finished deliveries and their events are kept so long

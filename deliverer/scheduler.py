@@ -6,6 +6,12 @@ PostgreSQL is the queue. A tick asks, per active endpoint, for the due heads (th
 ordering key, nothing older still pending for it), claims them with a lease (``next_attempt_at`` moves past the
 timeout, so a crash mid-attempt only delays them), and starts each attempt as its own task; the tick never waits
 on an endpoint, so a hanging one holds only its own slots.
+
+Between ticks the scheduler sleeps until the next pending delivery is due (``NEXT_DUE``: a retry's back-off, a
+lease) or until it is woken: by its intake when deliveries were queued, by an attempt that ended (it freed a slot
+and maybe the next of its conversation), by a redelivery. A due delivery left behind in a tick is behind one of
+those. It sleeps at most ``webhook_idle_poll_s``: what another process made due (an endpoint switched back on) is
+seen within that.
 """
 
 from __future__ import annotations
@@ -46,6 +52,15 @@ WHERE e.enabled AND e.disabled_at IS NULL
 ORDER BY h.seq
 LIMIT :total
 """)
+# The soonest future attempt of an active endpoint, in seconds from now: it reads only pending deliveries (the
+# partial ``ix_webhook_deliveries_head``), never the log of finished ones.
+NEXT_DUE = text("""
+SELECT extract(epoch FROM d.next_attempt_at - now()) FROM webhook_deliveries d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id
+WHERE d.state = 'pending' AND d.next_attempt_at > now() AND e.enabled AND e.disabled_at IS NULL
+ORDER BY d.next_attempt_at LIMIT 1
+""")
+HEADS_MAX = 2000  # due heads taken in one tick; a tick that took this many is followed by another at once
 CLAIM = text("""
 UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => :lease)
 WHERE id = ANY(CAST(:ids AS uuid[])) AND state = 'pending' AND next_attempt_at <= now()
@@ -105,12 +120,15 @@ class Scheduler:
 
     async def run(self) -> None:
         while True:
-            await self.tick()
+            self.wake.clear()  # before the tick: a wake-up during it is not lost
+            due_in = await self.tick()
+            idle = self.settings.webhook_idle_poll_s
+            if due_in is not None and due_in <= 0:
+                continue
             try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.webhook_poll_s)
+                await asyncio.wait_for(self.wake.wait(), idle if due_in is None else min(due_in, idle))
             except TimeoutError:
                 pass
-            self.wake.clear()
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -118,28 +136,33 @@ class Scheduler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.clients.close()
 
-    async def tick(self) -> None:
+    async def tick(self) -> float | None:
+        """Start the due heads' attempts; then the seconds until the next pending delivery is due (0: this tick
+        took as many as one takes, more may be due; None: none is pending in the future)."""
         per_endpoint = self.settings.webhook_concurrency
         async with self.engine.begin() as conn:
             heads = [dict(r._mapping) for r in await conn.execute(
-                DUE_HEADS, {"per_endpoint": per_endpoint, "total": 2000})]
+                DUE_HEADS, {"per_endpoint": per_endpoint, "total": HEADS_MAX})]
             chosen, taking = [], Counter[str]()
             for head in heads:
                 endpoint = head["endpoint_id"]
                 if self.in_flight[endpoint] + taking[endpoint] < per_endpoint:
                     taking[endpoint] += 1
                     chosen.append(head)
-            if not chosen:
-                return
-            lease = self.settings.webhook_timeout_s + LEASE_MARGIN_S
-            claimed = {str(r.id) for r in await conn.execute(CLAIM, {"ids": [str(h["id"]) for h in chosen],
-                                                                     "lease": lease})}
+            claimed: set[str] = set()
+            if chosen:
+                lease = self.settings.webhook_timeout_s + LEASE_MARGIN_S
+                claimed = {str(r.id) for r in await conn.execute(CLAIM, {"ids": [str(h["id"]) for h in chosen],
+                                                                         "lease": lease})}
+            more_due = len(heads) >= HEADS_MAX and bool(claimed)  # else the due heads wait for busy slots
+            due_in = 0.0 if more_due else (await conn.execute(NEXT_DUE)).scalar()
         for head in chosen:
             if str(head["id"]) in claimed:
                 self.in_flight[head["endpoint_id"]] += 1
                 task = asyncio.create_task(self._attempt(head))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+        return None if due_in is None else float(due_in)
 
     async def _attempt(self, head: dict[str, Any]) -> None:
         endpoint = head["endpoint_id"]

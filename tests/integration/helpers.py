@@ -54,9 +54,11 @@ TEST_RATE_MARGIN = "0.1"
 
 
 # The tests' webhook deliverer: retries within a second, a delivery is dead 20 s after it was queued and an
-# endpoint failing for 30 s is disabled (production: 30 s up to hours, 24 h, 24 h); loopback receivers allowed.
+# endpoint failing for 30 s is disabled (production: 30 s up to hours, 24 h, 24 h); loopback receivers allowed. Its
+# scheduler wakes for a retry when it is due (an idle look every 5 s: a switched-on endpoint is seen within that).
 DELIVERER_TIMINGS = {"webhook_retry_base_s": "0.2", "webhook_retry_max_s": "1", "webhook_retry_horizon_s": "20",
-                     "webhook_disable_after_s": "30", "webhook_timeout_s": "5", "webhook_poll_s": "0.1"}
+                     "webhook_disable_after_s": "30", "webhook_timeout_s": "5", "webhook_poll_s": "0.1",
+                     "webhook_idle_poll_s": "5"}
 
 
 def start_dispatcher(stack: LocalStack) -> None:

@@ -8,7 +8,8 @@ messages that way, 80 % of PostgreSQL's time in a campaign, until migration 0023
 Each case plans a lookup generically on a copy of ``messages`` (its indexes included) holding ``rows`` rows,
 not analysed, and checks that the index condition holds every one of the lookup's key columns. (The wamid
 lookups are not planned on an empty table: there any of the tenant's indexes may win, and they are right
-from a few hundred rows on, or once the table is analysed.)
+from a few hundred rows on, or once the table is analysed.) The deliverer's look for its next due attempt is
+planned the same way on a copy of ``webhook_deliveries``.
 """
 
 from __future__ import annotations
@@ -72,3 +73,40 @@ async def test_the_generic_plan_looks_up_by_every_key(db: AsyncEngine, statement
             await scratch.rollback()
             await conn.invalidate()  # the prepared ``lookup`` goes with the connection, whatever failed
     assert index_conditions(plan) >= keys, "\n".join(plan)
+
+
+DELIVERIES = ("INSERT INTO plan_check.webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, "
+              "ordering_key, origin, state, next_attempt_at) SELECT gen_random_uuid(), CAST({tenant} AS uuid), "
+              "gen_random_uuid(), 'e' || i, 'message.received', 'c', 'live', "
+              "CASE WHEN i % 100 = 0 THEN 'pending' ELSE 'delivered' END, now() + i * interval '1 s' "
+              "FROM generate_series(1, 5000) AS i")
+
+
+async def test_the_deliverers_next_due_attempt_is_one_index_step(db: AsyncEngine) -> None:
+    """The scheduler's ``NEXT_DUE`` reads pending deliveries through an index that holds only them, never the
+    delivery log, which keeps a week of finished deliveries."""
+    from deliverer.scheduler import NEXT_DUE
+
+    async with db.connect() as conn:
+        pg = (await conn.get_raw_connection()).driver_connection
+        assert pg is not None
+        scratch = pg.transaction()
+        await scratch.start()
+        try:
+            await pg.execute("CREATE SCHEMA plan_check; CREATE TABLE plan_check.webhook_deliveries "
+                             "(LIKE public.webhook_deliveries INCLUDING ALL); "
+                             + DELIVERIES.format(tenant=TENANT) + "; "
+                             "SET LOCAL search_path = plan_check, public; "
+                             "SET LOCAL plan_cache_mode = force_generic_plan")
+            await pg.execute(f"PREPARE next_due AS {NEXT_DUE.text}")
+            plan = [row[0] for row in await pg.fetch("EXPLAIN EXECUTE next_due")]
+            pending_only = {row[0] for row in await pg.fetch(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'plan_check' "
+                "AND indexdef LIKE '%WHERE (state = ''pending''::text)'")}
+        finally:
+            await scratch.rollback()
+            await conn.invalidate()
+    scans = [line for line in plan if " on webhook_deliveries" in line]
+    used = [m[1] if (m := re.search(r"Index (?:Only )?Scan using (\w+) on webhook_deliveries", line)) else None
+            for line in scans]
+    assert pending_only and used and all(name in pending_only for name in used), "\n".join(plan)
