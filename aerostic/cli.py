@@ -317,7 +317,8 @@ def _bench_e2e(args: argparse.Namespace) -> int:
     from bench.e2e import main as bench_main
 
     return bench_main(rates=tuple(args.rates), seconds=args.seconds, drain_s=args.drain, budget_s=args.budget,
-                      relay=not args.no_relay, scale=dict(args.scale), pg_stats=args.pg_stats)
+                      relay=not args.no_relay, scale=dict(args.scale), pg_stats=args.pg_stats,
+                      cpu_rate=args.cpu_rate)
 
 
 def _bench_ai(args: argparse.Namespace) -> int:
@@ -478,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_e2e.add_argument("--drain", type=float, default=10.0, help="seconds a step waits for late answers")
     bench_e2e.add_argument("--budget", type=float, default=300.0, help="the whole run's time budget (seconds)")
     bench_e2e.add_argument("--no-relay", action="store_true", help="skip the bare relay baseline")
+    bench_e2e.add_argument("--cpu-rate", type=int, default=40,
+                           help="the rate of the per-process CPU step (cpu_ms_per_q is defined at 40/s)")
     bench_e2e.add_argument("--pg-stats", action="store_true",
                            help="load pg_stat_statements and print PostgreSQL's costliest statements after the steps")
     _add_scale(bench_e2e)
