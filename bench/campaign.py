@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 
 import httpx
 from redis.asyncio import Redis
@@ -226,8 +227,11 @@ class CampaignBench:
             return f"campaign: {len(times)} messages in the simulator's log"
         low, high = times[len(times) // 10], times[len(times) * 9 // 10]
         steady = (len(times) * 8 // 10) / (high - low) if high > low else float("nan")
+        per_second = Counter(int(t - launched_at) for t in times)
+        seconds = " ".join(str(per_second[s]) for s in range(max(per_second) + 1))
         return (f"campaign: first message {times[0] - launched_at:.2f} s after the launch, "
-                f"{steady:.0f} messages/s from 10 % to 90 % of them ({len(times)} in the simulator's log)")
+                f"{steady:.0f} messages/s from 10 % to 90 % of them ({len(times)} in the simulator's log)\n"
+                f"campaign: messages in each second after the launch: {seconds}")
 
     def stop(self) -> None:
         self.stack.stop()

@@ -293,6 +293,9 @@ class DispatcherSettings(CoreSettings):
     # `aerostic bench campaign`, alternated: 10 ms against 2 took a tenth off the dispatcher's CPU per send and a
     # fifth off the broker's; 25 ms did no better than 10.
     bulk_linger_ms: int = Field(10, ge=0, le=1000)
+    # How long a bulk send's Redis calls wait to share a pipeline with other sends' (``dispatcher.coalesce``); a
+    # reply's go at once. 2 ms and more slowed a dispatcher without rate limits (claims hold a connection).
+    redis_linger_ms: float = Field(1.0, ge=0, le=20)
 
     def refusals(self) -> list[str]:
         refusals = super().refusals()

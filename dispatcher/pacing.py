@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from broker.tasks import keep_running
+from dispatcher.coalesce import urgent
 from dispatcher.ratelimit import RateLimiter
 
 MAX_BOOKED = 256  # slots one number's loop holds booked ahead at most
@@ -127,7 +128,8 @@ class NumberPacer:
                 gate.wake.clear()
                 await gate.wake.wait()  # a sender arrived (or a booked slot came and went)
                 continue
-            slots = await self.limits.reserve_slots(phone_number_id, gate.rate, need, max_wait_s=self.lookahead_s)
+            with urgent() if gate.waiting[True] else contextlib.nullcontext():  # a reply waits: at once
+                slots = await self.limits.reserve_slots(phone_number_id, gate.rate, need, max_wait_s=self.lookahead_s)
             if not slots.booked:  # the slots ahead are another process's: come back when the next is due
                 await asyncio.sleep(max(0.001, min(slots.delay_s - self.lookahead_s, self.lookahead_s)))
                 continue
@@ -199,6 +201,11 @@ class CallGate:
                 self.leave()  # the place was handed over just as we were cancelled
             raise
 
+    async def take(self, *, interactive: bool) -> Place:
+        """``enter``, as a place to give back once (``Place.release``)."""
+        await self.enter(interactive=interactive)
+        return Place(self)
+
     def leave(self) -> None:
         for lane in (True, False):
             queue = self._waiting[lane]
@@ -208,3 +215,17 @@ class CallGate:
                     waiter.set_result(None)
                     return
         self.free += 1
+
+
+class Place:
+    """A place taken in a ``CallGate``; ``release`` gives it back, and again does nothing."""
+
+    __slots__ = ("_gate",)
+
+    def __init__(self, gate: CallGate) -> None:
+        self._gate: CallGate | None = gate
+
+    def release(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.leave()

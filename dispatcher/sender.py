@@ -42,7 +42,7 @@ from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
 from dispatcher.media import STALE_MEDIA_CODES, MediaUnavailable, MediaUploads
 from dispatcher.metrics import GRAPH_SECONDS, NUMBER_WAIT, PAIR_WAIT, SPACING_WAIT
-from dispatcher.pacing import CallGate, NumberPacer
+from dispatcher.pacing import CallGate, NumberPacer, Place
 from dispatcher.ratelimit import RateLimiter
 from schemas.campaigns import CampaignHeld, parse_key
 from schemas.outbound import (
@@ -165,16 +165,16 @@ class Sender:
     async def _send(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any]) -> Verdict:
         if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
             await self._take_slots(request, profile)
-        await self._calls.enter(interactive=request.lane == "interactive")
+        place = await self._calls.take(interactive=request.lane == "interactive")
         try:  # a connection first: a record is in flight only while its call is
             if request.campaign_id and (stopped := await self._campaign_stopped(request)):
                 return await self._unless_finished(request, stopped)  # again right before the call: exact
             claimed = await self._claim(request)
             if isinstance(claimed, Verdict):
                 return claimed
-            return await self._call(request, profile, body, ambiguous_before=claimed)
+            return await self._call(request, profile, body, place, ambiguous_before=claimed)
         finally:
-            self._calls.leave()
+            place.release()
 
     async def _campaign_stopped(self, request: OutboundRequest, asked: asyncio.Future[Any] | None = None
                                 ) -> Verdict | None:
@@ -259,8 +259,10 @@ class Sender:
         return await self.media.body(body, tenant_id=request.tenant_id, phone_number_id=request.phone_number_id,
                                      token=lambda: self.accounts.token(profile))
 
-    async def _call(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any], *,
+    async def _call(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any], place: Place, *,
                     ambiguous_before: bool) -> Verdict:
+        """The Graph call, then its outcome recorded; ``place`` (the call's connection) is given back in between,
+        so the next send's call does not wait for this one's Redis round trip."""
         key = request.idempotency_key
         attempts = request.attempt + 1
         if self.settings.rate_limits:
@@ -273,6 +275,7 @@ class Sender:
             try:
                 accepted = await self.graph.send_message(request.phone_number_id, self.accounts.token(profile), body)
             finally:
+                place.release()
                 GRAPH_SECONDS.observe(time.monotonic() - called)
         except AmbiguousOutcome as exc:
             self.counts["ambiguous"] += 1

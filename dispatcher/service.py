@@ -88,7 +88,7 @@ class Dispatcher:
                                  read_timeout=settings.request_timeout_s, max_connections=settings.http_connections)
         self.store = open_store(settings)
         accounts = Accounts(self.engine, vault, ttl_s=settings.account_cache_s)
-        self.scripts = ScriptBatcher(self.redis)
+        self.scripts = ScriptBatcher(self.redis, linger_s=settings.redis_linger_ms / 1000)
         self.sender = Sender(settings, accounts=accounts, graph=self.graph, scripts=self.scripts,
                              campaigns=CampaignGate(self.redis, self.engine, self.scripts),
                              media=MediaUploads(self.engine, self.store, self.redis, self.graph))

@@ -47,6 +47,42 @@ async def test_urgent_calls_get_a_pipeline_of_their_own_sent_first(redis_client:
     assert sent == [1, 5, 1]
 
 
+async def test_calls_of_several_turns_within_the_linger_share_a_pipeline(redis_client: aioredis.Redis,
+                                                                          uid: str) -> None:
+    batcher = ScriptBatcher(redis_client, linger_s=0.2)
+    incr = batcher.register_script(_INCR)
+    await redis_client.script_load(_INCR)
+    first = incr(keys=[uid], args=[1])
+    await asyncio.sleep(0)  # another turn of the event loop: without the linger, the first call would go now
+    second = incr(keys=[uid], args=[1])
+    assert sorted(await asyncio.gather(first, second)) == [1, 2]
+    assert (batcher.calls, batcher.pipelines) == (2, 1)
+
+
+async def test_an_urgent_call_does_not_wait_for_the_linger(redis_client: aioredis.Redis, uid: str) -> None:
+    """It goes at its turn's end, and takes the lingering calls along (one write, not two)."""
+    batcher = ScriptBatcher(redis_client, linger_s=60.0)
+    incr = batcher.register_script(_INCR)
+    await redis_client.script_load(_INCR)
+    bulk = incr(keys=[uid], args=[1])
+    await asyncio.sleep(0)
+    with urgent():
+        reply = incr(keys=[f"{uid}:reply"], args=[1])
+    assert await asyncio.wait_for(reply, timeout=10) == 1  # far sooner than the linger
+    assert await asyncio.wait_for(bulk, timeout=10) == 1
+    assert batcher.pipelines == 2  # the reply's own pipeline first, then the bulk call's, in the same flush
+
+
+async def test_a_lingering_call_fails_when_the_batcher_closes(redis_client: aioredis.Redis, uid: str) -> None:
+    batcher = ScriptBatcher(redis_client, linger_s=60.0)
+    incr = batcher.register_script(_INCR)
+    lingering = incr(keys=[uid], args=[1])
+    await batcher.aclose()
+    with pytest.raises(RedisConnectionError):
+        await lingering
+    assert batcher.pipelines == 0 and await redis_client.get(uid) is None
+
+
 async def test_a_failing_call_fails_alone(redis_client: aioredis.Redis, uid: str) -> None:
     batcher = ScriptBatcher(redis_client)
     incr = batcher.register_script(_INCR)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher import coalesce
 from dispatcher.pacing import CallGate, NumberPacer
 from dispatcher.ratelimit import Slots
 
@@ -131,3 +132,28 @@ async def test_the_call_gate_lets_a_waiting_reply_in_before_earlier_bulk_sends()
     await asyncio.gather(*waiting)
     assert order == ["reply", "bulk0", "bulk1", "bulk2"]
     assert gate.free == 1
+
+
+async def test_a_booking_for_a_waiting_reply_goes_at_once_and_a_bulk_one_may_linger() -> None:
+    """The pacer's Redis call is ``urgent()`` (never held back with bulk's calls) exactly when a reply waits."""
+    urgency: list[bool] = []
+
+    class Recording(_Limiter):
+        async def reserve_slots(self, number: str, rate: float, count: int, *, max_wait_s: float) -> Slots:
+            urgency.append(coalesce._URGENT.get())
+            return await super().reserve_slots(number, rate, count, max_wait_s=max_wait_s)
+
+    pacer = NumberPacer(Recording(0.001), lookahead_s=0.005)  # type: ignore[arg-type]
+    await pacer.slot("pn", 1000.0, interactive=False)
+    assert urgency == [False]
+    await pacer.slot("pn", 1000.0, interactive=True)
+    assert urgency == [False, True]
+
+
+async def test_the_call_gates_place_is_given_back_once() -> None:
+    gate = CallGate(2)
+    place = await gate.take(interactive=False)
+    assert gate.free == 1
+    place.release()
+    place.release()  # again: nothing more given back
+    assert gate.free == 2

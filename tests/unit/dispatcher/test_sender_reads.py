@@ -1,4 +1,5 @@
-"""The sender's reads before a campaign's call, on a real redis-server: how many turns (wake-ups) they take."""
+"""The sender's Redis calls around a Graph call, on a real redis-server: how many turns (wake-ups) the reads before a
+campaign's call take, and that the call's connection is not held while its outcome is recorded."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from config.settings import DispatcherSettings
 from dispatcher.accounts import NumberProfile
 from dispatcher.campaigns import CampaignGate
 from dispatcher.coalesce import ScriptBatcher
+from dispatcher.graph import SendAccepted
+from dispatcher.idempotency import State
 from dispatcher.sender import Sender
 from schemas.outbound import OutboundRequest
 
@@ -28,6 +31,9 @@ class _Accounts:
         return NumberProfile(phone_number_id=phone_number_id, tenant_id="t", waba_id="w", business_id="b",
                              throughput_mps=80, tier_limit=None, account_status="connected",
                              token_ciphertext=b"x", token_key_id="k")
+
+    def token(self, profile: NumberProfile) -> str:
+        return "token"
 
 
 def _sender(redis: aioredis.Redis) -> tuple[Sender, ScriptBatcher]:
@@ -67,4 +73,33 @@ async def test_a_paused_campaign_is_stopped_by_that_same_turn(redis_client: aior
     verdict = await sender._check(_campaign_send(uid, "15550002"))
     assert not isinstance(verdict, tuple) and getattr(verdict, "dropped", None) == "campaign paused"
     assert (scripts.calls, scripts.pipelines) == (2, 1)
+    await scripts.aclose()
+
+
+class _Graph:
+    """Meta accepting every send."""
+
+    async def send_message(self, phone_number_id: str, token: str, body: dict[str, Any]) -> SendAccepted:
+        return SendAccepted(wamid=f"wamid.{body['to']}", message_status="accepted", wa_id=body["to"])
+
+
+async def test_a_calls_connection_is_given_back_before_its_outcome_is_recorded(redis_client: aioredis.Redis,
+                                                                               uid: str) -> None:
+    """The next send's call need not wait for this one's Redis round trip: the gate's place is free by then."""
+    sender, scripts = _sender(redis_client)
+    sender.graph = _Graph()  # type: ignore[assignment]
+    await redis_client.set(redis_keys.campaign_state(uid), "running")
+    finish = sender.idempotency.finish
+    free_when_recorded: list[int] = []
+
+    async def recording(key: str, **outcome: Any) -> bool:
+        free_when_recorded.append(sender._calls.free)
+        return await finish(key, **outcome)
+
+    sender.idempotency.finish = recording  # type: ignore[method-assign]
+    verdict = await sender.process(_campaign_send(uid, "15550003"))
+    assert verdict.result is not None and verdict.result.outcome == "accepted"
+    assert free_when_recorded == [sender.settings.http_connections]  # with the place still held: one fewer
+    record = await sender.idempotency.get(f"t:{uid}:15550003")
+    assert record is not None and record.state is State.ACCEPTED and record.wamid == "wamid.15550003"
     await scripts.aclose()
