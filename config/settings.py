@@ -257,6 +257,9 @@ class CampaignsSettings(CoreSettings):
     # How often scheduled campaigns are looked for, and tier-held recipients retried.
     campaign_tick_s: float = 1.0
     campaign_tier_recheck_s: float = 30.0
+    # How far ahead of its number's sends a campaign's audience is expanded (``streams.campaign_expander``): its
+    # pages are generated as they are needed, not all at launch (which took the cores from the dispatcher).
+    campaign_lead_s: float = Field(2.0, ge=0.5, le=3600)
 
 
 class ProjectorSettings(CoreSettings):

@@ -418,8 +418,12 @@ campaigns = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("launched_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    # The expander's next page, held until the campaign's sends need it (an encoded CampaignJob; 0024).
+    Column("paced_until", DateTime(timezone=True)),
+    Column("paced_job", Text),
     Index("ix_campaigns_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_campaigns_due", "state", "send_at"),
+    Index("ix_campaigns_paced", "paced_until", postgresql_where=text("paced_until IS NOT NULL")),
 )
 
 # A CSV audience's rows as uploaded (line order), normalised, with the problem that skips a row.

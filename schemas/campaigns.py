@@ -52,6 +52,7 @@ class CampaignJob(Event):
     cursor: int = 0
     reason: str | None = None
     limit: int | None = Field(default=None, ge=1)
+    horizon: float = 0.0  # expand: when the sends of the pages before ``cursor`` should end (unix time; 0: now)
 
 
 class CampaignHeld(Event):

@@ -6,7 +6,16 @@ position), writes the page's recipients (``queued``, or ``skipped`` with the rea
 ``ON CONFLICT DO NOTHING``, so a re-run page changes nothing), and emits one ``RecipientRecord`` per queued
 contact to ``campaigns.recipients`` (keyed by contact) plus the job for the next page; the last page marks
 the campaign expanded. A crash re-runs at most the page in hand, and every send keeps its deterministic
-idempotency key, so nobody is sent twice. A ``requeue`` job hands still-queued recipients to the recipient
+idempotency key, so nobody is sent twice.
+
+Pages are generated as the campaign's number can send them, ``lead_s`` ahead: each job carries the time the
+sends of the pages before it should end at the number's rate (its ``horizon``); a next page not needed before
+``horizon - lead_s`` is held in the campaign's row (``paced_job``, ``paced_until``) and published by the
+campaign scheduler when due. Expanding a 20,000-contact audience at launch made the campaign worker, the
+projector and PostgreSQL take the cores for the first 6 s, and the dispatcher sent 600-900 a second of the
+1,000 its number allows (``aerostic bench campaign``); paced, the stages beside it cost the same but spread out.
+The horizon counts the number's full rate, a little faster than the dispatcher's margin lets it send, so the
+lead can only grow. A ``requeue`` job hands still-queued recipients to the recipient
 stage again (after a resume, or when the portfolio's tier has room); a ``CampaignHeld`` from the dispatcher
 records why a recipient waits.
 """
@@ -14,7 +23,8 @@ records why a recipient waits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,13 +39,14 @@ from campaigns.audience import RetargetAudience
 from campaigns.states import RANK, WAITING_TIER, CampaignState, RecipientState
 from contacts.segments import SegmentFilter
 from contacts.segments import query as segment_query
-from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts
+from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts, phone_numbers
 from schemas.campaigns import CAMPAIGN_COMMAND, CampaignHeld, CampaignJob, RecipientRecord
 from schemas.catalogue import CAMPAIGN_EXPANDER_GROUP, CAMPAIGNS_COMMANDS, CAMPAIGNS_RECIPIENTS
 
 log = logging.getLogger(__name__)
 
-PAGE = 2000  # contacts per job: each page costs a round trip through the broker, so pages are large
+PAGE = 2000  # contacts per job at most (and per requeue job); each page costs a round trip through the broker
+MIN_PAGE = 500  # an expand job's page is about a second of its number's sends, at least this: 6 s of 80 msg/s
 WRITE_PAGE = text(  # one statement per page; a page handled again changes nothing
     "INSERT INTO campaign_recipients (campaign_id, contact, tenant_id, wa_id, seq, state, rank, reason) "
     "SELECT CAST(:c AS uuid), r.contact, CAST(:t AS uuid), r.wa_id, r.seq, r.state, r.rank, r.reason "
@@ -51,10 +62,15 @@ class CampaignExpander:
 
     group_id = CAMPAIGN_EXPANDER_GROUP
 
-    def __init__(self, engine: AsyncEngine, redis: Redis, *, prefix: str, page: int = PAGE) -> None:
+    def __init__(self, engine: AsyncEngine, redis: Redis, *, prefix: str, page: int = PAGE,
+                 lead_s: float = 2.0, on_held: Callable[[float], None] | None = None) -> None:
+        """``on_held(due)``: told, once committed, of each page held until ``due`` (the scheduler's ``expect``)."""
         self.engine = engine
         self.redis = redis
         self.page = page
+        self.lead_s = lead_s
+        self.on_held = on_held
+        self._held_until: list[float] = []
         self.topics = [CAMPAIGNS_COMMANDS.full_name(prefix)]
         self.jobs_topic = CAMPAIGNS_COMMANDS.full_name(prefix)
         self.recipients_topic = CAMPAIGNS_RECIPIENTS.full_name(prefix)
@@ -79,6 +95,10 @@ class CampaignExpander:
                 else:
                     outputs.extend(await self._requeue(conn, campaign, command))
             await store.fold_tallies(conn, touched)
+        held, self._held_until = self._held_until, []
+        if self.on_held is not None:
+            for due in held:
+                self.on_held(due)
         return outputs
 
     async def saved(self) -> None:
@@ -89,12 +109,15 @@ class CampaignExpander:
     async def _expand(self, conn: AsyncConnection, campaign: Row[Any], job: CampaignJob) -> list[Output]:
         audience = campaign.audience
         kind = audience.get("kind")
+        rate = await self._rate(conn, campaign)
+        size = min(self.page, max(MIN_PAGE, int(rate)))
         if kind == "csv":
-            rows = await self._csv_page(conn, campaign.id, job.cursor)
+            rows = await self._csv_page(conn, campaign.id, job.cursor, size)
         elif kind == "retarget":
-            rows = await self._retarget_page(conn, campaign, RetargetAudience.model_validate(audience), job.cursor)
+            rows = await self._retarget_page(conn, campaign, RetargetAudience.model_validate(audience), job.cursor,
+                                             size)
         else:
-            rows = await self._segment_page(conn, campaign, job.cursor)
+            rows = await self._segment_page(conn, campaign, job.cursor, size)
         records: list[RecipientRecord] = []
         for seq, contact, wa_id, problem, columns in rows:
             if not problem:
@@ -111,36 +134,55 @@ class CampaignExpander:
         outputs = [self._record(r) for r in records]
         log.info("campaign %s: %d of its audience after %d expanded (%d to send)", campaign.id, len(rows), job.cursor,
                  len(records))
-        if len(rows) >= self.page:
-            nxt = job.model_copy(update={"cursor": rows[-1][0], "event_id": f"{campaign.id}:expand:{rows[-1][0]}"})
-            outputs.append(Output(self.jobs_topic, campaign.id.encode(), nxt.encode()))
+        if len(rows) >= size:
+            now = time.time()
+            horizon = max(now, job.horizon) + len(records) / rate
+            nxt = job.model_copy(update={"cursor": rows[-1][0], "event_id": f"{campaign.id}:expand:{rows[-1][0]}",
+                                         "horizon": horizon})
+            due = horizon - self.lead_s
+            if due <= now:
+                outputs.append(Output(self.jobs_topic, campaign.id.encode(), nxt.encode()))
+            else:  # not needed yet: the campaign scheduler publishes it when due
+                await conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(
+                    paced_until=datetime.fromtimestamp(due, UTC), paced_job=nxt.encode().decode()))
+                self._held_until.append(due)
         else:
             await conn.execute(update(campaigns).where(campaigns.c.id == campaign.id, campaigns.c.expanded_at.is_(None))
                                .values(expanded_at=datetime.now(UTC)))
             log.info("campaign %s expanded", campaign.id)
         return outputs
 
-    async def _csv_page(self, conn: AsyncConnection, campaign_id: str, cursor: int) -> list[tuple[Any, ...]]:
+    @staticmethod
+    async def _rate(conn: AsyncConnection, campaign: Row[Any]) -> float:
+        """The campaign's number's messages a second (80, Meta's default, for a number no longer listed)."""
+        rate = await conn.scalar(select(phone_numbers.c.throughput_mps).where(
+            phone_numbers.c.phone_number_id == campaign.phone_number_id,
+            phone_numbers.c.tenant_id == campaign.tenant_id))
+        return float(max(1, rate or 80))
+
+    async def _csv_page(self, conn: AsyncConnection, campaign_id: str, cursor: int, size: int
+                        ) -> list[tuple[Any, ...]]:
         a = campaign_audience_rows.c
         rows = await conn.execute(select(a.line, a.wa_id, a.problem, a.columns).where(
-            a.campaign_id == campaign_id, a.line > cursor).order_by(a.line).limit(self.page))
+            a.campaign_id == campaign_id, a.line > cursor).order_by(a.line).limit(size))
         return [(r.line, f"line:{r.line}" if r.problem or r.wa_id is None else r.wa_id, r.wa_id, r.problem,
                  r.columns or {}) for r in rows]
 
-    async def _segment_page(self, conn: AsyncConnection, campaign: Row[Any], cursor: int) -> list[tuple[Any, ...]]:
+    async def _segment_page(self, conn: AsyncConnection, campaign: Row[Any], cursor: int, size: int
+                            ) -> list[tuple[Any, ...]]:
         segment = SegmentFilter.model_validate(campaign.audience.get("filter") or {})
         # Opted-out contacts are kept here and skipped with their reason by the recipient stage.
         segment = segment.model_copy(update={"include_opted_out": True})
         rows = await conn.execute(segment_query(campaign.tenant_id, segment).where(contacts.c.id > cursor)
-                                  .limit(self.page))
+                                  .limit(size))
         return [(r.id, r.wa_id, r.wa_id, None, {}) for r in rows]
 
     async def _retarget_page(self, conn: AsyncConnection, campaign: Row[Any], audience: RetargetAudience,
-                             cursor: int) -> list[tuple[Any, ...]]:
+                             cursor: int, size: int) -> list[tuple[Any, ...]]:
         r = campaign_recipients.c
         rows = await conn.execute(select(r.seq, r.wa_id).where(
             r.campaign_id == audience.campaign_id, r.tenant_id == campaign.tenant_id, r.state.in_(audience.wanted()),
-            r.wa_id.is_not(None), r.seq > cursor).order_by(r.seq).limit(self.page))
+            r.wa_id.is_not(None), r.seq > cursor).order_by(r.seq).limit(size))
         return [(row.seq, row.wa_id, row.wa_id, None, {}) for row in rows]
 
     # --- requeue and holds -------------------------------------------------------------------------------

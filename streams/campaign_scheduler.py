@@ -7,12 +7,14 @@ waiting for the tier (``state_reason`` ``waiting_for_tier``) gets a ``requeue`` 
 seats; recipients that find the budget full again are held again (the dispatcher reports them). A launched
 campaign not yet expanded whose recipients have not grown for ``expand_grace_s`` (its job lost or ignored) gets
 its expand job again from its last written position, with the expander's own event id: a re-run page changes
-nothing.
+nothing. A page the expander held until the campaign's sends need it (``paced_until``) is published when due; the
+loop wakes for it, not only once a tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from config import redis_keys
 from db.tables import campaign_recipients, campaigns, phone_numbers, whatsapp_accounts
 from schemas.campaigns import CampaignJob, CampaignProgress
 from schemas.catalogue import CAMPAIGNS_COMMANDS, CAMPAIGNS_PROGRESS
-from streams.campaign_expander import WAITING_FOR_TIER
+from streams.campaign_expander import EXPANDING, WAITING_FOR_TIER
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +53,62 @@ class CampaignScheduler:
         self._tier_checked = 0.0
         self.expand_grace_s = expand_grace_s
         self._expanding: dict[str, tuple[int, float]] = {}  # campaign -> (last written position, since when)
+        self._expected: float | None = None  # the earliest page this process's expander held since the last read
+        self._wake = asyncio.Event()
+
+    def expect(self, due: float) -> None:
+        """This process's expander held a page until ``due`` (unix time), committed: wake for it then."""
+        if self._expected is None or due < self._expected:
+            self._expected = due
+            self._wake.set()
 
     async def run(self) -> None:
+        next_tick = 0.0
         while True:
-            await self.start_due()
-            await self.complete_finished()
-            await self.rekick_stalled()
-            if time.monotonic() - self._tier_checked >= self.tier_recheck_s:
-                self._tier_checked = time.monotonic()
-                await self.release_tier_holds()
-            await asyncio.sleep(self.interval_s)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.interval_s
+                await self.start_due()
+                await self.complete_finished()
+                await self.rekick_stalled()
+                if time.monotonic() - self._tier_checked >= self.tier_recheck_s:
+                    self._tier_checked = time.monotonic()
+                    await self.release_tier_holds()
+            wait = min(next_tick - time.monotonic(), await self.release_paced() or self.interval_s)
+            if self._expected is not None:  # held by this process's expander since the read (or released by it)
+                wait = min(wait, self._expected - time.time())
+                self._expected = None if self._expected <= time.time() else self._expected
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wait))
+
+    async def release_paced(self) -> float | None:
+        """Publish the held pages that are due; the seconds until the next one is (None: none is held).
+
+        A page is taken off its campaign (committed) before it is published; one that cannot be published is put
+        back, due at once, for the next round."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(campaigns.c.id, campaigns.c.state, campaigns.c.paced_job).where(
+                campaigns.c.paced_until <= datetime.now(UTC)).order_by(campaigns.c.paced_until)
+                .limit(DUE_PER_TICK).with_for_update(skip_locked=True))).all()
+            if rows:
+                await conn.execute(update(campaigns).where(campaigns.c.id.in_([row.id for row in rows]))
+                                   .values(paced_until=None, paced_job=None))
+            following = await conn.scalar(select(func.min(campaigns.c.paced_until)).where(
+                campaigns.c.paced_until.is_not(None)))
+        for row in rows:
+            if row.state not in EXPANDING:  # cancelled or finished meanwhile: no more pages
+                continue
+            try:
+                await self.producer.send(self.topic, row.paced_job.encode(), row.id.encode())
+            except DeliveryError:
+                async with self.engine.begin() as conn:
+                    await conn.execute(update(campaigns).where(
+                        campaigns.c.id == row.id, campaigns.c.paced_job.is_(None))
+                        .values(paced_until=datetime.now(UTC), paced_job=row.paced_job))
+                raise
+        if following is None:
+            return None
+        return max(0.0, (following - datetime.now(UTC)).total_seconds())
 
     async def start_due(self) -> int:
         started = 0
@@ -86,7 +134,8 @@ class CampaignScheduler:
 
     async def rekick_stalled(self) -> int:
         """Publish again the expand job of each launched, unexpanded campaign that made no progress for the grace
-        period (from its highest written position, which ends a whole page: pages are written atomically)."""
+        period (from its highest written position, which ends a whole page: pages are written atomically); one whose
+        next page is held until due is not stalled."""
         r = campaign_recipients.c
         now = time.monotonic()
         since = datetime.now(UTC).timestamp() - self.expand_grace_s
@@ -96,7 +145,8 @@ class CampaignScheduler:
                        select(func.coalesce(func.max(r.seq), 0)).where(r.campaign_id == campaigns.c.id)
                        .scalar_subquery().label("cursor"))
                 .where(campaigns.c.state.in_([CampaignState.RUNNING.value, CampaignState.PAUSED.value]),
-                       campaigns.c.expanded_at.is_(None), campaigns.c.launched_at.is_not(None),
+                       campaigns.c.expanded_at.is_(None), campaigns.c.paced_until.is_(None),
+                       campaigns.c.launched_at.is_not(None),
                        campaigns.c.launched_at <= datetime.fromtimestamp(since, UTC))
                 .order_by(campaigns.c.launched_at).limit(DUE_PER_TICK))).all()
         seen = {row.id for row in rows}

@@ -69,14 +69,20 @@ def run_campaigns(settings: CampaignsSettings | None = None) -> None:
     settings = settings or CampaignsSettings()
     prefix = settings.topic_prefix
 
+    schedulers: list[CampaignScheduler] = []
+
     def build(r: Resources) -> list[Processor]:
-        return [CampaignExpander(r.engine, r.redis, prefix=prefix), CampaignRecipients(r.engine, prefix=prefix),
+        scheduler = CampaignScheduler(r.engine, r.redis, r.producer, prefix=prefix,
+                                      interval_s=settings.campaign_tick_s,
+                                      tier_recheck_s=settings.campaign_tier_recheck_s)
+        schedulers.append(scheduler)
+        return [CampaignExpander(r.engine, r.redis, prefix=prefix, lead_s=settings.campaign_lead_s,
+                                 on_held=scheduler.expect),
+                CampaignRecipients(r.engine, prefix=prefix),
                 CampaignFunnel(r.engine, r.redis, prefix=prefix)]
 
     def loops(r: Resources) -> dict[str, Callable[[], Awaitable[None]]]:
-        return {"campaign scheduler": CampaignScheduler(
-            r.engine, r.redis, r.producer, prefix=prefix, interval_s=settings.campaign_tick_s,
-            tier_recheck_s=settings.campaign_tier_recheck_s).run}
+        return {"campaign scheduler": schedulers[-1].run}  # the one the expander tells of its held pages
 
     uvloop.run(_serve(settings, build, loops))
 

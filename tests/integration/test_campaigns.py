@@ -167,6 +167,31 @@ async def test_csv_campaign_reaches_every_valid_contact_once(
     assert export.status_code == 200 and export.text.count("\n") == 1001
 
 
+async def test_a_campaigns_audience_is_expanded_as_its_number_can_send_it(
+        api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine, business_factory: BusinessFactory) -> None:
+    """Pages of about a second of the number's sends, each generated no earlier than ``campaign_lead_s`` (2 s) before
+    the sends before it should end: the fourth is held until a second after the first (three pages are 3 s of sends),
+    then published by the campaign scheduler, and everyone is still sent once."""
+    business = await business_factory("campaign expansion", throughput=1000)
+    await approved_template(db, sim, business)
+    people = numbers(3500, start=700_000)
+    created = await create(api, business, {"kind": "csv", "csv": csv_of([(p, "x") for p in people])})
+    await command(api, business, created["id"], "launch")
+    done = await settled(api, business, created["id"])
+    assert done["funnel"]["targeted"] == 3500 and done["funnel"]["queued"] == 0
+    sent = await sends(sim, business)
+    assert set(sent) == set(people) and set(sent.values()) == {1}
+    pages = await rows(db, "SELECT (position - 1) / 1000 AS page, count(*) AS n, min(queued_at) AS first, "
+                           "max(queued_at) AS last FROM (SELECT row_number() OVER (ORDER BY seq) AS position, "
+                           "queued_at FROM campaign_recipients WHERE campaign_id = :c) AS r GROUP BY 1 ORDER BY 1",
+                       c=created["id"])
+    assert [(p.page, p.n) for p in pages] == [(0, 1000), (1, 1000), (2, 1000), (3, 500)]
+    # The first three pages are needed within the lead at once; the fourth's sends start 3 s after the first page's.
+    assert (pages[3].first - pages[0].last).total_seconds() >= 1.0, pages
+    held = await rows(db, "SELECT paced_until, paced_job FROM campaigns WHERE id = :c", c=created["id"])
+    assert held[0].paced_until is None and held[0].paced_job is None
+
+
 async def _read_all(api: httpx.AsyncClient, business: Business, campaign_id: str) -> bool:
     return int((await campaign(api, business, campaign_id))["funnel"]["read"]) == 940
 
