@@ -40,7 +40,7 @@ from campaigns.variables import MissingVariable, VariableSource, resolve
 from contacts.phones import InvalidNumber, normalise, wa_id_of
 from contacts.segments import SegmentFilter, count, query
 from contacts.segments import load as load_segment
-from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts, phone_numbers
+from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts
 from schemas.campaigns import CampaignJob
 from schemas.catalogue import CAMPAIGNS_COMMANDS
 from templates import Template, TemplateSendError, render, send_components, validate_send, variables
@@ -211,8 +211,7 @@ async def get_campaign(campaign_id: CampaignId, principal: TenantDep, engine: En
         await conn.execution_options(isolation_level="REPEATABLE READ")
         row = await _campaign(conn, campaign_id, principal.tenant_id)
         funnel = await store.funnel_of(conn, row.id)
-        rate = await conn.scalar(select(phone_numbers.c.throughput_mps).where(
-            phone_numbers.c.phone_number_id == row.phone_number_id))
+        rate = await store.number_rate(conn, row)
     view = _view(row)
     view.funnel = funnel
     targeted, queued = int(funnel["targeted"]), int(funnel["queued"])  # type: ignore[call-overload]
@@ -220,7 +219,7 @@ async def get_campaign(campaign_id: CampaignId, principal: TenantDep, engine: En
     done = targeted - queued
     view.progress = {"done": done, "total": total, "percent": round(100 * done / total, 1) if total else 100.0}
     if row.state == CampaignState.RUNNING and view.waiting_for is None:
-        view.eta_s = round(max(0, total - done) / max(1, int(rate or 80)), 1)
+        view.eta_s = round(max(0, total - done) / rate, 1)
     return view
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from campaigns.funnel import funnel
 from campaigns.states import CampaignState, RecipientState
 from config import redis_keys
-from db.tables import campaign_recipient_tallies, campaign_recipients, campaigns
+from db.tables import campaign_recipient_tallies, campaign_recipients, campaigns, phone_numbers
 
 # Deleting the rows and inserting their sums in one statement: a reader sees the rows before or after, never half.
 FOLD = text(
@@ -31,6 +31,13 @@ async def load(conn: AsyncConnection, campaign_id: str, tenant_id: str | None = 
     if tenant_id is not None:
         query = query.where(campaigns.c.tenant_id == tenant_id)
     return (await conn.execute(query)).first()
+
+
+async def number_rate(conn: AsyncConnection, campaign: Row[Any]) -> int:
+    """The messages a second the campaign's number may send (Meta's default 80 for a number no longer listed)."""
+    rate = await conn.scalar(select(phone_numbers.c.throughput_mps).where(
+        phone_numbers.c.phone_number_id == campaign.phone_number_id, phone_numbers.c.tenant_id == campaign.tenant_id))
+    return max(1, int(rate or 80))
 
 
 async def set_state(conn: AsyncConnection, redis: Redis, campaign_id: str, state: CampaignState, *,

@@ -39,7 +39,7 @@ from campaigns.audience import RetargetAudience
 from campaigns.states import RANK, WAITING_TIER, CampaignState, RecipientState
 from contacts.segments import SegmentFilter
 from contacts.segments import query as segment_query
-from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts, phone_numbers
+from db.tables import campaign_audience_rows, campaign_recipients, campaigns, contacts
 from schemas.campaigns import CAMPAIGN_COMMAND, CampaignHeld, CampaignJob, RecipientRecord
 from schemas.catalogue import CAMPAIGN_EXPANDER_GROUP, CAMPAIGNS_COMMANDS, CAMPAIGNS_RECIPIENTS
 
@@ -63,14 +63,14 @@ class CampaignExpander:
     group_id = CAMPAIGN_EXPANDER_GROUP
 
     def __init__(self, engine: AsyncEngine, redis: Redis, *, prefix: str, page: int = PAGE,
-                 lead_s: float = 2.0, on_held: Callable[[float], None] | None = None) -> None:
-        """``on_held(due)``: told, once committed, of each page held until ``due`` (the scheduler's ``expect``)."""
+                 lead_s: float = 2.0, on_held: Callable[[], None] | None = None) -> None:
+        """``on_held()``: told once a batch that held a page is committed (the scheduler's ``expect``)."""
         self.engine = engine
         self.redis = redis
         self.page = page
         self.lead_s = lead_s
         self.on_held = on_held
-        self._held_until: list[float] = []
+        self._held_a_page = False
         self.topics = [CAMPAIGNS_COMMANDS.full_name(prefix)]
         self.jobs_topic = CAMPAIGNS_COMMANDS.full_name(prefix)
         self.recipients_topic = CAMPAIGNS_RECIPIENTS.full_name(prefix)
@@ -95,10 +95,9 @@ class CampaignExpander:
                 else:
                     outputs.extend(await self._requeue(conn, campaign, command))
             await store.fold_tallies(conn, touched)
-        held, self._held_until = self._held_until, []
-        if self.on_held is not None:
-            for due in held:
-                self.on_held(due)
+        held, self._held_a_page = self._held_a_page, False
+        if held and self.on_held is not None:
+            self.on_held()
         return outputs
 
     async def saved(self) -> None:
@@ -109,8 +108,8 @@ class CampaignExpander:
     async def _expand(self, conn: AsyncConnection, campaign: Row[Any], job: CampaignJob) -> list[Output]:
         audience = campaign.audience
         kind = audience.get("kind")
-        rate = await self._rate(conn, campaign)
-        size = min(self.page, max(MIN_PAGE, int(rate)))
+        rate = await store.number_rate(conn, campaign)
+        size = min(self.page, max(MIN_PAGE, rate))
         if kind == "csv":
             rows = await self._csv_page(conn, campaign.id, job.cursor, size)
         elif kind == "retarget":
@@ -145,20 +144,12 @@ class CampaignExpander:
             else:  # not needed yet: the campaign scheduler publishes it when due
                 await conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(
                     paced_until=datetime.fromtimestamp(due, UTC), paced_job=nxt.encode().decode()))
-                self._held_until.append(due)
+                self._held_a_page = True
         else:
             await conn.execute(update(campaigns).where(campaigns.c.id == campaign.id, campaigns.c.expanded_at.is_(None))
                                .values(expanded_at=datetime.now(UTC)))
             log.info("campaign %s expanded", campaign.id)
         return outputs
-
-    @staticmethod
-    async def _rate(conn: AsyncConnection, campaign: Row[Any]) -> float:
-        """The campaign's number's messages a second (80, Meta's default, for a number no longer listed)."""
-        rate = await conn.scalar(select(phone_numbers.c.throughput_mps).where(
-            phone_numbers.c.phone_number_id == campaign.phone_number_id,
-            phone_numbers.c.tenant_id == campaign.tenant_id))
-        return float(max(1, rate or 80))
 
     async def _csv_page(self, conn: AsyncConnection, campaign_id: str, cursor: int, size: int
                         ) -> list[tuple[Any, ...]]:

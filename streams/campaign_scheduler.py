@@ -53,14 +53,11 @@ class CampaignScheduler:
         self._tier_checked = 0.0
         self.expand_grace_s = expand_grace_s
         self._expanding: dict[str, tuple[int, float]] = {}  # campaign -> (last written position, since when)
-        self._expected: float | None = None  # the earliest page this process's expander held since the last read
         self._wake = asyncio.Event()
 
-    def expect(self, due: float) -> None:
-        """This process's expander held a page until ``due`` (unix time), committed: wake for it then."""
-        if self._expected is None or due < self._expected:
-            self._expected = due
-            self._wake.set()
+    def expect(self) -> None:
+        """This process's expander held a page (committed): read the held pages again, to wake when it is due."""
+        self._wake.set()
 
     async def run(self) -> None:
         next_tick = 0.0
@@ -73,11 +70,11 @@ class CampaignScheduler:
                 if time.monotonic() - self._tier_checked >= self.tier_recheck_s:
                     self._tier_checked = time.monotonic()
                     await self.release_tier_holds()
-            wait = min(next_tick - time.monotonic(), await self.release_paced() or self.interval_s)
-            if self._expected is not None:  # held by this process's expander since the read (or released by it)
-                wait = min(wait, self._expected - time.time())
-                self._expected = None if self._expected <= time.time() else self._expected
-            self._wake.clear()
+            self._wake.clear()  # before the read: a page held after it wakes the loop
+            paced_in = await self.release_paced()
+            wait = next_tick - time.monotonic()
+            if paced_in is not None:
+                wait = min(wait, paced_in)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wait))
 
