@@ -21,7 +21,9 @@ second simulator posts the webhooks to it and receives its Graph calls) is stepp
 own Prometheus metrics (``process_cpu_seconds_total``), the broker, PostgreSQL, Redis, the simulator and
 the load generator (this process) with psutil. Before it the stack rests ``IDLE_S`` seconds: the table
 shows each process's CPU per second at rest beside its CPU per question (the broker's idle fetches are a
-cost per second, not per question).
+cost per second, not per question). Each step's line is followed by its CPU (``step_cpu``): the broker's and the
+rest's per question (the simulator and load generator left out), the broker's share of its one thread, and how many
+questions the stack had carried before the step (the embedded broker's fetch lists every batch a partition holds).
 
 Ends with one line: ``RESULT e2e sustained_rps=… p99_ms=… cpu_ms_per_q=… relay_rps=… relay_ratio=…
 lost=… duplicated=… lost_at_first_failed_step=…`` (``p99_ms``: the sustained step's; ``lost``: over the passing
@@ -37,7 +39,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpcore  # noqa: F401 - httpx imports it on its first client: threads creating their first at once raced
@@ -386,17 +388,43 @@ class E2E:
         self.stack.stop()
 
 
+LOAD = ("loadgen", "metasim", "relay-metasim")  # the load's side: reported apart from what carries it
+
+
+def _only(used: dict[str, float], relay: dict[str, int]) -> dict[str, float]:
+    """The relay's processes and the broker they share (the pipeline's idle processes left out)."""
+    return {k: v for k, v in used.items() if k in relay or k in ("kafka", "loadgen")}
+
+
+def step_cpu(before: dict[str, float], after: dict[str, float], questions: int, seconds: float,
+             held: int) -> str:
+    """One step's CPU: the broker's and the rest's (the load's side left out) per question, and the broker's share
+    of its one thread over the step; ``held``: the questions the stack had carried before the step (the embedded
+    broker lists every batch a partition holds on each fetch that finds records, so its cost grows with them)."""
+    per_q = cpu_per_question(before, after, questions)
+    broker = per_q.get("kafka", 0.0)
+    rest = sum(v for k, v in per_q.items() if k not in LOAD and k != "kafka")
+    busy = (after.get("kafka", 0.0) - before.get("kafka", 0.0)) / seconds if seconds else 0.0
+    return (f"  cpu: broker {broker:.1f} ms/q ({busy:.0%} of its thread), the rest {rest:.1f} ms/q, "
+            f"after {held} questions")
+
+
 def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, drain_s: float,
-                 deadline: float) -> list[Step]:
-    """Run the rates in order while every step passes and the time budget lasts."""
+                 deadline: float, cpu: Callable[[], dict[str, float]] | None = None) -> list[Step]:
+    """Run the rates in order while every step passes and the time budget lasts; with ``cpu`` (CPU seconds per
+    process so far), each step's line is followed by its CPU (``step_cpu``)."""
     steps: list[Step] = []
     for rate in rates:
         if time.monotonic() + seconds * 2 + drain_s > deadline:
             print(f"{label}: time budget reached before {rate}/s", flush=True)
             break
+        held, began = sim.customers, time.monotonic()
+        before = cpu() if cpu else {}
         step = asyncio.run(sim.run(rate, seconds, drain_s)).step()
         steps.append(step)
         print(step.line(label), flush=True)
+        if cpu:
+            print(step_cpu(before, cpu(), step.sent, time.monotonic() - began, held), flush=True)
         if not should_continue(steps):
             break
     return steps
@@ -440,16 +468,18 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
             relay_sim = bench.start_relay()
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
             pipeline_reserve = (seconds * 2 + drain_s) * 3  # the pipeline's first steps
-            relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve)
+            relay_cpu = {child.name: child.pid for child in bench.relay}
+            relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve,
+                                       lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
             bench.stop_relay()
-        pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline)
+        pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline, lambda: cpu_seconds(bench.stack))
         if pg_stats:
             print(asyncio.run(bench_pg_stats.report(bench.stack.database_url)), flush=True)
     finally:
         bench.stop()
     sustained_rps, relay_rps = sustained(pipeline), sustained(relay_steps)
     held = next((s for s in pipeline if s.rate == sustained_rps), None)
-    total_cpu = sum(v for k, v in cpu.items() if k not in ("loadgen", "metasim", "relay-metasim"))
+    total_cpu = sum(v for k, v in cpu.items() if k not in LOAD)
     ratio = f"{sustained_rps / relay_rps:.3f}" if relay_rps else "nan"
     if pipeline and relay_steps and pipeline[0].rate == relay_steps[0].rate:
         print(f"at {pipeline[0].rate}/s: pipeline p99 {pipeline[0].p99_ms:.1f} ms, relay p99 "

@@ -28,3 +28,13 @@ def test_hop_table_gives_the_window_s_mean_and_quantile_buckets() -> None:
     rows = hop_table(before, after).splitlines()
     assert len(rows) == 2
     assert rows[1].split() == ["router", "100", "15.0", "10.0", "inf"]
+
+
+def test_a_steps_cpu_puts_the_broker_apart_from_the_rest_and_leaves_the_load_out() -> None:
+    from bench.e2e import step_cpu
+
+    before = {"kafka": 1.0, "streams": 2.0, "metasim": 1.0, "loadgen": 1.0, "relay-metasim": 0.0}
+    after = {"kafka": 3.0, "streams": 3.0, "metasim": 9.0, "loadgen": 9.0, "relay-metasim": 9.0}  # 500 questions
+    line = step_cpu(before, after, 500, 4.0, 1234)
+    assert line.split() == ["cpu:", "broker", "4.0", "ms/q", "(50%", "of", "its", "thread),", "the", "rest", "2.0",
+                            "ms/q,", "after", "1234", "questions"]
