@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import re
 import signal
 import sys
@@ -34,12 +35,15 @@ S = TypeVar("S", bound=CoreSettings)
 
 
 def _observed(settings: S) -> S:
-    """A long-running process's settings, once its secrets are masked in its logs and its metrics are served
-    (on ``AEROSTIC_METRICS_PORT``, if set), with its start-up heap frozen."""
+    """A long-running process's settings, once its secrets are masked in its logs, its CPU priority lowered by
+    ``AEROSTIC_CPU_NICE`` and its metrics served (on ``AEROSTIC_METRICS_PORT``, if set), with its start-up heap
+    frozen."""
     from broker.metrics_http import serve_metrics
     from config.logs import protect_settings
 
     protect_settings(settings)
+    if settings.cpu_nice:
+        os.nice(settings.cpu_nice)  # before the metrics server's and the clients' threads: they inherit it
     serve_metrics(settings.metrics_port, settings.metrics_host)
     _freeze_heap()
     return settings

@@ -116,6 +116,11 @@ class CoreSettings(BaseSettings):
     # public one; 0 serves none. Loopback unless set: a container binds 0.0.0.0 and exposes it to the scraper only.
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    # How much lower this process's CPU priority is than the others' (Unix niceness, added at start-up, before its
+    # threads exist, so they all inherit it). The local stack gives the roles off a customer's reply path (the
+    # projector, the webhook deliverer) 10: on cores shared by every process, a busy spell delays their work, not a
+    # reply or a campaign's sends (see stack.launcher.BACKGROUND_NICE).
+    cpu_nice: int = Field(0, ge=0, le=19)
     # Log lines (config.logs): one JSON object per line, or text; unset, JSON in production and text elsewhere.
     # Read by config.logs.configure before any settings exist (logging starts first); declared here so a wrong
     # value is refused at start-up and docker-compose's variable is a known one.

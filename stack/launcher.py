@@ -34,6 +34,16 @@ DATA_DIRS = ("postgres", "redis", "media")  # under the stack's root, removed by
 METRICS_COMMANDS = frozenset({"ingress", "streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"})
 
 
+# The roles off a customer's reply path run at this Unix niceness (``AEROSTIC_CPU_NICE``; the caller's own value
+# wins): the projector (the inbox's view of a message) and the webhook deliverer (a tenant's copy of it) may fall
+# behind in a busy spell, a customer's reply and a campaign's sends should not.
+BACKGROUND_NICE = 10
+
+
+def _background() -> dict[str, str]:
+    return {"AEROSTIC_CPU_NICE": os.environ.get("AEROSTIC_CPU_NICE", str(BACKGROUND_NICE))}
+
+
 @dataclass
 class LocalStack:
     """Backing services plus Aerostic child processes sharing one environment."""
@@ -142,12 +152,12 @@ class LocalStack:
         return self.spawn_role("campaigns", "campaigns", "campaigns")
 
     def start_projector(self) -> Child:
-        return self.spawn_role("projector", "projector", "projector")
+        return self.spawn_role("projector", "projector", "projector", env=_background())
 
     def start_deliverer(self, **settings: str) -> Child:
         """Run the webhook deliverer (``settings``: DelivererSettings fields, e.g. ``webhook_retry_base_s``)."""
         return self.spawn_role("deliverer", "deliverer", "deliverer",
-                               env={f"AEROSTIC_{k.upper()}": v for k, v in settings.items()})
+                               env={**_background(), **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}})
 
     def start_ai(self, **settings: str) -> Child:
         """Run the AI worker (``settings``: AiSettings fields, e.g. ``openai_base_url``)."""
