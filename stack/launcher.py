@@ -34,14 +34,10 @@ DATA_DIRS = ("postgres", "redis", "media")  # under the stack's root, removed by
 METRICS_COMMANDS = frozenset({"ingress", "streams", "campaigns", "projector", "ai", "dispatcher", "deliverer"})
 
 
-# The roles off a customer's reply path run at this Unix niceness (``AEROSTIC_CPU_NICE``; the caller's own value
-# wins): the projector (the inbox's view of a message) and the webhook deliverer (a tenant's copy of it) may fall
-# behind in a busy spell, a customer's reply and a campaign's sends should not.
+# The roles off a customer's reply path run at this Unix niceness (``AEROSTIC_CPU_NICE``; a value in the stack's
+# own environment wins): the projector (the inbox's view of a message) and the webhook deliverer (a tenant's copy
+# of it) may fall behind in a busy spell, a customer's reply and a campaign's sends should not.
 BACKGROUND_NICE = 10
-
-
-def _background() -> dict[str, str]:
-    return {"AEROSTIC_CPU_NICE": os.environ.get("AEROSTIC_CPU_NICE", str(BACKGROUND_NICE))}
 
 
 @dataclass
@@ -127,6 +123,11 @@ class LocalStack:
         children = [self.spawn(each, *args, env=env) for each in process_names(name, self.scale.get(role, 1))]
         return children[0]
 
+    def _background(self) -> dict[str, str]:
+        """A background role's environment: ``BACKGROUND_NICE`` unless the stack's environment (the caller's, or
+        ``extra_env``) sets ``AEROSTIC_CPU_NICE``."""
+        return {"AEROSTIC_CPU_NICE": self.env().get("AEROSTIC_CPU_NICE", str(BACKGROUND_NICE))}
+
     def metrics_url(self, name: str) -> str:
         """Where the child ``name`` serves its Prometheus metrics."""
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
@@ -152,12 +153,12 @@ class LocalStack:
         return self.spawn_role("campaigns", "campaigns", "campaigns")
 
     def start_projector(self) -> Child:
-        return self.spawn_role("projector", "projector", "projector", env=_background())
+        return self.spawn_role("projector", "projector", "projector", env=self._background())
 
     def start_deliverer(self, **settings: str) -> Child:
         """Run the webhook deliverer (``settings``: DelivererSettings fields, e.g. ``webhook_retry_base_s``)."""
         return self.spawn_role("deliverer", "deliverer", "deliverer",
-                               env={**_background(), **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}})
+                               env={**self._background(), **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}})
 
     def start_ai(self, **settings: str) -> Child:
         """Run the AI worker (``settings``: AiSettings fields, e.g. ``openai_base_url``)."""

@@ -52,3 +52,21 @@ def test_the_stack_starts_n_processes_of_a_scaled_role(monkeypatch: pytest.Monke
     assert [(name, args) for name, args, _ in started] == [
         ("dispatcher", ("dispatcher",)), ("dispatcher-2", ("dispatcher",)), ("streams", ("streams",))]
     assert all(env["AEROSTIC_VAULT_KEYS"] == "k" for name, _, env in started if name.startswith("dispatcher"))
+
+
+def test_the_background_roles_niceness_comes_from_the_stacks_environment(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Any) -> None:
+    from stack.launcher import BACKGROUND_NICE, LocalStack
+
+    started: dict[str, dict[str, str]] = {}
+
+    def spawn(self: LocalStack, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        started[name] = dict(env or {})
+        return name
+
+    monkeypatch.setattr(LocalStack, "spawn", spawn)
+    monkeypatch.delenv("AEROSTIC_CPU_NICE", raising=False)
+    LocalStack(root=tmp_path).start_projector()
+    LocalStack(root=tmp_path, extra_env={"AEROSTIC_CPU_NICE": "3"}).start_deliverer()
+    assert started["projector"]["AEROSTIC_CPU_NICE"] == str(BACKGROUND_NICE)
+    assert started["deliverer"]["AEROSTIC_CPU_NICE"] == "3"
