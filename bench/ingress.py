@@ -29,6 +29,7 @@ import psutil
 from bench.loadgen import WINDOW_END, WINDOW_START, LoadResult, LoadRun, build_request
 from ingress.signature import sign
 from ingress.webhook import PATH, Receive, Scope, Send
+from stack.launcher import EMBEDDED_MAX_PARTITIONS
 from stack.processes import Child, free_port, port_open, wait_until
 from stack.services import Service, start_broker
 from stack.topics import create_topics
@@ -253,7 +254,7 @@ def main(duration: float, connections: int) -> int:
         root = Path(tmp)
         broker = start_broker(root / "logs")
         try:
-            create_topics(broker.url)
+            create_topics(broker.url, max_partitions=EMBEDDED_MAX_PARTITIONS)
             ceiling = bench_bare(root, requests, connections, duration)
             aerostic = bench_ingress(root, broker, secret, requests, connections, duration)
         finally:

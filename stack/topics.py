@@ -12,11 +12,17 @@ from schemas.catalogue import CATALOGUE
 log = logging.getLogger(__name__)
 
 
-def create_topics(bootstrap: str, prefix: str = "", timeout: float = 30.0) -> list[str]:
-    """Create the catalogue's topics that do not exist yet; return the names created."""
+def create_topics(bootstrap: str, prefix: str = "", timeout: float = 30.0, *,
+                  max_partitions: int | None = None) -> list[str]:
+    """Create the catalogue's topics that do not exist yet; return the names created.
+
+    ``max_partitions`` caps each topic's partitions (the local stack's embedded broker: ``stack.launcher``)."""
+    if max_partitions is not None and max_partitions < 1:
+        raise ValueError("max_partitions must be at least 1")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [NewTopic(spec.full_name(prefix), spec.partitions, 1, config=spec.config())
+    cap = max_partitions or max(spec.partitions for spec in CATALOGUE)
+    wanted = [NewTopic(spec.full_name(prefix), min(spec.partitions, cap), 1, config=spec.config())
               for spec in CATALOGUE if spec.full_name(prefix) not in existing]
     if not wanted:
         return []

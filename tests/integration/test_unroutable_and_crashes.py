@@ -121,7 +121,7 @@ async def test_sigkill_of_workers_mid_burst_stores_every_message_once(
 async def test_broker_down_gives_503_then_the_same_delivery_succeeds() -> None:
     """Its own broker and ingress, so the shared stack is not disturbed."""
     local = LocalStack(root=Path(tempfile.mkdtemp(prefix="aerostic-broker-down-")), extra_env={
-        "AEROSTIC_APP_SECRETS": SECRET, "AEROSTIC_DELIVERY_TIMEOUT_MS": "2000"})
+        "AEROSTIC_APP_SECRETS": SECRET, "AEROSTIC_DELIVERY_TIMEOUT_MS": "2000"}, max_partitions=None)
     try:
         from stack.services import start_broker
         from stack.topics import create_topics

@@ -70,3 +70,47 @@ def test_the_background_roles_niceness_comes_from_the_stacks_environment(monkeyp
     LocalStack(root=tmp_path, extra_env={"AEROSTIC_CPU_NICE": "3"}).start_deliverer()
     assert started["projector"]["AEROSTIC_CPU_NICE"] == str(BACKGROUND_NICE)
     assert started["deliverer"]["AEROSTIC_CPU_NICE"] == "3"
+
+
+def test_the_embedded_broker_gets_fewer_partitions_but_one_per_scaled_process(tmp_path: Any) -> None:
+    from stack.launcher import EMBEDDED_MAX_PARTITIONS, LocalStack
+
+    stack = LocalStack(root=tmp_path)
+    assert stack.partitions_cap() is None  # no broker started by the stack: an adopted one keeps the catalogue's
+    stack.services["kafka"] = object()  # type: ignore[assignment]
+    assert stack.partitions_cap() == EMBEDDED_MAX_PARTITIONS
+    stack.scale = {"dispatcher": 3, "streams": 2}
+    assert stack.partitions_cap() == 3
+    stack.max_partitions = None
+    assert stack.partitions_cap() is None
+
+
+def test_create_topics_caps_each_topics_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stack.topics as topics
+    from schemas.catalogue import CATALOGUE
+
+    created: dict[str, int] = {}
+
+    class Admin:
+        def __init__(self, config: dict[str, str]) -> None:
+            pass
+
+        def list_topics(self, timeout: float) -> Any:
+            return argparse.Namespace(topics={})
+
+        def create_topics(self, wanted: list[Any], operation_timeout: float) -> dict[str, Any]:
+            done: dict[str, Any] = {}
+            for topic in wanted:
+                created[topic.topic] = topic.num_partitions
+                done[topic.topic] = argparse.Namespace(result=lambda timeout: None)
+            return done
+
+    monkeypatch.setattr(topics, "AdminClient", Admin)
+    topics.create_topics("broker:9092", "p.", max_partitions=2)
+    assert created == {f"p.{spec.name}": min(2, spec.partitions) for spec in CATALOGUE}
+    assert max(spec.partitions for spec in CATALOGUE) > 2  # the cap changed something
+    created.clear()
+    topics.create_topics("broker:9092")
+    assert created == {spec.name: spec.partitions for spec in CATALOGUE}
+    with pytest.raises(ValueError, match="max_partitions"):
+        topics.create_topics("broker:9092", max_partitions=0)
