@@ -43,7 +43,9 @@ BACKGROUND_NICE = 10
 # the largest ``--scale``, so each process of a role has a partition). Its memory engine keeps each produced batch as
 # an object per partition and lists all of a partition's objects on every fetch that finds records: a produce spread
 # over six partitions makes up to six objects where two make two. ``bench e2e``, alternated: the broker 2.8-2.9 ms a
-# question at 200/s against 3.3-3.4, p99 184-198 ms against 207-274, ``cpu_ms_per_q`` 15.9 against 18.4-18.5.
+# question at 200/s against 3.3-3.4, p99 184-198 ms against 207-274, ``cpu_ms_per_q`` 15.9 against 18.4-18.5. One
+# partition saves a little more, but the broker serves a partition's produce requests one after another: the ingress
+# flood (``bench ingress``) carried 12,500-12,600 requests a second into one against 13,700-14,000 into two.
 # A broker the stack adopts (``KAFKA_BOOTSTRAP_SERVERS``, e.g. Apache Kafka) gets the catalogue's partitions.
 EMBEDDED_MAX_PARTITIONS = 2
 
