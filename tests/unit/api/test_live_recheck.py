@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from api.live import stream
+from tests.unit.sleeps import record_sleeps
 
 
 class FakeClient:
@@ -101,13 +102,8 @@ async def test_a_cancelled_stream_does_not_cancel_the_shared_query() -> None:
 
 @pytest.mark.asyncio
 async def test_rechecks_start_at_a_random_point_of_the_period(monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
     monkeypatch.setattr(stream.random, "random", lambda: 0.25)
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    monkeypatch.setattr(stream.asyncio, "sleep", sleep)
+    slept = record_sleeps(monkeypatch, stream)
 
     async def recheck() -> bool:
         return False

@@ -14,6 +14,7 @@ from config.settings import DispatcherSettings
 from dispatcher import sender as sender_module
 from dispatcher.idempotency import State
 from dispatcher.sender import RECORD_TRIES, Sender
+from tests.unit.sleeps import record_sleeps
 
 
 class _Idempotency:
@@ -53,13 +54,7 @@ def _sender(idempotency: _Idempotency) -> Sender:
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The back-off waits, recorded instead of slept."""
-    recorded: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(sender_module.asyncio, "sleep", sleep)
-    return recorded
+    return record_sleeps(monkeypatch, sender_module)
 
 
 async def test_an_accepted_send_is_recorded_once_redis_answers_again(waits: list[float]) -> None:
