@@ -21,8 +21,8 @@ def create_topics(bootstrap: str, prefix: str = "", timeout: float = 30.0, *,
         raise ValueError("max_partitions must be at least 1")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    cap = max_partitions or max(spec.partitions for spec in CATALOGUE)
-    wanted = [NewTopic(spec.full_name(prefix), min(spec.partitions, cap), 1, config=spec.config())
+    wanted = [NewTopic(spec.full_name(prefix), min(spec.partitions, max_partitions or spec.partitions), 1,
+                       config=spec.config())
               for spec in CATALOGUE if spec.full_name(prefix) not in existing]
     if not wanted:
         return []

@@ -298,9 +298,9 @@ def started_stack(*, seed: str, root: Path | None = None, model: bool = True) ->
     env = {"AEROSTIC_PASSWORD_SCRYPT_N": str(TEST_SCRYPT_N), "AEROSTIC_APP_SECRETS": f"{SECRET},{PREVIOUS_SECRET}",
            "AEROSTIC_VERIFY_TOKEN": VERIFY_TOKEN, "AEROSTIC_PLATFORM_KEY": PLATFORM_KEY,
            "AEROSTIC_DELIVERY_TIMEOUT_MS": "3000", "AEROSTIC_WEBHOOKS_ALLOW_LOOPBACK": "1"}
+    where = {} if root is None else {"root": root}
     # The catalogue's partitions, as on Apache Kafka: the suite checks rebalances and per-partition commits.
-    local = LocalStack(environment="test", extra_env=env, max_partitions=None) if root is None else LocalStack(
-        root=root, environment="test", extra_env=env, max_partitions=None)
+    local = LocalStack(**where, environment="test", extra_env=env, max_partitions=None)
     try:
         local.start_services()
         local.prepare()
