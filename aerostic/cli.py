@@ -378,7 +378,8 @@ def _bench_campaign(args: argparse.Namespace) -> int:
 def _bench_dispatch(args: argparse.Namespace) -> int:
     from bench.dispatch import main as bench_main
 
-    return bench_main(bulk=args.bulk, max_count=args.sends, seconds=args.seconds, scale=dict(args.scale))
+    return bench_main(bulk=args.bulk, max_count=args.sends, seconds=args.seconds, interactive=args.replies,
+                      scale=dict(args.scale))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -509,8 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="sends of the limits-off and ceiling runs (the issue's long run: 20000)")
     bench_dispatch.add_argument("--seconds", type=int, default=5,
                                 help="length of each rate-limited run (long run: 10)")
-    bench_dispatch.add_argument("--bulk", type=int, default=10_000,
+    bench_dispatch.add_argument("--bulk", type=int, default=20_000,
                                 help="bulk backlog behind interactive sends (long run: 100000)")
+    bench_dispatch.add_argument("--replies", type=int, default=500,
+                                help="interactive replies timed idle and behind the backlog (each way)")
     _add_scale(bench_dispatch)
     bench_dispatch.set_defaults(func=_bench_dispatch)
     bench_live = bench.add_parser("live", help="the console's live feed: delivery to N clients, webhook p99 beside it")

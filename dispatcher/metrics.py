@@ -1,5 +1,5 @@
 """Prometheus metrics of the dispatcher: sends by lane, result and code, retries, the time held by the rate
-limits, and Graph's latency.
+limits, Graph's latency, and how long the bulk lane was paused and why.
 
 ``code`` is Meta's error code of a failed send (a negative one is Aerostic's own refusal, ``schemas.outbound``'s
 ``LOCAL_CODES``), ``none`` for an accepted send: a bounded set, as lanes (interactive, bulk) and limit kinds
@@ -22,6 +22,9 @@ LIMIT_WAIT = Histogram("aerostic_dispatcher_limit_wait_seconds", "Time a send wa
                        ["kind"], buckets=(0.0005, *SECONDS, 60.0))
 GRAPH_SECONDS = Histogram("aerostic_dispatcher_graph_seconds", "Graph's answer time to one message send",
                           buckets=SECONDS)
+BULK_PAUSED = Counter("aerostic_dispatcher_bulk_paused_seconds",
+                      "Time the bulk lane's partitions were paused, by reason: replies (an interactive request waited "
+                      "for a worker) or buffer (the bulk requests in memory reached bulk_buffer)", ["reason"])
 
 NUMBER_WAIT = LIMIT_WAIT.labels("number")
 PAIR_WAIT = LIMIT_WAIT.labels("pair")

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -61,11 +62,16 @@ DELIVERER_TIMINGS = {"webhook_retry_base_s": "0.2", "webhook_retry_max_s": "1", 
                      "webhook_idle_poll_s": "5"}
 
 
+# The tests' dispatcher holds at most this many bulk requests in memory (production: 2,000), so that a backlog
+# larger than its buffer, which keeps the bulk lane's partitions pausing and resuming, takes a few seconds to send.
+TEST_BULK_BUFFER = 200
+
+
 def start_dispatcher(stack: LocalStack) -> None:
     """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
     stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
                            hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S,
-                           rate_margin=TEST_RATE_MARGIN)
+                           rate_margin=TEST_RATE_MARGIN, bulk_buffer=str(TEST_BULK_BUFFER))
 
 
 @dataclass
@@ -93,6 +99,18 @@ async def wait_for(probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {result!r})")
         await asyncio.sleep(0.05)
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(stack: LocalStack, child: str) -> Samples:
+    """Every Prometheus sample ``child`` serves now: (name, labels) → value."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(stack.metrics_url(child))
+    assert response.status_code == 200, response.text
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
 
 async def scalar(db: AsyncEngine, sql: str, **params: Any) -> Any:

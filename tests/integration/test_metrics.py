@@ -8,25 +8,12 @@ import random
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stack.launcher import METRICS_COMMANDS, LocalStack
-from tests.integration.helpers import BusinessFactory, customer_writes, wait_for
+from tests.integration.helpers import BusinessFactory, Samples, customer_writes, scrape, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
-
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape(stack: LocalStack, child: str) -> Samples:
-    """Every sample ``child`` serves now: (name, labels) → value."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(stack.metrics_url(child))
-    assert response.status_code == 200, response.text
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
 
 async def serving(stack: LocalStack, child: str) -> Samples:
