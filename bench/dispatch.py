@@ -17,7 +17,8 @@ feeds it ``OutboundRequest`` records directly:
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog. 500 replies
    each way (``--replies``): a p99 of 100 samples is their second-largest, and the ratio of two such maxima moved
    between 0.7 and 1.4 from one hundred replies to the next within one run. The backlog (20,000) outlasts the
-   replies, which the run checks and prints (``bulk_left``).
+   replies, which the run checks and prints (``bulk_left``), and the bulk lane's rate meanwhile is reported as a
+   share of what the replies leave of the number's (``bulk_kept``).
 
 The defaults (5,000 sends, 5 s limited runs, a 20,000 bulk backlog, 500 replies) finish within five minutes; the
 issue's long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(interactive_only=True)`` runs set-up 3
@@ -25,7 +26,7 @@ alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
 cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=…
-interactive_p99_bulk_ms=… bulk_idle_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
+interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=…`` (and ``max_sps_2=`` with two dispatchers).
 """
 
 from __future__ import annotations
