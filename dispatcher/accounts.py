@@ -25,6 +25,7 @@ from vault.store import set_status
 # (https://developers.facebook.com/docs/whatsapp/embedded-signup/webhooks): held until reconnected.
 DISCONNECTING_EVENTS = frozenset({"PARTNER_REMOVED", "PARTNER_APP_UNINSTALLED", "ACCOUNT_DELETED",
                                   "ACCOUNT_OFFBOARDED"})
+RATES_MAX = 100_000  # numbers whose throughput is remembered (all forgotten when reached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Accounts:
         self.token_ttl_s = token_ttl_s
         self._profiles: SharedReads[str, NumberProfile | None] = SharedReads(ttl_s)
         self._tokens: dict[tuple[str, str, bytes], tuple[float, str]] = {}
+        self._rates: dict[str, float] = {}  # the last throughput read of each number (``rate``)
 
     async def profile(self, phone_number_id: str) -> NumberProfile | None:
         """The number's profile (None when it is unknown or has no account).
@@ -62,7 +64,16 @@ class Accounts:
         One read at a time per number: when the cached profile expires, every send in flight on the number
         (hundreds) would otherwise query PostgreSQL at once; they share the first one's read instead.
         """
-        return await self._profiles.get(phone_number_id, partial(self._read, phone_number_id))
+        profile = await self._profiles.get(phone_number_id, partial(self._read, phone_number_id))
+        if profile is not None:
+            if len(self._rates) >= RATES_MAX and phone_number_id not in self._rates:
+                self._rates.clear()
+            self._rates[phone_number_id] = float(profile.throughput_mps)
+        return profile
+
+    def rate(self, phone_number_id: str) -> float | None:
+        """The number's messages per second as last read, without waiting (None: not read yet)."""
+        return self._rates.get(phone_number_id)
 
     async def _read(self, phone_number_id: str) -> NumberProfile | None:
         query = (select(phone_numbers.c.tenant_id, phone_numbers.c.waba_id, phone_numbers.c.throughput_mps,

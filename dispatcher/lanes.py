@@ -21,6 +21,7 @@ import heapq
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemas.outbound import OutboundRequest
@@ -46,13 +47,22 @@ class Scheduler:
 
     At most ``max_bulk`` bulk requests are worked on at once (default: no bound), so that the workers left
     over are always free for an interactive reply: it never waits for a bulk send to finish.
+
+    ``number_cap(phone_number_id)`` bounds one number's bulk requests worked on at once (default: no bound). A worker
+    holds a bulk request until its number's rate lets it go, so without the bound a campaign on an 80 msg/s number
+    took every bulk worker, each waiting seconds for a slot, and another tenant's campaign on a 1,000 msg/s number
+    sent nothing meanwhile (``bench dispatch``). A conversation whose number is at its bound waits aside, in order,
+    and goes back in line when one of the number's requests finishes.
     """
 
-    def __init__(self, *, max_bulk: int | None = None) -> None:
+    def __init__(self, *, max_bulk: int | None = None, number_cap: Callable[[str], int] | None = None) -> None:
         if max_bulk is not None and max_bulk < 1:
             raise ValueError("max_bulk must be at least 1")
         self.max_bulk = max_bulk
+        self.number_cap = number_cap
         self.working_bulk = 0
+        self._working_by_number: dict[str, int] = {}  # bulk requests worked on, per number (none: absent)
+        self._held: dict[str, deque[str]] = {}  # ready bulk conversations of a number at its bound
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
         self._blocked: dict[str, str] = {}
@@ -151,13 +161,24 @@ class Scheduler:
                 queue = self._queues.get(key)
                 if key in self._busy or key in self._blocked or not queue or queue[0].not_before > time.monotonic():
                     continue
+                if not lane and self._at_cap(queue[0]):
+                    self._held.setdefault(queue[0].request.phone_number_id, deque()).append(key)
+                    continue
                 work = queue.popleft()
                 self._busy.add(key)
                 self._count(work, -1)
                 if not lane:
                     self.working_bulk += 1
+                    number = work.request.phone_number_id
+                    self._working_by_number[number] = self._working_by_number.get(number, 0) + 1
                 return work
         return None
+
+    def _at_cap(self, work: Work) -> bool:
+        if self.number_cap is None:
+            return False
+        number = work.request.phone_number_id
+        return self._working_by_number.get(number, 0) >= self.number_cap(number)
 
     @property
     def _bulk_full(self) -> bool:
@@ -213,6 +234,17 @@ class Scheduler:
         self._busy.discard(work.request.conversation_key)
         if not work.interactive:
             self.working_bulk -= 1
+            number = work.request.phone_number_id
+            left = self._working_by_number.get(number, 1) - 1
+            if left > 0:
+                self._working_by_number[number] = left
+            else:
+                self._working_by_number.pop(number, None)
+            held = self._held.get(number)
+            if held:  # the number has room again: its longest-held conversation goes back in line
+                self._ready[False].appendleft(held.popleft())  # passed over for the bound: next
+                if not held:
+                    del self._held[number]
             self._wake(1)  # a bulk request may start
 
     def again(self, work: Work, delay_s: float) -> None:

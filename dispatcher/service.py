@@ -65,6 +65,9 @@ from vault.cipher import Vault
 log = logging.getLogger(__name__)
 
 INTERACTIVE_SHARE = 8  # one worker in 8 is kept from bulk sends: a reply never waits for a free worker
+BULK_HOLD_S = 0.5  # a number's bulk requests held by workers at once: half a second of its rate (``_number_cap``)
+BULK_HOLD_MIN = 8
+DEFAULT_RATE = 80.0  # Meta's throughput of a number until it is raised
 
 
 class Dispatcher:
@@ -99,7 +102,8 @@ class Dispatcher:
         ), self.redis, self.producer)
         self.templates = TemplateWorker(settings, self.graph, self.engine, vault, self.redis, self.producer,
                                         retry_base_s=settings.retry_base_s)
-        self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE))
+        self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE),
+                                   number_cap=self._number_cap)
         self.offsets = OffsetTracker()
         self.group_metrics = GroupMetrics(DISPATCHER_GROUP)
         self._bulk_paused = False
@@ -112,6 +116,12 @@ class Dispatcher:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _number_cap(self, phone_number_id: str) -> int:
+        """How many of a number's bulk requests the workers may hold at once: what its rate sends in ``BULK_HOLD_S``
+        (Meta answers in 0.1-0.3 s), at least ``BULK_HOLD_MIN``; a number not read yet counts at Meta's default rate."""
+        rate = self.sender.accounts.rate(phone_number_id) or DEFAULT_RATE
+        return max(BULK_HOLD_MIN, int(rate * BULK_HOLD_S))
 
     async def run(self) -> None:
         await self.producer.start()

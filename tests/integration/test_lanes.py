@@ -95,3 +95,35 @@ async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers
         return sum(r["recipient"].startswith("1777") for r in await _accepted(sim, pnid)) == BULK
 
     await wait_for(campaign_done, timeout=60, what="the whole backlog")
+
+
+SLOW, SLOW_BULK = 40, 240  # a new number's campaign: six seconds of its sends, more than the bulk workers
+FAST, FAST_BULK = 200, 300  # another tenant's, queued right after it
+
+
+async def test_a_slow_numbers_campaign_leaves_the_workers_to_another_tenants(
+        business_factory: BusinessFactory, producer: AsyncProducer, settings: CoreSettings,
+        sim: httpx.AsyncClient) -> None:
+    """A worker holds a bulk request until its number's rate lets it go. Once, a campaign on an 80 msg/s number took
+    every bulk worker, and another tenant's campaign on a 1,000 msg/s number, queued after it, sent nothing for the
+    10 s the first took (``bench dispatch``). Now a number's requests hold at most half a second of its rate."""
+    slow, fast = await business_factory("slow", throughput=SLOW), await business_factory("fast", throughput=FAST)
+    await asyncio.gather(*(_queue(producer, settings, slow.tenant_id, slow.phone_number_id, f"1777{i:07d}", "bulk")
+                           for i in range(SLOW_BULK)))
+    await asyncio.gather(*(_queue(producer, settings, fast.tenant_id, fast.phone_number_id, f"1888{i:07d}", "bulk")
+                           for i in range(FAST_BULK)))
+
+    async def fast_done() -> list[dict[str, Any]] | None:
+        accepted = await _accepted(sim, fast.phone_number_id)
+        return accepted if len(accepted) == FAST_BULK else None
+
+    fast_sent = await wait_for(fast_done, timeout=60, what="the fast number's campaign")
+    finished = max(r["time"] for r in fast_sent)
+    slow_sent = [r["time"] for r in await _accepted(sim, slow.phone_number_id)]
+    before = sum(t <= finished for t in slow_sent)
+    assert before < SLOW_BULK / 2, f"the fast campaign waited for the slow one ({before} of its sends first)"
+
+    async def slow_done() -> bool:
+        return len(await _accepted(sim, slow.phone_number_id)) == SLOW_BULK
+
+    await wait_for(slow_done, timeout=60, what="the slow number's campaign")

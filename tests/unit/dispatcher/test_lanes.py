@@ -11,9 +11,9 @@ from schemas.outbound import OutboundRequest
 
 
 def _work(message_id: str, *, to: str = "1555", lane: str = "interactive", offset: int = 0,
-          attempt: int = 0) -> Work:
+          attempt: int = 0, number: str = "pn") -> Work:
     request = OutboundRequest(event_id=message_id, tenant_id="t", message_id=message_id,
-                              idempotency_key=f"t:{message_id}", phone_number_id="pn", to=to,
+                              idempotency_key=f"t:{message_id}", phone_number_id=number, to=to,
                               message={"type": "text", "text": {"body": message_id}}, lane=lane,
                               created_at=datetime.now(UTC), attempt=attempt)
     return Work(request, f"outbound.{lane}", 0, offset)
@@ -117,6 +117,31 @@ async def test_bulk_work_is_bounded_and_a_reply_takes_a_free_worker() -> None:
     scheduler.done(bulk[1])
     assert await asyncio.wait_for(fourth, 1) is bulk[3]
     assert scheduler.working_bulk == 2
+
+
+async def test_a_number_at_its_cap_leaves_the_bulk_workers_to_other_numbers() -> None:
+    scheduler = Scheduler(max_bulk=10, number_cap=lambda number: 2 if number == "slow" else 100)
+    slow = [_work(f"s{i}", to=f"5{i}", lane="bulk", offset=i, number="slow") for i in range(5)]
+    fast = [_work(f"f{i}", to=f"6{i}", lane="bulk", offset=10 + i, number="fast") for i in range(3)]
+    for work in (*slow, *fast):  # the slow number's backlog first
+        scheduler.add(work)
+    taken = [await scheduler.next() for _ in range(5)]
+    assert taken == [*slow[:2], *fast]  # two of the slow number's, then the fast one's, queued after them
+    idle = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not idle.done()  # the slow number's others wait for its room, not for a worker
+    scheduler.done(slow[0])
+    assert await asyncio.wait_for(idle, 1) is slow[2]  # its room again: the conversation held longest goes first
+    scheduler.again(slow[1], 0.0)  # put back, a request leaves its number's room to the next held
+    assert await asyncio.wait_for(scheduler.next(), 1) is slow[3]
+    later = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not later.done()  # slow[1] is back in line, and held: its number is at its cap again
+    scheduler.done(slow[2])
+    assert await asyncio.wait_for(later, 1) is slow[4]  # held before slow[1] was put back
+    scheduler.done(slow[3])
+    assert await asyncio.wait_for(scheduler.next(), 1) is slow[1]
+    assert scheduler.queued_bulk == 0 and scheduler.working_bulk == 5  # slow[1], slow[4] and the fast three
 
 
 async def test_only_a_reply_that_could_start_now_counts_as_waiting_for_bulk_to_pause() -> None:
