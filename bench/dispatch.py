@@ -1,7 +1,7 @@
-"""``aerostic bench dispatch``: the dispatcher's throughput, limit accuracy and lane priority.
+"""``aerostic bench dispatch``: the dispatcher's throughput, limit accuracy, lane priority and fairness between numbers.
 
 Starts a broker, PostgreSQL, Redis and the Meta simulator (its status webhooks switched off,
-so only the Graph calls are measured), then runs the dispatcher process in three set-ups and
+so only the Graph calls are measured), then runs the dispatcher process in four set-ups and
 feeds it ``OutboundRequest`` records directly:
 
 1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare loop of
@@ -18,7 +18,9 @@ feeds it ``OutboundRequest`` records directly:
    each way (``--replies``): a p99 of 100 samples is their second-largest, and the ratio of two such maxima moved
    between 0.7 and 1.4 from one hundred replies to the next within one run. The backlog (20,000) outlasts the
    replies, which the run checks and prints (``bulk_left``), and the bulk lane's rate meanwhile is reported as a
-   share of what the replies leave of the number's (``bulk_kept``).
+   share of what the replies leave of the number's (``bulk_kept``);
+4. two tenants' campaigns: one on the 80 msg/s number queued first, then one on the 1,000 msg/s number; the
+   second's ideal time over the time it took (``fair_ratio``).
 
 The defaults (5,000 sends, 5 s limited runs, a 20,000 bulk backlog, 500 replies) finish within five minutes; the
 issue's long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(interactive_only=True)`` runs set-up 3
@@ -26,7 +28,7 @@ alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
 cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=…
-interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=…`` (and ``max_sps_2=`` with two dispatchers).
+interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ UNLIMITED = 1_000_000  # the limits-off number's throughput at the simulator: it
 MAX_WAIT_S = 45.0  # a limits-off run reports what was accepted by then
 READY_MAX_S = 120.0  # a dispatcher serves its metrics within this long of its start (a loaded machine: slowly)
 QUIET_WEBHOOKS = {"enabled": False}
+FAIR_SLOW, FAIR_FAST = 1500, 3000  # the two campaigns of ``measure_fairness``: 19 s at 80 msg/s, 3 s at 1,000
 
 
 class Bench:
@@ -281,6 +284,28 @@ def measure_limited(bench: Bench, number: str, limit: int, seconds: int) -> tupl
     return steady_rate(times) / limit, over_limit_windows(times, limit)
 
 
+def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
+    """Two tenants' campaigns on one dispatcher: ``slow`` sends on the 80 msg/s number queued first, then ``fast`` on
+    the 1,000 msg/s one; the fast campaign's ideal time (at the margin's rate) over the time it took from its queueing
+    to its last send. Near 1: the slow number held the bulk workers it needed, no more. The last set-up: what is left
+    of the slow campaign stays queued (with fewer than 500 of it in a partition ahead of the fast one, the workers
+    never all held slow sends, and the figure could not tell)."""
+    bench.reset()
+    with bench.dispatcher():
+        interactive_latencies(bench, 5, 0.02)  # warm-up: the dispatcher has joined its group
+        bench.produce("n80", slow)
+        queued = time.time()
+        bench.produce("n1000", fast)
+        deadline = time.monotonic() + slow / 80 + 20  # bounded: an overloaded machine reports a low figure
+        while len(times := bench.accepted_times("n1000")) < fast and time.monotonic() < deadline:
+            time.sleep(0.2)
+    took = max(times) - queued if len(times) >= fast else float("inf")
+    ideal = fast / (1000 / (1 + DispatcherSettings.model_fields["rate_margin"].default))
+    print(f"two campaigns: {fast} sends at 1,000 msg/s queued behind {slow} at 80 msg/s took {took:.1f} s "
+          f"(ideal {ideal:.1f} s)", flush=True)
+    return ideal / took
+
+
 def interactive_latencies(bench: Bench, count: int, spacing_s: float) -> list[float]:
     """Produce interactive requests one by one; milliseconds from produce to result."""
     consumer = Consumer({"bootstrap.servers": bench.stack.kafka, "group.id": f"bench-{uuid.uuid4().hex}",
@@ -400,13 +425,14 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         rate1000, over1000 = measure_limited(bench, "n1000", 1000, seconds)
         print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it", flush=True)
         lanes = measure_interactive(bench, bulk, interactive)
+        fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
               f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
               f"rate80={rate80:.3f} rate1000={rate1000:.3f} "
-              f"over_limit_windows={over80 + over1000} {lanes.line()}", flush=True)
+              f"over_limit_windows={over80 + over1000} {lanes.line()} fair_ratio={fair:.2f}", flush=True)
         return 0
     finally:
         bench.stop()
