@@ -63,6 +63,7 @@ class Scheduler:
         self.working_bulk = 0
         self._working_by_number: dict[str, int] = {}  # bulk requests worked on, per number (none: absent)
         self._held: dict[str, deque[str]] = {}  # ready bulk conversations of a number at its bound
+        self._queued_by_number: dict[str, int] = {}  # bulk requests queued, per number (none: absent)
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
         self._blocked: dict[str, str] = {}
@@ -110,8 +111,22 @@ class Scheduler:
     def _count(self, work: Work, delta: int) -> None:
         if work.interactive:
             self.queued_interactive += delta
+            return
+        self.queued_bulk += delta
+        number = work.request.phone_number_id
+        left = self._queued_by_number.get(number, 0) + delta
+        if left > 0:
+            self._queued_by_number[number] = left
         else:
-            self.queued_bulk += delta
+            self._queued_by_number.pop(number, None)
+
+    @property
+    def bulk_waiting_for_room(self) -> int:
+        """Queued bulk requests of numbers at their bound: they go at their numbers' rates, whatever else is read."""
+        if self.number_cap is None:
+            return 0
+        return sum(queued for number, queued in self._queued_by_number.items()
+                   if self._working_by_number.get(number, 0) >= self.number_cap(number))
 
     def _schedule(self, key: str) -> None:
         queue = self._queues.get(key)
@@ -269,4 +284,10 @@ class Scheduler:
         for key in [k for k, q in self._queues.items() if not q]:
             self._queues.pop(key)
             self._blocked.pop(key, None)
+        for number, held in list(self._held.items()):  # conversations with nothing left here wait for nothing
+            kept = deque(key for key in held if key in self._queues)
+            if kept:
+                self._held[number] = kept
+            else:
+                del self._held[number]
         return dropped

@@ -24,7 +24,8 @@ GRAPH_SECONDS = Histogram("aerostic_dispatcher_graph_seconds", "Graph's answer t
                           buckets=SECONDS)
 BULK_PAUSED = Counter("aerostic_dispatcher_bulk_paused_seconds",
                       "Time the bulk lane's partitions were paused, by reason: replies (an interactive request waited "
-                      "for a worker) or buffer (the bulk requests in memory reached bulk_buffer)", ["reason"])
+                      "for a worker) or buffer (the bulk requests in memory that could go now reached bulk_buffer)",
+                      ["reason"])
 
 NUMBER_WAIT = LIMIT_WAIT.labels("number")
 PAIR_WAIT = LIMIT_WAIT.labels("pair")

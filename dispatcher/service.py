@@ -68,6 +68,7 @@ INTERACTIVE_SHARE = 8  # one worker in 8 is kept from bulk sends: a reply never 
 BULK_HOLD_S = 0.5  # a number's bulk requests held by workers at once: half a second of its rate (``_number_cap``)
 BULK_HOLD_MIN = 8
 DEFAULT_RATE = 80.0  # Meta's throughput of a number until it is raised
+BULK_HELD_MAX = 5  # bulk requests in memory, those waiting for their number's room too: at most 5 times bulk_buffer
 
 
 class Dispatcher:
@@ -214,8 +215,7 @@ class Dispatcher:
         and a number answering 45 customers a second sent none of its campaign (``bench dispatch``).
         """
         await asyncio.sleep(0)
-        reason = ("replies" if self.scheduler.interactive_waiting
-                  else "buffer" if self.scheduler.queued_bulk >= self.settings.bulk_buffer else None)
+        reason = "replies" if self.scheduler.interactive_waiting else "buffer" if self._bulk_full() else None
         now = time.monotonic()
         if self._pause_reason is not None:
             metrics.BULK_PAUSED.labels(self._pause_reason).inc(now - self._paused_since)
@@ -228,6 +228,14 @@ class Dispatcher:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.consumer.pause if pause else self.consumer.resume, partitions)
         self._bulk_paused = pause
+
+    def _bulk_full(self) -> bool:
+        """The bulk requests in memory that could go now reach ``bulk_buffer``, or all of them ``BULK_HELD_MAX`` times
+        that. Those of a number at its bound go at its rate whatever else is read: counted alone, a slow number's
+        backlog filled the buffer, and another tenant's requests behind it in a partition were not read."""
+        queued = self.scheduler.queued_bulk
+        buffer = self.settings.bulk_buffer
+        return queued >= buffer * BULK_HELD_MAX or queued - self.scheduler.bulk_waiting_for_room >= buffer
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = self._assigned | {(tp.topic, tp.partition) for tp in partitions}

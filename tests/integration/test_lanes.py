@@ -97,7 +97,7 @@ async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers
     await wait_for(campaign_done, timeout=60, what="the whole backlog")
 
 
-SLOW, SLOW_BULK = 40, 240  # a new number's campaign: six seconds of its sends, more than the bulk workers
+SLOW, SLOW_BULK = 80, 600  # a new number's campaign: 8 s of its sends, more than the bulk workers and buffer hold
 FAST, FAST_BULK = 200, 300  # another tenant's, queued right after it
 
 
@@ -107,6 +107,7 @@ async def test_a_slow_numbers_campaign_leaves_the_workers_to_another_tenants(
     """A worker holds a bulk request until its number's rate lets it go. Once, a campaign on an 80 msg/s number took
     every bulk worker, and another tenant's campaign on a 1,000 msg/s number, queued after it, sent nothing for the
     10 s the first took (``bench dispatch``). Now a number's requests hold at most half a second of its rate."""
+    assert SLOW_BULK >= 3 * TEST_BULK_BUFFER  # the slow campaign's requests also fill the buffer many times
     slow, fast = await business_factory("slow", throughput=SLOW), await business_factory("fast", throughput=FAST)
     await asyncio.gather(*(_queue(producer, settings, slow.tenant_id, slow.phone_number_id, f"1777{i:07d}", "bulk")
                            for i in range(SLOW_BULK)))

@@ -144,6 +144,24 @@ async def test_a_number_at_its_cap_leaves_the_bulk_workers_to_other_numbers() ->
     assert scheduler.queued_bulk == 0 and scheduler.working_bulk == 5  # slow[1], slow[4] and the fast three
 
 
+async def test_the_queued_requests_of_a_number_at_its_cap_are_counted_apart() -> None:
+    scheduler = Scheduler(number_cap=lambda number: 1 if number == "slow" else 100)
+    slow = [_work(f"s{i}", to=f"5{i}", lane="bulk", offset=i, number="slow") for i in range(3)]
+    fast = [_work(f"f{i}", to=f"6{i}", lane="bulk", offset=10 + i, number="fast") for i in range(2)]
+    for work in (*slow, *fast):
+        scheduler.add(work)
+    assert scheduler.queued_bulk == 5 and scheduler.bulk_waiting_for_room == 0  # the slow number has room
+    assert await scheduler.next() is slow[0]
+    assert scheduler.bulk_waiting_for_room == 2  # at its cap: its other two go at its rate, whatever else is read
+    assert [await scheduler.next(), await scheduler.next()] == fast
+    assert scheduler.queued_bulk == 2 and scheduler.bulk_waiting_for_room == 2
+    scheduler.done(slow[0])
+    assert scheduler.bulk_waiting_for_room == 0
+    assert await scheduler.next() is slow[1]
+    assert scheduler.queued_bulk == 1 and scheduler.bulk_waiting_for_room == 1
+    assert Scheduler().bulk_waiting_for_room == 0  # no caps: nothing waits for room
+
+
 async def test_only_a_reply_that_could_start_now_counts_as_waiting_for_bulk_to_pause() -> None:
     scheduler = Scheduler()
     assert not scheduler.interactive_waiting
