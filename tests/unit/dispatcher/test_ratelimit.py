@@ -58,10 +58,12 @@ async def test_number_never_exceeds_rate_in_any_second_and_keeps_throughput(
     until = time.monotonic() + duration
     await asyncio.gather(*(drive(limiters[i % 2], uid, rate, until, per_limiter[i % 2]) for i in range(8)))
     grants = per_limiter[0] + per_limiter[1]
+    # One bucket for both connections: their grants together stay within the rate. Which connection wins a slot is a
+    # race between senders woken at the same moment (in the dispatcher the pacer hands slots out instead), and one
+    # connection's senders winning every slot of a run happened (1 run in 8): not asserted.
     assert max_surely_in_window(grants) <= rate
     # Throughput is measured by `aerostic bench dispatch`; here only a sanity floor that survives a busy machine.
     assert len(grants) >= 0.8 * rate * duration
-    assert per_limiter[0] and per_limiter[1]
 
 
 async def test_no_startup_burst(redis_client: aioredis.Redis, uid: str) -> None:
