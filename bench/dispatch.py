@@ -70,6 +70,7 @@ UNLIMITED = 1_000_000  # the limits-off number's throughput at the simulator: it
 MAX_WAIT_S = 45.0  # a limits-off run reports what was accepted by then
 READY_MAX_S = 120.0  # a dispatcher serves its metrics within this long of its start (a loaded machine: slowly)
 QUIET_WEBHOOKS = {"enabled": False}
+RATE_1000 = 1000 / (1 + DispatcherSettings.model_fields["rate_margin"].default)  # the most a 1,000 msg/s number sends
 # The two campaigns of ``measure_fairness``: a minute at 80 msg/s, more than the bulk buffer holds, then 3 s at 1,000.
 FAIR_SLOW, FAIR_FAST = 5000, 3000
 
@@ -302,7 +303,7 @@ def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
         while len(times := bench.accepted_times("n1000")) < fast and time.monotonic() < deadline:
             time.sleep(0.2)
     took = max(times) - queued if len(times) >= fast else float("inf")
-    ideal = fast / (1000 / (1 + DispatcherSettings.model_fields["rate_margin"].default))
+    ideal = fast / RATE_1000
     print(f"two campaigns: {fast} sends at 1,000 msg/s queued behind {slow} at 80 msg/s took {took:.1f} s "
           f"(ideal {ideal:.1f} s)", flush=True)
     return ideal / took
@@ -386,7 +387,7 @@ def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
               f"({len(busy)} replies; bulk_left={max(left, 0)} at the end)", flush=True)
     seconds = ended - began
     sent = sum(began <= t <= ended for t in bench.accepted_times("n1000")) - len(busy)
-    room = 1000 / (1 + DispatcherSettings.model_fields["rate_margin"].default) - len(busy) / seconds
+    room = RATE_1000 - len(busy) / seconds
     print(f"bulk while the replies came: {sent / seconds:.0f} sends/s, {sent / seconds / room:.2f} of the "
           f"{room:.0f}/s the replies leave", flush=True)
     return Lanes(idle, busy, sent / seconds / room)

@@ -64,12 +64,7 @@ class Accounts:
         One read at a time per number: when the cached profile expires, every send in flight on the number
         (hundreds) would otherwise query PostgreSQL at once; they share the first one's read instead.
         """
-        profile = await self._profiles.get(phone_number_id, partial(self._read, phone_number_id))
-        if profile is not None:
-            if len(self._rates) >= RATES_MAX and phone_number_id not in self._rates:
-                self._rates.clear()
-            self._rates[phone_number_id] = float(profile.throughput_mps)
-        return profile
+        return await self._profiles.get(phone_number_id, partial(self._read, phone_number_id))
 
     def rate(self, phone_number_id: str) -> float | None:
         """The number's messages per second as last read, without waiting (None: not read yet)."""
@@ -85,7 +80,12 @@ class Accounts:
                  .where(phone_numbers.c.phone_number_id == phone_number_id, phone_numbers.c.status == "connected"))
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else NumberProfile(
+        if row is None:
+            return None
+        if len(self._rates) >= RATES_MAX and phone_number_id not in self._rates:
+            self._rates.clear()
+        self._rates[phone_number_id] = float(row.throughput_mps)  # once per read, not once per send
+        return NumberProfile(
             phone_number_id=phone_number_id, tenant_id=str(row.tenant_id), waba_id=row.waba_id,
             business_id=row.business_id, throughput_mps=row.throughput_mps, tier_limit=row.tier_limit,
             account_status=row.status, token_ciphertext=row.token_ciphertext, token_key_id=row.token_key_id)

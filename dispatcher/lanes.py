@@ -113,20 +113,12 @@ class Scheduler:
             self.queued_interactive += delta
             return
         self.queued_bulk += delta
-        number = work.request.phone_number_id
-        left = self._queued_by_number.get(number, 0) + delta
-        if left > 0:
-            self._queued_by_number[number] = left
-        else:
-            self._queued_by_number.pop(number, None)
+        _add(self._queued_by_number, work.request.phone_number_id, delta)
 
     @property
     def bulk_waiting_for_room(self) -> int:
         """Queued bulk requests of numbers at their bound: they go at their numbers' rates, whatever else is read."""
-        if self.number_cap is None:
-            return 0
-        return sum(queued for number, queued in self._queued_by_number.items()
-                   if self._working_by_number.get(number, 0) >= self.number_cap(number))
+        return sum(queued for number, queued in self._queued_by_number.items() if self._at_cap(number))
 
     def _schedule(self, key: str) -> None:
         queue = self._queues.get(key)
@@ -176,7 +168,7 @@ class Scheduler:
                 queue = self._queues.get(key)
                 if key in self._busy or key in self._blocked or not queue or queue[0].not_before > time.monotonic():
                     continue
-                if not lane and self._at_cap(queue[0]):
+                if not lane and self._at_cap(queue[0].request.phone_number_id):
                     self._held.setdefault(queue[0].request.phone_number_id, deque()).append(key)
                     continue
                 work = queue.popleft()
@@ -184,16 +176,13 @@ class Scheduler:
                 self._count(work, -1)
                 if not lane:
                     self.working_bulk += 1
-                    number = work.request.phone_number_id
-                    self._working_by_number[number] = self._working_by_number.get(number, 0) + 1
+                    _add(self._working_by_number, work.request.phone_number_id, 1)
                 return work
         return None
 
-    def _at_cap(self, work: Work) -> bool:
-        if self.number_cap is None:
-            return False
-        number = work.request.phone_number_id
-        return self._working_by_number.get(number, 0) >= self.number_cap(number)
+    def _at_cap(self, number: str) -> bool:
+        """The number's bulk requests worked on reached its bound."""
+        return self.number_cap is not None and self._working_by_number.get(number, 0) >= self.number_cap(number)
 
     @property
     def _bulk_full(self) -> bool:
@@ -250,11 +239,7 @@ class Scheduler:
         if not work.interactive:
             self.working_bulk -= 1
             number = work.request.phone_number_id
-            left = self._working_by_number.get(number, 1) - 1
-            if left > 0:
-                self._working_by_number[number] = left
-            else:
-                self._working_by_number.pop(number, None)
+            _add(self._working_by_number, number, -1)
             held = self._held.get(number)
             if held:  # the number has room again: its longest-held conversation goes back in line
                 self._ready[False].appendleft(held.popleft())  # passed over for the bound: next
@@ -291,3 +276,12 @@ class Scheduler:
             else:
                 del self._held[number]
         return dropped
+
+
+def _add(counts: dict[str, int], key: str, delta: int) -> None:
+    """Add ``delta`` to ``counts[key]``; a count that reaches 0 is removed (the per-number maps stay bounded)."""
+    left = counts.get(key, 0) + delta
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
