@@ -69,6 +69,11 @@ BULK_HOLD_S = 0.5  # a number's bulk requests held by workers at once: half a se
 BULK_HOLD_MIN = 8
 DEFAULT_RATE = 80.0  # Meta's throughput of a number until it is raised
 BULK_HELD_MAX = 5  # bulk requests in memory, those waiting for their number's room too: at most 5 times bulk_buffer
+# A fetched batch is accepted this many records at a time, the event loop let run between: 500 at once held it
+# 9-10 ms (measured during a campaign, 37 batches of 500), and the pacer makes up at most 25 ms of a number's rate
+# (``pacing``): such a hold with a collection or a burst of answers on top was a gap of 21-36 ms between two of a
+# campaign's sends, lost for good.
+ACCEPT_CHUNK = 64
 
 
 class Dispatcher:
@@ -163,9 +168,16 @@ class Dispatcher:
             self._apply_revocations()
             if batch:
                 self.group_metrics.started(slices(batch), time.time())
-            for msg in batch:
-                self._accept(msg)
+            await self._accept_all(batch)
             await self._flow_control()
+
+    async def _accept_all(self, batch: list[Message]) -> None:
+        """Accept a fetched batch ``ACCEPT_CHUNK`` records at a time, letting the workers and the pacer run between."""
+        for at in range(0, len(batch), ACCEPT_CHUNK):
+            if at:
+                await asyncio.sleep(0)
+            for msg in batch[at:at + ACCEPT_CHUNK]:
+                self._accept(msg)
 
     def _accept(self, msg: Message) -> None:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
