@@ -96,6 +96,7 @@ def test_top_frames_counts_each_stacks_leaf() -> None:
     assert top_frames("") == []
 
 
-def test_the_default_steps_reach_1000_per_second_at_most_half_again_apart_from_50() -> None:
+def test_the_default_steps_reach_1000_per_second_at_most_half_again_apart_from_50_and_a_third_from_150() -> None:
     assert DEFAULT_RATES[-1] >= 1000 and list(DEFAULT_RATES) == sorted(set(DEFAULT_RATES))
     assert all(b <= 1.5 * a for a, b in itertools.pairwise(DEFAULT_RATES) if a >= 50)
+    assert all(3 * b <= 4 * a for a, b in itertools.pairwise(DEFAULT_RATES) if a >= 150)
