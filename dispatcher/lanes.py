@@ -48,11 +48,12 @@ class Scheduler:
     At most ``max_bulk`` bulk requests are worked on at once (default: no bound), so that the workers left
     over are always free for an interactive reply: it never waits for a bulk send to finish.
 
-    ``number_cap(phone_number_id)`` bounds one number's bulk requests worked on at once (default: no bound). A worker
-    holds a bulk request until its number's rate lets it go, so without the bound a campaign on an 80 msg/s number
+    ``number_cap(phone_number_id)`` bounds one number's requests of each lane worked on at once (default: no bound).
+    A worker holds a request until its number's rate lets it go, so without the bound a campaign on an 80 msg/s number
     took every bulk worker, each waiting seconds for a slot, and another tenant's campaign on a 1,000 msg/s number
-    sent nothing meanwhile (``bench dispatch``). A conversation whose number is at its bound waits aside, in order,
-    and goes back in line when one of the number's requests finishes.
+    sent nothing meanwhile (``bench dispatch``); a burst of replies on one number held every worker the same way, and
+    other tenants' replies waited seconds. A conversation whose number is at its bound in its lane waits aside, in
+    order, and goes back first in line when one of the number's requests of that lane finishes.
     """
 
     def __init__(self, *, max_bulk: int | None = None, number_cap: Callable[[str], int] | None = None) -> None:
@@ -61,8 +62,10 @@ class Scheduler:
         self.max_bulk = max_bulk
         self.number_cap = number_cap
         self.working_bulk = 0
-        self._working_by_number: dict[str, int] = {}  # bulk requests worked on, per number (none: absent)
-        self._held: dict[str, deque[str]] = {}  # ready bulk conversations of a number at its bound
+        # Per lane (interactive: True), the requests worked on per number (none: absent), and the ready conversations
+        # of a number at its bound.
+        self._working_by_number: dict[bool, dict[str, int]] = {True: {}, False: {}}
+        self._held: dict[bool, dict[str, deque[str]]] = {True: {}, False: {}}
         self._queued_by_number: dict[str, int] = {}  # bulk requests queued, per number (none: absent)
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
@@ -118,7 +121,7 @@ class Scheduler:
     @property
     def bulk_waiting_for_room(self) -> int:
         """Queued bulk requests of numbers at their bound: they go at their numbers' rates, whatever else is read."""
-        return sum(queued for number, queued in self._queued_by_number.items() if self._at_cap(number))
+        return sum(queued for number, queued in self._queued_by_number.items() if self._at_cap(False, number))
 
     def _schedule(self, key: str) -> None:
         queue = self._queues.get(key)
@@ -168,21 +171,23 @@ class Scheduler:
                 queue = self._queues.get(key)
                 if key in self._busy or key in self._blocked or not queue or queue[0].not_before > time.monotonic():
                     continue
-                if not lane and self._at_cap(queue[0].request.phone_number_id):
-                    self._held.setdefault(queue[0].request.phone_number_id, deque()).append(key)
+                number = queue[0].request.phone_number_id
+                if self._at_cap(lane, number):
+                    self._held[lane].setdefault(number, deque()).append(key)
                     continue
                 work = queue.popleft()
                 self._busy.add(key)
                 self._count(work, -1)
+                _add(self._working_by_number[lane], number, 1)
                 if not lane:
                     self.working_bulk += 1
-                    _add(self._working_by_number, work.request.phone_number_id, 1)
                 return work
         return None
 
-    def _at_cap(self, number: str) -> bool:
-        """The number's bulk requests worked on reached its bound."""
-        return self.number_cap is not None and self._working_by_number.get(number, 0) >= self.number_cap(number)
+    def _at_cap(self, interactive: bool, number: str) -> bool:
+        """The number's requests of the lane worked on reached its bound."""
+        return (self.number_cap is not None
+                and self._working_by_number[interactive].get(number, 0) >= self.number_cap(number))
 
     @property
     def _bulk_full(self) -> bool:
@@ -236,16 +241,17 @@ class Scheduler:
 
     def _finished(self, work: Work) -> None:
         self._busy.discard(work.request.conversation_key)
-        if not work.interactive:
+        lane, number = work.interactive, work.request.phone_number_id
+        _add(self._working_by_number[lane], number, -1)
+        held = self._held[lane].get(number)
+        if held:  # the number has room again: its longest-held conversation goes back in line
+            self._ready[lane].appendleft(held.popleft())  # passed over for the bound: next
+            if not held:
+                del self._held[lane][number]
+        if not lane:
             self.working_bulk -= 1
-            number = work.request.phone_number_id
-            _add(self._working_by_number, number, -1)
-            held = self._held.get(number)
-            if held:  # the number has room again: its longest-held conversation goes back in line
-                self._ready[False].appendleft(held.popleft())  # passed over for the bound: next
-                if not held:
-                    del self._held[number]
-            self._wake(1)  # a bulk request may start
+        if held is not None or not lane:
+            self._wake(1)  # a request may start
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""
@@ -269,12 +275,13 @@ class Scheduler:
         for key in [k for k, q in self._queues.items() if not q]:
             self._queues.pop(key)
             self._blocked.pop(key, None)
-        for number, held in list(self._held.items()):  # conversations with nothing left here wait for nothing
-            kept = deque(key for key in held if key in self._queues)
-            if kept:
-                self._held[number] = kept
-            else:
-                del self._held[number]
+        for by_number in self._held.values():  # conversations with nothing left here wait for nothing
+            for number, held in list(by_number.items()):
+                kept = deque(key for key in held if key in self._queues)
+                if kept:
+                    by_number[number] = kept
+                else:
+                    del by_number[number]
         return dropped
 
 

@@ -65,7 +65,7 @@ from vault.cipher import Vault
 log = logging.getLogger(__name__)
 
 INTERACTIVE_SHARE = 8  # one worker in 8 is kept from bulk sends: a reply never waits for a free worker
-BULK_HOLD_S = 0.5  # a number's bulk requests held by workers at once: half a second of its rate (``_number_cap``)
+BULK_HOLD_S = 0.5  # a number's requests of a lane held by workers at once: half a second of its rate (``_number_cap``)
 BULK_HOLD_MIN = 8
 DEFAULT_RATE = 80.0  # Meta's throughput of a number until it is raised
 BULK_HELD_MAX = 5  # bulk requests in memory, those waiting for their number's room too: at most 5 times bulk_buffer
@@ -124,8 +124,9 @@ class Dispatcher:
         self._stopping.set()
 
     def _number_cap(self, phone_number_id: str) -> int:
-        """How many of a number's bulk requests the workers may hold at once: what its rate sends in ``BULK_HOLD_S``
-        (Meta answers in 0.1-0.3 s), at least ``BULK_HOLD_MIN``; a number not read yet counts at Meta's default rate."""
+        """How many of a number's requests of each lane the workers may hold at once: what its rate sends in
+        ``BULK_HOLD_S`` (Meta answers in 0.1-0.3 s), at least ``BULK_HOLD_MIN``; a number not read yet counts at Meta's
+        default rate."""
         rate = self.sender.accounts.rate(phone_number_id) or DEFAULT_RATE
         return max(BULK_HOLD_MIN, int(rate * BULK_HOLD_S))
 

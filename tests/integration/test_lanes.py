@@ -128,3 +128,36 @@ async def test_a_slow_numbers_campaign_leaves_the_workers_to_another_tenants(
         return len(await _accepted(sim, slow.phone_number_id)) == SLOW_BULK
 
     await wait_for(slow_done, timeout=60, what="the slow number's campaign")
+
+
+SLOW_REPLIES, FAST_REPLIES = 400, 200  # a burst of customers on a new number, then another tenant's
+
+
+async def test_a_burst_of_replies_on_a_slow_number_leaves_the_workers_to_another_tenants_replies(
+        business_factory: BusinessFactory, producer: AsyncProducer, settings: CoreSettings,
+        sim: httpx.AsyncClient) -> None:
+    """A worker holds a reply until its number's rate lets it go, so a burst of 400 replies on an 80 msg/s number took
+    all 128 workers, and the 272 beyond them stood in line before another tenant's replies: its last went 3.9 s after
+    the burst's first, 286 of the burst before it. Now a number's replies, as its bulk sends, hold at most half a
+    second of its rate: 1.1 s, 81 of the burst before it."""
+    slow = await business_factory("slow-replies", throughput=SLOW)
+    fast = await business_factory("fast-replies", throughput=FAST)
+    await asyncio.gather(*(_queue(producer, settings, slow.tenant_id, slow.phone_number_id, f"1555{i:07d}",
+                                  "interactive") for i in range(SLOW_REPLIES)))
+    await asyncio.gather(*(_queue(producer, settings, fast.tenant_id, fast.phone_number_id, f"1666{i:07d}",
+                                  "interactive") for i in range(FAST_REPLIES)))
+
+    async def fast_done() -> list[dict[str, Any]] | None:
+        accepted = await _accepted(sim, fast.phone_number_id)
+        return accepted if len(accepted) == FAST_REPLIES else None
+
+    fast_sent = await wait_for(fast_done, timeout=60, what="the other tenant's replies")
+    finished = max(r["time"] for r in fast_sent)
+    slow_sent = [r["time"] for r in await _accepted(sim, slow.phone_number_id)]
+    before = sum(t <= finished for t in slow_sent)
+    assert before < SLOW_REPLIES / 2, f"the other tenant's replies waited for the burst ({before} of its replies first)"
+
+    async def slow_done() -> bool:
+        return len(await _accepted(sim, slow.phone_number_id)) == SLOW_REPLIES
+
+    await wait_for(slow_done, timeout=60, what="the burst of replies")

@@ -144,6 +144,29 @@ async def test_a_number_at_its_cap_leaves_the_bulk_workers_to_other_numbers() ->
     assert scheduler.queued_bulk == 0 and scheduler.working_bulk == 5  # slow[1], slow[4] and the fast three
 
 
+async def test_a_number_at_its_cap_of_replies_leaves_the_workers_to_other_numbers_replies() -> None:
+    scheduler = Scheduler(max_bulk=10, number_cap=lambda number: 2 if number == "slow" else 100)
+    slow = [_work(f"s{i}", to=f"5{i}", offset=i, number="slow") for i in range(4)]
+    fast = [_work(f"f{i}", to=f"6{i}", offset=10 + i, number="fast") for i in range(2)]
+    bulk = _work("b0", to="70", lane="bulk", offset=20, number="slow")
+    for work in (*slow, *fast, bulk):  # a burst of replies on the slow number first
+        scheduler.add(work)
+    taken = [await scheduler.next() for _ in range(5)]
+    assert taken == [*slow[:2], *fast, bulk]  # the slow number's bulk lane has its own room
+    idle = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not idle.done()  # the slow number's other replies wait for its room, not for a worker
+    assert scheduler.queued_interactive == 2 and not scheduler.interactive_waiting  # no reason to pause bulk
+    scheduler.done(bulk)
+    await asyncio.sleep(0.01)
+    assert not idle.done()  # a bulk request's end makes no room for a reply
+    scheduler.done(slow[0])
+    assert await asyncio.wait_for(idle, 1) is slow[2]
+    scheduler.done(slow[1])
+    assert await asyncio.wait_for(scheduler.next(), 1) is slow[3]
+    assert scheduler.queued_interactive == 0
+
+
 async def test_the_queued_requests_of_a_number_at_its_cap_are_counted_apart() -> None:
     scheduler = Scheduler(number_cap=lambda number: 1 if number == "slow" else 100)
     slow = [_work(f"s{i}", to=f"5{i}", lane="bulk", offset=i, number="slow") for i in range(3)]
