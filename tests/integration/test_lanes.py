@@ -21,7 +21,14 @@ from config.settings import CoreSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
-from tests.integration.helpers import TEST_BULK_BUFFER, TEST_RATE_MARGIN, BusinessFactory, scrape, wait_for
+from tests.integration.helpers import (
+    TEST_BULK_BUFFER,
+    TEST_RATE_MARGIN,
+    BusinessFactory,
+    add_number,
+    scrape,
+    wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -46,6 +53,19 @@ async def _accepted(sim: httpx.AsyncClient, pnid: str) -> list[dict[str, Any]]:
     response = await sim.get("/_sim/requests", params={"phone_number_id": pnid})
     response.raise_for_status()
     return [r for r in response.json()["data"] if r["status"] == 200 and r["path"].endswith("/messages")]
+
+
+async def _sent_before(sim: httpx.AsyncClient, slow: str, slow_count: int, fast: str, fast_count: int) -> int:
+    """How many of the ``slow`` number's ``slow_count`` sends went before the last of the ``fast`` one's
+    ``fast_count``, once both are all sent."""
+
+    async def sent(number: str, count: int) -> list[float] | None:
+        times = [r["time"] for r in await _accepted(sim, number)]
+        return times if len(times) == count else None
+
+    finished = max(await wait_for(lambda: sent(fast, fast_count), timeout=60, what=f"{fast}'s sends"))
+    slow_sent = await wait_for(lambda: sent(slow, slow_count), timeout=60, what=f"{slow}'s sends")
+    return sum(t <= finished for t in slow_sent)
 
 
 async def _paused_for_replies(stack: LocalStack) -> float:
@@ -114,20 +134,8 @@ async def test_a_slow_numbers_campaign_leaves_the_workers_to_another_tenants(
     await asyncio.gather(*(_queue(producer, settings, fast.tenant_id, fast.phone_number_id, f"1888{i:07d}", "bulk")
                            for i in range(FAST_BULK)))
 
-    async def fast_done() -> list[dict[str, Any]] | None:
-        accepted = await _accepted(sim, fast.phone_number_id)
-        return accepted if len(accepted) == FAST_BULK else None
-
-    fast_sent = await wait_for(fast_done, timeout=60, what="the fast number's campaign")
-    finished = max(r["time"] for r in fast_sent)
-    slow_sent = [r["time"] for r in await _accepted(sim, slow.phone_number_id)]
-    before = sum(t <= finished for t in slow_sent)
+    before = await _sent_before(sim, slow.phone_number_id, SLOW_BULK, fast.phone_number_id, FAST_BULK)
     assert before < SLOW_BULK / 2, f"the fast campaign waited for the slow one ({before} of its sends first)"
-
-    async def slow_done() -> bool:
-        return len(await _accepted(sim, slow.phone_number_id)) == SLOW_BULK
-
-    await wait_for(slow_done, timeout=60, what="the slow number's campaign")
 
 
 SLOW_REPLIES, FAST_REPLIES = 400, 200  # a burst of customers on a new number, then another tenant's
@@ -147,17 +155,31 @@ async def test_a_burst_of_replies_on_a_slow_number_leaves_the_workers_to_another
     await asyncio.gather(*(_queue(producer, settings, fast.tenant_id, fast.phone_number_id, f"1666{i:07d}",
                                   "interactive") for i in range(FAST_REPLIES)))
 
-    async def fast_done() -> list[dict[str, Any]] | None:
-        accepted = await _accepted(sim, fast.phone_number_id)
-        return accepted if len(accepted) == FAST_REPLIES else None
-
-    fast_sent = await wait_for(fast_done, timeout=60, what="the other tenant's replies")
-    finished = max(r["time"] for r in fast_sent)
-    slow_sent = [r["time"] for r in await _accepted(sim, slow.phone_number_id)]
-    before = sum(t <= finished for t in slow_sent)
+    before = await _sent_before(sim, slow.phone_number_id, SLOW_REPLIES, fast.phone_number_id, FAST_REPLIES)
     assert before < SLOW_REPLIES / 2, f"the other tenant's replies waited for the burst ({before} of its replies first)"
 
-    async def slow_done() -> bool:
-        return len(await _accepted(sim, slow.phone_number_id)) == SLOW_REPLIES
 
-    await wait_for(slow_done, timeout=60, what="the burst of replies")
+MANY_NUMBERS, MANY_BULK = 3, 400  # a tenant's campaigns on three new numbers: 120 workers' worth of their rates
+
+
+async def test_a_tenant_with_many_numbers_leaves_a_share_of_the_bulk_workers_to_another_tenant(
+        business_factory: BusinessFactory, producer: AsyncProducer, settings: CoreSettings,
+        sim: httpx.AsyncClient) -> None:
+    """Each of a tenant's three 80 msg/s numbers may hold 40 bulk requests in the workers, 120 in all, more than the
+    tests' dispatcher's 112 bulk workers: its campaigns held every one of them, and another tenant's campaign queued
+    after them waited for their whole backlog (all 1,200 of its sends went before the other's last). Now a tenant
+    holds at most its share, the bulk workers divided among the tenants with bulk work: 342 of them."""
+    many = await business_factory("many-numbers", throughput=SLOW)
+    numbers = [many.phone_number_id, *[await add_number(settings, producer, sim, tenant_id=many.tenant_id,
+                                                        waba_id=many.waba_id, business_id=many.business_id,
+                                                        token=many.token, throughput=SLOW)
+                                       for _ in range(MANY_NUMBERS - 1)]]
+    other = await business_factory("other-tenant", throughput=FAST)
+    await asyncio.gather(*(_queue(producer, settings, many.tenant_id, number, f"1444{n}{i:06d}", "bulk")
+                           for n, number in enumerate(numbers) for i in range(MANY_BULK)))
+    await asyncio.gather(*(_queue(producer, settings, other.tenant_id, other.phone_number_id, f"1333{i:07d}", "bulk")
+                           for i in range(FAST_BULK)))
+    befores = await asyncio.gather(*(_sent_before(sim, number, MANY_BULK, other.phone_number_id, FAST_BULK)
+                                     for number in numbers))
+    before, total = sum(befores), MANY_NUMBERS * MANY_BULK
+    assert before < total / 2, f"the other tenant's campaign waited for the first's ({before} of {total} first)"

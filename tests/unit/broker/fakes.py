@@ -11,8 +11,9 @@ class FakeMessage:
     """A consumed record: what the runtime and the metrics read of ``confluent_kafka.Message``."""
 
     def __init__(self, topic: str, partition: int, offset: int, *, age_s: float = 0.0, key: bytes = b"k",
-                 error: KafkaError | None = None, timestamp_ms: int | None = None) -> None:
+                 error: KafkaError | None = None, timestamp_ms: int | None = None, value: bytes = b"{}") -> None:
         self._topic, self._partition, self._offset, self._key, self._error = topic, partition, offset, key, error
+        self._value = value
         self._timestamp = int((time.time() - age_s) * 1000) if timestamp_ms is None else timestamp_ms
 
     def topic(self) -> str:
@@ -28,7 +29,7 @@ class FakeMessage:
         return self._key
 
     def value(self) -> bytes:
-        return b"{}"
+        return self._value
 
     def error(self) -> KafkaError | None:
         return self._error

@@ -15,6 +15,7 @@ from config.settings import DispatcherSettings
 from dispatcher.lanes import Scheduler, Work
 from dispatcher.service import ACCEPT_CHUNK, BULK_HELD_MAX, Dispatcher
 from schemas.outbound import OutboundRequest
+from tests.unit.broker.fakes import FakeMessage
 from vault.cipher import Vault, generate_key_spec
 
 BUFFER = 10
@@ -102,29 +103,11 @@ async def test_requests_waiting_for_their_numbers_room_do_not_fill_the_buffer(di
     assert _calls(dispatcher) == ["pause", "resume", "pause"]  # all of them still have a bound
 
 
-class Fetched:
-    """A fetched record, as much of confluent-kafka's ``Message`` as the dispatcher reads."""
-
-    def __init__(self, topic: str, offset: int, value: bytes) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-
 async def test_a_large_batch_is_accepted_in_chunks_with_the_event_loop_running_between(dispatcher: Dispatcher) -> None:
     """A batch of 500 accepted at once held the loop 9-10 ms: with a collection or a burst of answers on top, longer
     than the 25 ms a number's pacer makes up, so a campaign lost sends for good (``bench campaign``)."""
-    batch = [Fetched(dispatcher.bulk_topic, i, _work(f"m{i}").request.encode()) for i in range(5 * ACCEPT_CHUNK)]
+    batch = [FakeMessage(dispatcher.bulk_topic, 0, i, value=_work(f"m{i}").request.encode())
+             for i in range(5 * ACCEPT_CHUNK)]
     seen: list[int] = []
 
     async def meanwhile() -> None:  # e.g. a worker whose slot came: it runs between two chunks
