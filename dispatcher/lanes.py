@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 from schemas.outbound import OutboundRequest
 
-TENANT_SHARE_MIN = 8  # bulk requests a tenant may have worked on at once, however many tenants share the workers
-
 
 @dataclass(eq=False)
 class Work:
@@ -56,13 +54,6 @@ class Scheduler:
     sent nothing meanwhile (``bench dispatch``); a burst of replies on one number held every worker the same way, and
     other tenants' replies waited seconds. A conversation whose number is at its bound in its lane waits aside, in
     order, and goes back first in line when one of the number's requests of that lane finishes.
-
-    With ``max_bulk`` set, one tenant's bulk requests worked on at once are bounded too, by its share: ``max_bulk``
-    divided among the tenants with bulk requests queued or worked on (at least ``TENANT_SHARE_MIN``). Half a second of
-    each number's rate is many workers for a tenant with many numbers: its campaigns held every bulk worker, and
-    another tenant's campaign waited for their whole backlog. A tenant alone has every bulk worker; a tenant over its
-    share starts nothing more while another tenant's request could start, and its conversations wait aside as a
-    number's do. A worker nothing else could use goes to them (no worker idles for the share).
     """
 
     def __init__(self, *, max_bulk: int | None = None, number_cap: Callable[[str], int] | None = None) -> None:
@@ -76,10 +67,6 @@ class Scheduler:
         self._working_by_number: dict[bool, dict[str, int]] = {True: {}, False: {}}
         self._held: dict[bool, dict[str, deque[str]]] = {True: {}, False: {}}
         self._queued_by_number: dict[str, int] = {}  # bulk requests queued, per number (none: absent)
-        self._tenant_of_number: dict[str, str] = {}  # of the numbers with bulk requests queued
-        self._bulk_load: dict[str, int] = {}  # bulk requests queued or worked on, per tenant (none: absent)
-        self._working_by_tenant: dict[str, int] = {}  # bulk requests worked on, per tenant
-        self._held_for_share: dict[str, deque[str]] = {}  # ready bulk conversations of a tenant over its share
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
         self._blocked: dict[str, str] = {}
@@ -129,21 +116,12 @@ class Scheduler:
             self.queued_interactive += delta
             return
         self.queued_bulk += delta
-        number, tenant = work.request.phone_number_id, work.request.tenant_id
-        _add(self._queued_by_number, number, delta)
-        if delta > 0:
-            self._tenant_of_number[number] = tenant
-        elif number not in self._queued_by_number:
-            self._tenant_of_number.pop(number, None)
-        _add(self._bulk_load, tenant, delta)
+        _add(self._queued_by_number, work.request.phone_number_id, delta)
 
     @property
     def bulk_waiting_for_room(self) -> int:
-        """Queued bulk requests of numbers at their bound, or of tenants at their share while other tenants have bulk
-        work: they go at their numbers' rates or as the tenant's own requests finish, whatever else is read."""
-        shared = len(self._bulk_load) > 1
-        return sum(queued for number, queued in self._queued_by_number.items()
-                   if self._at_cap(False, number) or (shared and self._over_share(self._tenant_of_number[number])))
+        """Queued bulk requests of numbers at their bound: they go at their numbers' rates, whatever else is read."""
+        return sum(queued for number, queued in self._queued_by_number.items() if self._at_cap(False, number))
 
     def _schedule(self, key: str) -> None:
         queue = self._queues.get(key)
@@ -168,7 +146,7 @@ class Scheduler:
             self._release_timers()
             work = self._take()
             if work is not None:
-                if self._ready[True] or ((self._ready[False] or self._held_for_share) and not self._bulk_full):
+                if self._ready[True] or (self._ready[False] and not self._bulk_full):
                     self._wake(1)  # more may be ready: the next idle worker looks
                 return work
             self._set_alarm()
@@ -190,35 +168,19 @@ class Scheduler:
                 return None  # done() or again() of a bulk request wakes a worker
             while self._ready[lane]:
                 key = self._ready[lane].popleft()
-                if (work := self._start(key, lane, spare=False)) is not None:
+                if (work := self._start(key, lane)) is not None:
                     return work
-        return self._take_spare()
-
-    def _take_spare(self) -> Work | None:
-        """Nothing else may start: a bulk request of a tenant over its share takes the spare worker (of the tenant
-        with the fewest worked on first), rather than leave it idle."""
-        while self._held_for_share:
-            tenant = min(self._held_for_share, key=lambda t: self._working_by_tenant.get(t, 0))
-            held = self._held_for_share[tenant]
-            key = held.popleft()
-            if not held:
-                del self._held_for_share[tenant]
-            if (work := self._start(key, False, spare=True)) is not None:
-                return work
         return None
 
-    def _start(self, key: str, lane: bool, *, spare: bool) -> Work | None:
+    def _start(self, key: str, lane: bool) -> Work | None:
         """The head of ``key``'s conversation, now worked on; None if it may not start (it is held aside if its
-        number is at its bound, or, unless ``spare``, its tenant over its share)."""
+        number is at its bound)."""
         if not self._may_start(key, lane):
             return None
         queue = self._queues[key]
-        number, tenant = queue[0].request.phone_number_id, queue[0].request.tenant_id
+        number = queue[0].request.phone_number_id
         if self._at_cap(lane, number):
             self._held[lane].setdefault(number, deque()).append(key)
-            return None
-        if not lane and not spare and self._over_share(tenant):
-            self._held_for_share.setdefault(tenant, deque()).append(key)
             return None
         work = queue.popleft()
         self._busy.add(key)
@@ -226,8 +188,6 @@ class Scheduler:
         _add(self._working_by_number[lane], number, 1)
         if not lane:
             self.working_bulk += 1
-            _add(self._working_by_tenant, tenant, 1)
-            _add(self._bulk_load, tenant, 1)
         return work
 
     def _at_cap(self, interactive: bool, number: str) -> bool:
@@ -245,34 +205,6 @@ class Scheduler:
         queue = self._queues.get(key)
         return (queue is not None and bool(queue) and queue[0].interactive == lane and key not in self._busy
                 and key not in self._blocked and queue[0].not_before <= time.monotonic())
-
-    def _share(self) -> int | None:
-        """How many bulk requests one tenant may have worked on at once (None: no bound)."""
-        if self.max_bulk is None:
-            return None
-        return max(TENANT_SHARE_MIN, self.max_bulk // max(1, len(self._bulk_load)))
-
-    def _over_share(self, tenant: str) -> bool:
-        share = self._share()
-        return share is not None and self._working_by_tenant.get(tenant, 0) >= share
-
-    def _release_for_share(self, tenants: list[str]) -> int:
-        """Put back in line, first, as many of these tenants' conversations held for their share as their shares now
-        leave room for; how many were put back."""
-        share, released = self._share(), 0
-        for tenant in tenants:
-            held = self._held_for_share.get(tenant)
-            room = (len(held) if share is None else share - self._working_by_tenant.get(tenant, 0)) if held else 0
-            back: list[str] = []
-            while held and len(back) < room:
-                key = held.popleft()
-                if self._may_start(key, False):
-                    back.append(key)
-            self._ready[False].extendleft(reversed(back))
-            released += len(back)
-            if held is not None and not held:
-                del self._held_for_share[tenant]
-        return released
 
     @property
     def _bulk_full(self) -> bool:
@@ -346,12 +278,7 @@ class Scheduler:
                 self._wake(1)  # a reply may start
             return
         self.working_bulk -= 1
-        tenant = work.request.tenant_id
-        _add(self._working_by_tenant, tenant, -1)
-        _add(self._bulk_load, tenant, -1)
-        # The tenant has room again; if it has no bulk request left, every other tenant's share grew.
-        tenants = [tenant] if tenant in self._bulk_load else list(self._held_for_share)
-        self._wake(1 + self._release_for_share(tenants))  # a bulk request may start
+        self._wake(1)  # a bulk request may start
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""
@@ -375,14 +302,13 @@ class Scheduler:
         for key in [k for k, q in self._queues.items() if not q]:
             self._queues.pop(key)
             self._blocked.pop(key, None)
-        for by_number in (*self._held.values(), self._held_for_share):  # nothing left here: they wait for nothing
+        for by_number in self._held.values():  # conversations with nothing left here wait for nothing
             for number, held in list(by_number.items()):
                 kept = deque(key for key in held if key in self._queues)
                 if kept:
                     by_number[number] = kept
                 else:
                     del by_number[number]
-        self._wake(self._release_for_share(list(self._held_for_share)))  # tenants left: the others' shares grew
         return dropped
 
 

@@ -21,14 +21,7 @@ from config.settings import CoreSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
-from tests.integration.helpers import (
-    TEST_BULK_BUFFER,
-    TEST_RATE_MARGIN,
-    BusinessFactory,
-    add_number,
-    scrape,
-    wait_for,
-)
+from tests.integration.helpers import TEST_BULK_BUFFER, TEST_RATE_MARGIN, BusinessFactory, scrape, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -158,28 +151,3 @@ async def test_a_burst_of_replies_on_a_slow_number_leaves_the_workers_to_another
     before = await _sent_before(sim, slow.phone_number_id, SLOW_REPLIES, fast.phone_number_id, FAST_REPLIES)
     assert before < SLOW_REPLIES / 2, f"the other tenant's replies waited for the burst ({before} of its replies first)"
 
-
-MANY_NUMBERS, MANY_BULK = 3, 400  # a tenant's campaigns on three new numbers: 120 workers' worth of their rates
-
-
-async def test_a_tenant_with_many_numbers_leaves_a_share_of_the_bulk_workers_to_another_tenant(
-        business_factory: BusinessFactory, producer: AsyncProducer, settings: CoreSettings,
-        sim: httpx.AsyncClient) -> None:
-    """Each of a tenant's three 80 msg/s numbers may hold 40 bulk requests in the workers, 120 in all, more than the
-    tests' dispatcher's 112 bulk workers: its campaigns held every one of them, and another tenant's campaign queued
-    after them waited for their whole backlog (all 1,200 of its sends went before the other's last). Now a tenant
-    holds at most its share, the bulk workers divided among the tenants with bulk work: 342 of them."""
-    many = await business_factory("many-numbers", throughput=SLOW)
-    numbers = [many.phone_number_id, *[await add_number(settings, producer, sim, tenant_id=many.tenant_id,
-                                                        waba_id=many.waba_id, business_id=many.business_id,
-                                                        token=many.token, throughput=SLOW)
-                                       for _ in range(MANY_NUMBERS - 1)]]
-    other = await business_factory("other-tenant", throughput=FAST)
-    await asyncio.gather(*(_queue(producer, settings, many.tenant_id, number, f"1444{n}{i:06d}", "bulk")
-                           for n, number in enumerate(numbers) for i in range(MANY_BULK)))
-    await asyncio.gather(*(_queue(producer, settings, other.tenant_id, other.phone_number_id, f"1333{i:07d}", "bulk")
-                           for i in range(FAST_BULK)))
-    befores = await asyncio.gather(*(_sent_before(sim, number, MANY_BULK, other.phone_number_id, FAST_BULK)
-                                     for number in numbers))
-    before, total = sum(befores), MANY_NUMBERS * MANY_BULK
-    assert before < total / 2, f"the other tenant's campaign waited for the first's ({before} of {total} first)"

@@ -168,30 +168,6 @@ async def test_a_number_at_its_cap_of_replies_leaves_the_workers_to_other_number
     assert scheduler.queued_interactive == 0
 
 
-async def test_a_tenant_with_many_numbers_leaves_its_share_of_bulk_workers_to_another_tenant() -> None:
-    scheduler = Scheduler(max_bulk=20, number_cap=lambda number: 100)  # two tenants with bulk work: 10 each
-    many = [_work(f"a{i}", to=f"5{i:02d}", lane="bulk", offset=i, number=f"a{i % 3}", tenant="a") for i in range(30)]
-    other = [_work(f"b{i}", to=f"6{i}", lane="bulk", offset=100 + i, number="b", tenant="b") for i in range(5)]
-    for work in (*many, *other):  # the tenant with three numbers queued first
-        scheduler.add(work)
-    taken = [await scheduler.next() for _ in range(15)]
-    assert taken == [*many[:10], *other]  # its share, then the other tenant's, queued after its twenty others
-    spare = [await scheduler.next() for _ in range(5)]
-    assert spare == many[10:15]  # nothing else could start: the workers left go to it, over its share
-    assert scheduler.working_bulk == 20 and scheduler.bulk_waiting_for_room == 15  # they wait for its own requests
-    idle = asyncio.create_task(scheduler.next())
-    await asyncio.sleep(0.01)
-    assert not idle.done()  # every bulk worker is taken
-    late = _work("b5", to="65", lane="bulk", offset=105, number="b", tenant="b")
-    scheduler.add(late)
-    scheduler.done(many[0])
-    assert await asyncio.wait_for(idle, 1) is late  # the other tenant's goes before the first's, over its share
-    for work in (*other, late):
-        scheduler.done(work)  # the other tenant has no bulk work left: the first's share is every bulk worker
-    more = [await asyncio.wait_for(scheduler.next(), 1) for _ in range(6)]
-    assert more == many[15:21] and scheduler.working_bulk == 20
-
-
 async def test_the_queued_requests_of_a_number_at_its_cap_are_counted_apart() -> None:
     scheduler = Scheduler(number_cap=lambda number: 1 if number == "slow" else 100)
     slow = [_work(f"s{i}", to=f"5{i}", lane="bulk", offset=i, number="slow") for i in range(3)]
