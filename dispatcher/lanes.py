@@ -203,8 +203,10 @@ class Scheduler:
         the other lane's request at its head: started there, it was counted in one lane and finished in the other,
         and the count of bulk requests worked on drifted (negative, or stuck at the bound with none in flight)."""
         queue = self._queues.get(key)
-        return (queue is not None and bool(queue) and queue[0].interactive == lane and key not in self._busy
-                and key not in self._blocked and queue[0].not_before <= time.monotonic())
+        if not queue:
+            return False
+        return (queue[0].interactive == lane and key not in self._busy and key not in self._blocked
+                and queue[0].not_before <= time.monotonic())
 
     @property
     def _bulk_full(self) -> bool:
@@ -263,7 +265,7 @@ class Scheduler:
         # The number has room again: its longest-held conversation that may start goes back in line, first (it was
         # passed over for the bound). Held ones that may not start are skipped: a duplicate of a conversation that
         # started meanwhile, say, released in vain, left the others held with none of the number's requests in flight
-        # to release them (a reply burst stalled for good in 1 run of 3 of the send-path test).
+        # to release them.
         held = self._held[lane].get(number)
         released = False
         while held and not released:

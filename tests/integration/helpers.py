@@ -297,26 +297,17 @@ async def new_business(settings: CoreSettings, producer: AsyncProducer, sim: htt
     tenant_id = await create_tenant(settings, name)
     if not acknowledge:
         await quiet_waiting(settings, tenant_id)
-    waba, business = fresh_id(), fresh_id()
+    pnid, waba, business = fresh_id(), fresh_id(), fresh_id()
     token = f"EAAG{random.getrandbits(128):032x}"
-    pnid = await add_number(settings, producer, sim, tenant_id=tenant_id, waba_id=waba, business_id=business,
-                            token=token, throughput=throughput, tier=tier)
-    _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
-    return Business(tenant_id, pnid, waba, business, token, api_key)
-
-
-async def add_number(settings: CoreSettings, producer: AsyncProducer, sim: httpx.AsyncClient, *, tenant_id: str,
-                     waba_id: str, business_id: str, token: str, throughput: int = 80, tier: int | None = None) -> str:
-    """A new number of the tenant's WABA, stored with its token and known to the simulator; its id."""
-    pnid = fresh_id()
-    await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba_id,
+    await attach_number(settings, producer, tenant_id=tenant_id, phone_number_id=pnid, waba_id=waba,
                         display_phone_number="15550002222", throughput_mps=throughput, token=token,
-                        vault=Vault.from_spec(VAULT_KEYS), business_id=business_id, tier_limit=tier)
+                        vault=Vault.from_spec(VAULT_KEYS), business_id=business, tier_limit=tier)
     registered = await sim.post("/_sim/numbers", json={
-        "phone_number_id": pnid, "waba_id": waba_id, "business_id": business_id, "token": token,
+        "phone_number_id": pnid, "waba_id": waba, "business_id": business, "token": token,
         "display_phone_number": "15550002222", "throughput": throughput, "tier": tier})
     assert registered.status_code < 300, registered.text
-    return pnid
+    _, api_key = await create_key_for(settings, tenant_id=tenant_id, name="tests")
+    return Business(tenant_id, pnid, waba, business, token, api_key)
 
 
 def started_stack(*, seed: str, root: Path | None = None, model: bool = True) -> LocalStack:

@@ -12,9 +12,9 @@ from schemas.outbound import OutboundRequest
 
 
 def _work(message_id: str, *, to: str = "1555", lane: str = "interactive", offset: int = 0,
-          attempt: int = 0, number: str = "pn", tenant: str = "t") -> Work:
-    request = OutboundRequest(event_id=message_id, tenant_id=tenant, message_id=message_id,
-                              idempotency_key=f"{tenant}:{message_id}", phone_number_id=number, to=to,
+          attempt: int = 0, number: str = "pn") -> Work:
+    request = OutboundRequest(event_id=message_id, tenant_id="t", message_id=message_id,
+                              idempotency_key=f"t:{message_id}", phone_number_id=number, to=to,
                               message={"type": "text", "text": {"body": message_id}}, lane=lane,
                               created_at=datetime.now(UTC), attempt=attempt)
     return Work(request, f"outbound.{lane}", 0, offset)
@@ -283,9 +283,11 @@ async def test_at_the_bulk_bound_taking_bulk_work_wakes_nobody_more() -> None:
 
 
 async def test_no_conversation_is_left_held_when_a_random_mix_of_requests_drains() -> None:
-    """A conversation can be held aside twice (a request added while it waited), and a copy released after it
-    started meanwhile was released in vain: the others of its number stayed held with none of its requests in
-    flight to release them (a reply burst stalled for good in 1 run of 3 of the send-path test)."""
+    """Two ways requests were stranded. A conversation holds both lanes' requests, and a copy of its key left in one
+    lane's line could start the other lane's request there: counted in one lane, finished in the other. And a
+    conversation can be held aside twice (a request added while it waited): a copy released after it started
+    meanwhile was released in vain, and the others of its number stayed held with none of its requests in flight
+    to release them."""
     for seed in range(20):
         rng = random.Random(seed)
         scheduler = Scheduler(max_bulk=6, number_cap=lambda number: 2)
@@ -307,7 +309,7 @@ async def test_no_conversation_is_left_held_when_a_random_mix_of_requests_drains
             if roll < 0.4:
                 conversation = rng.randrange(12)
                 scheduler.add(_work(f"m{step}", to=f"9{conversation}", lane=rng.choice(("interactive", "bulk")),
-                                    number=f"n{conversation % 3}", tenant=f"t{conversation % 2}"))
+                                    number=f"n{conversation % 3}"))
                 added += 1
             elif roll < 0.7:
                 if (work := await take()) is not None:
