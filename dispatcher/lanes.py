@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from schemas.outbound import OutboundRequest
 
+HOLDS_MAX = 10_000  # held numbers remembered; past it, those whose holds ended with no check under way are lifted
+
 
 @dataclass(eq=False)
 class Work:
@@ -54,6 +56,11 @@ class Scheduler:
     sent nothing meanwhile (``bench dispatch``); a burst of replies on one number held every worker the same way, and
     other tenants' replies waited seconds. A conversation whose number is at its bound in its lane waits aside, in
     order, and goes back first in line when one of the number's requests of that lane finishes.
+
+    A number whose account cannot send (``hold_number``) is held: one of its requests checks the account again when
+    the hold ends, and its other conversations wait aside meanwhile, in both lanes, counted as waiting for room. Each
+    held request checked again on its own (a read of PostgreSQL each), and they filled the bulk buffer: the dispatcher
+    stopped reading bulk, and other tenants' campaigns behind them waited for the reconnection.
     """
 
     def __init__(self, *, max_bulk: int | None = None, number_cap: Callable[[str], int] | None = None) -> None:
@@ -67,6 +74,8 @@ class Scheduler:
         self._working_by_number: dict[bool, dict[str, int]] = {True: {}, False: {}}
         self._held: dict[bool, dict[str, deque[str]]] = {True: {}, False: {}}
         self._queued_by_number: dict[str, int] = {}  # bulk requests queued, per number (none: absent)
+        self._holds: dict[str, float] = {}  # held numbers: until when (monotonic)
+        self._probes: dict[str, str] = {}  # a held number's conversation checking its account again, once the hold ends
         self._queues: dict[str, deque[Work]] = {}
         self._busy: set[str] = set()
         self._blocked: dict[str, str] = {}
@@ -120,8 +129,10 @@ class Scheduler:
 
     @property
     def bulk_waiting_for_room(self) -> int:
-        """Queued bulk requests of numbers at their bound: they go at their numbers' rates, whatever else is read."""
-        return sum(queued for number, queued in self._queued_by_number.items() if self._at_cap(False, number))
+        """Queued bulk requests of numbers at their bound or held: they go at their numbers' rates or once their
+        accounts can send, whatever else is read."""
+        return sum(queued for number, queued in self._queued_by_number.items()
+                   if self._at_cap(False, number) or number in self._holds)
 
     def _schedule(self, key: str) -> None:
         queue = self._queues.get(key)
@@ -179,7 +190,7 @@ class Scheduler:
             return None
         queue = self._queues[key]
         number = queue[0].request.phone_number_id
-        if self._at_cap(lane, number):
+        if self._at_cap(lane, number) or self._on_hold(number, key):
             self._held[lane].setdefault(number, deque()).append(key)
             return None
         work = queue.popleft()
@@ -189,6 +200,17 @@ class Scheduler:
         if not lane:
             self.working_bulk += 1
         return work
+
+    def _on_hold(self, number: str, key: str) -> bool:
+        """The number is held and ``key`` may not check its account: the hold has not ended, or another conversation
+        checks it. Once it has ended, the first conversation met checks it."""
+        until = self._holds.get(number)
+        if until is None:
+            return False
+        if until > time.monotonic() or number in self._probes:
+            return True
+        self._probes[number] = key
+        return False
 
     def _at_cap(self, interactive: bool, number: str) -> bool:
         """The number's requests of the lane worked on reached its bound."""
@@ -259,9 +281,19 @@ class Scheduler:
         self._schedule(work.request.conversation_key)
 
     def _finished(self, work: Work) -> None:
-        self._busy.discard(work.request.conversation_key)
+        key = work.request.conversation_key
+        self._busy.discard(key)
         lane, number = work.interactive, work.request.phone_number_id
         _add(self._working_by_number[lane], number, -1)
+        if number in self._holds:
+            if self._probes.get(number) == key:
+                del self._probes[number]
+                if self._holds[number] <= time.monotonic():  # checked and not held again: the account can send
+                    self._lift(number)
+            if not lane:
+                self.working_bulk -= 1
+                self._wake(1)  # another number's bulk request may start
+            return
         # The number has room again: its longest-held conversation that may start goes back in line, first (it was
         # passed over for the bound). Held ones that may not start are skipped: a duplicate of a conversation that
         # started meanwhile, say, released in vain, left the others held with none of the number's requests in flight
@@ -281,6 +313,35 @@ class Scheduler:
             return
         self.working_bulk -= 1
         self._wake(1)  # a bulk request may start
+
+    def hold_number(self, work: Work, delay_s: float) -> None:
+        """``work``'s number cannot send (its account is held): ``work`` is tried again after ``delay_s``, and the
+        number's other requests wait aside until it is (a held number's requests worked on meanwhile, aside at once)."""
+        number, key, now = work.request.phone_number_id, work.request.conversation_key, time.monotonic()
+        probe = self._probes.get(number)
+        if number in self._holds and probe != key and (self._holds[number] > now or probe is not None):
+            self._queues.setdefault(key, deque()).appendleft(work)
+            self._count(work, +1)
+            self._finished(work)
+            self._held[work.interactive].setdefault(number, deque()).append(key)
+            return
+        if len(self._holds) >= HOLDS_MAX:  # numbers whose holds ended with nothing left to check them
+            for other in [n for n, until in self._holds.items() if until <= now and n not in self._probes]:
+                self._lift(other)
+        self._holds[number] = now + delay_s
+        self.again(work, delay_s)
+
+    def _lift(self, number: str) -> None:
+        """The number's account can send again: its conversations held aside go back in line, first."""
+        self._holds.pop(number, None)
+        self._probes.pop(number, None)
+        released = 0
+        for lane in (True, False):
+            held = self._held[lane].pop(number, None)
+            if held:
+                self._ready[lane].extendleft(reversed(held))
+                released += len(held)
+        self._wake(released)
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""
@@ -311,6 +372,8 @@ class Scheduler:
                     by_number[number] = kept
                 else:
                     del by_number[number]
+        for number in list(self._holds):  # a conversation to check a held account may have gone: each checks again
+            self._lift(number)
         return dropped
 
 

@@ -1,5 +1,5 @@
 """Prometheus metrics of the dispatcher: sends by lane, result and code, retries, the time held by the rate
-limits, Graph's latency, and how long the bulk lane was paused and why.
+limits, Graph's latency, how long the bulk lane was paused and why, and the checks of held accounts.
 
 ``code`` is Meta's error code of a failed send (a negative one is Aerostic's own refusal, ``schemas.outbound``'s
 ``LOCAL_CODES``), ``none`` for an accepted send: a bounded set, as lanes (interactive, bulk) and limit kinds
@@ -26,6 +26,9 @@ BULK_PAUSED = Counter("aerostic_dispatcher_bulk_paused_seconds",
                       "Time the bulk lane's partitions were paused, by reason: replies (an interactive request waited "
                       "for a worker) or buffer (the bulk requests in memory that could go now reached bulk_buffer)",
                       ["reason"])
+HELD_CHECKS = Counter("aerostic_dispatcher_held_checks",
+                      "Checks of a held account (disconnected, or waiting for re-authorisation) by one of its numbers' "
+                      "sends: one per number every hold_recheck_s while it has sends waiting, not one per send")
 
 NUMBER_WAIT = LIMIT_WAIT.labels("number")
 PAIR_WAIT = LIMIT_WAIT.labels("pair")

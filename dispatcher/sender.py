@@ -41,7 +41,7 @@ from dispatcher.exceptions import (
 from dispatcher.graph import GraphClient
 from dispatcher.idempotency import IdempotencyStore, Record, State
 from dispatcher.media import STALE_MEDIA_CODES, MediaUnavailable, MediaUploads
-from dispatcher.metrics import GRAPH_SECONDS, NUMBER_WAIT, PAIR_WAIT, SPACING_WAIT
+from dispatcher.metrics import GRAPH_SECONDS, HELD_CHECKS, NUMBER_WAIT, PAIR_WAIT, SPACING_WAIT
 from dispatcher.pacing import CallGate, NumberPacer, Place
 from dispatcher.ratelimit import RateLimiter
 from schemas.campaigns import CampaignHeld, parse_key
@@ -74,6 +74,7 @@ class Verdict:
     result: OutboundResult | None = None
     retry: OutboundRequest | None = None
     later_s: float | None = None
+    account_held: bool = False  # with ``later_s``: the number's account cannot send, so its other requests wait too
     held: CampaignHeld | None = None  # a campaign's message not sent now (tier): its campaign hears why
     dropped: str | None = None  # a campaign's message not sent at all (paused, cancelled): the reason
 
@@ -127,8 +128,9 @@ class Sender:
             return _Refusal("not_connected", "this phone number is not connected to the tenant's WhatsApp account")
         if not profile.sendable:
             self.counts["held"] += 1
+            HELD_CHECKS.inc()
             self.accounts.forget(request.phone_number_id)
-            return Verdict(later_s=self.settings.hold_recheck_s)
+            return Verdict(later_s=self.settings.hold_recheck_s, account_held=True)
         if request.message_type == "template":  # automations', campaigns' and the API's: Meta never sees a 1320xx
             try:               # that the registry predicts
                 await self.templates.check(request.tenant_id, profile.waba_id, request.message)
@@ -288,7 +290,7 @@ class Sender:
             await self.accounts.mark_needs_reauth(profile, human_reason(exc))
             self.counts["needs_reauth"] += 1
             log.warning("WABA %s needs re-authorisation (code %s); its sends are held", profile.waba_id, exc.code)
-            return Verdict(later_s=self.settings.hold_recheck_s)
+            return Verdict(later_s=self.settings.hold_recheck_s, account_held=True)
         except DispatchError as exc:
             transient = exc.is_transient
             code = exc.code if isinstance(exc, GraphError) else None

@@ -244,8 +244,9 @@ class Dispatcher:
 
     def _bulk_full(self) -> bool:
         """The bulk requests in memory that could go now reach ``bulk_buffer``, or all of them ``BULK_HELD_MAX`` times
-        that. Those of a number at its bound go at its rate whatever else is read: counted alone, a slow number's
-        backlog filled the buffer, and another tenant's requests behind it in a partition were not read."""
+        that. Those of a number at its bound or held go at its rate or once its account can send, whatever else is read:
+        counted, a slow number's backlog, or a held one's, filled the buffer, and another tenant's requests behind it in
+        a partition were not read."""
         queued = self.scheduler.queued_bulk
         buffer = self.settings.bulk_buffer
         return queued >= buffer * BULK_HELD_MAX or queued - self.scheduler.bulk_waiting_for_room >= buffer
@@ -288,7 +289,10 @@ class Dispatcher:
 
     async def _settle(self, work: Work, verdict: Verdict) -> None:
         if verdict.later_s is not None:
-            self.scheduler.again(work, verdict.later_s)
+            if verdict.account_held:
+                self.scheduler.hold_number(work, verdict.later_s)
+            else:
+                self.scheduler.again(work, verdict.later_s)
             return
         key = work.request.conversation_key.encode()
         producer = self.producer if work.interactive else self.bulk_producer

@@ -15,13 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.producer import AsyncProducer
-from config.settings import CoreSettings
+from config.settings import CoreSettings, DispatcherSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
 from tests.integration.helpers import TEST_BULK_BUFFER, TEST_RATE_MARGIN, BusinessFactory, scrape, wait_for
+from vault.store import set_status
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -151,3 +153,65 @@ async def test_a_burst_of_replies_on_a_slow_number_leaves_the_workers_to_another
     before = await _sent_before(sim, slow.phone_number_id, SLOW_REPLIES, fast.phone_number_id, FAST_REPLIES)
     assert before < SLOW_REPLIES / 2, f"the other tenant's replies waited for the burst ({before} of its replies first)"
 
+
+
+HELD_BULK, AFTER_HELD = 600, 100  # a campaign's sends read while its account waits for re-authorisation, and another's
+
+
+async def test_a_held_accounts_backlog_neither_stops_other_tenants_campaigns_nor_is_checked_send_by_send(
+        business_factory: BusinessFactory, producer: AsyncProducer, settings: CoreSettings,
+        sim: httpx.AsyncClient, db: AsyncEngine, stack: LocalStack) -> None:
+    """A number whose account cannot send (Meta refused its token, or the business removed Aerostic) holds its sends
+    until it is reconnected. Once, each held send was checked again on its own every few seconds (here every 0.5 s),
+    each check a read of PostgreSQL, and all of them counted toward the bulk requests in memory that could go now:
+    past ``bulk_buffer`` the dispatcher stopped reading bulk, and another tenant's campaign queued behind them waited
+    for the reconnection. Now one of the number's sends checks the account again, its others wait aside, read past."""
+    assert 2 * TEST_BULK_BUFFER < HELD_BULK < 4 * TEST_BULK_BUFFER  # past the buffer, within what may be read past
+    held = await business_factory("held", throughput=1000)  # its bound, 500, is above the bulk workers
+    other = await business_factory("after-held", throughput=FAST)
+    async with db.begin() as conn:
+        await set_status(conn, tenant_id=held.tenant_id, waba_id=held.waba_id, status="needs_reauth", reason="test")
+    read_before, checks_before = await _bulk_read(stack), await _held_checks(stack)
+    began = time.monotonic()
+    await asyncio.gather(*(_queue(producer, settings, held.tenant_id, held.phone_number_id, f"1444{i:07d}", "bulk")
+                           for i in range(HELD_BULK)))
+
+    async def held_read() -> bool:  # the other campaign comes once the held sends are read, as in a campaign
+        return await _bulk_read(stack) - read_before >= 2 * TEST_BULK_BUFFER
+
+    await wait_for(held_read, timeout=30, what="the held sends to be read")
+    await asyncio.gather(*(_queue(producer, settings, other.tenant_id, other.phone_number_id, f"1333{i:07d}", "bulk")
+                           for i in range(AFTER_HELD)))
+
+    async def others_sent() -> bool:
+        return len(await _accepted(sim, other.phone_number_id)) == AFTER_HELD
+
+    await wait_for(others_sent, timeout=30, what="the other tenant's campaign")
+    assert not await _accepted(sim, held.phone_number_id)
+    held_for = time.monotonic() - began
+    # Each send worked on as the hold began found it (at most the workers), then one each 0.5 s: not one a send.
+    checks = await _held_checks(stack) - checks_before
+    workers = DispatcherSettings.model_fields["concurrency"].default
+    assert checks <= workers + 2 * held_for / 0.5 + 4, f"{checks:.0f} checks of the held account in {held_for:.1f} s"
+
+    async with db.begin() as conn:
+        await set_status(conn, tenant_id=held.tenant_id, waba_id=held.waba_id, status="connected", reason=None)
+
+    async def held_sent() -> list[dict[str, Any]] | None:
+        accepted = await _accepted(sim, held.phone_number_id)
+        return accepted if len(accepted) >= HELD_BULK else None
+
+    accepted = await wait_for(held_sent, timeout=30, what="the held sends, once reconnected")
+    assert sorted(r["recipient"] for r in accepted) == [f"1444{i:07d}" for i in range(HELD_BULK)]  # each once
+
+
+async def _held_checks(stack: LocalStack) -> float:
+    samples = await scrape(stack, "dispatcher")
+    return samples.get(("aerostic_dispatcher_held_checks_total", frozenset()), 0.0)
+
+
+async def _bulk_read(stack: LocalStack) -> float:
+    """The records the dispatcher has read from ``outbound.bulk``."""
+    samples = await scrape(stack, "dispatcher")
+    return sum(value for (name, labels), value in samples.items() if name == "aerostic_stream_records_total"
+               and dict(labels).get("topic", "").endswith(OUTBOUND_BULK.name))

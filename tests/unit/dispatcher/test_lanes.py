@@ -282,6 +282,48 @@ async def test_at_the_bulk_bound_taking_bulk_work_wakes_nobody_more() -> None:
     await asyncio.gather(*workers, return_exceptions=True)
 
 
+async def test_a_held_number_is_checked_by_one_request_while_its_others_wait_aside() -> None:
+    scheduler = Scheduler(max_bulk=20, number_cap=lambda number: 100)
+    held = [_work(f"h{i}", to=f"5{i}", lane="bulk", offset=i, number="held") for i in range(6)]
+    for work in held[:3]:
+        scheduler.add(work)
+    found = [await scheduler.next() for _ in range(3)]  # worked on as the account turns out held
+    for work in found:
+        scheduler.hold_number(work, 0.05)  # the first holds the number; the others go aside at once
+    reply = _work("r", to="59", offset=9, number="held")
+    other = _work("o", to="61", lane="bulk", offset=10, number="other")
+    for work in (*held[3:], reply, other):  # read meanwhile: aside, and no reply waits for a worker
+        scheduler.add(work)
+    assert await scheduler.next() is other
+    assert not scheduler.interactive_waiting
+    assert scheduler.bulk_waiting_for_room == 6  # read past: they wait for the account, whatever else is read
+    assert await asyncio.wait_for(scheduler.next(), 1) is held[0]  # the hold over, the first checks alone
+    idle = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.1)
+    assert not idle.done()
+    scheduler.hold_number(held[0], 0.05)  # still held: it checks again later, the others still wait
+    assert await asyncio.wait_for(idle, 1) is held[0]
+    scheduler.done(held[0])  # the account sends again: everything held aside goes, the reply first
+    rest = [await asyncio.wait_for(scheduler.next(), 1) for _ in range(6)]
+    assert rest == [reply, *held[1:]]
+    assert scheduler.bulk_waiting_for_room == 0
+
+
+async def test_a_hold_whose_check_was_revoked_ends_with_the_partitions() -> None:
+    scheduler = Scheduler(number_cap=lambda number: 100)
+    first, second = (_work(f"h{i}", to=f"5{i}", lane="bulk", offset=i, number="held") for i in range(2))
+    scheduler.add(first)
+    scheduler.add(second)
+    taken = [await scheduler.next(), await scheduler.next()]
+    scheduler.hold_number(taken[0], 60.0)
+    scheduler.hold_number(taken[1], 60.0)  # aside, behind a check a minute away
+    assert scheduler.drop_partitions({("outbound.bulk", 0)}) == 2
+    kept = _work("k", to="57", lane="bulk", offset=5, number="held")
+    kept.partition = 1
+    scheduler.add(kept)  # read by the new owner of the partitions, or a later request: not held any more
+    assert await asyncio.wait_for(scheduler.next(), 1) is kept
+
+
 async def test_no_conversation_is_left_held_when_a_random_mix_of_requests_drains() -> None:
     """Two ways requests were stranded. A conversation holds both lanes' requests, and a copy of its key left in one
     lane's line could start the other lane's request there: counted in one lane, finished in the other. And a
@@ -316,8 +358,10 @@ async def test_no_conversation_is_left_held_when_a_random_mix_of_requests_drains
                     working.append(work)
             elif working:
                 work = working.pop(rng.randrange(len(working)))
-                if rng.random() < 0.2:
+                if (roll := rng.random()) < 0.1:
                     scheduler.again(work, 0.0)
+                elif roll < 0.2:
+                    scheduler.hold_number(work, 0.0)  # its account turned out held: a check at once, the rest aside
                 else:
                     scheduler.done(work)
                     finished += 1
