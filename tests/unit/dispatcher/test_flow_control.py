@@ -1,6 +1,6 @@
 """When the dispatcher pauses its bulk partitions: only for a reply that really waits for a worker, and for a buffer
-full of requests that could go now (not of those waiting for their number's room). And how it takes a fetched batch
-in: a chunk at a time, the event loop let run between."""
+full of requests that could go now (not of those waiting for their number's room or its account). And how it takes a
+fetched batch in: a chunk at a time, the event loop let run between."""
 
 from __future__ import annotations
 
@@ -101,6 +101,19 @@ async def test_requests_waiting_for_their_numbers_room_do_not_fill_the_buffer(di
         dispatcher.scheduler.add(_work(f"t{i}", number="slow"))
     await dispatcher._flow_control()
     assert _calls(dispatcher) == ["pause", "resume", "pause"]  # all of them still have a bound
+
+
+async def test_requests_of_a_held_number_do_not_fill_the_buffer(dispatcher: Dispatcher) -> None:
+    """A number whose account cannot send: its requests wait for the reconnection, however long, and others'
+    behind them are still read (before, they filled the buffer and stopped every tenant's campaigns)."""
+    held = [_work(f"h{i}", number="held") for i in range(3 * BUFFER)]
+    for work in held:
+        dispatcher.scheduler.add(work)
+    found = await dispatcher.scheduler.next()
+    dispatcher.scheduler.hold_number(found, 60.0)  # its account turned out held
+    await dispatcher._flow_control()
+    assert _calls(dispatcher) == []
+    assert dispatcher.scheduler.bulk_waiting_for_room == 3 * BUFFER
 
 
 async def test_a_large_batch_is_accepted_in_chunks_with_the_event_loop_running_between(dispatcher: Dispatcher) -> None:

@@ -3,6 +3,7 @@ campaign's call take, and that the call's connection is not held while its outco
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from dispatcher.campaigns import CampaignGate
 from dispatcher.coalesce import ScriptBatcher
 from dispatcher.graph import SendAccepted
 from dispatcher.idempotency import State
+from dispatcher.metrics import HELD_CHECKS
 from dispatcher.sender import Sender
 from schemas.outbound import OutboundRequest
 
@@ -103,3 +105,30 @@ async def test_a_calls_connection_is_given_back_before_its_outcome_is_recorded(r
     record = await sender.idempotency.get(f"t:{uid}:15550003")
     assert record is not None and record.state is State.ACCEPTED and record.wamid == "wamid.15550003"
     await scripts.aclose()
+
+
+class _HeldAccounts(_Accounts):
+    """A number whose account waits for re-authorisation."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+
+    async def profile(self, phone_number_id: str) -> NumberProfile:
+        return replace(await super().profile(phone_number_id), account_status="needs_reauth")
+
+    def forget(self, phone_number_id: str) -> None:
+        self.forgotten.append(phone_number_id)
+
+
+async def test_a_held_accounts_send_holds_its_number_and_reads_the_account_afresh_next_time(
+        redis_client: aioredis.Redis, uid: str) -> None:
+    sender, scripts = _sender(redis_client)
+    sender.accounts = accounts = _HeldAccounts()  # type: ignore[assignment]
+    checks = HELD_CHECKS._value.get()
+    verdict = await sender.process(_campaign_send(uid, "15550003"))
+    assert (verdict.later_s, verdict.account_held) == (sender.settings.hold_recheck_s, True)
+    assert verdict.result is None and verdict.retry is None  # not failed, not retried: it waits
+    assert accounts.forgotten == [PNID]  # the next check reads whether it was reconnected
+    assert HELD_CHECKS._value.get() == checks + 1
+    await scripts.aclose()
+
