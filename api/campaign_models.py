@@ -90,7 +90,9 @@ class CampaignView(BaseModel):
     name: str
     state: str
     state_reason: str | None
-    waiting_for: str | None = Field(description="why queued recipients wait (e.g. portfolio_budget)")
+    waiting_for: str | None = Field(description="why queued recipients wait: portfolio_budget (the daily limit of "
+                                                "unique people), account_needs_reauth or account_disconnected (the "
+                                                "number's WhatsApp account must be reconnected; nothing is dropped)")
     phone_number_id: str
     template: dict[str, str]
     audience: dict[str, Any]

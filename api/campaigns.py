@@ -44,12 +44,14 @@ from db.tables import campaign_audience_rows, campaign_recipients, campaigns, co
 from schemas.campaigns import CampaignJob
 from schemas.catalogue import CAMPAIGNS_COMMANDS
 from templates import Template, TemplateSendError, render, send_components, validate_send, variables
+from vault.store import AccountStatus
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 
 CampaignId = Annotated[uuid.UUID, Path()]
 MAX_ESTIMATE = 100_000
 EXPORT_PAGE = 2000
+HELD_ACCOUNTS = frozenset({AccountStatus.NEEDS_REAUTH, AccountStatus.DISCONNECTED})  # the dispatcher holds their sends
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "the tenant has no such campaign"}}
 RECIPIENT_EXAMPLE = RecipientView.model_json_schema()["examples"][0]
 
@@ -211,8 +213,10 @@ async def get_campaign(campaign_id: CampaignId, principal: TenantDep, engine: En
         await conn.execution_options(isolation_level="REPEATABLE READ")
         row = await _campaign(conn, campaign_id, principal.tenant_id)
         funnel = await store.funnel_of(conn, row.id)
-        rate = await store.number_rate(conn, row)
+        rate, account = await store.sending_number(conn, row)
     view = _view(row)
+    if row.state == CampaignState.RUNNING and account in HELD_ACCOUNTS:
+        view.waiting_for = f"account_{account}"  # its sends wait in the dispatcher until the account is reconnected
     view.funnel = funnel
     targeted, queued = int(funnel["targeted"]), int(funnel["queued"])  # type: ignore[call-overload]
     total = row.audience_size if row.expanded_at is None and row.audience_size else targeted

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from campaigns.funnel import funnel
 from campaigns.states import CampaignState, RecipientState
 from config import redis_keys
-from db.tables import campaign_recipient_tallies, campaign_recipients, campaigns, phone_numbers
+from db.tables import campaign_recipient_tallies, campaign_recipients, campaigns, phone_numbers, whatsapp_accounts
 
 # Deleting the rows and inserting their sums in one statement: a reader sees the rows before or after, never half.
 FOLD = text(
@@ -35,9 +35,21 @@ async def load(conn: AsyncConnection, campaign_id: str, tenant_id: str | None = 
 
 async def number_rate(conn: AsyncConnection, campaign: Row[Any]) -> int:
     """The messages a second the campaign's number may send (Meta's default 80 for a number no longer listed)."""
-    rate = await conn.scalar(select(phone_numbers.c.throughput_mps).where(
-        phone_numbers.c.phone_number_id == campaign.phone_number_id, phone_numbers.c.tenant_id == campaign.tenant_id))
-    return max(1, int(rate or 80))
+    return (await sending_number(conn, campaign))[0]
+
+
+async def sending_number(conn: AsyncConnection, campaign: Row[Any]) -> tuple[int, str | None]:
+    """The messages a second the campaign's number may send (Meta's default 80 for a number no longer listed), and
+    the status of its WhatsApp account (``connected``, ``needs_reauth``, ``disconnected``; None: no account)."""
+    row = (await conn.execute(
+        select(phone_numbers.c.throughput_mps, whatsapp_accounts.c.status)
+        .select_from(phone_numbers.outerjoin(whatsapp_accounts, (whatsapp_accounts.c.waba_id == phone_numbers.c.waba_id)
+                                             & (whatsapp_accounts.c.tenant_id == phone_numbers.c.tenant_id)))
+        .where(phone_numbers.c.phone_number_id == campaign.phone_number_id,
+               phone_numbers.c.tenant_id == campaign.tenant_id))).first()
+    if row is None:
+        return 80, None
+    return max(1, int(row.throughput_mps or 80)), row.status
 
 
 async def set_state(conn: AsyncConnection, redis: Redis, campaign_id: str, state: CampaignState, *,

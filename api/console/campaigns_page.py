@@ -42,7 +42,9 @@ SKIP_REASONS = {"opted_out": "Opted out", "meta_stop": "Stopped marketing at Met
                 "invalid_e164": "Not a valid number", "not_whatsapp": "Not on WhatsApp",
                 "us_marketing_block": "US number (Meta sends no marketing to +1)",
                 "cooldown_131049": "Meta's per-person marketing limit", "portfolio_budget": "Daily limit reached",
-                "template_not_approved": "Template not approved"}
+                "template_not_approved": "Template not approved",
+                "account_needs_reauth": "WhatsApp account needs reconnecting (Meta refused its token)",
+                "account_disconnected": "WhatsApp account disconnected"}
 PRICING_NOTE = ("Estimate: recipients times the per-message rate for the template's category in each recipient's "
                 "country, from the rate table this Aerostic installation is configured with (illustrative rates "
                 "unless the operator set Meta's current ones). Meta charges per delivered template since "

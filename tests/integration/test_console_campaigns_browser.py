@@ -1,8 +1,9 @@
 """The console's Templates, Contacts and Campaigns pages in a real browser (headless Chromium): an admin imports
 a CSV and reads its report, makes a segment with its live count, creates a campaign through the wizard (preview
-and cost estimate), launches it, watches its funnel fill from the live feed, pauses it and sees it stop; the
-Templates page shows a template's status and previews a new one as it is typed, the API's refusal at its field;
-an agent is refused every one of these pages."""
+and cost estimate), launches it, watches its funnel fill from the live feed, pauses it and sees it stop; a campaign
+whose account needs reconnecting says so, and finishes once it is; the Templates page shows a template's status
+and previews a new one as it is typed, the API's refusal at its field; an agent is refused every one of these
+pages."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from tests.integration.browser import (
 from tests.integration.helpers import BusinessFactory, scalar, wait_for
 from tests.integration.people import person
 from tests.integration.test_campaigns import LANGUAGE, TEMPLATE, approved_template, numbers, sends
+from vault.store import set_status
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("pipeline_ready")]
 
@@ -227,6 +229,51 @@ async def test_import_segment_wizard_launch_live_funnel_and_pause(
     wait(driver).until(present(f"{listed} [data-col=progress] .progress"))
     assert driver.find_element(By.CSS_SELECTOR, f"{listed} [data-col=state]").text == "Paused"
     assert f"of {PEOPLE}" in driver.find_element(By.CSS_SELECTOR, f"{listed} [data-col=progress]").text
+    assert console_errors(driver, stack) == []
+
+
+async def test_a_campaign_whose_account_needs_reconnecting_says_so_and_finishes_once_it_is(
+        browser: WebDriver, stack: LocalStack, api: httpx.AsyncClient, sim: httpx.AsyncClient, db: AsyncEngine,
+        business_factory: BusinessFactory) -> None:
+    """Meta refused the account's token: the campaign's sends wait in the dispatcher (nothing is dropped), and its
+    page says why instead of showing a running campaign that does not move; reconnected, it finishes."""
+    business = await business_factory("console campaign held", throughput=1000)
+    await approved_template(db, sim, business)
+    admin = await person(api, db, business.tenant_id, role="admin")
+    people = numbers(5, start=700_000 + int(time.time()) % 50 * 1000)
+    async with db.begin() as conn:
+        await set_status(conn, tenant_id=business.tenant_id, waba_id=business.waba_id, status="needs_reauth",
+                         reason="token refused (190)")
+    audience = {"kind": "csv", "csv": "phone,name\n" + "".join(f"+{p},n{i}\n" for i, p in enumerate(people))}
+    created = await api.post("/v1/campaigns", headers=business.auth, json={
+        "name": "held", "template": {"name": TEMPLATE, "language": LANGUAGE}, "audience": audience,
+        "variables": {"body.1": {"source": "column:name", "default": "there"}, "body.2": {"source": "text:tea"}}})
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    assert (await api.post(f"/v1/campaigns/{campaign_id}/launch", headers=business.auth)).status_code == 200
+
+    async def waiting() -> dict[str, Any] | None:
+        view = (await api.get(f"/v1/campaigns/{campaign_id}", headers=business.auth)).json()
+        return view if view["state"] == "running" and view["funnel"]["targeted"] == len(people) else None
+
+    view = await wait_for(waiting, timeout=LIVE_S, what="the campaign to run")
+    assert view["waiting_for"] == "account_needs_reauth" and view["eta_s"] is None
+    driver = browser
+    sign_in(driver, stack, admin.email)
+    driver.get(f"{stack.ingress_url}/console/campaigns/{campaign_id}")
+    wait(driver).until(text_is("campaign-reason",
+                               "(waiting: WhatsApp account needs reconnecting (Meta refused its token))"))
+    assert driver.find_element(By.ID, "campaign-state").text == "Sending"
+    assert not await sends(sim, business)
+
+    async with db.begin() as conn:  # reconnected (Embedded Signup stores a fresh token the same way)
+        await set_status(conn, tenant_id=business.tenant_id, waba_id=business.waba_id, status="connected",
+                         reason=None)
+    driver.find_element(By.ID, "cmp-refresh").click()
+    wait(driver, LIVE_S).until(text_is("campaign-state", "Completed"))
+    assert driver.find_element(By.ID, "campaign-reason").text == ""
+    sent = await sends(sim, business)
+    assert set(sent) == set(people) and set(sent.values()) == {1}
     assert console_errors(driver, stack) == []
 
 
