@@ -102,14 +102,14 @@ class Scheduler:
 
     @property
     def interactive_waiting(self) -> bool:
-        """An interactive request could start now and waits for a worker. Not one parked on a timer (a held
-        account's re-check, a rate limit's delay) nor one behind its conversation's request in flight: pausing bulk
-        would not start those sooner, and one tenant's held replies would stop every tenant's campaigns."""
+        """An interactive request could start now and waits for a worker. Not one parked on a timer (a rate limit's
+        delay), one of a held number (its account cannot send) nor one behind its conversation's request in flight:
+        pausing bulk would not start those sooner, and one tenant's held replies would stop every tenant's campaigns."""
         now = time.monotonic()
         for key in self._ready[True]:
             queue = self._queues.get(key)
             if (queue and queue[0].interactive and queue[0].not_before <= now and key not in self._busy
-                    and key not in self._blocked):
+                    and key not in self._blocked and queue[0].request.phone_number_id not in self._holds):
                 return True
         return False
 

@@ -292,10 +292,10 @@ async def test_a_held_number_is_checked_by_one_request_while_its_others_wait_asi
         scheduler.hold_number(work, 0.05)  # the first holds the number; the others go aside at once
     reply = _work("r", to="59", offset=9, number="held")
     other = _work("o", to="61", lane="bulk", offset=10, number="other")
-    for work in (*held[3:], reply, other):  # read meanwhile: aside, and no reply waits for a worker
+    for work in (*held[3:], reply, other):  # read meanwhile: no reply waits for a worker, and they go aside
         scheduler.add(work)
+    assert not scheduler.interactive_waiting  # the held number's reply pauses no one's campaign
     assert await scheduler.next() is other
-    assert not scheduler.interactive_waiting
     assert scheduler.bulk_waiting_for_room == 6  # read past: they wait for the account, whatever else is read
     assert await asyncio.wait_for(scheduler.next(), 1) is held[0]  # the hold over, the first checks alone
     idle = asyncio.create_task(scheduler.next())
