@@ -285,19 +285,25 @@ class Scheduler:
         self._busy.discard(key)
         lane, number = work.interactive, work.request.phone_number_id
         _add(self._working_by_number[lane], number, -1)
-        if number in self._holds:
+        released = False
+        if number in self._holds:  # its conversations aside wait for the account, not for room
             if self._probes.get(number) == key:
                 del self._probes[number]
                 if self._holds[number] <= time.monotonic():  # checked and not held again: the account can send
                     self._lift(number)
-            if not lane:
-                self.working_bulk -= 1
-                self._wake(1)  # another number's bulk request may start
-            return
-        # The number has room again: its longest-held conversation that may start goes back in line, first (it was
-        # passed over for the bound). Held ones that may not start are skipped: a duplicate of a conversation that
-        # started meanwhile, say, released in vain, left the others held with none of the number's requests in flight
-        # to release them.
+        else:
+            released = self._release_held(lane, number)
+        if not lane:
+            self.working_bulk -= 1
+            self._wake(1)  # a bulk request may start
+        elif released:
+            self._wake(1)  # a reply may start
+
+    def _release_held(self, lane: bool, number: str) -> bool:
+        """The number has room again in ``lane``: its longest-held conversation that may start goes back in line,
+        first (it was passed over for the bound); whether one did. Held ones that may not start are skipped: a
+        duplicate of a conversation that started meanwhile, say, released in vain, left the others held with none of
+        the number's requests in flight to release them."""
         held = self._held[lane].get(number)
         released = False
         while held and not released:
@@ -307,12 +313,7 @@ class Scheduler:
                 released = True
         if held is not None and not held:
             del self._held[lane][number]
-        if lane:
-            if released:
-                self._wake(1)  # a reply may start
-            return
-        self.working_bulk -= 1
-        self._wake(1)  # a bulk request may start
+        return released
 
     def hold_number(self, work: Work, delay_s: float) -> None:
         """``work``'s number cannot send (its account is held): ``work`` is tried again after ``delay_s``, and the
@@ -320,9 +321,7 @@ class Scheduler:
         number, key, now = work.request.phone_number_id, work.request.conversation_key, time.monotonic()
         probe = self._probes.get(number)
         if number in self._holds and probe != key and (self._holds[number] > now or probe is not None):
-            self._queues.setdefault(key, deque()).appendleft(work)
-            self._count(work, +1)
-            self._finished(work)
+            self._put_back(work)
             self._held[work.interactive].setdefault(number, deque()).append(key)
             return
         if len(self._holds) >= HOLDS_MAX:  # numbers whose holds ended with nothing left to check them
@@ -345,12 +344,15 @@ class Scheduler:
 
     def again(self, work: Work, delay_s: float) -> None:
         """Put ``work`` back at the head of its conversation, to be tried after ``delay_s``."""
-        key = work.request.conversation_key
         work.not_before = time.monotonic() + delay_s
-        self._queues.setdefault(key, deque()).appendleft(work)
+        self._put_back(work)
+        self._schedule(work.request.conversation_key)
+
+    def _put_back(self, work: Work) -> None:
+        """``work``, worked on, goes back to the head of its conversation, queued again."""
+        self._queues.setdefault(work.request.conversation_key, deque()).appendleft(work)
         self._count(work, +1)
         self._finished(work)
-        self._schedule(key)
 
     def drop_partitions(self, revoked: set[tuple[str, int]]) -> int:
         """Forget queued work of revoked partitions (its new owner consumes it again)."""
