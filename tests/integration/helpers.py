@@ -113,6 +113,12 @@ async def scrape(stack: LocalStack, child: str) -> Samples:
             for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
 
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(value for (found, have), value in samples.items() if found == name and wanted <= have)
+
+
 async def scalar(db: AsyncEngine, sql: str, **params: Any) -> Any:
     async with db.connect() as conn:
         return (await conn.execute(text(sql), params)).scalar()

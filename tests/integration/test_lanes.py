@@ -22,7 +22,7 @@ from config.settings import CoreSettings, DispatcherSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
-from tests.integration.helpers import TEST_BULK_BUFFER, TEST_RATE_MARGIN, BusinessFactory, scrape, wait_for
+from tests.integration.helpers import TEST_BULK_BUFFER, TEST_RATE_MARGIN, BusinessFactory, scrape, total, wait_for
 from vault.store import set_status
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
@@ -65,8 +65,7 @@ async def _sent_before(sim: httpx.AsyncClient, slow: str, slow_count: int, fast:
 
 async def _paused_for_replies(stack: LocalStack) -> float:
     """Seconds the dispatcher has kept its bulk lane paused for replies waiting for a worker."""
-    samples = await scrape(stack, "dispatcher")
-    return samples.get(("aerostic_dispatcher_bulk_paused_seconds_total", frozenset({("reason", "replies")})), 0.0)
+    return total(await scrape(stack, "dispatcher"), "aerostic_dispatcher_bulk_paused_seconds_total", reason="replies")
 
 
 async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers(
@@ -171,13 +170,13 @@ async def test_a_held_accounts_backlog_neither_stops_other_tenants_campaigns_nor
     other = await business_factory("after-held", throughput=FAST)
     async with db.begin() as conn:
         await set_status(conn, tenant_id=held.tenant_id, waba_id=held.waba_id, status="needs_reauth", reason="test")
-    read_before, checks_before = await _bulk_read(stack), await _held_checks(stack)
+    read_before, checks_before = await _bulk_read(stack, settings), await _held_checks(stack)
     began = time.monotonic()
     await asyncio.gather(*(_queue(producer, settings, held.tenant_id, held.phone_number_id, f"1444{i:07d}", "bulk")
                            for i in range(HELD_BULK)))
 
     async def held_read() -> bool:  # the other campaign comes once the held sends are read, as in a campaign
-        return await _bulk_read(stack) - read_before >= 2 * TEST_BULK_BUFFER
+        return await _bulk_read(stack, settings) - read_before >= 2 * TEST_BULK_BUFFER
 
     await wait_for(held_read, timeout=30, what="the held sends to be read")
     await asyncio.gather(*(_queue(producer, settings, other.tenant_id, other.phone_number_id, f"1333{i:07d}", "bulk")
@@ -206,12 +205,10 @@ async def test_a_held_accounts_backlog_neither_stops_other_tenants_campaigns_nor
 
 
 async def _held_checks(stack: LocalStack) -> float:
-    samples = await scrape(stack, "dispatcher")
-    return samples.get(("aerostic_dispatcher_held_checks_total", frozenset()), 0.0)
+    return total(await scrape(stack, "dispatcher"), "aerostic_dispatcher_held_checks_total")
 
 
-async def _bulk_read(stack: LocalStack) -> float:
+async def _bulk_read(stack: LocalStack, settings: CoreSettings) -> float:
     """The records the dispatcher has read from ``outbound.bulk``."""
-    samples = await scrape(stack, "dispatcher")
-    return sum(value for (name, labels), value in samples.items() if name == "aerostic_stream_records_total"
-               and dict(labels).get("topic", "").endswith(OUTBOUND_BULK.name))
+    return total(await scrape(stack, "dispatcher"), "aerostic_stream_records_total",
+                 topic=OUTBOUND_BULK.full_name(settings.topic_prefix))

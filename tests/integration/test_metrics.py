@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stack.launcher import METRICS_COMMANDS, LocalStack
-from tests.integration.helpers import BusinessFactory, Samples, customer_writes, scrape, wait_for
+from tests.integration.helpers import BusinessFactory, Samples, customer_writes, scrape, total, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -26,12 +26,6 @@ async def serving(stack: LocalStack, child: str) -> Samples:
 
     samples: Samples = await wait_for(probe, timeout=120, what=f"{child} to serve its metrics")
     return samples
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of ``name``'s samples whose labels include ``labels``."""
-    wanted = set(labels.items())
-    return sum(value for (found, have), value in samples.items() if found == name and wanted <= have)
 
 
 async def test_every_process_serves_the_figures_of_its_traffic(
