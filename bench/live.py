@@ -309,6 +309,16 @@ def control(rate: int, seconds: float) -> dict[str, float]:
     return p99
 
 
+def against_control(loaded_p99: float, baseline: dict[str, float]) -> tuple[float, float]:
+    """``ratio``: the webhook p99 with the streams over the control's in the same phase; ``drift``: the control's
+    p99 in that phase over its first (the broker's growth alone). NaN where the control has no figure."""
+    nan = float("nan")
+    control_p99, idle_p99 = baseline.get("clients", nan), baseline.get("idle", nan)
+    ratio = loaded_p99 / control_p99 if control_p99 > 0 else nan
+    drift = control_p99 / idle_p99 if idle_p99 > 0 else nan
+    return ratio, drift
+
+
 def main(clients: int = 200, rate: int = 100, seconds: float = 60.0) -> int:
     baseline = control(rate, seconds)
     bench = LiveBench()
@@ -354,8 +364,7 @@ def main(clients: int = 200, rate: int = 100, seconds: float = 60.0) -> int:
     idle_p99 = float(figures.get("webhook_p99_idle_ms", float("nan")))
     loaded_p99 = float(figures.get("webhook_p99_clients_ms", float("nan")))
     control_p99 = baseline.get("clients", float("nan"))
-    ratio = loaded_p99 / control_p99 if control_p99 else float("nan")
-    drift = control_p99 / baseline["idle"] if baseline.get("idle") else float("nan")
+    ratio, drift = against_control(loaded_p99, baseline)
     delivered = float(figures.get("delivered_p99_ms", float("nan")))
     print(f"RESULT live clients={clients} rate={rate} delivered_p99_ms={delivered:.1f} "
           f"missed={figures.get('missed', -1)} webhook_p99_idle_ms={idle_p99:.1f} "
