@@ -18,7 +18,9 @@ feeds it ``OutboundRequest`` records directly:
    each way (``--replies``): a p99 of 100 samples is their second-largest, and the ratio of two such maxima moved
    between 0.7 and 1.4 from one hundred replies to the next within one run. The backlog (20,000) outlasts the
    replies, which the run checks and prints (``bulk_left``), and the bulk lane's rate meanwhile is reported as a
-   share of what the replies leave of the number's (``bulk_kept``);
+   share of what the replies leave of the number's (``bulk_kept``). The same replies are timed to the simulator's
+   accepting them too (``accept_p99_idle_ms``, ``accept_p99_bulk_ms``, ``accept_ratio``): the reply's way to Meta
+   without the result's way back through the broker to the bench's reader;
 4. two tenants' campaigns: one on the 80 msg/s number queued first, then one on the 1,000 msg/s number; the
    second's ideal time over the time it took (``fair_ratio``).
 
@@ -28,7 +30,8 @@ alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
 cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=…
-interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
+interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=… accept_p99_bulk_ms=… accept_ratio=…
+fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ class Bench:
             request = OutboundRequest(
                 event_id=message_id, tenant_id=self.tenant_id, message_id=message_id,
                 idempotency_key=f"{self.tenant_id}:{message_id}", phone_number_id=self.numbers[number],
-                to=f"1{self.recipients:010d}", message={"type": "text", "text": {"body": f"m{i}"}},
+                to=self.recipient(), message={"type": "text", "text": {"body": f"m{i}"}},
                 lane=lane, window_until=window, created_at=now)
             while True:
                 try:
@@ -158,6 +161,10 @@ class Bench:
             ids.append(message_id)
         self.producer.flush(60)
         return ids
+
+    def recipient(self) -> str:
+        """The recipient of the last request produced."""
+        return f"1{self.recipients:010d}"
 
     def accepted(self) -> int:
         return int(httpx.get(f"{self.stack.metasim_url}/_sim/counts", timeout=30).json()["accepted"])
@@ -309,8 +316,10 @@ def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
     return ideal / took
 
 
-def interactive_latencies(bench: Bench, count: int, spacing_s: float) -> list[float]:
-    """Produce interactive requests one by one; milliseconds from produce to result."""
+def interactive_latencies(bench: Bench, count: int, spacing_s: float,
+                          produced: dict[str, float] | None = None) -> list[float]:
+    """Produce interactive requests one by one; milliseconds from produce to result. ``produced`` collects each
+    request's recipient and when it was produced (wall clock), for ``accept_latencies``."""
     consumer = Consumer({"bootstrap.servers": bench.stack.kafka, "group.id": f"bench-{uuid.uuid4().hex}",
                          "fetch.wait.max.ms": 5,
                          "log_level": 3, "enable.auto.commit": False})
@@ -325,8 +334,11 @@ def interactive_latencies(bench: Bench, count: int, spacing_s: float) -> list[fl
         for i in range(count):
             if time.monotonic() > give_up:
                 break
+            wall = time.time()
             (message_id,) = bench.produce("n1000", 1, lane="interactive", prefix=f"i{i}-")
             sent[message_id] = time.monotonic()
+            if produced is not None:
+                produced[bench.recipient()] = wall
             deadline = time.monotonic() + spacing_s
             while (time.monotonic() < deadline or len(latencies) < i + 1 - 5) and time.monotonic() < give_up:
                 msg = consumer.poll(0.005)
@@ -346,6 +358,15 @@ def interactive_latencies(bench: Bench, count: int, spacing_s: float) -> list[fl
     return latencies
 
 
+def accept_latencies(bench: Bench, number: str, produced: dict[str, float]) -> list[float]:
+    """Milliseconds from produce to the simulator's accepting the send (Meta's side of the reply), per request of
+    ``produced``: the reply's way without the result's way back through the broker to the bench."""
+    entries = httpx.get(f"{bench.stack.metasim_url}/_sim/requests",
+                        params={"phone_number_id": bench.numbers[number]}, timeout=60).json()["data"]
+    return [(e["time"] - produced[to]) * 1000 for e in entries
+            if e["status"] == 200 and (to := (e.get("body") or {}).get("to")) in produced]
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
@@ -363,10 +384,14 @@ class Lanes:
     idle: list[float]
     busy: list[float]
     bulk_kept: float
+    idle_accept: list[float]  # the same replies, produce → accepted at the simulator
+    busy_accept: list[float]
 
     def line(self) -> str:
         return (f"interactive_p99_idle_ms={p99(self.idle):.1f} interactive_p99_bulk_ms={p99(self.busy):.1f} "
-                f"bulk_idle_ratio={_ratio(p99(self.busy), p99(self.idle)):.2f} bulk_kept={self.bulk_kept:.2f}")
+                f"bulk_idle_ratio={_ratio(p99(self.busy), p99(self.idle)):.2f} bulk_kept={self.bulk_kept:.2f} "
+                f"accept_p99_idle_ms={p99(self.idle_accept):.1f} accept_p99_bulk_ms={p99(self.busy_accept):.1f} "
+                f"accept_ratio={_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}")
 
 
 def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
@@ -376,11 +401,13 @@ def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
     bench.reset()
     with bench.dispatcher():
         warm = interactive_latencies(bench, 10, 0.02)  # warm-up: the dispatcher has joined its group
-        idle = interactive_latencies(bench, count, 0.02)
+        produced_idle: dict[str, float] = {}
+        idle = interactive_latencies(bench, count, 0.02, produced_idle)
         print(f"interactive idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms", flush=True)
         bench.produce("n1000", bulk)
         began = time.time()
-        busy = interactive_latencies(bench, count, 0.02)
+        produced_busy: dict[str, float] = {}
+        busy = interactive_latencies(bench, count, 0.02, produced_busy)
         ended = time.time()
         left = bulk - (bench.accepted() - len(warm) - len(idle) - len(busy))
         print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms "
@@ -390,7 +417,11 @@ def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
     room = RATE_1000 - len(busy) / seconds
     print(f"bulk while the replies came: {sent / seconds:.0f} sends/s, {sent / seconds / room:.2f} of the "
           f"{room:.0f}/s the replies leave", flush=True)
-    return Lanes(idle, busy, sent / seconds / room)
+    idle_accept = accept_latencies(bench, "n1000", produced_idle)
+    busy_accept = accept_latencies(bench, "n1000", produced_busy)
+    print(f"the same replies, produce → accepted at the simulator: p99 {p99(idle_accept):.1f} ms idle, "
+          f"{p99(busy_accept):.1f} ms behind the backlog", flush=True)
+    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept)
 
 
 def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, interactive: int = 500,
