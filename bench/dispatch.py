@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import aiohttp
 import httpx
@@ -169,10 +170,14 @@ class Bench:
     def accepted(self) -> int:
         return int(httpx.get(f"{self.stack.metasim_url}/_sim/counts", timeout=30).json()["accepted"])
 
-    def accepted_times(self, number: str) -> list[float]:
+    def accepted_sends(self, number: str) -> list[dict[str, Any]]:
+        """The simulator's log entries of ``number``'s accepted sends."""
         entries = httpx.get(f"{self.stack.metasim_url}/_sim/requests",
                             params={"phone_number_id": self.numbers[number]}, timeout=60).json()["data"]
-        return sorted(e["time"] for e in entries if e["status"] == 200)
+        return [e for e in entries if e["status"] == 200]
+
+    def accepted_times(self, number: str) -> list[float]:
+        return sorted(e["time"] for e in self.accepted_sends(number))
 
     def reset(self) -> None:
         httpx.post(f"{self.stack.metasim_url}/_sim/reset").raise_for_status()
@@ -358,13 +363,10 @@ def interactive_latencies(bench: Bench, count: int, spacing_s: float,
     return latencies
 
 
-def accept_latencies(bench: Bench, number: str, produced: dict[str, float]) -> list[float]:
+def accept_latencies(accepted: list[dict[str, Any]], produced: dict[str, float]) -> list[float]:
     """Milliseconds from produce to the simulator's accepting the send (Meta's side of the reply), per request of
-    ``produced``: the reply's way without the result's way back through the broker to the bench."""
-    entries = httpx.get(f"{bench.stack.metasim_url}/_sim/requests",
-                        params={"phone_number_id": bench.numbers[number]}, timeout=60).json()["data"]
-    return [(e["time"] - produced[to]) * 1000 for e in entries
-            if e["status"] == 200 and (to := (e.get("body") or {}).get("to")) in produced]
+    ``produced`` among the ``accepted`` sends: the reply's way without the result's way back through the broker."""
+    return [(e["time"] - produced[to]) * 1000 for e in accepted if (to := (e.get("body") or {}).get("to")) in produced]
 
 
 def _ratio(a: float, b: float) -> float:
@@ -413,12 +415,12 @@ def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
         print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms "
               f"({len(busy)} replies; bulk_left={max(left, 0)} at the end)", flush=True)
     seconds = ended - began
-    sent = sum(began <= t <= ended for t in bench.accepted_times("n1000")) - len(busy)
+    accepted = bench.accepted_sends("n1000")  # one read of the simulator's log for the rate and the replies
+    sent = sum(began <= e["time"] <= ended for e in accepted) - len(busy)
     room = RATE_1000 - len(busy) / seconds
     print(f"bulk while the replies came: {sent / seconds:.0f} sends/s, {sent / seconds / room:.2f} of the "
           f"{room:.0f}/s the replies leave", flush=True)
-    idle_accept = accept_latencies(bench, "n1000", produced_idle)
-    busy_accept = accept_latencies(bench, "n1000", produced_busy)
+    idle_accept, busy_accept = accept_latencies(accepted, produced_idle), accept_latencies(accepted, produced_busy)
     print(f"the same replies, produce → accepted at the simulator: p99 {p99(idle_accept):.1f} ms idle, "
           f"{p99(busy_accept):.1f} ms behind the backlog", flush=True)
     return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept)

@@ -51,6 +51,7 @@ from vault.cipher import Vault, generate_key_spec
 
 SECRET = "bench-live-app-secret"  # noqa: S105 - the local stack's app secret
 TENANTS = 4
+WARM_S = 5.0
 IDLE_S = 30.0
 ONE_CLIENT_S = 20.0
 DRAIN_S = 5.0
@@ -288,6 +289,15 @@ class LiveBench:
         return posts
 
 
+def summary(name: str, posts: Posts) -> float:
+    """Print a phase's webhook count, p50, p99 and errors; return its p99."""
+    latencies = sorted(posts.latencies_ms)
+    p99 = percentile(latencies, 0.99)
+    print(f"{name}: {len(latencies)} webhooks, p50_ms={percentile(latencies, 0.5):.1f} p99_ms={p99:.1f} "
+          f"errors={posts.errors}", flush=True)
+    return p99
+
+
 def control(rate: int, seconds: float) -> dict[str, float]:
     """The webhook p99 of each phase on a fresh stack with no live client (the feed never starts)."""
     bench = LiveBench()
@@ -295,13 +305,10 @@ def control(rate: int, seconds: float) -> dict[str, float]:
     try:
         bench.start()
         asyncio.run(bench.connect_tenants())
-        asyncio.run(bench.phase(rate, 5.0))
+        asyncio.run(bench.phase(rate, WARM_S))
         for name, phase_s in (("idle", IDLE_S), ("one", ONE_CLIENT_S), ("clients", seconds)):
-            posts = asyncio.run(bench.phase(rate, phase_s, f"control, phase {name}"))
-            p99[name] = percentile(sorted(posts.latencies_ms), 0.99)
-            print(f"control, phase {name}: {len(posts.latencies_ms)} webhooks, "
-                  f"p50_ms={percentile(sorted(posts.latencies_ms), 0.5):.1f} p99_ms={p99[name]:.1f} "
-                  f"errors={posts.errors}", flush=True)
+            label = f"control, phase {name}"
+            p99[name] = summary(label, asyncio.run(bench.phase(rate, phase_s, label)))
     except Exception as exc:  # reported as overloaded by the caller: no control, no ratio
         print(f"bench live's control run did not complete: {exc!r}", flush=True)
     finally:
@@ -327,12 +334,10 @@ def main(clients: int = 200, rate: int = 100, seconds: float = 60.0) -> int:
     try:
         bench.start()
         asyncio.run(bench.connect_tenants())
-        warm = asyncio.run(bench.phase(rate, 5.0))  # the router has joined its group and cached the numbers
+        warm = asyncio.run(bench.phase(rate, WARM_S))  # the router has joined its group and cached the numbers
         print(f"warm-up: {len(warm.sent)} webhooks, errors={warm.errors}", flush=True)
         idle = asyncio.run(bench.phase(rate, IDLE_S, "0 clients"))
-        figures["webhook_p99_idle_ms"] = percentile(sorted(idle.latencies_ms), 0.99)
-        print(f"0 clients: {len(idle.latencies_ms)} webhooks, p50_ms={percentile(sorted(idle.latencies_ms), 0.5):.1f} "
-              f"p99_ms={figures['webhook_p99_idle_ms']:.1f} errors={idle.errors}", flush=True)
+        figures["webhook_p99_idle_ms"] = summary("0 clients", idle)
 
         keys = [(i % TENANTS, bench.tenants[i % TENANTS].api_key) for i in range(clients)]
         # One stream first: the feed's consumer running, without the fan-out to many (where a cost comes from).
@@ -341,19 +346,15 @@ def main(clients: int = 200, rate: int = 100, seconds: float = 60.0) -> int:
         parent.send("stop")
         parent.recv()
         process.join(10)
-        print(f"1 client: {len(one.latencies_ms)} webhooks, p50_ms={percentile(sorted(one.latencies_ms), 0.5):.1f} "
-              f"p99_ms={percentile(sorted(one.latencies_ms), 0.99):.1f} errors={one.errors}", flush=True)
+        summary("1 client", one)
         process, parent = _spawn_clients(bench.stack.ingress_url, keys)
         loaded = asyncio.run(bench.phase(rate, seconds, f"{clients} clients", process.pid))
         time.sleep(DRAIN_S)  # an event later than this after its webhook counts as missed
         parent.send("stop")
         results: list[ClientResult] = parent.recv() if parent.poll(60) else []
         figures.update(_delivery(results, loaded, clients))
-        figures["webhook_p99_clients_ms"] = percentile(sorted(loaded.latencies_ms), 0.99)
         figures["webhook_errors"] = idle.errors + loaded.errors
-        print(f"{clients} clients: {len(loaded.latencies_ms)} webhooks, "
-              f"p50_ms={percentile(sorted(loaded.latencies_ms), 0.5):.1f} "
-              f"p99_ms={figures['webhook_p99_clients_ms']:.1f} errors={loaded.errors}", flush=True)
+        figures["webhook_p99_clients_ms"] = summary(f"{clients} clients", loaded)
     except Exception as exc:  # an overloaded or failing system is reported, not crashed on
         print(f"bench live did not complete: {exc!r}", flush=True)
         figures.setdefault("overloaded", 1)
