@@ -25,7 +25,8 @@ class WebApp:
         self.producer = AsyncProducer(settings.kafka_bootstrap_servers,
                                       delivery_timeout_ms=settings.delivery_timeout_ms,
                                       linger_ms=settings.linger_ms,
-                                      max_message_bytes=settings.max_body_bytes + RECORD_HEADROOM_BYTES)
+                                      max_message_bytes=settings.max_body_bytes + RECORD_HEADROOM_BYTES,
+                                      extra={"batch.num.messages": settings.batch_records})
         self.webhook = WebhookHandler(settings, self.producer)
         self.api: FastAPI = create_api(settings, self.producer)
 

@@ -1,9 +1,11 @@
 """An asyncio face for confluent-kafka's producer with batched delivery reports.
 
-One background thread polls librdkafka; delivery reports are collected per poll and handed
-to the event loop in one ``call_soon_threadsafe`` call, so thousands of in-flight appends
-cost one loop wake-up per poll rather than one each. A report that never comes is failed by
-one sweeper task (not a timer per append: ``asyncio.wait_for`` costs a task per call).
+The event loop polls librdkafka itself, every ``POLL_S`` while appends wait for their reports and every
+``IDLE_POLL_S`` otherwise, and resolves what each poll brought at once. A thread that polled instead had to take the
+GIL for each report while the loop held it: in the ingress, a third of that thread's samples waited for the GIL, and
+each batch of reports cost a wake-up of the loop through ``call_soon_threadsafe`` (measured with ``py-spy --native``).
+A report that never comes is failed by one sweeper task (not a timer per append: ``asyncio.wait_for`` costs a task
+per call).
 
 ``max_message_bytes`` bounds one record (librdkafka's ``message.max.bytes``, which refuses a larger one
 before it leaves): by default the largest any catalogued topic accepts; the ingress passes its body limit
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 REPLACE_AFTER_FAILURES = 3
+POLL_S = 0.001  # while appends wait: a report waits at most this long for the loop
+IDLE_POLL_S = 0.5  # otherwise, for librdkafka's errors (a fatal one replaces the producer)
 PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
@@ -55,7 +58,8 @@ class AsyncProducer:
         self._producer: Producer | None = None
         self._failures_in_row = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_idle = False
         self._running = False
         self._done: list[tuple[asyncio.Future[None], KafkaError | None]] = []
         self._pending: dict[asyncio.Future[None], float] = {}
@@ -66,8 +70,7 @@ class AsyncProducer:
         self._loop = asyncio.get_running_loop()
         self._producer = Producer(self._config)
         self._running = True
-        self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
-        self._thread.start()
+        self._poll_soon()
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def __aenter__(self) -> AsyncProducer:
@@ -85,8 +88,10 @@ class AsyncProducer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self._running = False
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._poll()  # the reports the flush served, and any left
         self._producer = None
 
     async def send(self, topic: str, value: bytes, key: str | bytes | None = None) -> None:
@@ -103,6 +108,8 @@ class AsyncProducer:
             PRODUCE_ERRORS.inc()
             raise DeliveryError(str(exc)) from exc
         self._pending[future] = self._loop.time() + self._wait_limit
+        if self._timer_idle:
+            self._poll_soon()
         try:
             await future
         finally:
@@ -132,10 +139,12 @@ class AsyncProducer:
             PRODUCE_ERRORS.inc()
             await self._settle(futures)
             raise DeliveryError(str(exc)) from exc
+        if self._timer_idle:
+            self._poll_soon()
         await self._settle(futures, raise_first=True)
 
     def _reporter(self, future: asyncio.Future[None]) -> Callable[[KafkaError | None, Any], None]:
-        """The delivery callback of one record: its outcome joins the poll's reports (see ``_poll_forever``)."""
+        """The delivery callback of one record: its outcome joins the poll's reports (see ``_poll``)."""
         return lambda err, _msg: self._done.append((future, err))
 
     async def _settle(self, futures: list[asyncio.Future[None]], *, raise_first: bool = False) -> None:
@@ -160,17 +169,32 @@ class AsyncProducer:
                 if deadline < now and not future.done():
                     future.set_exception(DeliveryError("no delivery report in time"))
 
-    def _poll_forever(self) -> None:
+    def _poll_soon(self) -> None:
+        """(Re)arm the poll timer: soon while appends wait for their reports, rarely otherwise."""
         assert self._loop is not None
-        while self._running and self._producer is not None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_idle = not self._pending
+        self._timer = self._loop.call_later(IDLE_POLL_S if self._timer_idle else POLL_S, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._poll()
+        if self._running:
+            self._poll_soon()
+
+    def _poll(self) -> None:
+        """Serve librdkafka's callbacks, then resolve the reports they collected (those a flush served in another
+        thread included)."""
+        if self._producer is not None:
             try:
-                self._producer.poll(0.05)
+                self._producer.poll(0)
             except KafkaException as exc:
                 self._replace_after_fatal(exc)
-            if self._done:
-                batch, self._done = self._done, []
-                self._loop.call_soon_threadsafe(_resolve_all, batch)
-                self._watch_failures(batch)
+        if self._done:
+            batch, self._done = self._done, []
+            _resolve_all(batch)
+            self._watch_failures(batch)
 
     def _watch_failures(self, batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
         """Count the poll's reports (one update per poll, not per record), and replace a producer whose appends
