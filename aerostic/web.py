@@ -26,7 +26,7 @@ class WebApp:
                                       delivery_timeout_ms=settings.delivery_timeout_ms,
                                       linger_ms=settings.linger_ms,
                                       max_message_bytes=settings.max_body_bytes + RECORD_HEADROOM_BYTES,
-                                      extra={"batch.num.messages": settings.batch_records})
+                                      extra={"batch.num.messages": settings.batch_records}, poll_in_loop=True)
         self.webhook = WebhookHandler(settings, self.producer)
         self.api: FastAPI = create_api(settings, self.producer)
 

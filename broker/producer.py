@@ -1,11 +1,13 @@
 """An asyncio face for confluent-kafka's producer with batched delivery reports.
 
-The event loop polls librdkafka itself, every ``POLL_S`` while appends wait for their reports and every
-``IDLE_POLL_S`` otherwise, and resolves what each poll brought at once. A thread that polled instead had to take the
-GIL for each report while the loop held it: in the ingress, a third of that thread's samples waited for the GIL, and
-each batch of reports cost a wake-up of the loop through ``call_soon_threadsafe`` (measured with ``py-spy --native``).
-A report that never comes is failed by one sweeper task (not a timer per append: ``asyncio.wait_for`` costs a task
-per call).
+By default one background thread polls librdkafka; delivery reports are collected per poll and handed to the event
+loop in one ``call_soon_threadsafe`` call, so thousands of in-flight appends cost one loop wake-up per poll rather than
+one each. With ``poll_in_loop`` the event loop polls instead, every ``POLL_S`` while appends wait for their reports
+and every ``IDLE_POLL_S`` otherwise: for a process whose loop is always busy with appends (the web process taking
+Meta's webhooks), where the thread had to take the GIL for each report from a loop that held it. Each of the loop's
+polls costs about 24 µs of CPU, so in a process that waits for its appends now and then (the stream workers, the
+dispatcher) the thread is cheaper. A report that never comes is failed by one sweeper task (not a timer per append:
+``asyncio.wait_for`` costs a task per call).
 
 ``max_message_bytes`` bounds one record (librdkafka's ``message.max.bytes``, which refuses a larger one
 before it leaves): by default the largest any catalogued topic accepts; the ingress passes its body limit
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,8 +32,8 @@ log = logging.getLogger(__name__)
 
 
 REPLACE_AFTER_FAILURES = 3
-POLL_S = 0.001  # while appends wait: a report waits at most this long for the loop
-IDLE_POLL_S = 0.5  # otherwise, for librdkafka's errors (a fatal one replaces the producer)
+POLL_S = 0.001  # ``poll_in_loop``, while appends wait: a report waits at most this long for the loop
+IDLE_POLL_S = 0.5  # ``poll_in_loop``, otherwise: for librdkafka's errors (a fatal one replaces the producer)
 PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
@@ -42,7 +45,8 @@ class AsyncProducer:
     """Produce with ``await send(...)``: returns once the broker acknowledged (``acks=all``)."""
 
     def __init__(self, bootstrap: str, *, delivery_timeout_ms: int = 5000, linger_ms: int = 2,
-                 max_message_bytes: int = MAX_RECORD_BYTES, extra: dict[str, Any] | None = None) -> None:
+                 max_message_bytes: int = MAX_RECORD_BYTES, extra: dict[str, Any] | None = None,
+                 poll_in_loop: bool = False) -> None:
         self._config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "acks": "all",
@@ -58,8 +62,10 @@ class AsyncProducer:
         self._producer: Producer | None = None
         self._failures_in_row = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._poll_in_loop = poll_in_loop
+        self._thread: threading.Thread | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_idle = False
+        self._timer_idle = False  # the loop's poll timer is armed for IDLE_POLL_S: an append re-arms it
         self._running = False
         self._done: list[tuple[asyncio.Future[None], KafkaError | None]] = []
         self._pending: dict[asyncio.Future[None], float] = {}
@@ -70,7 +76,11 @@ class AsyncProducer:
         self._loop = asyncio.get_running_loop()
         self._producer = Producer(self._config)
         self._running = True
-        self._poll_soon()
+        if self._poll_in_loop:
+            self._poll_soon()
+        else:
+            self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
+            self._thread.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def __aenter__(self) -> AsyncProducer:
@@ -88,6 +98,8 @@ class AsyncProducer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self._running = False
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -169,8 +181,21 @@ class AsyncProducer:
                 if deadline < now and not future.done():
                     future.set_exception(DeliveryError("no delivery report in time"))
 
+    def _poll_forever(self) -> None:
+        """The polling thread (unless ``poll_in_loop``)."""
+        assert self._loop is not None
+        while self._running and self._producer is not None:
+            try:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                self._replace_after_fatal(exc)
+            if self._done:
+                batch, self._done = self._done, []
+                self._loop.call_soon_threadsafe(_resolve_all, batch)
+                self._watch_failures(batch)
+
     def _poll_soon(self) -> None:
-        """(Re)arm the poll timer: soon while appends wait for their reports, rarely otherwise."""
+        """(Re)arm the loop's poll timer: soon while appends wait for their reports, rarely otherwise."""
         assert self._loop is not None
         if self._timer is not None:
             self._timer.cancel()

@@ -4,6 +4,7 @@ the old producer id back), and what was in flight is failed so its senders answe
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from confluent_kafka import KafkaError
@@ -34,8 +35,9 @@ async def test_a_failure_streak_replaces_the_producer_and_fails_what_was_in_flig
         await producer.stop(flush_seconds=0)
 
 
-async def test_send_all_waits_for_every_record_then_raises_the_failure_and_forgets_them() -> None:
-    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=300)
+@pytest.mark.parametrize("poll_in_loop", [False, True])
+async def test_send_all_waits_for_every_record_then_raises_the_failure_and_forgets_them(poll_in_loop: bool) -> None:
+    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=300, poll_in_loop=poll_in_loop)
     producer._wait_limit = 600.0  # the sweeper stays out of it: the failures come from librdkafka's reports
     await producer.start()
     try:
@@ -45,5 +47,22 @@ async def test_send_all_waits_for_every_record_then_raises_the_failure_and_forge
         with pytest.raises(DeliveryError):
             await asyncio.wait_for(sending, 60)
         assert producer._pending == {}
+        polling = [thread for thread in threading.enumerate() if thread.name == "kafka-producer-poll"]
+        assert bool(polling) is not poll_in_loop  # the loop served the reports itself, or the thread did
+    finally:
+        await producer.stop(flush_seconds=0)
+
+
+async def test_polled_in_the_loop_a_send_re_arms_the_idle_timer_and_is_answered_soon() -> None:
+    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=200, poll_in_loop=True)
+    producer._wait_limit = 600.0
+    await producer.start()
+    try:
+        assert producer._timer_idle  # nothing waits: the loop polls every IDLE_POLL_S
+        sending = asyncio.create_task(producer.send("t", b"v", b"k"))
+        await asyncio.sleep(0)
+        assert not producer._timer_idle  # the append re-armed it for POLL_S
+        with pytest.raises(DeliveryError):
+            await asyncio.wait_for(sending, 5)  # librdkafka's timeout (200 ms), reported within a poll
     finally:
         await producer.stop(flush_seconds=0)
