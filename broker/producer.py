@@ -35,6 +35,7 @@ REPLACE_AFTER_FAILURES = 3
 POLL_S = 0.001  # ``poll_in_loop``, while appends wait: a report waits at most this long for the loop
 IDLE_POLL_S = 0.5  # ``poll_in_loop``, otherwise: for librdkafka's errors (a fatal one replaces the producer)
 PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
+Reports = list[tuple[asyncio.Future[None], KafkaError | None]]  # delivery reports: each append's future, its error
 
 
 class DeliveryError(Exception):
@@ -70,7 +71,7 @@ class AsyncProducer:
         # every POLL_S before that cost the web process 0.2 ms of CPU a question at 40 questions a second.
         self._first_poll_s = max(POLL_S, linger_ms / 1000)
         self._running = False
-        self._done: list[tuple[asyncio.Future[None], KafkaError | None]] = []
+        self._done: Reports = []
         self._pending: dict[asyncio.Future[None], float] = {}
         self._wait_limit = delivery_timeout_ms / 1000 + 5.0
         self._sweeper: asyncio.Task[None] | None = None
@@ -106,7 +107,7 @@ class AsyncProducer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._poll()  # the reports the flush served, and any left
+        self._poll(0, _resolve_all)  # the reports the flush served, and any left
         self._producer = None
 
     async def send(self, topic: str, value: bytes, key: str | bytes | None = None) -> None:
@@ -187,15 +188,13 @@ class AsyncProducer:
     def _poll_forever(self) -> None:
         """The polling thread (unless ``poll_in_loop``)."""
         assert self._loop is not None
+        loop = self._loop
+
+        def resolve(batch: Reports) -> None:
+            loop.call_soon_threadsafe(_resolve_all, batch)
+
         while self._running and self._producer is not None:
-            try:
-                self._producer.poll(0.05)
-            except KafkaException as exc:
-                self._replace_after_fatal(exc)
-            if self._done:
-                batch, self._done = self._done, []
-                self._loop.call_soon_threadsafe(_resolve_all, batch)
-                self._watch_failures(batch)
+            self._poll(0.05, resolve)
 
     def _arm(self, delay_s: float) -> None:
         """(Re)arm the loop's poll timer."""
@@ -207,24 +206,24 @@ class AsyncProducer:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._poll()
+        self._poll(0, _resolve_all)
         if self._running:
             self._arm(POLL_S if self._pending else IDLE_POLL_S)
 
-    def _poll(self) -> None:
-        """Serve librdkafka's callbacks, then resolve the reports they collected (those a flush served in another
-        thread included)."""
+    def _poll(self, timeout_s: float, resolve: Callable[[Reports], object]) -> None:
+        """Serve librdkafka's callbacks, then hand the reports they collected (those a flush served in another thread
+        included) to ``resolve`` (on the event loop) and count them."""
         if self._producer is not None:
             try:
-                self._producer.poll(0)
+                self._producer.poll(timeout_s)
             except KafkaException as exc:
                 self._replace_after_fatal(exc)
         if self._done:
             batch, self._done = self._done, []
-            _resolve_all(batch)
+            resolve(batch)
             self._watch_failures(batch)
 
-    def _watch_failures(self, batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
+    def _watch_failures(self, batch: Reports) -> None:
         """Count the poll's reports (one update per poll, not per record), and replace a producer whose appends
         keep failing: a broker that lost its state (a restarted in-memory broker answers UNKNOWN_PRODUCER_ID
         forever) never gives the old producer id back, and librdkafka does not always call that fatal. A new
@@ -267,7 +266,7 @@ class AsyncProducer:
                 future.set_exception(DeliveryError(reason))
 
 
-def _resolve_all(batch: list[tuple[asyncio.Future[None], KafkaError | None]]) -> None:
+def _resolve_all(batch: Reports) -> None:
     for future, err in batch:
         if future.done():
             continue
