@@ -68,7 +68,7 @@ class AsyncProducer:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_idle = False  # the loop's poll timer is armed for IDLE_POLL_S: an append re-arms it
         # An append after a rest is acknowledged no sooner than the linger (unless its partition's batch fills): polling
-        # every POLL_S before that cost the web process 0.2 ms of CPU a question at 40 questions a second.
+        # every POLL_S before that cost the web process 0.1-0.2 ms of CPU a question at 40 questions a second.
         self._first_poll_s = max(POLL_S, linger_ms / 1000)
         self._running = False
         self._done: Reports = []
