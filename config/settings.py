@@ -188,7 +188,7 @@ class IngressSettings(CoreSettings):
     max_body_bytes: int = WEBHOOK_MAX_BYTES
     delivery_timeout_ms: int = 5000
     # Appends wait up to ``linger_ms`` to share a produce request, but go as soon as ``batch_records`` of one partition
-    # wait (librdkafka's ``batch.num.messages``): see the README's ingress figures for how these were measured.
+    # wait (librdkafka's ``batch.num.messages``): measured in docs/perf/benchmark-log.md (session 40).
     linger_ms: int = Field(5, ge=0, le=100)
     batch_records: int = Field(16, ge=1, le=10_000)
     # The operator's key for /admin (creating tenants); never accepted on /v1.

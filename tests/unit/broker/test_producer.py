@@ -59,7 +59,7 @@ async def test_polled_in_the_loop_a_send_re_arms_the_idle_timer_and_is_answered_
         assert producer._timer_idle  # nothing waits: the loop polls every IDLE_POLL_S
         sending = asyncio.create_task(producer.send("t", b"v", b"k"))
         await asyncio.sleep(0)
-        assert not producer._timer_idle  # the append re-armed it for POLL_S
+        assert not producer._timer_idle  # the append re-armed it to poll once its linger has passed
         with pytest.raises(DeliveryError):
             await asyncio.wait_for(sending, 5)  # librdkafka's timeout (200 ms), reported within a poll
     finally:
