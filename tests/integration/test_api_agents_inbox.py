@@ -8,7 +8,6 @@ expected answer; the live tests let a simulated customer write. Actions are chec
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,13 +140,21 @@ async def test_an_agent_coming_online_claims_the_oldest_queued_conversations(
     agent = await person(api, db, tenant.tenant_id)
     assert (await api.put(f"/v1/agents/{agent.user_id}", headers=tenant.auth,
                           json={"capacity": 2, "teams": ["sales"]})).status_code == 200
-    oldest, sales, billing, newest = (tenant.conversation(fresh_id()) for _ in range(4))
     redis = redis_client(settings)
     try:
         assigner = Assigner(redis)
+        # Queued by the conversation processor itself (a reopen goes to nobody's team, a transfer to the
+        # team's), one after the other: a claim it applies must find the conversation queued, or it gives
+        # the agent's room back and the claim loop would take one more.
+        oldest, sales, billing, newest = [await seed(db, tenant, fresh_id()) for _ in range(4)]
         for key, team in ((oldest, None), (sales, "sales"), (billing, "billing"), (newest, None)):
-            assert await assigner.pick(tenant.tenant_id, key, team=team) is None  # nobody online: queued
-            await asyncio.sleep(0.01)
+            action = api.post(f"/v1/conversations/{key}/transfer", headers=tenant.auth, json={"team": team}) \
+                if team else api.post(f"/v1/conversations/{key}/reopen", headers=tenant.auth)
+            assert (await action).status_code == 202
+
+            async def queued(key: str = key, team: str | None = team) -> bool:
+                return key in await assigner.queued(tenant.tenant_id, team)
+            await wait_for(queued, timeout=30, what=f"{key} queued by the processor")
 
         online = await api.put("/v1/agents/me/presence", headers=agent.auth, json={"status": "online"})
         assert online.status_code == 200, online.text
@@ -156,7 +163,8 @@ async def test_an_agent_coming_online_claims_the_oldest_queued_conversations(
         assert await assigner.queued(tenant.tenant_id, "billing") == [billing]
     finally:
         await redis.aclose()
-    claims = await commands(stack, tenant.tenant_id, kind="conversation_command", least=2)
+    published = await commands(stack, tenant.tenant_id, kind="conversation_command", least=6)  # 4 queued, 2 claims
+    claims = [c for c in published if c["action"] == "claim"]
     assert sorted((c["conversation_key"], c["action"], c["agent_id"], c["actor"]) for c in claims) == sorted(
         (key, "claim", agent.user_id, agent.actor) for key in (oldest, sales))
 
