@@ -122,6 +122,10 @@ class ConversationStore:
 
     def __init__(self, redis: Redis, durable: DurableStates, *, owned_max: int = OWNED_MAX) -> None:
         self.redis = redis
+        # The same connections, with ``INFO`` answered as Redis sends it: only its run id is read, and parsing the
+        # whole section into a dict cost about 55 µs of CPU a batch (half the batch's round trip to Redis).
+        self._loads = Redis(connection_pool=redis.connection_pool)
+        self._loads.set_response_callback("INFO", _unparsed)
         self.durable = durable
         self.run_id: str | None = None  # of the Redis server, as last seen
         self.queues_doubtful = True  # the hand-off queues may lack waiting conversations (start, Redis restart)
@@ -145,7 +149,7 @@ class ConversationStore:
         # Taken out of memory: the batch changes them in place, and puts them back only once they are saved.
         held = {k: c for k in ordered if (c := self._owned.pop(k, None)) is not None}
         asked = [k for k in ordered if k not in held]
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._loads.pipeline(transaction=False) as pipe:
             pipe.info("server")
             if held:
                 pipe.exists(*(redis_keys.conversation(k) for k in held))
@@ -214,7 +218,7 @@ class ConversationStore:
             del owned[next(iter(owned))]
 
     def _seen_run(self, info: Any) -> None:
-        run_id = str(info.get("run_id")) if isinstance(info, dict) and info.get("run_id") else None
+        run_id = _run_id(info)
         if run_id is None and self.run_id is not None:
             log.warning("Redis does not tell its run id (INFO refused?): its states are trusted as they are")
         elif run_id != self.run_id and self.run_id is not None:
@@ -232,3 +236,18 @@ class ConversationStore:
         if waiting:
             log.info("%d waiting conversation(s) put back in their hand-off queues", len(waiting))
         return waiting
+
+
+def _unparsed(response: Any, **_: Any) -> Any:
+    return response
+
+
+def _run_id(info: Any) -> str | None:
+    """The ``run_id`` field of an ``INFO server`` reply, as Redis sent it; None when it has none."""
+    text = info.decode("latin-1") if isinstance(info, bytes) else info
+    if not isinstance(text, str):
+        return None
+    for line in text.splitlines():
+        if line.startswith("run_id:"):
+            return line[len("run_id:"):].strip() or None
+    return None
