@@ -6,11 +6,6 @@ a batch's new records are inserted there first (``ON CONFLICT DO NOTHING``, the 
 statement, so two routers meeting the same person at once agree on the winner), then in Redis with the router's
 own writes once its batch is published (``cache_into``). A lookup tries memory, then Redis (one ``MGET``), then
 PostgreSQL (one query) for what Redis lacks, so a lost Redis costs a query, never a second conversation.
-
-A person named one way only (a number, or a BSUID) whom Redis lacks is not read from PostgreSQL first: they are
-almost always new, and the insert reads back what won. Recorded before (Redis lost them), the winner differs from
-the proposed record and the batch resolves again with it. A person named two ways is read first: the name already
-recorded decides the other's record, which is never re-pointed afterwards.
 """
 
 from __future__ import annotations
@@ -106,8 +101,7 @@ class IdentityBook:
     async def resolve(self, people: Sequence[Person], *, attempts: int = 3) -> list[str]:
         """The one identity of each person, in order; new identities are recorded before this returns."""
         names = {(tenant, n) for tenant, identity in people for n in identity.names}
-        linked = {(tenant, n) for tenant, identity in people if len(identity.names) > 1 for n in identity.names}
-        known = await self._lookup(names, read_durable=linked)
+        known = await self._lookup(names)
         chosen: list[str] = []
         new: dict[Key, str] = {}
         for tenant, identity in people:
@@ -123,8 +117,7 @@ class IdentityBook:
                 return await self.resolve(people, attempts=attempts - 1)
         return chosen
 
-    async def _lookup(self, names: Iterable[Key], *, read_durable: Collection[Key]) -> dict[Key, str]:
-        """The records of ``names`` in memory or Redis; of those of ``read_durable`` both lack, PostgreSQL's."""
+    async def _lookup(self, names: Iterable[Key]) -> dict[Key, str]:
         wanted = list(names)
         found = {k: self._memory[k] for k in wanted if k in self._memory}
         missing = [k for k in wanted if k not in found]
@@ -132,7 +125,7 @@ class IdentityBook:
             values = await self.redis.mget([redis_keys.identity(t, n) for t, n in missing])
             found |= {k: v.decode() if isinstance(v, bytes) else str(v)
                       for k, v in zip(missing, values, strict=True) if v is not None}
-            missing = [k for k in missing if k not in found and k in read_durable]
+            missing = [k for k in missing if k not in found]
         if missing:
             durable = await self.durable.load(missing)
             self._to_cache(durable)
