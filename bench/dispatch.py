@@ -15,12 +15,12 @@ feeds it ``OutboundRequest`` records directly:
 2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
    sliding 1-second windows held more accepted messages than the limit (from the simulator's log);
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog. 500 replies
-   each way (``--replies``): a p99 of 100 samples is their second-largest, and the ratio of two such maxima moved
-   between 0.7 and 1.4 from one hundred replies to the next within one run. The backlog (20,000) outlasts the
-   replies, which the run checks and prints (``bulk_left``), and the bulk lane's rate meanwhile is reported as a
-   share of what the replies leave of the number's (``bulk_kept``). The same replies are timed to the simulator's
-   accepting them too (``accept_p99_idle_ms``, ``accept_p99_bulk_ms``, ``accept_ratio``): the reply's way to Meta
-   without the result's way back through the broker to the bench's reader;
+   each way (``--replies``), 10-30 ms apart at random (``interactive_latencies``): a p99 of 100 samples is their
+   second-largest, and the ratio of two such maxima moved between 0.7 and 1.4 from one hundred replies to the next
+   within one run. The backlog (20,000) outlasts the replies, which the run checks and prints (``bulk_left``), and
+   the bulk lane's rate meanwhile is reported as a share of what the replies leave of the number's (``bulk_kept``).
+   The same replies are timed to the simulator's accepting them too (``accept_p99_idle_ms``, ``accept_p99_bulk_ms``,
+   ``accept_ratio``): the reply's way to Meta without the result's way back through the broker to the bench's reader;
 4. two tenants' campaigns: one on the 80 msg/s number queued first, then one on the 1,000 msg/s number; the
    second's ideal time over the time it took (``fair_ratio``).
 
