@@ -3,12 +3,12 @@ campaign stream processors; every query names the tenant or a campaign id that w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Row, exists, func, select, text, update
+from sqlalchemy import Row, exists, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns.funnel import funnel
@@ -38,18 +38,30 @@ async def number_rate(conn: AsyncConnection, campaign: Row[Any]) -> int:
     return (await sending_number(conn, campaign))[0]
 
 
-async def sending_number(conn: AsyncConnection, campaign: Row[Any]) -> tuple[int, str | None]:
+Sender = tuple[int, str | None]  # a number's messages a second, and its WhatsApp account's status
+
+
+async def sending_number(conn: AsyncConnection, campaign: Row[Any]) -> Sender:
     """The messages a second the campaign's number may send (Meta's default 80 for a number no longer listed), and
     the status of its WhatsApp account (``connected``, ``needs_reauth``, ``disconnected``; None: no account)."""
-    row = (await conn.execute(
-        select(phone_numbers.c.throughput_mps, whatsapp_accounts.c.status)
+    return (await sending_numbers(conn, [campaign]))[(str(campaign.tenant_id), campaign.phone_number_id)]
+
+
+async def sending_numbers(conn: AsyncConnection, campaigns_: Sequence[Row[Any]]) -> dict[tuple[str, str], Sender]:
+    """``sending_number`` of each campaign in one query, by (tenant id, phone number id)."""
+    pairs = sorted({(str(c.tenant_id), c.phone_number_id) for c in campaigns_})
+    found: dict[tuple[str, str], Sender] = {pair: (80, None) for pair in pairs}
+    if not pairs:
+        return found
+    rows = await conn.execute(
+        select(phone_numbers.c.tenant_id, phone_numbers.c.phone_number_id, phone_numbers.c.throughput_mps,
+               whatsapp_accounts.c.status)
         .select_from(phone_numbers.outerjoin(whatsapp_accounts, (whatsapp_accounts.c.waba_id == phone_numbers.c.waba_id)
                                              & (whatsapp_accounts.c.tenant_id == phone_numbers.c.tenant_id)))
-        .where(phone_numbers.c.phone_number_id == campaign.phone_number_id,
-               phone_numbers.c.tenant_id == campaign.tenant_id))).first()
-    if row is None:
-        return 80, None
-    return max(1, int(row.throughput_mps or 80)), row.status
+        .where(tuple_(phone_numbers.c.tenant_id, phone_numbers.c.phone_number_id).in_(pairs)))
+    for row in rows:
+        found[(str(row.tenant_id), row.phone_number_id)] = (max(1, int(row.throughput_mps or 80)), row.status)
+    return found
 
 
 async def set_state(conn: AsyncConnection, redis: Redis, campaign_id: str, state: CampaignState, *,
@@ -70,11 +82,23 @@ async def set_state(conn: AsyncConnection, redis: Redis, campaign_id: str, state
 async def state_counts(conn: AsyncConnection, campaign_id: str) -> list[tuple[str, str | None, int]]:
     """(state, reason or error code, number) of the campaign's recipients, from their tallies (migration 0022):
     the rows written since the last ``fold_tallies``, not one per recipient."""
+    return (await states_counts(conn, [campaign_id]))[str(campaign_id)]
+
+
+async def states_counts(conn: AsyncConnection, campaign_ids: Iterable[str]) -> dict[str, list[tuple[str, str | None,
+                                                                                                    int]]]:
+    """``state_counts`` of each campaign, in one query."""
+    wanted = sorted({str(c) for c in campaign_ids})
+    counts: dict[str, list[tuple[str, str | None, int]]] = {c: [] for c in wanted}
+    if not wanted:
+        return counts
     t = campaign_recipient_tallies.c
     rows = await conn.execute(
-        select(t.state, t.detail, func.sum(t.n)).where(t.campaign_id == campaign_id)
-        .group_by(t.state, t.detail).having(func.sum(t.n) != 0))
-    return [(str(state), None if d is None else str(d), int(n)) for state, d, n in rows]
+        select(t.campaign_id, t.state, t.detail, func.sum(t.n)).where(t.campaign_id.in_(wanted))
+        .group_by(t.campaign_id, t.state, t.detail).having(func.sum(t.n) != 0))
+    for campaign_id, state, d, n in rows:
+        counts[str(campaign_id)].append((str(state), None if d is None else str(d), int(n)))
+    return counts
 
 
 async def fold_tallies(conn: AsyncConnection, campaign_ids: Iterable[str]) -> int:
@@ -91,6 +115,11 @@ async def fold_tallies(conn: AsyncConnection, campaign_ids: Iterable[str]) -> in
 
 async def funnel_of(conn: AsyncConnection, campaign_id: str) -> dict[str, object]:
     return funnel(await state_counts(conn, campaign_id))
+
+
+async def funnels_of(conn: AsyncConnection, campaign_ids: Iterable[str]) -> dict[str, dict[str, object]]:
+    """Each campaign's funnel, in one query."""
+    return {c: funnel(counts) for c, counts in (await states_counts(conn, campaign_ids)).items()}
 
 
 async def complete_if_done(conn: AsyncConnection, redis: Redis, campaign_id: str) -> bool:

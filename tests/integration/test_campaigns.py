@@ -255,6 +255,10 @@ async def test_tier_holds_the_rest_visibly(
 
     view = await wait_for(held, timeout=240, what="50 recipients to wait for the tier")
     assert view["state"] == "running" and view["waiting_for"] == "portfolio_budget"
+    listed = (await api.get("/v1/campaigns", headers=business.auth)).json()["items"]
+    [item] = [c for c in listed if c["id"] == created["id"]]  # the list gives what one campaign's read gives
+    assert (item["waiting_for"], item["progress"], item["eta_s"], item["funnel"]["waiting_by_reason"]) == (
+        "portfolio_budget", {"done": 250, "total": 300, "percent": 83.3}, None, {"portfolio_budget": 50})
     sent = await sends(sim, business)
     assert sum(sent.values()) == 250 and set(sent.values()) == {1}
     waiting = (await api.get(f"/v1/campaigns/{created['id']}/recipients", headers=business.auth,

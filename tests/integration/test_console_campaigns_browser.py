@@ -258,8 +258,17 @@ async def test_a_campaign_whose_account_needs_reconnecting_says_so_and_finishes_
 
     view = await wait_for(waiting, timeout=LIVE_S, what="the campaign to run")
     assert view["waiting_for"] == "account_needs_reauth" and view["eta_s"] is None
+    listed = (await api.get("/v1/campaigns", headers=business.auth)).json()["items"]
+    [item] = [c for c in listed if c["id"] == campaign_id]  # the list says it too, with the progress it gives
+    assert (item["waiting_for"], item["eta_s"], item["progress"]) == ("account_needs_reauth", None, view["progress"])
     driver = browser
     sign_in(driver, stack, admin.email)
+    driver.get(f"{stack.ingress_url}/console/campaigns")
+    row = f"#campaigns-body tr[data-campaign='{campaign_id}']"
+    wait(driver).until(present(f"{row} [data-col=waiting]"))
+    assert driver.find_element(By.CSS_SELECTOR, f"{row} [data-col=waiting]").text == \
+        "(waiting: WhatsApp account needs reconnecting (Meta refused its token))"
+    assert f"0 of {len(people)}" in driver.find_element(By.CSS_SELECTOR, f"{row} [data-col=progress]").text
     driver.get(f"{stack.ingress_url}/console/campaigns/{campaign_id}")
     wait(driver).until(text_is("campaign-reason",
                                "(waiting: WhatsApp account needs reconnecting (Meta refused its token))"))

@@ -25,22 +25,27 @@
         say($("campaigns-error"), `The campaigns could not be loaded: ${err.message}`);
       }
     }
-    function row(c) {
-      const progress = el("td", {"data-col": "progress"}, c.state === "draft" ? el("span", {class: "muted", text: "—"}) : "…");
-      if (c.state !== "draft") {
-        api(`/v1/campaigns/${c.id}`).then((full) => {
-          const p = full.progress || {percent: 0, done: 0, total: 0};
-          const bar = el("span");
-          bar.style.width = `${p.percent}%`;
-          progress.replaceChildren(el("div", {class: "progress", role: "progressbar", "aria-label": `${c.name} progress`,
-            "aria-valuenow": String(p.percent), "aria-valuemin": "0", "aria-valuemax": "100"}, bar),
-          el("span", {class: "muted", text: `${number(p.done)} of ${number(p.total)} (${p.percent}%)`}));
-        }, () => { progress.textContent = "?"; });
+    function row(c) {  // the list gives each campaign's progress and what it waits for: no request per row
+      const progress = el("td", {"data-col": "progress"});
+      if (c.state === "draft" || !c.progress) {
+        progress.append(el("span", {class: "muted", text: "—"}));
+      } else {
+        const p = c.progress;
+        const bar = el("span");
+        bar.style.width = `${p.percent}%`;
+        progress.append(el("div", {class: "progress", role: "progressbar", "aria-label": `${c.name} progress`,
+          "aria-valuenow": String(p.percent), "aria-valuemin": "0", "aria-valuemax": "100"}, bar),
+        el("span", {class: "muted", text: `${number(p.done)} of ${number(p.total)} (${p.percent}%)`}));
+      }
+      const state = el("td", {"data-col": "state"}, stateLabel(c.state));
+      if (c.waiting_for) {
+        state.append(" ", el("span", {class: "muted", "data-col": "waiting",
+          text: `(waiting: ${data.skip_reasons[c.waiting_for] || c.waiting_for})`}));
       }
       return el("tr", {dataset: {campaign: c.id}},
         el("td", {}, el("a", {href: `/console/campaigns/${c.id}`, text: c.name})),
         el("td", {text: `${c.template.name} (${c.template.language})`}),
-        el("td", {"data-col": "state"}, stateLabel(c.state)),
+        state,
         progress,
         el("td", {class: "num", text: number(c.audience_size)}),
         el("td", {text: when(c.created_at)}));
