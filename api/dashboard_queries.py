@@ -277,13 +277,11 @@ async def ai_outcomes(conn: AsyncConnection, tenant_id: str, rng: DashboardRange
 async def campaign_funnels(conn: AsyncConnection, tenant_id: str, rng: DashboardRange) -> list[dict[str, Any]]:
     """Campaigns running during the range (latest launched first) with their funnels (``campaigns.funnel``)."""
     found = list(await conn.execute(CAMPAIGNS, _params(tenant_id, rng, limit=MAX_CAMPAIGNS)))
-    funnels = []
-    for row in found:
-        funnel = await store.funnel_of(conn, row.id)
-        funnels.append({"id": row.id, "name": row.name, "state": row.state, "launched_at": row.launched_at,
-                        "finished_at": row.finished_at,
-                        **{k: int(funnel[k]) for k in ("targeted", "sent", "delivered", "read", "failed")}})  # type: ignore[call-overload]
-    return funnels
+    funnels = await store.funnels_of(conn, [str(row.id) for row in found])  # one query for all of them
+    return [{"id": row.id, "name": row.name, "state": row.state, "launched_at": row.launched_at,
+             "finished_at": row.finished_at,
+             **{k: int(funnels[str(row.id)][k]) for k in ("targeted", "sent", "delivered", "read", "failed")}}  # type: ignore[call-overload]
+            for row in found]
 
 
 async def portfolio_use(conn: AsyncConnection, redis: Redis, tenant_id: str) -> list[dict[str, Any]]:
