@@ -79,17 +79,19 @@ async def set_state(conn: AsyncConnection, redis: Redis, campaign_id: str, state
     return True
 
 
-async def state_counts(conn: AsyncConnection, campaign_id: str) -> list[tuple[str, str | None, int]]:
+Counts = list[tuple[str, str | None, int]]  # (state, reason or error code, number) of a campaign's recipients
+
+
+async def state_counts(conn: AsyncConnection, campaign_id: str) -> Counts:
     """(state, reason or error code, number) of the campaign's recipients, from their tallies (migration 0022):
     the rows written since the last ``fold_tallies``, not one per recipient."""
-    return (await states_counts(conn, [campaign_id]))[str(campaign_id)]
+    return (await state_counts_of(conn, [campaign_id]))[str(campaign_id)]
 
 
-async def states_counts(conn: AsyncConnection, campaign_ids: Iterable[str]) -> dict[str, list[tuple[str, str | None,
-                                                                                                    int]]]:
+async def state_counts_of(conn: AsyncConnection, campaign_ids: Iterable[str]) -> dict[str, Counts]:
     """``state_counts`` of each campaign, in one query."""
     wanted = sorted({str(c) for c in campaign_ids})
-    counts: dict[str, list[tuple[str, str | None, int]]] = {c: [] for c in wanted}
+    counts: dict[str, Counts] = {c: [] for c in wanted}
     if not wanted:
         return counts
     t = campaign_recipient_tallies.c
@@ -119,7 +121,7 @@ async def funnel_of(conn: AsyncConnection, campaign_id: str) -> dict[str, object
 
 async def funnels_of(conn: AsyncConnection, campaign_ids: Iterable[str]) -> dict[str, dict[str, object]]:
     """Each campaign's funnel, in one query."""
-    return {c: funnel(counts) for c, counts in (await states_counts(conn, campaign_ids)).items()}
+    return {c: funnel(counts) for c, counts in (await state_counts_of(conn, campaign_ids)).items()}
 
 
 async def complete_if_done(conn: AsyncConnection, redis: Redis, campaign_id: str) -> bool:
