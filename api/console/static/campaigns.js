@@ -27,7 +27,7 @@
     }
     function row(c) {  // the list gives each campaign's progress and what it waits for: no request per row
       const progress = el("td", {"data-col": "progress"});
-      if (c.state === "draft" || !c.progress) {
+      if (c.state === "draft") {
         progress.append(el("span", {class: "muted", text: "—"}));
       } else {
         const p = c.progress;
