@@ -124,8 +124,7 @@ class AsyncProducer:
             PRODUCE_ERRORS.inc()
             raise DeliveryError(str(exc)) from exc
         self._pending[future] = self._loop.time() + self._wait_limit
-        if self._timer_idle:
-            self._arm(self._first_poll_s)
+        self._appended()
         try:
             await future
         finally:
@@ -155,8 +154,7 @@ class AsyncProducer:
             PRODUCE_ERRORS.inc()
             await self._settle(futures)
             raise DeliveryError(str(exc)) from exc
-        if self._timer_idle:
-            self._arm(self._first_poll_s)
+        self._appended()
         await self._settle(futures, raise_first=True)
 
     def _reporter(self, future: asyncio.Future[None]) -> Callable[[KafkaError | None, Any], None]:
@@ -195,6 +193,11 @@ class AsyncProducer:
 
         while self._running and self._producer is not None:
             self._poll(0.05, resolve)
+
+    def _appended(self) -> None:
+        """Appends wait for reports: a loop resting at ``IDLE_POLL_S`` polls once their linger has passed."""
+        if self._timer_idle:
+            self._arm(self._first_poll_s)
 
     def _arm(self, delay_s: float) -> None:
         """(Re)arm the loop's poll timer."""
