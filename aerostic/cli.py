@@ -389,7 +389,7 @@ def _bench_dispatch(args: argparse.Namespace) -> int:
     from bench.dispatch import main as bench_main
 
     return bench_main(bulk=args.bulk, max_count=args.sends, seconds=args.seconds, interactive=args.replies,
-                      scale=dict(args.scale))
+                      scale=dict(args.scale), meta_latency_ms=args.meta_latency_ms)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -524,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="bulk backlog behind interactive sends (long run: 100000)")
     bench_dispatch.add_argument("--replies", type=int, default=500,
                                 help="interactive replies timed idle and behind the backlog (each way)")
+    bench_dispatch.add_argument("--meta-latency-ms", type=float, default=250,
+                                help="how late the simulator answers for rate1000_meta (Meta: about 100-350 ms)")
     _add_scale(bench_dispatch)
     bench_dispatch.set_defaults(func=_bench_dispatch)
     bench_live = bench.add_parser("live", help="the console's live feed: delivery to N clients, webhook p99 beside it")

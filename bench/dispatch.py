@@ -5,15 +5,18 @@ so only the Graph calls are measured), then runs the dispatcher process in four 
 feeds it ``OutboundRequest`` records directly:
 
 1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare loop of
-   the dispatcher's own HTTP client, ``aiohttp`` (same concurrency, connections and event loop, uvloop, as
-   the dispatcher) sending the same Graph calls to the same simulator; ``ratio`` = dispatcher / ceiling. Each
+   the dispatcher's own HTTP client, ``aiohttp`` (its event loop, uvloop) sending the same Graph calls to the same
+   simulator, the faster of two runs: with the dispatcher's workers and connections (1,024 and 512), and with 256
+   and 32 (a bare loop is faster with few connections on loopback); ``ratio`` = dispatcher / ceiling. Each
    side's CPU milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison,
    robust to a machine that other work loads). The same loop on ``httpx`` is reported beside it
    (``httpx_sps``, ``httpx_cpu_ms_per_send``): the client the dispatcher used before. The limits-off number
    has no throughput limit at the simulator. With ``--scale dispatcher=2`` the limits-off run is repeated
    with two dispatcher processes (one consumer group);
 2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
-   sliding 1-second windows held more accepted messages than the limit (from the simulator's log);
+   sliding 1-second windows held more accepted messages than the limit (from the simulator's log); then the
+   1,000 msg/s number again with the simulator answering ``--meta-latency-ms`` (250) late, as Meta does
+   (``rate1000_meta``): a number keeps rate x answer time calls on the wire, which the loopback hides;
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog. 500 replies
    each way (``--replies``), 10-30 ms apart at random (``interactive_latencies``): a p99 of 100 samples is their
    second-largest, and the ratio of two such maxima moved between 0.7 and 1.4 from one hundred replies to the next
@@ -29,7 +32,8 @@ issue's long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(inter
 alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
-cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… over_limit_windows=… interactive_p99_idle_ms=…
+cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… rate1000_meta=… over_limit_windows=…
+interactive_p99_idle_ms=…
 interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=… accept_p99_bulk_ms=… accept_ratio=…
 fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
@@ -67,8 +71,10 @@ from tenants.commands import attach_number, create_tenant
 from vault.cipher import Vault, generate_key_spec
 
 SECRET = "bench-app-secret"  # noqa: S105 - the simulator's local app secret
-CONCURRENCY = 256  # sends in flight in the dispatcher, and in the ceiling's client loop
-HTTP_CONNECTIONS = 32  # the dispatcher's default
+CONCURRENCY = DispatcherSettings.model_fields["concurrency"].default  # the dispatcher's workers, and the ceiling's
+HTTP_CONNECTIONS = DispatcherSettings.model_fields["http_connections"].default  # its calls on the wire at once
+SMALL_POOL = (256, 32)  # the ceiling is also measured with this few workers and connections; the faster one counts
+META_LATENCY_MS = 250  # how late the simulator answers for ``rate1000_meta`` (Meta: about 100-350 ms)
 INTERACTIVE_MAX_S = 30.0  # each interactive measurement stops producing after this long
 CEILING_MAX_S = 30.0  # the ceiling's loop stops sending after this long (a loaded machine: fewer sends)
 UNLIMITED = 1_000_000  # the limits-off number's throughput at the simulator: it never answers 130429
@@ -236,9 +242,10 @@ def measure_max(bench: Bench, count: int, processes: int = 1) -> tuple[float, fl
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(accepted, 1)
 
 
-def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp") -> tuple[float, float]:
-    """A bare client loop: ``count`` Graph sends from the "max" number by ``CONCURRENCY`` workers, at most
-    ``HTTP_CONNECTIONS`` calls on as many connections (the dispatcher's call gate), on the dispatcher's event loop
+def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp", *, workers: int = CONCURRENCY,
+                    connections: int = HTTP_CONNECTIONS) -> tuple[float, float]:
+    """A bare client loop: ``count`` Graph sends from the "max" number by ``workers`` workers, at most
+    ``connections`` calls on as many connections (the dispatcher's call gate), on the dispatcher's event loop
     (uvloop), with ``client`` ("aiohttp", the dispatcher's, or "httpx"); sends per second as the simulator saw
     them, and the loop's CPU milliseconds per send."""
     bench.reset()
@@ -258,9 +265,9 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp") -> tuple[
                 f'"text":{{"body":"c{sent}"}}}}').encode()
 
     async def with_aiohttp() -> None:
-        connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
+        connector = aiohttp.TCPConnector(limit=connections)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(sock_read=30)) as session:
-            calls = asyncio.Semaphore(HTTP_CONNECTIONS)  # as the dispatcher's CallGate: the pool never queues
+            calls = asyncio.Semaphore(connections)  # as the dispatcher's CallGate: the pool never queues
 
             async def worker() -> None:
                 while (body := next_body()) is not None:
@@ -269,12 +276,12 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp") -> tuple[
                             async with session.post(url, data=body, headers=headers) as response:
                                 await response.read()
 
-            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def with_httpx() -> None:
-        limits = httpx.Limits(max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, pool=60.0)) as session:
-            calls = asyncio.Semaphore(HTTP_CONNECTIONS)
+            calls = asyncio.Semaphore(connections)
 
             async def worker() -> None:
                 while (body := next_body()) is not None:
@@ -282,7 +289,7 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp") -> tuple[
                         with contextlib.suppress(httpx.HTTPError):
                             await session.post(url, content=body, headers=headers)
 
-            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            await asyncio.gather(*(worker() for _ in range(workers)))
 
     cpu = time.thread_time()
     uvloop.run(with_aiohttp() if client == "aiohttp" else with_httpx())
@@ -290,11 +297,21 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp") -> tuple[
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(bench.accepted(), 1)
 
 
-def measure_limited(bench: Bench, number: str, limit: int, seconds: int) -> tuple[float, int]:
+def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
+                    latency_ms: float = 0) -> tuple[float, int]:
+    """The share of its limit ``number`` sends, and the 1-second windows over it, with the simulator answering
+    ``latency_ms`` late (its arrival times: a call reaches Meta's limit check one answer time before it returns)."""
     bench.reset()
-    with bench.dispatcher():
-        bench.produce(number, limit * seconds)
-        wait_accepted(bench, limit * seconds, timeout=seconds * 2 + 20)
+    faults = f"{bench.stack.metasim_url}/_sim/faults/{bench.numbers[number]}"
+    if latency_ms:
+        httpx.post(faults, json={"latency_ms": latency_ms}).raise_for_status()
+    try:
+        with bench.dispatcher():
+            bench.produce(number, limit * seconds)
+            wait_accepted(bench, limit * seconds, timeout=seconds * 2 + 20)
+    finally:
+        if latency_ms:
+            httpx.delete(faults).raise_for_status()
     times = bench.accepted_times(number)
     return steady_rate(times) / limit, over_limit_windows(times, limit)
 
@@ -433,7 +450,8 @@ def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
 
 
 def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, interactive: int = 500,
-         scale: dict[str, int] | None = None, interactive_only: bool = False) -> int:
+         scale: dict[str, int] | None = None, interactive_only: bool = False,
+         meta_latency_ms: float = META_LATENCY_MS) -> int:
     """The whole bench, or with ``interactive_only`` just the lane-priority measurement (about a minute)."""
     began = time.monotonic()
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
@@ -447,10 +465,15 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
             print(f"wall {time.monotonic() - began:.0f}s", flush=True)
             print(f"RESULT dispatch {lanes.line()}", flush=True)
             return 0
-        ceiling_sps, ceiling_cpu = measure_ceiling(bench, max_count)
+        same_sps, same_cpu = measure_ceiling(bench, max_count)
+        workers, connections = SMALL_POOL
+        small_sps, small_cpu = measure_ceiling(bench, max_count, workers=workers, connections=connections)
+        ceiling_sps, ceiling_cpu = max((same_sps, same_cpu), (small_sps, small_cpu))
         print(f"ceiling: {ceiling_sps:.0f} sends/s from a bare aiohttp loop (up to {max_count} sends, "
-              f"{CEILING_MAX_S:.0f} s at most), {ceiling_cpu:.2f} CPU ms per send", flush=True)
-        httpx_sps, httpx_cpu = measure_ceiling(bench, max_count, "httpx")
+              f"{CEILING_MAX_S:.0f} s at most), {ceiling_cpu:.2f} CPU ms per send: the faster of {same_sps:.0f} with "
+              f"the dispatcher's {CONCURRENCY} workers and {HTTP_CONNECTIONS} connections and {small_sps:.0f} with "
+              f"{workers} and {connections}", flush=True)
+        httpx_sps, httpx_cpu = measure_ceiling(bench, max_count, "httpx", workers=workers, connections=connections)
         print(f"the same loop on httpx: {httpx_sps:.0f} sends/s, {httpx_cpu:.2f} CPU ms per send", flush=True)
         max_sps, max_cpu = measure_max(bench, max_count)
         print(f"limits off: {max_sps:.0f} sends/s from one dispatcher ({max_count} sends), "
@@ -466,6 +489,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         print(f"80 msg/s number: achieved {rate80:.3f} of the limit, {over80} windows over it", flush=True)
         rate1000, over1000 = measure_limited(bench, "n1000", 1000, seconds)
         print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it", flush=True)
+        rate_meta, over_meta = measure_limited(bench, "n1000", 1000, seconds, meta_latency_ms)
+        print(f"1000 msg/s number, Meta answering in {meta_latency_ms:.0f} ms: achieved {rate_meta:.3f} of the "
+              f"limit, {over_meta} windows over it", flush=True)
         lanes = measure_interactive(bench, bulk, interactive)
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
@@ -473,8 +499,8 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
               f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
-              f"rate80={rate80:.3f} rate1000={rate1000:.3f} "
-              f"over_limit_windows={over80 + over1000} {lanes.line()} fair_ratio={fair:.2f}", flush=True)
+              f"rate80={rate80:.3f} rate1000={rate1000:.3f} rate1000_meta={rate_meta:.3f} "
+              f"over_limit_windows={over80 + over1000 + over_meta} {lanes.line()} fair_ratio={fair:.2f}", flush=True)
         return 0
     finally:
         bench.stop()

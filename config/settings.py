@@ -285,10 +285,14 @@ class DispatcherSettings(CoreSettings):
     meta_app_secret: SecretStr = SecretStr("aerostic-dev-app-secret")
     request_timeout_s: float = 15.0
     vault_keys: SecretStr = SecretStr("")
-    concurrency: int = 128
-    # Connections to Graph (and sends in flight at once): Meta answers in ~100-300 ms, so production needs many.
-    # On loopback against the simulator, 32 sent 2,600-2,900 msg/s with limits off, 16: 1,800-2,250, 4: 1,500-2,000.
-    http_connections: int = 32
+    # Sends worked on at once, and Graph calls on the wire at once (one a connection). Meta answers a send in about
+    # 0.1-0.35 s, so a number sending at rate r keeps r x that on the wire (Little's law): 300 for a 1,000 msg/s
+    # number at 0.3 s. With 128 workers and 32 connections, `bench dispatch` with the simulator answering 200 ms late
+    # got 0.156 of a 1,000 msg/s number's limit; with these, 0.963 (0.950 at 300 ms). A number holds at most half a
+    # second of its rate (`dispatcher.service.BULK_HOLD_S`), 500 workers at 1,000 msg/s, so the bulk workers left
+    # (seven in eight) hold that and more for the others. On loopback the dispatcher sends as fast with 512 as with 32.
+    concurrency: int = Field(1024, ge=8, le=16384)
+    http_connections: int = Field(512, ge=1, le=8192)
     bulk_buffer: int = 2000
     max_attempts: int = 6
     retry_base_s: float = 0.5

@@ -66,12 +66,17 @@ DELIVERER_TIMINGS = {"webhook_retry_base_s": "0.2", "webhook_retry_max_s": "1", 
 # larger than its buffer, which keeps the bulk lane's partitions pausing and resuming, takes a few seconds to send.
 TEST_BULK_BUFFER = 200
 
+# The tests' dispatcher has 128 workers (production: 1,024, sized for Meta's answer time): the tests of what a
+# number may hold (``test_lanes``) queue a few hundred requests, more than the workers, and a few hundred suffice.
+TEST_CONCURRENCY = 128
+
 
 def start_dispatcher(stack: LocalStack) -> None:
     """The tests' dispatcher: it gives up on a silent Graph call after 3 s and retries quickly."""
     stack.start_dispatcher(vault_keys=VAULT_KEYS, request_timeout_s="3", retry_base_s="0.2", retry_max_s="2",
                            hold_recheck_s="0.5", account_cache_s="0.5", pair_interval_s=PAIR_INTERVAL_S,
-                           rate_margin=TEST_RATE_MARGIN, bulk_buffer=str(TEST_BULK_BUFFER))
+                           rate_margin=TEST_RATE_MARGIN, bulk_buffer=str(TEST_BULK_BUFFER),
+                           concurrency=str(TEST_CONCURRENCY))
 
 
 @dataclass

@@ -8,6 +8,7 @@ log says when each call was accepted.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,11 +19,20 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.producer import AsyncProducer
-from config.settings import CoreSettings, DispatcherSettings
+from config.settings import CoreSettings
+from dispatcher.service import INTERACTIVE_SHARE
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE
 from schemas.outbound import OutboundRequest
 from stack.launcher import LocalStack
-from tests.integration.helpers import TEST_BULK_BUFFER, TEST_RATE_MARGIN, BusinessFactory, scrape, total, wait_for
+from tests.integration.helpers import (
+    TEST_BULK_BUFFER,
+    TEST_CONCURRENCY,
+    TEST_RATE_MARGIN,
+    BusinessFactory,
+    scrape,
+    total,
+    wait_for,
+)
 from vault.store import set_status
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
@@ -111,6 +121,38 @@ async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers
     await wait_for(campaign_done, timeout=60, what="the whole backlog")
 
 
+WIRE_S, WIRE_BULK = 0.3, 400  # Meta's answer time (0.1-0.35 s from most places), and a campaign's sends
+
+
+async def test_a_fast_number_keeps_its_rates_worth_of_calls_on_the_wire_while_meta_answers_slowly(
+        business_factory: BusinessFactory, producer: AsyncProducer, settings: CoreSettings,
+        sim: httpx.AsyncClient) -> None:
+    """A number sending r messages a second to a Meta that answers in L seconds has r x L calls on the wire. The
+    dispatcher's connections to Graph used to be 32, sized against the simulator's instant answers: with Meta
+    answering in 0.2 s a 1,000 msg/s number got 160 a second (``bench dispatch``, ``rate1000_meta``). Now the workers
+    bound it, not the connections: calls that arrive within one answer time are all on the wire at once."""
+    business = await business_factory("wire", throughput=1000)
+    pnid = business.phone_number_id
+    slow = f"/_sim/faults/{pnid}"
+    (await sim.post(slow, json={"latency_ms": WIRE_S * 1000})).raise_for_status()
+    try:
+        await asyncio.gather(*(_queue(producer, settings, business.tenant_id, pnid, f"1999{i:07d}", "bulk")
+                               for i in range(WIRE_BULK)))
+
+        async def all_sent() -> list[float] | None:
+            times = sorted(r["time"] for r in await _accepted(sim, pnid))  # when each call reached the simulator
+            return times if len(times) == WIRE_BULK else None
+
+        arrivals = await wait_for(all_sent, timeout=60, what="the campaign's sends")
+    finally:
+        await sim.delete(slow)
+    on_wire = max(bisect.bisect_left(arrivals, t + WIRE_S) - i for i, t in enumerate(arrivals))
+    bulk_workers = TEST_CONCURRENCY - TEST_CONCURRENCY // INTERACTIVE_SHARE
+    assert on_wire >= 0.6 * bulk_workers, f"at most {on_wire} calls on the wire, with {bulk_workers} bulk workers"
+    limit = 1000
+    assert all(bisect.bisect_left(arrivals, t + 1.0) - i <= limit for i, t in enumerate(arrivals))
+
+
 SLOW, SLOW_BULK = 80, 600  # a new number's campaign: 8 s of its sends, more than the bulk workers and buffer hold
 FAST, FAST_BULK = 200, 300  # another tenant's, queued right after it
 
@@ -190,7 +232,7 @@ async def test_a_held_accounts_backlog_neither_stops_other_tenants_campaigns_nor
     held_for = time.monotonic() - began
     # Each send worked on as the hold began found it (at most the workers), then one each 0.5 s: not one a send.
     checks = await _held_checks(stack) - checks_before
-    workers = DispatcherSettings.model_fields["concurrency"].default
+    workers = TEST_CONCURRENCY
     assert checks <= workers + 2 * held_for / 0.5 + 4, f"{checks:.0f} checks of the held account in {held_for:.1f} s"
 
     async with db.begin() as conn:

@@ -345,3 +345,21 @@ def test_settings_are_frozen() -> None:
     settings = IngressSettings()
     with pytest.raises(ValidationError):
         settings.environment = "production"  # type: ignore[misc]
+
+
+def test_the_dispatchers_defaults_hold_a_fast_numbers_calls_on_the_wire() -> None:
+    """Meta answers a send in about 0.1-0.35 s, so a 1,000 msg/s number keeps up to 350 calls on the wire, and it may
+    hold half a second of its rate in workers. With 128 workers and 32 connections it got 0.156 of its limit when
+    the simulator answered 200 ms late (``bench dispatch``, ``rate1000_meta``)."""
+    from dispatcher.service import BULK_HOLD_S, INTERACTIVE_SHARE
+
+    settings = DispatcherSettings()
+    assert settings.http_connections >= 1000 * 0.35
+    assert settings.concurrency - settings.concurrency // INTERACTIVE_SHARE >= 1000 * BULK_HOLD_S
+
+
+@pytest.mark.parametrize(("name", "value"), [("AEROSTIC_CONCURRENCY", "4"), ("AEROSTIC_CONCURRENCY", "100000"),
+                                             ("AEROSTIC_HTTP_CONNECTIONS", "0")])
+def test_the_dispatchers_in_flight_bounds_are_bounded(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    assert name.removeprefix("AEROSTIC_").lower() in _refused(DispatcherSettings)
