@@ -87,7 +87,7 @@ class CampaignBench:
         stack.start_deliverer()  # tenants' webhooks: none registered, yet it reads every event
         stack.start_metasim(app_secret=SECRET)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
-        stack.start_dispatcher(vault_keys=self.vault_keys)  # its defaults: 1,024 workers, 512 connections
+        stack.start_dispatcher(vault_keys=self.vault_keys)  # its defaults: 512 workers, 512 connections
 
     async def tenant(self, contacts: int) -> None:
         stack = self.stack

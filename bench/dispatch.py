@@ -6,7 +6,7 @@ feeds it ``OutboundRequest`` records directly:
 
 1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare loop of
    the dispatcher's own HTTP client, ``aiohttp`` (its event loop, uvloop) sending the same Graph calls to the same
-   simulator, the faster of two runs: with the dispatcher's workers and connections (1,024 and 512), and with 256
+   simulator, the faster of two runs: with the dispatcher's workers and connections (512 and 512), and with 256
    and 32 (a bare loop is faster with few connections on loopback); ``ratio`` = dispatcher / ceiling. Each
    side's CPU milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison,
    robust to a machine that other work loads). The same loop on ``httpx`` is reported beside it

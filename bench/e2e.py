@@ -314,7 +314,7 @@ class E2E:
         stack.start_deliverer()  # tenants' webhooks: none registered, yet it reads every event
         stack.start_metasim(app_secret=SECRET, callback_concurrency=SIM_CALLBACK_CONCURRENCY)
         httpx.put(f"{stack.metasim_url}/_sim/webhooks", json={"enabled": False}).raise_for_status()
-        stack.start_dispatcher(vault_keys=self.vault_keys)  # its defaults: 1,024 workers, 512 connections
+        stack.start_dispatcher(vault_keys=self.vault_keys)  # its defaults: 512 workers, 512 connections
         return Sim(stack.metasim_url, self.pnid)
 
     async def tenant(self) -> None:

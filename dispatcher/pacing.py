@@ -181,10 +181,12 @@ def _turn(spacing: _Spacing) -> None:
 class CallGate:
     """At most ``size`` Graph calls at once; a free place goes to a waiting interactive send first.
 
-    A plain semaphore would queue a reply behind every bulk send already waiting for a connection.
+    A plain semaphore would queue a reply behind every bulk send already waiting for a connection. ``resize`` changes
+    the bound; calls already on the wire beyond a smaller one finish, and their places are not handed on.
     """
 
     def __init__(self, size: int) -> None:
+        self.size = size
         self.free = size
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
 
@@ -207,14 +209,18 @@ class CallGate:
         return Place(self)
 
     def leave(self) -> None:
-        for lane in (True, False):
-            queue = self._waiting[lane]
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
+        if self.free >= 0 and (waiter := _first_waiting(self._waiting)) is not None:
+            waiter.set_result(None)
+            return
         self.free += 1
+
+    def resize(self, size: int) -> None:
+        """From now on at most ``size`` calls at once."""
+        self.free += size - self.size
+        self.size = size
+        while self.free > 0 and (waiter := _first_waiting(self._waiting)) is not None:
+            self.free -= 1
+            waiter.set_result(None)
 
 
 class Place:

@@ -66,7 +66,7 @@ DELIVERER_TIMINGS = {"webhook_retry_base_s": "0.2", "webhook_retry_max_s": "1", 
 # larger than its buffer, which keeps the bulk lane's partitions pausing and resuming, takes a few seconds to send.
 TEST_BULK_BUFFER = 200
 
-# The tests' dispatcher has 128 workers (production: 1,024, sized for Meta's answer time): the tests of what a
+# The tests' dispatcher has 128 workers (production: 512, sized for Meta's answer time): the tests of what a
 # number may hold (``test_lanes``) queue a few hundred requests, more than the workers, and a few hundred suffice.
 TEST_CONCURRENCY = 128
 

@@ -157,3 +157,33 @@ async def test_the_call_gates_place_is_given_back_once() -> None:
     place.release()
     place.release()  # again: nothing more given back
     assert gate.free == 2
+
+
+async def test_a_wider_call_gate_lets_waiting_calls_in_at_once_replies_first() -> None:
+    gate = CallGate(1)
+    await gate.enter(interactive=False)
+    bulk = asyncio.create_task(gate.enter(interactive=False))
+    reply = asyncio.create_task(gate.enter(interactive=True))
+    await asyncio.sleep(0)
+    assert not bulk.done() and not reply.done()
+    gate.resize(2)  # one more place: the reply's
+    await asyncio.sleep(0)
+    assert reply.done() and not bulk.done()
+    gate.resize(3)
+    await bulk
+    assert (gate.size, gate.free) == (3, 0)
+
+
+async def test_a_narrower_call_gate_lets_the_calls_on_the_wire_finish_and_hands_on_no_place_until_under_it() -> None:
+    gate = CallGate(3)
+    places = [await gate.take(interactive=False) for _ in range(3)]
+    waiting = asyncio.create_task(gate.enter(interactive=True))
+    gate.resize(1)
+    assert gate.free == -2
+    places[0].release()
+    places[1].release()
+    await asyncio.sleep(0)
+    assert not waiting.done() and gate.free == 0  # one call still on the wire: the bound
+    places[2].release()
+    await waiting
+    assert gate.free == 0

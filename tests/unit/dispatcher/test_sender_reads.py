@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
@@ -18,7 +19,7 @@ from dispatcher.coalesce import ScriptBatcher
 from dispatcher.graph import SendAccepted
 from dispatcher.idempotency import State
 from dispatcher.metrics import HELD_CHECKS
-from dispatcher.sender import Sender
+from dispatcher.sender import ANSWER_MAX_S, ANSWER_START_S, ANSWER_WEIGHT, Sender
 from schemas.outbound import OutboundRequest
 
 PNID = "1500"
@@ -101,7 +102,7 @@ async def test_a_calls_connection_is_given_back_before_its_outcome_is_recorded(r
     sender.idempotency.finish = recording  # type: ignore[method-assign]
     verdict = await sender.process(_campaign_send(uid, "15550003"))
     assert verdict.result is not None and verdict.result.outcome == "accepted"
-    assert free_when_recorded == [sender.settings.http_connections]  # with the place still held: one fewer
+    assert free_when_recorded == [sender._calls.size]  # with the place still held: one fewer
     record = await sender.idempotency.get(f"t:{uid}:15550003")
     assert record is not None and record.state is State.ACCEPTED and record.wamid == "wamid.15550003"
     await scripts.aclose()
@@ -132,3 +133,34 @@ async def test_a_held_accounts_send_holds_its_number_and_reads_the_account_afres
     assert HELD_CHECKS._value.get() == checks + 1
     await scripts.aclose()
 
+
+
+async def test_each_calls_answer_time_is_counted(redis_client: aioredis.Redis, uid: str) -> None:
+    """Graph's answer time sizes what a number may hold (``dispatcher.service.number_hold``): every call counts."""
+    sender, scripts = _sender(redis_client)
+    sender.graph = _Graph()  # type: ignore[assignment]
+    await redis_client.set(redis_keys.campaign_state(uid), "running")
+    counted: list[float] = []
+    answered = sender.answered
+
+    def counting(elapsed_s: float) -> None:
+        counted.append(elapsed_s)
+        answered(elapsed_s)
+
+    sender.answered = counting  # type: ignore[method-assign]
+    before = sender.answer_s
+    verdict = await sender.process(_campaign_send(uid, "15550004"))
+    assert verdict.result is not None and verdict.result.outcome == "accepted"
+    assert len(counted) == 1 and 0 <= counted[0] < before
+    assert sender.answer_s < before  # an answer quicker than the starting guess pulls the average down
+    await scripts.aclose()
+
+
+def test_the_answer_time_follows_graph_and_a_silent_call_counts_as_the_most(redis_client: aioredis.Redis) -> None:
+    sender, _ = _sender(redis_client)
+    assert sender.answer_s == ANSWER_START_S
+    for _ in range(500):
+        sender.answered(0.005)
+    assert 0.005 <= (settled := sender.answer_s) < 0.006
+    sender.answered(30.0)  # a call that timed out
+    assert sender.answer_s == pytest.approx(settled + ANSWER_WEIGHT * (ANSWER_MAX_S - settled))
