@@ -38,7 +38,6 @@ class Work:
     partition: int
     offset: int
     not_before: float = 0.0  # monotonic time
-    arrival: int = -1  # its order of arrival in the scheduler (``Scheduler.add``)
 
     @property
     def interactive(self) -> bool:
@@ -83,8 +82,6 @@ class Scheduler:
         self._ready: dict[bool, deque[str]] = {True: deque(), False: deque()}
         self._timers: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        self._arrivals = itertools.count()
-        self._released: set[str] = set()  # held conversations put back first in line by ``_release_held``
         self._waiters: deque[asyncio.Future[None]] = deque()  # idle workers, longest waiting first
         self._alarm: asyncio.TimerHandle | None = None  # fires at ``self._alarm_at``: the earliest timer
         self._alarm_at = 0.0
@@ -92,8 +89,6 @@ class Scheduler:
         self.queued_bulk = 0
 
     def add(self, work: Work) -> None:
-        if work.arrival < 0:
-            work.arrival = next(self._arrivals)
         key = work.request.conversation_key
         queue = self._queues.setdefault(key, deque())
         if self._blocked.get(key) == work.request.message_id:
@@ -190,29 +185,14 @@ class Scheduler:
 
     def _start(self, key: str, lane: bool) -> Work | None:
         """The head of ``key``'s conversation, now worked on; None if it may not start (it is held aside if its
-        number is at its bound). A number with room and a conversation held aside since before ``key`` arrived starts
-        that one instead, ``key`` going last in line: its bound follows Graph's answer time
-        (``dispatcher.service.number_hold``), and when it rose the newest requests went before the held ones, so the
-        offsets below the held ones were not committed (``bench dispatch``: 6,693 sends replayed by the next
-        dispatcher, which read 10,000 requests again)."""
-        released = key in self._released
-        self._released.discard(key)
+        number is at its bound)."""
         if not self._may_start(key, lane):
             return None
-        number = self._queues[key][0].request.phone_number_id
+        queue = self._queues[key]
+        number = queue[0].request.phone_number_id
         if self._at_cap(lane, number) or self._on_hold(number, key):
             self._held[lane].setdefault(number, deque()).append(key)
             return None
-        held = self._held[lane].get(number)
-        if held and not released and number not in self._holds:  # room (its bound rose): one held before goes first
-            while held and not self._may_start(held[0], lane):
-                held.popleft()
-            if held and self._queues[held[0]][0].arrival < self._queues[key][0].arrival:
-                held.append(key)
-                key = held.popleft()
-            if not held:
-                del self._held[lane][number]
-        queue = self._queues[key]
         work = queue.popleft()
         self._busy.add(key)
         self._count(work, -1)
@@ -330,7 +310,6 @@ class Scheduler:
             key = held.popleft()
             if self._may_start(key, lane):
                 self._ready[lane].appendleft(key)
-                self._released.add(key)
                 released = True
         if held is not None and not held:
             del self._held[lane][number]

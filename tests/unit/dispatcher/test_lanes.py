@@ -375,25 +375,3 @@ async def test_no_conversation_is_left_held_when_a_random_mix_of_requests_drains
                 finished += 1
             working = []
         assert finished == added, f"seed {seed}: {added - finished} requests never taken"
-
-
-async def test_when_a_numbers_bound_rises_the_conversations_held_longest_go_first() -> None:
-    """The bound follows Graph's answer time: room that appears goes to the held conversations in their order, not to
-    requests read after them (whose finished offsets could not be committed past the held ones)."""
-    bound = {"pn": 1}
-    scheduler = Scheduler(max_bulk=10, number_cap=lambda number: bound[number])
-    works = [_work(f"b{i}", to=f"5{i}", lane="bulk", offset=i) for i in range(4)]
-    for work in works[:3]:
-        scheduler.add(work)
-    assert await scheduler.next() is works[0]
-    waiting = asyncio.create_task(scheduler.next())
-    await asyncio.sleep(0.01)
-    assert not waiting.done()  # b1 and b2 held aside: the number is at its bound
-    bound["pn"] = 3
-    scheduler.add(works[3])  # read later, it finds room
-    assert await asyncio.wait_for(waiting, 1) is works[1]  # not b3: b1 and b2 were there first
-    scheduler.done(works[0])
-    assert await asyncio.wait_for(scheduler.next(), 1) is works[2]
-    scheduler.done(works[1])
-    assert await asyncio.wait_for(scheduler.next(), 1) is works[3]  # last in line
-    assert scheduler.queued_bulk == 0 and scheduler.working_bulk == 2
