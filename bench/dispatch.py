@@ -437,6 +437,9 @@ def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
         left = bulk - (bench.accepted() - len(warm) - len(idle) - len(busy))
         print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms "
               f"({len(busy)} replies; bulk_left={max(left, 0)} at the end)", flush=True)
+        # What is left is sent before the dispatcher stops: the next set-up's dispatcher would read it first (the
+        # fairness figure then timed this backlog's sends, or their replays, as well as its own campaign's).
+        wait_accepted(bench, bulk + len(warm) + len(idle) + len(busy), timeout=max(left, 0) / 900 + 20)
     seconds = ended - began
     accepted = bench.accepted_sends("n1000")  # one read of the simulator's log for the rate and the replies
     sent = sum(began <= e["time"] <= ended for e in accepted) - len(busy)

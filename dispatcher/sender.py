@@ -57,8 +57,8 @@ from templates import TemplateSendError
 from templates.registry import Registry
 
 log = logging.getLogger(__name__)
-# Graph's answer time to a send, averaged over about the last 50 calls: it sizes how many of a number's requests the
-# workers hold (``dispatcher.service``). It starts where Meta's slowest answers are and follows what it measures.
+# Graph's answer time to a send, averaged over about the last 50 calls: it sizes the calls let on the wire
+# (``gate_size``). It starts where Meta's slowest answers are and follows what it measures.
 ANSWER_START_S = 0.4
 ANSWER_MAX_S = 1.0
 ANSWER_WEIGHT = 0.02

@@ -136,7 +136,7 @@ async def test_a_held_accounts_send_holds_its_number_and_reads_the_account_afres
 
 
 async def test_each_calls_answer_time_is_counted(redis_client: aioredis.Redis, uid: str) -> None:
-    """Graph's answer time sizes what a number may hold (``dispatcher.service.number_hold``): every call counts."""
+    """Graph's answer time sizes the calls let on the wire (``dispatcher.sender.gate_size``): every call counts."""
     sender, scripts = _sender(redis_client)
     sender.graph = _Graph()  # type: ignore[assignment]
     await redis_client.set(redis_keys.campaign_state(uid), "running")
