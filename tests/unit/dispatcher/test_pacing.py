@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dispatcher import coalesce
-from dispatcher.pacing import CallGate, NumberPacer
+from dispatcher.pacing import WINDOW_S, CallGate, NumberPacer
 from dispatcher.ratelimit import Slots
 
 SLOT_S = 0.02  # 50/s
@@ -94,6 +94,28 @@ async def test_a_stalled_event_loop_is_not_made_up_by_a_burst_of_calls() -> None
     assert min(gaps) >= 0.010 - pacer.catch_up_s - 0.0015, gaps  # caught up by 5 ms at most, not by 100
     # The stall is not made up (less the turn under way when it began): 200 ms for the twelve, not 110.
     assert times[-1] - times[0] >= 11 * 0.010 + 0.1 - 0.010 - pacer.catch_up_s - 0.0015, times
+
+
+async def test_a_caught_up_turn_never_puts_more_than_most_calls_in_a_second() -> None:
+    """A stall's catch-up goes at once; with the calls that follow on schedule, a second starting at it would hold the
+    rate plus the catch-up. ``most`` (the rate less half the margin) bounds every second, however the loop stalls."""
+    limiter = _Limiter(0.0)
+    limiter.margin = 0.2  # 60 ms apart at 20 a second, 195 ms of catching up, at most 18 a second
+    pacer = NumberPacer(limiter)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def call() -> None:
+        await pacer.spaced("pn", 20.0)
+        times.append(loop.time())
+
+    calls = [asyncio.create_task(call()) for _ in range(26)]
+    await asyncio.sleep(0.13)  # three calls have gone
+    time.sleep(0.25)  # the loop stalls: three turns are caught up at once  # noqa: ASYNC251 - the stall is the point
+    await asyncio.gather(*calls)
+    most = max(sum(1 for t in times if start <= t < start + WINDOW_S) for start in times)
+    assert most <= 18, times
+    assert len([gap for a, b in itertools.pairwise(times) if (gap := b - a) < 0.01]) >= 2, times  # it did catch up
 
 
 async def test_a_reply_waiting_to_be_spaced_goes_before_earlier_bulk_calls() -> None:

@@ -19,7 +19,7 @@ from dispatcher.coalesce import ScriptBatcher
 from dispatcher.graph import SendAccepted
 from dispatcher.idempotency import State
 from dispatcher.metrics import HELD_CHECKS
-from dispatcher.sender import ANSWER_MAX_S, ANSWER_START_S, ANSWER_WEIGHT, Sender
+from dispatcher.sender import ANSWER_MAX_S, ANSWER_START_S, ANSWER_WEIGHT, GATE_MIN, GATE_WINDOW_S, Sender, gate_size
 from schemas.outbound import OutboundRequest
 
 PNID = "1500"
@@ -164,3 +164,18 @@ def test_the_answer_time_follows_graph_and_a_silent_call_counts_as_the_most(redi
     assert 0.005 <= (settled := sender.answer_s) < 0.006
     sender.answered(30.0)  # a call that timed out
     assert sender.answer_s == pytest.approx(settled + ANSWER_WEIGHT * (ANSWER_MAX_S - settled))
+
+
+def test_a_binding_gate_is_sized_for_the_calls_that_came_to_it(redis_client: aioredis.Redis) -> None:
+    """Sends whose slots were granted wait at a gate of 32 while 32 calls take Meta's 250 ms: sized from the calls
+    answered (64 a second), the gate would double each half second; sized from those that came, it opens at once."""
+    sender, _ = _sender(redis_client)
+    connections = sender.settings.http_connections
+    sender._came = 480  # a 1,000 msg/s number's slots, granted in the last half second
+    sender._sized_at -= GATE_WINDOW_S
+    sender.answered(0.25)  # the first of the 32 calls on the wire answers
+    assert sender._calls.size == gate_size(480 / GATE_WINDOW_S, sender.answer_s, connections) > 4 * GATE_MIN
+    sender._sized_at -= GATE_WINDOW_S  # a quiet half second: one call came and was answered
+    sender._came = 1
+    sender.answered(0.25)
+    assert sender._calls.size == GATE_MIN
