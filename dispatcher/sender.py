@@ -64,8 +64,8 @@ ANSWER_MAX_S = 1.0
 ANSWER_WEIGHT = 0.02
 # Graph calls on the wire at once: twice the calls that came to the gate in the last half second times the answer time
 # (Little's law), at least 32, at most the connections. Counting the calls that came, not only those answered, sizes a
-# binding gate for its demand at once: 32 to 512 in half a second for a 1,000 msg/s number, where doubling the
-# answered calls took two seconds and cost ``bench dispatch``'s ``rate1000_meta`` 0.03-0.04 of the limit. A fixed 512
+# binding gate for its demand: a 1,000 msg/s number answered in 250 ms sends at its rate 0.75 s after its first call,
+# where doubling the answered calls took 2.5 s (``bench dispatch``'s ``rate1000_meta`` 0.93-0.94 then). A fixed 512
 # on loopback, where 10 suffice, let the calls come in bursts, and a reply behind a campaign waited for the simulator
 # to take them (``bench dispatch``'s lanes: p99 148-217 ms against 43-46 with 32).
 GATE_WINDOW_S = 0.5
