@@ -16,7 +16,8 @@ feeds it ``OutboundRequest`` records directly:
 2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
    sliding 1-second windows held more accepted messages than the limit (from the simulator's log); then the
    1,000 msg/s number again with the simulator answering ``--meta-latency-ms`` (250) late, as Meta does
-   (``rate1000_meta``): a number keeps rate x answer time calls on the wire, which the loopback hides;
+   (``rate1000_meta``): a number keeps rate x answer time calls on the wire, which the loopback hides. Of the three
+   runs' busiest seconds, the fullest as a share of its limit (``busiest_share``: how much of the margin is used);
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog. 500 replies
    each way (``--replies``), 10-30 ms apart at random (``interactive_latencies``): a p99 of 100 samples is their
    second-largest, and the ratio of two such maxima moved between 0.7 and 1.4 from one hundred replies to the next
@@ -33,7 +34,7 @@ alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
 cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… rate1000_meta=… over_limit_windows=…
-interactive_p99_idle_ms=…
+busiest_share=… interactive_p99_idle_ms=…
 interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=… accept_p99_bulk_ms=… accept_ratio=…
 fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
@@ -41,6 +42,7 @@ fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import random
@@ -220,6 +222,11 @@ def steady_rate(times: list[float]) -> float:
     return (len(times) * 8 // 10) / (hi - lo) if hi > lo else float("inf")
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most accepts in a 1-second window (each starting at an accept; ``times`` sorted)."""
+    return max((bisect.bisect_left(times, start + 1.0) - i for i, start in enumerate(times)), default=0)
+
+
 def over_limit_windows(times: list[float], limit: int) -> int:
     """Sliding 1-second windows (starting at each accept) that hold more than ``limit`` accepts."""
     over, j = 0, 0
@@ -298,9 +305,10 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp", *, worker
 
 
 def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
-                    latency_ms: float = 0) -> tuple[float, int]:
-    """The share of its limit ``number`` sends, and the 1-second windows over it, with the simulator answering
-    ``latency_ms`` late (its arrival times: a call reaches Meta's limit check one answer time before it returns)."""
+                    latency_ms: float = 0) -> tuple[float, int, float]:
+    """The share of its limit ``number`` sends, the 1-second windows over it and the busiest one's share of it, with
+    the simulator answering ``latency_ms`` late (its arrival times: a call reaches Meta's limit check one answer time
+    before it returns)."""
     bench.reset()
     faults = f"{bench.stack.metasim_url}/_sim/faults/{bench.numbers[number]}"
     if latency_ms:
@@ -313,7 +321,7 @@ def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
         if latency_ms:
             httpx.delete(faults).raise_for_status()
     times = bench.accepted_times(number)
-    return steady_rate(times) / limit, over_limit_windows(times, limit)
+    return steady_rate(times) / limit, over_limit_windows(times, limit), busiest_second(times) / limit
 
 
 def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
@@ -488,13 +496,15 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
             print(f"limits off: {max_sps_n:.0f} sends/s from {dispatchers} dispatchers "
                   f"({_ratio(max_sps_n, max_sps):.2f}x one)", flush=True)
             scaled = f" max_sps_{dispatchers}={max_sps_n:.0f}"
-        rate80, over80 = measure_limited(bench, "n80", 80, seconds)
-        print(f"80 msg/s number: achieved {rate80:.3f} of the limit, {over80} windows over it", flush=True)
-        rate1000, over1000 = measure_limited(bench, "n1000", 1000, seconds)
-        print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it", flush=True)
-        rate_meta, over_meta = measure_limited(bench, "n1000", 1000, seconds, meta_latency_ms)
+        rate80, over80, busiest80 = measure_limited(bench, "n80", 80, seconds)
+        print(f"80 msg/s number: achieved {rate80:.3f} of the limit, {over80} windows over it, the busiest second "
+              f"{busiest80:.3f} of it", flush=True)
+        rate1000, over1000, busiest1000 = measure_limited(bench, "n1000", 1000, seconds)
+        print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it, the busiest "
+              f"second {busiest1000:.3f} of it", flush=True)
+        rate_meta, over_meta, busiest_meta = measure_limited(bench, "n1000", 1000, seconds, meta_latency_ms)
         print(f"1000 msg/s number, Meta answering in {meta_latency_ms:.0f} ms: achieved {rate_meta:.3f} of the "
-              f"limit, {over_meta} windows over it", flush=True)
+              f"limit, {over_meta} windows over it, the busiest second {busiest_meta:.3f} of it", flush=True)
         lanes = measure_interactive(bench, bulk, interactive)
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
@@ -503,7 +513,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
               f"rate80={rate80:.3f} rate1000={rate1000:.3f} rate1000_meta={rate_meta:.3f} "
-              f"over_limit_windows={over80 + over1000 + over_meta} {lanes.line()} fair_ratio={fair:.2f}", flush=True)
+              f"over_limit_windows={over80 + over1000 + over_meta} "
+              f"busiest_share={max(busiest80, busiest1000, busiest_meta):.3f} {lanes.line()} fair_ratio={fair:.2f}",
+              flush=True)
         return 0
     finally:
         bench.stop()

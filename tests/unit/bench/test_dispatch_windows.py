@@ -1,0 +1,17 @@
+"""bench.dispatch's one-second windows over the simulator's arrival times: the busiest one, and those over a limit."""
+
+from __future__ import annotations
+
+from bench.dispatch import busiest_second, over_limit_windows
+
+
+def test_the_busiest_second_counts_a_burst_with_the_calls_that_follow_it() -> None:
+    steady = [i / 10 for i in range(30)]  # 10 a second for 3 s
+    burst = sorted([*steady, *(1.55 + i / 1000 for i in range(4))])  # four more at 1.55 s
+    assert busiest_second(steady) == 10
+    assert busiest_second(burst) == 14  # from 1.55 s: the burst, then 1.6 ... 2.5 s
+    assert over_limit_windows(burst, 10) > 0 == over_limit_windows(steady, 10)
+
+
+def test_no_calls_have_no_busiest_second() -> None:
+    assert busiest_second([]) == 0
