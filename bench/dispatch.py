@@ -222,20 +222,19 @@ def steady_rate(times: list[float]) -> float:
     return (len(times) * 8 // 10) / (hi - lo) if hi > lo else float("inf")
 
 
+def second_counts(times: list[float]) -> list[int]:
+    """The accepts in each sliding 1-second window, one starting at each accept (``times`` sorted)."""
+    return [bisect.bisect_left(times, start + 1.0) - i for i, start in enumerate(times)]
+
+
 def busiest_second(times: list[float]) -> int:
-    """The most accepts in a 1-second window (each starting at an accept; ``times`` sorted)."""
-    return max((bisect.bisect_left(times, start + 1.0) - i for i, start in enumerate(times)), default=0)
+    """The most accepts in a 1-second window."""
+    return max(second_counts(times), default=0)
 
 
 def over_limit_windows(times: list[float], limit: int) -> int:
     """Sliding 1-second windows (starting at each accept) that hold more than ``limit`` accepts."""
-    over, j = 0, 0
-    for i, start in enumerate(times):
-        j = max(j, i)
-        while j + 1 < len(times) and times[j + 1] < start + 1.0:
-            j += 1
-        over += (j - i + 1) > limit
-    return over
+    return sum(count > limit for count in second_counts(times))
 
 
 def measure_max(bench: Bench, count: int, processes: int = 1) -> tuple[float, float]:
@@ -321,7 +320,8 @@ def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
         if latency_ms:
             httpx.delete(faults).raise_for_status()
     times = bench.accepted_times(number)
-    return steady_rate(times) / limit, over_limit_windows(times, limit), busiest_second(times) / limit
+    counts = second_counts(times)
+    return steady_rate(times) / limit, sum(count > limit for count in counts), max(counts, default=0) / limit
 
 
 def measure_fairness(bench: Bench, slow: int, fast: int) -> float:

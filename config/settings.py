@@ -288,12 +288,12 @@ class DispatcherSettings(CoreSettings):
     # Sends worked on at once, and the most Graph calls on the wire at once (one a connection). Meta answers a send in
     # about 0.1-0.35 s, so a number sending at rate r keeps r x that on the wire (Little's law): 300 for a 1,000 msg/s
     # number at 0.3 s. With 128 workers and 32 connections, `bench dispatch` with the simulator answering 200 ms late
-    # got 0.156 of a 1,000 msg/s number's limit; with these, 0.933-0.940 at 250 ms (`rate1000_meta`), the calls let on
-    # the wire growing from 32 to what the last half second needed (`dispatcher.sender.gate_size`). A number holds
-    # half a second of its rate in workers (`dispatcher.service.BULK_HOLD_S`), 500 at 1,000 msg/s: one such number
-    # may take all 448 bulk workers (seven in eight). 1,024 workers sent as many, but a reply behind a campaign on
-    # loopback waited longer (p99 44-122 ms in four runs against 42-58 with 512); raise both for a process that
-    # carries several such numbers at once.
+    # got 0.156 of a 1,000 msg/s number's limit; with these, 0.949-0.973 at 250 ms (`rate1000_meta`), the calls let on
+    # the wire sized for those that came in the last half second, at least 32 (`dispatcher.sender.gate_size`). A
+    # number holds half a second of its rate in workers (`dispatcher.service.BULK_HOLD_S`), 500 at 1,000 msg/s: one
+    # such number may take all 448 bulk workers (seven in eight). 1,024 workers sent as many, but a reply behind a
+    # campaign on loopback waited longer (p99 44-122 ms in four runs against 42-58 with 512); raise both for a process
+    # that carries several such numbers at once.
     concurrency: int = Field(512, ge=8, le=16384)
     http_connections: int = Field(512, ge=1, le=8192)
     bulk_buffer: int = 2000

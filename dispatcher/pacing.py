@@ -32,9 +32,9 @@ MAX_BOOKED = 256  # slots one number's loop holds booked ahead at most
 WIRE_JITTER_S = 0.005
 # Whatever the schedule does, this process never lets more than the rate less half the margin (985 at 1,000 msg/s and
 # 3 %) go in any second, or what the schedule alone lets go at a few a second: the other half is for the way to Meta's
-# clock. The schedule alone allowed 971 plus a 25 ms
-# catch-up; with Meta answering 250 ms late, 250 calls on the wire and a stall, the simulator timed 1,001-1,009 in a
-# second in 5 of 27 five-second runs and 1 of 6 twelve-second ones (``bench dispatch``'s ``rate1000_meta``).
+# clock. The schedule alone allowed 971 plus a 25 ms catch-up; with Meta answering 250 ms late, 250 calls on the wire
+# and a stall, the simulator timed 1,001-1,009 in a second in 5 of 27 five-second runs and 1 of 6 twelve-second ones
+# (``bench dispatch``'s ``rate1000_meta``).
 WINDOW_S = 1.0
 
 
@@ -92,14 +92,15 @@ class NumberPacer:
         spacing.interval = (1 + self.limits.margin) / rate
         spacing.most = max(math.floor(rate * (1 - self.limits.margin / 2)), math.floor(WINDOW_S / spacing.interval) + 1)
         now = loop.time()
-        if spacing.timer is None and now >= spacing.next_at and spacing.room(now) is None:
+        free_at = spacing.room(now)
+        if spacing.timer is None and now >= spacing.next_at and free_at is None:
             spacing.went(now, turn=False)
             return
         waiter: asyncio.Future[None] = loop.create_future()
         queue = spacing.waiting[interactive]
         queue.append(waiter)
         if spacing.timer is None:
-            spacing.timer = loop.call_at(max(spacing.next_at, spacing.room(now) or 0.0), _turn, spacing)
+            spacing.timer = loop.call_at(max(spacing.next_at, free_at or 0.0), _turn, spacing)
         try:
             await waiter
         except asyncio.CancelledError:

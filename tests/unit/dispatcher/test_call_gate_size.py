@@ -1,5 +1,5 @@
 """dispatcher.sender.gate_size: the Graph calls the dispatcher lets on the wire at once, sized from Graph's answer
-time and the sends of the last half second."""
+time and the calls that came to the gate (or were answered) in the last half second."""
 
 from __future__ import annotations
 

@@ -134,7 +134,6 @@ async def test_a_held_accounts_send_holds_its_number_and_reads_the_account_afres
     await scripts.aclose()
 
 
-
 async def test_each_calls_answer_time_is_counted(redis_client: aioredis.Redis, uid: str) -> None:
     """Graph's answer time sizes the calls let on the wire (``dispatcher.sender.gate_size``): every call counts."""
     sender, scripts = _sender(redis_client)
