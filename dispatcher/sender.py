@@ -191,7 +191,7 @@ class Sender:
     async def _send(self, request: OutboundRequest, profile: NumberProfile, body: dict[str, Any]) -> Verdict:
         if self.settings.rate_limits:  # before the claim: a record is in flight only while the call is
             await self._take_slots(request, profile)
-        self._came += 1
+        self._arrived()
         place = await self._calls.take(interactive=request.lane == "interactive")
         try:  # a connection first: a record is in flight only while its call is
             if request.campaign_id and (stopped := await self._campaign_stopped(request)):
@@ -261,6 +261,13 @@ class Sender:
                                                   attempts=record.attempts):
             return Verdict(later_s=1.0)
         return unknown or record.ambiguous
+
+    def _arrived(self) -> None:
+        """A call comes to the gate. The first since the gate was sized starts the window it is sized over: a window
+        begun before a quiet spell spread a busy half second's calls over the spell, and the gate stayed at 32."""
+        if not self._came and not self._answers:
+            self._sized_at = time.monotonic()
+        self._came += 1
 
     def answered(self, elapsed_s: float) -> None:
         """Count one Graph call's answer time (a silent call's counts as ``ANSWER_MAX_S``), and size the gate each

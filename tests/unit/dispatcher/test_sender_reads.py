@@ -178,3 +178,16 @@ def test_a_binding_gate_is_sized_for_the_calls_that_came_to_it(redis_client: aio
     sender._came = 1
     sender.answered(0.25)
     assert sender._calls.size == GATE_MIN
+
+
+def test_after_a_quiet_spell_the_gate_is_sized_over_the_half_second_since_its_first_call(
+        redis_client: aioredis.Redis) -> None:
+    """A dispatcher idle for a minute, then a campaign on a 1,000 msg/s number with Meta answering in 250 ms: the
+    first sizing counts the calls over the time since the first of them came, not since the gate was last sized."""
+    sender, _ = _sender(redis_client)
+    sender._sized_at -= 60  # a quiet minute: nothing came, nothing was answered
+    for _ in range(480):
+        sender._arrived()
+    sender._sized_at -= GATE_WINDOW_S  # half a second later, the first call answers
+    sender.answered(0.25)
+    assert sender._calls.size > 4 * GATE_MIN
