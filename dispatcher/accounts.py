@@ -8,6 +8,7 @@ briefly in memory. ``mark_needs_reauth`` records a 190 from Meta so sends are he
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -57,6 +58,7 @@ class Accounts:
         self._profiles: SharedReads[str, NumberProfile | None] = SharedReads(ttl_s)
         self._tokens: dict[tuple[str, str, bytes], tuple[float, str]] = {}
         self._rates: dict[str, float] = {}  # the last throughput read of each number (``rate``)
+        self.on_rate: Callable[[str], None] | None = None  # called with a number whose rate was read and changed
 
     async def profile(self, phone_number_id: str) -> NumberProfile | None:
         """The number's profile (None when it is unknown or has no account).
@@ -84,7 +86,11 @@ class Accounts:
             return None
         if len(self._rates) >= RATES_MAX and phone_number_id not in self._rates:
             self._rates.clear()
-        self._rates[phone_number_id] = float(row.throughput_mps)  # once per read, not once per send
+        rate = float(row.throughput_mps)  # kept once per read, not once per send
+        known = self._rates.get(phone_number_id)
+        self._rates[phone_number_id] = rate
+        if rate != known and self.on_rate is not None:
+            self.on_rate(phone_number_id)
         return NumberProfile(
             phone_number_id=phone_number_id, tenant_id=str(row.tenant_id), waba_id=row.waba_id,
             business_id=row.business_id, throughput_mps=row.throughput_mps, tier_limit=row.tier_limit,

@@ -285,7 +285,7 @@ class Scheduler:
         self._busy.discard(key)
         lane, number = work.interactive, work.request.phone_number_id
         _add(self._working_by_number[lane], number, -1)
-        released = False
+        released = 0
         if number in self._holds:  # its conversations aside wait for the account, not for room
             if self._probes.get(number) == key:
                 del self._probes[number]
@@ -299,21 +299,35 @@ class Scheduler:
         elif released:
             self._wake(1)  # a reply may start
 
-    def _release_held(self, lane: bool, number: str) -> bool:
-        """The number has room again in ``lane``: its longest-held conversation that may start goes back in line,
-        first (it was passed over for the bound); whether one did. Held ones that may not start are skipped: a
-        duplicate of a conversation that started meanwhile, say, released in vain, left the others held with none of
-        the number's requests in flight to release them."""
+    def _release_held(self, lane: bool, number: str, room: int = 1) -> int:
+        """The number has room again in ``lane``: up to ``room`` of its longest-held conversations that may start go
+        back in line, first (they were passed over for the bound); how many did. Held ones that may not start are
+        skipped: a duplicate of a conversation that started meanwhile, say, released in vain, left the others held
+        with none of the number's requests in flight to release them."""
         held = self._held[lane].get(number)
-        released = False
-        while held and not released:
+        released: list[str] = []
+        while held and len(released) < room:
             key = held.popleft()
             if self._may_start(key, lane):
-                self._ready[lane].appendleft(key)
-                released = True
+                released.append(key)
+        self._ready[lane].extendleft(reversed(released))
         if held is not None and not held:
             del self._held[lane][number]
-        return released
+        return len(released)
+
+    def widened(self, number: str) -> None:
+        """The number's bound may have risen (its rate was read): as many of its held conversations as the new room
+        takes go back in line. Each finished request releases one held conversation, so without this a number first
+        bounded at Meta's default rate (40 requests) stayed at 40 in flight once its 1,000 msg/s were read."""
+        if self.number_cap is None or number in self._holds:
+            return
+        room = self.number_cap(number)
+        released = 0
+        for lane in (True, False):
+            free = room - self._working_by_number[lane].get(number, 0)
+            if free > 0:
+                released += self._release_held(lane, number, free)
+        self._wake(released)
 
     def hold_number(self, work: Work, delay_s: float) -> None:
         """``work``'s number cannot send (its account is held): ``work`` is tried again after ``delay_s``, and the

@@ -110,6 +110,7 @@ class Dispatcher:
                                         retry_base_s=settings.retry_base_s)
         self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE),
                                    number_cap=self._number_cap)
+        accounts.on_rate = self.scheduler.widened  # a number's rate read: its bound follows at once
         self.offsets = OffsetTracker()
         self.group_metrics = GroupMetrics(DISPATCHER_GROUP)
         self._bulk_paused = False

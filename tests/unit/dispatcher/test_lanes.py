@@ -145,6 +145,31 @@ async def test_a_number_at_its_cap_leaves_the_bulk_workers_to_other_numbers() ->
     assert scheduler.queued_bulk == 0 and scheduler.working_bulk == 5  # slow[1], slow[4] and the fast three
 
 
+async def test_a_number_whose_bound_rose_has_its_held_conversations_started_without_waiting_for_a_finish() -> None:
+    caps = {"fast": 2}  # bounded at Meta's default rate until its rate is read
+    scheduler = Scheduler(max_bulk=10, number_cap=lambda number: caps[number])
+    sends = [_work(f"s{i}", to=f"5{i}", lane="bulk", offset=i, number="fast") for i in range(7)]
+    reply = _work("r", to="59", offset=9, number="fast")
+    for work in (*sends, reply):
+        scheduler.add(work)
+    assert [await scheduler.next() for _ in range(3)] == [reply, *sends[:2]]
+    idle = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not idle.done() and scheduler.bulk_waiting_for_room == 5
+    caps["fast"] = 5
+    scheduler.widened("fast")  # its rate read: three more may go now, none of its requests finished
+    assert await asyncio.wait_for(idle, 1) is sends[2]
+    assert [await asyncio.wait_for(scheduler.next(), 1) for _ in range(2)] == sends[3:5]  # in the order held
+    later = asyncio.create_task(scheduler.next())
+    await asyncio.sleep(0.01)
+    assert not later.done() and scheduler.bulk_waiting_for_room == 2  # at its new bound
+    scheduler.widened("fast")  # read again, unchanged: nothing more goes
+    await asyncio.sleep(0.01)
+    assert not later.done()
+    scheduler.done(sends[0])
+    assert await asyncio.wait_for(later, 1) is sends[5]
+
+
 async def test_a_number_at_its_cap_of_replies_leaves_the_workers_to_other_numbers_replies() -> None:
     scheduler = Scheduler(max_bulk=10, number_cap=lambda number: 2 if number == "slow" else 100)
     slow = [_work(f"s{i}", to=f"5{i}", offset=i, number="slow") for i in range(4)]
