@@ -6,10 +6,9 @@ Redis; migrations applied), makes a tenant, then drives ``--events`` inbound mes
 the state machine), the outputs appended to the broker, then ``saved`` (the states to PostgreSQL and
 Redis). ``old`` writes the states as the processor did before issue 13 (a SQLAlchemy upsert built and
 compiled per batch, ``dataclasses.asdict`` per state) and appends the outputs with a ``send`` task each;
-``last`` is the processor of the previous step (every state read from Redis, each one serialised once for
-PostgreSQL and again for Redis, the upsert in a transaction: BEGIN and COMMIT round trips around it); ``new``
-is the processor and producer as they are (owned states kept in memory, serialised once, statements in
-autocommit; all variants decode records the new way). The variants alternate ``--rounds``
+``last`` is the processor of the previous step (its PostgreSQL statements through SQLAlchemy's ``execute``); ``new``
+is the processor and producer as they are (owned states kept in memory, serialised once, statements on asyncpg's
+own pool, ``db.raw_pool``; all variants decode records the new way). The variants alternate ``--rounds``
 times, each on conversations of its own; the figure is the CPU of the event loop's thread (``time.thread_time``:
 the processor's own work, without the producer's polling threads, whose CPU grows with the wall time a loaded
 machine takes) per event, the best round of each. Prints ``RESULT streams …``.
@@ -34,36 +33,61 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
+from db.raw_pool import close_raw_pool
 from db.tables import conversation_state
 from schemas.events import InboundMessage
 from stack.launcher import LocalStack
 from streams.conversation_state import Conversation
-from streams.conversation_store import SAVE_STATES, ConversationStore, DurableStates, PostgresStates, encoded
+from streams.conversation_store import SAVE_STATES, ConversationStore, DurableStates, PostgresStates
 from streams.conversations import ConversationProcessor
 
 PNID = "106540352242922"
 
 
+# The statements of the previous step, through SQLAlchemy (``text``, named parameters).
+_SA_LOAD = sql("SELECT conversation_key, version, state FROM conversation_state "
+               "WHERE conversation_key = ANY(CAST(:keys AS text[]))").columns(
+    conversation_state.c.conversation_key, conversation_state.c.version, conversation_state.c.state)
+_SA_SAVE = sql(SAVE_STATES.replace("$1::text[]", "CAST(:keys AS text[])")
+               .replace("$2::text[]", "CAST(:tenants AS text[])").replace("$3::bigint[]", "CAST(:versions AS bigint[])")
+               .replace("$4::text[]", "CAST(:states AS text[])"))
+
+
 class LastStates(PostgresStates):
-    """The state writes of the previous step: in a transaction (BEGIN, COMMIT or ROLLBACK around each statement),
-    each state serialised again here (once more for Redis)."""
+    """The state reads and writes of the previous step: SQLAlchemy's ``execute`` (autocommit), not the raw pool."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)  # ``waiting``, once a round, stays on the raw pool
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
+        if not keys:
+            return {}
+        async with self.engine.connect() as conn:
+            found = await conn.execute(_SA_LOAD, {"keys": sorted(keys)})
+        states = {}
+        for key, version, state in found:
+            states[key] = Conversation.from_dict(state)
+            states[key].version = version
+        return states
 
     async def save(self, states: Mapping[str, Conversation], values: Mapping[str, bytes]) -> set[str]:
         if not states:
             return set()
         ordered = sorted(states.items())
         params = {"keys": [k for k, _ in ordered], "tenants": [c.tenant_id for _, c in ordered],
-                  "versions": [c.version for _, c in ordered], "states": [encoded(c).decode() for _, c in ordered]}
-        async with self.engine.begin() as conn:
-            written = set((await conn.execute(SAVE_STATES, params)).scalars())
+                  "versions": [c.version for _, c in ordered], "states": [values[k].decode() for k, _ in ordered]}
+        async with self.engine.connect() as conn:
+            written = set((await conn.execute(_SA_SAVE, params)).scalars())
         return set(states) - written
 
 
 class OldStates(LastStates):
-    """The state writes before issue 13: statements built per batch (compiled again each time)."""
+    """The state writes before issue 13: statements built per batch (compiled again each time), in transactions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.engine = engine
 
     async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
         if not keys:
@@ -175,12 +199,13 @@ async def run(stack: LocalStack, events: int, batch: int, rounds: int, only: str
                     records = _events(tenant, f"{r}{variants.index(variant)}", events, max(1, batch // 2))
                     with old_encoding(variant == "old"):
                         cpu = await _round(redis, engine, producer, durable[variant](engine), records, batch,
-                                           variant == "old", variant == "new")
+                                           variant == "old", variant != "old")
                     if r:
                         best[variant] = min(best.get(variant, cpu), cpu)
                     print(f"round {r} {variant}: {cpu * 1000 / events:.3f} ms CPU per event", flush=True)
     finally:
         await redis.aclose()
+        await close_raw_pool(engine)
         await engine.dispose()
     return {v: cpu * 1000 / events for v, cpu in best.items()}
 

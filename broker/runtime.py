@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import NamedTuple, Protocol
 
+import asyncpg
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -104,6 +105,10 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
         return bool(exc.connection_invalidated) or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+    if isinstance(exc, asyncpg.PostgresError):  # asyncpg's own, from ``db.raw_pool``: a lost connection is class 08
+        return str(exc.sqlstate or "").startswith(UNAVAILABLE_SQLSTATES)
+    if isinstance(exc, asyncpg.InterfaceError):  # a closed connection or pool, unless the record's data was refused
+        return not isinstance(exc, ValueError)
     return isinstance(exc, RedisError) and not isinstance(exc, ResponseError)
 
 

@@ -16,11 +16,10 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import redis_keys
-from db.tables import contact_identities
+from db.raw_pool import raw_pool
 from schemas.identity import Identity, canonical
 
 MEMORY_MAX = 100_000  # records kept in memory (least recently used dropped)
@@ -41,50 +40,41 @@ class DurableIdentities(Protocol):
         another writer is recording at that moment may be missing: its record is read again)."""
 
 
-# Built once: bound arrays, so a batch's keys go in one statement that is never compiled again.
-_C = contact_identities.c
-READ_IDENTITIES = text(
+# Bound arrays, so a batch's keys go in one statement (prepared once per connection); run on the raw pool.
+READ_IDENTITIES = (
     "SELECT i.tenant_id, i.identity, i.canonical FROM contact_identities AS i "
-    "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[])) AS k(tenant_id, identity) "
-    "ON i.tenant_id = k.tenant_id AND i.identity = k.identity").columns(_C.tenant_id, _C.identity, _C.canonical)
+    "JOIN unnest($1::uuid[], $2::text[]) AS k(tenant_id, identity) "
+    "ON i.tenant_id = k.tenant_id AND i.identity = k.identity")
 # New records and, for keys recorded before, the records that won, in one statement. A key another router is
 # inserting at the same moment (committed after this statement's snapshot) is in neither part: the caller finds it
 # missing, as if that router had won, and resolves again.
-RECORD_IDENTITIES = text(
+RECORD_IDENTITIES = (
     "WITH inserted AS (INSERT INTO contact_identities (tenant_id, identity, canonical) "
-    "SELECT r.tenant_id, r.identity, r.canonical FROM unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[]), "
-    "CAST(:canonicals AS text[])) WITH ORDINALITY AS r(tenant_id, identity, canonical, n) ORDER BY r.n "
+    "SELECT r.tenant_id, r.identity, r.canonical FROM unnest($1::uuid[], $2::text[], $3::text[]) "
+    "WITH ORDINALITY AS r(tenant_id, identity, canonical, n) ORDER BY r.n "
     "ON CONFLICT DO NOTHING RETURNING tenant_id, identity, canonical) "
     "SELECT tenant_id, identity, canonical FROM inserted UNION ALL "
     "SELECT i.tenant_id, i.identity, i.canonical FROM contact_identities AS i "
-    "JOIN unnest(CAST(:tenants AS uuid[]), CAST(:identities AS text[])) AS k(tenant_id, identity) "
-    "ON i.tenant_id = k.tenant_id AND i.identity = k.identity").columns(_C.tenant_id, _C.identity, _C.canonical)
+    "JOIN unnest($1::uuid[], $2::text[]) AS k(tenant_id, identity) "
+    "ON i.tenant_id = k.tenant_id AND i.identity = k.identity")
 
 
 class PostgresIdentities:
-    """``DurableIdentities`` in PostgreSQL's ``contact_identities``: one statement per batch each way."""
+    """``DurableIdentities`` in PostgreSQL's ``contact_identities``: one statement per batch each way, each on its own
+    (autocommit) on the engine's raw pool (``db.raw_pool``)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        # Statements on their own: no BEGIN, COMMIT or ROLLBACK round trips around them.
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.pool = raw_pool(engine)
 
     async def load(self, keys: Collection[Key]) -> dict[Key, str]:
-        async with self.engine.connect() as conn:
-            return await self._read(conn, keys)
+        wanted = list(keys)
+        rows = await self.pool.fetch(READ_IDENTITIES, [t for t, _ in wanted], [n for _, n in wanted])
+        return {(str(t), n): c for t, n, c in rows}
 
     async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
         ordered = sorted(new.items())  # rows locked in key order: two routers never deadlock
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(RECORD_IDENTITIES, {"tenants": [t for (t, _), _ in ordered],
-                                                          "identities": [n for (_, n), _ in ordered],
-                                                          "canonicals": [c for _, c in ordered]})
-            return {(str(t), n): c for t, n, c in rows}
-
-    @staticmethod
-    async def _read(conn: AsyncConnection, keys: Collection[Key]) -> dict[Key, str]:
-        wanted = list(keys)
-        rows = await conn.execute(READ_IDENTITIES, {"tenants": [t for t, _ in wanted],
-                                                    "identities": [n for _, n in wanted]})
+        rows = await self.pool.fetch(RECORD_IDENTITIES, [t for (t, _), _ in ordered], [n for (_, n), _ in ordered],
+                                     [c for _, c in ordered])
         return {(str(t), n): c for t, n, c in rows}
 
 

@@ -18,6 +18,7 @@ from broker.runtime import Processor, StreamWorker
 from broker.shutdown import stop_on_signals
 from broker.tasks import keep_running
 from config.settings import CampaignsSettings, CoreSettings, StreamsSettings
+from db.raw_pool import close_raw_pool
 from db.redis_client import connect_redis
 from schemas.catalogue import TENANTS_DIRECTORY
 from streams.campaign_expander import CampaignExpander
@@ -111,4 +112,5 @@ async def _serve(settings: CoreSettings, build: Build, loops: Loops | None = Non
         await asyncio.gather(*tasks, return_exceptions=True)
         await resources.producer.stop()
         await resources.redis.aclose()
+        await close_raw_pool(resources.engine)
         await resources.engine.dispose()

@@ -39,3 +39,24 @@ def test_an_invalidated_connection_is_transient() -> None:
 ], ids=lambda cause: type(cause).__name__)
 def test_an_error_of_the_record_itself_is_not_transient(cause: Exception) -> None:
     assert not transient(_dbapi_error(cause))
+
+
+@pytest.mark.parametrize("cause", [
+    asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.InterfaceError("cannot perform operation: connection is closed"),
+    ConnectionRefusedError(111, "Connection refused"),
+], ids=lambda cause: type(cause).__name__)
+def test_the_raw_pools_own_errors_of_an_unavailable_postgresql_are_transient(cause: Exception) -> None:
+    """``db.raw_pool`` raises asyncpg's errors as they are, not wrapped by SQLAlchemy."""
+    assert transient(cause)
+
+
+@pytest.mark.parametrize("cause", [
+    asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint"),
+    asyncpg.exceptions.InvalidTextRepresentationError("invalid input syntax for type uuid"),
+    asyncpg.exceptions._base.DataError("invalid input for query argument $1: 'x' (an integer is required)"),
+], ids=lambda cause: type(cause).__name__)
+def test_the_raw_pools_errors_of_the_record_itself_are_not_transient(cause: Exception) -> None:
+    assert not transient(cause)
