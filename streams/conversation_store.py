@@ -91,8 +91,8 @@ class PostgresStates:
     async def load(self, keys: Collection[str]) -> dict[str, Conversation]:
         if not keys:
             return {}
-        return {key: _decoded(version, state) for key, version, state in await self.pool.fetch(LOAD_STATES,
-                                                                                               sorted(keys))}
+        rows = await self.pool.fetch(LOAD_STATES, sorted(keys))
+        return {key: _decoded(version, state) for key, version, state in rows}
 
     async def waiting(self, limit: int) -> list[tuple[str, Conversation]]:
         return [(key, Conversation.from_dict(orjson.loads(state)))
