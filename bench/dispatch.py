@@ -320,8 +320,7 @@ def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
         if latency_ms:
             httpx.delete(faults).raise_for_status()
     times = bench.accepted_times(number)
-    counts = second_counts(times)
-    return steady_rate(times) / limit, sum(count > limit for count in counts), max(counts, default=0) / limit
+    return steady_rate(times) / limit, over_limit_windows(times, limit), busiest_second(times) / limit
 
 
 def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
