@@ -38,19 +38,24 @@ from db.tables import conversation_state
 from schemas.events import InboundMessage
 from stack.launcher import LocalStack
 from streams.conversation_state import Conversation
-from streams.conversation_store import SAVE_STATES, ConversationStore, DurableStates, PostgresStates
+from streams.conversation_store import ConversationStore, DurableStates, PostgresStates
 from streams.conversations import ConversationProcessor
 
 PNID = "106540352242922"
 
 
-# The statements of the previous step, through SQLAlchemy (``text``, named parameters).
+# The statements of the previous step, as they were (``text``, named parameters, SQLAlchemy's result types).
 _SA_LOAD = sql("SELECT conversation_key, version, state FROM conversation_state "
                "WHERE conversation_key = ANY(CAST(:keys AS text[]))").columns(
     conversation_state.c.conversation_key, conversation_state.c.version, conversation_state.c.state)
-_SA_SAVE = sql(SAVE_STATES.replace("$1::text[]", "CAST(:keys AS text[])")
-               .replace("$2::text[]", "CAST(:tenants AS text[])").replace("$3::bigint[]", "CAST(:versions AS bigint[])")
-               .replace("$4::text[]", "CAST(:states AS text[])"))
+_SA_SAVE = sql(
+    "INSERT INTO conversation_state (conversation_key, tenant_id, version, state) "
+    "SELECT r.key, CAST(r.tenant_id AS uuid), r.version, CAST(r.state AS jsonb) "
+    "FROM unnest(CAST(:keys AS text[]), CAST(:tenants AS text[]), CAST(:versions AS bigint[]), "
+    "CAST(:states AS text[])) WITH ORDINALITY AS r(key, tenant_id, version, state, n) ORDER BY r.n "
+    "ON CONFLICT (conversation_key) DO UPDATE SET tenant_id = excluded.tenant_id, version = excluded.version, "
+    "state = excluded.state, updated_at = now() WHERE conversation_state.version <= excluded.version "
+    "RETURNING conversation_key")
 
 
 class LastStates(PostgresStates):
