@@ -6,6 +6,11 @@ makes about seven a question (identities and conversation states). Statements ru
 parameters, each on its own (autocommit); their errors are asyncpg's own, which ``broker.runtime.transient``
 classifies like SQLAlchemy's. ``raw_pool(engine)`` gives every caller of one engine the same pool, opened at its
 first use (at most ``MAX_SIZE`` connections) and closed by ``close_raw_pool(engine)``.
+
+A connection goes back to the pool without asyncpg's reset query (``pg_advisory_unlock_all()``, ``CLOSE ALL``,
+``UNLISTEN *``, ``RESET ALL``: a second round trip for every statement, half of the pool's calls at PostgreSQL).
+Nothing run here takes a lock, opens a cursor, listens or sets a session variable, and asyncpg still rolls back a
+transaction left open before a connection is reused.
 """
 
 from __future__ import annotations
@@ -46,8 +51,14 @@ class RawPool:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._url, min_size=0, max_size=self._max_size)
+                self._pool = await asyncpg.create_pool(
+                    self._url, min_size=0, max_size=self._max_size, reset=_kept_as_is
+                )
             return self._pool
+
+
+async def _kept_as_is(conn: asyncpg.Connection) -> None:
+    """No reset query on release: the statements run here leave no session state (see the module's docstring)."""
 
 
 _POOLS: weakref.WeakKeyDictionary[Any, RawPool] = weakref.WeakKeyDictionary()
