@@ -32,7 +32,9 @@ retried with back-off, its partitions paused and the consumer still polled so it
 the group; SIGTERM still stops the worker. Anything else is the record's own (a bad rule, a value no
 code expected): the batch is re-run one record at a time and the record that fails alone, after a
 few tries, goes to the group's dead-letter topic with the error and its source position; the worker
-goes on with the next record.
+goes on with the next record. A worker given a ``deadline_s`` also gives up on a batch whose ``process`` or
+``saved`` has not returned by then (a service that stopped answering without closing its connections) and retries
+it as transient: the guard for clients whose commands carry no timeout of their own (``streams.main``).
 
 Why not Faust: with faust-streaming 0.15.3 on our broker, a worker restarted over a backlog
 skipped (and committed past) the first batch it fetched: 26 to 166 of 2,000 webhooks lost in
@@ -47,7 +49,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 import asyncpg
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
@@ -66,6 +68,7 @@ from schemas.catalogue import dead_letters
 from schemas.dead_letter import DeadLetter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OWN_FAILURE_TRIES = 3  # a record is dead-lettered only when it fails alone this many times
 # PostgreSQL's SQLSTATEs of a server that cannot serve anyone right now, whatever the statement: connection
@@ -143,13 +146,14 @@ class StreamWorker:
 
     def __init__(self, processor: Processor, producer: AsyncProducer, settings: CoreSettings, *,
                  batch_size: int = 500, batch_wait_s: float = 0.1, settle_s: float = 0.0,
-                 **consumer_overrides: object) -> None:
+                 deadline_s: float | None = None, **consumer_overrides: object) -> None:
         self.processor = processor
         self.producer = producer
         self.prefix = settings.topic_prefix
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.settle_s = settle_s  # > 0: a fresh batch waits this long for the rest of its fetch (``settled``)
+        self.deadline_s = deadline_s  # the longest ``process`` and ``saved`` may each take (None: no limit)
         self.consumer = build_consumer(settings, processor.group_id, on_commit=self._committed, **consumer_overrides)
         self.dead_lettered = 0
         letters = DEAD_LETTERS_OF.get(processor.group_id)  # the group's own dead-letter topic
@@ -233,13 +237,26 @@ class StreamWorker:
 
     async def _attempt(self, batch: list[Message]) -> None:
         async def once() -> None:
-            outputs = await self.processor.process(batch)
+            outputs = await self._in_time(self.processor.process(batch))
             await self.producer.send_all([(o.topic, o.value, o.key) for o in outputs])
-            await self.processor.saved()
+            await self._in_time(self.processor.saved())
             if any(o.topic == self._letters_topic for o in outputs):
                 self._commit_due = 0.0  # a record set aside is committed at once: a crash rarely sets it aside twice
 
         await self._retry_transient(once)
+
+    async def _in_time(self, step: Awaitable[T]) -> T:
+        """``step``'s result; a ``TimeoutError`` (transient) if it takes longer than ``deadline_s``."""
+        if self.deadline_s is None:
+            return await step
+        try:
+            async with asyncio.timeout(self.deadline_s) as deadline:
+                return await step
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise TimeoutError(f"{self.processor.group_id}: its services did not answer within "
+                               f"{self.deadline_s:g} s") from None
 
     async def _retry_transient(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run ``step()`` until it succeeds or fails for a reason of its own; keep the group while waiting."""
