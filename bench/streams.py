@@ -172,7 +172,7 @@ async def _round(redis: aioredis.Redis, engine: AsyncEngine, producer: AsyncProd
     processor = ConversationProcessor(redis, engine, prefix="", states=states)
     if not memory:  # every state read from Redis, as before the states were kept in memory
         processor.store = ConversationStore(redis, states, owned_max=0)
-    await processor.store.waiting_once()
+    (await processor.store.to_requeue()).clear()  # none to requeue: the rebuild is not what is measured
     started = time.thread_time()
     for at in range(0, len(records), batch):
         outputs = await processor.process(records[at:at + batch])  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ serialised once per save, the same bytes going to PostgreSQL and Redis.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
@@ -124,6 +125,7 @@ class ConversationStore:
         self.durable = durable
         self.run_id: str | None = None  # of the Redis server, as last seen
         self.queues_doubtful = True  # the hand-off queues may lack waiting conversations (start, Redis restart)
+        self._to_requeue: deque[tuple[str, Conversation]] = deque()  # read back for that, not requeued yet
         self._owned: dict[str, Conversation] = {}  # saved states, least recently saved first
         self._owned_max = owned_max
         self._revocations = 0  # counted on the consumer's polling thread
@@ -222,15 +224,17 @@ class ConversationStore:
             self.queues_doubtful = True
         self.run_id = run_id
 
-    async def waiting_once(self) -> list[tuple[str, Conversation]]:
-        """After a start or a Redis restart, once: the conversations waiting for a person (to queue again)."""
-        if not self.queues_doubtful:
-            return []
-        self.queues_doubtful = False
-        waiting = await self.durable.waiting(WAITING_REBUILT)
-        if waiting:
-            log.info("%d waiting conversation(s) put back in their hand-off queues", len(waiting))
-        return waiting
+    async def to_requeue(self) -> deque[tuple[str, Conversation]]:
+        """The conversations waiting for a person that may have lost their place in the hand-off queues: after a
+        start or a Redis restart, read once from PostgreSQL (at most ``WAITING_REBUILT``). The caller takes each
+        from the left once it is back in its queue, so a batch given up half-way (a failure, the runtime's
+        deadline) goes on where it stopped."""
+        if self.queues_doubtful:
+            self._to_requeue = deque(await self.durable.waiting(WAITING_REBUILT))
+            self.queues_doubtful = False
+            if self._to_requeue:
+                log.info("%d waiting conversation(s) to put back in their hand-off queues", len(self._to_requeue))
+        return self._to_requeue
 
 
 def _unparsed(response: Any, **_: Any) -> Any:

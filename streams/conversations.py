@@ -208,11 +208,17 @@ class ConversationProcessor:
         states, self._back = await self.store.load(keys)
         # A conversation waiting for a person may have lost its place in the queue with Redis: put it back (at
         # its original place: ``requeue`` never moves one that is still there).
-        waiting = [*self._back.items(), *await self.store.waiting_once()]
-        for key, conv in waiting:
-            if conv.state == "queued" and conv.tenant_id:
-                await self.assigner.requeue(conv.tenant_id, key, conv.team, conv.queued_at or time.time())
+        for key, conv in self._back.items():
+            await self._requeue(key, conv)
+        pending = await self.store.to_requeue()  # after a start or a Redis restart
+        while pending:
+            await self._requeue(*pending[0])
+            pending.popleft()
         return states
+
+    async def _requeue(self, key: str, conv: Conversation) -> None:
+        if conv.state == "queued" and conv.tenant_id:
+            await self.assigner.requeue(conv.tenant_id, key, conv.team, conv.queued_at or time.time())
 
     def _emit(self, spec: TopicSpec, key: str, event: BaseModel) -> None:
         self._out.append(Output(spec.full_name(self.prefix), key.encode(), event.model_dump_json(

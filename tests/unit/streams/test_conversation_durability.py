@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agents.assignment import Assigner
 from db.redis_client import connect_redis
@@ -62,11 +63,11 @@ def ai_requests(outputs: list[Any]) -> list[AiRequest]:
     return [AiRequest.decode(v) for v in of(outputs, "ai.requests")]
 
 
-def inbound_from(tenant: str, wa_id: str, n: int) -> _Message:
+def inbound_from(tenant: str, wa_id: str, n: int, *, kind: str = "text") -> _Message:
     at = datetime.now(UTC)
     event = InboundMessage(event_id=f"in-{wa_id}-{n}", tenant_id=tenant, phone_number_id=PNID, waba_id="w",
-                           received_at=at, wamid=f"wamid.{wa_id}.{n}", wa_id=wa_id, type="text", timestamp=at,
-                           text="hi", payload={})
+                           received_at=at, wamid=f"wamid.{wa_id}.{n}", wa_id=wa_id, type=kind, timestamp=at,
+                           text="hi" if kind == "text" else None, payload={})
     return _Message(event.encode(), "wa.inbound", n)
 
 
@@ -175,6 +176,41 @@ async def test_a_restarted_processor_puts_back_waiting_conversations_nobody_writ
     await assigner.configure(tenant, "ann", capacity=1, teams=[])
     await assigner.set_presence(tenant, "ann", "online", ttl_s=60)
     assert await assigner.claim(tenant, "ann") == KEY
+
+
+async def test_a_rebuild_of_the_queues_given_up_half_way_goes_on_where_it_stopped(
+        processor: ConversationProcessor, redis: aioredis.Redis, states: MemoryStates, tenant: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    customers = ["301", "302", "303"]
+    for n, wa_id in enumerate(customers):  # three customers waiting for a person
+        await run(processor, inbound_from(tenant, wa_id, n, kind="image"))
+    keys = [f"{PNID}:{wa_id}" for wa_id in customers]
+    assert await Assigner(redis).queued(tenant) == keys
+    await lose(redis)
+    restarted = ConversationProcessor(redis, _Engine(), prefix="", configs=_Configs(),  # type: ignore[arg-type]
+                                      states=states)
+    reads, requeued = [], []
+    waiting, requeue = states.waiting, restarted.assigner.requeue
+
+    async def counted_waiting(limit: int) -> list[tuple[str, Conversation]]:
+        reads.append(limit)
+        return await waiting(limit)
+
+    async def failing_once(tenant_id: str, key: str, team: str | None, since: float) -> None:
+        requeued.append(key)
+        if len(requeued) == 2:  # the batch fails on the second: Redis went away, or the runtime's deadline
+            raise RedisConnectionError("gone")
+        await requeue(tenant_id, key, team, since)
+
+    monkeypatch.setattr(states, "waiting", counted_waiting)
+    monkeypatch.setattr(restarted.assigner, "requeue", failing_once)
+    with pytest.raises(RedisConnectionError):
+        await run(restarted, inbound_from(tenant, "999", 0))
+    await run(restarted, inbound_from(tenant, "999", 0))  # the runtime's retry of the batch
+
+    assert requeued == [keys[0], keys[1], keys[1], keys[2]]  # the first not again, the second retried
+    assert len(reads) == 1  # PostgreSQL read once
+    assert await Assigner(redis).queued(tenant) == keys
 
 
 async def test_one_durable_read_per_batch_and_only_for_what_redis_lacks(
