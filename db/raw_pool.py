@@ -69,9 +69,13 @@ def raw_pool(engine: AsyncEngine) -> RawPool:
     key = engine.sync_engine.pool
     pool = _POOLS.get(key)
     if pool is None:
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = _POOLS[key] = RawPool(url)
+        pool = _POOLS[key] = RawPool(driver_url(engine))
     return pool
+
+
+def driver_url(engine: AsyncEngine) -> str:
+    """``engine``'s database as asyncpg's own URL (its password included: to connect with, never to log)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def close_raw_pool(engine: AsyncEngine) -> None:

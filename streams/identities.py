@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -68,14 +69,17 @@ class PostgresIdentities:
 
     async def load(self, keys: Collection[Key]) -> dict[Key, str]:
         wanted = list(keys)
-        rows = await self.pool.fetch(READ_IDENTITIES, [t for t, _ in wanted], [n for _, n in wanted])
-        return {(str(t), n): c for t, n, c in rows}
+        return _records(await self.pool.fetch(READ_IDENTITIES, [t for t, _ in wanted], [n for _, n in wanted]))
 
     async def record(self, new: Mapping[Key, str]) -> dict[Key, str]:
         ordered = sorted(new.items())  # rows locked in key order: two routers never deadlock
-        rows = await self.pool.fetch(RECORD_IDENTITIES, [t for (t, _), _ in ordered], [n for (_, n), _ in ordered],
-                                     [c for _, c in ordered])
-        return {(str(t), n): c for t, n, c in rows}
+        return _records(await self.pool.fetch(RECORD_IDENTITIES, [t for (t, _), _ in ordered],
+                                              [n for (_, n), _ in ordered], [c for _, c in ordered]))
+
+
+def _records(rows: Iterable[asyncpg.Record]) -> dict[Key, str]:
+    """(tenant id, identity) → canonical identity, of rows of both statements."""
+    return {(str(t), n): c for t, n, c in rows}
 
 
 class IdentityBook:

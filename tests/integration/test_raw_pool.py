@@ -9,13 +9,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.raw_pool import RawPool, raw_pool
+from db.raw_pool import RawPool, driver_url, raw_pool
 
 
 @pytest.fixture
 async def pool(db: AsyncEngine) -> AsyncIterator[RawPool]:
-    url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    opened = RawPool(url, max_size=1)
+    opened = RawPool(driver_url(db), max_size=1)
     yield opened
     await opened.close()
 
