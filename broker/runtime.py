@@ -34,7 +34,8 @@ code expected): the batch is re-run one record at a time and the record that fai
 few tries, goes to the group's dead-letter topic with the error and its source position; the worker
 goes on with the next record. A worker given a ``deadline_s`` also gives up on a batch whose ``process`` or
 ``saved`` has not returned by then (a service that stopped answering without closing its connections) and retries
-it as transient: the guard for clients whose commands carry no timeout of their own (``streams.main``).
+it as transient, each time with twice the time (at most ``DEADLINE_STRETCH_MAX`` times the deadline, back to it once
+a batch is handled): the guard for clients whose commands carry no timeout of their own (``streams.main``).
 
 Why not Faust: with faust-streaming 0.15.3 on our broker, a worker restarted over a backlog
 skipped (and committed past) the first batch it fetched: 26 to 166 of 2,000 webhooks lost in
@@ -71,6 +72,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OWN_FAILURE_TRIES = 3  # a record is dead-lettered only when it fails alone this many times
+# A batch given up at its deadline is retried with twice the time, up to this many times the deadline: a batch that
+# is only slow (a loaded machine) still ends, and a service that hangs is still given up on.
+DEADLINE_STRETCH_MAX = 32
 # PostgreSQL's SQLSTATEs of a server that cannot serve anyone right now, whatever the statement: connection
 # exceptions (class 08) and operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
 # now: starting up or shutting down). asyncpg raises them on connect, where SQLAlchemy marks no connection invalid.
@@ -154,6 +158,7 @@ class StreamWorker:
         self.batch_wait_s = batch_wait_s
         self.settle_s = settle_s  # > 0: a fresh batch waits this long for the rest of its fetch (``settled``)
         self.deadline_s = deadline_s  # the longest ``process`` and ``saved`` may each take (None: no limit)
+        self._stretch = 1  # the deadline's multiple for the batch being handled (doubled each time it is given up)
         self.consumer = build_consumer(settings, processor.group_id, on_commit=self._committed, **consumer_overrides)
         self.dead_lettered = 0
         letters = DEAD_LETTERS_OF.get(processor.group_id)  # the group's own dead-letter topic
@@ -240,23 +245,25 @@ class StreamWorker:
             outputs = await self._in_time(self.processor.process(batch))
             await self.producer.send_all([(o.topic, o.value, o.key) for o in outputs])
             await self._in_time(self.processor.saved())
+            self._stretch = 1
             if any(o.topic == self._letters_topic for o in outputs):
                 self._commit_due = 0.0  # a record set aside is committed at once: a crash rarely sets it aside twice
 
         await self._retry_transient(once)
 
     async def _in_time(self, step: Awaitable[T]) -> T:
-        """``step``'s result; a ``TimeoutError`` (transient) if it takes longer than ``deadline_s``."""
+        """``step``'s result; a ``TimeoutError`` (transient) if it takes longer than the deadline (stretched)."""
         if self.deadline_s is None:
             return await step
+        limit = self.deadline_s * self._stretch
         try:
-            async with asyncio.timeout(self.deadline_s) as deadline:
+            async with asyncio.timeout(limit) as deadline:
                 return await step
         except TimeoutError:
             if not deadline.expired():
                 raise
-            raise TimeoutError(f"{self.processor.group_id}: its services did not answer within "
-                               f"{self.deadline_s:g} s") from None
+            self._stretch = min(self._stretch * 2, DEADLINE_STRETCH_MAX)
+            raise TimeoutError(f"{self.processor.group_id}: its services did not answer within {limit:g} s") from None
 
     async def _retry_transient(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run ``step()`` until it succeeds or fails for a reason of its own; keep the group while waiting."""

@@ -62,7 +62,7 @@ class Producer:
         return None
 
 
-def _worker(monkeypatch: pytest.MonkeyPatch, processor: Stalling, consumer: Consumer,
+def _worker(monkeypatch: pytest.MonkeyPatch, processor: Stalling | Slow, consumer: Consumer,
             deadline_s: float | None) -> StreamWorker:
     monkeypatch.setattr(runtime, "build_consumer", lambda *_args, **_kwargs: consumer)
     return StreamWorker(processor, Producer(), CoreSettings(environment="test"),  # type: ignore[arg-type]
@@ -100,3 +100,34 @@ async def test_a_timeout_of_the_step_itself_is_its_own(monkeypatch: pytest.Monke
     worker = _worker(monkeypatch, Stalling(stalls=0), Consumer(), deadline_s=5)
     with pytest.raises(TimeoutError, match="the step's own"):
         await worker._in_time(times_out())
+
+
+class Slow:
+    """``process`` takes ``seconds`` every time (work that ends, only late)."""
+
+    def __init__(self, *, seconds: float) -> None:
+        self.group_id, self.topics = "deadline-test", ["in"]
+        self.seconds, self.processed = seconds, 0
+
+    async def process(self, batch: Sequence[Any]) -> list[Output]:
+        self.processed += 1
+        await asyncio.sleep(self.seconds)  # the step's own slowness, not a synchronisation
+        return []
+
+    async def saved(self) -> None:
+        return None
+
+
+async def test_a_batch_that_is_only_slow_ends_with_a_stretched_deadline_and_the_next_has_the_deadline_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    processor = Slow(seconds=0.1)
+    worker = _worker(monkeypatch, processor, Consumer(), deadline_s=0.04)
+    monkeypatch.setattr(runtime, "DEADLINE_STRETCH_MAX", 8)
+
+    await asyncio.wait_for(worker._attempt([FakeMessage("in", 0, 1)]), 10)  # type: ignore[list-item]
+    assert processor.processed == 3  # given up at 0.04 and 0.08 s, handled within 0.16 (without the stretch: never)
+
+    stalling = Stalling(stalls=1)
+    worker.processor = stalling
+    with pytest.raises(TimeoutError, match=re.escape("within 0.04 s")):  # the next batch: the deadline again
+        await worker._in_time(stalling.process([]))
