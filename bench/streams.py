@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
 from db.raw_pool import close_raw_pool
+from db.redis_wire import close_redis_wire
 from db.tables import conversation_state
 from schemas.events import InboundMessage
 from stack.launcher import LocalStack
@@ -209,6 +210,7 @@ async def run(stack: LocalStack, events: int, batch: int, rounds: int, only: str
                         best[variant] = min(best.get(variant, cpu), cpu)
                     print(f"round {r} {variant}: {cpu * 1000 / events:.3f} ms CPU per event", flush=True)
     finally:
+        await close_redis_wire(redis)
         await redis.aclose()
         await close_raw_pool(engine)
         await engine.dispose()

@@ -5,7 +5,7 @@ by one, every call is its own round trip and its own trip through the connection
 sends in flight, most of a turn's calls can share a single write and a single read instead. Each call
 still runs as its own atomic script on the server (calls made one after another by one coroutine stay in
 that order: each awaits its reply), so nothing of a script's guarantees changes; a lost connection fails
-each call waiting on it. The pipelines share one connection (``dispatcher.multiplex``).
+each call waiting on it. The pipelines share one connection (``db.redis_multiplex``).
 
 ``ScriptBatcher.register_script`` has the signature of ``redis.asyncio.Redis.register_script`` (the
 returned callable takes ``keys`` and ``args``), so the stores that take a client take a batcher as well.
@@ -30,7 +30,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from dispatcher.multiplex import Multiplexed
+from db.redis_multiplex import Multiplexed
 
 MAX_BATCH = 256  # calls per pipeline; a busier turn sends several
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("aerostic_redis_urgent", default=False)
@@ -59,7 +59,7 @@ class ScriptBatcher:
     """Registers scripts whose calls are sent to ``redis`` in pipelines, one per event-loop turn, or per
     ``linger_s`` for calls not made ``urgent()`` (an urgent call sends everything waiting at its turn's end).
 
-    The pipelines go back to back on one connection of their own (``dispatcher.multiplex``), not through
+    The pipelines go back to back on one connection of their own (``db.redis_multiplex``), not through
     ``redis``'s pool; ``redis`` itself loads the scripts.
     """
 

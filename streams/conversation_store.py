@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import redis_keys
 from db.raw_pool import raw_pool
+from db.redis_wire import Command, redis_wire
 from schemas.outbound import SERVICE_WINDOW_S
 from streams.conversation_state import Conversation
 
@@ -117,11 +118,9 @@ class ConversationStore:
 
     def __init__(self, redis: Redis, durable: DurableStates, *, owned_max: int = OWNED_MAX) -> None:
         self.redis = redis
-        # The same connections, with ``INFO`` answered as Redis sends it: only its run id is read, and parsing the
-        # whole section into a dict cost about 55 µs of CPU a batch (a load's pipeline 207-221 µs with it, 154-165
-        # without).
-        self._loads = Redis(connection_pool=redis.connection_pool)
-        self._loads.set_response_callback("INFO", _unparsed)
+        # Every batch's commands go on the client's multiplexed connection (``db.redis_wire``), replies unparsed:
+        # only ``INFO``'s run id is read (parsing the whole section into a dict cost about 55 µs of CPU a batch).
+        self.wire = redis_wire(redis)
         self.durable = durable
         self.run_id: str | None = None  # of the Redis server, as last seen
         self.queues_doubtful = True  # the hand-off queues may lack waiting conversations (start, Redis restart)
@@ -146,13 +145,12 @@ class ConversationStore:
         # Taken out of memory: the batch changes them in place, and puts them back only once they are saved.
         held = {k: c for k in ordered if (c := self._owned.pop(k, None)) is not None}
         asked = [k for k in ordered if k not in held]
-        async with self._loads.pipeline(transaction=False) as pipe:
-            pipe.info("server")
-            if held:
-                pipe.exists(*(redis_keys.conversation(k) for k in held))
-            if asked:
-                pipe.mget([redis_keys.conversation(k) for k in asked])
-            replies = await pipe.execute(raise_on_error=False)
+        commands: list[Command] = [("INFO", "server")]
+        if held:
+            commands.append(("EXISTS", *(redis_keys.conversation(k) for k in held)))
+        if asked:
+            commands.append(("MGET", *(redis_keys.conversation(k) for k in asked)))
+        replies = await self.wire.run(commands, raise_on_error=False)
         for reply in replies[1:]:
             if isinstance(reply, Exception):
                 raise reply
@@ -162,7 +160,7 @@ class ConversationStore:
             # Redis lost one of them, or restarted: read them all as if memory had none.
             log.info("%d conversation state(s) in memory checked again (Redis lacks some or restarted)", len(held))
             held, asked = {}, ordered
-            values = await self.redis.mget([redis_keys.conversation(k) for k in ordered])
+            values = await self.wire.mget([redis_keys.conversation(k) for k in ordered])
         else:
             values = replies[-1] if asked else []
         cached = {k: Conversation.from_dict(orjson.loads(v)) for k, v in zip(asked, values, strict=True) if v}
@@ -192,17 +190,14 @@ class ConversationStore:
         if stale:  # two writers at once (a rebalance) or Redis rolled back in the same run: keep PostgreSQL's
             log.error("conversation states older than PostgreSQL's not saved: %s", sorted(stale))
         cached = {k: c for k, c in {**back, **changed}.items() if k not in stale}
-        if cached or stale:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in stale:
-                    pipe.delete(redis_keys.conversation(key))
-                for key, conv in cached.items():
-                    pipe.set(redis_keys.conversation(key), values[key], ex=STATE_TTL_S)
-                    if conv.last_inbound_at:
-                        pnid, _, wa_id = key.partition(":")
-                        pipe.set(redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
-                                 ex=SERVICE_WINDOW_S + 3600)
-                await pipe.execute()
+        commands: list[Command] = [("DEL", redis_keys.conversation(key)) for key in stale]
+        for key, conv in cached.items():
+            commands.append(("SET", redis_keys.conversation(key), values[key], "EX", STATE_TTL_S))
+            if conv.last_inbound_at:
+                pnid, _, wa_id = key.partition(":")
+                commands.append(("SET", redis_keys.service_window(pnid, wa_id), str(conv.last_inbound_at),
+                                 "EX", SERVICE_WINDOW_S + 3600))
+        await self.wire.run(commands)
         self._own({**(kept or {}), **cached})
 
     def _own(self, states: Mapping[str, Conversation]) -> None:
@@ -235,10 +230,6 @@ class ConversationStore:
             if self._to_requeue:
                 log.info("%d waiting conversation(s) to put back in their hand-off queues", len(self._to_requeue))
         return self._to_requeue
-
-
-def _unparsed(response: Any, **_: Any) -> Any:
-    return response
 
 
 def _run_id(info: Any) -> str | None:

@@ -4,7 +4,7 @@ The rule is ``schemas.identity.canonical``. Records are written once and never r
 cached without expiry in memory (bounded), in Redis and, durably, in PostgreSQL's ``contact_identities``:
 a batch's new records are inserted there first (``ON CONFLICT DO NOTHING``, the winners read back in the same
 statement, so two routers meeting the same person at once agree on the winner), then in Redis with the router's
-own writes once its batch is published (``cache_into``). A lookup tries memory, then Redis (one ``MGET``), then
+own writes once its batch is published (``cache_commands``). A lookup tries memory, then Redis (one ``MGET``), then
 PostgreSQL (one query) for what Redis lacks, so a lost Redis costs a query, never a second conversation.
 """
 
@@ -16,11 +16,11 @@ from typing import Protocol
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import redis_keys
 from db.raw_pool import raw_pool
+from db.redis_wire import Command, redis_wire
 from schemas.identity import Identity, canonical
 
 MEMORY_MAX = 100_000  # records kept in memory (least recently used dropped)
@@ -87,6 +87,7 @@ class IdentityBook:
 
     def __init__(self, redis: Redis, durable: DurableIdentities, *, memory_max: int = MEMORY_MAX) -> None:
         self.redis = redis
+        self.wire = redis_wire(redis)
         self.durable = durable
         self._memory: OrderedDict[Key, str] = OrderedDict()
         self._memory_max = memory_max
@@ -116,7 +117,7 @@ class IdentityBook:
         found = {k: self._memory[k] for k in wanted if k in self._memory}
         missing = [k for k in wanted if k not in found]
         if missing:
-            values = await self.redis.mget([redis_keys.identity(t, n) for t, n in missing])
+            values = await self.wire.mget([redis_keys.identity(t, n) for t, n in missing])
             found |= {k: v.decode() if isinstance(v, bytes) else str(v)
                       for k, v in zip(missing, values, strict=True) if v is not None}
             missing = [k for k in missing if k not in found]
@@ -137,11 +138,12 @@ class IdentityBook:
             self._remember(key, value)
         return stored
 
-    def cache_into(self, pipe: Pipeline) -> None:
-        """Queue the Redis writes of the records PostgreSQL gave since the last call on ``pipe``."""
-        for (tenant, name), person in self.uncached.items():
-            pipe.set(redis_keys.identity(tenant, name), person, ex=REDIS_TTL_S)
+    def cache_commands(self) -> list[Command]:
+        """The Redis writes of the records PostgreSQL gave since the last call (the caller sends them)."""
+        commands: list[Command] = [("SET", redis_keys.identity(tenant, name), person, "EX", REDIS_TTL_S)
+                                   for (tenant, name), person in self.uncached.items()]
         self.uncached = {}
+        return commands
 
     def _to_cache(self, records: dict[Key, str]) -> None:
         room = UNCACHED_MAX - len(self.uncached)

@@ -20,6 +20,7 @@ from broker.tasks import keep_running
 from config.settings import CampaignsSettings, CoreSettings, StreamsSettings
 from db.raw_pool import close_raw_pool
 from db.redis_client import connect_redis
+from db.redis_wire import close_redis_wire
 from schemas.catalogue import TENANTS_DIRECTORY
 from streams.campaign_expander import CampaignExpander
 from streams.campaign_funnel import CampaignFunnel
@@ -121,6 +122,7 @@ async def _serve(settings: CoreSettings, build: Build, loops: Loops | None = Non
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await resources.producer.stop()
+        await close_redis_wire(resources.redis)
         await resources.redis.aclose()
         await close_raw_pool(resources.engine)
         await resources.engine.dispose()

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from broker.runtime import Output, dead_letter
 from config import redis_keys
+from db.redis_wire import redis_wire
 from schemas.catalogue import ROUTER_GROUP, WEBHOOKS_RAW
 from schemas.events import InboundMessage, RoutedEvent, StatusUpdate
 from schemas.identity import Identity
@@ -45,6 +46,7 @@ class Router:
                  sync_timeout: float) -> None:
         self.directory = directory
         self.redis = redis
+        self.wire = redis_wire(redis)  # every batch's commands, on one multiplexed connection
         self.identities = identities
         self.prefix = prefix
         self.sync_timeout = sync_timeout
@@ -70,7 +72,7 @@ class Router:
         keys = [k for _, k in events if k is not None]
         seen = set()
         if keys:
-            flags = await self.redis.mget([redis_keys.routed(k) for k in keys])
+            flags = await self.wire.mget([redis_keys.routed(k) for k in keys])
             seen = {k for k, flag in zip(keys, flags, strict=True) if flag is not None}
         fresh: list[RoutedEvent] = []
         self._marks = []
@@ -88,12 +90,9 @@ class Router:
         return [*letters, *(out for event in await self._identify(fresh) for out in self._route(event))]
 
     async def saved(self) -> None:
-        if self._marks or self.identities.uncached:  # the batch's marks and its new identities' cache: one trip
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in self._marks:
-                    pipe.set(redis_keys.routed(key), b"1", ex=SEEN_TTL_S)
-                self.identities.cache_into(pipe)
-                await pipe.execute()
+        # The batch's marks and its new identities' cache: one trip.
+        await self.wire.run([*(("SET", redis_keys.routed(key), b"1", "EX", SEEN_TTL_S) for key in self._marks),
+                             *self.identities.cache_commands()])
 
     async def _identify(self, events: list[RoutedEvent]) -> list[RoutedEvent]:
         """Each customer's message or status, keyed by the person's one identity in their tenant."""

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from automations.rules import BusinessHours, Rule, load_business_hours, load_rules
 from automations.waiting import WaitingReplies, load_waiting
 from config import redis_keys
+from db.redis_wire import RedisWire, redis_wire
 from db.tables import automation_rules, tenant_settings
 from schemas.ai import DEFAULT_THRESHOLD
 
@@ -35,9 +36,9 @@ class TenantConfig:
     waiting: WaitingReplies = field(default_factory=WaitingReplies)
 
 
-async def config_versions(redis: Redis, tenant_ids: Iterable[str]) -> dict[str, int]:
+async def config_versions(wire: RedisWire, tenant_ids: Iterable[str]) -> dict[str, int]:
     ordered = sorted(set(tenant_ids))
-    values = await redis.mget([redis_keys.tenant_config_version(t) for t in ordered]) if ordered else []
+    values = await wire.mget([redis_keys.tenant_config_version(t) for t in ordered])
     return {t: int(v or 0) for t, v in zip(ordered, values, strict=True)}
 
 
@@ -66,10 +67,11 @@ class ConfigCache:
 
     def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
         self.redis, self.engine = redis, engine
+        self.wire = redis_wire(redis)  # the version read of every batch, on the stream worker's one connection
         self._configs: dict[str, TenantConfig] = {}
 
     async def get_many(self, tenant_ids: Iterable[str]) -> dict[str, TenantConfig]:
-        versions = await config_versions(self.redis, tenant_ids)
+        versions = await config_versions(self.wire, tenant_ids)
         for tenant_id, version in versions.items():
             cached = self._configs.get(tenant_id)
             if cached is None or cached.version != version:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from db.redis_wire import close_redis_wire
 from stack.services import Service, start_redis
 from tests.unit._vectors import VECTORS
 
@@ -43,6 +44,7 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     try:
         yield client
     finally:
+        await close_redis_wire(client)  # the stream workers' connection beside the client's, if a test made one
         await client.aclose()
 
 

@@ -32,9 +32,7 @@ class MemoryIdentities:
 
 async def _write_cache(book: IdentityBook, redis: aioredis.Redis) -> None:
     """What the router does once its batch is published: the new records' Redis writes, with its own."""
-    async with redis.pipeline(transaction=False) as pipe:
-        book.cache_into(pipe)
-        await pipe.execute()
+    await book.wire.run(book.cache_commands())
 
 
 async def test_a_username_only_person_keeps_their_bsuid_key_through_a_lost_redis_and_a_restart(

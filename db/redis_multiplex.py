@@ -1,4 +1,5 @@
-"""One Redis connection carrying every pipeline of the dispatcher's batcher, replies matched in order.
+"""One Redis connection carrying pipelines back to back, replies matched in order (the dispatcher's batcher,
+``db.redis_wire``).
 
 A redis-py pipeline takes a pooled connection (a lock, a liveness probe, observability hooks), writes, reads
 its replies one coroutine step each and gives the connection back: about 200 µs of CPU per pipeline besides
