@@ -2,7 +2,7 @@
 
 Starts the same stack as ``aerostic bench e2e``, warms it up, then asks questions at ``--rate`` for
 ``--seconds`` while ``py-spy record --format raw`` samples each Aerostic process (stream worker, projector,
-AI worker, dispatcher, ingress; py-spy needs root or ptrace rights) and psutil reads every process's CPU,
+AI worker, dispatcher, ingress, deliverer; py-spy needs root or ptrace rights) and psutil reads every process's CPU,
 the broker's (a native binary py-spy cannot read) included. Writes each process's collapsed stacks to
 ``DIR/<name>.txt`` and prints, per process, its CPU share and the five frames with the most samples of their
 own (``top_frames``). Only the thread holding the GIL is sampled unless ``--all-threads``.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.e2e import E2E, cpu_per_question, cpu_seconds
 
-PROFILED = ("streams", "projector", "ai", "dispatcher", "ingress")
+PROFILED = ("streams", "projector", "ai", "dispatcher", "ingress", "deliverer")
 
 
 def top_frames(collapsed: str, count: int = 5) -> list[tuple[str, int, float]]:
