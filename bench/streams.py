@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from broker.producer import AsyncProducer
 from db.raw_pool import close_raw_pool
+from db.redis_client import connect_redis
 from db.redis_wire import close_redis_wire
 from db.tables import conversation_state
 from schemas.events import InboundMessage
@@ -191,7 +192,7 @@ async def _round(redis: aioredis.Redis, engine: AsyncEngine, producer: AsyncProd
 
 async def run(stack: LocalStack, events: int, batch: int, rounds: int, only: str | None) -> dict[str, float]:
     engine = create_async_engine(stack.database_url)
-    redis = aioredis.from_url(stack.redis_url)
+    redis = connect_redis(stack.redis_url, socket_timeout=None)  # the stream worker's client (streams.main)
     tenant = str(uuid.uuid4())
     async with engine.begin() as conn:
         await conn.execute(sql("INSERT INTO tenants (id, name) VALUES (:id, 'bench streams')"), {"id": tenant})
