@@ -117,7 +117,6 @@ class ConversationStore:
     ones also in memory between batches."""
 
     def __init__(self, redis: Redis, durable: DurableStates, *, owned_max: int = OWNED_MAX) -> None:
-        self.redis = redis
         # Every batch's commands go on the client's multiplexed connection (``db.redis_wire``), replies unparsed:
         # only ``INFO``'s run id is read (parsing the whole section into a dict cost about 55 µs of CPU a batch).
         self.wire = redis_wire(redis)

@@ -86,7 +86,6 @@ class IdentityBook:
     """Resolves customers to their one identity per tenant, recording new identities on the way."""
 
     def __init__(self, redis: Redis, durable: DurableIdentities, *, memory_max: int = MEMORY_MAX) -> None:
-        self.redis = redis
         self.wire = redis_wire(redis)
         self.durable = durable
         self._memory: OrderedDict[Key, str] = OrderedDict()

@@ -34,10 +34,11 @@ from streams.router import Router
 log = logging.getLogger(__name__)
 
 # The router's and the conversation processor's Redis commands carry no timeout of their own: redis-py 8 spends a
-# task and a timer on each (about 40 of a GET's 105 µs of CPU, 55 of a pipeline's 195), and these workers make
-# several round trips a question. All of them are made by a batch's ``process`` and ``saved``, which the runtime
-# gives up on after this long and retries (``StreamWorker(deadline_s=…)``), as a command's own 5 s timeout did.
-# The campaigns' process keeps the per-command timeout: its scheduler loop runs outside any batch.
+# task and a timer on each (about 40 of a GET's 105 µs of CPU, 55 of a pipeline's 195). Their per-batch commands
+# go on the client's multiplexed wire (``db.redis_wire``, dropped after 10 s without a reply), the rarer ones (the
+# hand-off queues' scripts) on the client itself. All of them are made by a batch's ``process`` and ``saved``, which
+# the runtime gives up on after this long and retries (``StreamWorker(deadline_s=…)``), as a command's own 5 s
+# timeout did. The campaigns' process keeps the per-command timeout: its scheduler loop runs outside any batch.
 BATCH_DEADLINE_S = 10.0
 
 

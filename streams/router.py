@@ -45,7 +45,6 @@ class Router:
     def __init__(self, directory: TenantDirectory, redis: Redis, identities: IdentityBook, *, prefix: str,
                  sync_timeout: float) -> None:
         self.directory = directory
-        self.redis = redis
         self.wire = redis_wire(redis)  # every batch's commands, on one multiplexed connection
         self.identities = identities
         self.prefix = prefix

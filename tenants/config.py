@@ -66,7 +66,7 @@ class ConfigCache:
     """Tenant configurations, reloaded when their version changes."""
 
     def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
-        self.redis, self.engine = redis, engine
+        self.engine = engine
         self.wire = redis_wire(redis)  # the version read of every batch, on the stream worker's one connection
         self._configs: dict[str, TenantConfig] = {}
 
