@@ -409,6 +409,32 @@ def step_cpu(before: dict[str, float], after: dict[str, float], questions: int, 
             f"after {held} questions")
 
 
+def relay_floor(before: dict[str, float], after: dict[str, float], questions: int, seconds: float,
+                broker_idle_ms_s: float) -> dict[str, float]:
+    """The bare relay's CPU ms per question between two readings ``seconds`` apart: its forwarders, and the broker
+    less what it spends meanwhile on the pipeline's idle consumers (``broker_idle_ms_s``, measured at rest before
+    the relay started); the relay's own idle fetches count, as the pipeline's do. The load's side is left out."""
+    per_q = {k: v for k, v in cpu_per_question(before, after, questions).items() if k not in LOAD}
+    if per_q:
+        per_q["kafka"] = max(0.0, per_q.get("kafka", 0.0) - broker_idle_ms_s * seconds / questions)
+    return per_q
+
+
+def relay_cpu_per_question(sim: Sim, rate: int, seconds: float, drain_s: float, broker_idle_ms_s: float,
+                           cpu: Callable[[], dict[str, float]]) -> float:
+    """The relay carrying ``rate`` questions a second (the rate of ``cpu_ms_per_q``), its CPU a question in all
+    (``relay_floor``): the transport's floor under the pipeline's figure, in the same run."""
+    before, began = cpu(), time.monotonic()
+    run = asyncio.run(sim.run(rate, seconds, drain_s))
+    floor = relay_floor(before, cpu(), len(run.sent), time.monotonic() - began, broker_idle_ms_s)
+    total = sum(floor.values())
+    print(run.step().line("relay cpu"), flush=True)
+    shares = " ".join(f"{k}={v:.1f}" for k, v in sorted(floor.items(), key=lambda kv: -kv[1]))
+    print(f"relay at {rate}/s, ms/q (the broker less the pipeline's idle consumers): {shares}; all {total:.1f}",
+          flush=True)
+    return total
+
+
 def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, drain_s: float,
                  deadline: float, cpu: Callable[[], dict[str, float]] | None = None) -> list[Step]:
     """Run the rates in order while every step passes and the time budget lasts; with ``cpu`` (CPU seconds per
@@ -442,6 +468,7 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
     bench = E2E(scale, pg_stats)
     pipeline: list[Step] = []
     relay_steps: list[Step] = []
+    relay_floor = float("nan")
     cpu: dict[str, float] = {}
     try:
         sim = bench.start()
@@ -469,6 +496,8 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
             pipeline_reserve = (seconds * 2 + drain_s) * 3  # the pipeline's first steps
             relay_cpu = {child.name: child.pid for child in bench.relay}
+            relay_floor = relay_cpu_per_question(relay_sim, cpu_rate, seconds, drain_s, idle.get("kafka", 0.0),
+                                                 lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
             relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve,
                                        lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
             bench.stop_relay()
@@ -489,7 +518,8 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
           f"{cpu.get('metasim', 0.0):.1f} and load generator {cpu.get('loadgen', 0.0):.1f} apart; "
           f"wall {time.monotonic() - began:.0f}s", flush=True)
     print(f"RESULT e2e sustained_rps={sustained_rps} p99_ms={held.p99_ms if held else float('nan'):.1f} "
-          f"cpu_ms_per_q={total_cpu:.1f} relay_rps={relay_rps} relay_ratio={ratio} "
+          f"cpu_ms_per_q={total_cpu:.1f} relay_cpu_ms_per_q={relay_floor:.1f} relay_rps={relay_rps} "
+          f"relay_ratio={ratio} "
           f"lost={sum(s.lost for s in pipeline if s.passed)} duplicated={sum(s.duplicated for s in pipeline)} "
           f"lost_at_first_failed_step={sum(s.lost for s in pipeline if not s.passed)}", flush=True)
     return 0

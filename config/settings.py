@@ -275,6 +275,10 @@ class ProjectorSettings(CoreSettings):
 
     batch_size: int = 500
     batch_wait_s: float = 0.05
+    # A batch's first record waits this long for more (up to batch_size), so one transaction carries a whole fetch
+    # or more: at 40 questions a second, 7.8 batches a second against 12.5 and 1.36 ms of the projector's CPU a
+    # question against 1.74 (docs/perf/benchmark-log.md, session 47). The inbox's view is that much later.
+    batch_settle_s: float = Field(0.1, ge=0, le=1)
 
 
 class DispatcherSettings(CoreSettings):

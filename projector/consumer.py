@@ -113,7 +113,8 @@ def run(settings: ProjectorSettings | None = None) -> None:
         producer = AsyncProducer(settings.kafka_bootstrap_servers)  # only for dead letters
         await producer.start()
         worker = StreamWorker(Projector(engine, group_id=PROJECTOR_GROUP, prefix=settings.topic_prefix),
-                              producer, settings, batch_size=settings.batch_size, batch_wait_s=settings.batch_wait_s)
+                              producer, settings, batch_size=settings.batch_size, batch_wait_s=settings.batch_wait_s,
+                              settle_s=settings.batch_settle_s)
         stop_on_signals(worker.stop)
         try:
             await worker.run()

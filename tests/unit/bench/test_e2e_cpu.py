@@ -38,3 +38,15 @@ def test_a_steps_cpu_puts_the_broker_apart_from_the_rest_and_leaves_the_load_out
     line = step_cpu(before, after, 500, 4.0, 1234)
     assert line.split() == ["cpu:", "broker", "4.0", "ms/q", "(50%", "of", "its", "thread),", "the", "rest", "2.0",
                             "ms/q,", "after", "1234", "questions"]
+
+
+def test_the_relays_floor_leaves_out_the_load_and_the_pipelines_idle_consumers() -> None:
+    from bench.e2e import relay_floor
+
+    before = {"kafka": 1.0, "relay-send": 1.0, "relay-ingress": 0.0, "loadgen": 1.0, "relay-metasim": 0.0}
+    after = {"kafka": 2.0, "relay-send": 1.2, "relay-ingress": 0.1, "loadgen": 5.0, "relay-metasim": 3.0}
+    # 200 questions over 5 s; the pipeline's idle consumers cost the broker 100 ms a second meanwhile (500 ms)
+    floor = relay_floor(before, after, 200, 5.0, 100.0)
+    assert floor == pytest.approx({"kafka": 2.5, "relay-send": 1.0, "relay-ingress": 0.5})
+    assert relay_floor(before, {**after, "kafka": 1.1}, 200, 5.0, 100.0)["kafka"] == 0.0  # never below nothing
+    assert relay_floor(before, after, 0, 5.0, 100.0) == {}
