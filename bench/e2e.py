@@ -468,7 +468,7 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
     bench = E2E(scale, pg_stats)
     pipeline: list[Step] = []
     relay_steps: list[Step] = []
-    relay_floor = float("nan")
+    relay_cpu_q = float("nan")  # the relay's CPU a question at cpu_rate
     cpu: dict[str, float] = {}
     try:
         sim = bench.start()
@@ -496,7 +496,7 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
             pipeline_reserve = (seconds * 2 + drain_s) * 3  # the pipeline's first steps
             relay_cpu = {child.name: child.pid for child in bench.relay}
-            relay_floor = relay_cpu_per_question(relay_sim, cpu_rate, seconds, drain_s, idle.get("kafka", 0.0),
+            relay_cpu_q = relay_cpu_per_question(relay_sim, cpu_rate, seconds, drain_s, idle.get("kafka", 0.0),
                                                  lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
             relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve,
                                        lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
@@ -518,7 +518,7 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
           f"{cpu.get('metasim', 0.0):.1f} and load generator {cpu.get('loadgen', 0.0):.1f} apart; "
           f"wall {time.monotonic() - began:.0f}s", flush=True)
     print(f"RESULT e2e sustained_rps={sustained_rps} p99_ms={held.p99_ms if held else float('nan'):.1f} "
-          f"cpu_ms_per_q={total_cpu:.1f} relay_cpu_ms_per_q={relay_floor:.1f} relay_rps={relay_rps} "
+          f"cpu_ms_per_q={total_cpu:.1f} relay_cpu_ms_per_q={relay_cpu_q:.1f} relay_rps={relay_rps} "
           f"relay_ratio={ratio} "
           f"lost={sum(s.lost for s in pipeline if s.passed)} duplicated={sum(s.duplicated for s in pipeline)} "
           f"lost_at_first_failed_step={sum(s.lost for s in pipeline if not s.passed)}", flush=True)

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         run_forward(args.bootstrap, args.prefix, args.source, args.fetch_wait_ms)
     else:
         uvloop.run(_send(args.bootstrap, args.prefix, args.graph_url, args.phone_number_id, args.token,
-                          args.fetch_wait_ms))
+                         args.fetch_wait_ms))
     return 0
 
 
