@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import pg_stats as bench_pg_stats
 from bench.redis_stats import per_unit, redis_commands
+from bench.relay import PARTITIONS as RELAY_PARTITIONS
 from bench.relay import TOPICS, create_relay_topics
 from bench.steps import DEFAULT_RATES, Step, in_flight_cap, percentile, pool_size, should_continue, sustained
 from broker.producer import AsyncProducer
@@ -348,7 +349,7 @@ class E2E:
         """The bare relay chain and a second simulator whose webhooks go to it and whose Graph it calls."""
         stack = self.stack
         prefix = "bench."
-        create_relay_topics(stack.kafka, prefix)
+        create_relay_topics(stack.kafka, prefix, stack.partitions_cap() or RELAY_PARTITIONS)
         relay_port, sim_port = free_port(), free_port()
         base = [sys.executable, "-m", "bench.relay"]
         common = ["--bootstrap", stack.kafka, "--prefix", prefix]
@@ -361,7 +362,7 @@ class E2E:
             self.relay.append(started)
             return started
 
-        child("relay-ingress", [*base, "ingress", *common, "--port", str(relay_port)])
+        child("relay-ingress", [*base, "ingress", *common, "--port", str(relay_port), "--phone-number-id", pnid])
         for source in range(TOPICS - 1):
             child(f"relay-forward-{source}", [*base, "forward", *common, "--source", str(source)])
         child("relay-send", [*base, "send", *common, "--graph-url", sim_url, "--phone-number-id", pnid,

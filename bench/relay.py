@@ -4,10 +4,12 @@ The pipeline's question → answer path crosses five topics (``wa.webhooks.raw``
 ``ai.requests`` → ``ai.decisions`` → ``outbound.interactive``) between the ingress and the dispatcher's Graph
 call. The relay has the same shape on the same broker, each hop its own process:
 
-- ``ingress``: uvicorn + a bare ASGI app that appends the webhook body to ``relay.0`` and answers 200 once the
-  broker acknowledged it (the ingress's durable append, without signature check or parsing);
+- ``ingress``: uvicorn + a bare ASGI app that appends the webhook body to ``relay.0`` keyed by the phone number id
+  and answers 200 once the broker acknowledged it (the ingress's durable append, without signature check or parsing);
 - ``forward`` (one per hop): a plain confluent-kafka consumer and producer copying ``relay.i`` to ``relay.i+1``
-  and committing;
+  and committing (at most every ``COMMIT_EVERY_S``, as the pipeline's groups); the first keys each record by its
+  customer (the router keys by conversation), the others keep the key. The topics get the pipeline's partitions on
+  the same broker (two on a stack's embedded one), so each hop is partitioned as the pipeline's;
 - ``send``: consumes the last topic and makes the Graph call (``POST /{phone_number_id}/messages``) to the
   customer named in the webhook, with the dispatcher's client for sends (an ``aiohttp.ClientSession`` on uvloop,
   32 connections: the dispatcher's gate at a few hundred calls a second).
@@ -23,6 +25,8 @@ import json
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -30,10 +34,11 @@ import uvloop
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from broker.consumer import COMMIT_EVERY_S
 from config.settings import CoreSettings
 
 TOPICS = 5  # as many topics as the pipeline's question → answer path
-PARTITIONS = 6  # as the catalogue's topics on that path
+PARTITIONS = 6  # as the catalogue's topics on that path (a stack's embedded broker caps them: ``partitions``)
 GRAPH_VERSION = "v23.0"
 
 
@@ -41,11 +46,11 @@ def topic(prefix: str, index: int) -> str:
     return f"{prefix}relay.{index}"
 
 
-def create_relay_topics(bootstrap: str, prefix: str) -> None:
-    """The relay's topics on the broker (idempotent)."""
+def create_relay_topics(bootstrap: str, prefix: str, partitions: int = PARTITIONS) -> None:
+    """The relay's topics on the broker (idempotent), with as many partitions as the pipeline's topics there."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=30).topics)
-    wanted = [NewTopic(topic(prefix, i), PARTITIONS, 1) for i in range(TOPICS) if topic(prefix, i) not in existing]
+    wanted = [NewTopic(topic(prefix, i), partitions, 1) for i in range(TOPICS) if topic(prefix, i) not in existing]
     for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
         future.result(timeout=30)
 
@@ -76,7 +81,33 @@ def customer_of(body: bytes) -> str:
     return str(value["messages"][0]["from"])
 
 
-def run_ingress(bootstrap: str, prefix: str, port: int) -> None:
+class Commits:
+    """A hop commits what it forwarded at most every ``COMMIT_EVERY_S``, as the pipeline's groups do."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def due(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        if now - self.last < COMMIT_EVERY_S:
+            return
+        self.last = now
+        try:
+            consumer.commit(asynchronous=True)
+        except KafkaException:
+            pass  # nothing to commit after a rebalance: the next batch commits
+
+
+def forward_key(source: int) -> Callable[[Any], str | bytes | None]:
+    """The key a hop forwards a record with: the first keys by the customer, as the router keys a message by its
+    conversation; the others keep the record's key."""
+    if source == 0:
+        return lambda msg: customer_of(msg.value() or b"")
+    return lambda msg: msg.key()
+
+
+def run_ingress(bootstrap: str, prefix: str, port: int, key: str | None = None) -> None:
+    """``key``: the record key of every webhook (the ingress keys each by its phone number id)."""
     import uvicorn
 
     producer = _producer(bootstrap)
@@ -108,7 +139,7 @@ def run_ingress(bootstrap: str, prefix: str, port: int) -> None:
         def delivered(err: Any, _msg: Any) -> None:
             loop.call_soon_threadsafe(settle, err is None)
 
-        producer.produce(first, body, on_delivery=delivered)
+        producer.produce(first, body, key, on_delivery=delivered)
         status = 200 if await acked else 503
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
@@ -127,6 +158,8 @@ def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) ->
     producer = _producer(bootstrap)
     consumer.subscribe([topic(prefix, source)])
     target = topic(prefix, source + 1)
+    key_of = forward_key(source)
+    commits = Commits()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -137,15 +170,12 @@ def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) ->
             for msg in records:
                 while True:
                     try:
-                        producer.produce(target, msg.value(), msg.key())
+                        producer.produce(target, msg.value(), key_of(msg))
                         break
                     except BufferError:
                         producer.poll(0.01)
             producer.flush(30)
-            try:
-                consumer.commit(asynchronous=True)
-            except KafkaException:
-                pass  # nothing to commit after a rebalance: the next batch commits
+            commits.due(consumer)
     finally:
         consumer.close()
 
@@ -159,6 +189,7 @@ async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: st
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     url = f"{graph_url.rstrip('/')}/{GRAPH_VERSION}/{phone_number_id}/messages"
     headers = {"Authorization": f"Bearer {token}"}
+    commits = Commits()
     connector = aiohttp.TCPConnector(limit=32)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=15.0)) as client:
 
@@ -177,10 +208,7 @@ async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: st
                 records = [value for msg in batch if (value := msg.value()) is not None]
                 if records:
                     await asyncio.gather(*(call(body) for body in records))
-                    try:
-                        consumer.commit(asynchronous=True)
-                    except KafkaException:
-                        pass
+                    commits.due(consumer)
         finally:
             consumer.close()
 
@@ -198,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fetch-wait-ms", type=int, default=CoreSettings().kafka_fetch_wait_ms)
     args = parser.parse_args(argv)
     if args.role == "ingress":
-        run_ingress(args.bootstrap, args.prefix, args.port)
+        run_ingress(args.bootstrap, args.prefix, args.port, args.phone_number_id or None)
     elif args.role == "forward":
         run_forward(args.bootstrap, args.prefix, args.source, args.fetch_wait_ms)
     else:

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from bench.relay import customer_of, take
+from bench.relay import customer_of, forward_key, take
 
 
 def test_customer_of_reads_the_sender_of_a_messages_webhook() -> None:
@@ -48,3 +48,14 @@ def test_take_returns_nothing_when_nothing_came() -> None:
     consumer = FakeConsumer(None, [Record(b"late")])
     assert take(consumer, 500, 0.1) == []  # type: ignore[arg-type]
     assert consumer.calls == [("poll", 0.1)]
+
+
+def test_the_first_hop_keys_by_customer_and_the_others_keep_the_key() -> None:
+    class Keyed(Record):
+        def key(self) -> bytes:
+            return b"919000000002"
+
+    body = {"entry": [{"changes": [{"value": {"messages": [{"from": "919000000001"}]}}]}]}
+    record = Keyed(json.dumps(body).encode())
+    assert forward_key(0)(record) == "919000000001"
+    assert forward_key(1)(record) == forward_key(3)(record) == b"919000000002"
