@@ -24,8 +24,10 @@ shows each process's CPU per second at rest beside its CPU per question (the bro
 cost per second, not per question). Each step's line is followed by its CPU (``step_cpu``): the broker's and the
 rest's per question (the simulator and load generator left out), the broker's share of its one thread, and how many
 questions the stack had carried before the step (the embedded broker's fetch lists every batch a partition holds).
+Before its steps the relay carries the same 40/s: its CPU per question (``relay_floor``) is the transport's floor
+under ``cpu_ms_per_q``.
 
-Ends with one line: ``RESULT e2e sustained_rps=… p99_ms=… cpu_ms_per_q=… relay_rps=… relay_ratio=…
+Ends with one line: ``RESULT e2e sustained_rps=… p99_ms=… cpu_ms_per_q=… relay_cpu_ms_per_q=… relay_rps=… relay_ratio=…
 lost=… duplicated=… lost_at_first_failed_step=…`` (``p99_ms``: the sustained step's; ``lost``: over the passing
 steps; ``duplicated``: over every step; ``cpu_ms_per_q``: every process but the simulator and load generator).
 """
