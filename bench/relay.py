@@ -168,9 +168,10 @@ def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) ->
             if not records:
                 continue
             for msg in records:
+                key = key_of(msg)  # once, not on each retry of a full queue
                 while True:
                     try:
-                        producer.produce(target, msg.value(), key_of(msg))
+                        producer.produce(target, msg.value(), key)
                         break
                     except BufferError:
                         producer.poll(0.01)
