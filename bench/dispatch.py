@@ -62,6 +62,7 @@ import psutil
 import uvloop
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
+from bench.dispatch_relay import create_topics, relay
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings, DispatcherSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
@@ -75,6 +76,7 @@ from vault.cipher import Vault, generate_key_spec
 SECRET = "bench-app-secret"  # noqa: S105 - the simulator's local app secret
 CONCURRENCY = DispatcherSettings.model_fields["concurrency"].default  # the dispatcher's workers, and the ceiling's
 HTTP_CONNECTIONS = DispatcherSettings.model_fields["http_connections"].default  # its calls on the wire at once
+FETCH_WAIT_MS = CoreSettings.model_fields["kafka_fetch_wait_ms"].default  # the dispatcher's consumer's, and the relay's
 SMALL_POOL = (256, 32)  # the ceiling is also measured with this few workers and connections; the faster one counts
 META_LATENCY_MS = 250  # how late the simulator answers for ``rate1000_meta`` (Meta: about 100-350 ms)
 INTERACTIVE_MAX_S = 30.0  # each interactive measurement stops producing after this long
@@ -147,10 +149,12 @@ class Bench:
             for child in children:
                 child.stop()
 
-    def produce(self, number: str, count: int, *, lane: str = "bulk", prefix: str = "") -> list[str]:
-        """Queue ``count`` in-window texts from ``number`` to distinct recipients; return their ids."""
+    def produce(self, number: str, count: int, *, lane: str = "bulk", prefix: str = "",
+                topic: str | None = None) -> list[str]:
+        """Queue ``count`` in-window texts from ``number`` to distinct recipients (on ``lane``'s topic, or
+        ``topic``); return their ids."""
         assert self.producer is not None
-        topic = (OUTBOUND_BULK if lane == "bulk" else OUTBOUND_INTERACTIVE).name
+        topic = topic or (OUTBOUND_BULK if lane == "bulk" else OUTBOUND_INTERACTIVE).name
         ids = []
         now = datetime.now(UTC)
         window = time.time() + 3600
@@ -301,6 +305,24 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp", *, worker
     uvloop.run(with_aiohttp() if client == "aiohttp" else with_httpx())
     cpu_s = time.thread_time() - cpu
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(bench.accepted(), 1)
+
+
+def measure_relay(bench: Bench, count: int) -> tuple[float, float]:
+    """The dispatcher's hop done bare (``bench.dispatch_relay``): ``count`` requests queued on a topic partitioned as
+    the outbound lanes, read, sent from the "max" number and their results published by the dispatcher's workers and
+    connections; sends per second as the simulator saw them, and the relay's CPU milliseconds per send."""
+    bench.reset()
+    stack = bench.stack
+    run = uuid.uuid4().hex[:8]
+    source, target = f"{stack.topic_prefix}bench.relay.{run}.requests", f"{stack.topic_prefix}bench.relay.{run}.results"
+    create_topics(stack.kafka, [source, target], min(OUTBOUND_BULK.partitions, stack.partitions_cap() or 1_000))
+    bench.produce("max", count, topic=source)
+    answered, cpu_s = relay(stack.kafka, source, target, f"{stack.metasim_url}/v23.0/{bench.numbers['max']}/messages",
+                            bench.tokens["max"], count, workers=CONCURRENCY, connections=SMALL_POOL[1],
+                            fetch_wait_ms=FETCH_WAIT_MS, max_s=MAX_WAIT_S)
+    if answered < count:
+        print(f"  the relay had {answered} of {count} calls answered in {MAX_WAIT_S:.0f}s", flush=True)
+    return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(answered, 1)
 
 
 def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
@@ -489,6 +511,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         print(f"limits off: {max_sps:.0f} sends/s from one dispatcher ({max_count} sends), "
               f"{_ratio(max_sps, ceiling_sps):.3f} of the ceiling; {max_cpu:.2f} CPU ms per send, "
               f"{_ratio(ceiling_cpu, max_cpu):.3f} of the ceiling's per-send cost", flush=True)
+        relay_sps, relay_cpu = measure_relay(bench, max_count)
+        print(f"the dispatcher's hop bare (Kafka in, the Graph call, the result out): {relay_sps:.0f} sends/s, "
+              f"{relay_cpu:.2f} CPU ms per send; the dispatcher {_ratio(max_sps, relay_sps):.3f} of it", flush=True)
         scaled = ""
         if dispatchers > 1:
             max_sps_n, _ = measure_max(bench, max_count, dispatchers)
@@ -508,7 +533,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
-              f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} cpu_ms_per_send={max_cpu:.2f} "
+              f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} relay_sps={relay_sps:.0f} "
+              f"relay_ratio={_ratio(max_sps, relay_sps):.3f} relay_cpu_ms_per_send={relay_cpu:.2f} "
+              f"cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
               f"rate80={rate80:.3f} rate1000={rate1000:.3f} rate1000_meta={rate_meta:.3f} "
