@@ -11,8 +11,10 @@ feeds it ``OutboundRequest`` records directly:
    side's CPU milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison,
    robust to a machine that other work loads). The same loop on ``httpx`` is reported beside it
    (``httpx_sps``, ``httpx_cpu_ms_per_send``): the client the dispatcher used before. The limits-off number
-   has no throughput limit at the simulator. With ``--scale dispatcher=2`` the limits-off run is repeated
-   with two dispatcher processes (one consumer group);
+   has no throughput limit at the simulator. Beside them the dispatcher's hop done bare (``bench.dispatch_relay``:
+   the same requests read from Kafka, sent and their results published, nothing else): ``relay_sps``, and
+   ``relay_ratio`` = dispatcher / relay, how close the dispatcher gets to what its transport alone allows. With
+   ``--scale dispatcher=2`` the limits-off run is repeated with two dispatcher processes (one consumer group);
 2. limits on, numbers at 80 and 1,000 msg/s: achieved rate against the limit, and how many
    sliding 1-second windows held more accepted messages than the limit (from the simulator's log); then the
    1,000 msg/s number again with the simulator answering ``--meta-latency-ms`` (250) late, as Meta does
@@ -32,9 +34,9 @@ The defaults (5,000 sends, 5 s limited runs, a 20,000 bulk backlog, 500 replies)
 issue's long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(interactive_only=True)`` runs set-up 3
 alone (about a minute), to iterate on lane priority.
 
-Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=…
-cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=… rate80=… rate1000=… rate1000_meta=… over_limit_windows=…
-busiest_share=… interactive_p99_idle_ms=…
+Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… relay_sps=… relay_ratio=…
+relay_cpu_ms_per_send=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=… cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=…
+rate80=… rate1000=… rate1000_meta=… over_limit_windows=… busiest_share=… interactive_p99_idle_ms=…
 interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=… accept_p99_bulk_ms=… accept_ratio=…
 fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """

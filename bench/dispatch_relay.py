@@ -17,6 +17,7 @@ import contextlib
 import json
 import time
 import uuid
+from typing import Any
 
 import aiohttp
 import uvloop
@@ -39,10 +40,9 @@ def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
         future.result(timeout=30)
 
 
-def result_of(request: bytes) -> bytes:
-    """The result the relay publishes for a request: its message id and an outcome, as small as the dispatcher's."""
-    message_id = json.loads(request)["message_id"]
-    return json.dumps({"message_id": message_id, "outcome": "accepted"}).encode()
+def result_of(request: dict[str, Any]) -> bytes:
+    """The result the relay publishes for a request: its message id and an outcome."""
+    return json.dumps({"message_id": request["message_id"], "outcome": "accepted"}).encode()
 
 
 async def _relay(bootstrap: str, source: str, target: str, url: str, token: str, count: int, *, workers: int,
@@ -79,7 +79,7 @@ async def _relay(bootstrap: str, source: str, target: str, url: str, token: str,
                             "messaging_product": "whatsapp", "to": request["to"], **request["message"]}) as response:
                         await response.read()
                         answered += 1
-            await producer.send(target, result_of(body), key)
+            await producer.send(target, result_of(request), key)
             queue.task_done()
 
     connector = aiohttp.TCPConnector(limit=connections)
