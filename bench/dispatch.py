@@ -311,8 +311,9 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp", *, worker
 
 def measure_relay(bench: Bench, count: int) -> tuple[float, float]:
     """The dispatcher's hop done bare (``bench.dispatch_relay``): ``count`` requests queued on a topic partitioned as
-    the outbound lanes, read, sent from the "max" number and their results published by the dispatcher's workers and
-    connections; sends per second as the simulator saw them, and the relay's CPU milliseconds per send."""
+    the outbound lanes, read, sent from the "max" number and their results published by ``SMALL_POOL``'s workers on
+    its connections (the faster of the ceiling's pools on loopback); sends per second as the simulator saw them, and
+    the relay's CPU milliseconds per send."""
     bench.reset()
     stack = bench.stack
     run = uuid.uuid4().hex[:8]
@@ -320,7 +321,7 @@ def measure_relay(bench: Bench, count: int) -> tuple[float, float]:
     create_topics(stack.kafka, [source, target], min(OUTBOUND_BULK.partitions, stack.partitions_cap() or 1_000))
     bench.produce("max", count, topic=source)
     answered, cpu_s = relay(stack.kafka, source, target, f"{stack.metasim_url}/v23.0/{bench.numbers['max']}/messages",
-                            bench.tokens["max"], count, workers=CONCURRENCY, connections=SMALL_POOL[1],
+                            bench.tokens["max"], count, workers=SMALL_POOL[0], connections=SMALL_POOL[1],
                             fetch_wait_ms=FETCH_WAIT_MS, max_s=MAX_WAIT_S)
     if answered < count:
         print(f"  the relay had {answered} of {count} calls answered in {MAX_WAIT_S:.0f}s", flush=True)

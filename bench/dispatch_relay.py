@@ -3,8 +3,8 @@
 The bench's ceiling is a bare client loop: Graph calls and nothing else. The dispatcher also reads each request from
 Kafka and publishes each result back to it, on the same two cores as the broker and the simulator. This relay does
 that and nothing more: a confluent-kafka consumer reads queued requests from a topic with the outbound lanes'
-partitions, the dispatcher's workers (256) take them, each makes the request's Graph call with the dispatcher's
-client (an ``aiohttp.ClientSession`` on uvloop, at most ``connections`` on the wire), publishes a small result keyed
+partitions, workers take them (``bench dispatch``: 256), each makes the request's Graph call with the dispatcher's
+client (an ``aiohttp.ClientSession`` on uvloop, at most ``connections`` on the wire: 32), publishes a small result keyed
 as the request with the dispatcher's producer (``AsyncProducer``, acknowledged) and the consumer commits at most every
 ``COMMIT_EVERY_S``. No validation, no idempotency record, no rate slot, no scheduling: the dispatcher's sends a
 second over the relay's (``relay_ratio``) is how close it gets to its transport's floor.
