@@ -64,7 +64,8 @@ import psutil
 import uvloop
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
-from bench.dispatch_relay import create_topics, relay
+from bench.dispatch_relay import relay
+from bench.relay import create_topics
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings, DispatcherSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
@@ -318,7 +319,8 @@ def measure_relay(bench: Bench, count: int) -> tuple[float, float]:
     stack = bench.stack
     run = uuid.uuid4().hex[:8]
     source, target = f"{stack.topic_prefix}bench.relay.{run}.requests", f"{stack.topic_prefix}bench.relay.{run}.results"
-    create_topics(stack.kafka, [source, target], min(OUTBOUND_BULK.partitions, stack.partitions_cap() or 1_000))
+    lanes = OUTBOUND_BULK.partitions
+    create_topics(stack.kafka, [source, target], min(lanes, stack.partitions_cap() or lanes))
     bench.produce("max", count, topic=source)
     answered, cpu_s = relay(stack.kafka, source, target, f"{stack.metasim_url}/v23.0/{bench.numbers['max']}/messages",
                             bench.tokens["max"], count, workers=SMALL_POOL[0], connections=SMALL_POOL[1],

@@ -21,23 +21,12 @@ from typing import Any
 
 import aiohttp
 import uvloop
-from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.relay import Commits, take
+from bench.relay import Commits, hop_consumer, take
 from broker.producer import AsyncProducer
 
 BATCH = 500  # records a fetch hands over at most, as the dispatcher's consumer
 QUEUED_MAX = 2_000  # records read ahead of the workers at most
-
-
-def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """The relay's topics on the broker (idempotent)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=30).topics)
-    wanted = [NewTopic(name, partitions, 1) for name in names if name not in existing]
-    for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
-        future.result(timeout=30)
 
 
 def result_of(request: dict[str, Any]) -> bytes:
@@ -48,10 +37,7 @@ def result_of(request: dict[str, Any]) -> bytes:
 async def _relay(bootstrap: str, source: str, target: str, url: str, token: str, count: int, *, workers: int,
                  connections: int, fetch_wait_ms: int, stop_at: float) -> int:
     """Relay ``count`` requests (or until ``stop_at``, monotonic); how many calls were answered."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-relay-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "fetch.wait.max.ms": fetch_wait_ms, "session.timeout.ms": 6000,
-                         "heartbeat.interval.ms": 1000, "log_level": 3})
+    consumer = hop_consumer(bootstrap, f"bench-relay-{uuid.uuid4().hex}", fetch_wait_ms)
     consumer.subscribe([source])
     queue: asyncio.Queue[tuple[bytes, bytes | None]] = asyncio.Queue(QUEUED_MAX)
     headers = {"Authorization": f"Bearer {token}"}

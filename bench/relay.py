@@ -46,16 +46,21 @@ def topic(prefix: str, index: int) -> str:
     return f"{prefix}relay.{index}"
 
 
-def create_relay_topics(bootstrap: str, prefix: str, partitions: int = PARTITIONS) -> None:
-    """The relay's topics on the broker (idempotent), with as many partitions as the pipeline's topics there."""
+def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    """Topics of a bare relay on the broker, ``partitions`` each (idempotent)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=30).topics)
-    wanted = [NewTopic(topic(prefix, i), partitions, 1) for i in range(TOPICS) if topic(prefix, i) not in existing]
+    wanted = [NewTopic(name, partitions, 1) for name in names if name not in existing]
     for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
         future.result(timeout=30)
 
 
-def _consumer(bootstrap: str, group: str, fetch_wait_ms: int) -> Consumer:
+def create_relay_topics(bootstrap: str, prefix: str, partitions: int = PARTITIONS) -> None:
+    """The relay's topics on the broker (idempotent), with as many partitions as the pipeline's topics there."""
+    create_topics(bootstrap, [topic(prefix, i) for i in range(TOPICS)], partitions)
+
+
+def hop_consumer(bootstrap: str, group: str, fetch_wait_ms: int) -> Consumer:
     """Fetching with the reply path's wait (``kafka_fetch_wait_ms``): the same idle cost and latency."""
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                      "auto.offset.reset": "earliest", "fetch.wait.max.ms": fetch_wait_ms, "session.timeout.ms": 6000,
@@ -154,7 +159,7 @@ def run_ingress(bootstrap: str, prefix: str, port: int, key: str | None = None) 
 
 
 def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) -> None:
-    consumer = _consumer(bootstrap, f"{prefix}relay-forward-{source}", fetch_wait_ms)
+    consumer = hop_consumer(bootstrap, f"{prefix}relay-forward-{source}", fetch_wait_ms)
     producer = _producer(bootstrap)
     consumer.subscribe([topic(prefix, source)])
     target = topic(prefix, source + 1)
@@ -183,7 +188,7 @@ def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) ->
 
 async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: str, token: str,
                 fetch_wait_ms: int) -> None:
-    consumer = _consumer(bootstrap, f"{prefix}relay-send", fetch_wait_ms)
+    consumer = hop_consumer(bootstrap, f"{prefix}relay-send", fetch_wait_ms)
     consumer.subscribe([topic(prefix, TOPICS - 1)])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

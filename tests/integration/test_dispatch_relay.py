@@ -7,7 +7,8 @@ import uuid
 
 import httpx
 
-from bench.dispatch_relay import create_topics, relay
+from bench.dispatch_relay import relay
+from bench.relay import create_topics
 from broker.producer import AsyncProducer
 from stack.launcher import LocalStack
 from tests.integration.helpers import BusinessFactory, topic_positions
