@@ -135,22 +135,24 @@ class Bench:
             self.tokens[name] = token
 
     @contextmanager
-    def dispatcher(self, processes: int = 1, **settings: str) -> Iterator[None]:
-        """``processes`` dispatchers (one consumer group) for the block."""
+    def dispatcher(self, processes: int = 1, *, replies: int = 0, **settings: str) -> Iterator[None]:
+        """``processes`` dispatchers (one consumer group) for the block; with ``replies``, that many more send the
+        interactive lane and those the rest (``--scale replies=N``)."""
         self.stack.scale["dispatcher"] = processes
+        self.stack.scale["replies"] = replies
         name = f"dispatcher{len(self.stack.children)}"
         self.stack.start_dispatcher(vault_keys=self.vault_keys, name=name, concurrency=str(CONCURRENCY),
                                     http_connections=str(HTTP_CONNECTIONS), **settings)
-        children = [self.stack.children[each] for each in process_names(name, processes)]
-        for each in process_names(name, processes):  # a loaded machine imports slowly: time it apart
+        names = process_names(name, processes) + process_names(f"{name}-replies", replies)
+        children = [self.stack.children[each] for each in names]
+        for each in names:  # a loaded machine imports slowly: time it apart
             url = self.stack.metrics_url(each)
             wait_until(partial(_answers, url), timeout=READY_MAX_S, what=f"{each}'s metrics")
         self.cpu = lambda: sum(sum(psutil.Process(c.pid).cpu_times()[:2]) for c in children)
         try:
             yield
         finally:
-            for child in children:
-                child.stop()
+            self.stack.stop_in_turn(names)
 
     def produce(self, number: str, count: int, *, lane: str = "bulk", prefix: str = "",
                 topic: str | None = None) -> list[str]:
@@ -446,19 +448,32 @@ class Lanes:
     idle_accept: list[float]  # the same replies, produce → accepted at the simulator
     busy_accept: list[float]
 
-    def line(self) -> str:
-        return (f"interactive_p99_idle_ms={p99(self.idle):.1f} interactive_p99_bulk_ms={p99(self.busy):.1f} "
-                f"bulk_idle_ratio={_ratio(p99(self.busy), p99(self.idle)):.2f} bulk_kept={self.bulk_kept:.2f} "
-                f"accept_p99_idle_ms={p99(self.idle_accept):.1f} accept_p99_bulk_ms={p99(self.busy_accept):.1f} "
-                f"accept_ratio={_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}")
+    def line(self, prefix: str = "") -> str:
+        figures = {"interactive_p99_idle_ms": f"{p99(self.idle):.1f}",
+                   "interactive_p99_bulk_ms": f"{p99(self.busy):.1f}",
+                   "bulk_idle_ratio": f"{_ratio(p99(self.busy), p99(self.idle)):.2f}",
+                   "bulk_kept": f"{self.bulk_kept:.2f}", "accept_p99_idle_ms": f"{p99(self.idle_accept):.1f}",
+                   "accept_p99_bulk_ms": f"{p99(self.busy_accept):.1f}",
+                   "accept_ratio": f"{_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}"}
+        return " ".join(f"{prefix}{name}={value}" for name, value in figures.items())
 
 
-def measure_interactive(bench: Bench, bulk: int, count: int) -> Lanes:
+def measure_lanes(bench: Bench, bulk: int, count: int) -> str:
+    """Set-up 3 with one dispatcher sending both lanes, then with a second for the interactive lane alone (the
+    figures prefixed ``split_``): the RESULT line's part."""
+    lanes = measure_interactive(bench, bulk, count)
+    print("the same with the interactive lane in a dispatcher of its own (--scale replies=1):", flush=True)
+    split = measure_interactive(bench, bulk, count, replies=1)
+    return f"{lanes.line()} {split.line('split_')}"
+
+
+def measure_interactive(bench: Bench, bulk: int, count: int, *, replies: int = 0) -> Lanes:
     """Interactive produce→result milliseconds on the 1,000 msg/s number: idle, then behind ``bulk`` bulk sends
     queued on the same number (how many of them were still queued when the last reply was answered is printed:
-    with none left, the last replies were not measured behind a backlog), and the bulk sends meanwhile."""
+    with none left, the last replies were not measured behind a backlog), and the bulk sends meanwhile. With
+    ``replies``, the interactive lane has that many dispatchers of its own (``--scale replies=N``)."""
     bench.reset()
-    with bench.dispatcher():
+    with bench.dispatcher(replies=replies):
         warm = interactive_latencies(bench, 10, 0.02)  # warm-up: the dispatcher has joined its group
         produced_idle: dict[str, float] = {}
         idle = interactive_latencies(bench, count, 0.02, produced_idle)
@@ -498,9 +513,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
     try:
         bench.start()
         if interactive_only:
-            lanes = measure_interactive(bench, bulk, interactive)
+            lanes = measure_lanes(bench, bulk, interactive)
             print(f"wall {time.monotonic() - began:.0f}s", flush=True)
-            print(f"RESULT dispatch {lanes.line()}", flush=True)
+            print(f"RESULT dispatch {lanes}", flush=True)
             return 0
         same_sps, same_cpu = measure_ceiling(bench, max_count)
         workers, connections = SMALL_POOL
@@ -534,7 +549,7 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         rate_meta, over_meta, busiest_meta = measure_limited(bench, "n1000", 1000, seconds, meta_latency_ms)
         print(f"1000 msg/s number, Meta answering in {meta_latency_ms:.0f} ms: achieved {rate_meta:.3f} of the "
               f"limit, {over_meta} windows over it, the busiest second {busiest_meta:.3f} of it", flush=True)
-        lanes = measure_interactive(bench, bulk, interactive)
+        lanes = measure_lanes(bench, bulk, interactive)
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
@@ -545,7 +560,7 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
               f"rate80={rate80:.3f} rate1000={rate1000:.3f} rate1000_meta={rate_meta:.3f} "
               f"over_limit_windows={over80 + over1000 + over_meta} "
-              f"busiest_share={max(busiest80, busiest1000, busiest_meta):.3f} {lanes.line()} fair_ratio={fair:.2f}",
+              f"busiest_share={max(busiest80, busiest1000, busiest_meta):.3f} {lanes} fair_ratio={fair:.2f}",
               flush=True)
         return 0
     finally:

@@ -42,6 +42,9 @@ HOP_SECONDS = Histogram("aerostic_stream_hop_latency_seconds",
 LAG = Gauge("aerostic_consumer_lag_records",
             "Records behind the end of a partition after the group's last commit (the fetch's high watermark)",
             ["group", "topic", "partition"])
+ASSIGNMENTS = Counter("aerostic_consumer_assignments",
+                      "Partition assignments this process's consumer of the group received: one per rebalance it took "
+                      "part in", ["group"])
 DEAD_LETTERS = Counter("aerostic_dead_letters", "Records set aside in the group's dead-letter topic", ["group"])
 COMMITS = Counter("aerostic_consumer_commits", "Offset commits of a group, by result (ok, refused)",
                   ["group", "result"])

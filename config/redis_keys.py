@@ -41,6 +41,11 @@ def number_bucket(phone_number_id: str) -> str:
     return f"{PREFIX}rate:number:{phone_number_id}"
 
 
+def number_replies(phone_number_id: str) -> str:
+    """Set for a moment while a number's replies are booked: its bulk slots are then booked only a few ms ahead."""
+    return f"{PREFIX}rate:replies:{phone_number_id}"
+
+
 def api_rate(tenant_id: str) -> str:
     """GCRA state (theoretical arrival time) of one tenant's requests to the tenant API."""
     return f"{PREFIX}rate:api:{tenant_id}"

@@ -137,16 +137,19 @@ class NumberPacer:
                 gate.wake.clear()
                 await gate.wake.wait()  # a sender arrived (or a booked slot came and went)
                 continue
-            with urgent() if gate.waiting[True] else contextlib.nullcontext():  # a reply waits: at once
-                slots = await self.limits.reserve_slots(phone_number_id, gate.rate, need, max_wait_s=self.lookahead_s)
+            reply = bool(gate.waiting[True])
+            with urgent() if reply else contextlib.nullcontext():  # a reply waits: at once
+                slots = await self.limits.reserve_slots(phone_number_id, gate.rate, need, max_wait_s=self.lookahead_s,
+                                                        reply=reply)
+            ahead = slots.ahead_s or self.lookahead_s  # shorter while another process's replies are booked
             if not slots.booked:  # the slots ahead are another process's: come back when the next is due
-                await asyncio.sleep(max(0.001, min(slots.delay_s - self.lookahead_s, self.lookahead_s)))
+                await asyncio.sleep(max(0.001, min(slots.delay_s - ahead, ahead)))
                 continue
             gate.booked += slots.booked
             for i in range(slots.booked):
                 loop.call_later(slots.delay_s + i * slots.interval_s, _grant, gate)
             if slots.booked < need:  # more senders wait: book theirs once they are due within the lookahead
-                await asyncio.sleep(max(0.0, slots.delay_s + slots.booked * slots.interval_s - self.lookahead_s))
+                await asyncio.sleep(max(0.0, slots.delay_s + slots.booked * slots.interval_s - ahead))
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 One confluent-kafka consumer reads ``outbound.interactive``, ``outbound.bulk`` and
 ``outbound.retry`` (range assignment, so one conversation's partitions of all three land on
-the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected.
+the same dispatcher), and ``wa.account.events`` to hold the sends of a WABA Meta disconnected;
+or, with ``lanes`` set, a process reads the interactive lane alone and others the rest (``LANE_TOPICS``).
 A second consumer (``SignupWorker``) runs Embedded Signup's exchange for ``signup.requests``, a third
 (``TemplateWorker``) the template registry's sync, creations and deletions for ``templates.requests``, a fourth
 (``MediaWorker``) inbound media for ``media.requests``.
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
-from broker.metrics import GroupMetrics, slices
+from broker.metrics import ASSIGNMENTS, GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
@@ -74,6 +75,12 @@ BULK_HELD_MAX = 5  # bulk requests in memory, those waiting for their number's r
 # (``pacing``): such a hold with a collection or a burst of answers on top was a gap of 21-36 ms between two of a
 # campaign's sends, lost for good.
 ACCEPT_CHUNK = 64
+# What a process reads by its ``lanes`` setting. Split, every topic still has readers in the one consumer group: the
+# interactive lane's processes and the others'. A conversation's reply and campaign message may then be sent at once
+# by two processes (its pair limit is shared in Redis); each lane keeps its own order.
+LANE_TOPICS = {"all": (OUTBOUND_INTERACTIVE, OUTBOUND_BULK, OUTBOUND_RETRY, ACCOUNT_EVENTS),
+               "interactive": (OUTBOUND_INTERACTIVE,),
+               "bulk": (OUTBOUND_BULK, OUTBOUND_RETRY, ACCOUNT_EVENTS)}
 
 
 class Dispatcher:
@@ -136,22 +143,21 @@ class Dispatcher:
     async def run(self) -> None:
         await self.producer.start()
         await self.bulk_producer.start()
-        self.consumer.subscribe([self.topics[OUTBOUND_INTERACTIVE.name], self.bulk_topic,
-                                 self.topics[OUTBOUND_RETRY.name], self.topics[ACCOUNT_EVENTS.name]],
+        self.consumer.subscribe([self.topics[spec.name] for spec in LANE_TOPICS[self.settings.lanes]],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
         committer = keep_running("dispatcher offset committer", self._commit_forever)
         reporter = keep_running("dispatcher reporter", self._report_forever)
-        signups = asyncio.create_task(self.signups.run(self._stopping))
-        templates = asyncio.create_task(self.templates.run(self._stopping))
-        media = asyncio.create_task(self.media.run(self._stopping))
+        # A replies-only process keeps its loop for them: the other workers run where campaigns do.
+        side = [] if self.settings.lanes == "interactive" else [
+            asyncio.create_task(worker.run(self._stopping)) for worker in (self.signups, self.templates, self.media)]
         try:
             await self._consume_forever()
         finally:
             self._stopping.set()
             for task in (*workers, committer, reporter):
                 task.cancel()
-            await asyncio.gather(*workers, committer, reporter, signups, templates, media, return_exceptions=True)
+            await asyncio.gather(*workers, committer, reporter, *side, return_exceptions=True)
             await self._commit()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.consumer.close)
@@ -255,6 +261,7 @@ class Dispatcher:
         return queued >= buffer * BULK_HELD_MAX or queued - self.scheduler.bulk_waiting_for_room >= buffer
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        ASSIGNMENTS.labels(DISPATCHER_GROUP).inc()
         self._assigned = self._assigned | {(tp.topic, tp.partition) for tp in partitions}
         self._bulk_paused = False
 

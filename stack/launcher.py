@@ -18,6 +18,7 @@ import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from db.migrate import upgrade
@@ -38,6 +39,7 @@ METRICS_COMMANDS = frozenset({"ingress", "streams", "campaigns", "projector", "a
 # own environment wins): the projector (the inbox's view of a message) and the webhook deliverer (a tenant's copy
 # of it) may fall behind in a busy spell, a customer's reply and a campaign's sends should not.
 BACKGROUND_NICE = 10
+REJOIN_MAX_S = 30.0  # ``stop_in_turn``: how long the remaining members of a group may take to rejoin it
 
 # Partitions per topic at most on the embedded broker the stack starts itself (``LocalStack.max_partitions``; at least
 # the largest ``--scale``, so each process of a role has a partition). Its memory engine keeps each produced batch as
@@ -198,11 +200,51 @@ class LocalStack:
         return url
 
     def start_dispatcher(self, *, vault_keys: str, name: str = "dispatcher", **settings: str) -> Child:
-        """Run the dispatcher against the simulator; only this child gets the vault keys (and the app secret)."""
+        """Run the dispatcher against the simulator; only this child gets the vault keys (and the app secret). With
+        ``scale["replies"]``, that many dispatchers named ``<name>-replies`` … send the interactive lane and these the
+        rest."""
         env = {"AEROSTIC_VAULT_KEYS": vault_keys, "AEROSTIC_GRAPH_BASE_URL": self.metasim_url,
                "AEROSTIC_META_APP_SECRET": self.sim_app_secret,
                **{f"AEROSTIC_{k.upper()}": v for k, v in settings.items()}}
+        if self.scale.get("replies"):
+            self.spawn_role("replies", f"{name}-replies", "dispatcher", env={**env, "AEROSTIC_LANES": "interactive"})
+            env["AEROSTIC_LANES"] = "bulk"
         return self.spawn_role("dispatcher", name, "dispatcher", env=env)
+
+    def stop_in_turn(self, names: list[str]) -> None:
+        """Stop the children ``names``, processes of one consumer group that count their partition assignments
+        (``aerostic_consumer_assignments_total``: the dispatcher), one at a time, never during a rebalance: each once
+        it has its assignment and the others have taken part in the rebalance its predecessor's leaving began. The
+        embedded broker kept a group's leader that left during a rebalance (before its SyncGroup, or while another
+        member's leaving was being rebalanced): a later member then never got an assignment (seen stopping a
+        dispatcher right after it joined, and two at once or one right after the other)."""
+        for at, name in enumerate(names):
+            self._await_assignments(f"{name}'s assignment", {name: 0.0})
+            before = {other: self._assignments(other) for other in names[at + 1:]}
+            self.children[name].stop()
+            self._await_assignments(f"the rebalance after {name} left", before)
+
+    def _await_assignments(self, what: str, before: dict[str, float]) -> None:
+        """Wait until each child of ``before`` has received more assignments than it counts there (a warning after
+        ``REJOIN_MAX_S``)."""
+        if before:
+            try:
+                wait_until(partial(self._rejoined, before), timeout=REJOIN_MAX_S, what=what, interval=0.1)
+            except TimeoutError:
+                log.warning("%s: not within %.0fs", what, REJOIN_MAX_S)
+
+    def _rejoined(self, before: dict[str, float]) -> bool:
+        return all(self._assignments(name) > count for name, count in before.items())
+
+    def _assignments(self, name: str) -> float:
+        """The partition assignments child ``name`` has received (its metrics; 0 if it does not answer)."""
+        try:
+            with urllib.request.urlopen(self.metrics_url(name), timeout=2) as resp:  # noqa: S310 - loopback only
+                text = resp.read().decode()
+        except OSError:
+            return 0.0
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("aerostic_consumer_assignments_total{"))
 
     def restart_broker(self) -> None:
         """Stop and start the embedded broker on the same port (memory storage: topics recreated)."""

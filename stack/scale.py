@@ -7,7 +7,9 @@ import argparse
 
 # The roles that can run as several processes: each is a Kafka consumer group (the ingress and the simulator
 # listen on one port and are not scaled).
-SCALABLE = ("streams", "campaigns", "projector", "ai", "dispatcher", "deliverer")
+# ``replies`` is the dispatcher for the interactive lane alone: with it, the ``dispatcher`` processes send the rest
+# (``DispatcherSettings.lanes``); without it (the default), they send both lanes.
+SCALABLE = ("streams", "campaigns", "projector", "ai", "dispatcher", "replies", "deliverer")
 MAX_PROCESSES = 8
 
 

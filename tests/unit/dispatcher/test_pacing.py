@@ -33,7 +33,8 @@ class _Limiter:
         self.next_at = 0.0
         self.calls = 0
 
-    async def reserve_slots(self, _number: str, _rate: float, count: int, *, max_wait_s: float) -> Slots:
+    async def reserve_slots(self, _number: str, _rate: float, count: int, *, max_wait_s: float,
+                            reply: bool = False) -> Slots:
         self.calls += 1
         now = asyncio.get_running_loop().time()
         start = max(now, self.next_at)
@@ -159,17 +160,20 @@ async def test_the_call_gate_lets_a_waiting_reply_in_before_earlier_bulk_sends()
 async def test_a_booking_for_a_waiting_reply_goes_at_once_and_a_bulk_one_may_linger() -> None:
     """The pacer's Redis call is ``urgent()`` (never held back with bulk's calls) exactly when a reply waits."""
     urgency: list[bool] = []
+    replies: list[bool] = []
 
     class Recording(_Limiter):
-        async def reserve_slots(self, number: str, rate: float, count: int, *, max_wait_s: float) -> Slots:
+        async def reserve_slots(self, number: str, rate: float, count: int, *, max_wait_s: float,
+                                reply: bool = False) -> Slots:
             urgency.append(coalesce._URGENT.get())
+            replies.append(reply)
             return await super().reserve_slots(number, rate, count, max_wait_s=max_wait_s)
 
     pacer = NumberPacer(Recording(0.001), lookahead_s=0.005)  # type: ignore[arg-type]
     await pacer.slot("pn", 1000.0, interactive=False)
-    assert urgency == [False]
+    assert urgency == replies == [False]
     await pacer.slot("pn", 1000.0, interactive=True)
-    assert urgency == [False, True]
+    assert urgency == replies == [False, True]  # a reply's booking marks the number for the other processes
 
 
 async def test_the_call_gates_place_is_given_back_once() -> None:

@@ -20,7 +20,8 @@ class FlakyLimits:
         self.failures = failures
         self.calls = 0
 
-    async def reserve_slots(self, phone_number_id: str, rate: float, count: int, *, max_wait_s: float) -> Slots:
+    async def reserve_slots(self, phone_number_id: str, rate: float, count: int, *, max_wait_s: float,
+                            reply: bool = False) -> Slots:
         self.calls += 1
         if self.calls <= self.failures:
             raise RedisConnectionError("Connection closed by server.")

@@ -164,3 +164,31 @@ async def test_reserve_slots_books_consecutive_slots_within_the_lookahead(redis_
     later = await limiter.reserve_slots(uid, 100, 3, max_wait_s=0.5)
     assert later.booked == 3 and later.delay_s == pytest.approx(10 * first.interval_s, abs=0.05)
     assert await limiter.acquire_number(uid, 100) > 12 * first.interval_s - 0.06  # the polling API sees them
+
+
+async def test_a_reply_marks_its_number_and_bulk_bookings_then_reach_only_a_few_ms_ahead(
+        redis_client: aioredis.Redis, second_client: aioredis.Redis, uid: str) -> None:
+    """Two processes on one number: the campaign's books 20 ms of slots at a time, until the other books a reply.
+    From then on the campaign's bookings reach only ``reply_ahead_s`` ahead, so the next reply waits behind that much
+    of the campaign, not 20 ms of it; once the mark lapses, 20 ms again. The slots stay one interval apart throughout.
+    """
+    bulk = RateLimiter(redis_client, reply_ahead_s=0.004, reply_mark_s=0.3)
+    replies = RateLimiter(second_client, reply_ahead_s=0.004, reply_mark_s=0.3)
+    interval = 1.02 / 1000
+    before = await bulk.reserve_slots(uid, 1000, 500, max_wait_s=0.02)
+    assert before.booked == 20 and before.ahead_s == pytest.approx(0.02)
+    reply = await replies.reserve_slots(uid, 1000, 1, max_wait_s=0.02, reply=True)
+    assert reply.booked == 1 and reply.delay_s == pytest.approx(20 * interval, abs=0.005)  # behind the 20 booked
+    marked = await bulk.reserve_slots(uid, 1000, 500, max_wait_s=0.02)
+    assert marked.ahead_s == pytest.approx(0.004)
+    assert marked.booked == 0 and marked.delay_s > 0.004  # the 21 slots ahead reach further than 4 ms
+    await asyncio.sleep(0.025)  # those slots' time has come
+    marked = await bulk.reserve_slots(uid, 1000, 500, max_wait_s=0.02)
+    assert 1 <= marked.booked <= 6  # 4 ms of slots, and those whose time passed while the test slept
+    second = await replies.reserve_slots(uid, 1000, 1, max_wait_s=0.02, reply=True)
+    assert second.booked == 1 and second.delay_s <= 0.004 + 6 * interval
+    own = await replies.reserve_slots(uid, 1000, 500, max_wait_s=0.02)
+    assert own.ahead_s == pytest.approx(0.02)  # its own replies do not shorten a process's bulk bookings
+    await asyncio.sleep(0.35)  # the mark lapses
+    after = await bulk.reserve_slots(uid, 1000, 500, max_wait_s=0.02)
+    assert after.booked >= 20 and after.ahead_s == pytest.approx(0.02)

@@ -54,6 +54,29 @@ def test_the_stack_starts_n_processes_of_a_scaled_role(monkeypatch: pytest.Monke
     assert all(env["AEROSTIC_VAULT_KEYS"] == "k" for name, _, env in started if name.startswith("dispatcher"))
 
 
+def test_reply_dispatchers_take_the_interactive_lane_and_the_others_the_rest(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Any) -> None:
+    from stack.launcher import LocalStack
+
+    started: dict[str, dict[str, str]] = {}
+
+    def spawn(self: LocalStack, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        assert args == ("dispatcher",)
+        started[name] = dict(env or {})
+        return name
+
+    monkeypatch.setattr(LocalStack, "spawn", spawn)
+    stack = LocalStack(root=tmp_path, scale=parse_scale(["replies=2"]))
+    stack.metasim_url = "http://127.0.0.1:1"
+    assert stack.start_dispatcher(vault_keys="k") == "dispatcher"
+    assert {name: env.get("AEROSTIC_LANES") for name, env in started.items()} == {
+        "dispatcher-replies": "interactive", "dispatcher-replies-2": "interactive", "dispatcher": "bulk"}
+    assert all(env["AEROSTIC_VAULT_KEYS"] == "k" for env in started.values())
+    started.clear()
+    LocalStack(root=tmp_path).start_dispatcher(vault_keys="k")  # no replies role: one process sends both lanes
+    assert list(started) == ["dispatcher"] and "AEROSTIC_LANES" not in started["dispatcher"]
+
+
 def test_the_background_roles_niceness_comes_from_the_stacks_environment(monkeypatch: pytest.MonkeyPatch,
                                                                         tmp_path: Any) -> None:
     from stack.launcher import BACKGROUND_NICE, LocalStack
