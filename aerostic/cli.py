@@ -293,7 +293,8 @@ def _scale_item(value: str) -> tuple[str, int]:
 
 def _add_scale(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=_scale_item, action="append", default=[], metavar="ROLE=N",
-                        help="run N processes of a role (streams, campaigns, projector, ai, dispatcher, deliverer)")
+                        help="run N processes of a role (streams, campaigns, projector, ai, dispatcher, deliverer; "
+                             "replies: dispatchers for the interactive lane alone, the others then sending the rest)")
 
 
 _USERNAME = re.compile(r"[A-Za-z0-9._]{3,35}")  # Meta's usernames, as the simulator checks them
