@@ -447,6 +447,7 @@ class Lanes:
     bulk_kept: float
     idle_accept: list[float]  # the same replies, produce → accepted at the simulator
     busy_accept: list[float]
+    over: int  # sliding 1-second windows of the number's sends (replies and bulk) above its limit
 
     def line(self, prefix: str = "") -> str:
         figures = {"interactive_p99_idle_ms": f"{p99(self.idle):.1f}",
@@ -454,7 +455,8 @@ class Lanes:
                    "bulk_idle_ratio": f"{_ratio(p99(self.busy), p99(self.idle)):.2f}",
                    "bulk_kept": f"{self.bulk_kept:.2f}", "accept_p99_idle_ms": f"{p99(self.idle_accept):.1f}",
                    "accept_p99_bulk_ms": f"{p99(self.busy_accept):.1f}",
-                   "accept_ratio": f"{_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}"}
+                   "accept_ratio": f"{_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}",
+                   "lanes_over_limit_windows": str(self.over)}
         return " ".join(f"{prefix}{name}={value}" for name, value in figures.items())
 
 
@@ -498,7 +500,8 @@ def measure_interactive(bench: Bench, bulk: int, count: int, *, replies: int = 0
     idle_accept, busy_accept = accept_latencies(accepted, produced_idle), accept_latencies(accepted, produced_busy)
     print(f"the same replies, produce → accepted at the simulator: p99 {p99(idle_accept):.1f} ms idle, "
           f"{p99(busy_accept):.1f} ms behind the backlog", flush=True)
-    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept)
+    over = over_limit_windows(sorted(e["time"] for e in accepted), 1000)
+    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept, over)
 
 
 def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, interactive: int = 500,
