@@ -55,6 +55,25 @@ async def _queue(producer: AsyncProducer, settings: CoreSettings, tenant_id: str
     await producer.send(topic, request.encode(), request.conversation_key.encode())
 
 
+async def start_campaign(producer: AsyncProducer, settings: CoreSettings, sim: httpx.AsyncClient, tenant_id: str,
+                         pnid: str, count: int) -> None:
+    """Queue ``count`` bulk requests (recipients 1777…) for ``pnid`` and wait for the first to reach the simulator."""
+    await asyncio.gather(*(_queue(producer, settings, tenant_id, pnid, f"1777{i:07d}", "bulk") for i in range(count)))
+
+    async def campaign_started() -> bool:
+        return any(r["recipient"].startswith("1777") for r in await _accepted(sim, pnid))
+
+    await wait_for(campaign_started, timeout=60, what="the first bulk send")
+
+
+async def queue_replies(producer: AsyncProducer, settings: CoreSettings, tenant_id: str, pnid: str, count: int,
+                        every_s: float) -> None:
+    """Queue ``count`` replies (recipients 1888…) for ``pnid``, one every ``every_s``: a load at a steady rate."""
+    for i in range(count):
+        await _queue(producer, settings, tenant_id, pnid, f"1888{i:07d}", "interactive")
+        await asyncio.sleep(every_s)
+
+
 async def _accepted(sim: httpx.AsyncClient, pnid: str) -> list[dict[str, Any]]:
     response = await sim.get("/_sim/requests", params={"phone_number_id": pnid})
     response.raise_for_status()
@@ -89,16 +108,9 @@ async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers
     assert BULK > 2 * TEST_BULK_BUFFER  # the bulk partitions must be fetched from while the replies come
     business = await business_factory("lanes", throughput=THROUGHPUT)
     pnid, tenant = business.phone_number_id, business.tenant_id
-    await asyncio.gather(*(_queue(producer, settings, tenant, pnid, f"1777{i:07d}", "bulk") for i in range(BULK)))
-
-    async def campaign_started() -> bool:
-        return any(r["recipient"].startswith("1777") for r in await _accepted(sim, pnid))
-
-    await wait_for(campaign_started, timeout=60, what="the first bulk send")
+    await start_campaign(producer, settings, sim, tenant, pnid, BULK)
     paused_before, began = await _paused_for_replies(stack), time.monotonic()
-    for i in range(REPLIES):  # a load at a steady rate, not a wait for anything
-        await _queue(producer, settings, tenant, pnid, f"1888{i:07d}", "interactive")
-        await asyncio.sleep(REPLY_EVERY_S)
+    await queue_replies(producer, settings, tenant, pnid, REPLIES, REPLY_EVERY_S)
     paused = await _paused_for_replies(stack) - paused_before
     replying = time.monotonic() - began
     assert paused < 0.25 * replying, f"bulk paused for replies {paused:.1f} s of {replying:.1f} s"

@@ -18,7 +18,7 @@ from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from stack.launcher import LocalStack
 from tests.integration.helpers import TEST_RATE_MARGIN, BusinessFactory, scrape, start_dispatcher, total, wait_for
-from tests.integration.test_lanes import _accepted, _queue
+from tests.integration.test_lanes import _accepted, queue_replies, start_campaign
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -49,15 +49,8 @@ async def test_replies_go_through_their_own_dispatcher_while_another_sends_the_c
     replies_process, bulk_process = split_dispatchers
     business = await business_factory("split-lanes", throughput=THROUGHPUT)
     pnid, tenant = business.phone_number_id, business.tenant_id
-    await asyncio.gather(*(_queue(producer, settings, tenant, pnid, f"1777{i:07d}", "bulk") for i in range(BULK)))
-
-    async def campaign_started() -> bool:
-        return any(r["recipient"].startswith("1777") for r in await _accepted(sim, pnid))
-
-    await wait_for(campaign_started, timeout=60, what="the first bulk send")
-    for i in range(REPLIES):  # a load at a steady rate, not a wait for anything
-        await _queue(producer, settings, tenant, pnid, f"1888{i:07d}", "interactive")
-        await asyncio.sleep(REPLY_EVERY_S)
+    await start_campaign(producer, settings, sim, tenant, pnid, BULK)
+    await queue_replies(producer, settings, tenant, pnid, REPLIES, REPLY_EVERY_S)
 
     async def all_sent() -> list[dict[str, Any]] | None:
         accepted = await _accepted(sim, pnid)
