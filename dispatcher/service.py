@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
 from broker.consumer import CommitError, build_consumer
-from broker.metrics import ASSIGNMENTS, GroupMetrics, slices
+from broker.metrics import GroupMetrics, count_assignments, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
@@ -108,13 +108,18 @@ class Dispatcher:
         self.sender = Sender(settings, accounts=accounts, graph=self.graph, scripts=self.scripts,
                              campaigns=CampaignGate(self.redis, self.engine, self.scripts),
                              media=MediaUploads(self.engine, self.store, self.redis, self.graph))
-        self.media = MediaWorker(settings, self.graph, accounts, self.store, self.producer, self.engine)
-        self.signups = SignupWorker(settings, Onboarding(
-            self.graph, self.engine, vault, app_id=settings.meta_app_id,
-            app_secret=settings.meta_app_secret.get_secret_value(), retry_base_s=settings.retry_base_s,
-        ), self.redis, self.producer)
-        self.templates = TemplateWorker(settings, self.graph, self.engine, vault, self.redis, self.producer,
-                                        retry_base_s=settings.retry_base_s)
+        # Signups, templates and media, each with a consumer of its own: built only where they run, not in a
+        # replies-only process, which keeps its loop for the replies.
+        self.side_workers: list[SignupWorker | TemplateWorker | MediaWorker] = []
+        if settings.lanes != "interactive":
+            onboarding = Onboarding(self.graph, self.engine, vault, app_id=settings.meta_app_id,
+                                    app_secret=settings.meta_app_secret.get_secret_value(),
+                                    retry_base_s=settings.retry_base_s)
+            self.side_workers = [
+                SignupWorker(settings, onboarding, self.redis, self.producer),
+                TemplateWorker(settings, self.graph, self.engine, vault, self.redis, self.producer,
+                               retry_base_s=settings.retry_base_s),
+                MediaWorker(settings, self.graph, accounts, self.store, self.producer, self.engine)]
         self.scheduler = Scheduler(max_bulk=max(1, settings.concurrency - settings.concurrency // INTERACTIVE_SHARE),
                                    number_cap=self._number_cap)
         accounts.on_rate = self.scheduler.widened  # a number's rate read: its bound follows at once
@@ -124,6 +129,7 @@ class Dispatcher:
         self._pause_reason: str | None = None  # why bulk is paused (``metrics.BULK_PAUSED``), since when
         self._paused_since = 0.0
         self._assigned: set[tuple[str, int]] = set()
+        self._count_assignment = count_assignments(DISPATCHER_GROUP)
         self._revoked: list[set[tuple[str, int]]] = []
         self._stopping = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -148,9 +154,7 @@ class Dispatcher:
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
         committer = keep_running("dispatcher offset committer", self._commit_forever)
         reporter = keep_running("dispatcher reporter", self._report_forever)
-        # A replies-only process keeps its loop for them: the other workers run where campaigns do.
-        side = [] if self.settings.lanes == "interactive" else [
-            asyncio.create_task(worker.run(self._stopping)) for worker in (self.signups, self.templates, self.media)]
+        side = [asyncio.create_task(worker.run(self._stopping)) for worker in self.side_workers]
         try:
             await self._consume_forever()
         finally:
@@ -260,8 +264,8 @@ class Dispatcher:
         buffer = self.settings.bulk_buffer
         return queued >= buffer * BULK_HELD_MAX or queued - self.scheduler.bulk_waiting_for_room >= buffer
 
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        ASSIGNMENTS.labels(DISPATCHER_GROUP).inc()
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._count_assignment(consumer, partitions)
         self._assigned = self._assigned | {(tp.topic, tp.partition) for tp in partitions}
         self._bulk_paused = False
 

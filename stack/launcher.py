@@ -17,9 +17,12 @@ import shutil
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from db.migrate import upgrade
 from dispatcher.idempotency import mark_epoch
@@ -212,39 +215,49 @@ class LocalStack:
         return self.spawn_role("dispatcher", name, "dispatcher", env=env)
 
     def stop_in_turn(self, names: list[str]) -> None:
-        """Stop the children ``names``, processes of one consumer group that count their partition assignments
-        (``aerostic_consumer_assignments_total``: the dispatcher), one at a time, never during a rebalance: each once
-        it has its assignment and the others have taken part in the rebalance its predecessor's leaving began. The
-        embedded broker kept a group's leader that left during a rebalance (before its SyncGroup, or while another
-        member's leaving was being rebalanced): a later member then never got an assignment (seen stopping a
-        dispatcher right after it joined, and two at once or one right after the other)."""
+        """Stop the children ``names``, dispatchers (processes that count their partition assignments per consumer
+        group, ``aerostic_consumer_assignments_total``), one at a time and never during a rebalance: each once it has
+        an assignment in every group it is in, and the others have taken part in the rebalance its leaving began in
+        each group they share. The embedded broker kept a group's leader that left during a rebalance (before its
+        SyncGroup, or while another member's leaving was being rebalanced): a later member then never got an
+        assignment (seen stopping a dispatcher right after it joined, and two at once or one right after the
+        other; and in the signup group, stopping a dispatcher whose signup consumer had only just joined)."""
         for at, name in enumerate(names):
-            self._await_assignments(f"{name}'s assignment", {name: 0.0})
-            before = {other: self._assignments(other) for other in names[at + 1:]}
+            self._await(f"{name}'s assignment in each of its groups", partial(self._joined, name))
+            groups = self._assignments(name)
+            before = {other: {group: count for group, count in self._assignments(other).items() if group in groups}
+                      for other in names[at + 1:]}
             self.children[name].stop()
-            self._await_assignments(f"the rebalance after {name} left", before)
+            self._await(f"the rebalance after {name} left", partial(self._rejoined, before))
 
-    def _await_assignments(self, what: str, before: dict[str, float]) -> None:
-        """Wait until each child of ``before`` has received more assignments than it counts there (a warning after
-        ``REJOIN_MAX_S``)."""
-        if before:
-            try:
-                wait_until(partial(self._rejoined, before), timeout=REJOIN_MAX_S, what=what, interval=0.1)
-            except TimeoutError:
-                log.warning("%s: not within %.0fs", what, REJOIN_MAX_S)
+    @staticmethod
+    def _await(what: str, condition: Callable[[], bool]) -> None:
+        """Wait for ``condition`` (a warning after ``REJOIN_MAX_S``)."""
+        try:
+            wait_until(condition, timeout=REJOIN_MAX_S, what=what, interval=0.1)
+        except TimeoutError:
+            log.warning("%s: not within %.0fs", what, REJOIN_MAX_S)
 
-    def _rejoined(self, before: dict[str, float]) -> bool:
-        return all(self._assignments(name) > count for name, count in before.items())
+    def _joined(self, name: str) -> bool:
+        """Child ``name`` has received an assignment in every group it is in."""
+        counts = self._assignments(name)
+        return bool(counts) and all(counts.values())
 
-    def _assignments(self, name: str) -> float:
-        """The partition assignments child ``name`` has received (its metrics; 0 if it does not answer)."""
+    def _rejoined(self, before: dict[str, dict[str, float]]) -> bool:
+        """Each child of ``before`` has received more assignments in each group than it counts there."""
+        return all(self._assignments(name).get(group, 0.0) > count
+                   for name, counts in before.items() for group, count in counts.items())
+
+    def _assignments(self, name: str) -> dict[str, float]:
+        """The partition assignments child ``name`` has received, by consumer group (its metrics; none if it does
+        not answer)."""
         try:
             with urllib.request.urlopen(self.metrics_url(name), timeout=2) as resp:  # noqa: S310 - loopback only
                 text = resp.read().decode()
         except OSError:
-            return 0.0
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("aerostic_consumer_assignments_total{"))
+            return {}
+        return {sample.labels["group"]: sample.value for family in text_string_to_metric_families(text)
+                for sample in family.samples if sample.name == "aerostic_consumer_assignments_total"}
 
     def restart_broker(self) -> None:
         """Stop and start the embedded broker on the same port (memory storage: topics recreated)."""

@@ -32,7 +32,7 @@ SENDS = "aerostic_dispatcher_sends_total"
 @pytest.fixture
 async def split_dispatchers(stack: LocalStack) -> AsyncIterator[tuple[str, str]]:
     """The suite's dispatcher replaced by one for replies and one for the rest; their child names."""
-    stack.children["dispatcher"].stop()
+    stack.stop_in_turn(["dispatcher"])
     stack.scale["replies"] = 1
     try:
         await asyncio.to_thread(start_dispatcher, stack)
