@@ -19,7 +19,10 @@ feeds it ``OutboundRequest`` records directly:
    sliding 1-second windows held more accepted messages than the limit (from the simulator's log); then the
    1,000 msg/s number again with the simulator answering ``--meta-latency-ms`` (250) late, as Meta does
    (``rate1000_meta``): a number keeps rate x answer time calls on the wire, which the loopback hides. Of the three
-   runs' busiest seconds, the fullest as a share of its limit (``busiest_share``: how much of the margin is used);
+   runs' busiest seconds, the fullest as a share of its limit (``busiest_share``: how much of the margin is used).
+   The same windows are counted on the wire too (``wire_over_limit_windows``, ``na`` without tcpdump): by the
+   kernel's timestamps of the calls' packets on the loopback (``bench.wire``), which a busy simulator's event loop
+   cannot bunch; the simulator stamps a call when its handler starts;
 3. limits on: produce→result latency of interactive replies, idle and then behind a bulk backlog. 500 replies
    each way (``--replies``), 10-30 ms apart at random (``interactive_latencies``): a p99 of 100 samples is their
    second-largest, and the ratio of two such maxima moved between 0.7 and 1.4 from one hundred replies to the next
@@ -36,9 +39,10 @@ alone (about a minute), to iterate on lane priority.
 
 Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… relay_sps=… relay_ratio=…
 relay_cpu_ms_per_send=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=… cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=…
-rate80=… rate1000=… rate1000_meta=… over_limit_windows=… busiest_share=… interactive_p99_idle_ms=…
-interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=… accept_p99_bulk_ms=… accept_ratio=…
-fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
+rate80=… rate1000=… rate1000_meta=… over_limit_windows=… wire_over_limit_windows=… busiest_share=…
+interactive_p99_idle_ms=… interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=…
+accept_p99_bulk_ms=… accept_ratio=… lanes_over_limit_windows=… lanes_wire_over_limit_windows=… (and the same lane
+figures prefixed ``split_``) fair_ratio=…`` (and ``max_sps_2=`` with two dispatchers).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from bench.dispatch_relay import relay
 from bench.relay import create_topics
+from bench.wire import capture
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings, DispatcherSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
@@ -332,24 +337,44 @@ def measure_relay(bench: Bench, count: int) -> tuple[float, float]:
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(answered, 1)
 
 
-def measure_limited(bench: Bench, number: str, limit: int, seconds: int,
-                    latency_ms: float = 0) -> tuple[float, int, float]:
-    """The share of its limit ``number`` sends, the 1-second windows over it and the busiest one's share of it, with
-    the simulator answering ``latency_ms`` late (its arrival times: a call reaches Meta's limit check one answer time
-    before it returns)."""
+@dataclass
+class Limited:
+    """One limited run: the share of its limit a number sent, and its 1-second windows."""
+
+    rate: float
+    over: int  # sliding 1-second windows over the limit, by the simulator's clock
+    busiest: float  # the busiest window's share of the limit, by the simulator's clock
+    wire_over: int | None  # the same windows by the kernel's clock on the loopback (``bench.wire``; None: no capture)
+    wire_busiest: float | None
+
+
+def measure_limited(bench: Bench, number: str, limit: int, seconds: int, latency_ms: float = 0) -> Limited:
+    """``number``'s run at its ``limit``, with the simulator answering ``latency_ms`` late (its arrival times: a call
+    reaches Meta's limit check one answer time before it returns), and its calls' arrivals on the wire."""
     bench.reset()
     faults = f"{bench.stack.metasim_url}/_sim/faults/{bench.numbers[number]}"
     if latency_ms:
         httpx.post(faults, json={"latency_ms": latency_ms}).raise_for_status()
     try:
-        with bench.dispatcher():
+        with capture(bench.stack.metasim_port) as wire, bench.dispatcher():
             bench.produce(number, limit * seconds)
             wait_accepted(bench, limit * seconds, timeout=seconds * 2 + 20)
     finally:
         if latency_ms:
             httpx.delete(faults).raise_for_status()
     times = bench.accepted_times(number)
-    return steady_rate(times) / limit, over_limit_windows(times, limit), busiest_second(times) / limit
+    on_wire = wire.times(f"/{bench.numbers[number]}/messages")
+    return Limited(steady_rate(times) / limit, over_limit_windows(times, limit), busiest_second(times) / limit,
+                   None if on_wire is None else over_limit_windows(on_wire, limit),
+                   None if on_wire is None else busiest_second(on_wire) / limit)
+
+
+def _windows(run: Limited) -> str:
+    """A limited run's windows over the limit and busiest share, at the simulator and on the wire."""
+    wire = "not captured (no tcpdump)" if run.wire_over is None else (
+        f"{run.wire_over} and {run.wire_busiest:.3f} on the wire")
+    return (f"{run.over} windows over it, the busiest second {run.busiest:.3f} of it at the simulator's clock; "
+            f"{wire}")
 
 
 def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
@@ -448,6 +473,7 @@ class Lanes:
     idle_accept: list[float]  # the same replies, produce → accepted at the simulator
     busy_accept: list[float]
     over: int  # sliding 1-second windows of the number's sends (replies and bulk) above its limit
+    wire_over: int | None  # the same on the wire (``bench.wire``; None: not captured)
 
     def line(self, prefix: str = "") -> str:
         figures = {"interactive_p99_idle_ms": f"{p99(self.idle):.1f}",
@@ -456,7 +482,8 @@ class Lanes:
                    "bulk_kept": f"{self.bulk_kept:.2f}", "accept_p99_idle_ms": f"{p99(self.idle_accept):.1f}",
                    "accept_p99_bulk_ms": f"{p99(self.busy_accept):.1f}",
                    "accept_ratio": f"{_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}",
-                   "lanes_over_limit_windows": str(self.over)}
+                   "lanes_over_limit_windows": str(self.over),
+                   "lanes_wire_over_limit_windows": "na" if self.wire_over is None else str(self.wire_over)}
         return " ".join(f"{prefix}{name}={value}" for name, value in figures.items())
 
 
@@ -475,7 +502,7 @@ def measure_interactive(bench: Bench, bulk: int, count: int, *, replies: int = 0
     with none left, the last replies were not measured behind a backlog), and the bulk sends meanwhile. With
     ``replies``, the interactive lane has that many dispatchers of its own (``--scale replies=N``)."""
     bench.reset()
-    with bench.dispatcher(replies=replies):
+    with capture(bench.stack.metasim_port) as wire, bench.dispatcher(replies=replies):
         warm = interactive_latencies(bench, 10, 0.02)  # warm-up: the dispatcher has joined its group
         produced_idle: dict[str, float] = {}
         idle = interactive_latencies(bench, count, 0.02, produced_idle)
@@ -501,7 +528,9 @@ def measure_interactive(bench: Bench, bulk: int, count: int, *, replies: int = 0
     print(f"the same replies, produce → accepted at the simulator: p99 {p99(idle_accept):.1f} ms idle, "
           f"{p99(busy_accept):.1f} ms behind the backlog", flush=True)
     over = over_limit_windows(sorted(e["time"] for e in accepted), 1000)
-    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept, over)
+    on_wire = wire.times(f"/{bench.numbers['n1000']}/messages")
+    wire_over = None if on_wire is None else over_limit_windows(on_wire, 1000)
+    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept, over, wire_over)
 
 
 def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, interactive: int = 500,
@@ -543,15 +572,15 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
             print(f"limits off: {max_sps_n:.0f} sends/s from {dispatchers} dispatchers "
                   f"({_ratio(max_sps_n, max_sps):.2f}x one)", flush=True)
             scaled = f" max_sps_{dispatchers}={max_sps_n:.0f}"
-        rate80, over80, busiest80 = measure_limited(bench, "n80", 80, seconds)
-        print(f"80 msg/s number: achieved {rate80:.3f} of the limit, {over80} windows over it, the busiest second "
-              f"{busiest80:.3f} of it", flush=True)
-        rate1000, over1000, busiest1000 = measure_limited(bench, "n1000", 1000, seconds)
-        print(f"1000 msg/s number: achieved {rate1000:.3f} of the limit, {over1000} windows over it, the busiest "
-              f"second {busiest1000:.3f} of it", flush=True)
-        rate_meta, over_meta, busiest_meta = measure_limited(bench, "n1000", 1000, seconds, meta_latency_ms)
-        print(f"1000 msg/s number, Meta answering in {meta_latency_ms:.0f} ms: achieved {rate_meta:.3f} of the "
-              f"limit, {over_meta} windows over it, the busiest second {busiest_meta:.3f} of it", flush=True)
+        run80 = measure_limited(bench, "n80", 80, seconds)
+        print(f"80 msg/s number: achieved {run80.rate:.3f} of the limit, {_windows(run80)}", flush=True)
+        run1000 = measure_limited(bench, "n1000", 1000, seconds)
+        print(f"1000 msg/s number: achieved {run1000.rate:.3f} of the limit, {_windows(run1000)}", flush=True)
+        run_meta = measure_limited(bench, "n1000", 1000, seconds, meta_latency_ms)
+        print(f"1000 msg/s number, Meta answering in {meta_latency_ms:.0f} ms: achieved {run_meta.rate:.3f} of the "
+              f"limit, {_windows(run_meta)}", flush=True)
+        runs = (run80, run1000, run_meta)
+        wire_over = "na" if any(r.wire_over is None for r in runs) else str(sum(r.wire_over or 0 for r in runs))
         lanes = measure_lanes(bench, bulk, interactive)
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
@@ -561,9 +590,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
               f"cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
-              f"rate80={rate80:.3f} rate1000={rate1000:.3f} rate1000_meta={rate_meta:.3f} "
-              f"over_limit_windows={over80 + over1000 + over_meta} "
-              f"busiest_share={max(busiest80, busiest1000, busiest_meta):.3f} {lanes} fair_ratio={fair:.2f}",
+              f"rate80={run80.rate:.3f} rate1000={run1000.rate:.3f} rate1000_meta={run_meta.rate:.3f} "
+              f"over_limit_windows={sum(r.over for r in runs)} wire_over_limit_windows={wire_over} "
+              f"busiest_share={max(r.busiest for r in runs):.3f} {lanes} fair_ratio={fair:.2f}",
               flush=True)
         return 0
     finally:

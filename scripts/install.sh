@@ -20,11 +20,17 @@ fi
 # The console's browser libraries, from npm at the versions pinned in console-vendor/package-lock.json, copied
 # to api/console/static/vendor/ and served by the console itself (no CDN at run time).
 ./scripts/console_vendor.sh
-# The console's browser test needs Debian's Chromium and ChromeDriver (no browser download: apt only).
+# The console's browser test needs Debian's Chromium and ChromeDriver (no browser download: apt only). The benches
+# count Meta's 1-second windows on the wire too with tcpdump, where it can capture (bench/wire.py).
+need=()
 if [ "${AEROSTIC_SKIP_BROWSER:-}" != "1" ] && ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  need+=(chromium chromium-driver)
+fi
+command -v tcpdump >/dev/null || need+=(tcpdump)
+if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "warning: install chromium and chromium-driver for the browser test" >&2
+    echo "warning: install ${need[*]} (the browser test; the benches' count on the wire)" >&2
   fi
 fi
