@@ -321,8 +321,9 @@ class DispatcherSettings(CoreSettings):
     # Which outbound lanes this process sends: "all", or "interactive" (replies only: no campaign shares its event
     # loop, and other processes book a number's campaign slots only 4 ms ahead while it books replies,
     # ``dispatcher.ratelimit.REPLY_AHEAD_S``) beside "bulk" processes (campaigns, retries, account events, signups,
-    # templates and media). Reply p99 behind a 20,000-send campaign on the same number, over idle: 2.0-2.5 with "all",
-    # 1.33-1.43 split (`bench dispatch`). Run at least one process of each, or one "all".
+    # templates and media). Reply p99 behind a 20,000-send campaign on the same number, over idle (`bench dispatch`,
+    # lanes alone): 1.9-2.9 with "all"; split 1.36-1.81 (median 1.47) in one spell, 1.72-3.60 (median 1.77) in a
+    # slower one. Run at least one process of each, or one "all".
     lanes: Literal["all", "interactive", "bulk"] = "all"
 
     def refusals(self) -> list[str]:
