@@ -40,7 +40,7 @@ from ai.scorer import OfflineScorer
 from ai.small_talk import SmallTalk
 from aiworker.metrics import Measured, decided
 from broker.batches import next_batch
-from broker.consumer import COMMIT_EVERY_S, CommitError, build_consumer
+from broker.consumer import COMMIT_EVERY_S, CommitError, build_consumer, subscribe
 from broker.metrics import GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
@@ -124,7 +124,7 @@ class AiWorker:
     async def run(self) -> None:
         await self.producer.start()
         loop = asyncio.get_running_loop()
-        self.consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+        subscribe(self.consumer, AI_GROUP, [self.topic], on_revoke=self._on_revoke)
         committer = keep_running("AI offset committer", self._commit_forever)
         health = keep_running("AI health record", self._health_forever)
         try:

@@ -55,7 +55,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,7 +70,7 @@ from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from bench.dispatch_relay import relay
 from bench.relay import create_topics
-from bench.wire import capture
+from bench.wire import Capture, capture
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings, DispatcherSettings
 from schemas.catalogue import OUTBOUND_BULK, OUTBOUND_INTERACTIVE, OUTBOUND_RESULTS
@@ -251,6 +251,31 @@ def over_limit_windows(times: list[float], limit: int) -> int:
     return sum(count > limit for count in second_counts(times))
 
 
+@dataclass(frozen=True)
+class Windows:
+    """A run's sliding 1-second windows over its limit, and its busiest window's share of the limit."""
+
+    over: int
+    busiest: float
+
+
+def windows(times: list[float], limit: int) -> Windows:
+    return Windows(over_limit_windows(times, limit), busiest_second(times) / limit)
+
+
+def wire_windows(wire: Capture, number_id: str, limit: int) -> Windows | None:
+    """The same windows of a number's calls by the kernel's clock on the loopback (``bench.wire``; None: no
+    capture)."""
+    times = wire.times(f"/{number_id}/messages")
+    return None if times is None else windows(times, limit)
+
+
+def wire_over(runs: Iterable[Windows | None]) -> str:
+    """The windows over the limit on the wire in all of ``runs``, for a RESULT line (``na``: any not captured)."""
+    counted = list(runs)
+    return "na" if None in counted else str(sum(run.over for run in counted if run is not None))
+
+
 def measure_max(bench: Bench, count: int, processes: int = 1) -> tuple[float, float]:
     """Sends per second as the simulator saw them, and the dispatchers' CPU milliseconds per send."""
     bench.reset()
@@ -342,10 +367,8 @@ class Limited:
     """One limited run: the share of its limit a number sent, and its 1-second windows."""
 
     rate: float
-    over: int  # sliding 1-second windows over the limit, by the simulator's clock
-    busiest: float  # the busiest window's share of the limit, by the simulator's clock
-    wire_over: int | None  # the same windows by the kernel's clock on the loopback (``bench.wire``; None: no capture)
-    wire_busiest: float | None
+    at_sim: Windows  # by the simulator's clock
+    on_wire: Windows | None  # by the kernel's clock on the loopback (None: not captured)
 
 
 def measure_limited(bench: Bench, number: str, limit: int, seconds: int, latency_ms: float = 0) -> Limited:
@@ -363,18 +386,15 @@ def measure_limited(bench: Bench, number: str, limit: int, seconds: int, latency
         if latency_ms:
             httpx.delete(faults).raise_for_status()
     times = bench.accepted_times(number)
-    on_wire = wire.times(f"/{bench.numbers[number]}/messages")
-    return Limited(steady_rate(times) / limit, over_limit_windows(times, limit), busiest_second(times) / limit,
-                   None if on_wire is None else over_limit_windows(on_wire, limit),
-                   None if on_wire is None else busiest_second(on_wire) / limit)
+    return Limited(steady_rate(times) / limit, windows(times, limit), wire_windows(wire, bench.numbers[number], limit))
 
 
 def _windows(run: Limited) -> str:
     """A limited run's windows over the limit and busiest share, at the simulator and on the wire."""
-    wire = "not captured (no tcpdump)" if run.wire_over is None else (
-        f"{run.wire_over} and {run.wire_busiest:.3f} on the wire")
-    return (f"{run.over} windows over it, the busiest second {run.busiest:.3f} of it at the simulator's clock; "
-            f"{wire}")
+    wire = "not captured (no tcpdump)" if run.on_wire is None else (
+        f"{run.on_wire.over} and {run.on_wire.busiest:.3f} on the wire")
+    return (f"{run.at_sim.over} windows over it, the busiest second {run.at_sim.busiest:.3f} of it at the "
+            f"simulator's clock; {wire}")
 
 
 def measure_fairness(bench: Bench, slow: int, fast: int) -> float:
@@ -473,7 +493,7 @@ class Lanes:
     idle_accept: list[float]  # the same replies, produce → accepted at the simulator
     busy_accept: list[float]
     over: int  # sliding 1-second windows of the number's sends (replies and bulk) above its limit
-    wire_over: int | None  # the same on the wire (``bench.wire``; None: not captured)
+    on_wire: Windows | None  # the same on the wire (``bench.wire``; None: not captured)
 
     def line(self, prefix: str = "") -> str:
         figures = {"interactive_p99_idle_ms": f"{p99(self.idle):.1f}",
@@ -483,7 +503,7 @@ class Lanes:
                    "accept_p99_bulk_ms": f"{p99(self.busy_accept):.1f}",
                    "accept_ratio": f"{_ratio(p99(self.busy_accept), p99(self.idle_accept)):.2f}",
                    "lanes_over_limit_windows": str(self.over),
-                   "lanes_wire_over_limit_windows": "na" if self.wire_over is None else str(self.wire_over)}
+                   "lanes_wire_over_limit_windows": wire_over([self.on_wire])}
         return " ".join(f"{prefix}{name}={value}" for name, value in figures.items())
 
 
@@ -528,9 +548,8 @@ def measure_interactive(bench: Bench, bulk: int, count: int, *, replies: int = 0
     print(f"the same replies, produce → accepted at the simulator: p99 {p99(idle_accept):.1f} ms idle, "
           f"{p99(busy_accept):.1f} ms behind the backlog", flush=True)
     over = over_limit_windows(sorted(e["time"] for e in accepted), 1000)
-    on_wire = wire.times(f"/{bench.numbers['n1000']}/messages")
-    wire_over = None if on_wire is None else over_limit_windows(on_wire, 1000)
-    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept, over, wire_over)
+    return Lanes(idle, busy, sent / seconds / room, idle_accept, busy_accept, over,
+                 wire_windows(wire, bench.numbers["n1000"], 1000))
 
 
 def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, interactive: int = 500,
@@ -580,7 +599,6 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         print(f"1000 msg/s number, Meta answering in {meta_latency_ms:.0f} ms: achieved {run_meta.rate:.3f} of the "
               f"limit, {_windows(run_meta)}", flush=True)
         runs = (run80, run1000, run_meta)
-        wire_over = "na" if any(r.wire_over is None for r in runs) else str(sum(r.wire_over or 0 for r in runs))
         lanes = measure_lanes(bench, bulk, interactive)
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
@@ -591,8 +609,9 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
               f"httpx_sps={httpx_sps:.0f} httpx_cpu_ms_per_send={httpx_cpu:.2f} "
               f"rate80={run80.rate:.3f} rate1000={run1000.rate:.3f} rate1000_meta={run_meta.rate:.3f} "
-              f"over_limit_windows={sum(r.over for r in runs)} wire_over_limit_windows={wire_over} "
-              f"busiest_share={max(r.busiest for r in runs):.3f} {lanes} fair_ratio={fair:.2f}",
+              f"over_limit_windows={sum(r.at_sim.over for r in runs)} "
+              f"wire_over_limit_windows={wire_over(r.on_wire for r in runs)} "
+              f"busiest_share={max(r.at_sim.busiest for r in runs):.3f} {lanes} fair_ratio={fair:.2f}",
               flush=True)
         return 0
     finally:

@@ -11,6 +11,9 @@ per second, and a record that arrives while a fetch waits is read up to one wait
 customer's reply path fetch with ``kafka_fetch_wait_ms``; ``BACKGROUND_GROUPS``, whose results nobody waits
 for within a second (the projector, media, signup and template lanes, the campaign funnel, the tenants'
 webhooks), with ``kafka_background_fetch_wait_ms``.
+``subscribe`` subscribes a group's consumer and counts each partition assignment it receives
+(``aerostic_consumer_assignments_total{group}``), the series a harness reads to stop a process only between
+rebalances (``LocalStack.stop_in_turn``).
 ``commit`` commits synchronously and checks every partition's own error: a commit can succeed
 as a request and still be refused for some partitions; ``refused`` reads the answer of an asynchronous
 commit (``build_consumer(..., on_commit=...)``) the same way.
@@ -24,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from broker.metrics import ASSIGNMENTS
 from config.settings import CoreSettings
 from schemas.catalogue import (
     CAMPAIGN_EXPANDER_GROUP,
@@ -82,11 +86,33 @@ def reader_config(settings: CoreSettings, **overrides: Any) -> dict[str, Any]:
 def build_consumer(settings: CoreSettings, group_id: str, *,
                    on_commit: Callable[[KafkaError | None, list[TopicPartition]], None] | None = None,
                    **overrides: Any) -> Consumer:
-    """A group's consumer; ``on_commit`` gets each asynchronous commit's answer, from the poll that serves it."""
+    """A group's consumer; ``on_commit`` gets each asynchronous commit's answer, from the poll that serves it.
+
+    The group's assignment count shows 0 from here on, so a harness waiting for each group of a process to be
+    joined also sees those it has yet to join (every consumer is built before its process subscribes any)."""
     config = consumer_config(settings, group_id, **overrides)
     if on_commit is not None:
         config["on_commit"] = on_commit
+    ASSIGNMENTS.labels(group_id)
     return Consumer(config)
+
+
+Rebalanced = Callable[[Consumer, list[TopicPartition]], None]
+
+
+def subscribe(consumer: Consumer, group_id: str, topics: list[str], *, on_assign: Rebalanced | None = None,
+              on_revoke: Rebalanced | None = None, on_lost: Rebalanced | None = None) -> None:
+    """Subscribe ``group_id``'s consumer to ``topics``; each assignment is counted before ``on_assign`` runs."""
+    counter = ASSIGNMENTS.labels(group_id)
+
+    def assigned(member: Consumer, partitions: list[TopicPartition]) -> None:
+        counter.inc()
+        if on_assign is not None:
+            on_assign(member, partitions)
+
+    callbacks = {name: callback for name, callback in (("on_revoke", on_revoke), ("on_lost", on_lost))
+                 if callback is not None}
+    consumer.subscribe(topics, on_assign=assigned, **callbacks)
 
 
 class CommitError(Exception):

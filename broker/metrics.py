@@ -16,10 +16,10 @@ zero).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 disable_created_metrics()  # no ``*_created`` series beside every counter: half the exposition, nothing lost
@@ -53,16 +53,6 @@ TRANSIENT = Counter("aerostic_stream_transient_failures",
 PRODUCED = Counter("aerostic_producer_records", "Records the broker acknowledged to this process's producers")
 PRODUCE_ERRORS = Counter("aerostic_producer_errors",
                          "Records the broker did not acknowledge (refused, timed out, purged, local queue full)")
-
-def count_assignments(group: str) -> Callable[[Consumer, list[TopicPartition]], None]:
-    """An ``on_assign`` that counts ``group``'s assignments. The group's series shows 0 from this call on, so a
-    harness waiting for each group of a process to be joined also sees those it has yet to join."""
-    counter = ASSIGNMENTS.labels(group)
-
-    def on_assign(_consumer: Consumer, _partitions: list[TopicPartition]) -> None:
-        counter.inc()
-    return on_assign
-
 
 LAG_EVERY_S = 1.0  # lag is computed at most this often per group
 

@@ -59,7 +59,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from broker.batches import next_batch, ready, settled
-from broker.consumer import COMMIT_EVERY_S, CommitError, build_consumer, commit, refused
+from broker.consumer import COMMIT_EVERY_S, CommitError, build_consumer, commit, refused, subscribe
 from broker.metrics import DEAD_LETTERS, GroupMetrics, slices
 from broker.producer import AsyncProducer, DeliveryError
 from config.logs import bind, log_context
@@ -177,7 +177,8 @@ class StreamWorker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         bind(group=self.processor.group_id)  # this worker's task: every line it logs names its group
-        self.consumer.subscribe(self.processor.topics, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        subscribe(self.consumer, self.processor.group_id, self.processor.topics, on_revoke=self._on_revoke,
+                  on_lost=self._on_lost)
         try:
             while not self._stopping.is_set():
                 batch, self._carried = self._carried, []

@@ -34,8 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer, commit, last_offsets
-from broker.metrics import count_assignments
+from broker.consumer import CommitError, build_consumer, commit, last_offsets, subscribe
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
 from config import redis_keys
@@ -87,11 +86,10 @@ class MediaWorker:
         self.producer, self.engine = producer, engine
         self.results_topic = MEDIA_RESULTS.full_name(settings.topic_prefix)
         self.consumer = build_consumer(settings, MEDIA_GROUP)
-        self.on_assign = count_assignments(MEDIA_GROUP)
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        self.consumer.subscribe([MEDIA_REQUESTS.full_name(self.settings.topic_prefix)], on_assign=self.on_assign)
+        subscribe(self.consumer, MEDIA_GROUP, [MEDIA_REQUESTS.full_name(self.settings.topic_prefix)])
         pruner = asyncio.create_task(self._prune_forever())
         try:
             while not stopping.is_set():

@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer
-from broker.metrics import GroupMetrics, count_assignments, slices
+from broker.consumer import CommitError, build_consumer, subscribe
+from broker.metrics import GroupMetrics, slices
 from broker.offsets import OffsetTracker, commit_finished
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
@@ -129,7 +129,6 @@ class Dispatcher:
         self._pause_reason: str | None = None  # why bulk is paused (``metrics.BULK_PAUSED``), since when
         self._paused_since = 0.0
         self._assigned: set[tuple[str, int]] = set()
-        self._count_assignment = count_assignments(DISPATCHER_GROUP)
         self._revoked: list[set[tuple[str, int]]] = []
         self._stopping = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -149,8 +148,8 @@ class Dispatcher:
     async def run(self) -> None:
         await self.producer.start()
         await self.bulk_producer.start()
-        self.consumer.subscribe([self.topics[spec.name] for spec in LANE_TOPICS[self.settings.lanes]],
-                                on_assign=self._on_assign, on_revoke=self._on_revoke)
+        lanes = [self.topics[spec.name] for spec in LANE_TOPICS[self.settings.lanes]]
+        subscribe(self.consumer, DISPATCHER_GROUP, lanes, on_assign=self._on_assign, on_revoke=self._on_revoke)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
         committer = keep_running("dispatcher offset committer", self._commit_forever)
         reporter = keep_running("dispatcher reporter", self._report_forever)
@@ -264,8 +263,7 @@ class Dispatcher:
         buffer = self.settings.bulk_buffer
         return queued >= buffer * BULK_HELD_MAX or queued - self.scheduler.bulk_waiting_for_room >= buffer
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._count_assignment(consumer, partitions)
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = self._assigned | {(tp.topic, tp.partition) for tp in partitions}
         self._bulk_paused = False
 

@@ -21,8 +21,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer, commit, last_offsets
-from broker.metrics import count_assignments
+from broker.consumer import CommitError, build_consumer, commit, last_offsets, subscribe
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
 from config import redis_keys
@@ -47,11 +46,10 @@ class SignupWorker:
                  producer: AsyncProducer) -> None:
         self.settings, self.onboarding, self.redis, self.producer = settings, onboarding, redis, producer
         self.consumer = build_consumer(settings, SIGNUP_GROUP)
-        self.on_assign = count_assignments(SIGNUP_GROUP)
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        self.consumer.subscribe([SIGNUP_REQUESTS.full_name(self.settings.topic_prefix)], on_assign=self.on_assign)
+        subscribe(self.consumer, SIGNUP_GROUP, [SIGNUP_REQUESTS.full_name(self.settings.topic_prefix)])
         try:
             while not stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 1, 0.2)

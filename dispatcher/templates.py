@@ -31,8 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.batches import next_batch
-from broker.consumer import CommitError, build_consumer, commit, last_offsets
-from broker.metrics import count_assignments
+from broker.consumer import CommitError, build_consumer, commit, last_offsets, subscribe
 from broker.producer import AsyncProducer, DeliveryError
 from broker.runtime import set_aside
 from config import redis_keys
@@ -75,11 +74,10 @@ class TemplateWorker:
         self.retry_base_s, self.creations_per_hour = retry_base_s, creations_per_hour
         self.results_topic = TEMPLATES_RESULTS.full_name(settings.topic_prefix)
         self.consumer = build_consumer(settings, TEMPLATES_GROUP)
-        self.on_assign = count_assignments(TEMPLATES_GROUP)
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        self.consumer.subscribe([TEMPLATES_REQUESTS.full_name(self.settings.topic_prefix)], on_assign=self.on_assign)
+        subscribe(self.consumer, TEMPLATES_GROUP, [TEMPLATES_REQUESTS.full_name(self.settings.topic_prefix)])
         try:
             while not stopping.is_set():
                 batch = await loop.run_in_executor(None, next_batch, self.consumer, 1, 0.2)

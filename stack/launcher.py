@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -32,6 +33,7 @@ from stack.services import Service, start_broker, start_postgres, start_redis
 from stack.topics import create_topics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DATA_DIRS = ("postgres", "redis", "media")  # under the stack's root, removed by ``stop()``; ``logs`` is kept
 # The commands that serve Prometheus metrics (broker.metrics_http): each child gets a port of its own.
@@ -215,33 +217,35 @@ class LocalStack:
         return self.spawn_role("dispatcher", name, "dispatcher", env=env)
 
     def stop_in_turn(self, names: list[str]) -> None:
-        """Stop the children ``names``, dispatchers (processes that count their partition assignments per consumer
-        group, ``aerostic_consumer_assignments_total``), one at a time and never during a rebalance: each once it has
-        an assignment in every group it is in, and the others have taken part in the rebalance its leaving began in
-        each group they share. The embedded broker kept a group's leader that left during a rebalance (before its
-        SyncGroup, or while another member's leaving was being rebalanced): a later member then never got an
-        assignment (seen stopping a dispatcher right after it joined, and two at once or one right after the
-        other; and in the signup group, stopping a dispatcher whose signup consumer had only just joined)."""
+        """Stop the children ``names`` (any role: each counts its partition assignments per consumer group,
+        ``aerostic_consumer_assignments_total``, in ``broker.consumer.subscribe``) one at a time and never during a
+        rebalance: each once it has an assignment in every group it is in, and the others have taken part in the
+        rebalance its leaving began in each group they share. The embedded broker kept a group's leader that left during
+        a rebalance (before its SyncGroup, or while another member's leaving was being rebalanced): a later member then
+        never got an assignment (seen stopping a dispatcher right after it joined, and two at once or one right after
+        the other; and in the signup group, stopping a dispatcher whose signup consumer had only just joined)."""
         for at, name in enumerate(names):
-            self._await(f"{name}'s assignment in each of its groups", partial(self._joined, name))
-            groups = self._assignments(name)
+            groups = self._await(f"{name}'s assignment in each of its groups", partial(self._assignments, name),
+                                 lambda counts: bool(counts) and all(counts.values()))
             before = {other: {group: count for group, count in self._assignments(other).items() if group in groups}
                       for other in names[at + 1:]}
             self.children[name].stop()
-            self._await(f"the rebalance after {name} left", partial(self._rejoined, before))
+            self._await(f"the rebalance after {name} left", partial(self._rejoined, before), bool)
 
     @staticmethod
-    def _await(what: str, condition: Callable[[], bool]) -> None:
-        """Wait for ``condition`` (a warning after ``REJOIN_MAX_S``)."""
+    def _await(what: str, read: Callable[[], T], done: Callable[[T], bool]) -> T:
+        """Read until ``done`` says the value read is the one awaited (a warning after ``REJOIN_MAX_S``); the last
+        value read."""
+        last: list[T] = []
+
+        def check() -> bool:
+            last[:] = [read()]
+            return done(last[0])
         try:
-            wait_until(condition, timeout=REJOIN_MAX_S, what=what, interval=0.1)
+            wait_until(check, timeout=REJOIN_MAX_S, what=what, interval=0.1)
         except TimeoutError:
             log.warning("%s: not within %.0fs", what, REJOIN_MAX_S)
-
-    def _joined(self, name: str) -> bool:
-        """Child ``name`` has received an assignment in every group it is in."""
-        counts = self._assignments(name)
-        return bool(counts) and all(counts.values())
+        return last[0]
 
     def _rejoined(self, before: dict[str, dict[str, float]]) -> bool:
         """Each child of ``before`` has received more assignments in each group than it counts there."""

@@ -61,7 +61,7 @@ async def start_campaign(producer: AsyncProducer, settings: CoreSettings, sim: h
     await asyncio.gather(*(_queue(producer, settings, tenant_id, pnid, f"1777{i:07d}", "bulk") for i in range(count)))
 
     async def campaign_started() -> bool:
-        return any(r["recipient"].startswith("1777") for r in await _accepted(sim, pnid))
+        return any(r["recipient"].startswith("1777") for r in await accepted_sends(sim, pnid))
 
     await wait_for(campaign_started, timeout=60, what="the first bulk send")
 
@@ -74,7 +74,8 @@ async def queue_replies(producer: AsyncProducer, settings: CoreSettings, tenant_
         await asyncio.sleep(every_s)
 
 
-async def _accepted(sim: httpx.AsyncClient, pnid: str) -> list[dict[str, Any]]:
+async def accepted_sends(sim: httpx.AsyncClient, pnid: str) -> list[dict[str, Any]]:
+    """The message calls the simulator accepted from number ``pnid``, each with its recipient and arrival time."""
     response = await sim.get("/_sim/requests", params={"phone_number_id": pnid})
     response.raise_for_status()
     return [r for r in response.json()["data"] if r["status"] == 200 and r["path"].endswith("/messages")]
@@ -85,7 +86,7 @@ async def _sent_before(sim: httpx.AsyncClient, slow: str, slow_count: int, fast:
     ``fast_count``, once both are all sent."""
 
     async def sent(number: str, count: int) -> list[float] | None:
-        times = [r["time"] for r in await _accepted(sim, number)]
+        times = [r["time"] for r in await accepted_sends(sim, number)]
         return times if len(times) == count else None
 
     finished = max(await wait_for(lambda: sent(fast, fast_count), timeout=60, what=f"{fast}'s sends"))
@@ -116,7 +117,7 @@ async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers
     assert paused < 0.25 * replying, f"bulk paused for replies {paused:.1f} s of {replying:.1f} s"
 
     async def replies_sent() -> list[dict[str, Any]] | None:
-        accepted = await _accepted(sim, pnid)
+        accepted = await accepted_sends(sim, pnid)
         return accepted if sum(r["recipient"].startswith("1888") for r in accepted) == REPLIES else None
 
     accepted = await wait_for(replies_sent, timeout=60, what="every reply")
@@ -129,7 +130,7 @@ async def test_a_campaign_keeps_its_rate_while_the_same_number_answers_customers
     assert during >= 0.4 * room, f"{during} bulk sends in {end - start:.1f} s of replies (room for {room:.0f})"
 
     async def campaign_done() -> bool:
-        return sum(r["recipient"].startswith("1777") for r in await _accepted(sim, pnid)) == BULK
+        return sum(r["recipient"].startswith("1777") for r in await accepted_sends(sim, pnid)) == BULK
 
     await wait_for(campaign_done, timeout=60, what="the whole backlog")
 
@@ -153,7 +154,7 @@ async def test_a_fast_number_keeps_its_rates_worth_of_calls_on_the_wire_while_me
                                for i in range(WIRE_BULK)))
 
         async def all_sent() -> list[float] | None:
-            times = sorted(r["time"] for r in await _accepted(sim, pnid))  # when each call reached the simulator
+            times = sorted(r["time"] for r in await accepted_sends(sim, pnid))  # when each call reached the simulator
             return times if len(times) == WIRE_BULK else None
 
         arrivals = await wait_for(all_sent, timeout=60, what="the campaign's sends")
@@ -237,10 +238,10 @@ async def test_a_held_accounts_backlog_neither_stops_other_tenants_campaigns_nor
                            for i in range(AFTER_HELD)))
 
     async def others_sent() -> bool:
-        return len(await _accepted(sim, other.phone_number_id)) == AFTER_HELD
+        return len(await accepted_sends(sim, other.phone_number_id)) == AFTER_HELD
 
     await wait_for(others_sent, timeout=30, what="the other tenant's campaign")
-    assert not await _accepted(sim, held.phone_number_id)
+    assert not await accepted_sends(sim, held.phone_number_id)
     held_for = time.monotonic() - began
     # Each send worked on as the hold began found it (at most the workers), then one each 0.5 s: not one a send.
     checks = await _held_checks(stack) - checks_before
@@ -251,7 +252,7 @@ async def test_a_held_accounts_backlog_neither_stops_other_tenants_campaigns_nor
         await set_status(conn, tenant_id=held.tenant_id, waba_id=held.waba_id, status="connected", reason=None)
 
     async def held_sent() -> list[dict[str, Any]] | None:
-        accepted = await _accepted(sim, held.phone_number_id)
+        accepted = await accepted_sends(sim, held.phone_number_id)
         return accepted if len(accepted) >= HELD_BULK else None
 
     accepted = await wait_for(held_sent, timeout=30, what="the held sends, once reconnected")

@@ -1,6 +1,7 @@
 """Every Aerostic process of the running stack serves Prometheus metrics on its own port, and after traffic the
 figures operators watch have moved: webhooks accepted by the ingress, records handled by the stream runtime, sends
-accepted by the dispatcher, AI decisions, lag reported. The web server's public port serves no metrics."""
+accepted by the dispatcher, AI decisions, lag reported. Each consumer group of every process counts its partition
+assignments. The web server's public port serves no metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,20 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.catalogue import (
+    AI_GROUP,
+    CAMPAIGN_EXPANDER_GROUP,
+    CAMPAIGN_FUNNEL_GROUP,
+    CAMPAIGN_RECIPIENTS_GROUP,
+    CONVERSATIONS_GROUP,
+    DELIVERER_GROUP,
+    DISPATCHER_GROUP,
+    MEDIA_GROUP,
+    PROJECTOR_GROUP,
+    ROUTER_GROUP,
+    SIGNUP_GROUP,
+    TEMPLATES_GROUP,
+)
 from stack.launcher import METRICS_COMMANDS, LocalStack
 from tests.integration.helpers import BusinessFactory, Samples, customer_writes, scrape, total, wait_for
 
@@ -69,6 +84,25 @@ async def test_every_process_serves_the_figures_of_its_traffic(
     assert lags and all(value >= 0 for value in lags)
     for name in served:  # the client's process figures, which the benchmarks read
         assert total(await scrape(stack, name), "process_cpu_seconds_total") > 0
+
+
+GROUPS = {"streams": {ROUTER_GROUP, CONVERSATIONS_GROUP}, "projector": {PROJECTOR_GROUP}, "ai": {AI_GROUP},
+          "campaigns": {CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP},
+          "deliverer": {DELIVERER_GROUP}, "dispatcher": {DISPATCHER_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP, MEDIA_GROUP},
+          "ingress": set()}
+
+
+async def test_each_group_of_every_process_counts_its_assignments(stack: LocalStack) -> None:
+    """What ``LocalStack.stop_in_turn`` reads to stop any process between rebalances: each group the process
+    consumes in shows how many assignments it received, and each has received one."""
+    for child, groups in GROUPS.items():
+        async def joined(child: str = child) -> list[dict[str, float]]:
+            counts = {dict(labels)["group"]: value for (name, labels), value in (await serving(stack, child)).items()
+                      if name == "aerostic_consumer_assignments_total"}
+            return [counts] if all(counts.values()) else []
+
+        [counts] = await wait_for(joined, timeout=60, what=f"{child}'s assignment in each of its groups")
+        assert set(counts) == groups, child
 
 
 async def test_the_public_web_port_serves_no_metrics(api: httpx.AsyncClient) -> None:

@@ -18,7 +18,7 @@ from broker.producer import AsyncProducer
 from config.settings import CoreSettings
 from stack.launcher import LocalStack
 from tests.integration.helpers import TEST_RATE_MARGIN, BusinessFactory, scrape, start_dispatcher, total, wait_for
-from tests.integration.test_lanes import _accepted, queue_replies, start_campaign
+from tests.integration.test_lanes import accepted_sends, queue_replies, start_campaign
 
 pytestmark = pytest.mark.usefixtures("pipeline_ready")
 
@@ -53,7 +53,7 @@ async def test_replies_go_through_their_own_dispatcher_while_another_sends_the_c
     await queue_replies(producer, settings, tenant, pnid, REPLIES, REPLY_EVERY_S)
 
     async def all_sent() -> list[dict[str, Any]] | None:
-        accepted = await _accepted(sim, pnid)
+        accepted = await accepted_sends(sim, pnid)
         return accepted if len(accepted) >= BULK + REPLIES else None
 
     accepted = await wait_for(all_sent, timeout=60, what="the campaign and the replies")

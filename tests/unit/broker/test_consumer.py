@@ -1,4 +1,5 @@
-"""broker.consumer: one configuration for every consumer, and a commit that checks each partition's error."""
+"""broker.consumer: one configuration for every consumer, a subscription that counts its assignments, and a commit
+that checks each partition's error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from broker.consumer import BACKGROUND_GROUPS, CommitError, commit, consumer_config, last_offsets
+from broker.consumer import (
+    BACKGROUND_GROUPS,
+    CommitError,
+    build_consumer,
+    commit,
+    consumer_config,
+    last_offsets,
+    subscribe,
+)
 from config.settings import CoreSettings
 from schemas.catalogue import (
     AI_GROUP,
@@ -89,3 +98,54 @@ def test_last_offsets_are_one_past_the_highest_of_each_partition() -> None:
     batch = [FakeMessage("a", 0, 7), FakeMessage("a", 0, 3), FakeMessage("a", 1, 0), FakeMessage("b", 0, 2),
              FakeMessage("b", 0, 99, error=KafkaError(KafkaError._PARTITION_EOF))]
     assert last_offsets(batch) == {("a", 0): 8, ("a", 1): 1, ("b", 0): 3}
+
+
+def assignments(group: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("aerostic_consumer_assignments_total", {"group": group})
+
+
+def test_a_group_shows_its_assignments_at_zero_from_its_consumers_build() -> None:
+    assert assignments("unit-built-group") is None
+    consumer = build_consumer(SETTINGS, "unit-built-group")
+    consumer.close()
+    assert assignments("unit-built-group") == 0.0  # before any subscription: a harness sees it is yet to join
+
+
+class Subscribing:
+    """Records what ``subscribe`` hands the consumer."""
+
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+        self.callbacks: dict[str, Any] = {}
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.topics, self.callbacks = topics, callbacks
+
+
+def test_subscribe_counts_each_assignment_before_the_groups_own_callback() -> None:
+    consumer = Subscribing()
+    seen: list[tuple[str, float | None, list[TopicPartition]]] = []
+    partitions = [TopicPartition("blue.t", 0)]
+
+    def on_assign(_consumer: Any, given: list[TopicPartition]) -> None:
+        seen.append(("assign", assignments("unit-subscribed"), given))
+
+    def on_revoke(_consumer: Any, given: list[TopicPartition]) -> None:
+        seen.append(("revoke", assignments("unit-subscribed"), given))
+
+    subscribe(consumer, "unit-subscribed", ["blue.t"], on_assign=on_assign, on_revoke=on_revoke)  # type: ignore[arg-type]
+    assert consumer.topics == ["blue.t"] and set(consumer.callbacks) == {"on_assign", "on_revoke"}
+    consumer.callbacks["on_assign"](consumer, partitions)
+    consumer.callbacks["on_revoke"](consumer, partitions)
+    consumer.callbacks["on_assign"](consumer, partitions)
+    assert seen == [("assign", 1.0, partitions), ("revoke", 1.0, partitions), ("assign", 2.0, partitions)]
+
+
+def test_subscribe_without_callbacks_still_counts_and_passes_no_empty_callback() -> None:
+    consumer = Subscribing()
+    subscribe(consumer, "unit-counted-only", ["blue.t"])  # type: ignore[arg-type]
+    assert set(consumer.callbacks) == {"on_assign"}  # confluent-kafka refuses on_revoke=None
+    consumer.callbacks["on_assign"](consumer, [])
+    assert assignments("unit-counted-only") == 1.0

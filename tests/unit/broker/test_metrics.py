@@ -35,7 +35,7 @@ class FakeConsumer:
         self.on_commit: Any = None
         self._answers: list[list[TopicPartition]] = []
 
-    def subscribe(self, _topics: list[str], on_revoke: Any = None, on_lost: Any = None) -> None:
+    def subscribe(self, _topics: list[str], on_assign: Any = None, on_revoke: Any = None, on_lost: Any = None) -> None:
         self.on_revoke = on_revoke
 
     def _answer(self) -> None:

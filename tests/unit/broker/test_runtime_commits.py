@@ -43,7 +43,7 @@ class Consumer:
         self.on_commit: Any = None
         self._unanswered: list[list[TopicPartition]] = []
 
-    def subscribe(self, _topics: list[str], on_revoke: Any, on_lost: Any) -> None:
+    def subscribe(self, _topics: list[str], on_assign: Any, on_revoke: Any, on_lost: Any) -> None:
         self.on_revoke, self.on_lost = on_revoke, on_lost
 
     def _serve(self) -> None:

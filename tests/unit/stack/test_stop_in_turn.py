@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from broker.metrics import count_assignments
 from stack.launcher import LocalStack
 
 DISPATCHER, SIGNUP = "aerostic-dispatcher", "aerostic-signup"
@@ -126,13 +125,3 @@ def test_a_process_that_never_joins_is_stopped_after_the_bound_with_a_warning(
     stack_of(tmp_path, port, state, rebalanced=[]).stop_in_turn(["bulk"])
     assert [name for name, _ in state.stopped] == ["bulk"]
     assert "bulk's assignment in each of its groups: not within" in caplog.text
-
-
-def test_count_assignments_shows_the_group_at_zero_until_it_is_assigned() -> None:
-    from prometheus_client import REGISTRY
-
-    on_assign = count_assignments("unit-count-assignments")
-    sample = {"group": "unit-count-assignments"}
-    assert REGISTRY.get_sample_value("aerostic_consumer_assignments_total", sample) == 0.0
-    on_assign(None, [])  # type: ignore[arg-type]
-    assert REGISTRY.get_sample_value("aerostic_consumer_assignments_total", sample) == 1.0
