@@ -11,20 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.catalogue import (
-    AI_GROUP,
-    CAMPAIGN_EXPANDER_GROUP,
-    CAMPAIGN_FUNNEL_GROUP,
-    CAMPAIGN_RECIPIENTS_GROUP,
-    CONVERSATIONS_GROUP,
-    DELIVERER_GROUP,
-    DISPATCHER_GROUP,
-    MEDIA_GROUP,
-    PROJECTOR_GROUP,
-    ROUTER_GROUP,
-    SIGNUP_GROUP,
-    TEMPLATES_GROUP,
-)
+from schemas import catalogue
 from stack.launcher import METRICS_COMMANDS, LocalStack
 from tests.integration.helpers import BusinessFactory, Samples, customer_writes, scrape, total, wait_for
 
@@ -86,9 +73,13 @@ async def test_every_process_serves_the_figures_of_its_traffic(
         assert total(await scrape(stack, name), "process_cpu_seconds_total") > 0
 
 
-GROUPS = {"streams": {ROUTER_GROUP, CONVERSATIONS_GROUP}, "projector": {PROJECTOR_GROUP}, "ai": {AI_GROUP},
-          "campaigns": {CAMPAIGN_EXPANDER_GROUP, CAMPAIGN_RECIPIENTS_GROUP, CAMPAIGN_FUNNEL_GROUP},
-          "deliverer": {DELIVERER_GROUP}, "dispatcher": {DISPATCHER_GROUP, SIGNUP_GROUP, TEMPLATES_GROUP, MEDIA_GROUP},
+GROUPS = {"streams": {catalogue.ROUTER_GROUP, catalogue.CONVERSATIONS_GROUP},
+          "projector": {catalogue.PROJECTOR_GROUP}, "ai": {catalogue.AI_GROUP},
+          "campaigns": {catalogue.CAMPAIGN_EXPANDER_GROUP, catalogue.CAMPAIGN_RECIPIENTS_GROUP,
+                        catalogue.CAMPAIGN_FUNNEL_GROUP},
+          "deliverer": {catalogue.DELIVERER_GROUP},
+          "dispatcher": {catalogue.DISPATCHER_GROUP, catalogue.SIGNUP_GROUP, catalogue.TEMPLATES_GROUP,
+                         catalogue.MEDIA_GROUP},
           "ingress": set()}
 
 
