@@ -186,6 +186,11 @@ class Bench:
         self.producer.flush(60)
         return ids
 
+    def send_target(self, number: str) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a Graph send from ``number`` at the simulator (for a bare client's calls)."""
+        url = f"{self.stack.metasim_url}/v23.0/{self.numbers[number]}/messages"
+        return url, {"Authorization": f"Bearer {self.tokens[number]}", "Content-Type": "application/json"}
+
     def recipient(self) -> str:
         """The recipient of the last request produced."""
         return f"1{self.recipients:010d}"
@@ -294,9 +299,7 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp", *, worker
     (uvloop), with ``client`` ("aiohttp", the dispatcher's, or "httpx"); sends per second as the simulator saw
     them, and the loop's CPU milliseconds per send."""
     bench.reset()
-    pnid, token = bench.numbers["max"], bench.tokens["max"]
-    url = f"{bench.stack.metasim_url}/v23.0/{pnid}/messages"
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    url, headers = bench.send_target("max")
     stop_at = time.monotonic() + CEILING_MAX_S
     sent = 0
 

@@ -41,7 +41,7 @@ def trickle(bench: Bench, number: str, count: int) -> None:
     """Queue ``count`` requests of ``number`` at ``PACE`` a second, ``PACE * TICK_S`` at a time."""
     began, queued = time.monotonic(), 0
     while queued < count:
-        due = min(count, int((time.monotonic() - began) / TICK_S * PACE * TICK_S) + int(PACE * TICK_S))
+        due = min(count, int((time.monotonic() - began) * PACE) + int(PACE * TICK_S))
         if due > queued:
             bench.produce(number, due - queued)
             queued = due
@@ -73,8 +73,7 @@ def _own_cpu_s() -> float:
 async def bare_ms(bench: Bench, calls: int, burst: int) -> tuple[float, float]:
     """A bare aiohttp loop at ``PACE``, ``burst`` calls at a time: its and the simulator's CPU ms a call."""
     simulator = psutil.Process(bench.stack.children["metasim"].pid)
-    url = f"{bench.stack.metasim_url}/v23.0/{bench.numbers['max']}/messages"
-    headers = {"Authorization": f"Bearer {bench.tokens['max']}", "Content-Type": "application/json"}
+    url, headers = bench.send_target("max")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         async def call(i: int) -> None:
             body = json.dumps({"messaging_product": "whatsapp", "to": f"2{i:010d}", "type": "text",
