@@ -50,3 +50,27 @@ def test_the_relays_floor_leaves_out_the_load_and_the_pipelines_idle_consumers()
     assert floor == pytest.approx({"kafka": 2.5, "relay-send": 1.0, "relay-ingress": 0.5})
     assert relay_floor(before, {**after, "kafka": 1.1}, 200, 5.0, 100.0)["kafka"] == 0.0  # never below nothing
     assert relay_floor(before, after, 0, 5.0, 100.0) == {}
+
+
+def _burn(cpu_s: float) -> None:
+    from bench.e2e import _own_cpu_s
+
+    until = _own_cpu_s() + cpu_s
+    while _own_cpu_s() < until:
+        sum(range(10_000))
+
+
+def test_the_load_generators_figure_leaves_the_benchs_own_measuring_out() -> None:
+    from types import SimpleNamespace
+
+    from bench.e2e import cpu_seconds, measuring
+
+    stack = SimpleNamespace(children={}, services={}, metrics_ports={})  # no process to read: only this one
+    first = cpu_seconds(stack)["loadgen"]  # type: ignore[arg-type]
+    with measuring():  # a scrape's worth of CPU
+        _burn(0.2)
+    measured = cpu_seconds(stack)["loadgen"]  # type: ignore[arg-type]
+    _burn(0.2)  # the load's own
+    loaded = cpu_seconds(stack)["loadgen"]  # type: ignore[arg-type]
+    assert measured - first < 0.05
+    assert loaded - measured > 0.15
