@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ import psutil
 import uvloop
 
 from bench.dispatch import Bench, wait_accepted
+from bench.e2e import own_cpu_s
 
 PACE = 925  # calls a second: the 1,000 msg/s number's, less the limiter's margin
 TICK_S = 0.01
@@ -65,11 +65,6 @@ def dispatcher_ms(bench: Bench, sends: int, *, limits: bool, backlog: bool = Fal
         return (bench.cpu() - before) * 1000 / sends
 
 
-def _own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def bare_ms(bench: Bench, calls: int, burst: int) -> tuple[float, float]:
     """A bare aiohttp loop at ``PACE``, ``burst`` calls at a time: its and the simulator's CPU ms a call."""
     simulator = psutil.Process(bench.stack.children["metasim"].pid)
@@ -83,14 +78,14 @@ async def bare_ms(bench: Bench, calls: int, burst: int) -> tuple[float, float]:
 
         await asyncio.gather(*(call(i) for i in range(64)))  # the connections are open
         loop = asyncio.get_running_loop()
-        own, sim, began = _own_cpu_s(), sum(simulator.cpu_times()[:2]), loop.time()
+        own, sim, began = own_cpu_s(), sum(simulator.cpu_times()[:2]), loop.time()
         tasks = []
         for first in range(0, calls, burst):
             if (delay := began + first / PACE - loop.time()) > 0:
                 await asyncio.sleep(delay)
             tasks += [asyncio.create_task(call(first + i)) for i in range(burst)]
         await asyncio.gather(*tasks)
-        return (_own_cpu_s() - own) * 1000 / calls, (sum(simulator.cpu_times()[:2]) - sim) * 1000 / calls
+        return (own_cpu_s() - own) * 1000 / calls, (sum(simulator.cpu_times()[:2]) - sim) * 1000 / calls
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,10 +53,10 @@ def test_the_relays_floor_leaves_out_the_load_and_the_pipelines_idle_consumers()
 
 
 def _burn(cpu_s: float) -> None:
-    from bench.e2e import _own_cpu_s
+    from bench.e2e import own_cpu_s
 
-    until = _own_cpu_s() + cpu_s
-    while _own_cpu_s() < until:
+    until = own_cpu_s() + cpu_s
+    while own_cpu_s() < until:
         sum(range(10_000))
 
 
