@@ -16,7 +16,11 @@ the ingress's whole work) are sized to the rate, every request has a timeout, an
 timed-out send is counted (lost), so an overloaded step is reported with its achieved rate, p99 and lost.
 
 In the same run: the bare relay (``bench.relay``: the same hops on the same broker, forwarding only; a second
-simulator posts the webhooks to it and receives its Graph calls) is stepped the same way, and a 40/s run measures
+simulator posts the webhooks to it and receives its Graph calls) is stepped the same way, in turn with the pipeline:
+at each rate the two steps run back to back, the first of them alternating, each after the stack is back at rest
+(``settle``), and the relay's hops rest (no fetch) while the pipeline steps; a chain stops stepping after its first
+failing step (the relay is then stopped). So ``relay_ratio`` compares the same minutes of a machine whose speed
+drifts (run one after the other, the ratio moved with it). A 40/s run measures
 the CPU milliseconds per question of every process: the Aerostic processes from their own Prometheus metrics
 (``process_cpu_seconds_total``), the broker, PostgreSQL, Redis, the simulator and the load generator (this process,
 less its reading of the others: ``measuring``) with psutil. Before it the stack rests ``IDLE_S`` seconds: the table
@@ -38,6 +42,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -405,6 +410,20 @@ class E2E:
         self.relay_sim = Sim(sim_url, pnid)
         return self.relay_sim
 
+    def rest_relay(self, resting: bool) -> None:
+        """Rest the relay's hops (their partitions paused: no fetch reaches the broker) or wake them
+        (``bench.relay.Resting``)."""
+        for child in self.relay:
+            if child.name.startswith(("relay-forward", "relay-send")) and child.alive():
+                os.kill(child.pid, signal.SIGUSR1 if resting else signal.SIGUSR2)
+
+    def wake_relay(self) -> None:
+        """Wake the relay's hops and wait until a few questions went through all of them: a hop fetches again only
+        after its current poll and librdkafka's own delay (the first question after a wake took 470 ms)."""
+        self.rest_relay(False)
+        assert self.relay_sim is not None
+        asyncio.run(self.relay_sim.run(10, 0.5, 30.0))
+
     def stop_relay(self) -> None:
         for child in reversed(self.relay):
             child.stop(grace=5)
@@ -462,32 +481,79 @@ def relay_cpu_per_question(sim: Sim, rate: int, seconds: float, drain_s: float, 
     return total
 
 
-def step_through(label: str, sim: Sim, rates: Sequence[int], seconds: float, drain_s: float,
-                 deadline: float, cpu: Callable[[], dict[str, float]] | None = None) -> list[Step]:
-    """Run the rates in order while every step passes and the time budget lasts; with ``cpu`` (CPU seconds per
-    process so far), each step's line is followed by its CPU (``step_cpu``)."""
-    steps: list[Step] = []
-    for rate in rates:
-        if time.monotonic() + seconds * 2 + drain_s > deadline:
-            print(f"{label}: time budget reached before {rate}/s", flush=True)
-            break
-        held, began = sim.customers, time.monotonic()
-        before = cpu() if cpu else {}
-        step = asyncio.run(sim.run(rate, seconds, drain_s)).step()
-        steps.append(step)
-        print(step.line(label), flush=True)
-        if cpu:
-            print(step_cpu(before, cpu(), step.sent, time.monotonic() - began, held), flush=True)
-        if not should_continue(steps):
-            break
-    return steps
+@dataclass
+class Side:
+    """One chain ``step_through`` steps: its simulator, its processes' CPU so far, and what it does around a step."""
+
+    label: str
+    sim: Sim
+    cpu: Callable[[], dict[str, float]]
+    wake: Callable[[], None] = lambda: None  # before each of its steps
+    rest: Callable[[], None] = lambda: None  # after a step that passed
+    done: Callable[[], None] = lambda: None  # after its failing step
+    steps: list[Step] = field(default_factory=list)
+
+
+QUIET_SLACK_MS_S = 100.0  # "back at rest": within this much CPU a second of the stack's rate at rest …
+QUIET_LIMIT_S = 30.0  # … or after this long
+
+
+def settle(stack: LocalStack, at_rest_ms_s: float, window_s: float = 0.5) -> float:
+    """Wait until the stack (the load's side left out, read with psutil: no scrape) uses no more CPU over
+    ``window_s`` than at rest plus ``QUIET_SLACK_MS_S``, at most ``QUIET_LIMIT_S``: what a step left behind (a failed
+    step's backlog, the projector catching up) is not carried into the next step, the other chain's. Seconds
+    waited."""
+    pids = {name: child.pid for name, child in stack.children.items() if name not in LOAD}
+    pids |= {name: service.child.pid for name, service in stack.services.items()}
+
+    def used() -> float:
+        return sum(_psutil_cpu(pid) for pid in pids.values())
+
+    began = time.monotonic()
+    with measuring():
+        last, at = used(), began
+        while True:
+            time.sleep(window_s)  # a measuring window, not a wait for an event
+            now, now_at = used(), time.monotonic()
+            rate_ms_s = (now - last) * 1000 / (now_at - at)
+            if rate_ms_s <= at_rest_ms_s + QUIET_SLACK_MS_S or now_at - began >= QUIET_LIMIT_S:
+                return now_at - began
+            last, at = now, now_at
+
+
+def step_through(sides: Sequence[Side], rates: Sequence[int], seconds: float, drain_s: float,
+                 deadline: float, quiet: Callable[[], float] | None = None) -> None:
+    """Step each side through the same rates while its steps pass and the time budget lasts. A rate's steps run back
+    to back and the first of them alternates (the first side first at the first rate, last at the second …), so two
+    chains are compared over the same minutes of a machine whose speed drifts, and neither always runs in the wake of
+    the other's step; with ``quiet`` (``settle``), each step waits for the stack to be back at rest first. Each step's
+    line is followed by its CPU (``step_cpu``)."""
+    for at, rate in enumerate(rates):
+        turn = [side for side in (sides if at % 2 == 0 else sides[::-1]) if should_continue(side.steps)]
+        if not turn:
+            return
+        for side in turn:
+            if time.monotonic() + seconds * 2 + drain_s > deadline:
+                print(f"time budget reached before {rate}/s", flush=True)
+                return
+            waited = quiet() if quiet else 0.0
+            if waited > 1.0:
+                print(f"  (waited {waited:.1f}s for the stack to be back at rest)", flush=True)
+            side.wake()
+            held, began = side.sim.customers, time.monotonic()
+            before = side.cpu()
+            step = asyncio.run(side.sim.run(rate, seconds, drain_s)).step()
+            side.steps.append(step)
+            print(step.line(side.label), flush=True)
+            print(step_cpu(before, side.cpu(), step.sent, time.monotonic() - began, held), flush=True)
+            (side.rest if step.passed else side.done)()
 
 
 def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: float = 10.0,
          budget_s: float = 300.0, relay: bool = True, scale: dict[str, int] | None = None,
          idle_s: float = IDLE_S, pg_stats: bool = False, cpu_rate: int = CPU_RATE) -> int:
-    """Warm up, CPU at rest and at ``cpu_rate`` (40/s), the relay's steps (then the relay is stopped), the
-    pipeline's; one ``RESULT`` line."""
+    """Warm up, CPU at rest and at ``cpu_rate`` (40/s), the relay's CPU at that rate, the relay's and the pipeline's
+    steps in turn (``step_through``); one ``RESULT`` line."""
     began = time.monotonic()
     deadline = began + budget_s - 15  # the stop and the report
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
@@ -520,17 +586,24 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
             commands_after = asyncio.run(redis_commands(bench.stack.redis_url))
         print(per_unit(commands, commands_after, len(at_40.sent), "question"), flush=True)
         print(hop_table(hops, hop_histograms(bench.stack)), flush=True)
-        if relay:  # first, then stopped: its last (failing) step's backlog never competes with the pipeline
+        sides = [Side("pipeline", sim, lambda: cpu_seconds(bench.stack))]
+        if relay:
             relay_sim = bench.start_relay()
             asyncio.run(relay_sim.run(20, 2.0, 30.0))  # the relay's groups join
-            pipeline_reserve = (seconds * 2 + drain_s) * 3  # the pipeline's first steps
             relay_cpu = {child.name: child.pid for child in bench.relay}
             relay_cpu_q = relay_cpu_per_question(relay_sim, cpu_rate, seconds, drain_s, idle.get("kafka", 0.0),
                                                  lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
-            relay_steps = step_through("relay", relay_sim, rates, seconds, drain_s, deadline - pipeline_reserve,
-                                       lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu))
-            bench.stop_relay()
-        pipeline = step_through("pipeline", sim, rates, seconds, drain_s, deadline, lambda: cpu_seconds(bench.stack))
+            # Rested while the pipeline steps (its idle hops then send the broker no fetch), stopped after its failing
+            # step (its backlog never competes with the pipeline's steps).
+            bench.rest_relay(True)
+            sides.insert(0, Side("relay", relay_sim, lambda: _only(cpu_seconds(bench.stack, relay_cpu), relay_cpu),
+                                 wake=bench.wake_relay, rest=lambda: bench.rest_relay(True),
+                                 done=bench.stop_relay))
+            print("steps: the relay's and the pipeline's at each rate back to back, the first of them alternating",
+                  flush=True)
+        at_rest = sum(v for k, v in idle.items() if k not in LOAD)
+        step_through(sides, rates, seconds, drain_s, deadline, lambda: settle(bench.stack, at_rest))
+        pipeline, relay_steps = sides[-1].steps, sides[0].steps if relay else []
         if pg_stats:
             print(asyncio.run(bench_pg_stats.report(bench.stack.database_url)), flush=True)
     finally:
@@ -539,10 +612,9 @@ def main(rates: Sequence[int] = DEFAULT_RATES, seconds: float = 5.0, drain_s: fl
     held = next((s for s in pipeline if s.rate == sustained_rps), None)
     total_cpu = sum(v for k, v in cpu.items() if k not in LOAD)
     ratio = f"{sustained_rps / relay_rps:.3f}" if relay_rps else "nan"
-    if pipeline and relay_steps and pipeline[0].rate == relay_steps[0].rate:
-        print(f"at {pipeline[0].rate}/s: pipeline p99 {pipeline[0].p99_ms:.1f} ms, relay p99 "
-              f"{relay_steps[0].p99_ms:.1f} ms (achieved {pipeline[0].achieved_rate:.0f}/s and "
-              f"{relay_steps[0].achieved_rate:.0f}/s)", flush=True)
+    for ours, bare in zip(pipeline, relay_steps, strict=False):  # the same rates, in order
+        print(f"at {ours.rate}/s: pipeline p99 {ours.p99_ms:.1f} ms, relay p99 {bare.p99_ms:.1f} ms (achieved "
+              f"{ours.achieved_rate:.0f}/s and {bare.achieved_rate:.0f}/s)", flush=True)
     print(f"cpu_ms_per_q at {cpu_rate}/s: Aerostic and its services {total_cpu:.1f}; simulator "
           f"{cpu.get('metasim', 0.0):.1f} and load generator {cpu.get('loadgen', 0.0):.1f} apart; "
           f"wall {time.monotonic() - began:.0f}s", flush=True)

@@ -14,6 +14,10 @@ call. The relay has the same shape on the same broker, each hop its own process:
   customer named in the webhook, with the dispatcher's client for sends (an ``aiohttp.ClientSession`` on uvloop,
   32 connections: the dispatcher's gate at a few hundred calls a second).
 
+Each hop rests on ``SIGUSR1`` (its partitions paused: it sends the broker no fetch) and wakes on ``SIGUSR2``
+(``Resting``): ``aerostic bench e2e`` rests the relay while the pipeline steps, so the relay's idle consumers do not
+load the broker the pipeline is measured on.
+
 Run as ``python -m bench.relay <role> …``; ``RelayChain`` starts and stops the whole chain.
 """
 
@@ -78,6 +82,32 @@ def take(consumer: Consumer, max_records: int = 500, wait_s: float = 0.1) -> lis
     if first is None:
         return []
     return [msg for msg in [first, *consumer.consume(max_records - 1, 0)] if not msg.error()]
+
+
+class Resting:
+    """Whether a hop rests (``SIGUSR1``) or works (``SIGUSR2``); ``take`` applies it in the thread that polls."""
+
+    def __init__(self) -> None:
+        self.wanted = False
+        self.applied = False
+
+    def rest(self, resting: bool) -> None:
+        self.wanted = resting
+
+    def install(self) -> None:
+        """Signal handlers (a thread-based hop; an asyncio one adds them to its loop with ``rest``)."""
+        signal.signal(signal.SIGUSR1, lambda *_: self.rest(True))
+        signal.signal(signal.SIGUSR2, lambda *_: self.rest(False))
+
+    def take(self, consumer: Consumer) -> list[Any]:
+        """``take``, after pausing or resuming every assigned partition if the wish changed: a paused partition is
+        not fetched, so a resting hop costs the broker only its heartbeats."""
+        if self.wanted:
+            consumer.pause(consumer.assignment())  # each time: a partition assigned meanwhile rests too
+        elif self.applied:
+            consumer.resume(consumer.assignment())
+        self.applied = self.wanted
+        return take(consumer)
 
 
 def customer_of(body: bytes) -> str:
@@ -167,9 +197,11 @@ def run_forward(bootstrap: str, prefix: str, source: int, fetch_wait_ms: int) ->
     commits = Commits()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    resting = Resting()
+    resting.install()
     try:
         while not stop.is_set():
-            records = take(consumer)
+            records = resting.take(consumer)
             if not records:
                 continue
             for msg in records:
@@ -193,6 +225,9 @@ async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: st
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    resting = Resting()
+    loop.add_signal_handler(signal.SIGUSR1, resting.rest, True)
+    loop.add_signal_handler(signal.SIGUSR2, resting.rest, False)
     url = f"{graph_url.rstrip('/')}/{GRAPH_VERSION}/{phone_number_id}/messages"
     headers = {"Authorization": f"Bearer {token}"}
     commits = Commits()
@@ -210,7 +245,7 @@ async def _send(bootstrap: str, prefix: str, graph_url: str, phone_number_id: st
 
         try:
             while not stop.is_set():
-                batch = await asyncio.to_thread(take, consumer)
+                batch = await asyncio.to_thread(resting.take, consumer)
                 records = [value for msg in batch if (value := msg.value()) is not None]
                 if records:
                     await asyncio.gather(*(call(body) for body in records))

@@ -59,3 +59,37 @@ def test_the_first_hop_keys_by_customer_and_the_others_keep_the_key() -> None:
     record = Keyed(json.dumps(body).encode())
     assert forward_key(0)(record) == "919000000001"
     assert forward_key(1)(record) == forward_key(3)(record) == b"919000000002"
+
+
+class AssignedConsumer(FakeConsumer):
+    """A consumer with two assigned partitions that records pauses and resumptions."""
+
+    def __init__(self) -> None:
+        super().__init__(None, [])
+        self.paused: list[list[int]] = []
+        self.resumed: list[list[int]] = []
+
+    def assignment(self) -> list[int]:
+        return [0, 1]
+
+    def pause(self, partitions: list[int]) -> None:
+        self.paused.append(partitions)
+
+    def resume(self, partitions: list[int]) -> None:
+        self.resumed.append(partitions)
+
+
+def test_a_resting_hop_pauses_its_partitions_until_woken() -> None:
+    from bench.relay import Resting
+
+    consumer, resting = AssignedConsumer(), Resting()
+    resting.take(consumer)  # type: ignore[arg-type]
+    assert consumer.paused == [] and consumer.resumed == []
+    resting.rest(True)
+    resting.take(consumer)  # type: ignore[arg-type]
+    resting.take(consumer)  # type: ignore[arg-type]
+    assert consumer.paused == [[0, 1], [0, 1]] and consumer.resumed == []  # each take: a new partition rests too
+    resting.rest(False)
+    resting.take(consumer)  # type: ignore[arg-type]
+    resting.take(consumer)  # type: ignore[arg-type]
+    assert consumer.resumed == [[0, 1]]  # once
