@@ -509,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_e2e.set_defaults(func=_bench_e2e)
     bench_ingress = bench.add_parser("ingress", help="webhook ingress throughput and latency")
     bench_ingress.add_argument("--duration", type=float, default=5.0, help="seconds measured a round, per server")
-    bench_ingress.add_argument("--rounds", type=int, default=3, help="rounds of the ceiling then the ingress")
+    bench_ingress.add_argument("--rounds", type=int, default=5,
+                               help="rounds of the ceiling and the ingress (which goes first alternates)")
     bench_ingress.add_argument("--connections", type=int, default=64)
     bench_ingress.set_defaults(func=_bench_ingress)
     bench_campaign = bench.add_parser("campaign", help="a campaign at 1,000 msg/s beside a customer conversation")

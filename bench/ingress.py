@@ -6,7 +6,8 @@ same signed webhook requests from a separate load-generator process (``bench.loa
 - the ceiling: ``bare_app`` below (read the body, answer 200) on uvicorn + uvloop + httptools;
 - Aerostic's ingress (``aerostic ingress``), which verifies, parses and appends to Kafka.
 
-The two alternate for ``rounds`` rounds (the ceiling first in each): on a shared machine both serve a quarter
+The two alternate for ``rounds`` rounds (five by default; the ceiling first in the first round, the ingress in the
+second …): on a shared machine both serve a quarter
 more or less from one minute to the next (measured: the ceiling 19,300-29,100 requests a second within four
 minutes), so one run of each compared a fast spell with a slow one. Each round gives a ratio; the ``RESULT``
 line has their median, with the medians of the rounds' figures.
@@ -208,18 +209,27 @@ def running(child: Child) -> Iterator[Child]:
 
 def bench_rounds(root: Path, broker: Service, secret: str, requests: list[bytes], connections: int,
                  duration: float, rounds: int) -> list[tuple[Measurement, Measurement]]:
-    """``rounds`` rounds of the ceiling then the ingress (the broker's CPU sampled with the ingress), both
-    servers up throughout."""
+    """``rounds`` rounds of the ceiling and the ingress, the ceiling first in the first round, the ingress first in the
+    second … (the broker's CPU sampled with the ingress), both servers up throughout."""
     bare_port, ingress_port = free_port(), free_port()
     pairs = []
     with running(start_bare(root, bare_port)) as bare, \
             running(start_ingress(root, ingress_port, broker.url, secret)) as ingress:
-        for _ in range(rounds):
-            ceiling = measure("bare uvicorn", bare_port, requests, connections=connections, duration=duration,
-                              watch={"server": bare.pid})
-            aerostic = measure("aerostic ingress", ingress_port, requests, connections=connections,
-                               duration=duration, watch={"server": ingress.pid, "broker": broker.child.pid})
-            pairs.append((ceiling, aerostic))
+        def ceiling() -> Measurement:
+            return measure("bare uvicorn", bare_port, requests, connections=connections, duration=duration,
+                           watch={"server": bare.pid})
+
+        def aerostic() -> Measurement:
+            return measure("aerostic ingress", ingress_port, requests, connections=connections, duration=duration,
+                           watch={"server": ingress.pid, "broker": broker.child.pid})
+
+        for at in range(rounds):
+            if at % 2 == 0:
+                first = ceiling()
+                pairs.append((first, aerostic()))
+            else:
+                second = aerostic()
+                pairs.append((ceiling(), second))
     return pairs
 
 

@@ -35,3 +35,27 @@ def test_every_round_has_its_rows_and_p99_is_the_rounds_median() -> None:
     text = report(pairs, 64, 5.0)
     assert sum(1 for line in text.splitlines() if line.startswith("aerostic ingress ")) == 3
     assert result_fields(text)["p99_ms"] == "11.00"
+
+
+def test_which_server_is_loaded_first_alternates_from_round_to_round(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+    from types import SimpleNamespace
+
+    import bench.ingress as ingress
+
+    order: list[str] = []
+
+    def measure(name: str, *_args: object, **_kwargs: object) -> Measurement:
+        order.append(name)
+        return measured(name, 10_000.0 if name == "bare uvicorn" else 4_000.0)
+
+    server = SimpleNamespace(pid=1)
+    monkeypatch.setattr(ingress, "measure", measure)
+    monkeypatch.setattr(ingress, "start_bare", lambda *_: server)
+    monkeypatch.setattr(ingress, "start_ingress", lambda *_: server)
+    monkeypatch.setattr(ingress, "running", contextlib.nullcontext)
+    broker = SimpleNamespace(url="", child=server)
+    pairs = ingress.bench_rounds(tmp_path, broker, "s", [], 1, 1.0, 3)  # type: ignore[arg-type]
+    assert order == ["bare uvicorn", "aerostic ingress", "aerostic ingress", "bare uvicorn", "bare uvicorn",
+                     "aerostic ingress"]
+    assert [(c.name, a.name) for c, a in pairs] == [("bare uvicorn", "aerostic ingress")] * 3  # (ceiling, ingress)
