@@ -7,7 +7,9 @@ feeds it ``OutboundRequest`` records directly:
 1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare loop of
    the dispatcher's own HTTP client, ``aiohttp`` (its event loop, uvloop) sending the same Graph calls to the same
    simulator, the faster of two runs: with the dispatcher's workers and connections (512 and 512), and with 256
-   and 32 (a bare loop is faster with few connections on loopback); ``ratio`` = dispatcher / ceiling. Each
+   and 32 (a bare loop is faster with few connections on loopback); then that loop and the dispatcher in turn for
+   three rounds, which goes first alternating (``limits_off_rounds``): ``ratio`` = the median of each round's
+   dispatcher / ceiling (``ratios``: each round's), ``max_sps`` and ``ceiling_sps`` the medians. Each
    side's CPU milliseconds per send too (``cpu_ratio`` = ceiling's / dispatcher's: the same comparison,
    robust to a machine that other work loads). The same loop on ``httpx`` is reported beside it
    (``httpx_sps``, ``httpx_cpu_ms_per_send``): the client the dispatcher used before. The limits-off number
@@ -37,7 +39,7 @@ The defaults (5,000 sends, 5 s limited runs, a 20,000 bulk backlog, 500 replies)
 issue's long version: ``--sends 20000 --seconds 10 --bulk 100000``. ``main(interactive_only=True)`` runs set-up 3
 alone (about a minute), to iterate on lane priority.
 
-Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… relay_sps=… relay_ratio=…
+Ends with one line: ``RESULT dispatch max_sps=… ceiling_sps=… ratio=… ratios=… relay_sps=… relay_ratio=…
 relay_cpu_ms_per_send=… cpu_ms_per_send=… ceiling_cpu_ms_per_send=… cpu_ratio=… httpx_sps=… httpx_cpu_ms_per_send=…
 rate80=… rate1000=… rate1000_meta=… over_limit_windows=… wire_over_limit_windows=… busiest_share=…
 interactive_p99_idle_ms=… interactive_p99_bulk_ms=… bulk_idle_ratio=… bulk_kept=… accept_p99_idle_ms=…
@@ -88,6 +90,7 @@ FETCH_WAIT_MS = CoreSettings.model_fields["kafka_fetch_wait_ms"].default  # the 
 SMALL_POOL = (256, 32)  # the ceiling is also measured with this few workers and connections; the faster one counts
 META_LATENCY_MS = 250  # how late the simulator answers for ``rate1000_meta`` (Meta: about 100-350 ms)
 INTERACTIVE_MAX_S = 30.0  # each interactive measurement stops producing after this long
+LIMITS_OFF_ROUNDS = 3  # the ceiling and the dispatcher with limits off, in turn (``limits_off_rounds``)
 CEILING_MAX_S = 30.0  # the ceiling's loop stops sending after this long (a loaded machine: fewer sends)
 UNLIMITED = 1_000_000  # the limits-off number's throughput at the simulator: it never answers 130429
 MAX_WAIT_S = 45.0  # a limits-off run reports what was accepted by then
@@ -345,6 +348,23 @@ def measure_ceiling(bench: Bench, count: int, client: str = "aiohttp", *, worker
     return steady_rate(bench.accepted_times("max")), cpu_s * 1000 / max(bench.accepted(), 1)
 
 
+def limits_off_rounds(bench: Bench, count: int, pool: tuple[int, int],
+                      rounds: int = LIMITS_OFF_ROUNDS) -> list[tuple[float, float, float, float]]:
+    """``rounds`` rounds of the ceiling (``pool``: its workers and connections) and one dispatcher with limits off,
+    the ceiling first in the first round, the dispatcher in the second …: per round, the ceiling's sends a second and
+    CPU ms a send, then the dispatcher's. Run one after the other once, the ratio compared a fast minute with a slow
+    one (the ceiling read 3,093 and 4,915 sends a second within 15 minutes)."""
+    results = []
+    for at in range(rounds):
+        if at % 2 == 0:
+            ceiling = measure_ceiling(bench, count, workers=pool[0], connections=pool[1])
+            results.append((*ceiling, *measure_max(bench, count)))
+        else:
+            dispatcher = measure_max(bench, count)
+            results.append((*measure_ceiling(bench, count, workers=pool[0], connections=pool[1]), *dispatcher))
+    return results
+
+
 def measure_relay(bench: Bench, count: int) -> tuple[float, float]:
     """The dispatcher's hop done bare (``bench.dispatch_relay``): ``count`` requests queued on a topic partitioned as
     the outbound lanes, read, sent from the "max" number and their results published by ``SMALL_POOL``'s workers on
@@ -571,20 +591,23 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
             print(f"wall {time.monotonic() - began:.0f}s", flush=True)
             print(f"RESULT dispatch {lanes}", flush=True)
             return 0
-        same_sps, same_cpu = measure_ceiling(bench, max_count)
+        same_sps, _ = measure_ceiling(bench, max_count)
         workers, connections = SMALL_POOL
-        small_sps, small_cpu = measure_ceiling(bench, max_count, workers=workers, connections=connections)
-        ceiling_sps, ceiling_cpu = max((same_sps, same_cpu), (small_sps, small_cpu))
-        print(f"ceiling: {ceiling_sps:.0f} sends/s from a bare aiohttp loop (up to {max_count} sends, "
-              f"{CEILING_MAX_S:.0f} s at most), {ceiling_cpu:.2f} CPU ms per send: the faster of {same_sps:.0f} with "
-              f"the dispatcher's {CONCURRENCY} workers and {HTTP_CONNECTIONS} connections and {small_sps:.0f} with "
-              f"{workers} and {connections}", flush=True)
+        small_sps, _ = measure_ceiling(bench, max_count, workers=workers, connections=connections)
+        pool = (workers, connections) if small_sps > same_sps else (CONCURRENCY, HTTP_CONNECTIONS)
+        print(f"the ceiling's pool: {pool[0]} workers and {pool[1]} connections "
+              f"({same_sps:.0f} sends/s from a bare aiohttp loop with the dispatcher's {CONCURRENCY} workers and "
+              f"{HTTP_CONNECTIONS} connections, {small_sps:.0f} with {workers} and {connections}; up to {max_count} "
+              f"sends, {CEILING_MAX_S:.0f} s at most)", flush=True)
         httpx_sps, httpx_cpu = measure_ceiling(bench, max_count, "httpx", workers=workers, connections=connections)
         print(f"the same loop on httpx: {httpx_sps:.0f} sends/s, {httpx_cpu:.2f} CPU ms per send", flush=True)
-        max_sps, max_cpu = measure_max(bench, max_count)
-        print(f"limits off: {max_sps:.0f} sends/s from one dispatcher ({max_count} sends), "
-              f"{_ratio(max_sps, ceiling_sps):.3f} of the ceiling; {max_cpu:.2f} CPU ms per send, "
-              f"{_ratio(ceiling_cpu, max_cpu):.3f} of the ceiling's per-send cost", flush=True)
+        offs = limits_off_rounds(bench, max_count, pool)
+        ceiling_sps, ceiling_cpu, max_sps, max_cpu = (statistics.median(r[i] for r in offs) for i in range(4))
+        ratios = [_ratio(r[2], r[0]) for r in offs]
+        print(f"limits off (medians of {len(offs)} rounds): {max_sps:.0f} sends/s from one dispatcher against the "
+              f"ceiling's {ceiling_sps:.0f}, {statistics.median(ratios):.3f} (rounds: "
+              f"{', '.join(f'{r:.3f}' for r in ratios)}); {max_cpu:.2f} CPU ms per send against "
+              f"{ceiling_cpu:.2f}", flush=True)
         relay_sps, relay_cpu = measure_relay(bench, max_count)
         print(f"the dispatcher's hop bare (Kafka in, the Graph call, the result out): {relay_sps:.0f} sends/s, "
               f"{relay_cpu:.2f} CPU ms per send; the dispatcher {_ratio(max_sps, relay_sps):.3f} of it", flush=True)
@@ -606,7 +629,8 @@ def main(*, bulk: int = 20_000, max_count: int = 5_000, seconds: int = 5, intera
         fair = measure_fairness(bench, FAIR_SLOW, FAIR_FAST)
         print(f"wall {time.monotonic() - began:.0f}s", flush=True)
         print(f"RESULT dispatch max_sps={max_sps:.0f} ceiling_sps={ceiling_sps:.0f} "
-              f"ratio={_ratio(max_sps, ceiling_sps):.3f}{scaled} relay_sps={relay_sps:.0f} "
+              f"ratio={statistics.median(ratios):.3f} ratios={','.join(f'{r:.3f}' for r in ratios)}{scaled} "
+              f"relay_sps={relay_sps:.0f} "
               f"relay_ratio={_ratio(max_sps, relay_sps):.3f} relay_cpu_ms_per_send={relay_cpu:.2f} "
               f"cpu_ms_per_send={max_cpu:.2f} "
               f"ceiling_cpu_ms_per_send={ceiling_cpu:.2f} cpu_ratio={_ratio(ceiling_cpu, max_cpu):.3f} "
