@@ -533,12 +533,12 @@ def step_through(sides: Sequence[Side], rates: Sequence[int], seconds: float, dr
         if not turn:
             return
         for side in turn:
-            if time.monotonic() + seconds * 2 + drain_s > deadline:
-                print(f"time budget reached before {rate}/s", flush=True)
-                return
             waited = quiet() if quiet else 0.0
             if waited > 1.0:
                 print(f"  (waited {waited:.1f}s for the stack to be back at rest)", flush=True)
+            if time.monotonic() + seconds * 2 + drain_s > deadline:
+                print(f"time budget reached before {rate}/s", flush=True)
+                return
             side.wake()
             held, began = side.sim.customers, time.monotonic()
             before = side.cpu()
