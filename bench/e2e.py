@@ -417,12 +417,18 @@ class E2E:
             if child.name.startswith(("relay-forward", "relay-send")) and child.alive():
                 os.kill(child.pid, signal.SIGUSR1 if resting else signal.SIGUSR2)
 
-    def wake_relay(self) -> None:
+    def wake_relay(self, attempts: int = 3) -> None:
         """Wake the relay's hops and wait until a few questions went through all of them: a hop fetches again only
-        after its current poll and librdkafka's own delay (the first question after a wake took 470 ms)."""
-        self.rest_relay(False)
+        after its current poll and librdkafka's own delay (the first question after a wake took 470 ms). A wake whose
+        questions are not all answered is sent again (at most ``attempts`` times, then the step shows it)."""
         assert self.relay_sim is not None
-        asyncio.run(self.relay_sim.run(10, 0.5, 30.0))
+        for attempt in range(1, attempts + 1):
+            self.rest_relay(False)
+            woken = asyncio.run(self.relay_sim.run(10, 0.5, 10.0))
+            if woken.sent and woken.unanswered == 0 and woken.errors == 0:
+                return
+            print(f"  the relay's wake {attempt}: {woken.unanswered} of {len(woken.sent)} questions unanswered",
+                  flush=True)
 
     def stop_relay(self) -> None:
         for child in reversed(self.relay):

@@ -102,11 +102,12 @@ class Resting:
     def take(self, consumer: Consumer) -> list[Any]:
         """``take``, after pausing or resuming every assigned partition if the wish changed: a paused partition is
         not fetched, so a resting hop costs the broker only its heartbeats."""
-        if self.wanted:
+        wanted = self.wanted  # once: a signal between here and the end is applied by the next take, not lost
+        if wanted:
             consumer.pause(consumer.assignment())  # each time: a partition assigned meanwhile rests too
         elif self.applied:
             consumer.resume(consumer.assignment())
-        self.applied = self.wanted
+        self.applied = wanted
         return take(consumer)
 
 

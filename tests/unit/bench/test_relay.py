@@ -93,3 +93,20 @@ def test_a_resting_hop_pauses_its_partitions_until_woken() -> None:
     resting.take(consumer)  # type: ignore[arg-type]
     resting.take(consumer)  # type: ignore[arg-type]
     assert consumer.resumed == [[0, 1]]  # once
+
+
+def test_a_wake_that_comes_while_a_take_pauses_is_applied_by_the_next_take() -> None:
+    from bench.relay import Resting
+
+    resting = Resting()
+
+    class WokenDuringPause(AssignedConsumer):
+        def pause(self, partitions: list[int]) -> None:
+            super().pause(partitions)
+            resting.rest(False)  # the wake's signal lands here, in the middle of the take
+
+    consumer = WokenDuringPause()
+    resting.rest(True)
+    resting.take(consumer)  # type: ignore[arg-type]
+    resting.take(consumer)  # type: ignore[arg-type]
+    assert consumer.resumed == [[0, 1]]  # not left paused for ever
