@@ -72,6 +72,7 @@ from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from bench.dispatch_relay import relay
 from bench.relay import create_topics
+from bench.rounds import in_turn
 from bench.wire import Capture, capture
 from broker.producer import AsyncProducer
 from config.settings import CoreSettings, DispatcherSettings
@@ -354,15 +355,9 @@ def limits_off_rounds(bench: Bench, count: int, pool: tuple[int, int],
     the ceiling first in the first round, the dispatcher in the second …: per round, the ceiling's sends a second and
     CPU ms a send, then the dispatcher's. Run one after the other once, the ratio compared a fast minute with a slow
     one (the ceiling read 3,093 and 4,915 sends a second within 15 minutes)."""
-    results = []
-    for at in range(rounds):
-        if at % 2 == 0:
-            ceiling = measure_ceiling(bench, count, workers=pool[0], connections=pool[1])
-            results.append((*ceiling, *measure_max(bench, count)))
-        else:
-            dispatcher = measure_max(bench, count)
-            results.append((*measure_ceiling(bench, count, workers=pool[0], connections=pool[1]), *dispatcher))
-    return results
+    pairs = in_turn(lambda: measure_ceiling(bench, count, workers=pool[0], connections=pool[1]),
+                    lambda: measure_max(bench, count), rounds)
+    return [(*ceiling, *dispatcher) for ceiling, dispatcher in pairs]
 
 
 def measure_relay(bench: Bench, count: int) -> tuple[float, float]:

@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 
 from bench.loadgen import WINDOW_END, WINDOW_START, LoadResult, LoadRun, build_request
+from bench.rounds import in_turn
 from ingress.signature import sign
 from ingress.webhook import PATH, Receive, Scope, Send
 from stack.launcher import EMBEDDED_MAX_PARTITIONS
@@ -212,7 +213,6 @@ def bench_rounds(root: Path, broker: Service, secret: str, requests: list[bytes]
     """``rounds`` rounds of the ceiling and the ingress, the ceiling first in the first round, the ingress first in the
     second … (the broker's CPU sampled with the ingress), both servers up throughout."""
     bare_port, ingress_port = free_port(), free_port()
-    pairs = []
     with running(start_bare(root, bare_port)) as bare, \
             running(start_ingress(root, ingress_port, broker.url, secret)) as ingress:
         def ceiling() -> Measurement:
@@ -223,14 +223,7 @@ def bench_rounds(root: Path, broker: Service, secret: str, requests: list[bytes]
             return measure("aerostic ingress", ingress_port, requests, connections=connections, duration=duration,
                            watch={"server": ingress.pid, "broker": broker.child.pid})
 
-        for at in range(rounds):
-            if at % 2 == 0:
-                first = ceiling()
-                pairs.append((first, aerostic()))
-            else:
-                second = aerostic()
-                pairs.append((ceiling(), second))
-    return pairs
+        return in_turn(ceiling, aerostic, rounds)
 
 
 # --- report ---------------------------------------------------------------------------------
