@@ -35,6 +35,7 @@ from urllib.parse import quote
 import aiohttp
 import certifi
 import httpx
+import orjson
 
 from dispatcher.exceptions import (
     AmbiguousOutcome,
@@ -137,7 +138,7 @@ class GraphClient:
             path = f"{quote(phone_number_id, safe='')}/messages"
             cached = self._send_urls[phone_number_id] = (f"{self.base_url}{path}", f"POST {path}")
         url, where = cached
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = _encode(body)
         headers = {"Accept": "*/*", "User-Agent": USER_AGENT, "Authorization": f"Bearer {token}",
                    "Content-Type": "application/json"}
         try:
@@ -212,7 +213,21 @@ def _foreign(where: str, status: int, headers: Mapping[str, str]) -> DispatchErr
     return UnexpectedResponse(text, http_status=status, retry_after=_retry_after(headers))
 
 
+def _encode(body: dict[str, Any]) -> bytes:
+    """A send's JSON body: orjson's bytes (a fifth of ``json.dumps``'s CPU), the same compact UTF-8 text; a value
+    orjson refuses (an integer beyond 64 bits, a key that is not a string) goes through ``json`` as before."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _json(content: bytes) -> Any:
+    """Graph's answer parsed (orjson; ``json`` for what orjson refuses, such as ``NaN``), None if it is not JSON."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from dispatcher import exceptions as ex
-from dispatcher.graph import GraphClient, SendAccepted
+from dispatcher.graph import GraphClient, SendAccepted, _encode, _json
 from stack.processes import free_port
 from tests.unit._vectors import VECTORS, load
 
@@ -92,6 +92,30 @@ async def test_request_shape_and_message_status() -> None:
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == BODY
+
+
+SEND_REQUESTS = sorted((VECTORS / "send-requests").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SEND_REQUESTS, ids=lambda p: p.name)
+def test_send_bodies_encode_as_compact_utf8_json(path: Path) -> None:
+    """The bytes on the wire are what ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` wrote before."""
+    body = load(path)
+    assert _encode(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_encode_keeps_what_orjson_refuses_and_text_it_must_escape() -> None:
+    body = {"text": {"body": "na\u00efve \u2014 \"quoted\" \\ \n\t\u0001 \U0001f600"}, "n": 2 ** 70, "f": 0.1}
+    assert json.loads(_encode(body)) == body  # 2**70: beyond orjson's integers, written by json
+    assert _encode({1: "x"}) == b'{"1":"x"}'  # a key that is not a string, as json wrote it
+    assert _encode({"t": "\u00e9\n"}) == '{"t":"\u00e9\\n"}'.encode()
+
+
+def test_answers_parse_and_what_is_not_json_is_none() -> None:
+    assert _json(b'{"messages":[{"id":"wamid.X"}]}') == {"messages": [{"id": "wamid.X"}]}
+    assert _json(b'{"v": NaN}')["v"] != _json(b'{"v": NaN}')["v"]  # json's reading, which orjson refuses
+    assert _json(b"<html>bad gateway</html>") is None
+    assert _json(b"\xff\xfe") is None
 
 
 @pytest.mark.parametrize("path", sorted((VECTORS / "errors").glob("*.json")), ids=lambda p: p.name)
