@@ -2,7 +2,8 @@
 
 Starts a broker, PostgreSQL, Redis and the Meta simulator (its status webhooks switched off,
 so only the Graph calls are measured), then runs the dispatcher process in four set-ups and
-feeds it ``OutboundRequest`` records directly:
+feeds it ``OutboundRequest`` records directly, each dispatcher's run on an empty embedded broker
+(``Bench.fresh_broker``):
 
 1. limits off: as many sends per second as one dispatcher process makes, beside the ceiling: a bare loop of
    the dispatcher's own HTTP client, ``aiohttp`` (its event loop, uvloop) sending the same Graph calls to the same
