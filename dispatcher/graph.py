@@ -214,8 +214,9 @@ def _foreign(where: str, status: int, headers: Mapping[str, str]) -> DispatchErr
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    """A send's JSON body: orjson's bytes (a fifth of ``json.dumps``'s CPU), the same compact UTF-8 text; a value
-    orjson refuses (an integer beyond 64 bits, a key that is not a string) goes through ``json`` as before."""
+    """A send's JSON body, compact UTF-8: orjson's bytes (a text message's in 0.4 µs against ``json.dumps``'s 7.5),
+    the text ``json`` wrote but for a float's exponent (``1e-7``, not ``1e-07``); a value orjson refuses (an integer
+    beyond 64 bits, a key that is not a string) goes through ``json`` as before."""
     try:
         return orjson.dumps(body)
     except TypeError:
