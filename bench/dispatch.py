@@ -572,8 +572,9 @@ def measure_interactive(bench: Bench, bulk: int, count: int, *, replies: int = 0
         left = bulk - (bench.accepted() - len(warm) - len(idle) - len(busy))
         print(f"interactive behind {bulk} bulk: p50 {statistics.median(busy):.1f} ms p99 {p99(busy):.1f} ms "
               f"({len(busy)} replies; bulk_left={max(left, 0)} at the end)", flush=True)
-        # What is left is sent before the dispatcher stops: the next set-up's dispatcher would read it first (the
-        # fairness figure then timed this backlog's sends, or their replays, as well as its own campaign's).
+        # What is left is sent before the dispatcher stops, so the number's windows over its limit
+        # (``lanes_over_limit_windows``) cover the backlog to its end. (It once also kept the next set-up's dispatcher
+        # from reading it first; each set-up now starts on an empty broker, ``Bench.fresh_broker``.)
         wait_accepted(bench, bulk + len(warm) + len(idle) + len(busy), timeout=max(left, 0) / 900 + 20)
     seconds = ended - began
     accepted = bench.accepted_sends("n1000")  # one read of the simulator's log for the rate and the replies
