@@ -84,7 +84,7 @@ def _ingress(args: argparse.Namespace) -> int:
     # still running after this long are cancelled (a live stream's browser reconnects to another replica).
     uvicorn.run(create_app(_observed(IngressSettings())), host=args.host, port=args.port, loop="uvloop",
                 http="httptools", access_log=False, log_level="warning", log_config=None, backlog=4096,
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S, proxy_headers=False)  # the app applies them (aerostic.web)
     return 0
 
 

@@ -64,3 +64,32 @@ async def test_polled_in_the_loop_a_send_re_arms_the_idle_timer_and_is_answered_
             await asyncio.wait_for(sending, 5)  # librdkafka's timeout (200 ms), reported within a poll
     finally:
         await producer.stop(flush_seconds=0)
+
+
+async def test_an_append_is_forgotten_when_its_report_settles_it_even_if_nobody_awaits_it_any_more() -> None:
+    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=60_000, poll_in_loop=True)
+    await producer.start()
+    try:
+        acked, refused, abandoned = (producer.append("t", b"v", b"k") for _ in range(3))
+        abandoned.cancel()  # its sender was cancelled: the report still comes, and must not leak the entry
+        assert set(producer._pending) == {acked, refused, abandoned}
+        producer._resolve([(acked, None), (refused, KafkaError(KafkaError._MSG_TIMED_OUT)), (abandoned, None)])
+        assert producer._pending == {}
+        assert acked.result() is None
+        with pytest.raises(DeliveryError):
+            refused.result()
+    finally:
+        await producer.stop(flush_seconds=0)
+
+
+async def test_an_append_without_a_report_in_time_fails_and_is_forgotten() -> None:
+    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=60_000, poll_in_loop=True)
+    await producer.start()
+    try:
+        overdue = producer.append("t", b"v", b"k")
+        producer._pending[overdue] = asyncio.get_running_loop().time() - 1  # its deadline has passed
+        with pytest.raises(DeliveryError, match="no delivery report in time"):
+            await asyncio.wait_for(overdue, 5)  # the sweeper's next round
+        assert overdue not in producer._pending
+    finally:
+        await producer.stop(flush_seconds=0)

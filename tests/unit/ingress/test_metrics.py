@@ -3,7 +3,7 @@ latency are counted."""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -21,7 +21,10 @@ class Producer:
     def __init__(self, *, fail: bool = False) -> None:
         self.fail = fail
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    def append(self, topic: str, value: bytes, key: str | None = None) -> Awaitable[None]:
+        return self._outcome()
+
+    async def _outcome(self) -> None:
         if self.fail:
             raise DeliveryError("broker away")
 
