@@ -4,6 +4,7 @@ the old producer id back), and what was in flight is failed so its senders answe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from confluent_kafka import KafkaError
@@ -66,30 +67,32 @@ async def test_polled_in_the_loop_a_send_re_arms_the_idle_timer_and_is_answered_
         await producer.stop(flush_seconds=0)
 
 
-async def test_an_append_is_forgotten_when_its_report_settles_it_even_if_nobody_awaits_it_any_more() -> None:
+@pytest.fixture
+async def looped() -> AsyncIterator[AsyncProducer]:
+    """A started producer polled in the loop, whose appends would wait a minute for librdkafka's own timeout."""
     producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=60_000, poll_in_loop=True)
     await producer.start()
     try:
-        acked, refused, abandoned = (producer.append("t", b"v", b"k") for _ in range(3))
-        abandoned.cancel()  # its sender was cancelled: the report still comes, and must not leak the entry
-        assert set(producer._pending) == {acked, refused, abandoned}
-        producer._resolve([(acked, None), (refused, KafkaError(KafkaError._MSG_TIMED_OUT)), (abandoned, None)])
-        assert producer._pending == {}
-        assert acked.result() is None
-        with pytest.raises(DeliveryError):
-            refused.result()
+        yield producer
     finally:
         await producer.stop(flush_seconds=0)
 
 
-async def test_an_append_without_a_report_in_time_fails_and_is_forgotten() -> None:
-    producer = AsyncProducer("127.0.0.1:1", delivery_timeout_ms=60_000, poll_in_loop=True)
-    await producer.start()
-    try:
-        overdue = producer.append("t", b"v", b"k")
-        producer._pending[overdue] = asyncio.get_running_loop().time() - 1  # its deadline has passed
-        with pytest.raises(DeliveryError, match="no delivery report in time"):
-            await asyncio.wait_for(overdue, 5)  # the sweeper's next round
-        assert overdue not in producer._pending
-    finally:
-        await producer.stop(flush_seconds=0)
+async def test_an_append_is_forgotten_when_its_report_settles_it_even_if_nobody_awaits_it_any_more(
+        looped: AsyncProducer) -> None:
+    acked, refused, abandoned = (looped.append("t", b"v", b"k") for _ in range(3))
+    abandoned.cancel()  # its sender was cancelled: the report still comes, and must not leak the entry
+    assert set(looped._pending) == {acked, refused, abandoned}
+    looped._resolve([(acked, None), (refused, KafkaError(KafkaError._MSG_TIMED_OUT)), (abandoned, None)])
+    assert looped._pending == {}
+    assert acked.result() is None
+    with pytest.raises(DeliveryError):
+        refused.result()
+
+
+async def test_an_append_without_a_report_in_time_fails_and_is_forgotten(looped: AsyncProducer) -> None:
+    overdue = looped.append("t", b"v", b"k")
+    looped._pending[overdue] = asyncio.get_running_loop().time() - 1  # its deadline has passed
+    with pytest.raises(DeliveryError, match="no delivery report in time"):
+        await asyncio.wait_for(overdue, 5)  # the sweeper's next round
+    assert overdue not in looped._pending
