@@ -25,6 +25,7 @@ from broker.runtime import Output, StreamWorker
 from broker.shutdown import stop_on_signals
 from config.settings import ProjectorSettings
 from projector.dead_letters import write_dead_letters
+from projector.templates import SyncNeed
 from projector.writer import write_events
 from schemas.catalogue import (
     ACCOUNT_EVENTS,
@@ -74,18 +75,20 @@ class Projector:
         decoded = self._decode(batch)
         letters = [e for e in decoded if isinstance(e, DeadLetter)]
         events = [e for e in decoded if not isinstance(e, DeadLetter)]
-        unknown: set[tuple[str, str]] = set()
+        unknown: set[SyncNeed] = set()
         if decoded:
             async with self.engine.begin() as conn:
                 unknown = await write_events(conn, events)
                 await write_dead_letters(conn, letters)
-        return [self._sync(tenant_id, waba_id) for tenant_id, waba_id in sorted(unknown)]
+        return [self._sync(need) for need in sorted(unknown)]
 
-    def _sync(self, tenant_id: str, waba_id: str) -> Output:
-        """Ask the dispatcher to sync a registry a webhook found lacking a template (one request per WABA and
-        minute: the dispatcher handles a request id once)."""
+    def _sync(self, need: SyncNeed) -> Output:
+        """Ask the dispatcher to sync a registry (the dispatcher handles a request id once): for templates it lacks,
+        one request per WABA and minute; for an edit, one per edit (``sync_need``)."""
         now = datetime.now(UTC)
-        request_id = f"auto:{tenant_id}:{waba_id}:{int(now.timestamp()) // 60}"
+        tenant_id, waba_id = need.tenant_id, need.waba_id
+        request_id = (f"edit:{tenant_id}:{waba_id}:{need.cause}" if need.cause
+                      else f"auto:{tenant_id}:{waba_id}:{int(now.timestamp()) // 60}")
         request = TemplateRequest(event_id=request_id, request_id=request_id, tenant_id=tenant_id, waba_id=waba_id,
                                   action="sync", requested_by="projector", requested_at=now)
         return Output(TEMPLATES_REQUESTS.full_name(self.prefix), waba_id.encode(), request.encode())

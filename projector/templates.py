@@ -11,7 +11,7 @@ template the registry does not hold (created in WhatsApp Manager), or an edit: i
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, not_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -150,6 +150,22 @@ def _event_time(event: AccountEvent) -> datetime:
     if isinstance(entry_time, int | float) and entry_time > 0:
         return datetime.fromtimestamp(entry_time, UTC)
     return event.received_at
+
+
+class SyncNeed(NamedTuple):
+    """A registry to read again from Meta: ``cause`` is "" when a webhook named a template the registry lacks (such
+    needs are folded into one sync a minute), else the id of the edit that asked for it."""
+
+    tenant_id: str
+    waba_id: str
+    cause: str
+
+
+def sync_need(event: AccountEvent) -> SyncNeed:
+    """What ``event``, a template webhook ``write_template_event`` could not apply, asks for. An edit gets a sync of
+    its own: folded into one made earlier in the same minute, it would be read from Meta before it was made."""
+    edited = event.field == "message_template_components_update"
+    return SyncNeed(str(event.tenant_id), event.waba_id, event.event_id if edited else "")
 
 
 async def write_template_event(conn: AsyncConnection, event: AccountEvent) -> bool:

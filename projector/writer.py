@@ -33,7 +33,14 @@ from projector.media import write_media_result
 from projector.messages import write_messages
 from projector.signups import write_request
 from projector.signups import write_result as write_signup_result
-from projector.templates import TEMPLATE_FIELDS, write_template_event, write_template_request, write_template_result
+from projector.templates import (
+    TEMPLATE_FIELDS,
+    SyncNeed,
+    sync_need,
+    write_template_event,
+    write_template_request,
+    write_template_result,
+)
 from schemas.conversation import AiOutcome, ContactChanged, ConversationChanged, RuleExecuted
 from schemas.events import AccountEvent, Event, InboundMessage, StatusUpdate
 from schemas.media import MediaResult
@@ -50,16 +57,16 @@ _LOCK = text("SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hasht
 _ACCOUNT = insert(account_events).on_conflict_do_nothing(index_elements=["event_id"])
 
 
-async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> set[tuple[str, str]]:
+async def write_events(conn: AsyncConnection, events: Sequence[Event]) -> set[SyncNeed]:
     """Apply ``events`` inside the caller's transaction (events without a tenant are skipped); returns the
-    (tenant, WABA) pairs whose registry needs a sync (a template webhook named an unknown or edited template)."""
+    registries that need a sync (a template webhook named an unknown or edited template: ``sync_need``)."""
     owned = [e for e in events if getattr(e, "tenant_id", None) is not None]
     keys = sorted({key for e in owned for key in _lock_keys(e)})
     if keys:
         await conn.execute(_LOCK, {"keys": keys})
     if not _shares_a_conversation(owned):
         return await _write(conn, owned)
-    unknown: set[tuple[str, str]] = set()
+    unknown: set[SyncNeed] = set()
     for event in owned:  # the first tenant to write a conversation's row owns it: in the batch's order
         unknown |= await _write(conn, [event])
     return unknown
@@ -75,9 +82,9 @@ def _shares_a_conversation(events: Sequence[Event]) -> bool:
     return False
 
 
-async def _write(conn: AsyncConnection, owned: Sequence[Event]) -> set[tuple[str, str]]:
+async def _write(conn: AsyncConnection, owned: Sequence[Event]) -> set[SyncNeed]:
     """Write ``owned``, in which each conversation is named by one tenant, a kind at a time."""
-    unknown: set[tuple[str, str]] = set()
+    unknown: set[SyncNeed] = set()
     await write_messages(conn, [e for e in owned if isinstance(e, InboundMessage)],
                          [e for e in owned if isinstance(e, MessageQueued)],
                          [e for e in owned if isinstance(e, OutboundResult)],
@@ -88,7 +95,7 @@ async def _write(conn: AsyncConnection, owned: Sequence[Event]) -> set[tuple[str
         if isinstance(event, AccountEvent):
             await _account(conn, event)
             if event.field in TEMPLATE_FIELDS and not await write_template_event(conn, event):
-                unknown.add((str(event.tenant_id), event.waba_id))
+                unknown.add(sync_need(event))
         elif isinstance(event, SignupRequest):
             await write_request(conn, event)
         elif isinstance(event, SignupResult):

@@ -279,6 +279,41 @@ async def test_an_edit_at_meta_is_synced_into_the_registry(
     assert old.status_code == 422 and "body expects 3 parameter(s), 2 given" in old.text
 
 
+async def test_an_edit_in_the_minute_of_another_sync_of_its_account_gets_a_sync_of_its_own(
+        business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient, post: Poster,
+        db: AsyncEngine) -> None:
+    """Webhooks naming templates the registry lacks share one sync a minute per account; an edit made after that
+    minute's sync must still be read from Meta (folded into it, the edit was never synced)."""
+    business = await business_factory("templates edit after a sync")
+    name = f"order_update_{fresh_id()}"
+    template = await _approved(api, business, name)
+    lacking = load(WEBHOOKS / "pywa-template-quality-update-yellow.json")
+    lacking["entry"][0]["id"] = business.waba_id
+    lacking["entry"][0]["time"] = int(datetime.now(UTC).timestamp())
+    lacking["entry"][0]["changes"][0]["value"].update(
+        message_template_id=int(template["meta_id"]) + 1, message_template_name=f"unknown_{fresh_id()}",
+        message_template_language="en_US")
+    assert (await post(lacking)).status_code == 200
+    sql = ("SELECT request_id FROM template_syncs WHERE tenant_id = :t AND waba_id = :w AND status = 'done' "
+           "AND request_id LIKE 'auto:%'")
+    auto = await wait_for(lambda: scalar(db, sql, t=business.tenant_id, w=business.waba_id),
+                          what="the sync a webhook naming an unknown template asks for")
+    edited = "Hi {{1}}, your order {{2}} ships on {{3}}."
+    response = await sim.post(f"/v23.0/{template['meta_id']}", headers={"Authorization": f"Bearer {business.token}"},
+                              json={"components": [{"type": "BODY", "text": edited,
+                                                    "example": {"body_text": [["Ann", "42", "Monday"]]}}]})
+    assert response.status_code == 200, response.text
+
+    async def synced() -> dict[str, Any] | None:
+        now = await _template(api, business, template["id"])
+        return now if now["preview"] == edited else None
+
+    await wait_for(synced, what="the edit to reach the registry")
+    last = await scalar(db, "SELECT request_id FROM template_syncs WHERE tenant_id = :t AND waba_id = :w",
+                        t=business.tenant_id, w=business.waba_id)
+    assert last.startswith("edit:") and last != auto
+
+
 async def test_connecting_an_account_syncs_its_templates(
         api: httpx.AsyncClient, sim: httpx.AsyncClient, admin_factory: AdminFactory,
         meta_account_factory: MetaAccountFactory) -> None:
