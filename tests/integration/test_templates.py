@@ -256,6 +256,22 @@ async def test_creation_is_validated_locally_and_deletion_goes_to_meta(
     assert gone.status_code == 422 and gone.json()["detail"]["code"] == "template_not_approved"
 
 
+async def _edited_at_meta(api: httpx.AsyncClient, sim: httpx.AsyncClient, business: Business,
+                          template: dict[str, Any], body: str) -> dict[str, Any]:
+    """Edit ``template``'s body at Meta (three variables) and wait until the registry shows the new text."""
+    response = await sim.post(f"/v23.0/{template['meta_id']}", headers={"Authorization": f"Bearer {business.token}"},
+                              json={"components": [{"type": "BODY", "text": body,
+                                                    "example": {"body_text": [["Ann", "42", "Monday"]]}}]})
+    assert response.status_code == 200, response.text
+
+    async def synced() -> dict[str, Any] | None:
+        now = await _template(api, business, template["id"])
+        return now if now["preview"] == body else None
+
+    result: dict[str, Any] = await wait_for(synced, what="the edit to reach the registry")
+    return result
+
+
 async def test_an_edit_at_meta_is_synced_into_the_registry(
         business_factory: BusinessFactory, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> None:
     """``message_template_components_update`` does not carry every component's shape: the registry reads the
@@ -264,17 +280,8 @@ async def test_an_edit_at_meta_is_synced_into_the_registry(
     name = f"order_update_{fresh_id()}"
     template = await _approved(api, business, name)
     edited = "Hello {{1}}, order {{2}} left on {{3}}."
-    response = await sim.post(f"/v23.0/{template['meta_id']}", headers={"Authorization": f"Bearer {business.token}"},
-                              json={"components": [{"type": "BODY", "text": edited,
-                                                    "example": {"body_text": [["Ann", "42", "Monday"]]}}]})
-    assert response.status_code == 200, response.text
-
-    async def synced() -> dict[str, Any] | None:
-        now = await _template(api, business, template["id"])
-        return now if now["variables"] == ["body.1", "body.2", "body.3"] else None
-
-    now = await wait_for(synced, what="the edit to reach the registry")
-    assert now["preview"] == edited and now["status"] == "APPROVED"
+    now = await _edited_at_meta(api, sim, business, template, edited)
+    assert now["variables"] == ["body.1", "body.2", "body.3"] and now["status"] == "APPROVED"
     old = await api.post("/v1/messages", headers=business.auth, json=_send(name, "Ann", "42", to=_customer()))
     assert old.status_code == 422 and "body expects 3 parameter(s), 2 given" in old.text
 
@@ -298,17 +305,7 @@ async def test_an_edit_in_the_minute_of_another_sync_of_its_account_gets_a_sync_
            "AND request_id LIKE 'auto:%'")
     auto = await wait_for(lambda: scalar(db, sql, t=business.tenant_id, w=business.waba_id),
                           what="the sync a webhook naming an unknown template asks for")
-    edited = "Hi {{1}}, your order {{2}} ships on {{3}}."
-    response = await sim.post(f"/v23.0/{template['meta_id']}", headers={"Authorization": f"Bearer {business.token}"},
-                              json={"components": [{"type": "BODY", "text": edited,
-                                                    "example": {"body_text": [["Ann", "42", "Monday"]]}}]})
-    assert response.status_code == 200, response.text
-
-    async def synced() -> dict[str, Any] | None:
-        now = await _template(api, business, template["id"])
-        return now if now["preview"] == edited else None
-
-    await wait_for(synced, what="the edit to reach the registry")
+    await _edited_at_meta(api, sim, business, template, "Hi {{1}}, your order {{2}} ships on {{3}}.")
     last = await scalar(db, "SELECT request_id FROM template_syncs WHERE tenant_id = :t AND waba_id = :w",
                         t=business.tenant_id, w=business.waba_id)
     assert last.startswith("edit:") and last != auto
