@@ -123,8 +123,7 @@ class AsyncProducer:
         assert self._producer is not None and self._loop is not None, "producer not started"
         future: asyncio.Future[None] = self._loop.create_future()
         try:
-            self._producer.produce(topic, value, key, on_delivery=lambda err, _msg: self._done.append(
-                (future, err)))
+            self._producer.produce(topic, value, key, on_delivery=self._reporter(future))
         except BufferError as exc:
             PRODUCE_ERRORS.inc()
             raise DeliveryError("local produce queue is full") from exc
@@ -141,25 +140,13 @@ class AsyncProducer:
         One future per record, no task per record (``send`` in a ``gather`` costs a task each); the first
         failure is raised once every record has its outcome.
         """
-        assert self._producer is not None and self._loop is not None, "producer not started"
-        loop, produce = self._loop, self._producer.produce
-        deadline = loop.time() + self._wait_limit
         futures: list[asyncio.Future[None]] = []
         try:
             for topic, value, key in records:
-                future: asyncio.Future[None] = loop.create_future()
-                produce(topic, value, key, on_delivery=self._reporter(future))
-                self._pending[future] = deadline
-                futures.append(future)
-        except BufferError as exc:
-            PRODUCE_ERRORS.inc()
+                futures.append(self.append(topic, value, key))
+        except DeliveryError:
             await self._settle(futures)
-            raise DeliveryError("local produce queue is full") from exc
-        except KafkaException as exc:
-            PRODUCE_ERRORS.inc()
-            await self._settle(futures)
-            raise DeliveryError(str(exc)) from exc
-        self._appended()
+            raise
         await self._settle(futures, raise_first=True)
 
     def _reporter(self, future: asyncio.Future[None]) -> Callable[[KafkaError | None, Any], None]:
@@ -167,12 +154,8 @@ class AsyncProducer:
         return lambda err, _msg: self._done.append((future, err))
 
     async def _settle(self, futures: list[asyncio.Future[None]], *, raise_first: bool = False) -> None:
-        """Wait for every one of ``futures`` (acknowledged, failed or overdue), then forget them."""
-        try:
-            outcomes = await asyncio.gather(*futures, return_exceptions=True) if futures else []
-        finally:
-            for future in futures:
-                self._pending.pop(future, None)
+        """Wait for every one of ``futures`` (acknowledged, failed or overdue: each is then already forgotten)."""
+        outcomes = await asyncio.gather(*futures, return_exceptions=True) if futures else []
         if raise_first:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
