@@ -22,8 +22,8 @@ import orjson
 
 from broker.producer import AsyncProducer, DeliveryError
 from config.settings import IngressSettings
-from ingress.metrics import ACCEPTED, APPEND_SECONDS, REFUSED
-from ingress.signature import verify
+from ingress.metrics import METRICS
+from ingress.signature import Verifier
 from schemas.catalogue import WEBHOOKS_RAW
 from schemas.meta_webhook import routing_key
 
@@ -62,7 +62,7 @@ class WebhookHandler:
     """The ASGI callable for ``/webhooks/meta``."""
 
     def __init__(self, settings: IngressSettings, producer: AsyncProducer) -> None:
-        self._secrets = [s.get_secret_value().encode() for s in settings.app_secrets]
+        self._verify_signature = Verifier([s.get_secret_value().encode() for s in settings.app_secrets])
         self._verify_token = settings.verify_token.get_secret_value().encode()
         self._max = settings.max_body_bytes
         self._topic = WEBHOOKS_RAW.full_name(settings.topic_prefix)
@@ -84,12 +84,11 @@ class WebhookHandler:
                 try:
                     await self._producer.append(self._topic, raw, key)
                 except DeliveryError as exc:
-                    REFUSED["broker_unavailable"].inc()
+                    METRICS.refuse("broker_unavailable")
                     log.error("webhook not appended to %s: %s", self._topic, exc)
                     answer = UNAVAILABLE
                 else:
-                    APPEND_SECONDS.observe(time.perf_counter() - started)
-                    ACCEPTED.inc()
+                    METRICS.accepted(time.perf_counter() - started)
                     answer = OK
         elif method in ("GET", "HEAD"):
             challenge = self._verify(scope)
@@ -107,7 +106,7 @@ class WebhookHandler:
         challenge = query.get("hub.challenge", [""])[0]
         if mode == "subscribe" and hmac.compare_digest(token, self._verify_token):
             return challenge.encode()
-        REFUSED["verification"].inc()
+        METRICS.refuse("verification")
         log.warning("webhook verification refused (mode=%r)", mode)
         return None
 
@@ -115,20 +114,20 @@ class WebhookHandler:
         """``(None, routing key)`` for a body to append, else ``(the refusal, "")`` (counted and logged).
         ``raw`` is None when the body was over the size limit."""
         if raw is None:
-            REFUSED["too_large"].inc()
+            METRICS.refuse("too_large")
             return TOO_LARGE, ""
         signature = headers.get(b"x-hub-signature-256")
-        if not verify(raw, signature.decode("latin-1") if signature else None, self._secrets):
-            REFUSED["bad_signature"].inc()
+        if not self._verify_signature(raw, signature.decode("latin-1") if signature else None):
+            METRICS.refuse("bad_signature")
             return BAD_SIGNATURE, ""
         try:
             decoded = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            REFUSED["not_json"].inc()
+            METRICS.refuse("not_json")
             log.warning("signed webhook body is not JSON (%d bytes)", len(raw))
             return NOT_JSON, ""
         if not isinstance(decoded, dict):
-            REFUSED["not_json"].inc()
+            METRICS.refuse("not_json")
             log.warning("signed webhook body is not a JSON object")
             return NOT_OBJECT, ""
         return None, routing_key(decoded)

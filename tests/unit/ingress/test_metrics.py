@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from broker.producer import DeliveryError
 from config.settings import IngressSettings
+from ingress.metrics import METRICS
 from ingress.webhook import WebhookHandler
 from metasim import payloads
 
@@ -65,3 +66,15 @@ async def test_accepted_and_refused_webhooks_are_counted_by_reason() -> None:
     assert await _post(WebhookHandler(settings, Producer(fail=True)), raw, headers) == 503  # type: ignore[arg-type]
     moved = [_value(name, **labels) - was for (name, labels), was in zip(names, before, strict=True)]
     assert moved == [1, 1, 1, 1, 1]
+
+
+def test_an_append_is_counted_in_its_bucket_and_the_sum() -> None:
+    """Prometheus' ``le`` buckets are cumulative and inclusive: 2.5 ms lands in ``le=0.0025`` and every one above."""
+    labels = [{"le": le} for le in ("0.001", "0.0025", "0.005", "+Inf")]
+    bucket = "aerostic_ingress_append_seconds_bucket"
+    before = [_value(bucket, **le) for le in labels] + [_value("aerostic_ingress_append_seconds_sum")]
+    METRICS.accepted(0.0025)
+    METRICS.accepted(0.004)
+    after = [_value(bucket, **le) for le in labels] + [_value("aerostic_ingress_append_seconds_sum")]
+    moved = [round(b - a, 6) for a, b in zip(before, after, strict=True)]
+    assert moved == [0, 1, 2, 2, 0.0065]

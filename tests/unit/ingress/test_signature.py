@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ingress.signature import PREFIX, sign, verify
+from ingress.signature import PREFIX, Verifier, sign, verify
 from tests.unit._vectors import SIGNATURES, WEBHOOKS
 
 
@@ -108,3 +108,11 @@ def test_uppercase_hex_verifies(body: bytes, header: str, secret: bytes) -> None
     upper = PREFIX + header[len(PREFIX):].upper()
     assert upper != header
     assert verify(body, upper, [secret]) is True
+
+
+def test_one_verifier_checks_body_after_body(body: bytes, header: str, secret: bytes) -> None:
+    """The keyed HMAC is copied per body: a check leaves nothing behind for the next one."""
+    check = Verifier([b"0" * 32, secret])
+    tampered = body[:-1] + b" "
+    assert [check(body, header), check(tampered, header), check(body, header), check(tampered, sign(tampered, secret))
+            ] == [True, False, True, True]
