@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator
 import pytest
 from confluent_kafka import KafkaError
 
-from broker.producer import REPLACE_AFTER_FAILURES, AsyncProducer, DeliveryError
+from broker.producer import (
+    BUSY_APPENDS,
+    BUSY_POLL_S,
+    IDLE_POLL_S,
+    POLL_S,
+    REPLACE_AFTER_FAILURES,
+    AsyncProducer,
+    DeliveryError,
+)
 
 
 async def test_a_failure_streak_replaces_the_producer_and_fails_what_was_in_flight() -> None:
@@ -96,3 +104,24 @@ async def test_an_append_without_a_report_in_time_fails_and_is_forgotten(looped:
     with pytest.raises(DeliveryError, match="no delivery report in time"):
         await asyncio.wait_for(overdue, 5)  # the sweeper's next round
     assert overdue not in looped._pending
+
+
+async def test_the_loop_polls_sooner_while_many_appends_wait(looped: AsyncProducer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each poll wakes the loop: every ``POLL_S`` while few appends wait, every ``BUSY_POLL_S`` from
+    ``BUSY_APPENDS`` on, and at ``IDLE_POLL_S`` once none does."""
+    armed: list[float] = []
+    monkeypatch.setattr(looped, "_arm", armed.append)
+
+    def poll() -> float:
+        looped._on_timer()
+        return armed[-1]
+
+    futures = [looped.append("t", b"v", b"k")]
+    after_one = poll()
+    futures += [looped.append("t", b"v", b"k") for _ in range(BUSY_APPENDS - 2)]
+    after_fewer = poll()
+    futures.append(looped.append("t", b"v", b"k"))
+    after_many = poll()
+    looped._resolve([(future, None) for future in futures])
+    assert [after_one, after_fewer, after_many, poll()] == [POLL_S, POLL_S, BUSY_POLL_S, IDLE_POLL_S]
