@@ -19,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import message_templates, template_syncs
 from schemas.events import AccountEvent
+from schemas.meta_enums import ChangeField
 from schemas.templates import TemplateRequest, TemplateResult
 from templates.model import RECREATABLE
 from templates.registry import template_id
 
-TEMPLATE_FIELDS = frozenset({"message_template_status_update", "message_template_quality_update",
-                             "template_category_update", "message_template_components_update"})
+TEMPLATE_FIELDS = frozenset({ChangeField.MESSAGE_TEMPLATE_STATUS_UPDATE, ChangeField.MESSAGE_TEMPLATE_QUALITY_UPDATE,
+                             ChangeField.TEMPLATE_CATEGORY_UPDATE, ChangeField.MESSAGE_TEMPLATE_COMPONENTS_UPDATE})
 # message_template_status_update events → the registry's status (FLAGGED and REINSTATED leave it sendable).
 EVENT_STATUS = {"REINSTATED": "APPROVED", "FLAGGED": "APPROVED", "UNPAUSED": "APPROVED"}
 
@@ -164,7 +165,7 @@ class SyncNeed(NamedTuple):
 def sync_need(event: AccountEvent) -> SyncNeed:
     """What ``event``, a template webhook ``write_template_event`` could not apply, asks for. An edit gets a sync of
     its own: folded into one made earlier in the same minute, it would be read from Meta before it was made."""
-    edited = event.field == "message_template_components_update"
+    edited = event.field == ChangeField.MESSAGE_TEMPLATE_COMPONENTS_UPDATE
     return SyncNeed(str(event.tenant_id), event.waba_id, event.event_id if edited else "")
 
 
@@ -175,13 +176,13 @@ async def write_template_event(conn: AsyncConnection, event: AccountEvent) -> bo
     value = event.payload.get("value")
     if event.tenant_id is None or not isinstance(value, dict) or not value.get("message_template_name"):
         return True
-    if event.field == "message_template_components_update":
+    if event.field == ChangeField.MESSAGE_TEMPLATE_COMPONENTS_UPDATE:
         return False
     name, language = str(value["message_template_name"]), str(value.get("message_template_language") or "")
     key = template_id(event.tenant_id, event.waba_id, name, language)
     where = [message_templates.c.id == key, message_templates.c.tenant_id == event.tenant_id]
     changes: dict[str, Any]
-    if event.field == "message_template_status_update":
+    if event.field == ChangeField.MESSAGE_TEMPLATE_STATUS_UPDATE:
         name_of_event = str(value.get("event") or "").upper()
         rejection = value.get("rejection_info")
         other = value.get("other_info")
@@ -195,7 +196,7 @@ async def write_template_event(conn: AsyncConnection, event: AccountEvent) -> bo
         if value.get("message_template_id") is not None:
             changes["meta_id"] = str(value["message_template_id"])
         where.append(message_templates.c.status_at <= at)
-    elif event.field == "message_template_quality_update":
+    elif event.field == ChangeField.MESSAGE_TEMPLATE_QUALITY_UPDATE:
         changes = {"quality": str(value.get("new_quality_score") or "UNKNOWN").upper()}
     else:
         changes = {"category": str(value.get("new_category") or "").upper() or message_templates.c.category,
@@ -210,5 +211,5 @@ async def write_template_event(conn: AsyncConnection, event: AccountEvent) -> bo
         return False
     # A status from within the second of a sync's listing (dated to the microsecond) cannot be ordered against
     # it: neither wins, and the registry is read again from Meta.
-    return not (event.field == "message_template_status_update"
+    return not (event.field == ChangeField.MESSAGE_TEMPLATE_STATUS_UPDATE
                 and held.status_at is not None and held.status_at < _event_time(event) + timedelta(seconds=1))
