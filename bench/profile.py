@@ -5,7 +5,8 @@ Starts the same stack as ``aerostic bench e2e``, warms it up, then asks question
 AI worker, dispatcher, ingress, deliverer; py-spy needs root or ptrace rights) and psutil reads every process's CPU,
 the broker's (a native binary py-spy cannot read) included. Writes each process's collapsed stacks to
 ``DIR/<name>.txt`` and prints, per process, its CPU share and the five frames with the most samples of their
-own (``top_frames``). Only the thread holding the GIL is sampled unless ``--all-threads``.
+own (``top_frames``). Only the thread holding the GIL is sampled unless ``--all-threads``; ``--native`` adds the
+C frames (uvloop's, asyncpg's protocol, the system calls under them).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-threads", action="store_true",
                         help="sample every active thread (default: only the one holding the GIL, i.e. Python's work; "
                              "the Kafka client's C calls release it)")
+    parser.add_argument("--native", action="store_true",
+                        help="with the C frames too (uvloop's, asyncpg's protocol, the system calls under them); "
+                             "pauses the process at each sample, as py-spy must to read them")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -58,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(sim.run(20, 2.0, 60.0))
         recorders = {name: subprocess.Popen(
             [spy, "record", "--pid", str(bench.stack.children[name].pid), "--format", "raw", "--rate", "100",
-             "--duration", str(args.seconds + 5), "--output", str(args.out / f"{name}.txt"), "--nonblocking",
-             *([] if args.all_threads else ["--gil"])],
+             "--duration", str(args.seconds + 5), "--output", str(args.out / f"{name}.txt"),
+             *([] if args.all_threads else ["--gil"]), *(["--native"] if args.native else ["--nonblocking"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name in PROFILED}
         before = cpu_seconds(bench.stack)
         began = time.monotonic()
