@@ -28,6 +28,8 @@ TOPICS = ("idle-a", "idle-b")
 PARTITIONS = 2
 ASSIGN_TIMEOUT_S = 60.0
 SETTLE_S = 2.0  # after the last join, before reading: the group's rebalance traffic is over
+MAX_CONSUMERS = 32  # each is a thread with its own connection and group
+MAX_WAITS = 6
 
 
 def slope(points: Sequence[tuple[int, float]]) -> float:
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", type=int, nargs="+", default=[2, 4, 8], help="consumers at each step")
     parser.add_argument("--seconds", type=float, default=10.0, help="each step's measurement window")
     args = parser.parse_args(argv)
+    if not all(1 <= c <= MAX_CONSUMERS for c in args.counts) or not 1 <= len(args.waits) <= MAX_WAITS \
+            or not all(w > 0 for w in args.waits) or args.seconds <= 0:
+        parser.error(f"--counts: 1 to {MAX_CONSUMERS} each; --waits: 1 to {MAX_WAITS} positive values; "
+                     "--seconds: positive")
     per_consumer = {wait: slope(measure(wait, sorted(args.counts), args.seconds)) for wait in args.waits}
     print("RESULT idle_consumers " + " ".join(f"wait_{w}_ms_per_s={v:.1f}" for w, v in per_consumer.items()),
           flush=True)
