@@ -2,7 +2,8 @@
 
 Tansu answers a waiting fetch only when its ``fetch.wait.max.ms`` runs out, so every consumer with nothing to
 read polls it at that pace (``broker.consumer``). For each ``--waits`` value, on a fresh broker with two topics of
-two partitions (the local stack's ``EMBEDDED_MAX_PARTITIONS``), consumers of groups of their own are added up to
+two partitions (the local stack's ``EMBEDDED_MAX_PARTITIONS``), consumers configured as the pipeline's
+(``consumer_config``: its heartbeats, its assignor), each of a group of its own, are added up to
 each of ``--counts``, and the broker's CPU is read over ``--seconds`` once they all have their partitions. Prints a
 line per step and ``RESULT idle_consumers wait_<ms>_ms_per_s=… …`` (per wait: the broker's CPU milliseconds a
 second per idle consumer, the slope of a least-squares line through the steps, none included). About a minute a
@@ -12,6 +13,7 @@ wait at the defaults.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import threading
 import time
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import psutil
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.relay import create_topics
+from broker.consumer import consumer_config
+from config.settings import CoreSettings
+from stack.launcher import EMBEDDED_MAX_PARTITIONS
 from stack.services import start_broker
 
 TOPICS = ("idle-a", "idle-b")
-PARTITIONS = 2
 ASSIGN_TIMEOUT_S = 60.0
 SETTLE_S = 2.0  # after the last join, before reading: the group's rebalance traffic is over
 MAX_CONSUMERS = 32  # each is a thread with its own connection and group
@@ -33,18 +37,18 @@ MAX_WAITS = 6
 
 
 def slope(points: Sequence[tuple[int, float]]) -> float:
-    """The least-squares slope of ``(consumers, ms a second)`` points: the broker's cost per idle consumer."""
-    if len(points) < 2:
+    """The least-squares slope of ``(consumers, ms a second)`` points: the broker's cost per idle consumer (NaN with
+    fewer than two counts)."""
+    try:
+        return statistics.linear_regression([x for x, _ in points], [y for _, y in points]).slope
+    except statistics.StatisticsError:
         return float("nan")
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else float("nan")
 
 
-def _consume(bootstrap: str, group: str, wait_ms: int, assigned: threading.Event, stop: threading.Event) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "fetch.wait.max.ms": wait_ms,
-                         "session.timeout.ms": 6000, "enable.auto.commit": False, "log_level": 3})
+def _consume(settings: CoreSettings, group: str, wait_ms: int, assigned: threading.Event,
+             stop: threading.Event) -> None:
+    """A consumer configured as the pipeline's groups are (``broker.consumer.consumer_config``), reading nothing."""
+    consumer = Consumer(consumer_config(settings, group, fetch_wait_max_ms=wait_ms))
     consumer.subscribe(list(TOPICS), on_assign=lambda *_: assigned.set())
     try:
         while not stop.is_set():
@@ -66,15 +70,14 @@ def measure(wait_ms: int, counts: Sequence[int], seconds: float) -> list[tuple[i
     stop = threading.Event()
     threads: list[threading.Thread] = []
     try:
-        admin = AdminClient({"bootstrap.servers": broker.url})
-        for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in TOPICS]).values():
-            future.result()
+        create_topics(broker.url, list(TOPICS), EMBEDDED_MAX_PARTITIONS)
+        settings = CoreSettings(environment="development", kafka_bootstrap_servers=broker.url)
         process = psutil.Process(broker.child.pid)
         points = [(0, _cpu_ms_per_s(process, seconds))]
         for count in counts:
             while len(threads) < count:
                 assigned = threading.Event()
-                thread = threading.Thread(target=_consume, args=(broker.url, f"idle-{len(threads)}", wait_ms,
+                thread = threading.Thread(target=_consume, args=(settings, f"idle-{len(threads)}", wait_ms,
                                                                  assigned, stop), daemon=True)
                 thread.start()
                 threads.append(thread)
